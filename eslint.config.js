@@ -1,0 +1,45 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const IO_MODULES = [
+  'fs', 'node:fs', 'fs/promises', 'node:fs/promises',
+  'net', 'node:net', 'http', 'node:http', 'https', 'node:https', 'http2', 'node:http2',
+  'dgram', 'node:dgram', 'child_process', 'node:child_process', 'worker_threads', 'node:worker_threads',
+  'better-sqlite3', 'pg', 'fastify', 'pino',
+];
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', '.countersign/**'] },
+  { linterOptions: { reportUnusedDisableDirectives: 'error' } },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', fetch: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', structuredClone: 'readonly', performance: 'readonly', NodeJS: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  {
+    // INVARIANT: the core is pure. No IO, no database drivers, no gateway, no wall clock:
+    // clock and state are passed in.
+    files: ['packages/core/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: IO_MODULES.map((name) => ({ name, message: 'packages/core is pure: IO belongs in packages/gateway' })),
+        patterns: [{ group: ['@countersign/gateway', '@countersign/gateway/*', '**/gateway/**'], message: 'dependencies flow core <- gateway, never the other way' }],
+      }],
+      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'pass the clock in' }],
+      'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'pass the clock in' }],
+    },
+  },
+  {
+    files: ['packages/client/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ['better-sqlite3', 'pg', 'fastify'].map((name) => ({ name, message: 'the client has no native or server dependencies' })),
+        patterns: [{ group: ['@countersign/gateway', '@countersign/gateway/*'], message: 'the client never depends on the gateway' }],
+      }],
+    },
+  },
+);

@@ -1,0 +1,231 @@
+import { z } from 'zod';
+import { DURATION_PATTERN } from './duration.js';
+
+/**
+ * The policy bundle: one YAML document. This zod schema is the single source of
+ * truth for its shape; `countersign policy schema` exports it as JSON Schema.
+ *
+ * Shape rules are here; cross-reference rules (undeclared roles, principals,
+ * environments, surfaces, `reports_to` cycles, durations over limits) are in
+ * `validate.ts`, because they need the whole document.
+ *
+ * Every object is strict: an unknown key is an error, never silently ignored.
+ */
+
+const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
+const ACTION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$/;
+const GATE_ID_PATTERN = /^[A-Z][A-Z0-9_-]{0,31}$/;
+const REASON_CODE_PATTERN = /^[A-Z][A-Z0-9_]{1,63}$/;
+/** Raw 32-byte Ed25519 public key, base64url without padding, with an algorithm prefix. */
+const ED25519_KEY_PATTERN = /^ed25519:[A-Za-z0-9_-]{43}$/;
+
+/** Ids are lower-case slugs; a `*` or `?` can never pass, so no scope can hold a wildcard. */
+export const Id = z.string().regex(ID_PATTERN, 'must be a lower-case id (a-z, 0-9, `.`, `_`, `-`), no wildcards');
+export const ActionId = z.string().regex(ACTION_ID_PATTERN, 'must be a dotted action id such as `queue.clear_shard`, no wildcards');
+export const GateId = z.string().regex(GATE_ID_PATTERN, 'must be an upper-case gate id such as `K1`');
+export const ReasonCode = z.string().regex(REASON_CODE_PATTERN, 'must be an upper-case reason code such as `CUSTOMER_IMPACT`');
+export const Duration = z.string().regex(DURATION_PATTERN, 'must be a duration such as `30m`, `4h` or `7d`');
+export const PublicKey = z.string().regex(ED25519_KEY_PATTERN, 'must be `ed25519:` followed by 43 base64url characters');
+
+const description = z.string().max(2_000).optional();
+
+export const ActionClass = z.enum(['read', 'write', 'destructive']);
+export type ActionClass = z.infer<typeof ActionClass>;
+
+export const PrincipalKind = z.enum(['human', 'agent', 'service']);
+export type PrincipalKind = z.infer<typeof PrincipalKind>;
+
+export const Attestation = z.enum(['key', 'gateway']);
+export type Attestation = z.infer<typeof Attestation>;
+
+export const PrincipalKey = z.strictObject({
+  id: Id,
+  public_key: PublicKey,
+});
+
+export const Principal = z.strictObject({
+  id: Id,
+  kind: PrincipalKind,
+  display_name: z.string().max(200).optional(),
+  roles: z.array(Id).default([]),
+  reports_to: Id.optional(),
+  keys: z.array(PrincipalKey).default([]),
+});
+export type Principal = z.infer<typeof Principal>;
+
+export const Surface = z.strictObject({
+  id: Id,
+  description,
+});
+
+/** One factor of a quorum: `count` distinct approvers holding any of `roles`. Factors are ANDed. */
+export const QuorumFactor = z.strictObject({
+  roles: z.array(Id).min(1),
+  count: z.number().int().min(1).max(16).default(1),
+});
+export type QuorumFactor = z.infer<typeof QuorumFactor>;
+
+/** How much independent authority a step of this risk needs. An empty quorum means no approval. */
+export const ApprovalRequirement = z.strictObject({
+  quorum: z.array(QuorumFactor).default([]),
+  /** Surfaces approvals may arrive through. Never the request's own surface, whatever this says. */
+  surfaces: z.array(Id).default([]),
+  /** `key`: only statements signed with a roster key count. `any`: gateway-attested console approvals count too. */
+  attestation: z.enum(['key', 'any']).default('any'),
+  approval_ttl: Duration.default('30m'),
+  grant_ttl: Duration.default('10m'),
+});
+export type ApprovalRequirement = z.infer<typeof ApprovalRequirement>;
+
+export const RiskClass = z.strictObject({
+  id: Id,
+  description,
+  /** `deny` makes every step of this risk a deny, whatever approvals arrive. */
+  effect: z.enum(['allow', 'require_approval', 'deny']),
+  approval: ApprovalRequirement.optional(),
+});
+export type RiskClass = z.infer<typeof RiskClass>;
+
+/** A step that must have succeeded on the same target within a window before this one runs. */
+export const RequiresPrior = z.strictObject({
+  action: ActionId,
+  within: Duration,
+});
+
+/** Constraint on one parameter. Parameters arrive from the agent: attacker-controlled. */
+export const ParamRule = z.strictObject({
+  type: z.enum(['string', 'integer', 'boolean']).default('string'),
+  required: z.boolean().default(false),
+  /** Closed list of allowed values (e.g. a channel allowlist). No wildcards. */
+  allow: z.array(z.union([z.string().regex(/^[^*?]*$/, 'wildcards are not allowed in an allowlist'), z.number().int(), z.boolean()])).optional(),
+  max_length: z.number().int().min(1).max(65_536).optional(),
+});
+export type ParamRule = z.infer<typeof ParamRule>;
+
+/** Tighter per-action override rules. */
+export const ActionOverride = z.strictObject({
+  eligible: z.boolean().default(true),
+  max_duration: Duration.optional(),
+});
+
+export const ActionContract = z.strictObject({
+  id: ActionId,
+  description,
+  class: ActionClass,
+  /** Risk class per environment. An environment absent here is not allowed for this action. */
+  risk: z.record(Id, Id),
+  /** Optional regular expression a target must match in full. */
+  target_pattern: z.string().max(500).optional(),
+  params: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/), ParamRule).optional(),
+  /** When true, parameters not listed in `params` are refused. Defaults to true when `params` is given. */
+  closed_params: z.boolean().optional(),
+  requires_prior: z.array(RequiresPrior).default([]),
+  rollback_required: z.boolean().default(false),
+  /** Tighter approval rule than the risk class: replaces its requirement for this action in every environment. */
+  approval: ApprovalRequirement.optional(),
+  override: ActionOverride.optional(),
+  /** Free-text consequence shown to approvers. */
+  consequence: z.string().max(2_000).optional(),
+});
+export type ActionContract = z.infer<typeof ActionContract>;
+
+export const OverrideBudget = z.strictObject({
+  environment: Id,
+  max: z.number().int().min(0),
+  window: Duration,
+  /** Roles of the extra signer demanded once the budget is spent. */
+  extra_signer_roles: z.array(Id).min(1),
+});
+
+export const OverrideRules = z.strictObject({
+  signer_a_roles: z.array(Id).min(1),
+  signer_b_roles: z.array(Id).min(1),
+  /** Surfaces override signatures may arrive through; never the request's. */
+  surfaces: z.array(Id).default([]),
+  reason_codes: z.array(ReasonCode).min(1),
+  /** Maximum lease length by action class; 4 h when not given. */
+  max_duration: z
+    .strictObject({
+      default: Duration.default('4h'),
+      read: Duration.optional(),
+      write: Duration.optional(),
+      destructive: Duration.optional(),
+    })
+    .default({ default: '4h' }),
+  /** Incident classes in which overrides may be requested at all; empty means any. */
+  incident_classes: z.array(Id).default([]),
+  budgets: z.array(OverrideBudget).default([]),
+});
+export type OverrideRules = z.infer<typeof OverrideRules>;
+
+export const TripGate = z.strictObject({
+  id: GateId,
+  description: z.string().min(1).max(2_000),
+});
+
+export const HoldRules = z.strictObject({
+  trip_gates: z.array(TripGate).default([]),
+  open_roles: z.array(Id).default([]),
+  lift_roles: z.array(Id).default([]),
+});
+
+/** Who may act without a new quorum because stopping or reversing is the safe direction. */
+export const Authority = z.strictObject({
+  roles: z.array(Id).default([]),
+  environments: z.array(Id).default([]),
+});
+
+export const Webhook = z.strictObject({
+  id: Id,
+  url: z.string().url().max(2_000),
+  /** Name of the environment variable holding the HMAC secret; the secret itself never sits in a bundle. */
+  secret_env: z.string().regex(/^[A-Z][A-Z0-9_]{0,127}$/),
+  risks: z.array(Id).default([]),
+});
+
+export const TRACE_FIELDS = [
+  'bundle_id',
+  'actor',
+  'surface',
+  'rule_ids',
+  'approver_ids',
+  'override_event',
+  'environment',
+  'outcome',
+  'reason_codes',
+  'step_digest',
+] as const;
+
+export const PolicyBundle = z.strictObject({
+  version: z.literal(1),
+  name: Id,
+  description,
+  /** The closed list of environments. `Prod` and `prod ` are not `prod`. */
+  environments: z.array(Id).min(1),
+  surfaces: z.array(Surface).min(1),
+  roles: z.array(Id).default([]),
+  principals: z.array(Principal).min(1),
+  risk_classes: z.array(RiskClass).min(1),
+  actions: z.array(ActionContract).min(1),
+  overrides: OverrideRules.optional(),
+  holds: HoldRules.default({ trip_gates: [], open_roles: [], lift_roles: [] }),
+  rollback: Authority.default({ roles: [], environments: [] }),
+  halt: Authority.default({ roles: [], environments: [] }),
+  trace: z
+    .strictObject({ required_fields: z.array(z.enum(TRACE_FIELDS)).default([...TRACE_FIELDS]) })
+    .default({ required_fields: [...TRACE_FIELDS] }),
+  notifications: z.strictObject({ webhooks: z.array(Webhook).default([]) }).optional(),
+});
+/** A bundle as written (defaults not yet applied). */
+export type PolicyBundleInput = z.input<typeof PolicyBundle>;
+/** A bundle after validation, defaults applied: the normalised form its id is computed over. */
+export type PolicyBundle = z.infer<typeof PolicyBundle>;
+
+/** JSON Schema (draft 2020-12) of the bundle as written, for editors and CI. */
+export function policyJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(PolicyBundle, { io: 'input', target: 'draft-2020-12' }),
+    $id: 'https://countersign.dev/schema/policy-bundle-v1.json',
+    title: 'Countersign policy bundle',
+  };
+}

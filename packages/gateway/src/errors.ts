@@ -1,0 +1,26 @@
+/**
+ * One error base class for the gateway, with a literal-union `code`.
+ * Core errors (CountersignError) pass through unchanged; these are the codes
+ * that only arise where IO happens.
+ */
+export type GatewayErrorCode =
+  | 'USAGE'
+  | 'FILE_NOT_FOUND'
+  | 'FILE_EXISTS'
+  | 'KEY_INVALID'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_CONFLICT'
+  | 'STORE_CORRUPT'
+  | 'MIGRATION_FAILED';
+
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: GatewayErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+    this.details = details;
+  }
+}

@@ -1,0 +1,1 @@
+export { GatewayError, type GatewayErrorCode } from './errors.js';
