@@ -1,0 +1,209 @@
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { isCountersignError } from '@countersign/core';
+import { GatewayError } from '../errors.js';
+import { httpStatusFor } from './http-status.js';
+
+/** An error raised by a route: a stable code, a message safe to show, optional details. */
+export class ApiError extends Error {
+  readonly code: string;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export const ErrorBody = z.strictObject({
+  error: z.strictObject({
+    code: z.string(),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+
+/**
+ * A route and its schemas. The same zod schemas validate requests and responses
+ * at run time and produce the OpenAPI document, so the two cannot drift.
+ */
+export interface RouteSpec<
+  Body extends z.ZodType = z.ZodType,
+  Params extends z.ZodType = z.ZodType,
+  Query extends z.ZodType = z.ZodType,
+  Response extends z.ZodType = z.ZodType,
+> {
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  /** Fastify path syntax: `/v1/ledger/proofs/:seq`. */
+  readonly path: string;
+  readonly summary: string;
+  readonly tag: string;
+  readonly body?: Body;
+  readonly params?: Params;
+  readonly query?: Query;
+  readonly response: Response;
+  /** HTTP status of a success; 200 unless stated. */
+  readonly status?: number;
+  handler(input: {
+    body: z.output<Body>;
+    params: z.output<Params>;
+    query: z.output<Query>;
+    request: FastifyRequest;
+  }): Promise<z.input<Response>>;
+}
+
+/** Declare a route with its types inferred from its schemas. */
+export function route<B extends z.ZodType, P extends z.ZodType, Q extends z.ZodType, R extends z.ZodType>(
+  spec: RouteSpec<B, P, Q, R>,
+): RouteSpec {
+  return spec as unknown as RouteSpec;
+}
+
+export interface AppOptions {
+  readonly routes: readonly RouteSpec[];
+  /** Requests whose body is larger are refused with BODY_TOO_LARGE before parsing. */
+  readonly bodyLimitBytes?: number;
+  readonly logLevel?: string;
+  readonly title?: string;
+  readonly version?: string;
+}
+
+export const DEFAULT_BODY_LIMIT_BYTES = 256 * 1024;
+
+function parseWith<S extends z.ZodType>(schema: S | undefined, value: unknown, where: string): unknown {
+  if (!schema) return value;
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new ApiError('VALIDATION_FAILED', `${where} does not match the schema`, {
+    issues: result.error.issues.map((issue) => ({
+      path: `/${issue.path.map(String).join('/')}`,
+      code: issue.code,
+      message: issue.message,
+    })),
+  });
+}
+
+/** Map anything thrown to `{status, body}`; never leaks internals for a 5xx. */
+export function toErrorResponse(err: unknown): { status: number; body: z.infer<typeof ErrorBody>; internal: boolean } {
+  let code: string;
+  let message: string;
+  let details: Readonly<Record<string, unknown>> | undefined;
+  if (err instanceof ApiError || err instanceof GatewayError || isCountersignError(err)) {
+    ({ code, message, details } = err);
+  } else if (isFastifyClientError(err)) {
+    code = FASTIFY_CODES[err.code] ?? 'BAD_REQUEST';
+    message = code === 'BODY_TOO_LARGE' ? 'request body is too large' : 'request body could not be read';
+  } else {
+    const status = httpStatusFor('INTERNAL');
+    return { status, body: { error: { code: 'INTERNAL', message: 'internal error' } }, internal: true };
+  }
+  const status = httpStatusFor(code);
+  if (status >= 500) {
+    return { status, body: { error: { code, message } }, internal: true };
+  }
+  return { status, body: { error: details ? { code, message, details: { ...details } } : { code, message } }, internal: false };
+}
+
+const FASTIFY_CODES: Readonly<Record<string, string>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_REQUEST',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
+};
+
+function isFastifyClientError(err: unknown): err is { code: string; statusCode: number } {
+  if (typeof err !== 'object' || err === null) return false;
+  const { statusCode } = err as { statusCode?: unknown };
+  return typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500;
+}
+
+/** Build the Fastify app: routes, error mapping, body limits, redacted logs. */
+export function buildApp(options: AppOptions): FastifyInstance {
+  const app = Fastify({
+    bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    logger: {
+      level: options.logLevel ?? 'info',
+      // Tokens and keys never reach a log line, whatever a future serializer does.
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-countersign-token"]'],
+        censor: '[redacted]',
+      },
+    },
+    // Error bodies are ours; Fastify's own are mapped in the error handler.
+    return503OnClosing: true,
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const { status, body, internal } = toErrorResponse(err);
+    if (internal) request.log.error({ err }, 'request failed');
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route for \`${request.method} ${request.url.split('?')[0]}\`` } });
+  });
+
+  for (const spec of options.routes) {
+    app.route({
+      method: spec.method,
+      url: spec.path,
+      handler: async (request, reply) => {
+        const body = parseWith(spec.body, request.body, 'request body');
+        const params = parseWith(spec.params, request.params, 'path parameters');
+        const query = parseWith(spec.query, request.query, 'query');
+        const result = await spec.handler({ body, params, query, request });
+        // INVARIANT: every response body matches its published schema; a mismatch is our bug.
+        const checked = spec.response.parse(result);
+        void reply.status(spec.status ?? 200);
+        return checked;
+      },
+    });
+  }
+
+  app.get('/openapi.json', async () => openApiDocument(options));
+  return app;
+}
+
+function toOpenApiPath(path: string): string {
+  return path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+}
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, target: 'draft-2020-12', unrepresentable: 'any' });
+  return rest;
+}
+
+/** OpenAPI 3.1 generated from the same zod schemas that validate requests. */
+export function openApiDocument(options: AppOptions): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const spec of options.routes) {
+    const parameters: unknown[] = [];
+    for (const [location, schema] of [['path', spec.params], ['query', spec.query]] as const) {
+      if (!schema) continue;
+      const shape = jsonSchema(schema, 'input') as { properties?: Record<string, unknown>; required?: string[] };
+      for (const [name, property] of Object.entries(shape.properties ?? {})) {
+        parameters.push({ name, in: location, required: location === 'path' || (shape.required ?? []).includes(name), schema: property });
+      }
+    }
+    const operation: Record<string, unknown> = {
+      summary: spec.summary,
+      tags: [spec.tag],
+      ...(parameters.length > 0 ? { parameters } : {}),
+      ...(spec.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body, 'input') } } } } : {}),
+      responses: {
+        [String(spec.status ?? 200)]: { description: 'success', content: { 'application/json': { schema: jsonSchema(spec.response, 'output') } } },
+        default: { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    };
+    const key = toOpenApiPath(spec.path);
+    paths[key] = { ...paths[key], [spec.method.toLowerCase()]: operation };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: options.title ?? 'Countersign gateway', version: options.version ?? '0.1.0' },
+    paths,
+    components: { schemas: { Error: jsonSchema(ErrorBody, 'output') } },
+  };
+}

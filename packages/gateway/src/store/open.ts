@@ -1,0 +1,17 @@
+import type { LedgerStore } from '@countersign/core';
+import { PostgresLedgerStore, type PostgresStoreOptions } from './postgres.js';
+import { SqliteLedgerStore, type SqliteStoreOptions } from './sqlite.js';
+
+export type StoreConfig =
+  | ({ readonly sqlite: string } & SqliteStoreOptions)
+  | ({ readonly postgres: string } & PostgresStoreOptions);
+
+/** Open the configured ledger store, applying schema migrations (unless opened read-only). */
+export async function openStore(config: StoreConfig): Promise<LedgerStore> {
+  if ('sqlite' in config) {
+    const { sqlite, ...options } = config;
+    return SqliteLedgerStore.open(sqlite, options);
+  }
+  const { postgres, ...options } = config;
+  return PostgresLedgerStore.open(postgres, options);
+}

@@ -1,0 +1,301 @@
+import pg from 'pg';
+import {
+  isCountersignError,
+  sealEntry,
+  type EntryDraft,
+  type LedgerHead,
+  type LedgerStore,
+  type SealedEntry,
+  type StoredCheckpoint,
+} from '@countersign/core';
+import { GatewayError } from '../errors.js';
+import { migratePostgres, quoteIdent } from './migrations.js';
+import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
+
+export interface PostgresStoreOptions {
+  /** Schema holding the ledger tables; created if missing. Tests use one per run. */
+  readonly schema?: string;
+  readonly poolSize?: number;
+  readonly connectTimeoutMs?: number;
+}
+
+// Advisory lock namespace ('CSLG'): the sequencer lock, keyed per schema.
+const SEQUENCER_LOCK_CLASS = 0x43534c47;
+// 3 parameters a row; PostgreSQL allows 65535 parameters a statement
+const INSERT_CHUNK_ROWS = 1000;
+
+interface EntryRow {
+  readonly seq: string;
+  readonly hash: Buffer;
+  readonly bytes: Buffer;
+}
+
+/**
+ * The scale-out ledger store: several gateway replicas share one chain.
+ *
+ * INVARIANT: one sequencer at a time. Every append transaction first takes a
+ * transaction-scoped advisory lock, then reads the head, seals and inserts.
+ * `seq` is the primary key, so even a writer that skipped the lock (or a lock
+ * lost with its session) cannot fork the chain: its insert fails on the unique
+ * index and its whole append is rolled back.
+ */
+export class PostgresLedgerStore implements LedgerStore {
+  readonly kind = 'postgres';
+  readonly schema: string;
+  private readonly pool: pg.Pool;
+  private readonly where: string;
+  private closed = false;
+
+  private readonly beginAppend: string;
+
+  private constructor(pool: pg.Pool, schema: string, where: string) {
+    this.pool = pool;
+    this.schema = schema;
+    this.where = where;
+    // schema is a checked lower-case identifier (quoteIdent), so it is safe as a literal here
+    this.beginAppend = [
+      'BEGIN',
+      `SELECT pg_advisory_xact_lock(${SEQUENCER_LOCK_CLASS}, hashtext('${schema}'))`,
+      'SELECT seq, hash FROM ledger_entries ORDER BY seq DESC LIMIT 1',
+    ].join('; ');
+  }
+
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresLedgerStore> {
+    const schema = options.schema ?? 'public';
+    quoteIdent(schema);
+    const where = describeUrl(url);
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      // every connection resolves unqualified table names in the ledger's schema, and a
+      // COMMIT returns only once flushed: an acknowledged entry survives a crash even on a
+      // server configured with synchronous_commit=off ('on' still waits for synchronous standbys)
+      options: `-c search_path=${schema} -c synchronous_commit=on`,
+      application_name: 'countersign',
+    });
+    // an idle client losing its connection must not crash the process; the next query reports it
+    pool.on('error', () => undefined);
+    const store = new PostgresLedgerStore(pool, schema, where);
+    try {
+      const client = await store.connect('open the ledger');
+      try {
+        await migratePostgres(client, schema);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw store.storeError(err, 'open the ledger');
+    }
+    return store;
+  }
+
+  async append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
+    if (drafts.length === 0) {
+      this.assertOpen('append to the ledger');
+      return [];
+    }
+    const client = await this.connect('append to the ledger');
+    let broken = false;
+    try {
+      try {
+        // INVARIANT: the head is read inside the transaction that inserts after it, under the
+        // sequencer lock. One round trip, three statements: under READ COMMITTED each statement
+        // takes a fresh snapshot, so the head query sees every append committed before the lock
+        // was granted (one statement with the lock in a subquery would not).
+        const results = (await client.query(this.beginAppend)) as unknown as pg.QueryResult<{ seq: string; hash: Buffer }>[];
+        const last = results[2]?.rows[0];
+        const head: LedgerHead = last === undefined ? { size: 0, lastHash: null } : { size: Number(last.seq) + 1, lastHash: last.hash };
+        let prevHash = head.lastHash;
+        const sealed = drafts.map((draft, index) => {
+          const entry = sealEntry(draft, head.size + index, prevHash);
+          prevHash = entry.hash;
+          return entry;
+        });
+        for (let start = 0; start < sealed.length; start += INSERT_CHUNK_ROWS) {
+          const chunk = sealed.slice(start, start + INSERT_CHUNK_ROWS);
+          const values = chunk.map((_, i) => `($${3 * i + 1}, $${3 * i + 2}, $${3 * i + 3})`).join(', ');
+          const params = chunk.flatMap((entry) => [entry.seq, toBuffer(entry.hash), toBuffer(entry.bytes)]);
+          await client.query(`INSERT INTO ledger_entries (seq, hash, bytes) VALUES ${values}`, params);
+        }
+        await client.query('COMMIT');
+        return sealed;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        throw err;
+      }
+    } catch (err) {
+      throw this.storeError(err, 'append to the ledger');
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async head(): Promise<LedgerHead> {
+    return this.withClient('read the ledger head', (client) => this.readHead(client));
+  }
+
+  async *read(from: number, to?: number): AsyncIterable<SealedEntry> {
+    for await (const row of this.pages(from, to, 'seq, hash, bytes')) {
+      yield { seq: Number(row.seq), hash: row.hash, bytes: row.bytes };
+    }
+  }
+
+  /** Leaf hashes of `from <= seq < to`, without the entry bytes: enough for Merkle roots and proofs. */
+  async *readLeafHashes(from: number, to?: number): AsyncIterable<Uint8Array> {
+    for await (const row of this.pages(from, to, 'seq, hash')) yield row.hash;
+  }
+
+  async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
+    assertTreeSize(checkpoint.treeSize);
+    await this.withClient('store a checkpoint', async (client) => {
+      await client.query('BEGIN');
+      try {
+        // the sequencer lock also orders checkpoints against appends: the size check below cannot go stale
+        await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SEQUENCER_LOCK_CLASS, this.schema]);
+        const existing = await client.query<{ note: string }>('SELECT note FROM checkpoints WHERE tree_size = $1', [checkpoint.treeSize]);
+        const found = existing.rows[0];
+        if (found !== undefined) {
+          if (found.note !== checkpoint.note) {
+            throw new GatewayError('STORE_CONFLICT', `a different checkpoint for tree size ${checkpoint.treeSize} is already stored`);
+          }
+        } else {
+          const { size } = await this.readHead(client);
+          if (checkpoint.treeSize > size) {
+            throw new GatewayError('STORE_CONFLICT', `checkpoint tree size ${checkpoint.treeSize} is beyond the ledger size ${size}`);
+          }
+          await client.query('INSERT INTO checkpoints (tree_size, note) VALUES ($1, $2)', [checkpoint.treeSize, checkpoint.note]);
+        }
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | null> {
+    const rows = await this.query<{ tree_size: string; note: string }>(
+      'read the latest checkpoint',
+      'SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1',
+      [],
+    );
+    const row = rows[0];
+    return row === undefined ? null : { treeSize: Number(row.tree_size), note: row.note };
+  }
+
+  async *checkpoints(): AsyncIterable<StoredCheckpoint> {
+    let after = -1;
+    for (;;) {
+      const rows = await this.query<{ tree_size: string; note: string }>(
+        'read checkpoints',
+        'SELECT tree_size, note FROM checkpoints WHERE tree_size > $1 ORDER BY tree_size LIMIT $2',
+        [after, READ_PAGE_SIZE],
+      );
+      for (const row of rows) yield { treeSize: Number(row.tree_size), note: row.note };
+      if (rows.length < READ_PAGE_SIZE) return;
+      after = Number(rows[rows.length - 1]!.tree_size);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  private async readHead(client: pg.PoolClient): Promise<LedgerHead> {
+    const { rows } = await client.query<{ seq: string; hash: Buffer }>('SELECT seq, hash FROM ledger_entries ORDER BY seq DESC LIMIT 1');
+    const last = rows[0];
+    return last === undefined ? { size: 0, lastHash: null } : { size: Number(last.seq) + 1, lastHash: last.hash };
+  }
+
+  /**
+   * Keyset pagination: each page is one short query, so a read of any length
+   * holds at most one page in memory and no transaction open between pages.
+   * Without `to`, the read stops at the head as it was when reading began.
+   */
+  private async *pages(from: number, to: number | undefined, columns: string): AsyncIterable<EntryRow> {
+    assertReadRange(from, to);
+    const end = to ?? (await this.head()).size;
+    let next = from;
+    while (next < end) {
+      const rows = await this.query<EntryRow>(
+        'read the ledger',
+        `SELECT ${columns} FROM ledger_entries WHERE seq >= $1 AND seq < $2 ORDER BY seq LIMIT $3`,
+        [next, end, READ_PAGE_SIZE],
+      );
+      for (const row of rows) yield row;
+      if (rows.length < READ_PAGE_SIZE) return;
+      next = Number(rows[rows.length - 1]!.seq) + 1;
+    }
+  }
+
+  private async query<Row extends pg.QueryResultRow>(what: string, text: string, params: unknown[]): Promise<Row[]> {
+    this.assertOpen(what);
+    try {
+      return (await this.pool.query<Row>(text, params)).rows;
+    } catch (err) {
+      throw this.storeError(err, what);
+    }
+  }
+
+  private async withClient<T>(what: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.connect(what);
+    try {
+      return await work(client);
+    } catch (err) {
+      throw this.storeError(err, what);
+    } finally {
+      client.release();
+    }
+  }
+
+  private async connect(what: string): Promise<pg.PoolClient> {
+    this.assertOpen(what);
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw this.storeError(err, what);
+    }
+  }
+
+  private assertOpen(what: string): void {
+    if (this.closed) throw new GatewayError('STORE_UNAVAILABLE', `cannot ${what}: the store is closed`);
+  }
+
+  /**
+   * Core and gateway errors pass through; driver errors become gateway codes.
+   * Messages name the server as host, port and database only: never the
+   * password, and never the driver's own text, which may quote the URL.
+   */
+  private storeError(err: unknown, what: string): Error {
+    if (err instanceof GatewayError || isCountersignError(err)) return err;
+    const code = typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+    const details = code === undefined ? { server: this.where } : { server: this.where, code };
+    if (code === '23505') {
+      return new GatewayError('STORE_CONFLICT', `cannot ${what}: another writer took the same sequence number`, details);
+    }
+    if (code === 'XX001' || code === 'XX002') {
+      return new GatewayError('STORE_CORRUPT', `cannot ${what}: postgres at \`${this.where}\` reports corrupt data`, details);
+    }
+    return new GatewayError('STORE_UNAVAILABLE', `cannot ${what}: postgres at \`${this.where}\` failed${code === undefined ? '' : ` (${code})`}`, details);
+  }
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** `host:port/database` of a connection URL, for messages; never credentials. */
+export function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname || '/'}`;
+  } catch {
+    return 'the configured server';
+  }
+}

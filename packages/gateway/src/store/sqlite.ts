@@ -1,0 +1,246 @@
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import {
+  isCountersignError,
+  sealEntry,
+  type EntryDraft,
+  type LedgerHead,
+  type LedgerStore,
+  type SealedEntry,
+  type StoredCheckpoint,
+} from '@countersign/core';
+import { GatewayError } from '../errors.js';
+import { migrateSqlite, pendingMigrations, sqliteSchemaVersion } from './migrations.js';
+import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
+
+export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
+
+export interface SqliteStoreOptions {
+  /**
+   * `FULL` (the default) fsyncs the WAL on every commit: an acknowledged entry
+   * survives power loss. `NORMAL` survives a process crash only.
+   */
+  readonly synchronous?: SqliteSynchronous;
+  /** How long a write waits for another connection's transaction, in ms. */
+  readonly busyTimeoutMs?: number;
+  /** Open an existing file without writing to it (no migrations); for `ledger verify` and `export`. */
+  readonly readonly?: boolean;
+}
+
+interface EntryRow {
+  readonly seq: number;
+  readonly hash: Buffer;
+  readonly bytes: Buffer;
+}
+
+interface CheckpointRow {
+  readonly tree_size: number;
+  readonly note: string;
+}
+
+const SYNCHRONOUS: readonly SqliteSynchronous[] = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
+
+/**
+ * The embedded ledger store: one SQLite file in WAL mode.
+ *
+ * better-sqlite3 is synchronous, so one append is one uninterrupted
+ * transaction on this connection; `BEGIN IMMEDIATE` takes the write lock before
+ * the head is read, so another connection (or process) on the same file cannot
+ * slip an entry in between reading the head and inserting after it.
+ */
+export class SqliteLedgerStore implements LedgerStore {
+  readonly kind = 'sqlite';
+  readonly path: string;
+  private readonly db: Database.Database;
+  private closed = false;
+  private readonly statements: {
+    readonly last: Database.Statement<[], EntryRow>;
+    readonly insert: Database.Statement<[number, Uint8Array, Uint8Array]>;
+    readonly page: Database.Statement<[number, number, number], EntryRow>;
+    readonly hashPage: Database.Statement<[number, number, number], { seq: number; hash: Buffer }>;
+    readonly checkpointAt: Database.Statement<[number], CheckpointRow>;
+    readonly insertCheckpoint: Database.Statement<[number, string]>;
+    readonly latestCheckpoint: Database.Statement<[], CheckpointRow>;
+    readonly checkpointPage: Database.Statement<[number, number], CheckpointRow>;
+  };
+  private readonly appendTx: (drafts: readonly EntryDraft[]) => SealedEntry[];
+
+  private constructor(path: string, db: Database.Database) {
+    this.path = path;
+    this.db = db;
+    this.statements = {
+      last: db.prepare('SELECT seq, hash, bytes FROM ledger_entries ORDER BY seq DESC LIMIT 1'),
+      insert: db.prepare('INSERT INTO ledger_entries (seq, hash, bytes) VALUES (?, ?, ?)'),
+      page: db.prepare('SELECT seq, hash, bytes FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?'),
+      hashPage: db.prepare('SELECT seq, hash FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?'),
+      checkpointAt: db.prepare('SELECT tree_size, note FROM checkpoints WHERE tree_size = ?'),
+      insertCheckpoint: db.prepare('INSERT INTO checkpoints (tree_size, note) VALUES (?, ?)'),
+      latestCheckpoint: db.prepare('SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1'),
+      checkpointPage: db.prepare('SELECT tree_size, note FROM checkpoints WHERE tree_size > ? ORDER BY tree_size LIMIT ?'),
+    };
+    const transaction = db.transaction((drafts: readonly EntryDraft[]): SealedEntry[] => {
+      // INVARIANT: the head is read inside the write transaction that inserts after it
+      const head = this.readHead();
+      let prevHash = head.lastHash;
+      const sealed = drafts.map((draft, index) => {
+        const entry = sealEntry(draft, head.size + index, prevHash);
+        prevHash = entry.hash;
+        return entry;
+      });
+      for (const entry of sealed) this.statements.insert.run(entry.seq, entry.hash, entry.bytes);
+      return sealed;
+    });
+    this.appendTx = (drafts) => transaction.immediate(drafts);
+  }
+
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteLedgerStore {
+    const synchronous = options.synchronous ?? 'FULL';
+    if (!SYNCHRONOUS.includes(synchronous)) {
+      throw new GatewayError('USAGE', `sqlite synchronous mode \`${String(synchronous)}\` is not one of ${SYNCHRONOUS.join(', ')}`);
+    }
+    const readonly = options.readonly ?? false;
+    if (readonly && path !== ':memory:' && !existsSync(path)) {
+      throw new GatewayError('FILE_NOT_FOUND', `ledger database \`${path}\` does not exist`);
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly, fileMustExist: readonly });
+    } catch (err) {
+      throw storeError(err, `cannot open ledger database \`${path}\``);
+    }
+    try {
+      db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+      if (readonly) {
+        const version = sqliteSchemaVersion(db);
+        if (pendingMigrations(version).length > 0) {
+          throw new GatewayError('MIGRATION_FAILED', `ledger database \`${path}\` is at schema version ${version}: open it once read-write to migrate it`);
+        }
+      } else {
+        const mode = db.pragma('journal_mode = WAL', { simple: true });
+        if (mode !== 'wal' && path !== ':memory:' && path !== '') {
+          throw new GatewayError('STORE_UNAVAILABLE', `ledger database \`${path}\` cannot use WAL journaling (got \`${String(mode)}\`)`);
+        }
+        db.pragma(`synchronous = ${synchronous}`);
+        migrateSqlite(db);
+      }
+      return new SqliteLedgerStore(path, db);
+    } catch (err) {
+      db.close();
+      throw storeError(err, `cannot open ledger database \`${path}\``);
+    }
+  }
+
+  append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
+    return this.run(() => (drafts.length === 0 ? [] : this.appendTx(drafts)), 'append to the ledger');
+  }
+
+  head(): Promise<LedgerHead> {
+    return this.run(() => this.readHead(), 'read the ledger head');
+  }
+
+  async *read(from: number, to?: number): AsyncIterable<SealedEntry> {
+    for await (const row of this.pages(from, to, this.statements.page)) yield row;
+  }
+
+  /** Leaf hashes of `from <= seq < to`, without the entry bytes: enough for Merkle roots and proofs. */
+  async *readLeafHashes(from: number, to?: number): AsyncIterable<Uint8Array> {
+    for await (const row of this.pages(from, to, this.statements.hashPage)) yield row.hash;
+  }
+
+  putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
+    return this.run(() => {
+      assertTreeSize(checkpoint.treeSize);
+      const put = this.db.transaction(() => {
+        const existing = this.statements.checkpointAt.get(checkpoint.treeSize);
+        if (existing !== undefined) {
+          if (existing.note === checkpoint.note) return;
+          throw new GatewayError('STORE_CONFLICT', `a different checkpoint for tree size ${checkpoint.treeSize} is already stored`);
+        }
+        const { size } = this.readHead();
+        if (checkpoint.treeSize > size) {
+          throw new GatewayError('STORE_CONFLICT', `checkpoint tree size ${checkpoint.treeSize} is beyond the ledger size ${size}`);
+        }
+        this.statements.insertCheckpoint.run(checkpoint.treeSize, checkpoint.note);
+      });
+      put.immediate();
+    }, 'store a checkpoint');
+  }
+
+  latestCheckpoint(): Promise<StoredCheckpoint | null> {
+    return this.run(() => {
+      const row = this.statements.latestCheckpoint.get();
+      return row === undefined ? null : { treeSize: row.tree_size, note: row.note };
+    }, 'read the latest checkpoint');
+  }
+
+  async *checkpoints(): AsyncIterable<StoredCheckpoint> {
+    let after = -1;
+    for (;;) {
+      const rows = await this.run(() => this.statements.checkpointPage.all(after, READ_PAGE_SIZE), 'read checkpoints');
+      for (const row of rows) yield { treeSize: row.tree_size, note: row.note };
+      if (rows.length < READ_PAGE_SIZE) return;
+      after = rows[rows.length - 1]!.tree_size;
+    }
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.db.close();
+    }
+    return Promise.resolve();
+  }
+
+  private readHead(): LedgerHead {
+    const last = this.statements.last.get();
+    return last === undefined ? { size: 0, lastHash: null } : { size: last.seq + 1, lastHash: last.hash };
+  }
+
+  /**
+   * Keyset pages rather than one `.iterate()` cursor: an open better-sqlite3
+   * iterator keeps the connection busy, so an append (or a verify) interleaved
+   * with a long read would fail. Each page is fetched whole, then released.
+   * Without `to`, the read stops at the head as it was when reading began.
+   */
+  private async *pages<Row extends { seq: number }>(
+    from: number,
+    to: number | undefined,
+    statement: Database.Statement<[number, number, number], Row>,
+  ): AsyncIterable<Row> {
+    assertReadRange(from, to);
+    const end = to ?? (await this.head()).size;
+    let next = from;
+    while (next < end) {
+      const rows = await this.run(() => statement.all(next, end, READ_PAGE_SIZE), 'read the ledger');
+      for (const row of rows) yield row;
+      if (rows.length < READ_PAGE_SIZE) return;
+      next = rows[rows.length - 1]!.seq + 1;
+    }
+  }
+
+  private run<T>(work: () => T, what: string): Promise<T> {
+    if (this.closed) return Promise.reject(new GatewayError('STORE_UNAVAILABLE', `cannot ${what}: the store is closed`));
+    try {
+      return Promise.resolve(work());
+    } catch (err) {
+      return Promise.reject(storeError(err, `cannot ${what}`));
+    }
+  }
+}
+
+/** Core and gateway errors pass through; SQLite's become gateway codes. */
+function storeError(err: unknown, message: string): Error {
+  if (err instanceof GatewayError || isCountersignError(err)) return err;
+  const code = err instanceof Database.SqliteError ? err.code : undefined;
+  if (code === undefined) return new GatewayError('STORE_UNAVAILABLE', message, undefined, { cause: err });
+  if (code.startsWith('SQLITE_CONSTRAINT')) {
+    return new GatewayError('STORE_CONFLICT', `${message}: another writer took the same sequence number`, { sqlite: code }, { cause: err });
+  }
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT_')) {
+    return new GatewayError('STORE_CORRUPT', `${message}: the file is not a valid ledger database`, { sqlite: code }, { cause: err });
+  }
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new GatewayError('STORE_UNAVAILABLE', `${message}: the database is locked by another writer`, { sqlite: code }, { cause: err });
+  }
+  return new GatewayError('STORE_UNAVAILABLE', message, { sqlite: code }, { cause: err });
+}
