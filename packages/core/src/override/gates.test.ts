@@ -1,0 +1,340 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { OVERRIDE_CODE_ORDER, type OverrideRejectionCode } from '../authority/codes.js';
+import { canonicalDigest } from '../canonical.js';
+import { buildRoster, formatPublicKey } from '../policy/roster.js';
+import { ActionContract, OverrideRules, type PolicyBundle, type Principal } from '../policy/schema.js';
+import type { OverrideBody } from './body.js';
+import { signOverride, type OverrideSignature, type OverrideSignerClaim } from './evidence.js';
+import { checkLeaseUse, evaluateOverride, maxDurationMs, type OverrideContext, type OverrideStep } from './gates.js';
+
+// The payments roster: olivia -> lena -> priya, omar -> leo -> priya; fatima, sam outside.
+const privateKeys = new Map<string, KeyObject>();
+const person = (id: string, roles: string[], reports_to?: string, kind: Principal['kind'] = 'human'): Principal => {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  privateKeys.set(id, privateKey);
+  return { id, kind, roles, keys: [{ id: `${id}-2025`, public_key: formatPublicKey(publicKey) }], ...(reports_to ? { reports_to } : {}) };
+};
+const roster = buildRoster({
+  principals: [
+    person('payments-copilot', ['incident-lead'], undefined, 'agent'),
+    person('olivia', ['oncall-operator'], 'lena'),
+    person('omar', ['oncall-operator', 'incident-lead'], 'leo'),
+    person('lena', ['incident-lead'], 'priya'),
+    person('leo', ['incident-lead'], 'priya'),
+    person('priya', ['payments-owner']),
+    person('fatima', ['finance-delegate']),
+    person('sam', ['sre', 'incident-lead']),
+  ],
+});
+
+const bundle: Pick<PolicyBundle, 'actions' | 'overrides'> = {
+  actions: [
+    ActionContract.parse({ id: 'workers.restart_pool', class: 'write', risk: { prod: 'high' }, rollback_required: true }),
+    ActionContract.parse({ id: 'queue.clear_shard', class: 'destructive', risk: { prod: 'critical' }, override: { eligible: false } }),
+    ActionContract.parse({ id: 'queue.requeue', class: 'destructive', risk: { prod: 'high' } }),
+    ActionContract.parse({ id: 'cache.flush', class: 'write', risk: { prod: 'high' }, override: { max_duration: '30m' } }),
+  ],
+  overrides: OverrideRules.parse({
+    signer_a_roles: ['incident-lead'],
+    signer_b_roles: ['finance-delegate', 'payments-owner'],
+    surfaces: ['signed-cli', 'approver-console'],
+    reason_codes: ['CUSTOMER_IMPACT', 'APPROVER_UNAVAILABLE'],
+    max_duration: { default: '4h', destructive: '1h' },
+    budgets: [{ environment: 'prod', max: 2, window: '7d', extra_signer_roles: ['payments-owner'] }],
+  }),
+};
+
+const restart: OverrideStep = {
+  digest: canonicalDigest({ action: 'workers.restart_pool', environment: 'prod', target: 'payments-worker' }),
+  action: 'workers.restart_pool',
+  environment: 'prod',
+  target: 'payments-worker',
+  agent: 'payments-copilot',
+  on_behalf_of: 'olivia',
+};
+const clear: OverrideStep = { ...restart, digest: canonicalDigest({ action: 'queue.clear_shard' }), action: 'queue.clear_shard', target: 'payments/shard-7' };
+const requeue: OverrideStep = { ...restart, digest: canonicalDigest({ action: 'queue.requeue' }), action: 'queue.requeue' };
+const flush: OverrideStep = { ...restart, digest: canonicalDigest({ action: 'cache.flush' }), action: 'cache.flush' };
+
+const NOW = Date.parse('2025-06-01T10:00:00.000Z');
+const body: OverrideBody = {
+  id: 'ovr_1',
+  hold_ref: 'hold_1',
+  step_digests: [restart.digest],
+  trip_gate_ack: 'K4',
+  valid_from: '2025-06-01T10:00:00.000Z',
+  valid_to: '2025-06-01T12:00:00.000Z',
+  scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['payments-worker'] },
+  reason_code: 'CUSTOMER_IMPACT',
+  reason_text: 'settlement backlog growing; restart is the runbook step',
+  rollback_ref: 'rb_1',
+  requester: 'olivia',
+  request_surface: 'copilot-console',
+};
+
+function signed(b: OverrideBody, signer: string, role: OverrideSignerClaim['role'], over: Partial<OverrideSignerClaim> = {}): OverrideSignature {
+  const claim: OverrideSignerClaim = { role, signer, key_id: `${signer}-2025`, surface: 'signed-cli', signed_at: '2025-06-01T09:58:00.000Z', ...over };
+  return signOverride(b, claim, privateKeys.get(signer)!);
+}
+
+function ctx(over: Partial<OverrideContext> = {}, b: OverrideBody = over.body ?? body): OverrideContext {
+  return {
+    body: b,
+    signatures: [signed(b, 'lena', 'a'), signed(b, 'fatima', 'b', { surface: 'approver-console' })],
+    bundle,
+    bundle_id: 'sha256:bundle1',
+    roster,
+    steps: [restart, clear, requeue, flush],
+    holds: [{ id: 'hold_1', trip_gate: 'K4' }],
+    rollback: { id: 'rb_1', status: 'ready' },
+    past_overrides: [],
+    now: NOW,
+    lease_id: 'lease_1',
+    ...over,
+  };
+}
+
+const codes = (c: OverrideContext): readonly string[] => {
+  const r = evaluateOverride(c);
+  return r.ok ? [] : r.codes;
+};
+
+describe('evaluateOverride', () => {
+  it('grants a lease for exactly the listed steps that never lifts the hold', () => {
+    const r = evaluateOverride(ctx());
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.lease).toMatchObject({
+      id: 'lease_1',
+      override: 'ovr_1',
+      hold_ref: 'hold_1',
+      bundle_id: 'sha256:bundle1',
+      step_digests: [restart.digest],
+      environments: ['prod'],
+      valid_from_ms: NOW,
+      valid_to_ms: NOW + 2 * 3_600_000,
+      lifts_hold: false,
+    });
+    expect(r.lease.signers.map((s) => [s.role, s.signer])).toEqual([['a', 'lena'], ['b', 'fatima']]);
+    expect(r.lease.body_hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  describe('O1_IDENTITY_COLLISION', () => {
+    it('refuses the requester as a signer (the incident: override from the requester’s own seat)', () => {
+      const b = { ...body, requester: 'lena' };
+      expect(codes(ctx({}, b))).toContain('O1_IDENTITY_COLLISION');
+    });
+    it('refuses the same person as both signers', () => {
+      expect(codes(ctx({ signatures: [signed(body, 'lena', 'a'), signed(body, 'lena', 'b')] }))).toContain('O1_IDENTITY_COLLISION');
+    });
+    it('refuses a signer who reports to the requester, transitively', () => {
+      const b = { ...body, requester: 'priya' };
+      expect(codes(ctx({}, b))).toEqual(['O1_IDENTITY_COLLISION']);
+    });
+    it('refuses a signer who is the on-behalf-of principal of an unlocked step', () => {
+      expect(codes(ctx({ steps: [{ ...restart, on_behalf_of: 'fatima' }] }))).toEqual(['O1_IDENTITY_COLLISION']);
+    });
+  });
+
+  describe('O2_SCOPE_CREEP', () => {
+    it.each([
+      ['a `*` in targets', { ...body.scope, targets: ['payments-*'] }],
+      ['a `?` in environments', { ...body.scope, environments: ['prod', 'pro?'] }],
+      ['a target outside the allowlist', { ...body.scope, targets: ['ledger-worker'] }],
+      ['an action outside the allowlist', { ...body.scope, actions: ['workers.rollback_pool'] }],
+      ['an environment outside the allowlist', { ...body.scope, environments: ['staging'] }],
+    ])('refuses %s', (_label, scope) => {
+      expect(codes(ctx({}, { ...body, scope }))).toContain('O2_SCOPE_CREEP');
+    });
+    it('refuses a body that differs from the one signed', () => {
+      const sigs = [signed(body, 'lena', 'a'), signed(body, 'fatima', 'b', { surface: 'approver-console' })];
+      const widened = { ...body, step_digests: [restart.digest, requeue.digest], scope: { ...body.scope, actions: ['workers.restart_pool', 'queue.requeue'] } };
+      expect(codes(ctx({ signatures: sigs }, widened))).toContain('O2_SCOPE_CREEP');
+      expect(codes(ctx({ signatures: sigs }, { ...body, reason_text: `${body.reason_text}, and the queue too` }))).toEqual(['O2_SCOPE_CREEP']);
+    });
+    it('refuses a digest of no recorded step, or a digest listed twice', () => {
+      expect(codes(ctx({}, { ...body, step_digests: [`sha256:${'f'.repeat(64)}`] }))).toContain('O2_SCOPE_CREEP');
+      expect(codes(ctx({}, { ...body, step_digests: [restart.digest, restart.digest] }))).toContain('O2_SCOPE_CREEP');
+    });
+  });
+
+  it('O3_CLOCK_BREACH: refuses a window that already ended and a signature from the future', () => {
+    expect(codes(ctx({ now: Date.parse(body.valid_to) }))).toContain('O3_CLOCK_BREACH');
+    const sigs = [signed(body, 'lena', 'a', { signed_at: '2025-06-01T10:30:00.000Z' }), signed(body, 'fatima', 'b', { surface: 'approver-console' })];
+    expect(codes(ctx({ signatures: sigs }))).toEqual(['O3_CLOCK_BREACH']);
+  });
+
+  it.each([
+    ['absent', null],
+    ['not ready', { id: 'rb_1', status: 'draft' }],
+    ['another artifact', { id: 'rb_2', status: 'ready' }],
+  ])('O4_MISSING_ROLLBACK: refuses a rollback artifact that is %s', (_label, rollback) => {
+    expect(codes(ctx({ rollback }))).toEqual(['O4_MISSING_ROLLBACK']);
+  });
+
+  describe('O5_NOT_ELIGIBLE', () => {
+    it('refuses a signer without the signer role', () => {
+      expect(codes(ctx({ signatures: [signed(body, 'lena', 'a'), signed(body, 'sam', 'b')] }))).toEqual(['O5_NOT_ELIGIBLE']);
+    });
+    it('refuses an agent signer', () => {
+      expect(codes(ctx({ signatures: [signed(body, 'payments-copilot', 'a'), signed(body, 'fatima', 'b')], steps: [{ ...restart, agent: 'other-bot' }] }))).toEqual(['O5_NOT_ELIGIBLE']);
+    });
+    it('refuses a signature through the request’s own surface or one not allowed', () => {
+      const own = [signed(body, 'lena', 'a', { surface: 'copilot-console' }), signed(body, 'fatima', 'b')];
+      expect(codes(ctx({ signatures: own }))).toEqual(['O5_NOT_ELIGIBLE']);
+      const b = { ...body, request_surface: 'signed-cli' };
+      expect(codes(ctx({ signatures: [signed(b, 'lena', 'a'), signed(b, 'fatima', 'b', { surface: 'approver-console' })] }, b))).toEqual(['O5_NOT_ELIGIBLE']);
+    });
+    it('refuses an action whose contract is never overridable (the queue clear)', () => {
+      const b = { ...body, step_digests: [clear.digest], scope: { environments: ['prod'], actions: ['queue.clear_shard'], targets: ['payments/shard-7'] }, valid_to: '2025-06-01T10:30:00.000Z' };
+      expect(codes(ctx({}, b))).toEqual(['O5_NOT_ELIGIBLE']);
+    });
+    it('refuses an incident class outside the policy list, and a reason code outside its list', () => {
+      const strict = { ...bundle, overrides: { ...bundle.overrides!, incident_classes: ['sev1'] } };
+      expect(codes(ctx({ bundle: strict }))).toEqual(['O5_NOT_ELIGIBLE']);
+      expect(codes(ctx({ bundle: strict }, { ...body, incident_class: 'sev1' }))).toEqual([]);
+      expect(codes(ctx({}, { ...body, reason_code: 'CEO_SAID_SO' }))).toEqual(['O5_NOT_ELIGIBLE']);
+    });
+    it('refuses everything when the policy has no override rules, or a signer is missing', () => {
+      expect(codes(ctx({ bundle: { actions: bundle.actions } }))).toContain('O5_NOT_ELIGIBLE');
+      expect(codes(ctx({ signatures: [signed(body, 'lena', 'a')] }))).toEqual(['O5_NOT_ELIGIBLE']);
+    });
+  });
+
+  describe('O6_GATE_ACK_MISMATCH', () => {
+    it('refuses an acknowledgement that does not echo the active gate', () => {
+      expect(codes(ctx({}, { ...body, trip_gate_ack: 'K1' }))).toEqual(['O6_GATE_ACK_MISMATCH']);
+    });
+    it('refuses a body that ignores an active hold, or acknowledges a hold that is not there', () => {
+      expect(codes(ctx({}, { ...body, hold_ref: null, trip_gate_ack: null }))).toEqual(['O6_GATE_ACK_MISMATCH']);
+      expect(codes(ctx({ holds: [] }))).toEqual(['O6_GATE_ACK_MISMATCH']);
+      expect(codes(ctx({ holds: [{ id: 'hold_1', trip_gate: 'K4' }, { id: 'hold_2', trip_gate: 'K1' }] }))).toEqual(['O6_GATE_ACK_MISMATCH']);
+    });
+    it('accepts no hold and no acknowledgement when approvers are unavailable', () => {
+      expect(codes(ctx({ holds: [] }, { ...body, hold_ref: null, trip_gate_ack: null }))).toEqual([]);
+    });
+  });
+
+  describe('O7_DURATION_EXCEEDED', () => {
+    it('refuses a window over the 4h default, or an empty one', () => {
+      expect(codes(ctx({}, { ...body, valid_to: '2025-06-01T14:00:00.001Z' }))).toEqual(['O7_DURATION_EXCEEDED']);
+      expect(codes(ctx({}, { ...body, valid_to: '2025-06-01T14:00:00.000Z' }))).toEqual([]);
+      expect(codes(ctx({}, { ...body, valid_from: '2025-06-01T12:00:00.000Z' }))).toContain('O7_DURATION_EXCEEDED');
+    });
+    it('applies the most restrictive class and per-action maximum', () => {
+      expect(maxDurationMs(bundle, [restart])).toBe(4 * 3_600_000);
+      expect(maxDurationMs(bundle, [restart, requeue])).toBe(3_600_000);
+      expect(maxDurationMs(bundle, [flush, requeue])).toBe(30 * 60_000);
+      expect(maxDurationMs({ actions: [] }, [])).toBe(4 * 3_600_000);
+      const b = { ...body, step_digests: [requeue.digest], scope: { ...body.scope, actions: ['queue.requeue'] } };
+      expect(codes(ctx({}, b))).toEqual(['O7_DURATION_EXCEEDED']);
+    });
+  });
+
+  describe('O8_BUDGET_EXHAUSTED', () => {
+    const spent = [
+      { environments: ['prod'], granted_at: '2025-05-30T10:00:00.000Z' },
+      { environments: ['prod', 'staging'], granted_at: '2025-05-31T10:00:00.000Z' },
+    ];
+    it('refuses once the environment’s budget is spent and no extra signer signed', () => {
+      expect(codes(ctx({ past_overrides: spent }))).toEqual(['O8_BUDGET_EXHAUSTED']);
+    });
+    it('does not count overrides outside the window or in other environments', () => {
+      const old = [{ ...spent[0]!, granted_at: '2025-05-20T10:00:00.000Z' }, { environments: ['staging'], granted_at: '2025-05-31T10:00:00.000Z' }, spent[1]!];
+      expect(codes(ctx({ past_overrides: old }))).toEqual([]);
+    });
+    it('grants with an extra signer holding the extra role', () => {
+      const sigs = [signed(body, 'lena', 'a'), signed(body, 'fatima', 'b', { surface: 'approver-console' }), signed(body, 'priya', 'extra')];
+      // priya is olivia's manager's manager, not her report: independent
+      expect(codes(ctx({ past_overrides: spent, signatures: sigs }))).toEqual([]);
+      const wrong = [...sigs.slice(0, 2), signed(body, 'sam', 'extra')];
+      expect(codes(ctx({ past_overrides: spent, signatures: wrong }))).toEqual(['O5_NOT_ELIGIBLE', 'O8_BUDGET_EXHAUSTED']);
+    });
+  });
+
+  describe('BAD_SIGNATURE', () => {
+    it('refuses a signature that does not verify or uses someone else’s key', () => {
+      const good = signed(body, 'fatima', 'b', { surface: 'approver-console' });
+      const tampered = { ...good, signed_at: '2025-06-01T09:59:00.000Z' };
+      expect(codes(ctx({ signatures: [signed(body, 'lena', 'a'), tampered] }))).toEqual(['BAD_SIGNATURE']);
+      const borrowed = { ...signed(body, 'lena', 'b', { surface: 'approver-console' }), signer: 'fatima' };
+      expect(codes(ctx({ signatures: [signed(body, 'lena', 'a'), borrowed] }))).toContain('BAD_SIGNATURE');
+    });
+  });
+
+  it('records every failing gate at once, in a fixed order', () => {
+    const b: OverrideBody = {
+      ...body,
+      requester: 'lena',
+      scope: { environments: ['*'], actions: ['workers.restart_pool'], targets: ['payments-worker'] },
+      trip_gate_ack: 'K2',
+      valid_to: '2025-06-01T18:00:00.000Z',
+      reason_code: 'NOPE',
+    };
+    const r = evaluateOverride(ctx({ rollback: null, now: NOW }, b));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.codes).toEqual(['O1_IDENTITY_COLLISION', 'O2_SCOPE_CREEP', 'O4_MISSING_ROLLBACK', 'O5_NOT_ELIGIBLE', 'O6_GATE_ACK_MISMATCH', 'O7_DURATION_EXCEEDED']);
+    expect(r.findings.length).toBeGreaterThanOrEqual(r.codes.length);
+    expect(r.evidence_hash).toMatch(/^sha256:/);
+  });
+});
+
+describe('every failing gate is reported', () => {
+  // Each fault, alone, trips exactly one code (see the unit tests above); any
+  // combination must report exactly the union, so no reason is ever lost.
+  const FAULTS: readonly OverrideRejectionCode[] = OVERRIDE_CODE_ORDER;
+  it('reports exactly the codes of the faults injected, for any combination', () => {
+    fc.assert(
+      fc.property(fc.subarray([...FAULTS]), (faults) => {
+        const has = (c: OverrideRejectionCode): boolean => faults.includes(c);
+        const b: OverrideBody = {
+          ...body,
+          ...(has('O1_IDENTITY_COLLISION') ? { requester: 'priya' } : {}),
+          ...(has('O5_NOT_ELIGIBLE') ? { reason_code: 'CEO_SAID_SO' } : {}),
+          ...(has('O6_GATE_ACK_MISMATCH') ? { trip_gate_ack: 'K1' } : {}),
+          ...(has('O7_DURATION_EXCEEDED') ? { valid_to: '2025-06-01T14:00:00.001Z' } : {}),
+        };
+        const a = signed(b, 'lena', 'a', has('O3_CLOCK_BREACH') ? { signed_at: '2025-06-01T10:30:00.000Z' } : {});
+        let sigB = signed(b, 'fatima', 'b', { surface: 'approver-console' });
+        if (has('BAD_SIGNATURE')) sigB = { ...sigB, signature: a.signature };
+        const final = has('O2_SCOPE_CREEP') ? { ...b, reason_text: `${b.reason_text}!` } : b;
+        const c = ctx(
+          {
+            signatures: [a, sigB],
+            rollback: has('O4_MISSING_ROLLBACK') ? null : { id: 'rb_1', status: 'ready' },
+            past_overrides: has('O8_BUDGET_EXHAUSTED')
+              ? [{ environments: ['prod'], granted_at: '2025-05-31T10:00:00.000Z' }, { environments: ['prod'], granted_at: '2025-05-31T11:00:00.000Z' }]
+              : [],
+          },
+          final,
+        );
+        expect(codes(c)).toEqual(OVERRIDE_CODE_ORDER.filter((code) => has(code)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('checkLeaseUse', () => {
+  const granted = evaluateOverride(ctx());
+  if (!granted.ok) throw new Error('fixture lease must be granted');
+  const lease = granted.lease;
+
+  it('lets a listed step run once inside the window', () => {
+    expect(checkLeaseUse(lease, NOW + 60_000, restart.digest)).toEqual({ ok: true });
+    expect(checkLeaseUse(lease, NOW + 60_000, restart.digest, { used: [restart.digest], revoked: false })).toEqual({ ok: false, code: 'LEASE_STEP_USED', incident_flag: false });
+  });
+
+  it('treats use outside the window as a clock breach flagged for incident review', () => {
+    expect(checkLeaseUse(lease, lease.valid_to_ms, restart.digest)).toEqual({ ok: false, code: 'O3_CLOCK_BREACH', incident_flag: true });
+    expect(checkLeaseUse(lease, NOW - 1, restart.digest)).toEqual({ ok: false, code: 'O3_CLOCK_BREACH', incident_flag: true });
+  });
+
+  it('refuses a step the lease does not list, and any step once revoked', () => {
+    expect(checkLeaseUse(lease, NOW + 1, clear.digest)).toMatchObject({ ok: false, code: 'O2_SCOPE_CREEP' });
+    expect(checkLeaseUse(lease, NOW + 1, restart.digest, { used: [], revoked: true })).toMatchObject({ ok: false, code: 'LEASE_REVOKED' });
+  });
+});
