@@ -45,11 +45,11 @@ export const PrincipalKey = z.strictObject({
 
 export const Principal = z.strictObject({
   id: Id,
-  kind: PrincipalKind,
+  kind: PrincipalKind.describe('`agent` principals may propose and execute grants, never approve, sign overrides or open and lift holds'),
   display_name: z.string().max(200).optional(),
-  roles: z.array(Id).default([]),
-  reports_to: Id.optional(),
-  keys: z.array(PrincipalKey).default([]),
+  roles: z.array(Id).default([]).describe('roles declared in the top-level `roles` list'),
+  reports_to: Id.optional().describe('the principal this one reports to; approvers must not report to the requester, even transitively'),
+  keys: z.array(PrincipalKey).default([]).describe('Ed25519 public keys used to sign approvals and overrides'),
 });
 export type Principal = z.infer<typeof Principal>;
 
@@ -60,20 +60,20 @@ export const Surface = z.strictObject({
 
 /** One factor of a quorum: `count` distinct approvers holding any of `roles`. Factors are ANDed. */
 export const QuorumFactor = z.strictObject({
-  roles: z.array(Id).min(1),
-  count: z.number().int().min(1).max(16).default(1),
+  roles: z.array(Id).min(1).describe('an approver holding any of these roles counts toward this factor'),
+  count: z.number().int().min(1).max(16).default(1).describe('distinct approvers needed for this factor'),
 });
 export type QuorumFactor = z.infer<typeof QuorumFactor>;
 
 /** How much independent authority a step of this risk needs. An empty quorum means no approval. */
 export const ApprovalRequirement = z.strictObject({
-  quorum: z.array(QuorumFactor).default([]),
+  quorum: z.array(QuorumFactor).default([]).describe('factors, all of which must be met (AND)'),
   /** Surfaces approvals may arrive through. Never the request's own surface, whatever this says. */
   surfaces: z.array(Id).default([]),
   /** `key`: only statements signed with a roster key count. `any`: gateway-attested console approvals count too. */
-  attestation: z.enum(['key', 'any']).default('any'),
-  approval_ttl: Duration.default('30m'),
-  grant_ttl: Duration.default('10m'),
+  attestation: z.enum(['key', 'any']).default('any').describe('`key`: only statements signed with a roster key count; `any`: gateway-attested console approvals count too'),
+  approval_ttl: Duration.default('30m').describe('how long an approval stays valid; at most 24h'),
+  grant_ttl: Duration.default('10m').describe('how long a grant may wait to be executed; at most 24h'),
 });
 export type ApprovalRequirement = z.infer<typeof ApprovalRequirement>;
 
@@ -81,15 +81,15 @@ export const RiskClass = z.strictObject({
   id: Id,
   description,
   /** `deny` makes every step of this risk a deny, whatever approvals arrive. */
-  effect: z.enum(['allow', 'require_approval', 'deny']),
-  approval: ApprovalRequirement.optional(),
+  effect: z.enum(['allow', 'require_approval', 'deny']).describe('`deny` refuses every step of this risk whatever approvals arrive'),
+  approval: ApprovalRequirement.optional().describe('required when effect is `require_approval`'),
 });
 export type RiskClass = z.infer<typeof RiskClass>;
 
 /** A step that must have succeeded on the same target within a window before this one runs. */
 export const RequiresPrior = z.strictObject({
-  action: ActionId,
-  within: Duration,
+  action: ActionId.describe('an action that must have succeeded on the same target'),
+  within: Duration.describe('how recently; at most 7d'),
 });
 
 /** Constraint on one parameter. Parameters arrive from the agent: attacker-controlled. */
@@ -105,7 +105,7 @@ export type ParamRule = z.infer<typeof ParamRule>;
 /** Tighter per-action override rules. */
 export const ActionOverride = z.strictObject({
   eligible: z.boolean().default(true),
-  max_duration: Duration.optional(),
+  max_duration: Duration.optional().describe('at most the policy maximum for the action\'s class'),
 });
 
 export const ActionContract = z.strictObject({
@@ -113,14 +113,14 @@ export const ActionContract = z.strictObject({
   description,
   class: ActionClass,
   /** Risk class per environment. An environment absent here is not allowed for this action. */
-  risk: z.record(Id, Id),
+  risk: z.record(Id, Id).describe('risk class per environment; an environment absent here is denied for this action'),
   /** Optional regular expression a target must match in full. */
-  target_pattern: z.string().max(500).optional(),
+  target_pattern: z.string().max(500).optional().describe('regular expression a target must match in full'),
   params: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/), ParamRule).optional(),
   /** When true, parameters not listed in `params` are refused. Defaults to true when `params` is given. */
   closed_params: z.boolean().optional(),
-  requires_prior: z.array(RequiresPrior).default([]),
-  rollback_required: z.boolean().default(false),
+  requires_prior: z.array(RequiresPrior).default([]).describe('steps that must have run on the same target shortly before, e.g. a snapshot before a clear'),
+  rollback_required: z.boolean().default(false).describe('a ready rollback artifact must be registered before a grant'),
   /** Tighter approval rule than the risk class: replaces its requirement for this action in every environment. */
   approval: ApprovalRequirement.optional(),
   override: ActionOverride.optional(),
@@ -138,8 +138,8 @@ export const OverrideBudget = z.strictObject({
 });
 
 export const OverrideRules = z.strictObject({
-  signer_a_roles: z.array(Id).min(1),
-  signer_b_roles: z.array(Id).min(1),
+  signer_a_roles: z.array(Id).min(1).describe('roles eligible as the first override signer'),
+  signer_b_roles: z.array(Id).min(1).describe('roles eligible as the second, independent override signer'),
   /** Surfaces override signatures may arrive through; never the request's. */
   surfaces: z.array(Id).default([]),
   reason_codes: z.array(ReasonCode).min(1),
@@ -151,10 +151,11 @@ export const OverrideRules = z.strictObject({
       write: Duration.optional(),
       destructive: Duration.optional(),
     })
-    .default({ default: '4h' }),
+    .default({ default: '4h' })
+    .describe('maximum lease length by action class: 4h unless set, never over 24h, a class never over `default`'),
   /** Incident classes in which overrides may be requested at all; empty means any. */
   incident_classes: z.array(Id).default([]),
-  budgets: z.array(OverrideBudget).default([]),
+  budgets: z.array(OverrideBudget).default([]).describe('overrides per environment and window; once spent, an extra signer is required'),
 });
 export type OverrideRules = z.infer<typeof OverrideRules>;
 
@@ -201,16 +202,16 @@ export const PolicyBundle = z.strictObject({
   name: Id,
   description,
   /** The closed list of environments. `Prod` and `prod ` are not `prod`. */
-  environments: z.array(Id).min(1),
-  surfaces: z.array(Surface).min(1),
-  roles: z.array(Id).default([]),
-  principals: z.array(Principal).min(1),
-  risk_classes: z.array(RiskClass).min(1),
-  actions: z.array(ActionContract).min(1),
-  overrides: OverrideRules.optional(),
-  holds: HoldRules.default({ trip_gates: [], open_roles: [], lift_roles: [] }),
-  rollback: Authority.default({ roles: [], environments: [] }),
-  halt: Authority.default({ roles: [], environments: [] }),
+  environments: z.array(Id).min(1).describe('the closed list of environments; `Prod` and `prod ` are not `prod`'),
+  surfaces: z.array(Surface).min(1).describe('where calls come from; approvals must arrive through a surface other than the request\'s'),
+  roles: z.array(Id).default([]).describe('every role used anywhere in the policy'),
+  principals: z.array(Principal).min(1).describe('humans, agents and services, with roles, reporting lines and keys'),
+  risk_classes: z.array(RiskClass).min(1).describe('how much independent authority each level of risk needs'),
+  actions: z.array(ActionContract).min(1).describe('one contract per action id; an action not listed is denied'),
+  overrides: OverrideRules.optional().describe('dual-signed, time-boxed exceptions; absent means no overrides'),
+  holds: HoldRules.default({ trip_gates: [], open_roles: [], lift_roles: [] }).describe('kill-switch trip gates and who may open and lift holds'),
+  rollback: Authority.default({ roles: [], environments: [] }).describe('who may run a registered rollback without a new quorum, and where'),
+  halt: Authority.default({ roles: [], environments: [] }).describe('who may suspend every grant and lease in scope with one key, and where'),
   trace: z
     .strictObject({ required_fields: z.array(z.enum(TRACE_FIELDS)).default([...TRACE_FIELDS]) })
     .default({ required_fields: [...TRACE_FIELDS] }),

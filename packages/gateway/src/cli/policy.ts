@@ -1,7 +1,228 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import {
+  CountersignError,
+  formatPolicyIssue,
+  isCountersignError,
+  loadPolicy,
+  MAX_POLICY_BYTES,
+  policyJsonSchema,
+  type LoadedPolicy,
+  type PolicyBundle,
+  type PolicyIssue,
+} from '@countersign/core';
 import type { Command } from 'commander';
+import { GatewayError } from '../errors.js';
+import { EXIT, reportError } from './exit.js';
 import { registerPolicyTest } from './policy-test.js';
 
 export function register(program: Command): void {
-  const policy = program.command('policy').description('check, test and export policy bundles');
+  const policy = program
+    .command('policy')
+    .description('check, test and export policy bundles')
+    .addHelpText(
+      'after',
+      `
+A policy bundle is one YAML file: environments, principals, surfaces, risk
+classes, action contracts, override rules, holds, rollback and halt authority.
+Its id is the SHA-256 of its canonical JSON, so reformatting never changes it.
+
+Examples:
+  $ countersign policy check examples/payments/policy.yaml
+  $ countersign policy schema > countersign.schema.json
+`,
+    );
+
+  policy
+    .command('check')
+    .description('validate a policy bundle and print its id')
+    .argument('<policy>', 'path to the policy YAML file')
+    .option('--json', 'print the result as JSON on stdout (issues included)')
+    .addHelpText(
+      'after',
+      `
+Checks the shape (unknown keys, types, wildcards), then the meaning:
+undeclared roles, principals, environments, surfaces, risk classes and actions,
+duplicate ids, shared keys, cycles in reports_to, durations over their limits,
+approval classes without a quorum, agents holding approver roles, prerequisites
+that could never run, target patterns that do not compile or may backtrack.
+Every issue is reported, each as file:line:col: [CODE] message.
+
+Exit status:
+  0  the policy is valid; prints "ok <bundle id>" and a summary
+  1  the policy is invalid or not a readable YAML mapping; issues on stderr
+  2  the file cannot be read, or bad usage
+
+Examples:
+  $ countersign policy check examples/payments/policy.yaml
+  ok sha256:6c7d7d6b…
+  payments: 3 environments, 8 principals (7 human, 1 agent, 0 service), ...
+  $ countersign policy check --json policy.yaml | jq '.error.issues[].code'
+`,
+    )
+    .action((file: string, options: { json?: boolean }) => {
+      process.exitCode = check(file, options.json === true);
+    });
+
+  policy
+    .command('schema')
+    .description('print the JSON Schema of policy bundles')
+    .addHelpText(
+      'after',
+      `
+The schema is generated from the same definition that validates bundles.
+Commit it and point editors at it from the first line of a policy:
+  # yaml-language-server: $schema=../../countersign.schema.json
+The schema checks shape only; run \`countersign policy check\` for references.
+
+Examples:
+  $ countersign policy schema > countersign.schema.json
+`,
+    )
+    .action(() => {
+      process.stdout.write(`${JSON.stringify(policyJsonSchema(), null, 2)}\n`);
+    });
+
   registerPolicyTest(policy);
+}
+
+/**
+ * Reads and loads a policy file: for every command that takes `<policy>`.
+ * Throws GatewayError `FILE_NOT_FOUND` when the file cannot be read, and the
+ * core's `POLICY_PARSE_ERROR` / `POLICY_INVALID` when it is not a valid bundle.
+ */
+export function readPolicyFile(file: string): LoadedPolicy {
+  return loadPolicy(readPolicyText(file), file);
+}
+
+/** At most one byte past the core's limit is read, so a huge file costs nothing and still gets TOO_LARGE. */
+export function readPolicyText(file: string): string {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new GatewayError('FILE_NOT_FOUND', `cannot read policy \`${file}\`: ${reason(err)}`, { file }, { cause: err });
+  }
+  try {
+    const buffer = Buffer.alloc(MAX_POLICY_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0 || length + n >= buffer.length) {
+        length += n;
+        break;
+      }
+      length += n;
+    }
+    const bytes = buffer.subarray(0, length);
+    if (length > MAX_POLICY_BYTES) return new TextDecoder('utf-8').decode(bytes);
+    try {
+      return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+    } catch {
+      throw new CountersignError('POLICY_PARSE_ERROR', `policy \`${file}\` is not UTF-8 text`, {
+        file,
+        issues: [{ file, line: 1, column: 1, path: '', code: 'YAML_SYNTAX', message: 'policy is not UTF-8 text' }],
+      });
+    }
+  } catch (err) {
+    if (isCountersignError(err)) throw err;
+    throw new GatewayError('FILE_NOT_FOUND', `cannot read policy \`${file}\`: ${reason(err)}`, { file }, { cause: err });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function reason(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'is a directory';
+    default:
+      return typeof code === 'string' ? code : 'read failed';
+  }
+}
+
+/** `policy check`: the exit code. Issues go to stderr, the verdict to stdout. */
+function check(file: string, json: boolean): number {
+  try {
+    const loaded = readPolicyFile(file);
+    const summary = summarise(loaded.bundle);
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ ok: true, file, bundle_id: loaded.bundleId, summary }, null, 2)}\n`);
+    } else {
+      process.stdout.write(`ok ${loaded.bundleId}\n${loaded.bundle.name}: ${describe(summary)}\n`);
+    }
+    return EXIT.OK;
+  } catch (err) {
+    const policyError = isCountersignError(err) && (err.code === 'POLICY_INVALID' || err.code === 'POLICY_PARSE_ERROR');
+    if (json) {
+      const code = isCountersignError(err) || err instanceof GatewayError ? err.code : 'INTERNAL';
+      const issues = policyError ? issuesOf(err) : [];
+      const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      process.stdout.write(`${JSON.stringify({ ok: false, file, error: { code, message, issues } }, null, 2)}\n`);
+      if (policyError) return EXIT.NEGATIVE;
+      return err instanceof GatewayError ? EXIT.USAGE : EXIT.INTERNAL;
+    }
+    if (!policyError) return reportError(err);
+    const issues = issuesOf(err);
+    for (const issue of issues) process.stderr.write(`${formatPolicyIssue(issue)}\n`);
+    const first = err.message.split('\n')[0] ?? err.message;
+    process.stderr.write(`error[${err.code}]: ${first}\n`);
+    // a policy that is not valid YAML is as much a "no" as one with an undeclared role
+    return EXIT.NEGATIVE;
+  }
+}
+
+function issuesOf(err: CountersignError): PolicyIssue[] {
+  const issues = err.details?.['issues'];
+  return Array.isArray(issues) ? (issues as PolicyIssue[]) : [];
+}
+
+interface Summary {
+  environments: number;
+  principals: { human: number; agent: number; service: number };
+  surfaces: number;
+  roles: number;
+  risk_classes: number;
+  actions: { read: number; write: number; destructive: number };
+  overrides: boolean;
+  override_budgets: number;
+  trip_gates: number;
+}
+
+function summarise(bundle: PolicyBundle): Summary {
+  const principals = { human: 0, agent: 0, service: 0 };
+  for (const p of bundle.principals) principals[p.kind] += 1;
+  const actions = { read: 0, write: 0, destructive: 0 };
+  for (const a of bundle.actions) actions[a.class] += 1;
+  return {
+    environments: bundle.environments.length,
+    principals,
+    surfaces: bundle.surfaces.length,
+    roles: bundle.roles.length,
+    risk_classes: bundle.risk_classes.length,
+    actions,
+    overrides: bundle.overrides !== undefined,
+    override_budgets: bundle.overrides?.budgets.length ?? 0,
+    trip_gates: bundle.holds.trip_gates.length,
+  };
+}
+
+function describe(s: Summary): string {
+  const count = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+  const people = s.principals.human + s.principals.agent + s.principals.service;
+  return [
+    count(s.environments, 'environment'),
+    `${count(people, 'principal')} (${s.principals.human} human, ${s.principals.agent} agent, ${s.principals.service} service)`,
+    count(s.surfaces, 'surface'),
+    count(s.roles, 'role'),
+    count(s.risk_classes, 'risk class', 'risk classes'),
+    `${count(s.actions.read + s.actions.write + s.actions.destructive, 'action')} (${s.actions.read} read, ${s.actions.write} write, ${s.actions.destructive} destructive)`,
+    s.overrides ? `overrides with ${count(s.override_budgets, 'budget')}` : 'no overrides',
+    count(s.trip_gates, 'trip gate'),
+  ].join(', ');
 }
