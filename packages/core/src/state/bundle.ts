@@ -1,0 +1,133 @@
+import { decideProposal } from '../decision/decide.js';
+import type { CompiledPolicy } from '../policy/compile.js';
+import {
+  awaitsRollback,
+  draftsFor,
+  liveGrants,
+  liveLeases,
+  reject,
+  standingOf,
+  type Caller,
+  type CommandContext,
+  type CommandOutput,
+} from './command.js';
+import { settleDecision, type StepOutcome } from './propose.js';
+import { decisionState, type AuthorityState } from './state.js';
+
+/**
+ * Activating a bundle is itself a governed, recorded action (DESIGN invariant
+ * 8). Everything that was decided under the old bundle and not yet used
+ * loses its footing: pending requests are voided and their steps decided
+ * again, unconsumed grants and live leases are revoked (a later use is
+ * refused with BUNDLE_CHANGED).
+ */
+export interface ActivateBundleCommand {
+  readonly kind: 'bundle_activate';
+  /** Null when the gateway itself activates its configured bundle at start. */
+  readonly caller: Caller | null;
+  readonly policy: CompiledPolicy;
+}
+
+export interface ActivateBundleResult {
+  readonly ok: true;
+  readonly bundle_id: string;
+  readonly previous_bundle_id: string | null;
+  readonly voided_requests: readonly string[];
+  readonly revoked_grants: readonly string[];
+  readonly revoked_leases: readonly string[];
+  readonly redecided: readonly StepOutcome[];
+}
+
+const RULE_ACTIVATION = 'bundle:activation';
+
+export function activateBundle(state: AuthorityState, current: CompiledPolicy | null, command: ActivateBundleCommand, ctx: CommandContext): CommandOutput<ActivateBundleResult> {
+  const { caller, policy: next } = command;
+  const d = draftsFor(state, caller, ctx.now);
+  const previous = state.bundle.bundle_id;
+  if (caller !== null) {
+    // Authority is judged by the bundle in force; at genesis there is only the new one.
+    const standing = standingOf(current ?? next, caller.principal);
+    if (standing.kind === 'unknown') return reject(d, caller, 'bundle_activate', 'UNKNOWN_PRINCIPAL', 'caller is not in the roster', next.bundleId, [RULE_ACTIVATION]);
+    if (standing.kind === 'agent') return reject(d, caller, 'bundle_activate', 'AGENT_CANNOT_ACTIVATE', 'an agent cannot activate a bundle', next.bundleId, [RULE_ACTIVATION]);
+    if (previous === next.bundleId) return reject(d, caller, 'bundle_activate', 'BUNDLE_ALREADY_ACTIVE', 'bundle is already active', next.bundleId, [RULE_ACTIVATION]);
+  } else if (previous === next.bundleId) {
+    return { entries: [], result: { ok: true, bundle_id: next.bundleId, previous_bundle_id: previous, voided_requests: [], revoked_grants: [], revoked_leases: [], redecided: [] } };
+  }
+
+  d.bundleId = next.bundleId;
+  d.push('bundle.activated', { bundle: next.bundleId }, {
+    bundle_id: next.bundleId,
+    name: next.bundle.name,
+    previous_bundle_id: previous,
+    credential: caller?.credential ?? null,
+    rule_ids: [RULE_ACTIVATION],
+  });
+
+  const redecide = new Set<string>();
+  const revokedGrants: string[] = [];
+  for (const grant of liveGrants(state)) {
+    d.push('grant.revoked', { grant: grant.jti, step: grant.step, proposal: grant.proposal, bundle: next.bundleId }, { jti: grant.jti, reason: 'bundle_change', cause: next.bundleId, rule_ids: [RULE_ACTIVATION] });
+    revokedGrants.push(grant.jti);
+    redecide.add(grant.step);
+  }
+  const revokedLeases: string[] = [];
+  for (const lease of liveLeases(state)) {
+    d.push('lease.revoked', { lease: lease.id, override: lease.override, bundle: next.bundleId }, { lease: lease.id, reason: 'bundle_change', cause: next.bundleId, rule_ids: [RULE_ACTIVATION] });
+    revokedLeases.push(lease.id);
+  }
+  const voided: string[] = [];
+  for (const id of state.index.openRequests) {
+    const request = state.requests.get(id);
+    if (!request) continue;
+    d.push('request.voided', { request: id, step: request.step, proposal: request.proposal }, { request: id, step: request.step, reason: 'bundle_change', new_bundle_id: next.bundleId });
+    voided.push(id);
+    redecide.add(request.step);
+  }
+
+  const view = decisionState(state);
+  const outcomes: StepOutcome[] = [];
+  for (const step of state.steps.values()) {
+    if (!redecide.has(step.id) && !awaitsRollback(state, step)) continue;
+    const proposal = state.proposals.get(step.proposal);
+    if (!proposal) continue;
+    const params = step.params;
+    const [decision] = decideProposal(
+      next,
+      {
+        agent: proposal.agent,
+        on_behalf_of: proposal.on_behalf_of,
+        surface: proposal.surface,
+        ...(proposal.incident === null ? {} : { incident: proposal.incident }),
+        steps: [
+          {
+            action: step.action,
+            environment: step.environment,
+            target: step.target,
+            params,
+            ...(step.rationale === null ? {} : { rationale: step.rationale }),
+            ...(step.expected_consequence === null ? {} : { expected_consequence: step.expected_consequence }),
+          },
+        ],
+      },
+      view,
+      ctx.now,
+    );
+    if (!decision) continue;
+    outcomes.push(
+      settleDecision(
+        d,
+        ctx.ids,
+        ctx.now,
+        { id: step.id, proposal: step.proposal, index: step.index, incident: step.incident },
+        { agent: proposal.agent, on_behalf_of: proposal.on_behalf_of, surface: proposal.surface, credential: proposal.credential },
+        decision,
+        // An artifact's digest binds the old bundle: it must be registered again.
+        { redecided: 'bundle_change', rollbackReady: false },
+      ),
+    );
+  }
+  return {
+    entries: d.list,
+    result: { ok: true, bundle_id: next.bundleId, previous_bundle_id: previous, voided_requests: voided, revoked_grants: revokedGrants, revoked_leases: revokedLeases, redecided: outcomes },
+  };
+}

@@ -1,0 +1,117 @@
+import type { CompiledPolicy } from '../policy/compile.js';
+import { approve, type ApprovalCommand, type ApprovalResult } from './approve.js';
+import { activateBundle, type ActivateBundleCommand, type ActivateBundleResult } from './bundle.js';
+import { draftsFor, parseAt, type CommandContext, type CommandOutput } from './command.js';
+import { consumeGrant, reportOutcome, useLease, type ConsumeCommand, type ExecutionResult, type OutcomeCommand, type OutcomeResult, type UseLeaseCommand } from './execute.js';
+import { halt, liftHalt, type HaltCommand, type HaltResult, type LiftHaltCommand } from './halt.js';
+import { addHoldEvidence, liftHold, openHold, type AddEvidenceCommand, type HoldResult, type LiftHoldCommand, type OpenHoldCommand } from './hold.js';
+import {
+  requestOverride,
+  submitOverride,
+  type RequestOverrideCommand,
+  type RequestOverrideResult,
+  type SubmitOverrideCommand,
+  type SubmitOverrideResult,
+} from './override.js';
+import { propose, type ProposeCommand, type ProposeResult } from './propose.js';
+import { registerRollback, runRollback, type RegisterRollbackCommand, type RegisterRollbackResult, type RunRollbackCommand, type RunRollbackResult } from './rollback.js';
+import type { AuthorityState } from './state.js';
+
+/** Close open requests whose approval window has passed; run by the gateway's timer, not by a caller. */
+export interface ExpireCommand {
+  readonly kind: 'expire';
+}
+
+export interface ExpireResult {
+  readonly ok: true;
+  readonly expired_requests: readonly string[];
+}
+
+export function expire(state: AuthorityState, _policy: CompiledPolicy | null, _command: ExpireCommand, ctx: CommandContext): CommandOutput<ExpireResult> {
+  const d = draftsFor(state, null, ctx.now);
+  const expired: string[] = [];
+  for (const id of state.index.openRequests) {
+    const request = state.requests.get(id);
+    if (!request) continue;
+    const at = parseAt(request.expires_at);
+    // An unreadable expiry counts as passed: fail closed.
+    if (Number.isFinite(at) && ctx.now < at) continue;
+    d.push('request.expired', { request: id, step: request.step, proposal: request.proposal }, { request: id, step: request.step, expires_at: request.expires_at });
+    expired.push(id);
+  }
+  return { entries: d.list, result: { ok: true, expired_requests: expired } };
+}
+
+export type Command =
+  | ProposeCommand
+  | ApprovalCommand
+  | ConsumeCommand
+  | UseLeaseCommand
+  | OutcomeCommand
+  | OpenHoldCommand
+  | AddEvidenceCommand
+  | LiftHoldCommand
+  | RequestOverrideCommand
+  | SubmitOverrideCommand
+  | RegisterRollbackCommand
+  | RunRollbackCommand
+  | HaltCommand
+  | LiftHaltCommand
+  | ActivateBundleCommand
+  | ExpireCommand;
+
+export type CommandResult =
+  | ProposeResult
+  | ApprovalResult
+  | ExecutionResult
+  | OutcomeResult
+  | HoldResult
+  | RequestOverrideResult
+  | SubmitOverrideResult
+  | RegisterRollbackResult
+  | RunRollbackResult
+  | HaltResult
+  | ActivateBundleResult
+  | ExpireResult;
+
+/**
+ * Evaluate one command against the state (ADR 002 §1). Pure: the state is
+ * read, never changed; the caller seals the returned drafts and applies them
+ * with `applyEntry` before the next command of the batch.
+ */
+export function runCommand(state: AuthorityState, policy: CompiledPolicy | null, command: Command, ctx: CommandContext): CommandOutput<CommandResult> {
+  switch (command.kind) {
+    case 'propose':
+      return propose(state, policy, command, ctx);
+    case 'approval':
+      return approve(state, policy, command, ctx);
+    case 'consume':
+      return consumeGrant(state, policy, command, ctx);
+    case 'use_lease':
+      return useLease(state, policy, command, ctx);
+    case 'outcome':
+      return reportOutcome(state, policy, command, ctx);
+    case 'hold_open':
+      return openHold(state, policy, command, ctx);
+    case 'hold_evidence':
+      return addHoldEvidence(state, policy, command, ctx);
+    case 'hold_lift':
+      return liftHold(state, policy, command, ctx);
+    case 'override_request':
+      return requestOverride(state, policy, command, ctx);
+    case 'override_submit':
+      return submitOverride(state, policy, command, ctx);
+    case 'rollback_register':
+      return registerRollback(state, policy, command, ctx);
+    case 'rollback_run':
+      return runRollback(state, policy, command, ctx);
+    case 'halt':
+      return halt(state, policy, command, ctx);
+    case 'halt_lift':
+      return liftHalt(state, policy, command, ctx);
+    case 'bundle_activate':
+      return activateBundle(state, policy, command, ctx);
+    case 'expire':
+      return expire(state, policy, command, ctx);
+  }
+}

@@ -1,0 +1,498 @@
+import type { CanonicalValue } from '../canonical.js';
+import type { EntryDraft, LedgerEntry } from '../ledger/entry.js';
+
+/**
+ * The catalog of ledger entry types the authority state machine writes and
+ * `applyEntry` reads (ADR 002). Each type maps to its payload; `subjects`
+ * name what the entry is about with these keys:
+ *
+ *   proposal, step, request, grant, execution, hold, override, lease,
+ *   artifact, halt, incident, bundle (activation and what it revoked),
+ *   target (the id a refused call named, in `authority.rejected`)
+ *
+ * Step ids are `<proposal>.<index>`. Top-level `actor`, `surface` and
+ * `bundle_id` of the entry say who acted, through which surface, under which
+ * bundle; every payload that records an authority decision adds the
+ * `credential` used and the `rule_ids` that decided (the trace fields of
+ * issue 6). Payloads are canonical values only: strings, safe integers,
+ * booleans, null, arrays and objects; timestamps are RFC 3339 strings.
+ *
+ * INVARIANT: payloads are versioned with the entry format (`v`); a field is
+ * never reinterpreted, only added, so every ledger ever written replays.
+ */
+
+type Json = CanonicalValue;
+
+/** Who made the call: the credential id is the trace field; actor and surface sit on the entry itself. */
+export type CredentialRef = string | null;
+
+export type StepBody = {
+  readonly step: string;
+  readonly index: number;
+  readonly action: string;
+  readonly environment: string;
+  readonly target: string;
+  readonly params: { readonly [key: string]: Json };
+  readonly rationale: string | null;
+  readonly expected_consequence: string | null;
+};
+
+export type QuorumFactorData = { readonly roles: readonly string[]; readonly count: number };
+
+export type PrerequisiteData = {
+  readonly action: string;
+  readonly within: string;
+  readonly satisfied_at: string;
+  readonly expires_at: string;
+};
+
+/** What a decision still demands before a grant (decide()'s `requirements`, as data). */
+export type RequirementsData = {
+  readonly quorum: readonly QuorumFactorData[];
+  readonly surfaces: readonly string[];
+  readonly attestation: 'key' | 'any';
+  readonly approval_expires_at: string | null;
+  readonly grant_ttl_ms: number;
+  readonly rollback_required: boolean;
+  readonly prerequisites: readonly PrerequisiteData[];
+};
+
+export type HoldScopeData = {
+  readonly environments: readonly string[];
+  readonly classes: readonly string[];
+  readonly actions: readonly string[];
+  readonly targets: readonly string[];
+};
+
+export type HaltScopeData =
+  | { readonly kind: 'environment'; readonly environment: string }
+  | { readonly kind: 'incident'; readonly incident: string }
+  | { readonly kind: 'all' };
+
+/** One override signature as recorded: who, with which key, through which surface, when, and whether it verified. */
+export type SignerData = {
+  readonly role: 'a' | 'b' | 'extra';
+  readonly principal: string;
+  readonly key_id: string;
+  readonly surface: string;
+  readonly signed_at: string;
+  readonly body_hash: string;
+  readonly signature: string;
+  readonly signature_verified: boolean;
+};
+
+/** The explicit allowlist of a lease; no wildcards (gate O2). */
+export type LeaseScopeData = {
+  readonly environments: readonly string[];
+  readonly actions: readonly string[];
+  readonly targets: readonly string[];
+};
+
+/** Canonical form of the override body both signers sign (override/body.ts `overrideBodyValue`). */
+export type OverrideBodyData = { readonly [key: string]: Json };
+
+export type GrantRevocationReason = 'halt' | 'bundle_change';
+export type LeaseRevocationReason = 'hold_evidence' | 'bundle_change' | 'rollback' | 'halt';
+export type ExecutionOutcome = 'succeeded' | 'failed' | 'ambiguous';
+
+/** The operations a caller can attempt; named in rejections. */
+export type Operation =
+  | 'propose'
+  | 'approve'
+  | 'deny'
+  | 'consume'
+  | 'lease_use'
+  | 'outcome'
+  | 'hold_open'
+  | 'hold_evidence'
+  | 'hold_lift'
+  | 'override_request'
+  | 'override_submit'
+  | 'rollback_register'
+  | 'rollback_run'
+  | 'halt'
+  | 'halt_lift'
+  | 'bundle_activate';
+
+export type EntryPayloads = {
+  'bundle.activated': {
+    readonly bundle_id: string;
+    readonly name: string;
+    readonly previous_bundle_id: string | null;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'proposal.received': {
+    readonly proposal: string;
+    readonly agent: string;
+    readonly on_behalf_of: string;
+    readonly surface: string;
+    readonly credential: CredentialRef;
+    readonly incident: string | null;
+    readonly steps: readonly StepBody[];
+  };
+  'step.decided': {
+    readonly step: string;
+    readonly proposal: string;
+    readonly index: number;
+    readonly action: string;
+    readonly environment: string;
+    readonly target: string;
+    readonly effect: 'allow' | 'require_approval' | 'deny' | 'held';
+    readonly risk: string | null;
+    readonly class: string | null;
+    readonly rule_ids: readonly string[];
+    readonly reasons: readonly string[];
+    readonly digest: string | null;
+    readonly requirements: RequirementsData | null;
+    /** Why the step was decided again: null the first time, `bundle_change` after activation. */
+    readonly redecided: 'bundle_change' | null;
+    readonly credential: CredentialRef;
+  };
+  'request.opened': {
+    readonly request: string;
+    readonly step: string;
+    readonly proposal: string;
+    readonly digest: string;
+    readonly action: string;
+    readonly environment: string;
+    readonly target: string;
+    readonly risk: string;
+    readonly agent: string;
+    readonly on_behalf_of: string;
+    readonly request_surface: string;
+    readonly credentials: readonly string[];
+    readonly requirements: RequirementsData;
+    readonly expires_at: string;
+    readonly rule_ids: readonly string[];
+  };
+  'approval.accepted': {
+    readonly request: string;
+    readonly step: string;
+    readonly digest: string;
+    readonly decision: 'approve' | 'deny';
+    readonly approver: string;
+    readonly roles: readonly string[];
+    readonly surface: string;
+    readonly credential: string;
+    readonly attestation: 'key' | 'gateway';
+    readonly key_id: string | null;
+    readonly signature: string;
+    readonly signature_verified: boolean;
+    readonly signed_at: string;
+    readonly reason: string;
+    readonly counted_for: readonly number[];
+    readonly rule_ids: readonly string[];
+  };
+  'approval.rejected': {
+    readonly request: string;
+    readonly code: string;
+    readonly decision: 'approve' | 'deny';
+    readonly approver: string;
+    readonly surface: string;
+    readonly credential: string;
+    readonly attestation: 'key' | 'gateway';
+    readonly signature_verified: boolean;
+    readonly statement_digest: string | null;
+    readonly rule_ids: readonly string[];
+  };
+  'request.approved': {
+    readonly request: string;
+    readonly step: string;
+    readonly digest: string;
+    readonly approvers: readonly string[];
+    readonly rule_ids: readonly string[];
+  };
+  'request.denied': {
+    readonly request: string;
+    readonly step: string;
+    readonly digest: string;
+    readonly denied_by: string;
+    readonly reason: string;
+    readonly rule_ids: readonly string[];
+  };
+  'request.expired': { readonly request: string; readonly step: string; readonly expires_at: string };
+  'request.voided': { readonly request: string; readonly step: string; readonly reason: 'bundle_change'; readonly new_bundle_id: string };
+  'grant.issued': {
+    readonly jti: string;
+    readonly step: string;
+    readonly proposal: string;
+    readonly request: string | null;
+    readonly digest: string;
+    readonly action: string;
+    readonly environment: string;
+    readonly target: string;
+    readonly bundle_id: string;
+    readonly incident: string | null;
+    readonly issued_at: string;
+    readonly expires_at: string;
+    readonly rule_ids: readonly string[];
+  };
+  'grant.consumed': {
+    readonly jti: string;
+    readonly execution: string;
+    readonly step: string;
+    readonly digest: string;
+    readonly environment: string;
+    readonly target: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'grant.rejected': {
+    readonly jti: string;
+    readonly code: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'grant.revoked': {
+    readonly jti: string;
+    readonly reason: GrantRevocationReason;
+    /** The halt or bundle that caused it. */
+    readonly cause: string;
+    readonly rule_ids: readonly string[];
+  };
+  'execution.outcome': {
+    readonly execution: string;
+    readonly outcome: ExecutionOutcome;
+    readonly detail: string;
+    readonly credential: CredentialRef;
+  };
+  'hold.opened': {
+    readonly hold: string;
+    readonly trip_gate: string;
+    readonly scope: HoldScopeData;
+    readonly evidence_hash: string;
+    readonly incident: string | null;
+    readonly reason: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'hold.evidence_added': {
+    readonly hold: string;
+    readonly evidence_hash: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'hold.lifted': {
+    readonly hold: string;
+    readonly reason: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'hold.rejected': {
+    readonly operation: 'hold_open' | 'hold_evidence' | 'hold_lift';
+    readonly hold: string | null;
+    readonly code: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'override.requested': {
+    readonly override: string;
+    readonly body: OverrideBodyData;
+    readonly body_hash: string;
+    readonly hold: string | null;
+    readonly step_digests: readonly string[];
+    readonly incident: string | null;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'override.granted': {
+    readonly override: string;
+    readonly lease: string;
+    readonly hold: string | null;
+    readonly step_digests: readonly string[];
+    readonly environments: readonly string[];
+    readonly scope: LeaseScopeData;
+    readonly trip_gate_ack: string | null;
+    readonly valid_from: string;
+    readonly valid_to: string;
+    readonly reason_code: string;
+    readonly rollback_artifact: string;
+    readonly incident: string | null;
+    readonly signers: readonly SignerData[];
+    readonly body_hash: string;
+    readonly evidence_hash: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'override.denied': {
+    readonly override: string;
+    /** Every failing gate, in OVERRIDE_CODE_ORDER. */
+    readonly codes: readonly string[];
+    readonly findings: readonly { readonly code: string; readonly detail: string }[];
+    readonly signers: readonly SignerData[];
+    readonly body_hash: string;
+    readonly evidence_hash: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'lease.used': {
+    readonly lease: string;
+    readonly step: string;
+    readonly digest: string;
+    readonly execution: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'lease.rejected': {
+    readonly lease: string;
+    readonly step: string | null;
+    readonly code: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'lease.revoked': {
+    readonly lease: string;
+    readonly reason: LeaseRevocationReason;
+    readonly cause: string;
+    readonly rule_ids: readonly string[];
+  };
+  'lease.clock_breach': {
+    readonly lease: string;
+    readonly code: 'O3_CLOCK_BREACH';
+    readonly step: string | null;
+    readonly digest: string | null;
+    readonly valid_from: string;
+    readonly valid_to: string;
+    readonly attempted_at: string;
+    /** O3: a use outside the window is unauthorized and flagged for incident review. */
+    readonly incident_flag: true;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'rollback.registered': {
+    readonly artifact: string;
+    readonly reverses_step: string;
+    readonly action: string;
+    readonly environment: string;
+    readonly target: string;
+    readonly params: { readonly [key: string]: Json };
+    readonly digest: string;
+    readonly status: 'ready';
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'rollback.executed': {
+    readonly artifact: string;
+    readonly execution: string;
+    readonly reverses_step: string;
+    readonly reverses_execution: string | null;
+    readonly digest: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'halt.issued': {
+    readonly halt: string;
+    readonly scope: HaltScopeData;
+    readonly reason: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'halt.lifted': {
+    readonly halt: string;
+    readonly reason: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  'authority.rejected': {
+    readonly operation: Operation;
+    readonly code: string;
+    /** The id the call named (request, grant, hold, artifact...), if any. */
+    readonly target_id: string | null;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+};
+
+export type EntryType = keyof EntryPayloads;
+
+export const ENTRY_TYPES: readonly EntryType[] = [
+  'bundle.activated',
+  'proposal.received',
+  'step.decided',
+  'request.opened',
+  'approval.accepted',
+  'approval.rejected',
+  'request.approved',
+  'request.denied',
+  'request.expired',
+  'request.voided',
+  'grant.issued',
+  'grant.consumed',
+  'grant.rejected',
+  'grant.revoked',
+  'execution.outcome',
+  'hold.opened',
+  'hold.evidence_added',
+  'hold.lifted',
+  'hold.rejected',
+  'override.requested',
+  'override.granted',
+  'override.denied',
+  'lease.used',
+  'lease.rejected',
+  'lease.revoked',
+  'lease.clock_breach',
+  'rollback.registered',
+  'rollback.executed',
+  'halt.issued',
+  'halt.lifted',
+  'authority.rejected',
+];
+
+const ENTRY_TYPE_SET: ReadonlySet<string> = new Set(ENTRY_TYPES);
+
+export function isEntryType(type: string): type is EntryType {
+  return ENTRY_TYPE_SET.has(type);
+}
+
+/** Entry types that record a refusal: the loudest entries (DESIGN invariant 7). */
+export const REJECTION_TYPES: ReadonlySet<EntryType> = new Set<EntryType>([
+  'approval.rejected',
+  'grant.rejected',
+  'hold.rejected',
+  'override.denied',
+  'lease.rejected',
+  'lease.clock_breach',
+  'authority.rejected',
+]);
+
+/** A draft whose payload matches its type. */
+export type TypedDraft<T extends EntryType = EntryType> = {
+  [K in T]: Omit<EntryDraft, 'type' | 'payload'> & { readonly type: K; readonly payload: EntryPayloads[K] };
+}[T];
+
+/** A decoded entry whose payload matches its type. */
+export type TypedEntry<T extends EntryType = EntryType> = {
+  [K in T]: Omit<LedgerEntry, 'type' | 'payload'> & { readonly type: K; readonly payload: EntryPayloads[K] };
+}[T];
+
+/** Widen a typed draft to the ledger's draft type (payloads are canonical by construction). */
+export function toDraft(draft: TypedDraft): EntryDraft {
+  return draft as unknown as EntryDraft;
+}
+
+/**
+ * The at-most-once key of an entry, for the store's `UNIQUE(unique_key)`
+ * backstop (ADR 002 §5), or null when the entry may repeat.
+ */
+export function uniqueKey(entry: Pick<EntryDraft, 'type' | 'payload'>): string | null {
+  const p = entry.payload;
+  switch (entry.type) {
+    case 'grant.consumed':
+      return typeof p['jti'] === 'string' ? `grant.consumed:${p['jti']}` : null;
+    case 'lease.used':
+      return typeof p['lease'] === 'string' && typeof p['digest'] === 'string' ? `lease.used:${p['lease']}:${p['digest']}` : null;
+    case 'grant.issued':
+      return typeof p['jti'] === 'string' ? `grant.issued:${p['jti']}` : null;
+    case 'execution.outcome':
+      return typeof p['execution'] === 'string' ? `execution.outcome:${p['execution']}` : null;
+    default:
+      return null;
+  }
+}
+
+/** `<proposal>.<index>`: the id of a proposal's step. */
+export function stepId(proposal: string, index: number): string {
+  return `${proposal}.${index}`;
+}

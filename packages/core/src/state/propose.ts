@@ -1,0 +1,182 @@
+import { decideProposal } from '../decision/decide.js';
+import type { Decision } from '../decision/decision.js';
+import type { Proposal } from '../decision/proposal.js';
+import type { CompiledPolicy } from '../policy/compile.js';
+import {
+  assertActive,
+  draftsFor,
+  issueGrant,
+  reject,
+  requirementsData,
+  stepSubjects,
+  type Caller,
+  type CommandContext,
+  type CommandOutput,
+  type Drafts,
+  type IssuedGrant,
+  type IdGenerator,
+} from './command.js';
+import { stepId, type StepBody } from './entries.js';
+import { decisionState, type AuthorityState } from './state.js';
+
+export interface ProposeCommand {
+  readonly kind: 'propose';
+  readonly caller: Caller;
+  /** Already validated with `parseProposal`: sizes bounded, values canonical. */
+  readonly proposal: Proposal;
+}
+
+/** What became of one step. */
+export interface StepOutcome {
+  readonly step: string;
+  readonly index: number;
+  readonly effect: Decision['effect'];
+  readonly reasons: readonly string[];
+  readonly rule_ids: readonly string[];
+  readonly digest: string | null;
+  readonly request: string | null;
+  readonly grant: IssuedGrant | null;
+  /** Authorized, but the grant waits for a rollback artifact to be registered for this step. */
+  readonly awaiting_rollback: boolean;
+}
+
+export interface ProposeResult {
+  readonly ok: true;
+  readonly proposal: string;
+  readonly steps: readonly StepOutcome[];
+}
+
+export interface StepIdentity {
+  readonly id: string;
+  readonly proposal: string;
+  readonly index: number;
+  readonly incident: string | null;
+}
+
+export interface Proposer {
+  readonly agent: string;
+  readonly on_behalf_of: string;
+  readonly surface: string;
+  readonly credential: string | null;
+}
+
+/**
+ * Record one step's decision and act on it: `allow` gets a grant at once
+ * unless its contract wants a rollback artifact that is not registered yet;
+ * `require_approval` opens a request of its own; `deny` and `held` are the
+ * decision entry itself, with their reason codes.
+ */
+export function settleDecision(
+  d: Drafts,
+  ids: IdGenerator,
+  now: number,
+  step: StepIdentity,
+  proposer: Proposer,
+  decision: Decision,
+  options: { readonly redecided: 'bundle_change' | null; readonly rollbackReady: boolean },
+): StepOutcome {
+  const requirements = requirementsData(decision);
+  d.push('step.decided', stepSubjects(step), {
+    step: step.id,
+    proposal: step.proposal,
+    index: step.index,
+    action: decision.action,
+    environment: decision.environment,
+    target: decision.target,
+    effect: decision.effect,
+    risk: decision.risk,
+    class: decision.action_class,
+    rule_ids: [...decision.rule_ids],
+    reasons: [...decision.reasons],
+    digest: decision.step_digest,
+    requirements,
+    redecided: options.redecided,
+    credential: proposer.credential,
+  });
+  let request: string | null = null;
+  let grant: IssuedGrant | null = null;
+  let awaiting = false;
+  const digest = decision.step_digest;
+  if (digest !== null && requirements !== null) {
+    const info = { ...step, action: decision.action, environment: decision.environment, target: decision.target, rule_ids: [...decision.rule_ids] };
+    if (decision.effect === 'allow') {
+      if (requirements.rollback_required && !options.rollbackReady) awaiting = true;
+      else grant = issueGrant(d, ids, now, info, digest, decision.bundle_id, requirements, null);
+    } else if (decision.effect === 'require_approval') {
+      request = ids.next('request');
+      d.push('request.opened', stepSubjects(step, { request }), {
+        request,
+        step: step.id,
+        proposal: step.proposal,
+        digest,
+        action: decision.action,
+        environment: decision.environment,
+        target: decision.target,
+        risk: decision.risk ?? '',
+        agent: proposer.agent,
+        on_behalf_of: proposer.on_behalf_of,
+        request_surface: proposer.surface,
+        credentials: proposer.credential === null ? [] : [proposer.credential],
+        requirements,
+        expires_at: requirements.approval_expires_at ?? d.at,
+        rule_ids: [...decision.rule_ids],
+      });
+    }
+  }
+  return {
+    step: step.id,
+    index: step.index,
+    effect: decision.effect,
+    reasons: decision.reasons,
+    rule_ids: decision.rule_ids,
+    digest,
+    request,
+    grant,
+    awaiting_rollback: awaiting,
+  };
+}
+
+/**
+ * An agent proposes; each step is decided on its own (DESIGN invariant 2).
+ * The caller must be the proposal's agent calling through the proposal's
+ * surface: the credential, not the body, says who is asking.
+ */
+export function propose(state: AuthorityState, policy: CompiledPolicy | null, command: ProposeCommand, ctx: CommandContext): CommandOutput<ProposeResult> {
+  const compiled = assertActive(state, policy);
+  const { caller, proposal } = command;
+  const d = draftsFor(state, caller, ctx.now);
+  if (caller.principal !== proposal.agent || caller.surface !== proposal.surface) {
+    return reject(d, caller, 'propose', 'PROPOSER_MISMATCH', 'the proposal must name the calling agent and its surface', null, ['principal:roster']);
+  }
+
+  const id = ctx.ids.next('proposal');
+  const incident = proposal.incident ?? null;
+  const steps: StepBody[] = proposal.steps.map((s, index) => ({
+    step: stepId(id, index),
+    index,
+    action: s.action,
+    environment: s.environment,
+    target: s.target,
+    params: s.params,
+    rationale: s.rationale ?? null,
+    expected_consequence: s.expected_consequence ?? null,
+  }));
+  const subjects: Record<string, string> = { proposal: id };
+  if (incident !== null) subjects['incident'] = incident;
+  d.push('proposal.received', subjects, {
+    proposal: id,
+    agent: proposal.agent,
+    on_behalf_of: proposal.on_behalf_of,
+    surface: proposal.surface,
+    credential: caller.credential,
+    incident,
+    steps,
+  });
+
+  const decisions = decideProposal(compiled, proposal, decisionState(state), ctx.now);
+  const proposer: Proposer = { agent: proposal.agent, on_behalf_of: proposal.on_behalf_of, surface: proposal.surface, credential: caller.credential };
+  const outcomes = decisions.map((decision, index) =>
+    settleDecision(d, ctx.ids, ctx.now, { id: stepId(id, index), proposal: id, index, incident }, proposer, decision, { redecided: null, rollbackReady: false }),
+  );
+  return { entries: d.list, result: { ok: true, proposal: id, steps: outcomes } };
+}

@@ -1,0 +1,581 @@
+import type { LedgerEntry } from '../ledger/entry.js';
+import { isEntryType, type EntryType, type TypedEntry } from './entries.js';
+import {
+  BUNDLE_ROW_ID,
+  successKey,
+  type AuthorityState,
+  type GrantRecord,
+  type LeaseRecord,
+  type ProjectionKind,
+  type ProjectionRef,
+} from './state.js';
+
+/**
+ * The one reducer (ADR 002 §2): the only code that changes authority state.
+ * Deterministic and total over the entry catalog: it reads nothing but the
+ * state and the entry (no clock, no policy), and an entry that names
+ * something the state does not hold changes nothing rather than throwing,
+ * so every ledger ever written replays. Entry types outside the catalog are
+ * skipped: they belong to other parts of the gateway (checkpoints, tests).
+ *
+ * Returns the projection rows the entry touched, for the gateway to upsert.
+ */
+export function applyEntry(state: AuthorityState, entry: LedgerEntry): ProjectionRef[] {
+  const touched = new Touched();
+  if (entry.seq > state.seq) state.seq = entry.seq;
+  if (!isEntryType(entry.type)) return touched.refs();
+  const typed = entry as unknown as TypedEntry;
+  REDUCERS[typed.type](state, typed as never, touched);
+  return touched.refs();
+}
+
+class Touched {
+  private readonly seen = new Set<string>();
+  private readonly list: ProjectionRef[] = [];
+  add(kind: ProjectionKind, id: string): void {
+    const key = `${kind}\u0000${id}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.list.push({ kind, id });
+  }
+  refs(): ProjectionRef[] {
+    return this.list;
+  }
+}
+
+type Reducer<T extends EntryType> = (state: AuthorityState, entry: TypedEntry<T>, touched: Touched) => void;
+type ReducerTable = { readonly [T in EntryType]: Reducer<T> };
+
+function strings(list: readonly string[]): string[] {
+  return [...list];
+}
+
+function expireLease(state: AuthorityState, lease: LeaseRecord, reason: LeaseRecord['revoked_reason'], touched: Touched): void {
+  lease.status = 'revoked';
+  lease.revoked_reason = reason;
+  state.index.liveLeases.delete(lease.id);
+  touched.add('lease', lease.id);
+}
+
+function endGrant(state: AuthorityState, grant: GrantRecord, status: GrantRecord['status'], touched: Touched): void {
+  grant.status = status;
+  state.index.liveGrants.delete(grant.jti);
+  touched.add('grant', grant.jti);
+}
+
+function startExecution(
+  state: AuthorityState,
+  entry: LedgerEntry,
+  p: { execution: string; via: 'grant' | 'lease' | 'rollback'; grant: string | null; lease: string | null; artifact: string | null; step: string | null; action: string; environment: string; target: string; digest: string; credential: string | null },
+  touched: Touched,
+): void {
+  state.executions.set(p.execution, {
+    id: p.execution,
+    via: p.via,
+    grant: p.grant,
+    lease: p.lease,
+    artifact: p.artifact,
+    step: p.step,
+    action: p.action,
+    environment: p.environment,
+    target: p.target,
+    digest: p.digest,
+    executor: entry.actor,
+    credential: p.credential,
+    started_at: entry.at,
+    outcome: null,
+    outcome_at: null,
+    detail: null,
+  });
+  touched.add('execution', p.execution);
+  const step = p.step === null ? undefined : state.steps.get(p.step);
+  if (step) {
+    step.executions.push(p.execution);
+    touched.add('step', step.id);
+  }
+}
+
+const REDUCERS: ReducerTable = {
+  'bundle.activated'(state, e, touched) {
+    const b = state.bundle;
+    if (b.bundle_id !== null) b.previous.push(b.bundle_id);
+    b.bundle_id = e.payload.bundle_id;
+    b.name = e.payload.name;
+    b.activated_at = e.at;
+    b.activated_by = e.actor;
+    touched.add('bundle', BUNDLE_ROW_ID);
+  },
+
+  'proposal.received'(state, e, touched) {
+    const p = e.payload;
+    state.proposals.set(p.proposal, {
+      id: p.proposal,
+      agent: p.agent,
+      on_behalf_of: p.on_behalf_of,
+      surface: p.surface,
+      credential: p.credential,
+      incident: p.incident,
+      steps: p.steps.map((s) => s.step),
+      bundle_id: e.bundle_id,
+      received_at: e.at,
+      seq: e.seq,
+    });
+    touched.add('proposal', p.proposal);
+    for (const s of p.steps) {
+      // A step exists from the proposal on; its decision follows in `step.decided`.
+      state.steps.set(s.step, {
+        id: s.step,
+        proposal: p.proposal,
+        index: s.index,
+        action: s.action,
+        environment: s.environment,
+        target: s.target,
+        params: { ...s.params },
+        rationale: s.rationale,
+        expected_consequence: s.expected_consequence,
+        incident: p.incident,
+        effect: 'deny',
+        risk: null,
+        class: null,
+        rule_ids: [],
+        reasons: [],
+        digest: null,
+        bundle_id: e.bundle_id,
+        requirements: null,
+        decided_at: e.at,
+        request: null,
+        authorized: false,
+        grants: [],
+        artifact: null,
+        executions: [],
+      });
+      touched.add('step', s.step);
+    }
+  },
+
+  'step.decided'(state, e, touched) {
+    const p = e.payload;
+    const step = state.steps.get(p.step);
+    if (!step) return;
+    step.effect = p.effect;
+    step.risk = p.risk;
+    step.class = p.class;
+    step.rule_ids = strings(p.rule_ids);
+    step.reasons = strings(p.reasons);
+    step.digest = p.digest;
+    step.bundle_id = e.bundle_id;
+    step.requirements = p.requirements;
+    step.decided_at = e.at;
+    step.authorized = p.effect === 'allow';
+    // An artifact registered under another digest no longer matches a re-decided step.
+    if (step.artifact !== null && state.artifacts.get(step.artifact)?.bundle_id !== e.bundle_id) step.artifact = null;
+    touched.add('step', step.id);
+  },
+
+  'request.opened'(state, e, touched) {
+    const p = e.payload;
+    state.requests.set(p.request, {
+      id: p.request,
+      step: p.step,
+      proposal: p.proposal,
+      digest: p.digest,
+      bundle_id: e.bundle_id,
+      action: p.action,
+      environment: p.environment,
+      target: p.target,
+      risk: p.risk,
+      agent: p.agent,
+      on_behalf_of: p.on_behalf_of,
+      surface: p.request_surface,
+      credentials: strings(p.credentials),
+      requirements: p.requirements,
+      opened_at: e.at,
+      expires_at: p.expires_at,
+      status: 'open',
+      approvals: [],
+      rejected: 0,
+      closed_at: null,
+      rule_ids: strings(p.rule_ids),
+    });
+    state.index.openRequests.add(p.request);
+    touched.add('request', p.request);
+    const step = state.steps.get(p.step);
+    if (step) {
+      step.request = p.request;
+      touched.add('step', step.id);
+    }
+  },
+
+  'approval.accepted'(state, e, touched) {
+    const p = e.payload;
+    const request = state.requests.get(p.request);
+    if (!request) return;
+    request.approvals.push({
+      approver: p.approver,
+      decision: p.decision,
+      roles: strings(p.roles),
+      surface: p.surface,
+      credential: p.credential,
+      attestation: p.attestation,
+      key_id: p.key_id,
+      signed_at: p.signed_at,
+      seq: e.seq,
+    });
+    if (!request.credentials.includes(p.credential)) request.credentials.push(p.credential);
+    touched.add('request', request.id);
+  },
+
+  'approval.rejected'(state, e, touched) {
+    const request = state.requests.get(e.payload.request);
+    if (!request) return;
+    request.rejected += 1;
+    touched.add('request', request.id);
+  },
+
+  'request.approved'(state, e, touched) {
+    const request = state.requests.get(e.payload.request);
+    if (!request) return;
+    request.status = 'approved';
+    request.closed_at = e.at;
+    state.index.openRequests.delete(request.id);
+    touched.add('request', request.id);
+    const step = state.steps.get(request.step);
+    if (step && step.request === request.id) {
+      step.authorized = true;
+      touched.add('step', step.id);
+    }
+  },
+
+  'request.denied'(state, e, touched) {
+    closeRequest(state, e.payload.request, 'denied', e.at, touched);
+  },
+
+  'request.expired'(state, e, touched) {
+    closeRequest(state, e.payload.request, 'expired', e.at, touched);
+  },
+
+  'request.voided'(state, e, touched) {
+    closeRequest(state, e.payload.request, 'voided', e.at, touched);
+  },
+
+  'grant.issued'(state, e, touched) {
+    const p = e.payload;
+    state.grants.set(p.jti, {
+      jti: p.jti,
+      step: p.step,
+      proposal: p.proposal,
+      request: p.request,
+      digest: p.digest,
+      action: p.action,
+      environment: p.environment,
+      target: p.target,
+      bundle_id: p.bundle_id,
+      incident: p.incident,
+      issued_at: p.issued_at,
+      expires_at: p.expires_at,
+      status: 'issued',
+      revoked_reason: null,
+      execution: null,
+      rejected: 0,
+      rule_ids: strings(p.rule_ids),
+    });
+    state.index.liveGrants.add(p.jti);
+    touched.add('grant', p.jti);
+    const step = state.steps.get(p.step);
+    if (step) {
+      step.grants.push(p.jti);
+      touched.add('step', step.id);
+    }
+  },
+
+  'grant.consumed'(state, e, touched) {
+    const p = e.payload;
+    const grant = state.grants.get(p.jti);
+    if (!grant) return;
+    grant.execution = p.execution;
+    endGrant(state, grant, 'consumed', touched);
+    startExecution(
+      state,
+      e,
+      { execution: p.execution, via: 'grant', grant: p.jti, lease: null, artifact: null, step: grant.step, action: grant.action, environment: grant.environment, target: grant.target, digest: grant.digest, credential: p.credential },
+      touched,
+    );
+  },
+
+  'grant.rejected'(state, e, touched) {
+    const grant = state.grants.get(e.payload.jti);
+    if (!grant) return;
+    grant.rejected += 1;
+    if (e.payload.code === 'GRANT_EXPIRED' && grant.status === 'issued') endGrant(state, grant, 'expired', touched);
+    touched.add('grant', grant.jti);
+  },
+
+  'grant.revoked'(state, e, touched) {
+    const grant = state.grants.get(e.payload.jti);
+    if (!grant || grant.status !== 'issued') return;
+    grant.revoked_reason = e.payload.reason;
+    endGrant(state, grant, 'revoked', touched);
+  },
+
+  'execution.outcome'(state, e, touched) {
+    const p = e.payload;
+    const execution = state.executions.get(p.execution);
+    if (!execution || execution.outcome !== null) return;
+    execution.outcome = p.outcome;
+    execution.outcome_at = e.at;
+    execution.detail = p.detail;
+    touched.add('execution', execution.id);
+    if (p.outcome === 'succeeded') {
+      const at = Date.parse(e.at);
+      const key = successKey(execution.action, execution.environment, execution.target);
+      const before = state.index.lastSuccess.get(key);
+      if (Number.isFinite(at) && (before === undefined || at > before)) state.index.lastSuccess.set(key, at);
+    }
+  },
+
+  'hold.opened'(state, e, touched) {
+    const p = e.payload;
+    state.holds.set(p.hold, {
+      id: p.hold,
+      trip_gate: p.trip_gate,
+      scope: {
+        environments: strings(p.scope.environments),
+        classes: strings(p.scope.classes),
+        actions: strings(p.scope.actions),
+        targets: strings(p.scope.targets),
+      },
+      evidence: [p.evidence_hash],
+      incident: p.incident,
+      reason: p.reason,
+      status: 'open',
+      opened_by: e.actor,
+      opened_at: e.at,
+      lifted_by: null,
+      lifted_at: null,
+    });
+    state.index.openHolds.add(p.hold);
+    touched.add('hold', p.hold);
+  },
+
+  'hold.evidence_added'(state, e, touched) {
+    const hold = state.holds.get(e.payload.hold);
+    if (!hold) return;
+    hold.evidence.push(e.payload.evidence_hash);
+    touched.add('hold', hold.id);
+  },
+
+  'hold.lifted'(state, e, touched) {
+    const hold = state.holds.get(e.payload.hold);
+    if (!hold || hold.status !== 'open') return;
+    hold.status = 'lifted';
+    hold.lifted_by = e.actor;
+    hold.lifted_at = e.at;
+    state.index.openHolds.delete(hold.id);
+    touched.add('hold', hold.id);
+  },
+
+  'hold.rejected'() {
+    // A refusal changes no state; the entry itself is the record.
+  },
+
+  'override.requested'(state, e, touched) {
+    const p = e.payload;
+    state.overrides.set(p.override, {
+      id: p.override,
+      body: p.body,
+      body_hash: p.body_hash,
+      hold: p.hold,
+      step_digests: strings(p.step_digests),
+      incident: p.incident,
+      requester: e.actor,
+      surface: e.surface,
+      credential: p.credential,
+      status: 'requested',
+      codes: [],
+      lease: null,
+      requested_at: e.at,
+      decided_at: null,
+    });
+    touched.add('override', p.override);
+  },
+
+  'override.granted'(state, e, touched) {
+    const p = e.payload;
+    const override = state.overrides.get(p.override);
+    if (override) {
+      override.status = 'granted';
+      override.lease = p.lease;
+      override.decided_at = e.at;
+      touched.add('override', override.id);
+    }
+    state.leases.set(p.lease, {
+      id: p.lease,
+      override: p.override,
+      hold: p.hold,
+      step_digests: strings(p.step_digests),
+      environments: strings(p.environments),
+      scope: { environments: strings(p.scope.environments), actions: strings(p.scope.actions), targets: strings(p.scope.targets) },
+      trip_gate_ack: p.trip_gate_ack,
+      valid_from: p.valid_from,
+      valid_to: p.valid_to,
+      reason_code: p.reason_code,
+      rollback_artifact: p.rollback_artifact,
+      incident: p.incident,
+      signers: p.signers.map((s) => s.principal),
+      evidence_hash: p.evidence_hash,
+      bundle_id: e.bundle_id,
+      status: 'live',
+      revoked_reason: null,
+      used: {},
+      clock_breaches: [],
+      granted_at: e.at,
+    });
+    state.index.liveLeases.add(p.lease);
+    touched.add('lease', p.lease);
+    for (const environment of p.environments) {
+      const budget = state.budgets.get(environment) ?? { environment, granted_at: [] };
+      budget.granted_at.push(e.at);
+      state.budgets.set(environment, budget);
+      touched.add('budget', environment);
+    }
+  },
+
+  'override.denied'(state, e, touched) {
+    const override = state.overrides.get(e.payload.override);
+    if (!override || override.status !== 'requested') return;
+    override.status = 'denied';
+    override.codes = strings(e.payload.codes);
+    override.decided_at = e.at;
+    touched.add('override', override.id);
+  },
+
+  'lease.used'(state, e, touched) {
+    const p = e.payload;
+    const lease = state.leases.get(p.lease);
+    if (!lease) return;
+    lease.used[p.digest] = p.execution;
+    touched.add('lease', lease.id);
+    const step = state.steps.get(p.step);
+    startExecution(
+      state,
+      e,
+      {
+        execution: p.execution,
+        via: 'lease',
+        grant: null,
+        lease: lease.id,
+        artifact: null,
+        step: p.step,
+        action: step?.action ?? '',
+        environment: step?.environment ?? lease.environments[0] ?? '',
+        target: step?.target ?? '',
+        digest: p.digest,
+        credential: p.credential,
+      },
+      touched,
+    );
+  },
+
+  'lease.rejected'() {
+    // A refusal changes no state; the entry itself is the record.
+  },
+
+  'lease.revoked'(state, e, touched) {
+    const lease = state.leases.get(e.payload.lease);
+    if (!lease || lease.status !== 'live') return;
+    expireLease(state, lease, e.payload.reason, touched);
+  },
+
+  'lease.clock_breach'(state, e, touched) {
+    const lease = state.leases.get(e.payload.lease);
+    if (!lease) return;
+    lease.clock_breaches.push(e.payload.attempted_at);
+    touched.add('lease', lease.id);
+  },
+
+  'rollback.registered'(state, e, touched) {
+    const p = e.payload;
+    state.artifacts.set(p.artifact, {
+      id: p.artifact,
+      reverses_step: p.reverses_step,
+      action: p.action,
+      environment: p.environment,
+      target: p.target,
+      params: { ...p.params },
+      digest: p.digest,
+      bundle_id: e.bundle_id,
+      status: 'ready',
+      registered_by: e.actor,
+      registered_at: e.at,
+      execution: null,
+    });
+    touched.add('artifact', p.artifact);
+    const step = state.steps.get(p.reverses_step);
+    if (step) {
+      step.artifact = p.artifact;
+      touched.add('step', step.id);
+    }
+  },
+
+  'rollback.executed'(state, e, touched) {
+    const p = e.payload;
+    const artifact = state.artifacts.get(p.artifact);
+    if (!artifact || artifact.status !== 'ready') return;
+    artifact.status = 'executed';
+    artifact.execution = p.execution;
+    touched.add('artifact', artifact.id);
+    startExecution(
+      state,
+      e,
+      { execution: p.execution, via: 'rollback', grant: null, lease: null, artifact: artifact.id, step: null, action: artifact.action, environment: artifact.environment, target: artifact.target, digest: artifact.digest, credential: p.credential },
+      touched,
+    );
+  },
+
+  'halt.issued'(state, e, touched) {
+    const p = e.payload;
+    state.halts.set(p.halt, {
+      id: p.halt,
+      scope: p.scope,
+      reason: p.reason,
+      status: 'active',
+      issued_by: e.actor,
+      issued_at: e.at,
+      lifted_by: null,
+      lifted_at: null,
+    });
+    state.index.activeHalts.add(p.halt);
+    touched.add('halt', p.halt);
+  },
+
+  'halt.lifted'(state, e, touched) {
+    const halt = state.halts.get(e.payload.halt);
+    if (!halt || halt.status !== 'active') return;
+    halt.status = 'lifted';
+    halt.lifted_by = e.actor;
+    halt.lifted_at = e.at;
+    state.index.activeHalts.delete(halt.id);
+    touched.add('halt', halt.id);
+  },
+
+  'authority.rejected'() {
+    // A refusal changes no state; the entry itself is the record.
+  },
+};
+
+function closeRequest(state: AuthorityState, id: string, status: 'denied' | 'expired' | 'voided', at: string, touched: Touched): void {
+  const request = state.requests.get(id);
+  if (!request || request.status !== 'open') return;
+  request.status = status;
+  request.closed_at = at;
+  state.index.openRequests.delete(id);
+  touched.add('request', id);
+}
+
+/** Apply entries in order; returns every row touched, deduplicated. */
+export function applyEntries(state: AuthorityState, entries: Iterable<LedgerEntry>): ProjectionRef[] {
+  const touched = new Touched();
+  for (const entry of entries) for (const ref of applyEntry(state, entry)) touched.add(ref.kind, ref.id);
+  return touched.refs();
+}
+
