@@ -1,0 +1,193 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { stepDigest } from '@countersign/core';
+import { CountersignClient, type FetchLike } from './client.js';
+import { guardTool, type GuardedStep } from './guard.js';
+
+const gateway = generateKeyPairSync('ed25519');
+const stranger = generateKeyPairSync('ed25519');
+const BUNDLE = 'sha256-bundle-1';
+const NOW = Date.parse('2026-05-15T09:20:00Z');
+
+const step: GuardedStep = {
+  agent: 'payments-copilot',
+  on_behalf_of: 'olivia',
+  surface: 'copilot-console',
+  action: 'workers.restart_pool',
+  environment: 'prod',
+  target: 'payments-worker',
+  params: { strategy: 'rolling' },
+  expected_consequence: 'workers restart one by one',
+};
+
+function grantFor(s: { action: string; environment: string; target: string; params: Record<string, unknown> }, key: KeyObject = gateway.privateKey) {
+  return new SignJWT({
+    jti: 'grt-1',
+    iat: NOW / 1000,
+    exp: NOW / 1000 + 600,
+    step_digest: stepDigest(s as Parameters<typeof stepDigest>[0], BUNDLE),
+    environment: s.environment,
+    target: s.target,
+    bundle_id: BUNDLE,
+    request_id: null,
+  })
+    .setProtectedHeader({ alg: 'EdDSA' })
+    .sign(key);
+}
+
+const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status });
+const decided = (effect: string, extra: Record<string, unknown> = {}) => ({
+  proposal: 'prp-1',
+  steps: [{ step: 'prp-1.0', index: 0, effect, reasons: [], rule_ids: [], digest: null, request: null, grant: null, awaiting_rollback: false, ...extra }],
+});
+
+/** A scripted gateway: route by `METHOD path` to an answer; records every call. */
+function gatewayDouble(routes: Record<string, (body: unknown) => Response | Promise<Response>>) {
+  const calls: { route: string; body: unknown }[] = [];
+  const fetch: FetchLike = async (url, init) => {
+    const route = `${init.method} ${new URL(url).pathname}`;
+    const body = typeof init.body === 'string' ? JSON.parse(init.body) : undefined;
+    calls.push({ route, body });
+    const answer = routes[route];
+    return answer ? answer(body) : json(404, { error: { code: 'NOT_FOUND', message: 'no route' } });
+  };
+  const client = new CountersignClient({ server: 'http://gw', token: 'cst_aaaaaaaaaaaaaaaa_x', fetch, now: () => NOW, sleep: async () => undefined });
+  return { client, calls, routes: () => calls.map((c) => c.route) };
+}
+
+const presented = { action: step.action, environment: step.environment, target: step.target, params: step.params! };
+
+describe('guardTool', () => {
+  it('runs the tool once the allowed step is consumed, then reports success', async () => {
+    const grant = await grantFor(presented);
+    const gw = gatewayDouble({
+      'POST /v1/proposals': () => json(201, decided('allow', { grant })),
+      'POST /v1/executions': () => json(201, { execution: 'exe-1' }),
+      'POST /v1/executions/exe-1/outcome': () => json(200, { execution: 'exe-1', outcome: 'succeeded' }),
+    });
+    let ran = 0;
+    const result = await guardTool(gw.client, step, () => ++ran, { publicKey: gateway.publicKey, now: () => NOW });
+    expect([result, ran]).toEqual([1, 1]);
+    expect(gw.routes()).toEqual(['POST /v1/proposals', 'POST /v1/executions', 'POST /v1/executions/exe-1/outcome']);
+    expect(gw.calls[0]?.body).toEqual({
+      agent: 'payments-copilot',
+      on_behalf_of: 'olivia',
+      surface: 'copilot-console',
+      steps: [{ ...presented, expected_consequence: 'workers restart one by one' }],
+    });
+    expect(gw.calls[1]?.body).toEqual({ grant, step: presented });
+    expect(gw.calls[2]?.body).toEqual({ outcome: 'succeeded' });
+  });
+
+  it('waits for approval, then runs with the grant the approved request carries', async () => {
+    const grant = await grantFor(presented);
+    let polls = 0;
+    const gw = gatewayDouble({
+      'POST /v1/proposals': () => json(201, decided('require_approval', { request: 'req-1' })),
+      'GET /v1/requests/req-1': () => json(200, { id: 'req-1', status: ++polls < 2 ? 'open' : 'approved', grant: polls < 2 ? null : grant }),
+      'POST /v1/executions': () => json(201, { execution: 'exe-1' }),
+      'POST /v1/executions/exe-1/outcome': () => json(200, { execution: 'exe-1', outcome: 'succeeded' }),
+    });
+    expect(await guardTool(gw.client, step, () => 'restarted')).toBe('restarted');
+    expect(gw.routes()).toEqual(['POST /v1/proposals', 'GET /v1/requests/req-1', 'GET /v1/requests/req-1', 'POST /v1/executions', 'POST /v1/executions/exe-1/outcome']);
+  });
+
+  it('fails closed: denied, held, denied request, awaiting rollback, unreachable or refused consumption never run the tool', async () => {
+    const grant = await grantFor(presented);
+    const cases: [string, Record<string, (body: unknown) => Response | Promise<Response>>, string][] = [
+      ['deny', { 'POST /v1/proposals': () => json(201, decided('deny', { reasons: ['PREREQUISITE_MISSING'] })) }, 'NOT_GRANTED'],
+      ['held', { 'POST /v1/proposals': () => json(201, decided('held', { reasons: ['HOLD_ACTIVE'] })) }, 'NOT_GRANTED'],
+      ['allow without grant', { 'POST /v1/proposals': () => json(201, decided('allow', { awaiting_rollback: true, grant })) }, 'NOT_GRANTED'],
+      [
+        'request denied',
+        {
+          'POST /v1/proposals': () => json(201, decided('require_approval', { request: 'req-1' })),
+          'GET /v1/requests/req-1': () => json(200, { id: 'req-1', status: 'denied', grant: null }),
+        },
+        'NOT_GRANTED',
+      ],
+      [
+        'approved without a grant',
+        {
+          'POST /v1/proposals': () => json(201, decided('require_approval', { request: 'req-1' })),
+          'GET /v1/requests/req-1': () => json(200, { id: 'req-1', status: 'approved', grant: null }),
+        },
+        'NOT_GRANTED',
+      ],
+      ['agent token refused', { 'POST /v1/proposals': () => json(403, { error: { code: 'FORBIDDEN', message: 'no' } }) }, 'FORBIDDEN'],
+      [
+        'grant already used',
+        {
+          'POST /v1/proposals': () => json(201, decided('allow', { grant })),
+          'POST /v1/executions': () => json(409, { error: { code: 'GRANT_USED', message: 'the grant was already consumed' } }),
+        },
+        'GRANT_USED',
+      ],
+      [
+        'unreachable at consumption',
+        {
+          'POST /v1/proposals': () => json(201, decided('allow', { grant })),
+          'POST /v1/executions': () => Promise.reject(new TypeError('fetch failed')),
+        },
+        'UNREACHABLE',
+      ],
+    ];
+    for (const [name, routes, code] of cases) {
+      const gw = gatewayDouble(routes);
+      let ran = false;
+      await expect(
+        guardTool(gw.client, step, () => {
+          ran = true;
+        }),
+        name,
+      ).rejects.toMatchObject({ code });
+      expect(ran, name).toBe(false);
+      expect(gw.routes(), name).not.toContain('POST /v1/executions/exe-1/outcome');
+    }
+  });
+
+  it('refuses a grant for another step or by another key before consuming it', async () => {
+    const widened = await grantFor({ ...presented, target: 'payments/shard-7' });
+    const forged = await grantFor(presented, stranger.privateKey);
+    for (const [grant, publicKey, code] of [
+      [widened, undefined, 'DIGEST_MISMATCH'],
+      [widened, gateway.publicKey, 'DIGEST_MISMATCH'],
+      [forged, gateway.publicKey, 'BAD_SIGNATURE'],
+      ['garbage', undefined, 'GRANT_INVALID'],
+    ] as const) {
+      const gw = gatewayDouble({ 'POST /v1/proposals': () => json(201, decided('allow', { grant })) });
+      let ran = false;
+      const run = guardTool(gw.client, step, () => (ran = true), publicKey === undefined ? {} : { publicKey, now: () => NOW });
+      await expect(run).rejects.toMatchObject({ code });
+      expect(ran).toBe(false);
+      expect(gw.routes()).toEqual(['POST /v1/proposals']);
+    }
+  });
+
+  it('reports a failing tool as failed (or ambiguous) and rethrows its error', async () => {
+    const grant = await grantFor(presented);
+    const gw = gatewayDouble({
+      'POST /v1/proposals': () => json(201, decided('allow', { grant })),
+      'POST /v1/executions': () => json(201, { execution: 'exe-1' }),
+      'POST /v1/executions/exe-1/outcome': () => json(200, { execution: 'exe-1', outcome: 'failed' }),
+    });
+    const boom = new RangeError('secret=hunter2');
+    await expect(guardTool(gw.client, step, () => Promise.reject(boom))).rejects.toBe(boom);
+    expect(gw.calls.at(-1)?.body).toEqual({ outcome: 'failed', detail: 'RangeError' });
+    await expect(guardTool(gw.client, step, () => Promise.reject(boom), { classify: () => 'ambiguous' })).rejects.toBe(boom);
+    expect(gw.calls.at(-1)?.body).toEqual({ outcome: 'ambiguous', detail: 'RangeError' });
+  });
+
+  it('keeps the tool result when reporting the outcome fails, and says so', async () => {
+    const grant = await grantFor(presented);
+    const gw = gatewayDouble({
+      'POST /v1/proposals': () => json(201, decided('allow', { grant })),
+      'POST /v1/executions': () => json(201, { execution: 'exe-1' }),
+      'POST /v1/executions/exe-1/outcome': () => Promise.reject(new TypeError('fetch failed')),
+    });
+    const errors: unknown[] = [];
+    expect(await guardTool(gw.client, step, () => 'done', { onReportError: (e) => errors.push(e) })).toBe('done');
+    expect(errors).toEqual([expect.objectContaining({ code: 'UNREACHABLE' })]);
+  });
+});

@@ -1,0 +1,91 @@
+import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { ApiError } from '../server/app.js';
+import type { CredentialStore } from './credential-store.js';
+import { authenticate, authorize, type AuthorityRoster, type Identity, type Operation } from './credentials.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook once the bearer token checked out; absent on unauthenticated routes. */
+    identity?: Identity;
+  }
+}
+
+/** The slice of the active bundle authorization reads; a getter, because activating a bundle replaces it. */
+export interface AuthorityView {
+  readonly roster: AuthorityRoster;
+  /** Surface ids the bundle declares; a credential of any other surface gets nothing. */
+  readonly surfaces?: ReadonlySet<string>;
+}
+
+export interface GuardOptions {
+  readonly credentials: CredentialStore;
+  /** Epoch ms, injected so tests control expiry. */
+  readonly clock: () => number;
+  readonly authority: () => AuthorityView;
+  /**
+   * Called on every 403 before it is thrown, so the gateway can write the
+   * denial to the ledger (`authority.rejected`, DESIGN.md invariant 7). Its
+   * own failure must not turn a refusal into something else: errors are ignored.
+   */
+  readonly onForbidden?: (identity: Identity, operation: Operation, error: ApiError) => void | Promise<void>;
+}
+
+/** Authenticate and authorize one request: `const identity = await guard(request, 'propose')`. */
+export type Guard = (request: FastifyRequest, operation: Operation) => Promise<Identity>;
+
+/**
+ * The one-line check for route handlers. Sets `request.identity` and returns
+ * it, or throws ApiError with a 401 code (token) or FORBIDDEN (403, right).
+ */
+export function createGuard(options: GuardOptions): Guard {
+  return async (request, operation) => {
+    const identity = await authenticate(options.credentials, request.headers.authorization, options.clock());
+    request.identity = identity;
+    const { roster, surfaces } = options.authority();
+    try {
+      authorize(identity, operation, roster, surfaces);
+    } catch (err) {
+      if (options.onForbidden) {
+        try {
+          await options.onForbidden(identity, operation, err as ApiError);
+        } catch {
+          // recording failed; the refusal stands regardless
+        }
+      }
+      throw err;
+    }
+    return identity;
+  };
+}
+
+/**
+ * A Fastify preHandler that authenticates the bearer token and sets
+ * `request.identity`. With `access`, it also authorizes `access.operation`.
+ * Errors are ApiErrors, so the app's error handler maps them to 401/403.
+ *
+ *   app.addHook('preHandler', requireAuth(credentials, clock));
+ *   app.post('/v1/proposals', { preHandler: requireAuth(credentials, clock, { operation: 'propose', authority }) }, handler);
+ */
+export function requireAuth(
+  credentials: CredentialStore,
+  clock: () => number,
+  access?: { readonly operation: Operation } & Pick<GuardOptions, 'authority' | 'onForbidden'>,
+): preHandlerAsyncHookHandler {
+  if (access === undefined) {
+    return async (request) => {
+      request.identity = await authenticate(credentials, request.headers.authorization, clock());
+    };
+  }
+  const guard = createGuard({ credentials, clock, ...access });
+  return async (request) => {
+    await guard(request, access.operation);
+  };
+}
+
+/** The identity the hook set; a route that forgot its hook fails closed instead of acting as nobody. */
+export function identityOf(request: FastifyRequest): Identity {
+  if (request.identity === undefined) {
+    throw new Error('route reached without authentication: wire requireAuth or a guard before it');
+  }
+  return request.identity;
+}
