@@ -12,14 +12,19 @@ export type CoreErrorCode =
   | 'NOT_CANONICALIZABLE'
   // proposals and steps
   | 'PROPOSAL_INVALID'
+  // golden cases
+  | 'GOLDEN_CASE_INVALID'
   // ledger
   | 'LEDGER_ENTRY_INVALID'
   | 'LEDGER_VERIFY_FAILED'
   | 'CHECKPOINT_INVALID'
   | 'PROOF_INVALID'
+  | 'KEY_INVALID'
   // authority statements
   | 'STATEMENT_INVALID'
   | 'BAD_SIGNATURE'
+  // trace and postmortem
+  | 'TRACE_NOT_FOUND'
   | 'INTERNAL';
 
 export class CountersignError extends Error {

@@ -1,0 +1,155 @@
+import { generateKeyPairSync } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CountersignError } from '../errors.js';
+import { signCheckpoint } from './checkpoint.js';
+import { sealEntry, type SealedEntry } from './entry.js';
+import {
+  classifyExportLine,
+  createExportVerifier,
+  exportCheckpointLine,
+  exportEntryLine,
+  exportHeaderLine,
+  LineSplitter,
+} from './export.js';
+import { ed25519Signer, signerVerifierKey } from './key.js';
+import { merkleRoot } from './merkle.js';
+
+const ORIGIN = 'countersign.test/export';
+const SIGNER = ed25519Signer(ORIGIN, generateKeyPairSync('ed25519').privateKey);
+const VKEY = signerVerifierKey(SIGNER).text;
+const N = 12;
+const CHECKPOINT_EVERY = 4;
+
+function ledgerEntries(): SealedEntry[] {
+  const entries: SealedEntry[] = [];
+  for (let i = 0; i < N; i += 1) {
+    const draft = {
+      at: `2025-01-01T00:00:${String(i).padStart(2, '0')}.000Z`,
+      type: 'proposal.decided',
+      actor: `agent-${i}`,
+      surface: 'copilot-console',
+      bundle_id: null,
+      subjects: { proposal: `p-${i}` },
+      // A control character, a quote and non-ASCII text: none may break the one-line form.
+      payload: { note: `line one\nline "two" \u00e9 ${i}`, n: i },
+    };
+    entries.push(sealEntry(draft, i, entries.at(-1)?.hash ?? null));
+  }
+  return entries;
+}
+
+/** The export as bytes, and the byte range of each entry line. */
+function exportFile(): { file: Buffer; ranges: [number, number][] } {
+  const entries = ledgerEntries();
+  const parts: Buffer[] = [Buffer.from(exportHeaderLine(ORIGIN))];
+  const ranges: [number, number][] = [];
+  let offset = parts[0]?.length ?? 0;
+  for (const e of entries) {
+    const line = Buffer.from(exportEntryLine(e.bytes));
+    ranges.push([offset, offset + e.bytes.length]);
+    parts.push(line);
+    offset += line.length;
+    const size = e.seq + 1;
+    if (size % CHECKPOINT_EVERY === 0 || size === N) {
+      const rootHash = merkleRoot(entries.slice(0, size).map((x) => x.hash));
+      const line = Buffer.from(exportCheckpointLine(signCheckpoint({ origin: ORIGIN, treeSize: size, rootHash }, SIGNER)));
+      parts.push(line);
+      offset += line.length;
+    }
+  }
+  return { file: Buffer.concat(parts), ranges };
+}
+
+/** Feed the file in chunks cut at `cuts`, as a stream reader would. */
+function verifyFile(file: Uint8Array, cuts: readonly number[] = [], origin?: string): ReturnType<ReturnType<typeof createExportVerifier>['finish']> {
+  const verifier = createExportVerifier(origin === undefined ? { trustedKeys: [VKEY] } : { trustedKeys: [VKEY], origin });
+  const splitter = new LineSplitter();
+  const bounds = [0, ...[...cuts].sort((a, b) => a - b), file.length];
+  for (let i = 1; i < bounds.length; i += 1) {
+    for (const line of splitter.push(file.subarray(bounds[i - 1], bounds[i]))) verifier.line(line);
+  }
+  for (const line of splitter.end()) verifier.line(line);
+  return verifier.finish();
+}
+
+function failureOf(f: () => unknown): Record<string, unknown> {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof CountersignError && err.code === 'LEDGER_VERIFY_FAILED') return err.details ?? {};
+    throw err;
+  }
+  throw new Error('verification passed, a failure was expected');
+}
+
+describe('ledger export (JSON Lines)', () => {
+  it('writes each entry line as its exact stored bytes and checkpoints as escaped notes', () => {
+    const [entry] = ledgerEntries() as [SealedEntry];
+    const line = exportEntryLine(entry.bytes);
+    expect(Buffer.from(line.subarray(0, -1)).equals(Buffer.from(entry.bytes))).toBe(true);
+    expect(line.at(-1)).toBe(0x0a);
+    expect(exportHeaderLine('o')).toBe('{"countersign_ledger":1,"origin":"o"}\n');
+    expect(exportCheckpointLine('o\n1\nAA==\n\n\u2014 o AAAA\n')).toBe('{"checkpoint":"o\\n1\\nAA==\\n\\n\u2014 o AAAA\\n"}\n');
+  });
+
+  it('classifies lines without parsing entries', () => {
+    expect(classifyExportLine(Buffer.from('{"countersign_ledger":1,"origin":"x"}'))).toEqual({ kind: 'header', origin: 'x' });
+    expect(classifyExportLine(Buffer.from('{"checkpoint":"a\\n"}'))).toEqual({ kind: 'checkpoint', note: 'a\n' });
+    expect(classifyExportLine(Buffer.from('not json at all')).kind).toBe('entry');
+    expect(classifyExportLine(new Uint8Array(0)).kind).toBe('blank');
+    expect(() => classifyExportLine(Buffer.from('{"checkpoint":'))).toThrow(CountersignError);
+    expect(() => classifyExportLine(Buffer.from('{"countersign_ledger":2,"origin":"x"}'))).toThrow(/version 1/);
+  });
+
+  it('verifies offline with the public key alone, however the stream is chunked', () => {
+    const { file } = exportFile();
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: file.length }), { maxLength: 20 }), (cuts) => {
+        const result = verifyFile(file, cuts);
+        expect(result).toMatchObject({ size: N, checkpoints: Math.ceil(N / CHECKPOINT_EVERY), checkpointedSize: N, origin: ORIGIN });
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('names the entry whose line had any byte changed, newlines included', () => {
+    const { file, ranges } = exportFile();
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), fc.integer({ min: 1, max: 255 }), (pick, at, mask) => {
+        const seq = pick % N;
+        const [start, end] = ranges[seq] as [number, number];
+        const tampered = Buffer.from(file);
+        const i = start + (at % (end - start));
+        tampered[i] = (tampered[i] as number) ^ mask;
+        const failure = failureOf(() => verifyFile(tampered));
+        expect(failure.seq).toBe(seq);
+        // A new newline breaks the line in two; the stray half may be what is reported.
+        const kinds = tampered[i] === 0x0a ? ['hash_mismatch', 'root_mismatch', 'malformed'] : ['hash_mismatch', 'root_mismatch'];
+        expect(kinds).toContain(failure.kind);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses an export of another origin than the one asked for', () => {
+    const { file } = exportFile();
+    expect(failureOf(() => verifyFile(file, [], 'elsewhere'))).toMatchObject({ seq: 0, kind: 'malformed' });
+  });
+
+  it('reports a truncated file only against the expected size', () => {
+    const { file, ranges } = exportFile();
+    const cut = file.subarray(0, (ranges[5] as [number, number])[0]);
+    const verifier = createExportVerifier({ trustedKeys: [VKEY] });
+    const splitter = new LineSplitter();
+    for (const line of [...splitter.push(cut), ...splitter.end()]) verifier.line(line);
+    expect(failureOf(() => verifier.finish({ expectedSize: N }))).toMatchObject({ seq: 5, kind: 'truncation' });
+  });
+
+  it('splits lines exactly, keeping bytes that are not valid UTF-8', () => {
+    const splitter = new LineSplitter();
+    const lines = [...splitter.push(Uint8Array.from([0xff, 0x0a, 0x61])), ...splitter.push(Uint8Array.from([0x62, 0x0a])), ...splitter.end()];
+    expect(lines.map((l) => Buffer.from(l).toString('hex'))).toEqual(['ff', '6162']);
+    expect(splitter.end()).toEqual([]);
+  });
+});

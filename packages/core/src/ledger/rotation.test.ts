@@ -1,0 +1,46 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { CountersignError } from '../errors.js';
+import { ed25519Signer, signerVerifierKey } from './key.js';
+import { keyRotationStatement, signKeyRotation, verifyKeyRotation } from './rotation.js';
+
+const ORIGIN = 'countersign.test/rotation';
+const OLD = ed25519Signer(ORIGIN, generateKeyPairSync('ed25519').privateKey);
+const NEW = ed25519Signer(ORIGIN, generateKeyPairSync('ed25519').privateKey);
+const OLD_KEY = signerVerifierKey(OLD);
+const NEW_KEY = signerVerifierKey(NEW);
+
+function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof CountersignError) return err.code;
+    throw err;
+  }
+  return undefined;
+}
+
+describe('key rotation statements', () => {
+  it('signs the canonical statement naming origin, seq and both keys', () => {
+    const statement = new TextDecoder().decode(keyRotationStatement({ origin: 'o', seq: 7 }, 'a+00000000+x', 'b+00000000+y'));
+    expect(statement).toBe('{"new_key":"b+00000000+y","old_key":"a+00000000+x","origin":"o","seq":7,"statement":"countersign/key-rotation/v1"}');
+  });
+
+  it('hands over to the new key when the key in force signed the rotation', () => {
+    const payload = signKeyRotation({ origin: ORIGIN, seq: 12 }, OLD, NEW_KEY);
+    expect(payload).toMatchObject({ old_key: OLD_KEY.text, new_key: NEW_KEY.text });
+    expect(verifyKeyRotation(payload, { origin: ORIGIN, seq: 12 }, [OLD_KEY]).text).toBe(NEW_KEY.text);
+  });
+
+  it('refuses a rotation at another seq or origin, by a key not in force, or malformed', () => {
+    const payload = signKeyRotation({ origin: ORIGIN, seq: 12 }, OLD, NEW_KEY.text);
+    expect(codeOf(() => verifyKeyRotation(payload, { origin: ORIGIN, seq: 13 }, [OLD_KEY]))).toBe('BAD_SIGNATURE');
+    expect(codeOf(() => verifyKeyRotation(payload, { origin: 'other', seq: 12 }, [OLD_KEY]))).toBe('BAD_SIGNATURE');
+    expect(codeOf(() => verifyKeyRotation(payload, { origin: ORIGIN, seq: 12 }, [NEW_KEY]))).toBe('BAD_SIGNATURE');
+    expect(codeOf(() => verifyKeyRotation({ ...payload, new_key: OLD_KEY.text }, { origin: ORIGIN, seq: 12 }, [OLD_KEY]))).toBe(
+      'BAD_SIGNATURE',
+    );
+    expect(codeOf(() => verifyKeyRotation({ old_key: OLD_KEY.text }, { origin: ORIGIN, seq: 12 }, [OLD_KEY]))).toBe('KEY_INVALID');
+    expect(codeOf(() => verifyKeyRotation(null, { origin: ORIGIN, seq: 12 }, [OLD_KEY]))).toBe('KEY_INVALID');
+  });
+});

@@ -1,0 +1,423 @@
+import { CountersignError, isCountersignError } from '../errors.js';
+import { parseCheckpoint, verifyCheckpoint, type VerifiedCheckpoint } from './checkpoint.js';
+import { decodeEntry, GENESIS_PREV_HASH } from './entry.js';
+import { toVerifierKeys, type NoteVerifierKey } from './key.js';
+import { fromBin, leafHashHex, MerkleFrontier, toBin } from './merkle.js';
+import { KEY_ROTATED, verifyKeyRotation } from './rotation.js';
+
+/**
+ * The streaming ledger verifier. It reads entries as stored and never
+ * re-canonicalises: each entry's bytes are hashed as they are (RFC 6962 leaf
+ * hash), `seq` and `prev_hash` are read straight from the bytes, the hash
+ * chain is checked link by link, and a Merkle frontier recomputes the root
+ * each signed checkpoint commits to. Memory is O(log n) plus the checkpoints
+ * handed in ahead of their tree size.
+ *
+ * It stops at the FIRST failure and names the entry at fault. A failure is
+ * often seen one step after its cause (a changed entry k is seen when entry
+ * k+1's `prev_hash` no longer matches it), so on an anomaly the verifier waits
+ * for one more entry (or `finish`) to tell apart, for instance, "entry k's
+ * bytes changed" from "entry k+1's `prev_hash` changed" from "entry k+1 is
+ * missing".
+ */
+
+export type VerifyFailureKind =
+  /** The entry's bytes do not hash to what the next entry or a checkpoint commits to. */
+  | 'hash_mismatch'
+  /** The entry's `prev_hash` does not match the entry before it, which is itself vouched for. */
+  | 'broken_chain'
+  | 'bad_checkpoint_signature'
+  /** A checkpoint's root differs from the tree recomputed at its size. */
+  | 'root_mismatch'
+  /** A sequence number is missing. */
+  | 'gap'
+  /** A sequence number repeats. */
+  | 'duplicate'
+  | 'out_of_order'
+  /** The ledger ends before a checkpoint's tree size or before the expected size. */
+  | 'truncation'
+  | 'malformed';
+
+export interface VerifierOptions {
+  /** The ledger's origin: checkpoints and key rotations must name it. */
+  readonly origin: string;
+  /** Verifier keys (vkey text or parsed) trusted for checkpoints from the start of the ledger. */
+  readonly trustedKeys: readonly (NoteVerifierKey | string)[];
+}
+
+export interface VerifyResult {
+  /** Entries verified. */
+  readonly size: number;
+  /** RFC 6962 root over all entries. */
+  readonly rootHash: Uint8Array;
+  /** Leaf hash of the last entry (the chain head), `null` when empty. */
+  readonly lastHash: Uint8Array | null;
+  /** Checkpoints whose signature and root verified. */
+  readonly checkpoints: number;
+  /** Largest tree size a verified checkpoint covers: entries beyond it are protected by the chain only. */
+  readonly checkpointedSize: number;
+  /** The last verified checkpoint, if any. */
+  readonly lastCheckpoint: VerifiedCheckpoint | null;
+  /** vkeys in force at the end. */
+  readonly keys: readonly string[];
+  /** Key rotations applied, by seq. */
+  readonly rotations: readonly { readonly seq: number; readonly newKey: string }[];
+  /** `key.rotated` entries whose old-key signature did not verify: they changed nothing. */
+  readonly rejectedRotations: readonly number[];
+}
+
+export interface LedgerVerifier {
+  /**
+   * The next stored entry. `seq` is the store's own sequence number for the
+   * row, or `null` when the source has none (an export line): the bytes'
+   * `seq` is always checked.
+   */
+  entry(seq: number | null, bytes: Uint8Array): void;
+  /**
+   * A signed checkpoint note. Hand it in no later than the entry at its tree
+   * size (right after entry `treeSize - 1`, or all up front); earlier ones are
+   * held until the ledger reaches their size.
+   */
+  checkpoint(note: string): void;
+  /** End of input. Throws if the ledger is short of a checkpoint or of `expectedSize`. */
+  finish(options?: { readonly expectedSize?: number }): VerifyResult;
+  /** Entries accepted so far, for progress display. */
+  readonly size: number;
+}
+
+/** What the verifier reads from one entry without parsing it. */
+interface Candidate {
+  readonly stored: number | null;
+  readonly bytes: Uint8Array;
+  /** Leaf hash, lower-case hex like `prev_hash`. */
+  readonly hash: string;
+  /** `seq` in the bytes, -1 when unreadable. */
+  readonly seq: number;
+  /** `prev_hash` in the bytes, `null` when unreadable. */
+  readonly prevHex: string | null;
+}
+
+interface PendingCheckpoint {
+  readonly note: string;
+  readonly treeSize: number;
+}
+
+const PREV_KEY = Buffer.from('"prev_hash":"', 'latin1');
+const SEQ_KEY = Buffer.from('","seq":', 'latin1');
+const ROTATION_TAIL = Buffer.from(`"type":"${KEY_ROTATED}","v":1}`, 'latin1');
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * Read `prev_hash` and `seq` from canonical entry bytes. RFC 8785 sorts the
+ * top-level keys (`actor, at, bundle_id, payload, prev_hash, seq, subjects,
+ * surface, type, v`), so the LAST `"prev_hash":"<64 hex>","seq":<digits>` in
+ * the bytes is the top-level one: only the payload, which comes before it,
+ * may hold such a nested object; what follows it (`subjects` maps names to
+ * strings, `surface` and `type` are strings) cannot hold that text, since a
+ * string cannot contain an unescaped quote.
+ */
+function readLinks(bytes: Uint8Array): { seq: number; prevHex: string | null } {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const none = { seq: -1, prevHex: null };
+  if (buf.length < 2 || buf[0] !== 0x7b || buf[buf.length - 1] !== 0x7d) return none;
+  // Search backwards past look-alikes in `subjects` (e.g. a subject named `prev_hash`).
+  let at = buf.lastIndexOf(PREV_KEY);
+  let i = 0;
+  for (; at >= 0; at = at === 0 ? -1 : buf.lastIndexOf(PREV_KEY, at - 1)) {
+    i = at + PREV_KEY.length + 64;
+    const digit = buf[i + SEQ_KEY.length];
+    if (
+      digit !== undefined &&
+      digit >= 0x30 &&
+      digit <= 0x39 &&
+      buf.compare(SEQ_KEY, 0, SEQ_KEY.length, i, i + SEQ_KEY.length) === 0
+    ) {
+      break;
+    }
+  }
+  if (at < 0) return none;
+  const hexStart = at + PREV_KEY.length;
+  // Not checked for hex here: it is compared with a hex hash, and `resolveEntry` checks it on a mismatch.
+  const prevHex = buf.toString('latin1', hexStart, i);
+  i += SEQ_KEY.length;
+  const first = i;
+  let seq = 0;
+  for (; i < buf.length; i += 1) {
+    const c = buf[i] as number;
+    if (c < 0x30 || c > 0x39) break;
+    seq = seq * 10 + (c - 0x30);
+  }
+  const digits = i - first;
+  const canonicalNumber = digits === 1 || (digits > 1 && digits <= 16 && buf[first] !== 0x30);
+  if (!canonicalNumber || !Number.isSafeInteger(seq) || buf[i] !== 0x2c) return { seq: -1, prevHex };
+  return { seq, prevHex };
+}
+
+const ROTATION_MARK = ROTATION_TAIL[8] as number;
+
+function isRotation(bytes: Uint8Array): boolean {
+  const start = bytes.length - ROTATION_TAIL.length;
+  // One byte first (the `k` of `key.rotated`): almost every entry stops there.
+  if (start < 0 || bytes[start + 8] !== ROTATION_MARK) return false;
+  return Buffer.compare(bytes.subarray(start), ROTATION_TAIL) === 0;
+}
+
+/** The error every verification failure is: LEDGER_VERIFY_FAILED with `details: { seq, kind, ... }`. */
+export function verifyFailure(
+  kind: VerifyFailureKind,
+  seq: number,
+  message: string,
+  extra: Record<string, unknown> = {},
+): CountersignError {
+  return new CountersignError('LEDGER_VERIFY_FAILED', `entry ${seq}: ${message}`, { seq, kind, ...extra });
+}
+
+function failure(kind: VerifyFailureKind, seq: number, message: string, extra: Record<string, unknown> = {}): never {
+  throw verifyFailure(kind, seq, message, extra);
+}
+
+export function createVerifier(options: VerifierOptions): LedgerVerifier {
+  const { origin } = options;
+  let keys: NoteVerifierKey[] = toVerifierKeys(options.trustedKeys);
+  if (keys.length === 0) throw new CountersignError('KEY_INVALID', 'the verifier needs at least one trusted key');
+
+  // INVARIANT: `frontier` holds leaves [0, count - 1) and `lastHex` is leaf count - 1
+  // (or the genesis value when count is 0): the last leaf stays out so a diagnosis can
+  // swap it for what its successor claims.
+  const frontier = MerkleFrontier.empty();
+  let count = 0;
+  let lastHex = GENESIS_PREV_HASH;
+  let checkpointed = 0;
+  let checkpointsVerified = 0;
+  let lastCheckpoint: VerifiedCheckpoint | null = null;
+  let pending: PendingCheckpoint[] = [];
+  let suspect: Candidate | null = null;
+  let finished = false;
+  const rotations: { seq: number; newKey: string }[] = [];
+  const rejectedRotations: number[] = [];
+
+  /** Root over the frontier's leaves followed by `leaves` (hex), as a binary string. */
+  const frontierRoot = (leaves: readonly string[]): string => {
+    if (leaves.length === 0) return frontier.rootBin();
+    const copy = frontier.clone();
+    for (const leaf of leaves) copy.pushHex(leaf);
+    return copy.rootBin();
+  };
+  /** Root over all accepted entries followed by `leaves`. */
+  const rootWith = (...leaves: string[]): string => frontierRoot(count === 0 ? leaves : [lastHex, ...leaves]);
+
+  /** Signature check only; throws the verifier failure. */
+  const openCheckpoint = (cp: PendingCheckpoint): VerifiedCheckpoint => {
+    try {
+      return verifyCheckpoint(cp.note, keys, { origin });
+    } catch (err) {
+      const at = Math.max(0, cp.treeSize - 1);
+      if (isCountersignError(err) && err.code === 'BAD_SIGNATURE') {
+        failure('bad_checkpoint_signature', at, `checkpoint at tree size ${cp.treeSize} is not validly signed by the key in force`, {
+          tree_size: cp.treeSize,
+        });
+      }
+      failure('malformed', at, `checkpoint at tree size ${cp.treeSize} is malformed`, { tree_size: cp.treeSize });
+    }
+  };
+
+  /** The root a pending checkpoint of exactly `treeSize` vouches for, if its signature holds. */
+  const signedRootAt = (treeSize: number): string | null => {
+    const cp = pending.find((p) => p.treeSize === treeSize);
+    if (cp === undefined) return null;
+    try {
+      return toBin(verifyCheckpoint(cp.note, keys, { origin }).rootHash);
+    } catch {
+      return null;
+    }
+  };
+
+  /** Check checkpoints of tree size `count`; called once entry count - 1 is vouched for by its successor, or at the end. */
+  const runDueCheckpoints = (): void => {
+    while (pending.length > 0 && (pending[0] as PendingCheckpoint).treeSize === count) {
+      const cp = pending.shift() as PendingCheckpoint;
+      const verified = openCheckpoint(cp);
+      if (rootWith() !== toBin(verified.rootHash)) {
+        // Every entry below count - 1 is vouched for by its successor's link and entry
+        // count - 1 by the entry after it when there is one: the tree itself differs.
+        failure('root_mismatch', Math.max(0, count - 1), `checkpoint root at tree size ${count} differs from the recomputed tree`, {
+          tree_size: count,
+          from: checkpointed,
+        });
+      }
+      checkpointed = count;
+      checkpointsVerified += 1;
+      lastCheckpoint = verified;
+    }
+  };
+
+  const accept = (c: Candidate): void => {
+    if (count > 0) frontier.pushHex(lastHex);
+    lastHex = c.hash;
+    count += 1;
+    if (isRotation(c.bytes)) applyRotation(c);
+  };
+
+  const applyRotation = (c: Candidate): void => {
+    try {
+      const entry = decodeEntry(c.bytes);
+      if (entry.type !== KEY_ROTATED) return;
+      const next = verifyKeyRotation(entry.payload, { origin, seq: c.seq }, keys);
+      keys = [next];
+      rotations.push({ seq: c.seq, newKey: next.text });
+    } catch {
+      // A rotation the old key did not sign changes nothing: checkpoints signed by the
+      // would-be new key then fail as bad signatures. Tampering shows at the next link.
+      rejectedRotations.push(c.seq);
+    }
+  };
+
+  /**
+   * What a witness says about candidate x at position `count`: `y` is the next
+   * entry (or null at the end), whose `prev_hash` must be x's hash; without
+   * one, a signed checkpoint of size count + 1 must have x as its last leaf.
+   */
+  const witness = (x: Candidate, y: Candidate | null): 'authentic' | 'altered' | 'unknown' => {
+    if (y !== null) return y.prevHex === x.hash ? 'authentic' : 'altered';
+    const root = signedRootAt(count + 1);
+    if (root === null) return 'unknown';
+    return rootWith(x.hash) === root ? 'authentic' : 'altered';
+  };
+
+  const changed = (s: number, y: Candidate | null, extra: Record<string, unknown> = {}): never =>
+    y !== null
+      ? failure('hash_mismatch', s, `bytes do not hash to the \`prev_hash\` of the entry after it`, extra)
+      : failure('root_mismatch', s, `bytes do not match the signed checkpoint that covers it`, { ...extra, tree_size: s + 1 });
+
+  /** Settle an anomaly at candidate x (expected seq `count`) with the next entry y. Always throws. */
+  const resolveEntry = (x: Candidate, y: Candidate | null): never => {
+    const s = count;
+    const linked = x.prevHex === lastHex;
+    if (x.seq < 0 || x.prevHex === null || !HEX64.test(x.prevHex)) {
+      // An unreadable item followed by the entry that belongs at s (a stray line, or
+      // entry s - 1 broken in two): judge entry s - 1 by that entry's link.
+      if (y !== null && y.seq === s) {
+        if (s > 0 && y.prevHex !== lastHex && checkpointed < s) changed(s - 1, y);
+        failure('malformed', s, 'an item that is not a canonical ledger entry precedes it');
+      }
+      if (y === null && s > 0) {
+        const root = signedRootAt(s);
+        if (root !== null && root !== rootWith()) changed(s - 1, null);
+      }
+      if (witness(x, y) === 'altered') changed(s, y);
+      failure('malformed', s, 'is not a canonical ledger entry');
+    }
+    if (x.seq === s) {
+      if (linked) {
+        // Bytes in place and linked: only the store's own row number disagrees.
+        failure('malformed', s, `is stored as seq ${String(x.stored)}`, { stored_seq: x.stored });
+      }
+      // x is in its place but does not link to entry s - 1.
+      if (y === null) {
+        const root = signedRootAt(s + 1);
+        if (root !== null) {
+          if (rootWith(x.hash) === root) {
+            failure('broken_chain', s, '`prev_hash` does not match the entry before it');
+          }
+          if (s > 0 && frontierRoot([x.prevHex, x.hash]) === root) {
+            failure('hash_mismatch', s - 1, 'bytes do not hash to the `prev_hash` of the entry after it');
+          }
+          changed(s, null);
+        }
+      } else if (witness(x, y) === 'altered') {
+        changed(s, y);
+      }
+      if (s === 0) failure('broken_chain', 0, '`prev_hash` of the first entry is not the genesis value');
+      const vouched = checkpointed >= s || (signedRootAt(s) !== null && signedRootAt(s) === rootWith());
+      if (vouched) failure('broken_chain', s, '`prev_hash` does not match the entry before it, which a checkpoint vouches for');
+      failure('hash_mismatch', s - 1, 'bytes do not hash to the `prev_hash` of the entry after it');
+    }
+    if (linked) {
+      // x follows entry s - 1 yet names another seq: its seq was changed, unless a witness vouches for it.
+      if (witness(x, y) === 'altered') changed(s, y, { found: x.seq });
+      if (x.seq > s) failure('gap', s, `is missing: the entry in its place says seq ${x.seq}`, { found: x.seq });
+      failure('out_of_order', s, `the entry in its place says seq ${x.seq}`, { found: x.seq });
+    }
+    if (x.seq > s) {
+      if (y !== null && y.seq >= 0 && y.seq < x.seq) {
+        failure('out_of_order', s, `the entry in its place says seq ${x.seq}, the next one ${y.seq}`, { found: x.seq });
+      }
+      failure('gap', s, `is missing: the next entry says seq ${x.seq}`, { found: x.seq });
+    }
+    return failure('duplicate', x.seq, `appears again after entry ${s - 1}`, { position: s });
+  };
+
+  const assertOpen = (): void => {
+    if (finished) throw new CountersignError('INTERNAL', 'the verifier has finished');
+  };
+
+  return {
+    get size() {
+      return count;
+    },
+
+    entry(stored, bytes) {
+      assertOpen();
+      const { seq, prevHex } = readLinks(bytes);
+      const c: Candidate = { stored, bytes, hash: leafHashHex(bytes), seq, prevHex };
+      if (suspect !== null) resolveEntry(suspect, c);
+      if (seq === count && prevHex === lastHex && (stored === null || stored === count)) {
+        // c vouches for entry count - 1: the checkpoints at this size can be judged now.
+        runDueCheckpoints();
+        accept(c);
+        return;
+      }
+      suspect = c;
+    },
+
+    checkpoint(note) {
+      assertOpen();
+      let treeSize: number;
+      try {
+        treeSize = parseCheckpoint(note).treeSize;
+      } catch {
+        failure('malformed', count, `checkpoint after ${count} entries is malformed`);
+      }
+      const cp = { note, treeSize };
+      if (treeSize < count && suspect === null) {
+        openCheckpoint(cp);
+        failure('out_of_order', Math.max(0, treeSize - 1), `checkpoint at tree size ${treeSize} comes after entry ${count - 1}`, {
+          tree_size: treeSize,
+        });
+      }
+      const at = pending.findIndex((p) => p.treeSize > treeSize);
+      if (at < 0) pending.push(cp);
+      else pending = [...pending.slice(0, at), cp, ...pending.slice(at)];
+    },
+
+    finish(finishOptions = {}) {
+      assertOpen();
+      finished = true;
+      if (suspect !== null) resolveEntry(suspect, null);
+      runDueCheckpoints();
+      for (const cp of pending) {
+        openCheckpoint(cp);
+        failure('truncation', count, `is missing: the ledger ends before checkpoint tree size ${cp.treeSize}`, {
+          tree_size: cp.treeSize,
+        });
+      }
+      const { expectedSize } = finishOptions;
+      if (expectedSize !== undefined && expectedSize > count) {
+        failure('truncation', count, `is missing: the ledger ends at ${count} entries, ${expectedSize} expected`, {
+          expected_size: expectedSize,
+        });
+      }
+      return {
+        size: count,
+        rootHash: fromBin(rootWith()),
+        lastHash: count === 0 ? null : new Uint8Array(Buffer.from(lastHex, 'hex')),
+        checkpoints: checkpointsVerified,
+        checkpointedSize: checkpointed,
+        lastCheckpoint,
+        keys: keys.map((k) => k.text),
+        rotations,
+        rejectedRotations,
+      };
+    },
+  };
+}
