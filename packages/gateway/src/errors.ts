@@ -11,7 +11,9 @@ export type GatewayErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'STORE_CONFLICT'
   | 'STORE_CORRUPT'
-  | 'MIGRATION_FAILED';
+  | 'MIGRATION_FAILED'
+  | 'SEQUENCER_CLOSED'
+  | 'BUNDLE_NOT_LOADED';
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;

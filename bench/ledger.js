@@ -1,0 +1,317 @@
+// Benchmark: the ledger (issue 3, Measure). Every figure is printed beside its
+// own baseline or limit, all measured in the same run:
+//
+//   1. durable appends/s and append latency through the Sequencer (group commit)
+//      on SQLite synchronous=FULL, against raw batched inserts of rows of the
+//      same size and durability (bench/ledger-raw.js)           ratio >= 0.5, >= 20,000/s
+//   2. the same on PostgreSQL, one chain                          >= 2,000/s
+//   3. verifier entries/s against a bare SHA-256 recompute of
+//      the same bytes                                             ratio >= 0.85
+//   4. peak RSS of `countersign ledger verify` on 1,000,000 entries  < 150 MB
+//
+//   npm run bench              (builds, then runs every part)
+//   node bench/run.js ledger   (this part only; needs `npm run build` first)
+//   node bench/ledger.js       (same)
+//
+// A script that prints figures, never a test that asserts a time (STYLE.md).
+// COUNTERSIGN_TEST_POSTGRES_URL overrides the PostgreSQL server (default 127.0.0.1:5432).
+import { spawnSync } from 'node:child_process';
+import * as nodeCrypto from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { createVerifier, ed25519Signer, MerkleFrontier, sealEntry, signCheckpoint, signerVerifierKey } from '../packages/core/dist/index.js';
+import { DEFAULT_LEDGER_ORIGIN, PostgresLedgerStore, Sequencer, signedCheckpoints, SqliteLedgerStore } from '../packages/gateway/dist/index.js';
+import { measurePostgresRawInserts, measureSqliteRawInserts } from './ledger-raw.js';
+
+const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
+const POSTGRES_URL = process.env.COUNTERSIGN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const ORIGIN = DEFAULT_LEDGER_ORIGIN;
+const SQLITE_APPENDS = 100_000;
+const POSTGRES_APPENDS = 20_000;
+const IN_FLIGHT = 256;
+const WARMUP = 10_000;
+const BIG_LEDGER = 1_000_000;
+const VERIFY_SAMPLE = 200_000;
+
+const signer = ed25519Signer(ORIGIN, nodeCrypto.generateKeyPairSync('ed25519').privateKey);
+const vkey = signerVerifierKey(signer).text;
+
+const int = (n) => Math.round(n).toLocaleString('en-US');
+const fmt = (n, digits = 2) => n.toFixed(digits);
+const log = (line) => process.stderr.write(`ledger: ${line}\n`);
+
+/** An entry of the size a decision entry has (~400 bytes canonical). */
+function draft(i) {
+  return {
+    at: '2026-05-15T09:16:00.000Z',
+    type: 'proposal.decided',
+    actor: `agent-${i % 97}`,
+    surface: 'copilot-console',
+    bundle_id: 'a3f1c2d4e5b6a7980112233445566778899aabbccddeeff00112233445566778',
+    subjects: { proposal: `prop-${i}`, step: `step-${i}-0` },
+    payload: {
+      action: 'payments-worker.restart',
+      environment: 'prod',
+      target: `payments-worker-${i % 16}`,
+      effect: 'require_approval',
+      rule_ids: ['contracts.payments-worker.restart', 'risk.prod.high'],
+      reasons: ['approval_required'],
+      n: i,
+    },
+  };
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/**
+ * `total` appends from `inFlight` concurrent callers through a Sequencer on
+ * `store`, after `warmup` appends that are not measured (JIT, file growth).
+ */
+async function driveSequencer(store, total, inFlight, warmup) {
+  let batches = [];
+  const sequencer = await Sequencer.open(store, {
+    checkpoints: signedCheckpoints(ORIGIN, signer, { every: 1000, intervalMs: 1000 }),
+    observer: { batch: (e) => batches.push(e.size) },
+  });
+  let warmed = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (warmed < warmup) await sequencer.append(draft(-1 - warmed++));
+    }),
+  );
+  batches = [];
+  const latencies = new Float64Array(total);
+  let issued = 0;
+  let bytes = 0;
+  const worker = async () => {
+    while (issued < total) {
+      const i = issued++;
+      const t0 = performance.now();
+      const entry = await sequencer.append(draft(i));
+      latencies[i] = performance.now() - t0;
+      bytes += entry.bytes.length;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  await sequencer.close();
+  const sorted = Array.from(latencies).sort((a, b) => a - b);
+  return {
+    perSecond: total / seconds,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    meanBatch: batches.reduce((a, b) => a + b, 0) / batches.length,
+    meanBytes: bytes / total,
+  };
+}
+
+async function sqliteAppends(dir) {
+  const store = SqliteLedgerStore.open(join(dir, 'appends.db'), { synchronous: 'FULL' });
+  try {
+    return await driveSequencer(store, SQLITE_APPENDS, IN_FLIGHT, WARMUP);
+  } finally {
+    await store.close();
+  }
+}
+
+async function postgresAppends() {
+  const schema = `cs_bench_${nodeCrypto.randomBytes(6).toString('hex')}`;
+  let store;
+  try {
+    store = await PostgresLedgerStore.open(POSTGRES_URL, { schema, connectTimeoutMs: 3000 });
+  } catch (err) {
+    return { skipped: `postgres unreachable (${err.code ?? err.message})` };
+  }
+  try {
+    return await driveSequencer(store, POSTGRES_APPENDS, IN_FLIGHT, 2_000);
+  } finally {
+    await store.close();
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await client.end();
+  }
+}
+
+/**
+ * A 1,000,000-entry ledger written straight into the store's tables (the
+ * fixture, not a measurement): sealed entries, a checkpoint every 10,000.
+ * Returns the bytes of the first VERIFY_SAMPLE entries for the CPU comparison.
+ */
+async function buildBigLedger(path) {
+  await SqliteLedgerStore.open(path).close();
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  const insert = db.prepare('INSERT INTO ledger_entries (seq, hash, bytes) VALUES (?, ?, ?)');
+  const insertCheckpoint = db.prepare('INSERT INTO checkpoints (tree_size, note) VALUES (?, ?)');
+  const frontier = MerkleFrontier.empty();
+  const sample = [];
+  let prev = null;
+  const chunk = db.transaction((from, to) => {
+    for (let seq = from; seq < to; seq++) {
+      const entry = sealEntry(draft(seq), seq, prev);
+      insert.run(seq, entry.hash, entry.bytes);
+      frontier.push(entry.hash);
+      prev = entry.hash;
+      if (seq < VERIFY_SAMPLE) sample.push({ bytes: entry.bytes });
+      if ((seq + 1) % 10_000 === 0) {
+        insertCheckpoint.run(seq + 1, signCheckpoint({ origin: ORIGIN, treeSize: seq + 1, rootHash: frontier.root() }, signer));
+      }
+    }
+  });
+  for (let from = 0; from < BIG_LEDGER; from += 50_000) chunk(from, Math.min(BIG_LEDGER, from + 50_000));
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+  return sample;
+}
+
+/**
+ * Verifier CPU against a bare SHA-256 chain recompute of the same bytes: hash
+ * each entry (0x00 || bytes, RFC 6962 §2.1) and compare it with the
+ * `prev_hash` the next entry carries; no Merkle tree, no checkpoints, no seq
+ * checks. The least work that still checks a hash chain.
+ */
+function verifyCpu(sample, notes) {
+  const oneShot = nodeCrypto.hash;
+  const input = Buffer.alloc(4096);
+  const PREV = Buffer.from('"prev_hash":"');
+  const bare = () => {
+    let prev = '0'.repeat(64);
+    for (const { bytes } of sample) {
+      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const at = buf.lastIndexOf(PREV) + PREV.length;
+      if (buf.toString('latin1', at, at + 64) !== prev) throw new Error('bare recompute found a broken chain');
+      input[0] = 0;
+      input.set(buf, 1);
+      const leaf = input.subarray(0, buf.length + 1);
+      prev = oneShot ? oneShot('sha256', leaf, 'hex') : nodeCrypto.createHash('sha256').update(leaf).digest('hex');
+    }
+  };
+  const ours = () => {
+    const verifier = createVerifier({ origin: ORIGIN, trustedKeys: [vkey] });
+    let next = 0;
+    for (let i = 0; i < sample.length; i++) {
+      while (next < notes.length && notes[next].treeSize <= i) verifier.checkpoint(notes[next++].note);
+      verifier.entry(i, sample[i].bytes);
+    }
+    verifier.finish();
+  };
+  const time = (fn) => {
+    const t0 = performance.now();
+    fn();
+    return (performance.now() - t0) / 1000;
+  };
+  // warm both, then take the best of three each, alternating
+  bare();
+  ours();
+  let bareBest = Infinity;
+  let oursBest = Infinity;
+  for (let round = 0; round < 3; round++) {
+    bareBest = Math.min(bareBest, time(bare));
+    oursBest = Math.min(oursBest, time(ours));
+  }
+  return { bare: sample.length / bareBest, ours: sample.length / oursBest, signatures: notes.length };
+}
+
+/**
+ * `countersign ledger verify --db` on the big ledger in a child, and its peak
+ * memory. Linux's getrusage maxRSS (process.resourceUsage().maxRSS) of a child
+ * keeps the high-water mark of the forked copy of THIS process from before
+ * exec, so it would report the bench's own size; VmHWM in /proc/self/status
+ * belongs to the child's own address space. Both are printed at the child's exit.
+ */
+function verifyChild(path, dir) {
+  const pub = join(dir, 'gateway.vkey');
+  writeFileSync(pub, `${vkey}\n`);
+  const hook = join(dir, 'peak-memory.mjs');
+  writeFileSync(
+    hook,
+    `import { readFileSync } from 'node:fs';
+process.on('exit', () => {
+  const hwm = /VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+  process.stderr.write('maxrss_kb=' + process.resourceUsage().maxRSS + ' vmhwm_kb=' + (hwm ? hwm[1] : 'undefined') + '\\n');
+});
+`,
+  );
+  const t0 = performance.now();
+  const run = spawnSync(process.execPath, ['--import', hook, CLI, 'ledger', 'verify', '--db', path, '--key-file', pub], { encoding: 'utf8' });
+  const seconds = (performance.now() - t0) / 1000;
+  const usage = /maxrss_kb=(\d+) vmhwm_kb=(\d+|undefined)/.exec(run.stderr);
+  if (run.status !== 0 || usage === null) throw new Error(`verify child failed (${run.status}): ${run.stderr}`);
+  const maxRss = Number(usage[1]) / 1024;
+  const hwm = usage[2] === 'undefined' ? null : Number(usage[2]) / 1024;
+  return { out: run.stdout.trim(), seconds, peakMb: hwm ?? maxRss, maxRssMb: maxRss, source: hwm === null ? 'maxRSS' : 'VmHWM' };
+}
+
+export async function run() {
+  const dir = mkdtempSync(join(tmpdir(), 'countersign-bench-ledger-'));
+  try {
+    log(`sqlite: ${int(SQLITE_APPENDS)} appends, ${IN_FLIGHT} in flight, through the sequencer`);
+    const sqlite = await sqliteAppends(dir);
+    const batch = Math.max(1, Math.round(sqlite.meanBatch));
+    log(`sqlite raw: batches of ${batch} rows of ${Math.round(sqlite.meanBytes)} bytes`);
+    const sqliteRaw = await measureSqliteRawInserts({ rows: SQLITE_APPENDS, rowBytes: Math.round(sqlite.meanBytes), batchSize: batch, synchronous: 'FULL' });
+
+    log(`postgres: ${int(POSTGRES_APPENDS)} appends, ${IN_FLIGHT} in flight`);
+    const postgres = await postgresAppends();
+    let postgresRaw = null;
+    if (!postgres.skipped) {
+      const pgBatch = Math.max(1, Math.round(postgres.meanBatch));
+      log(`postgres raw: batches of ${pgBatch}`);
+      postgresRaw = await measurePostgresRawInserts({ url: POSTGRES_URL, rows: POSTGRES_APPENDS, rowBytes: Math.round(postgres.meanBytes), batchSize: pgBatch, connections: 1 });
+    }
+
+    log(`building a ${int(BIG_LEDGER)}-entry ledger (fixture)`);
+    const big = join(dir, 'big.db');
+    const sample = await buildBigLedger(big);
+    const notes = [];
+    const store = SqliteLedgerStore.open(big, { readonly: true });
+    for await (const cp of store.checkpoints()) if (cp.treeSize <= VERIFY_SAMPLE) notes.push(cp);
+    await store.close();
+    log(`verifier vs bare SHA-256 over ${int(VERIFY_SAMPLE)} entries in memory`);
+    const cpu = verifyCpu(sample, notes);
+    log('countersign ledger verify on the 1,000,000-entry ledger, in a child');
+    const child = verifyChild(big, dir);
+
+    const ratio = sqlite.perSecond / sqliteRaw.rowsPerSecond;
+    const verifyRatio = cpu.ours / cpu.bare;
+    const verdict = (ok) => (ok ? 'met' : 'MISSED');
+    const rows = [
+      ['figure', 'measured', 'baseline / limit', 'ratio / verdict'],
+      ['sqlite FULL appends/s (sequencer)', int(sqlite.perSecond), `raw ${int(sqliteRaw.rowsPerSecond)} rows/s (batch ${batch})`, `${fmt(ratio)} (>= 0.5) ${verdict(ratio >= 0.5)}`],
+      ['sqlite FULL appends/s vs floor', int(sqlite.perSecond), '>= 20,000', verdict(sqlite.perSecond >= 20_000)],
+      ['sqlite append latency p50 / p99 ms', `${fmt(sqlite.p50)} / ${fmt(sqlite.p99)}`, `${IN_FLIGHT} in flight, mean batch ${fmt(sqlite.meanBatch, 0)}`, ''],
+      postgres.skipped
+        ? ['postgres appends/s (one chain)', 'skipped', postgres.skipped, '']
+        : ['postgres appends/s (one chain)', int(postgres.perSecond), `raw ${int(postgresRaw.rowsPerSecond)} rows/s (batch ${Math.round(postgres.meanBatch)}); >= 2,000`, `${fmt(postgres.perSecond / postgresRaw.rowsPerSecond)}; ${verdict(postgres.perSecond >= 2_000)}`],
+      postgres.skipped ? null : ['postgres append latency p50 / p99 ms', `${fmt(postgres.p50)} / ${fmt(postgres.p99)}`, `${IN_FLIGHT} in flight, mean batch ${fmt(postgres.meanBatch, 0)}`, ''],
+      ['verify entries/s (CPU, in memory)', int(cpu.ours), `bare sha-256 chain ${int(cpu.bare)}/s`, `${fmt(verifyRatio)} (>= 0.85) ${verdict(verifyRatio >= 0.85)}`],
+      ['ledger verify --db, 1M entries', `${fmt(child.seconds, 1)} s (${int(BIG_LEDGER / child.seconds)}/s)`, child.out.slice(0, 40), ''],
+      ['ledger verify peak RSS, 1M entries', `${fmt(child.peakMb, 1)} MB (${child.source})`, `< 150 MB; getrusage maxRSS ${fmt(child.maxRssMb, 0)} MB incl. fork`, verdict(child.peakMb < 150)],
+    ].filter(Boolean);
+    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+    const lines = [
+      '',
+      `ledger: node ${process.version}, entries of ~${Math.round(sqlite.meanBytes)} bytes, checkpoints every 1,000 entries or 1 s (Ed25519)`,
+      `verify sample carries ${cpu.signatures} signed checkpoints over ${int(VERIFY_SAMPLE)} entries`,
+      '',
+      ...rows.map((r, i) => {
+        const line = r.map((cell, c) => String(cell).padEnd(widths[c])).join(' | ');
+        return i === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('-|-')}` : line;
+      }),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run();

@@ -1,0 +1,357 @@
+import { performance } from 'node:perf_hooks';
+import {
+  isCountersignError,
+  leafHash,
+  MerkleFrontier,
+  sealEntry,
+  signCheckpoint,
+  type EntryDraft,
+  type LedgerStore,
+  type SealedEntry,
+  type Signer,
+} from '@countersign/core';
+import { GatewayError } from '../errors.js';
+
+/**
+ * Hooks for metrics and tracing, attached without touching the sequencer.
+ * Called synchronously; an observer that throws is ignored.
+ */
+export interface SequencerObserver {
+  /** One caller's append settled; latency runs from `append()` to the store's commit (or failure). */
+  append?(event: { readonly latencyMs: number; readonly ok: boolean }): void;
+  /** One store transaction ran: how many entries, how long the store took. */
+  batch?(event: { readonly size: number; readonly durationMs: number; readonly ok: boolean }): void;
+  /** A signed checkpoint was stored. */
+  checkpoint?(event: { readonly treeSize: number }): void;
+  /** Something failed that no caller is waiting on (checkpoint writing, catching up). Entries stay durable. */
+  error?(err: unknown): void;
+}
+
+/** When and how checkpoints are written. */
+export interface CheckpointSchedule {
+  /** Write a checkpoint once this many entries are not yet covered by one. */
+  readonly every?: number;
+  /** ... or once this many milliseconds passed since the last one, if entries are not covered. */
+  readonly intervalMs?: number;
+  /** The C2SP signed note for a tree of `treeSize` leaves with root `root`, signed by the gateway key. */
+  readonly sign: (treeSize: number, root: Uint8Array) => string;
+}
+
+export interface SequencerOptions {
+  /** Largest number of entries in one store transaction. */
+  readonly maxBatch?: number;
+  /** Longest an entry waits for companions once the store is busy; when idle an append flushes at once. */
+  readonly maxDelayMs?: number;
+  /** Omit to write no checkpoints (a verifier-only or test setup). */
+  readonly checkpoints?: CheckpointSchedule;
+  readonly observer?: SequencerObserver;
+  /** Milliseconds, monotonic is enough. Injected for tests. */
+  readonly now?: () => number;
+}
+
+/** The origin line of checkpoints when a deployment names none; name yours, e.g. `countersign.dev/ledger/payments-prod`. */
+export const DEFAULT_LEDGER_ORIGIN = 'countersign.dev/ledger/default';
+
+/**
+ * A checkpoint schedule that signs C2SP tlog-checkpoints for `origin` with the
+ * gateway key (`signer.name` is the key name in the signature line).
+ */
+export function signedCheckpoints(
+  origin: string,
+  signer: Signer,
+  schedule: { readonly every?: number; readonly intervalMs?: number } = {},
+): CheckpointSchedule {
+  return { ...schedule, sign: (treeSize, rootHash) => signCheckpoint({ origin, treeSize, rootHash }, signer) };
+}
+
+export const SEQUENCER_DEFAULTS = { maxBatch: 256, maxDelayMs: 2, checkpointEvery: 1000, checkpointIntervalMs: 1000 } as const;
+
+interface Waiter {
+  readonly draft: EntryDraft;
+  readonly startedAt: number;
+  resolve(entry: SealedEntry): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * The single writer of one ledger chain: group commit over a `LedgerStore`.
+ *
+ * Many callers `append` at once; their drafts go to the store in batches, one
+ * transaction per batch, one transaction at a time. A batch is cut when it
+ * reaches `maxBatch`, when its oldest entry has waited `maxDelayMs` behind a
+ * busy store, and at once (next macrotask) when the store was idle, so a lone
+ * append pays no timer.
+ *
+ * INVARIANT: a caller's promise resolves only after the store committed the
+ * transaction holding its entry; if the transaction fails, exactly the
+ * callers of that batch are rejected and nothing of it is visible.
+ */
+export class Sequencer {
+  readonly #store: LedgerStore;
+  readonly #maxBatch: number;
+  readonly #maxDelayMs: number;
+  readonly #schedule: Required<CheckpointSchedule> | null;
+  readonly #observer: SequencerObserver;
+  readonly #now: () => number;
+  readonly #frontier: MerkleFrontier | null;
+
+  #pending: Waiter[] = [];
+  #cycle: Promise<void> | null = null;
+  #wake: { cancel(): void; at: number } | null = null;
+  #checkpointTimer: NodeJS.Timeout | null = null;
+  #closed = false;
+  /** When the last store transaction ended; +Infinity while one is running. */
+  #storeIdleSince = Number.NEGATIVE_INFINITY;
+  #checkpointedSize = 0;
+  #checkpointedAt: number;
+
+  private constructor(store: LedgerStore, options: SequencerOptions, frontier: MerkleFrontier | null, checkpointedSize: number) {
+    this.#store = store;
+    this.#maxBatch = positive(options.maxBatch ?? SEQUENCER_DEFAULTS.maxBatch, 'maxBatch');
+    this.#maxDelayMs = Math.max(0, options.maxDelayMs ?? SEQUENCER_DEFAULTS.maxDelayMs);
+    this.#schedule = options.checkpoints
+      ? {
+          every: positive(options.checkpoints.every ?? SEQUENCER_DEFAULTS.checkpointEvery, 'checkpoints.every'),
+          intervalMs: positive(options.checkpoints.intervalMs ?? SEQUENCER_DEFAULTS.checkpointIntervalMs, 'checkpoints.intervalMs'),
+          sign: options.checkpoints.sign,
+        }
+      : null;
+    this.#observer = options.observer ?? {};
+    this.#now = options.now ?? (() => performance.now());
+    this.#frontier = frontier;
+    this.#checkpointedSize = checkpointedSize;
+    this.#checkpointedAt = this.#now();
+  }
+
+  /**
+   * Open a sequencer on `store`. With checkpoints, the Merkle frontier is rebuilt
+   * by streaming the stored entries once (constant memory: O(log n) hashes).
+   */
+  static async open(store: LedgerStore, options: SequencerOptions = {}): Promise<Sequencer> {
+    let frontier: MerkleFrontier | null = null;
+    let checkpointed = 0;
+    if (options.checkpoints) {
+      frontier = MerkleFrontier.empty();
+      await catchUp(store, frontier, undefined);
+      checkpointed = (await store.latestCheckpoint())?.treeSize ?? 0;
+    }
+    const sequencer = new Sequencer(store, options, frontier, checkpointed);
+    sequencer.#armCheckpointTimer();
+    return sequencer;
+  }
+
+  /** Entries committed by this process or read while catching up (only tracked with checkpoints). */
+  get size(): number | null {
+    return this.#frontier?.size ?? null;
+  }
+
+  /** Append one entry; resolves with its sealed form once the store committed it. */
+  append(draft: EntryDraft): Promise<SealedEntry> {
+    if (this.#closed) return Promise.reject(new GatewayError('SEQUENCER_CLOSED', 'the ledger sequencer is closed'));
+    return new Promise<SealedEntry>((resolve, reject) => {
+      this.#pending.push({ draft, startedAt: this.#now(), resolve, reject });
+      // a running cycle schedules the next batch when it ends
+      if (this.#cycle === null) this.#scheduleNext();
+    });
+  }
+
+  /** Resolves once every append made before the call has settled. */
+  async flush(): Promise<void> {
+    while (this.#pending.length > 0 || this.#cycle !== null) {
+      if (this.#cycle === null) this.#run();
+      await this.#cycle;
+    }
+  }
+
+  /** Stop taking appends, commit what is queued, write a final checkpoint. For SIGTERM. Leaves the store open. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.flush();
+    if (this.#schedule && this.#frontier && this.#frontier.size > this.#checkpointedSize) {
+      await this.#writeCheckpoint();
+    }
+    this.#wake?.cancel();
+    this.#wake = null;
+    if (this.#checkpointTimer) clearTimeout(this.#checkpointTimer);
+    this.#checkpointTimer = null;
+  }
+
+  #wakeAt(delayMs: number): void {
+    const at = this.#now() + delayMs;
+    if (this.#wake && this.#wake.at <= at) return;
+    this.#wake?.cancel();
+    const fire = (): void => {
+      this.#wake = null;
+      if (this.#cycle === null) this.#run();
+    };
+    if (delayMs <= 0) {
+      // setImmediate rather than a microtask: callers resolved by the last commit
+      // get to append first, and the event loop gets to do IO between batches
+      const handle = setImmediate(fire);
+      this.#wake = { at, cancel: () => clearImmediate(handle) };
+    } else {
+      const handle = setTimeout(fire, delayMs);
+      this.#wake = { at, cancel: () => clearTimeout(handle) };
+    }
+  }
+
+  #run(): void {
+    this.#wake?.cancel();
+    this.#wake = null;
+    this.#cycle = this.#runCycle().finally(() => {
+      this.#cycle = null;
+      this.#scheduleNext();
+    });
+  }
+
+  #scheduleNext(): void {
+    const oldest = this.#pending[0];
+    if (oldest === undefined) return;
+    // Idle means no transaction ran while the oldest entry waited: flush now.
+    // Otherwise more companions are likely on their way; wait for them until its deadline.
+    if (this.#pending.length >= this.#maxBatch || oldest.startedAt >= this.#storeIdleSince) return this.#wakeAt(0);
+    this.#wakeAt(oldest.startedAt + this.#maxDelayMs - this.#now());
+  }
+
+  async #runCycle(): Promise<void> {
+    if (this.#pending.length > 0) await this.#commit(this.#pending.splice(0, this.#maxBatch));
+    if (this.#checkpointDue()) await this.#writeCheckpoint();
+    this.#armCheckpointTimer();
+  }
+
+  async #commit(batch: Waiter[]): Promise<void> {
+    const started = this.#now();
+    let sealed: readonly SealedEntry[];
+    this.#storeIdleSince = Number.POSITIVE_INFINITY;
+    try {
+      sealed = await this.#store.append(batch.map((w) => w.draft));
+    } catch (err) {
+      this.#storeIdleSince = this.#now();
+      this.#notify('batch', { size: batch.length, durationMs: this.#now() - started, ok: false });
+      if (isInvalidDraft(err) && batch.length > 1) {
+        // One caller's bad draft must not fail its neighbours: the store rejected the
+        // transaction before writing, so reject the invalid drafts and retry the rest.
+        const problems = batch.map((w) => validationError(w.draft));
+        if (problems.some((p) => p !== null)) {
+          batch.forEach((w, i) => {
+            if (problems[i] !== null) this.#settle(w, problems[i]);
+          });
+          const valid = batch.filter((_, i) => problems[i] === null);
+          if (valid.length > 0) await this.#commit(valid);
+          return;
+        }
+      }
+      for (const w of batch) this.#settle(w, err);
+      return;
+    }
+    this.#storeIdleSince = this.#now();
+    this.#notify('batch', { size: batch.length, durationMs: this.#storeIdleSince - started, ok: true });
+    if (sealed.length !== batch.length) {
+      const err = new GatewayError('STORE_CORRUPT', `the store sealed ${sealed.length} entries for a batch of ${batch.length}`);
+      for (const w of batch) this.#settle(w, err);
+      return;
+    }
+    batch.forEach((w, i) => this.#settle(w, null, sealed[i]));
+    if (this.#frontier) await this.#absorb(sealed);
+  }
+
+  /** Add committed entries to the frontier, first reading any another writer appended in between. */
+  async #absorb(sealed: readonly SealedEntry[]): Promise<void> {
+    const frontier = this.#frontier;
+    const first = sealed[0];
+    if (frontier === null || first === undefined) return;
+    try {
+      if (first.seq !== frontier.size) await catchUp(this.#store, frontier, first.seq);
+      for (const entry of sealed) frontier.push(entry.hash);
+    } catch (err) {
+      this.#notify('error', err);
+    }
+  }
+
+  #settle(w: Waiter, err: unknown, entry?: SealedEntry): void {
+    this.#notify('append', { latencyMs: this.#now() - w.startedAt, ok: entry !== undefined });
+    if (entry !== undefined) w.resolve(entry);
+    else w.reject(err);
+  }
+
+  #checkpointDue(): boolean {
+    if (!this.#schedule || !this.#frontier) return false;
+    const uncovered = this.#frontier.size - this.#checkpointedSize;
+    if (uncovered <= 0) return false;
+    return uncovered >= this.#schedule.every || this.#now() - this.#checkpointedAt >= this.#schedule.intervalMs;
+  }
+
+  async #writeCheckpoint(): Promise<void> {
+    const schedule = this.#schedule;
+    const frontier = this.#frontier;
+    if (!schedule || !frontier) return;
+    const treeSize = frontier.size;
+    // a failure waits a full interval before the next attempt instead of retrying every batch
+    this.#checkpointedAt = this.#now();
+    try {
+      const note = schedule.sign(treeSize, frontier.root());
+      await this.#store.putCheckpoint({ treeSize, note });
+      this.#checkpointedSize = treeSize;
+      this.#notify('checkpoint', { treeSize });
+    } catch (err) {
+      this.#notify('error', err);
+    }
+  }
+
+  /** Entries not yet covered by a checkpoint get one after `intervalMs` even if no append follows. */
+  #armCheckpointTimer(): void {
+    if (this.#checkpointTimer || this.#closed || !this.#schedule || !this.#frontier) return;
+    if (this.#frontier.size <= this.#checkpointedSize) return;
+    const delay = Math.max(0, this.#checkpointedAt + this.#schedule.intervalMs - this.#now());
+    this.#checkpointTimer = setTimeout(() => {
+      this.#checkpointTimer = null;
+      if (this.#cycle === null) this.#run();
+      else this.#armCheckpointTimer();
+    }, delay);
+    // a pending checkpoint never keeps the process alive; close() writes the last one
+    this.#checkpointTimer.unref();
+  }
+
+  #notify<K extends keyof SequencerObserver>(hook: K, event: Parameters<NonNullable<SequencerObserver[K]>>[0]): void {
+    const fn = this.#observer[hook] as ((e: typeof event) => void) | undefined;
+    if (fn === undefined) return;
+    try {
+      fn.call(this.#observer, event);
+    } catch {
+      // observers are metrics: they never decide whether an entry was written
+    }
+  }
+}
+
+/** Stream stored entries `[frontier.size, to)` into the frontier, recomputing each leaf hash from the bytes. */
+async function catchUp(store: LedgerStore, frontier: MerkleFrontier, to: number | undefined): Promise<void> {
+  for await (const entry of store.read(frontier.size, to)) {
+    if (entry.seq !== frontier.size) {
+      throw new GatewayError('STORE_CORRUPT', `the store returned entry ${entry.seq} where ${frontier.size} was expected`, { seq: frontier.size });
+    }
+    frontier.push(leafHash(entry.bytes));
+  }
+  if (to !== undefined && frontier.size !== to) {
+    throw new GatewayError('STORE_CORRUPT', `the store ends at ${frontier.size} entries, expected ${to}`, { seq: frontier.size });
+  }
+}
+
+function isInvalidDraft(err: unknown): boolean {
+  return isCountersignError(err) && (err.code === 'LEDGER_ENTRY_INVALID' || err.code === 'NOT_CANONICALIZABLE');
+}
+
+function validationError(draft: EntryDraft): unknown {
+  try {
+    sealEntry(draft, 0, null);
+    return null;
+  } catch (err) {
+    return err;
+  }
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new GatewayError('USAGE', `sequencer option \`${name}\` must be a positive integer, got \`${value}\``);
+  }
+  return value;
+}
