@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { playGoverned } from '../../../../test/scenario/incident.js';
+import { fixtureSigner } from '../../../../test/helpers/record-incident.js';
+import { signCheckpoint } from '../ledger/checkpoint.js';
+import { merkleRoot } from '../ledger/merkle.js';
+import { inclusionProofFromJson, verifyInclusion } from '../ledger/proof.js';
+import { checkTraceContract } from './check.js';
+import { formatTrace } from './format.js';
+import { proveTrace } from './prove.js';
+import { buildTrace } from './trace.js';
+
+const { world } = playGoverned();
+const entries = world.machine.entries;
+const leaves = world.machine.sealed.map((s) => s.hash);
+const note = signCheckpoint({ origin: fixtureSigner().name, treeSize: leaves.length, rootHash: merkleRoot(leaves) }, fixtureSigner());
+
+describe('buildTrace', () => {
+  it('follows one request: its proposal, decision, refusals, override attempt, rollback, approval, grant, run and outcome', () => {
+    const trace = buildTrace(entries, 'request-1');
+    expect(trace.kind).toBe('request');
+    expect(trace.lines.map((l) => l.type)).toEqual([
+      'bundle.activated',
+      'proposal.received',
+      'step.decided',
+      'request.opened',
+      'approval.rejected',
+      'override.requested',
+      'override.denied',
+      'rollback.registered',
+      'approval.accepted',
+      'request.approved',
+      'grant.issued',
+      'grant.consumed',
+      'execution.outcome',
+    ]);
+    // the other step of the bundled proposal is decided on its own and is not part of this chain
+    expect(trace.lines.some((l) => l.step === 'proposal-2.1')).toBe(false);
+    expect(trace.steps).toEqual([expect.objectContaining({ step: 'proposal-2.0', effect: 'require_approval', approvers: ['leo'], executions: [expect.objectContaining({ via: 'grant', outcome: 'succeeded' })] })]);
+    expect(trace.lines.find((l) => l.type === 'approval.rejected')).toMatchObject({ actor: 'olivia', surface: 'copilot-console', codes: ['SELF_APPROVAL'] });
+  });
+
+  it('shows a hold in force over a held step', () => {
+    const trace = buildTrace(entries, 'proposal-4');
+    expect(trace.lines.map((l) => l.type)).toEqual(['bundle.activated', 'hold.opened', 'proposal.received', 'step.decided', 'hold.lifted']);
+  });
+
+  it('follows a proposal to every step, and an incident to every proposal', () => {
+    expect(buildTrace(entries, 'proposal-2').steps.map((s) => s.step)).toEqual(['proposal-2.0', 'proposal-2.1']);
+    const incident = buildTrace(entries, 'inc-payments-0912');
+    expect(incident.kind).toBe('incident');
+    expect(incident.lines).toHaveLength(entries.length);
+  });
+
+  it('says which id it does not know', () => {
+    expect(() => buildTrace(entries, 'request-9')).toThrow(expect.objectContaining({ code: 'TRACE_NOT_FOUND' }));
+  });
+
+  it('prints a timeline line per entry with seq, who@surface and codes', () => {
+    const text = formatTrace(buildTrace(entries, 'request-1'));
+    expect(text).toMatch(/#24 +olivia@copilot-console +override override-1 denied, .*\[O1_IDENTITY_COLLISION, O4_MISSING_ROLLBACK, O5_NOT_ELIGIBLE\]/);
+  });
+});
+
+describe('checkTraceContract', () => {
+  it('passes the governed incident', () => {
+    expect(checkTraceContract(entries)).toEqual([]);
+  });
+
+  it('reports a decision without rule ids or surface, only for the fields the policy requires', () => {
+    const decided = entries.find((e) => e.type === 'step.decided');
+    const broken = entries.map((e) => (e === decided ? { ...e, surface: null, payload: { ...e.payload, rule_ids: [] } } : e));
+    expect(checkTraceContract(broken).map((p) => [p.seq, p.field])).toEqual([
+      [decided?.seq, 'surface'],
+      [decided?.seq, 'rule_ids'],
+    ]);
+    expect(checkTraceContract(broken, ['rule_ids'])).toHaveLength(1);
+  });
+
+  it('reports an execution whose grant was never issued, and one with no outcome', () => {
+    const issued = entries.find((e) => e.type === 'grant.issued' && e.payload['jti'] === 'grant-9');
+    const outcome = entries.find((e) => e.type === 'execution.outcome' && e.payload['execution'] === 'execution-9');
+    const broken = entries.filter((e) => e !== issued && e !== outcome);
+    expect(checkTraceContract(broken).map((p) => p.message)).toEqual(['execution `execution-9` has no recorded outcome', 'executed on grant `grant-9`, which was never issued']);
+  });
+});
+
+describe('proveTrace', () => {
+  it('proves every line against the checkpoint', () => {
+    const trace = buildTrace(entries, 'request-1');
+    const proofs = proveTrace(trace, leaves, note);
+    expect(proofs.proofs).toHaveLength(trace.lines.length);
+    const root = merkleRoot(leaves);
+    for (const p of proofs.proofs) verifyInclusion(inclusionProofFromJson(p), leaves[p.seq] as Uint8Array, root);
+  });
+
+  it('refuses to prove from leaves that disagree with the checkpoint', () => {
+    const tampered = [...leaves];
+    tampered[3] = new Uint8Array(32);
+    expect(() => proveTrace(buildTrace(entries, 'request-1'), tampered, note)).toThrow(expect.objectContaining({ code: 'LEDGER_VERIFY_FAILED' }));
+  });
+
+  it('leaves lines after the checkpoint unproven', () => {
+    const early = signCheckpoint({ origin: fixtureSigner().name, treeSize: 30, rootHash: merkleRoot(leaves.slice(0, 30)) }, fixtureSigner());
+    const proofs = proveTrace(buildTrace(entries, 'request-1'), leaves, early);
+    expect(proofs.unproven).toEqual([43, 44, 45, 46, 47, 48]);
+  });
+});
