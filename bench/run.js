@@ -1,21 +1,33 @@
-// `npm run bench`: builds, then runs every benchmark part in turn and prints
-// their tables. `node bench/run.js <part> [<part> ...]` runs only those parts
-// (after `npm run build`). Each part is a module exporting `run()`.
+// `npm run bench`: runs each benchmark part in its own node process, in
+// sequence, so one part's JIT state and heap never colour another's figures.
 //
-// Benchmarks are scripts that print figures, never tests that assert a time (STYLE.md).
+//   node bench/run.js            every part
+//   node bench/run.js decide     only the named parts
+//
+// Adding a part is one line below: its name and the script that prints its figures.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
 const PARTS = {
-  decide: () => import('./decide.js'),
-  ledger: () => import('./ledger.js'),
+  decide: 'decide.js',
+  ledger: 'ledger.js',
 };
 
-const wanted = process.argv.slice(2);
-const unknown = wanted.filter((name) => !(name in PARTS));
+const requested = process.argv.slice(2);
+const unknown = requested.filter((name) => !Object.hasOwn(PARTS, name));
 if (unknown.length > 0) {
-  process.stderr.write(`unknown bench part(s): ${unknown.join(', ')}; parts: ${Object.keys(PARTS).join(', ')}\n`);
+  process.stderr.write(`error[USAGE]: unknown benchmark part \`${unknown.join('`, `')}\`; known: ${Object.keys(PARTS).join(', ')}\n`);
   process.exit(2);
 }
-for (const name of wanted.length > 0 ? wanted : Object.keys(PARTS)) {
-  process.stderr.write(`\n== bench: ${name} ==\n`);
-  const part = await PARTS[name]();
-  await part.run();
+
+let failed = 0;
+for (const name of requested.length > 0 ? requested : Object.keys(PARTS)) {
+  process.stdout.write(`\n== bench ${name} ==\n`);
+  const script = fileURLToPath(new URL(PARTS[name], import.meta.url));
+  const result = spawnSync(process.execPath, [script], { stdio: 'inherit' });
+  if (result.status !== 0) {
+    failed++;
+    process.stderr.write(`bench ${name} exited with ${result.status ?? result.signal}\n`);
+  }
 }
+process.exitCode = failed === 0 ? 0 : 1;
