@@ -1,5 +1,6 @@
+import type {
+  CountersignError} from '@countersign/core';
 import {
-  CountersignError,
   formatPolicyIssue,
   isCountersignError,
   policyJsonSchema,
