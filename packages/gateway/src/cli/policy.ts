@@ -1,7 +1,6 @@
-import type {
-  CountersignError} from '@countersign/core';
 import {
   formatPolicyIssue,
+  type CountersignError,
   isCountersignError,
   policyJsonSchema,
   type PolicyBundle,
