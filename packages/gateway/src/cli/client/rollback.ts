@@ -1,0 +1,79 @@
+import type { Command } from 'commander';
+import { GatewayError } from '../../errors.js';
+import { EXIT } from '../exit.js';
+import { clientAction, connect, connectionOptions, EXIT_CODES_HELP, type ConnectionFlags } from './connection.js';
+import { fields, text, type Outcome } from './output.js';
+
+interface RegisterFlags extends ConnectionFlags {
+  readonly for: string;
+  readonly action: string;
+  readonly target: string;
+  readonly params?: string;
+}
+
+function parseParams(json: string | undefined): Record<string, unknown> | undefined {
+  if (json === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new GatewayError('USAGE', '`--params` must be a JSON object such as `{"release":"v41"}`');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new GatewayError('USAGE', '`--params` must be a JSON object such as `{"release":"v41"}`');
+  return value as Record<string, unknown>;
+}
+
+export function register(program: Command): void {
+  const rollback = program
+    .command('rollback')
+    .description('register a rollback artifact for a step, or run one (rollback authority, no new quorum)')
+    .addHelpText(
+      'after',
+      `
+A step whose contract requires a rollback is not granted until an artifact is
+registered for it; registering one may release the step's grant, which is
+then printed. Running an artifact revokes the live override leases of its
+scope.
+
+Examples:
+  countersign rollback register --for step-2 --action workers.rollback_pool --target payments-worker --params '{"release":"v41"}'
+  countersign rollback run artifact-1`,
+    );
+
+  connectionOptions(
+    rollback
+      .command('register')
+      .description('register the rollback of a step: its own action, target and parameters, with its own digest')
+      .requiredOption('--for <step>', 'step id the rollback reverses (as `propose` prints it)')
+      .requiredOption('--action <id>', 'rollback action id, e.g. workers.rollback_pool')
+      .requiredOption('--target <target>', 'target of the rollback')
+      .option('--params <json>', 'parameters of the rollback as a JSON object'),
+  )
+    .addHelpText('after', `\nExit status: 0 when the artifact is registered; 1 when refused (STEP_UNKNOWN, ROLLBACK_INVALID, ...).\n${EXIT_CODES_HELP}`)
+    .action(
+      clientAction(async (opts: RegisterFlags): Promise<Outcome> => {
+        const params = parseParams(opts.params);
+        const answer = await connect(opts).registerRollback({ step: opts.for, action: opts.action, target: opts.target, ...(params ? { params } : {}) });
+        const grant = answer['grant'];
+        const token = typeof grant === 'string' ? grant : typeof grant === 'object' && grant !== null ? text(grant as Record<string, unknown>, 'token') : null;
+        return {
+          data: answer,
+          text: `registered rollback ${text(answer, 'artifact') ?? '?'} for step ${opts.for}\n${fields([['digest', text(answer, 'digest')], ['step grant', token]])}`,
+          exit: EXIT.OK,
+        };
+      }),
+    );
+
+  connectionOptions(rollback.command('run').description('run a registered rollback artifact').argument('<artifact>', 'artifact id'))
+    .addHelpText('after', `\nExit status: 0 when the rollback was started; 1 when refused (ARTIFACT_UNKNOWN, ROLLBACK_NOT_READY, ROLE_NOT_ELIGIBLE, ...).\n${EXIT_CODES_HELP}`)
+    .action(
+      clientAction(async (artifact: string, opts: ConnectionFlags): Promise<Outcome> => {
+        const answer = await connect(opts).rollback(artifact);
+        return {
+          data: answer,
+          text: `started rollback ${artifact}\n${fields([['execution', text(answer, 'execution')], ['revoked leases', answer['revoked_leases'] ?? null]])}`,
+          exit: EXIT.OK,
+        };
+      }),
+    );
+}

@@ -1,0 +1,206 @@
+import { randomBytes } from 'node:crypto';
+import { constants, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDuration, type PolicyBundle } from '@countersign/core';
+import type { Command } from 'commander';
+import { openCredentialStore } from '../auth/credential-store.js';
+import { issueCredential } from '../auth/credentials.js';
+import { GatewayError } from '../errors.js';
+import { generateKeyPair, loadPrivateKey } from '../keys.js';
+import { readPolicyFile } from '../policy-file.js';
+import { openStore } from '../store/open.js';
+import { DEFAULT_SERVER, TOKEN_ENV, SERVER_ENV } from './client/connection.js';
+import { table } from './client/output.js';
+
+/**
+ * `countersign init DIR`: everything a first run needs in one directory. The
+ * policy comes from the payments example, found relative to this file so the
+ * command works from any working directory; the key is generated with mode
+ * 0600 and never overwritten; tokens are printed once and written to a 0600
+ * file, and the database keeps only their hashes.
+ */
+const EXAMPLE_POLICY = join('examples', 'payments', 'policy.yaml');
+const FILES = { policy: 'policy.yaml', key: 'gateway.key', db: 'ledger.db', tokens: 'tokens.env' } as const;
+const DEFAULT_EXPIRY = '30d';
+
+/** The example policy: the nearest `examples/payments/policy.yaml` above this module (dist/cli/ in a checkout). */
+export function findExamplePolicy(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    const candidate = join(dir, EXAMPLE_POLICY);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) break;
+  }
+  throw new GatewayError('FILE_NOT_FOUND', `cannot find the example policy \`${EXAMPLE_POLICY}\` above \`${from}\`; pass \`--policy FILE\``);
+}
+
+export interface TokenPlanEntry {
+  readonly principal: string;
+  readonly surface: string;
+}
+
+/**
+ * One token per principal and surface, each on the surface that principal
+ * works from, and no more (a token on a surface someone never uses is only
+ * something to leak):
+ *   - agents: the proposal console, the first declared surface that no risk
+ *     class accepts approvals through;
+ *   - front-line humans (they report to someone and nobody reports to them,
+ *     like the on-call operators): that same console, where they work beside
+ *     the copilot and where proposals are made on their behalf;
+ *   - every other human (leads, owners, delegates, SRE): each approval
+ *     surface, so they can approve from the console or sign from the CLI.
+ */
+export function tokenPlan(bundle: Pick<PolicyBundle, 'principals' | 'surfaces' | 'risk_classes'>): TokenPlanEntry[] {
+  const approvalSurfaces = new Set(bundle.risk_classes.flatMap((c) => c.approval?.surfaces ?? []));
+  const declared = bundle.surfaces.map((s) => s.id);
+  const approval = declared.filter((s) => approvalSurfaces.has(s));
+  const proposalSurface = declared.find((s) => !approvalSurfaces.has(s)) ?? declared[0];
+  const managers = new Set(bundle.principals.map((p) => p.reports_to).filter((m): m is string => m !== undefined));
+  const plan: TokenPlanEntry[] = [];
+  for (const p of bundle.principals) {
+    const frontLine = p.kind === 'agent' || (p.reports_to !== undefined && !managers.has(p.id));
+    const surfaces = frontLine ? (proposalSurface === undefined ? [] : [proposalSurface]) : approval;
+    for (const surface of surfaces) plan.push({ principal: p.id, surface });
+  }
+  return plan;
+}
+
+/** `COUNTERSIGN_TOKEN_<PRINCIPAL>_<SURFACE>`: ids upper-cased, every character a shell name cannot hold as `_`. */
+export function tokenVariable(entry: TokenPlanEntry): string {
+  const part = (s: string) => s.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+  return `${TOKEN_ENV}_${part(entry.principal)}_${part(entry.surface)}`;
+}
+
+/** Write a file readable by its owner only, replacing any previous one whole. */
+function writePrivateFile(path: string, contents: string): void {
+  const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  // 'wx' with mode 0600: the file is never readable by others, not even before a chmod
+  writeFileSync(temp, contents, { flag: 'wx', mode: 0o600 });
+  renameSync(temp, path);
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+interface InitFlags {
+  readonly force?: boolean;
+  readonly policy?: string;
+  readonly expires: string;
+  readonly json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('init')
+    .description('scaffold a gateway in DIR: the payments example policy, a gateway key, a database, and tokens for the example principals')
+    .argument('<dir>', 'directory to create (or an empty one)')
+    .option('--force', 'use a non-empty DIR: create what is missing, keep every existing file (a key is never overwritten), issue new tokens')
+    .option('--policy <file>', 'start from this policy instead of examples/payments/policy.yaml')
+    .option('--expires <duration>', 'lifetime of the tokens issued', DEFAULT_EXPIRY)
+    .option('--json', 'print {"dir", "files", "tokens": [{principal, surface, variable, token}], "serve"} as JSON')
+    .addHelpText(
+      'after',
+      `
+Creates, in DIR:
+  policy.yaml    the policy (a copy of the payments example)
+  gateway.key    the gateway's Ed25519 signing key (mode 0600), and gateway.key.pub
+  ledger.db      the SQLite ledger, migrated, with the token hashes
+  tokens.env     export ${TOKEN_ENV}_<PRINCIPAL>_<SURFACE>=... lines (mode 0600)
+
+One token per principal and surface: the agent and the on-call operators on
+the copilot console; leads, owners, delegates and SRE on the approval
+surfaces (approver-console and signed-cli). Tokens are printed once; the
+database keeps only their hashes.
+
+Exit codes: 0 done; 2 DIR is not empty (without --force) or a flag is wrong;
+3 the database cannot be opened or a key is unusable.
+
+Example:
+  countersign init ./countersign-demo
+  countersign serve --policy ./countersign-demo/policy.yaml --db ./countersign-demo/ledger.db --key ./countersign-demo/gateway.key`,
+    )
+    .action(async (dirArg: string, opts: InitFlags) => {
+      let lifetime: number;
+      try {
+        lifetime = parseDuration(opts.expires);
+      } catch {
+        throw new GatewayError('USAGE', `\`--expires\` must be a duration such as \`12h\` or \`30d\`; got \`${opts.expires}\``);
+      }
+      const source = opts.policy ?? findExamplePolicy();
+      readPolicyFile(source);
+
+      const dir = resolve(dirArg);
+      if (existsSync(dir)) {
+        if (!statSync(dir).isDirectory()) throw new GatewayError('FILE_EXISTS', `\`${dirArg}\` exists and is not a directory`, { path: dirArg });
+        if (readdirSync(dir).length > 0 && !opts.force) {
+          throw new GatewayError('FILE_EXISTS', `\`${dirArg}\` is not empty; pass --force to add what is missing (existing files are kept)`, { path: dirArg });
+        }
+      } else {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+      }
+      const path = (name: string) => join(dir, name);
+      const kept: string[] = [];
+
+      if (existsSync(path(FILES.policy))) kept.push(FILES.policy);
+      else copyFileSync(source, path(FILES.policy), constants.COPYFILE_EXCL);
+      const { bundle, bundleId } = readPolicyFile(path(FILES.policy));
+
+      // INVARIANT: a key is never overwritten; an existing one must still be a usable 0600 key
+      if (existsSync(path(FILES.key))) {
+        loadPrivateKey(path(FILES.key));
+        kept.push(FILES.key);
+      } else {
+        generateKeyPair(path(FILES.key));
+      }
+
+      const store = await openStore({ sqlite: path(FILES.db) });
+      await store.close();
+
+      const now = Date.now();
+      const plan = tokenPlan(bundle);
+      const credentials = await openCredentialStore({ sqlite: path(FILES.db) });
+      const tokens: { principal: string; surface: string; variable: string; id: string; token: string }[] = [];
+      try {
+        for (const entry of plan) {
+          const issued = await issueCredential(credentials, { ...entry, expiresAt: now + lifetime }, now);
+          tokens.push({ ...entry, variable: tokenVariable(entry), id: issued.credential.id, token: issued.token });
+        }
+      } finally {
+        await credentials.close();
+      }
+      const server = process.env[SERVER_ENV] ?? DEFAULT_SERVER;
+      writePrivateFile(
+        path(FILES.tokens),
+        `# countersign tokens issued by \`countersign init\` at ${new Date(now).toISOString()}, expiring after ${opts.expires}.\n` +
+          `# Secret: anyone holding a line acts as that principal on that surface. Revoke with \`countersign token revoke ID --db ${path(FILES.db)}\`.\n` +
+          `export ${SERVER_ENV}=${shellQuote(server)}\n` +
+          tokens.map((t) => `export ${t.variable}=${shellQuote(t.token)}  # ${t.principal} on ${t.surface}, id ${t.id}\n`).join(''),
+      );
+
+      const serve = `countersign serve --policy ${path(FILES.policy)} --db ${path(FILES.db)} --key ${path(FILES.key)}`;
+      if (opts.json) {
+        process.stdout.write(
+          `${JSON.stringify({ dir, bundle_id: bundleId, files: Object.fromEntries(Object.entries(FILES).map(([k, v]) => [k, path(v)])), kept, tokens, serve })}\n`,
+        );
+        return;
+      }
+      const agentToken = tokens.find((t) => bundle.principals.find((p) => p.id === t.principal)?.kind === 'agent');
+      const lines = [
+        `initialised ${dir} (policy ${bundle.name}, bundle ${bundleId})`,
+        ...Object.values(FILES).map((f) => `  ${f}${kept.includes(f) ? '  (kept as it was)' : ''}`),
+        '',
+        'tokens (shown once; also in tokens.env, mode 0600):',
+        table(['principal', 'surface', 'token'], tokens.map((t) => [t.principal, t.surface, t.token])).trimEnd(),
+        '',
+        'next:',
+        `  ${serve}`,
+        `  source ${path(FILES.tokens)}`,
+        `  ${TOKEN_ENV}=$${agentToken?.variable ?? `${TOKEN_ENV}_<PRINCIPAL>_<SURFACE>`} countersign propose proposal.json`,
+        '',
+      ];
+      process.stdout.write(lines.join('\n'));
+      process.stderr.write('store the tokens now: they are shown once and only their hashes are kept\n');
+    });
+}

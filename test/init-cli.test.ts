@@ -1,0 +1,149 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SqliteCredentialStore } from '../packages/gateway/src/auth/credential-store.js';
+import { authenticate } from '../packages/gateway/src/auth/credentials.js';
+import { loadPrivateKey, loadPublicKey, publicKeyOf } from '../packages/gateway/src/keys.js';
+import { SqliteLedgerStore } from '../packages/gateway/src/store/sqlite.js';
+
+// End to end: the built CLI (`npx tsc -b packages/core packages/client packages/gateway` first).
+const ROOT = join(import.meta.dirname, '..');
+const CLI = join(ROOT, 'packages', 'gateway', 'dist', 'cli.js');
+const EXAMPLE = join(ROOT, 'examples', 'payments', 'policy.yaml');
+
+const tmp = mkdtempSync(join(tmpdir(), 'countersign-init-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Run from a directory that has no examples/ of its own: the example must be found relative to the CLI. */
+function countersign(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: tmp, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const mode = (path: string) => statSync(path).mode & 0o777;
+
+/** `export NAME='value'  # comment` lines of tokens.env. */
+function envFile(path: string): Map<string, string> {
+  const vars = new Map<string, string>();
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = /^export ([A-Z0-9_]+)='([^']*)'/.exec(line);
+    if (m) vars.set(m[1]!, m[2]!);
+  }
+  return vars;
+}
+
+const EXPECTED_PLAN = [
+  ['payments-copilot', 'copilot-console'],
+  ['olivia', 'copilot-console'],
+  ['omar', 'copilot-console'],
+  ...['lena', 'leo', 'priya', 'fatima', 'sam'].flatMap((p) => [
+    [p, 'approver-console'],
+    [p, 'signed-cli'],
+  ]),
+];
+
+describe('countersign init', () => {
+  const dir = join(tmp, 'gw');
+
+  it('scaffolds policy, key, database and tokens with the right modes, from any working directory', async () => {
+    const r = countersign(['init', dir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('shown once');
+    expect(readFileSync(join(dir, 'policy.yaml'), 'utf8')).toBe(readFileSync(EXAMPLE, 'utf8'));
+    expect(mode(join(dir, 'gateway.key'))).toBe(0o600);
+    expect(mode(join(dir, 'tokens.env'))).toBe(0o600);
+    expect(mode(dir) & 0o077).toBe(0);
+    // the key pair is a pair
+    const key = loadPrivateKey(join(dir, 'gateway.key'));
+    expect(publicKeyOf(key).export({ format: 'jwk' })).toEqual(loadPublicKey(join(dir, 'gateway.key.pub')).export({ format: 'jwk' }));
+    // the database is migrated: the ledger store opens it read-only
+    const ledger = SqliteLedgerStore.open(join(dir, 'ledger.db'), { readonly: true });
+    expect((await ledger.head()).size).toBe(0);
+    await ledger.close();
+
+    expect(r.stdout).toContain(`countersign serve --policy ${join(dir, 'policy.yaml')} --db ${join(dir, 'ledger.db')} --key ${join(dir, 'gateway.key')}`);
+    expect(r.stdout).toMatch(/^principal +surface +token$/m);
+
+    const vars = envFile(join(dir, 'tokens.env'));
+    expect(vars.get('COUNTERSIGN_SERVER')).toBe('http://127.0.0.1:8080');
+    const store = SqliteCredentialStore.open(join(dir, 'ledger.db'));
+    try {
+      const seen: string[][] = [];
+      for (const [principal, surface] of EXPECTED_PLAN) {
+        const name = `COUNTERSIGN_TOKEN_${principal!.toUpperCase().replace(/-/g, '_')}_${surface!.toUpperCase().replace(/-/g, '_')}`;
+        const token = vars.get(name);
+        expect(token, name).toMatch(/^cst_[a-z2-7]{16}_[A-Za-z0-9_-]{43}$/);
+        // printed once in the table, and it authenticates as exactly this principal on this surface
+        expect(r.stdout).toContain(token);
+        const identity = await authenticate(store, `Bearer ${token}`, Date.now());
+        seen.push([identity.principal, identity.surface]);
+      }
+      expect(seen).toEqual(EXPECTED_PLAN);
+      expect(await store.list()).toHaveLength(EXPECTED_PLAN.length);
+      // default lifetime: 30 days
+      const [first] = await store.list();
+      expect(first!.expiresAt! - first!.createdAt).toBe(30 * 86_400_000);
+    } finally {
+      await store.close();
+    }
+    // only hashes in the database
+    const dbBytes = readFileSync(join(dir, 'ledger.db')).toString('latin1');
+    for (const token of vars.values()) if (token.startsWith('cst_')) expect(dbBytes).not.toContain(token.slice(21));
+  });
+
+  it('refuses a non-empty directory and changes nothing', () => {
+    const before = readFileSync(join(dir, 'gateway.key'), 'utf8');
+    const tokensBefore = readFileSync(join(dir, 'tokens.env'), 'utf8');
+    const r = countersign(['init', dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`error[FILE_EXISTS]: \`${dir}\` is not empty; pass --force to add what is missing (existing files are kept)\n`);
+    expect(readFileSync(join(dir, 'gateway.key'), 'utf8')).toBe(before);
+    expect(readFileSync(join(dir, 'tokens.env'), 'utf8')).toBe(tokensBefore);
+
+    const other = join(tmp, 'other');
+    mkdirSync(other);
+    writeFileSync(join(other, 'notes.txt'), 'mine');
+    expect(countersign(['init', other]).code).toBe(2);
+  });
+
+  it('--force keeps the key and the policy, and issues new tokens', async () => {
+    const key = readFileSync(join(dir, 'gateway.key'), 'utf8');
+    writeFileSync(join(dir, 'policy.yaml'), readFileSync(EXAMPLE, 'utf8') + '# edited by the operator\n');
+    const r = countersign(['init', dir, '--force', '--json', '--expires', '12h']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { kept: string[]; tokens: { principal: string; surface: string; variable: string; token: string }[]; serve: string };
+    expect(out.kept).toEqual(['policy.yaml', 'gateway.key']);
+    expect(out.tokens.map((t) => [t.principal, t.surface])).toEqual(EXPECTED_PLAN);
+    expect(readFileSync(join(dir, 'gateway.key'), 'utf8')).toBe(key);
+    expect(readFileSync(join(dir, 'policy.yaml'), 'utf8')).toContain('# edited by the operator');
+    expect(mode(join(dir, 'tokens.env'))).toBe(0o600);
+    expect(envFile(join(dir, 'tokens.env')).get(out.tokens[0]!.variable)).toBe(out.tokens[0]!.token);
+    const store = SqliteCredentialStore.open(join(dir, 'ledger.db'));
+    try {
+      expect(await store.list()).toHaveLength(2 * EXPECTED_PLAN.length);
+      const identity = await authenticate(store, `Bearer ${out.tokens[0]!.token}`, Date.now());
+      expect(identity.principal).toBe('payments-copilot');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('--force refuses a key others can read rather than use or replace it', () => {
+    const loose = join(tmp, 'loose');
+    expect(countersign(['init', loose]).code).toBe(0);
+    chmodSync(join(loose, 'gateway.key'), 0o644);
+    const r = countersign(['init', loose, '--force']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/^error\[KEY_INVALID\]/);
+  });
+
+  it('starts from --policy when given, and fails clearly on a missing one', () => {
+    const r = countersign(['init', join(tmp, 'nope'), '--policy', join(tmp, 'missing.yaml')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error\[FILE_NOT_FOUND\]: cannot read policy/);
+    const bad = countersign(['init', join(tmp, 'nope'), '--expires', 'forever']);
+    expect(bad.code).toBe(2);
+  });
+});
