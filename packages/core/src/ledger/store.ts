@@ -34,3 +34,56 @@ export interface LedgerStore {
   checkpoints(): AsyncIterable<StoredCheckpoint>;
   close(): Promise<void>;
 }
+
+/** One projection row to write with a command batch: `value` is canonical JSON text, `null` deletes the row. */
+export interface ProjectionWrite {
+  readonly kind: string;
+  readonly id: string;
+  readonly value: string | null;
+}
+
+/** A stored projection row, as `ledger replay --check` reads it back. */
+export interface StoredProjection {
+  readonly kind: string;
+  readonly id: string;
+  readonly value: string;
+}
+
+/** What a command batch writes: its drafts, each draft's at-most-once key (or null), and the rows it touched. */
+export interface AppendPlan {
+  readonly drafts: readonly EntryDraft[];
+  /** One per draft. A key already stored aborts the whole transaction with STORE_CONFLICT (ADR 002 §5). */
+  readonly uniqueKeys: readonly (string | null)[];
+  readonly projections: readonly ProjectionWrite[];
+}
+
+/**
+ * Called inside the write transaction, under the single-writer lock, with the
+ * entries other writers appended since the caller's `knownSize` and the head
+ * after them. Synchronous on purpose: nothing else can run between catching up
+ * and inserting, so the plan is built on exactly the ledger it extends.
+ */
+export type AppendBuilder = (caughtUp: readonly SealedEntry[], head: LedgerHead) => AppendPlan;
+
+export interface AppendWithResult {
+  /** Entries read while catching up, `knownSize <= seq < head.size`. */
+  readonly caughtUp: readonly SealedEntry[];
+  /** The plan's drafts as sealed and committed. */
+  readonly sealed: readonly SealedEntry[];
+}
+
+/**
+ * A ledger store that also keeps the projection table and the at-most-once
+ * keys of ADR 002: the port the stateful gateway writes through. Entries,
+ * unique keys and projection rows of one plan commit together or not at all.
+ */
+export interface TransactionalLedgerStore extends LedgerStore {
+  /**
+   * One write transaction holding the single-writer lock: read the entries
+   * appended since `knownSize`, call `build`, seal and insert its drafts with
+   * their unique keys, upsert its projection rows, commit.
+   */
+  appendWith(knownSize: number, build: AppendBuilder): Promise<AppendWithResult>;
+  /** Every stored projection row, ordered by kind then id. */
+  readProjections(): AsyncIterable<StoredProjection>;
+}

@@ -33,6 +33,7 @@ import { loadPublicKey } from '../keys.js';
 import { openStore } from '../store/open.js';
 import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
 import { EXIT } from './exit.js';
+import { registerReplay } from './replay.js';
 import { storeConfig, storeOptions, type StoreFlags } from './store-options.js';
 
 export function register(program: Command): void {
@@ -170,6 +171,8 @@ The export verifies offline with only the gateway's public key:
       );
     });
   });
+
+  registerReplay(ledger);
 
   storeOptions(
     ledger

@@ -41,6 +41,58 @@ export const MIGRATIONS: readonly Migration[] = [
         note TEXT NOT NULL
       );`,
   },
+  {
+    version: 2,
+    name: 'credentials',
+    // bearer tokens per principal and surface (auth/credentials.ts): only the SHA-256 of the
+    // secret is kept; times are epoch milliseconds so both engines compare them the same way
+    sqlite: `
+      CREATE TABLE credentials (
+        id TEXT PRIMARY KEY,
+        principal TEXT NOT NULL,
+        surface TEXT NOT NULL,
+        secret_sha256 BLOB NOT NULL CHECK (length(secret_sha256) = 32),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER
+      );
+      CREATE INDEX credentials_principal ON credentials (principal);`,
+    postgres: `
+      CREATE TABLE credentials (
+        id TEXT PRIMARY KEY,
+        principal TEXT NOT NULL,
+        surface TEXT NOT NULL,
+        secret_sha256 BYTEA NOT NULL CHECK (octet_length(secret_sha256) = 32),
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        revoked_at BIGINT
+      );
+      CREATE INDEX credentials_principal ON credentials (principal);`,
+  },
+  {
+    version: 3,
+    name: 'projections',
+    // ADR 002 §4-5: the rows the reducer touched, stored for `ledger replay --check` to compare,
+    // and the at-most-once key of entries such as `grant.consumed` (NULLs never collide)
+    sqlite: `
+      ALTER TABLE ledger_entries ADD COLUMN unique_key TEXT;
+      CREATE UNIQUE INDEX ledger_entries_unique_key ON ledger_entries (unique_key);
+      CREATE TABLE projections (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (kind, id)
+      );`,
+    postgres: `
+      ALTER TABLE ledger_entries ADD COLUMN unique_key TEXT;
+      CREATE UNIQUE INDEX ledger_entries_unique_key ON ledger_entries (unique_key);
+      CREATE TABLE projections (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (kind, id)
+      );`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

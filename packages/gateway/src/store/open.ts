@@ -1,4 +1,4 @@
-import type { LedgerStore } from '@countersign/core';
+import type { TransactionalLedgerStore } from '@countersign/core';
 import { PostgresLedgerStore, type PostgresStoreOptions } from './postgres.js';
 import { SqliteLedgerStore, type SqliteStoreOptions } from './sqlite.js';
 
@@ -7,7 +7,7 @@ export type StoreConfig =
   | ({ readonly postgres: string } & PostgresStoreOptions);
 
 /** Open the configured ledger store, applying schema migrations (unless opened read-only). */
-export async function openStore(config: StoreConfig): Promise<LedgerStore> {
+export async function openStore(config: StoreConfig): Promise<TransactionalLedgerStore> {
   if ('sqlite' in config) {
     const { sqlite, ...options } = config;
     return SqliteLedgerStore.open(sqlite, options);

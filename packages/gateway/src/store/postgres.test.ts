@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { LedgerStore } from '@countersign/core';
+import type { TransactionalLedgerStore } from '@countersign/core';
 import { SCHEMA_VERSION } from './migrations.js';
 import { dropTestSchema, reachableTestPostgres, testSchemaName } from './pg-test-url.js';
 import { PostgresLedgerStore } from './postgres.js';
@@ -15,7 +15,7 @@ describe.skipIf(url === null)('PostgresLedgerStore on the real server', () => {
     name: 'postgres',
     newStore: async () => {
       const schema = testSchemaName();
-      const opened: LedgerStore[] = [await PostgresLedgerStore.open(pgUrl, { schema })];
+      const opened: TransactionalLedgerStore[] = [await PostgresLedgerStore.open(pgUrl, { schema })];
       return {
         store: opened[0]!,
         openAnother: async () => {

@@ -2,14 +2,19 @@ import pg from 'pg';
 import {
   isCountersignError,
   sealEntry,
+  type AppendBuilder,
+  type AppendPlan,
+  type AppendWithResult,
   type EntryDraft,
   type LedgerHead,
-  type LedgerStore,
   type SealedEntry,
   type StoredCheckpoint,
+  type StoredProjection,
+  type TransactionalLedgerStore,
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { migratePostgres, quoteIdent } from './migrations.js';
+import { assertKnownSize, assertWithinHead, checkPlan, latestProjections, plainPlan } from './plan.js';
 import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
 
 export interface PostgresStoreOptions {
@@ -21,7 +26,7 @@ export interface PostgresStoreOptions {
 
 // Advisory lock namespace ('CSLG'): the sequencer lock, keyed per schema.
 const SEQUENCER_LOCK_CLASS = 0x43534c47;
-// 3 parameters a row; PostgreSQL allows 65535 parameters a statement
+// 4 parameters a row; PostgreSQL allows 65535 parameters a statement
 const INSERT_CHUNK_ROWS = 1000;
 
 interface EntryRow {
@@ -39,7 +44,7 @@ interface EntryRow {
  * lost with its session) cannot fork the chain: its insert fails on the unique
  * index and its whole append is rolled back.
  */
-export class PostgresLedgerStore implements LedgerStore {
+export class PostgresLedgerStore implements TransactionalLedgerStore {
   readonly kind = 'postgres';
   readonly schema: string;
   private readonly pool: pg.Pool;
@@ -47,6 +52,7 @@ export class PostgresLedgerStore implements LedgerStore {
   private closed = false;
 
   private readonly beginAppend: string;
+  private readonly beginLocked: string;
 
   private constructor(pool: pg.Pool, schema: string, where: string) {
     this.pool = pool;
@@ -58,6 +64,7 @@ export class PostgresLedgerStore implements LedgerStore {
       `SELECT pg_advisory_xact_lock(${SEQUENCER_LOCK_CLASS}, hashtext('${schema}'))`,
       'SELECT seq, hash FROM ledger_entries ORDER BY seq DESC LIMIT 1',
     ].join('; ');
+    this.beginLocked = ['BEGIN', `SELECT pg_advisory_xact_lock(${SEQUENCER_LOCK_CLASS}, hashtext('${schema}'))`].join('; ');
   }
 
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresLedgerStore> {
@@ -96,31 +103,70 @@ export class PostgresLedgerStore implements LedgerStore {
       this.assertOpen('append to the ledger');
       return [];
     }
+    return (await this.transact(null, () => plainPlan(drafts))).sealed;
+  }
+
+  async appendWith(knownSize: number, build: AppendBuilder): Promise<AppendWithResult> {
+    assertKnownSize(knownSize);
+    return this.transact(knownSize, build);
+  }
+
+  async *readProjections(): AsyncIterable<StoredProjection> {
+    let after: readonly [string, string] = ['', ''];
+    for (;;) {
+      const rows = await this.query<StoredProjection>(
+        'read projections',
+        'SELECT kind, id, value FROM projections WHERE (kind, id) > ($1, $2) ORDER BY kind, id LIMIT $3',
+        [after[0], after[1], READ_PAGE_SIZE],
+      );
+      for (const row of rows) yield { kind: row.kind, id: row.id, value: row.value };
+      const last = rows[rows.length - 1];
+      if (last === undefined || rows.length < READ_PAGE_SIZE) return;
+      after = [last.kind, last.id];
+    }
+  }
+
+  /**
+   * INVARIANT: the head is read inside the transaction that inserts after it, under the
+   * sequencer lock. Under READ COMMITTED each statement takes a fresh snapshot, so a head or
+   * catch-up query issued after the lock statement sees every append committed before the
+   * lock was granted (one statement with the lock in a subquery would not).
+   */
+  private async transact(knownSize: number | null, build: AppendBuilder): Promise<AppendWithResult> {
     const client = await this.connect('append to the ledger');
     let broken = false;
+    // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
+    let buildFailure: { readonly err: unknown } | null = null;
     try {
       try {
-        // INVARIANT: the head is read inside the transaction that inserts after it, under the
-        // sequencer lock. One round trip, three statements: under READ COMMITTED each statement
-        // takes a fresh snapshot, so the head query sees every append committed before the lock
-        // was granted (one statement with the lock in a subquery would not).
-        const results = (await client.query(this.beginAppend)) as unknown as pg.QueryResult<{ seq: string; hash: Buffer }>[];
-        const last = results[2]?.rows[0];
-        const head: LedgerHead = last === undefined ? { size: 0, lastHash: null } : { size: Number(last.seq) + 1, lastHash: last.hash };
-        let prevHash = head.lastHash;
-        const sealed = drafts.map((draft, index) => {
-          const entry = sealEntry(draft, head.size + index, prevHash);
-          prevHash = entry.hash;
-          return entry;
-        });
-        for (let start = 0; start < sealed.length; start += INSERT_CHUNK_ROWS) {
-          const chunk = sealed.slice(start, start + INSERT_CHUNK_ROWS);
-          const values = chunk.map((_, i) => `($${3 * i + 1}, $${3 * i + 2}, $${3 * i + 3})`).join(', ');
-          const params = chunk.flatMap((entry) => [entry.seq, toBuffer(entry.hash), toBuffer(entry.bytes)]);
-          await client.query(`INSERT INTO ledger_entries (seq, hash, bytes) VALUES ${values}`, params);
+        let head: LedgerHead;
+        let caughtUp: SealedEntry[] = [];
+        if (knownSize === null) {
+          // one round trip, three statements
+          const results = (await client.query(this.beginAppend)) as unknown as pg.QueryResult<{ seq: string; hash: Buffer }>[];
+          const last = results[2]?.rows[0];
+          head = last === undefined ? { size: 0, lastHash: null } : { size: Number(last.seq) + 1, lastHash: last.hash };
+        } else {
+          await client.query(this.beginLocked);
+          // the entry before `knownSize` too: its hash is the head when nothing is new
+          const { rows } = await client.query<EntryRow>('SELECT seq, hash, bytes FROM ledger_entries WHERE seq >= $1 ORDER BY seq', [Math.max(knownSize - 1, 0)]);
+          const last = rows[rows.length - 1];
+          head = last === undefined ? { size: 0, lastHash: null } : { size: Number(last.seq) + 1, lastHash: last.hash };
+          assertWithinHead(knownSize, head.size);
+          caughtUp = rows.filter((row) => Number(row.seq) >= knownSize).map((row) => ({ seq: Number(row.seq), hash: row.hash, bytes: row.bytes }));
         }
+        let plan: AppendPlan;
+        try {
+          plan = checkPlan(build(caughtUp, head));
+        } catch (err) {
+          buildFailure = { err };
+          throw err;
+        }
+        const sealed = sealPlan(plan, head);
+        await this.insert(client, plan, sealed);
+        await this.writeProjections(client, plan);
         await client.query('COMMIT');
-        return sealed;
+        return { caughtUp, sealed };
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {
           broken = true;
@@ -128,9 +174,38 @@ export class PostgresLedgerStore implements LedgerStore {
         throw err;
       }
     } catch (err) {
+      if (buildFailure !== null) throw (buildFailure as { readonly err: unknown }).err;
       throw this.storeError(err, 'append to the ledger');
     } finally {
       client.release(broken);
+    }
+  }
+
+  private async insert(client: pg.PoolClient, plan: AppendPlan, sealed: readonly SealedEntry[]): Promise<void> {
+    for (let start = 0; start < sealed.length; start += INSERT_CHUNK_ROWS) {
+      const chunk = sealed.slice(start, start + INSERT_CHUNK_ROWS);
+      const values = chunk.map((_, i) => `($${4 * i + 1}, $${4 * i + 2}, $${4 * i + 3}, $${4 * i + 4})`).join(', ');
+      const params = chunk.flatMap((entry, i) => [entry.seq, toBuffer(entry.hash), toBuffer(entry.bytes), plan.uniqueKeys[start + i] ?? null]);
+      await client.query(`INSERT INTO ledger_entries (seq, hash, bytes, unique_key) VALUES ${values}`, params);
+    }
+  }
+
+  /** Upserts and deletes as two statements of array parameters, however many rows. */
+  private async writeProjections(client: pg.PoolClient, plan: AppendPlan): Promise<void> {
+    const rows = latestProjections(plan.projections);
+    const upserts = rows.filter((row) => row.value !== null);
+    const deletes = rows.filter((row) => row.value === null);
+    if (upserts.length > 0) {
+      await client.query(
+        'INSERT INTO projections (kind, id, value) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (kind, id) DO UPDATE SET value = EXCLUDED.value',
+        [upserts.map((r) => r.kind), upserts.map((r) => r.id), upserts.map((r) => r.value)],
+      );
+    }
+    if (deletes.length > 0) {
+      await client.query('DELETE FROM projections p USING unnest($1::text[], $2::text[]) AS d(kind, id) WHERE p.kind = d.kind AND p.id = d.id', [
+        deletes.map((r) => r.kind),
+        deletes.map((r) => r.id),
+      ]);
     }
   }
 
@@ -276,6 +351,9 @@ export class PostgresLedgerStore implements LedgerStore {
     if (err instanceof GatewayError || isCountersignError(err)) return err;
     const code = typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
     const details = code === undefined ? { server: this.where } : { server: this.where, code };
+    if (code === '23505' && typeof err === 'object' && err !== null && 'constraint' in err && err.constraint === 'ledger_entries_unique_key') {
+      return new GatewayError('STORE_CONFLICT', `cannot ${what}: an entry that may happen only once is already recorded`, { ...details, constraint: 'unique_key' });
+    }
     if (code === '23505') {
       return new GatewayError('STORE_CONFLICT', `cannot ${what}: another writer took the same sequence number`, details);
     }
@@ -284,6 +362,15 @@ export class PostgresLedgerStore implements LedgerStore {
     }
     return new GatewayError('STORE_UNAVAILABLE', `cannot ${what}: postgres at \`${this.where}\` failed${code === undefined ? '' : ` (${code})`}`, details);
   }
+}
+
+function sealPlan(plan: AppendPlan, head: LedgerHead): SealedEntry[] {
+  let prevHash = head.lastHash;
+  return plan.drafts.map((draft, index) => {
+    const entry = sealEntry(draft, head.size + index, prevHash);
+    prevHash = entry.hash;
+    return entry;
+  });
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LedgerStore } from '@countersign/core';
+import type { LedgerStore, TransactionalLedgerStore } from '@countersign/core';
 import { SCHEMA_VERSION } from './migrations.js';
 import { SqliteLedgerStore } from './sqlite.js';
 import { draft, runStoreContract } from './store.contract.js';
@@ -17,7 +17,7 @@ runStoreContract({
   newStore: async () => {
     const dir = tempDir();
     const path = join(dir, 'ledger.db');
-    const opened: LedgerStore[] = [SqliteLedgerStore.open(path)];
+    const opened: TransactionalLedgerStore[] = [SqliteLedgerStore.open(path)];
     return {
       store: opened[0]!,
       openAnother: async () => {

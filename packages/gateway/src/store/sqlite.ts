@@ -3,15 +3,19 @@ import Database from 'better-sqlite3';
 import {
   isCountersignError,
   sealEntry,
+  type AppendBuilder,
+  type AppendWithResult,
   type EntryDraft,
   type LedgerHead,
-  type LedgerStore,
   type SealedEntry,
   type StoredCheckpoint,
+  type StoredProjection,
+  type TransactionalLedgerStore,
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { migrateSqlite, pendingMigrations, sqliteSchemaVersion } from './migrations.js';
 import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
+import { assertKnownSize, assertWithinHead, checkPlan, latestProjections, plainPlan } from './plan.js';
 
 export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
 
@@ -48,14 +52,18 @@ const SYNCHRONOUS: readonly SqliteSynchronous[] = ['OFF', 'NORMAL', 'FULL', 'EXT
  * the head is read, so another connection (or process) on the same file cannot
  * slip an entry in between reading the head and inserting after it.
  */
-export class SqliteLedgerStore implements LedgerStore {
+export class SqliteLedgerStore implements TransactionalLedgerStore {
   readonly kind = 'sqlite';
   readonly path: string;
   private readonly db: Database.Database;
   private closed = false;
   private readonly statements: {
     readonly last: Database.Statement<[], EntryRow>;
-    readonly insert: Database.Statement<[number, Uint8Array, Uint8Array]>;
+    readonly insert: Database.Statement<[number, Uint8Array, Uint8Array, string | null]>;
+    readonly since: Database.Statement<[number], EntryRow>;
+    readonly upsertProjection: Database.Statement<[string, string, string]>;
+    readonly deleteProjection: Database.Statement<[string, string]>;
+    readonly projectionPage: Database.Statement<[string, string, number], StoredProjection>;
     readonly page: Database.Statement<[number, number, number], EntryRow>;
     readonly hashPage: Database.Statement<[number, number, number], { seq: number; hash: Buffer }>;
     readonly checkpointAt: Database.Statement<[number], CheckpointRow>;
@@ -63,14 +71,18 @@ export class SqliteLedgerStore implements LedgerStore {
     readonly latestCheckpoint: Database.Statement<[], CheckpointRow>;
     readonly checkpointPage: Database.Statement<[number, number], CheckpointRow>;
   };
-  private readonly appendTx: (drafts: readonly EntryDraft[]) => SealedEntry[];
+  private readonly appendTx: (knownSize: number | null, build: AppendBuilder) => AppendWithResult;
 
   private constructor(path: string, db: Database.Database) {
     this.path = path;
     this.db = db;
     this.statements = {
       last: db.prepare('SELECT seq, hash, bytes FROM ledger_entries ORDER BY seq DESC LIMIT 1'),
-      insert: db.prepare('INSERT INTO ledger_entries (seq, hash, bytes) VALUES (?, ?, ?)'),
+      insert: db.prepare('INSERT INTO ledger_entries (seq, hash, bytes, unique_key) VALUES (?, ?, ?, ?)'),
+      since: db.prepare('SELECT seq, hash, bytes FROM ledger_entries WHERE seq >= ? ORDER BY seq'),
+      upsertProjection: db.prepare('INSERT INTO projections (kind, id, value) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET value = excluded.value'),
+      deleteProjection: db.prepare('DELETE FROM projections WHERE kind = ? AND id = ?'),
+      projectionPage: db.prepare('SELECT kind, id, value FROM projections WHERE (kind, id) > (?, ?) ORDER BY kind, id LIMIT ?'),
       page: db.prepare('SELECT seq, hash, bytes FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?'),
       hashPage: db.prepare('SELECT seq, hash FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?'),
       checkpointAt: db.prepare('SELECT tree_size, note FROM checkpoints WHERE tree_size = ?'),
@@ -78,19 +90,30 @@ export class SqliteLedgerStore implements LedgerStore {
       latestCheckpoint: db.prepare('SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1'),
       checkpointPage: db.prepare('SELECT tree_size, note FROM checkpoints WHERE tree_size > ? ORDER BY tree_size LIMIT ?'),
     };
-    const transaction = db.transaction((drafts: readonly EntryDraft[]): SealedEntry[] => {
+    const transaction = db.transaction((knownSize: number | null, build: AppendBuilder): AppendWithResult => {
       // INVARIANT: the head is read inside the write transaction that inserts after it
       const head = this.readHead();
+      let caughtUp: SealedEntry[] = [];
+      if (knownSize !== null) {
+        assertWithinHead(knownSize, head.size);
+        caughtUp = this.statements.since.all(knownSize);
+      }
+      const plan = checkPlan(build(caughtUp, head));
       let prevHash = head.lastHash;
-      const sealed = drafts.map((draft, index) => {
+      const sealed = plan.drafts.map((draft, index) => {
         const entry = sealEntry(draft, head.size + index, prevHash);
         prevHash = entry.hash;
         return entry;
       });
-      for (const entry of sealed) this.statements.insert.run(entry.seq, entry.hash, entry.bytes);
-      return sealed;
+      sealed.forEach((entry, index) => this.statements.insert.run(entry.seq, entry.hash, entry.bytes, plan.uniqueKeys[index] ?? null));
+      for (const row of latestProjections(plan.projections)) {
+        if (row.value === null) this.statements.deleteProjection.run(row.kind, row.id);
+        else this.statements.upsertProjection.run(row.kind, row.id, row.value);
+      }
+      return { caughtUp, sealed };
     });
-    this.appendTx = (drafts) => transaction.immediate(drafts);
+    // BEGIN IMMEDIATE: the write lock is taken before the head is read (ADR 002 §3)
+    this.appendTx = (knownSize, build) => transaction.immediate(knownSize, build);
   }
 
   static open(path: string, options: SqliteStoreOptions = {}): SqliteLedgerStore {
@@ -131,7 +154,37 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
-    return this.run(() => (drafts.length === 0 ? [] : this.appendTx(drafts)), 'append to the ledger');
+    return this.run(() => (drafts.length === 0 ? [] : this.appendTx(null, () => plainPlan(drafts)).sealed), 'append to the ledger');
+  }
+
+  appendWith(knownSize: number, build: AppendBuilder): Promise<AppendWithResult> {
+    // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
+    let failure: { readonly err: unknown } | null = null;
+    const guarded: AppendBuilder = (caughtUp, head) => {
+      try {
+        return build(caughtUp, head);
+      } catch (err) {
+        failure = { err };
+        throw err;
+      }
+    };
+    return this.run(() => {
+      assertKnownSize(knownSize);
+      return this.appendTx(knownSize, guarded);
+    }, 'append to the ledger').catch((err: unknown) => {
+      throw failure === null ? err : failure.err;
+    });
+  }
+
+  async *readProjections(): AsyncIterable<StoredProjection> {
+    let after: readonly [string, string] = ['', ''];
+    for (;;) {
+      const rows = await this.run(() => this.statements.projectionPage.all(after[0], after[1], READ_PAGE_SIZE), 'read projections');
+      for (const row of rows) yield row;
+      const last = rows[rows.length - 1];
+      if (last === undefined || rows.length < READ_PAGE_SIZE) return;
+      after = [last.kind, last.id];
+    }
   }
 
   head(): Promise<LedgerHead> {
@@ -233,6 +286,9 @@ function storeError(err: unknown, message: string): Error {
   if (err instanceof GatewayError || isCountersignError(err)) return err;
   const code = err instanceof Database.SqliteError ? err.code : undefined;
   if (code === undefined) return new GatewayError('STORE_UNAVAILABLE', message, undefined, { cause: err });
+  if (code.startsWith('SQLITE_CONSTRAINT') && err instanceof Error && err.message.includes('unique_key')) {
+    return new GatewayError('STORE_CONFLICT', `${message}: an entry that may happen only once is already recorded`, { sqlite: code, constraint: 'unique_key' }, { cause: err });
+  }
   if (code.startsWith('SQLITE_CONSTRAINT')) {
     return new GatewayError('STORE_CONFLICT', `${message}: another writer took the same sequence number`, { sqlite: code }, { cause: err });
   }
@@ -244,3 +300,4 @@ function storeError(err: unknown, message: string): Error {
   }
   return new GatewayError('STORE_UNAVAILABLE', message, { sqlite: code }, { cause: err });
 }
+

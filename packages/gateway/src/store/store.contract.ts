@@ -6,16 +6,20 @@ import {
   GENESIS_PREV_HASH,
   leafHash,
   sealEntry,
+  type AppendPlan,
   type EntryDraft,
   type LedgerStore,
+  type ProjectionWrite,
   type SealedEntry,
+  type StoredProjection,
+  type TransactionalLedgerStore,
 } from '@countersign/core';
 
 /** One empty storage location (a file, a schema) and the store opened on it. */
 export interface StoreUnderTest {
-  readonly store: LedgerStore;
+  readonly store: TransactionalLedgerStore;
   /** Open another, independent connection to the same storage. */
-  openAnother(): Promise<LedgerStore>;
+  openAnother(): Promise<TransactionalLedgerStore>;
   /** Close every store opened here and remove the storage. */
   dispose(): Promise<void>;
 }
@@ -38,6 +42,14 @@ export function draft(n: number, extra: Record<string, string> = {}): EntryDraft
 }
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+
+function plan(drafts: readonly EntryDraft[], keys: readonly (string | null)[] = [], projections: readonly ProjectionWrite[] = []): AppendPlan {
+  return { drafts, uniqueKeys: drafts.map((_, i) => keys[i] ?? null), projections };
+}
+
+async function projections(store: TransactionalLedgerStore): Promise<StoredProjection[]> {
+  return collect(store.readProjections());
+}
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -76,7 +88,7 @@ function exposeGc(): () => void {
 export function runStoreContract({ name, newStore }: StoreContractOptions): void {
   describe(`LedgerStore contract: ${name}`, () => {
     let sut: StoreUnderTest;
-    let store: LedgerStore;
+    let store: TransactionalLedgerStore;
 
     beforeEach(async () => {
       sut = await newStore();
@@ -257,6 +269,139 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
       expect(entries.length).toBe(44);
       expect((await other.head()).size).toBe(44);
       expect(hex((await other.head()).lastHash!)).toBe(hex(entries[43]!.hash));
+    });
+
+    it('appendWith seals a plan after the head it was given and stores its projection rows', async () => {
+      await store.append([draft(0)]);
+      const seen: { caughtUp: number[]; size: number }[] = [];
+      const result = await store.appendWith(1, (caughtUp, head) => {
+        seen.push({ caughtUp: caughtUp.map((e) => e.seq), size: head.size });
+        return plan([draft(1), draft(2)], ['k-1', null], [
+          { kind: 'grant', id: 'g-1', value: '{"status":"issued"}' },
+          { kind: 'bundle', id: 'active', value: '{"bundle_id":"b"}' },
+        ]);
+      });
+      expect(seen).toEqual([{ caughtUp: [], size: 1 }]);
+      expect(result.caughtUp).toEqual([]);
+      expect(result.sealed.map((e) => e.seq)).toEqual([1, 2]);
+      expect(decodeEntry(result.sealed[0]!.bytes).prev_hash).toBe(hex((await collect(store.read(0, 1)))[0]!.hash));
+      await assertLinearChain(store);
+      expect(await projections(store)).toEqual([
+        { kind: 'bundle', id: 'active', value: '{"bundle_id":"b"}' },
+        { kind: 'grant', id: 'g-1', value: '{"status":"issued"}' },
+      ]);
+      // later writes replace a row; a null value deletes it; the last write of a plan wins
+      await store.appendWith(3, () =>
+        plan([draft(3)], [], [
+          { kind: 'grant', id: 'g-1', value: '{"status":"used"}' },
+          { kind: 'grant', id: 'g-1', value: '{"status":"consumed"}' },
+          { kind: 'bundle', id: 'active', value: null },
+          { kind: 'hold', id: 'h-1', value: null },
+        ]),
+      );
+      expect(await projections(store)).toEqual([{ kind: 'grant', id: 'g-1', value: '{"status":"consumed"}' }]);
+    });
+
+    it('appendWith catches up on what another connection appended, inside the same transaction', async () => {
+      const other = await sut.openAnother();
+      await store.appendWith(0, () => plan([draft(0)]));
+      await other.append([draft(1), draft(2)]);
+      await other.appendWith(3, () => plan([draft(3)], [], [{ kind: 'step', id: 's', value: '1' }]));
+      let caught: SealedEntry[] = [];
+      const result = await store.appendWith(1, (caughtUp, head) => {
+        caught = [...caughtUp];
+        expect(head.size).toBe(4);
+        expect(hex(head.lastHash!)).toBe(hex(caughtUp[2]!.hash));
+        return plan([draft(4)]);
+      });
+      expect(caught.map((e) => e.seq)).toEqual([1, 2, 3]);
+      expect(result.caughtUp.map((e) => decodeEntry(e.bytes).payload['n'])).toEqual([1, 2, 3]);
+      expect(result.sealed[0]!.seq).toBe(4);
+      expect(decodeEntry(result.sealed[0]!.bytes).prev_hash).toBe(hex(caught[2]!.hash));
+      await assertLinearChain(store);
+      expect(await projections(store)).toEqual([{ kind: 'step', id: 's', value: '1' }]);
+    });
+
+    it('serialises concurrent appendWith calls from two connections: each build sees every entry before its own', async () => {
+      const other = await sut.openAnother();
+      const writers = [store, other];
+      await other.append(Array.from({ length: 5 }, (_, i) => draft(100 + i)));
+      const sizes: number[] = [];
+      await Promise.all(
+        Array.from({ length: 30 }, (_, i) => {
+          const known = i % 3 === 0 ? 5 : 0;
+          return writers[i % 2]!.appendWith(known, (caughtUp, head) => {
+            expect(caughtUp.map((e) => e.seq)).toEqual(Array.from({ length: head.size - known }, (_, j) => known + j));
+            sizes.push(head.size);
+            return plan([draft(i)], [`k-${i}`], [{ kind: 'count', id: 'n', value: String(head.size + 1) }]);
+          });
+        }),
+      );
+      expect(sizes).toEqual(Array.from({ length: 30 }, (_, i) => 5 + i));
+      await assertLinearChain(store);
+      expect(await projections(store)).toEqual([{ kind: 'count', id: 'n', value: '35' }]);
+    });
+
+    it('refuses a unique key already stored: the whole plan, entries and projection rows, is rolled back', async () => {
+      await store.appendWith(0, () => plan([draft(0)], ['grant.consumed:g-1'], [{ kind: 'grant', id: 'g-1', value: '"consumed"' }]));
+      const before = await store.head();
+      const other = await sut.openAnother();
+      await expect(
+        other.appendWith(1, () => plan([draft(1), draft(2)], [null, 'grant.consumed:g-1'], [{ kind: 'grant', id: 'g-1', value: '"twice"' }, { kind: 'execution', id: 'e-2', value: '{}' }])),
+      ).rejects.toMatchObject({ code: 'STORE_CONFLICT', details: expect.objectContaining({ constraint: 'unique_key' }) });
+      // even a writer with a stale view that skipped catch-up (knownSize says nothing new) is refused
+      await expect(store.appendWith(1, () => plan([draft(3)], ['grant.consumed:g-1']))).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+      // two equal keys in one plan
+      await expect(store.appendWith(1, () => plan([draft(4), draft(5)], ['x', 'x']))).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+      const after = await store.head();
+      expect(after.size).toBe(before.size);
+      expect(hex(after.lastHash!)).toBe(hex(before.lastHash!));
+      expect(await projections(store)).toEqual([{ kind: 'grant', id: 'g-1', value: '"consumed"' }]);
+      // other keys still go in, and the chain continues where it was
+      const next = await store.appendWith(1, () => plan([draft(6)], ['grant.consumed:g-2']));
+      expect(next.sealed[0]!.seq).toBe(1);
+      await assertLinearChain(store);
+    });
+
+    it('derives unique keys for plain appends from the entry type', async () => {
+      const consumed = (n: number): EntryDraft => ({ ...draft(n), type: 'grant.consumed', payload: { jti: 'g-7', n } });
+      await store.append([consumed(0)]);
+      await expect(store.append([consumed(1)])).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+      await store.append([draft(2), draft(3)]);
+      expect((await store.head()).size).toBe(3);
+    });
+
+    it('appendWith writes nothing when the build throws or a draft is invalid', async () => {
+      await store.append([draft(0)]);
+      const boom = new Error('build failed');
+      await expect(store.appendWith(1, () => { throw boom; })).rejects.toBe(boom);
+      await expect(
+        store.appendWith(1, () => plan([draft(1), { ...draft(2), type: 'Bad Type' }], [], [{ kind: 'grant', id: 'g', value: '1' }])),
+      ).rejects.toMatchObject({ code: 'LEDGER_ENTRY_INVALID' });
+      await expect(store.appendWith(1, () => ({ drafts: [draft(1)], uniqueKeys: [], projections: [] }))).rejects.toMatchObject({ code: 'USAGE' });
+      expect((await store.head()).size).toBe(1);
+      expect(await projections(store)).toEqual([]);
+    });
+
+    it('appendWith refuses a known size beyond the head or not a size at all', async () => {
+      await store.append([draft(0)]);
+      let called = false;
+      const build = (): AppendPlan => {
+        called = true;
+        return plan([draft(1)]);
+      };
+      await expect(store.appendWith(2, build)).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+      await expect(store.appendWith(-1, build)).rejects.toMatchObject({ code: 'USAGE' });
+      expect(called).toBe(false);
+      expect((await store.head()).size).toBe(1);
+    });
+
+    it('reads projection rows across pages', async () => {
+      const rows = Array.from({ length: 2100 }, (_, i) => ({ kind: i % 2 === 0 ? 'grant' : 'step', id: `id-${String(i).padStart(5, '0')}`, value: String(i) }));
+      await store.appendWith(0, () => plan([draft(0)], [], rows));
+      const read = await projections(store);
+      expect(read.length).toBe(2100);
+      expect(read.map((r) => `${r.kind}/${r.id}`)).toEqual(rows.map((r) => `${r.kind}/${r.id}`).sort());
     });
   });
 }

@@ -1,0 +1,389 @@
+import {
+  applyEntry,
+  canonicalJson,
+  createState,
+  decodeEntry,
+  leafHash,
+  MerkleFrontier,
+  projectionRow,
+  sealEntry,
+  uniqueKey,
+  type AppendPlan,
+  type AuthorityState,
+  type CommandContext,
+  type CommandOutput,
+  type CompiledPolicy,
+  type EntryDraft,
+  type IdGenerator,
+  type LedgerEntry,
+  type LedgerHead,
+  type ProjectionRef,
+  type ProjectionWrite,
+  type SealedEntry,
+  type TransactionalLedgerStore,
+} from '@countersign/core';
+import { GatewayError } from '../errors.js';
+import { SEQUENCER_DEFAULTS, type CheckpointSchedule, type SequencerObserver } from '../ledger/sequencer.js';
+
+/**
+ * Evaluates one command against the live state: a core command
+ * (`runCommand`) or a refusal the gateway itself records. Pure and
+ * synchronous, like the core commands it wraps.
+ */
+export type Evaluate = (state: AuthorityState, policy: CompiledPolicy | null, ctx: CommandContext) => CommandOutput<unknown>;
+
+export interface CommandJob {
+  readonly evaluate: Evaluate;
+  /** A bundle activation brings its own policy, which is the one in force once it applies. */
+  readonly activates?: CompiledPolicy;
+}
+
+/** What one command did, once its batch committed. */
+export interface Committed {
+  readonly result: unknown;
+  /** Its entries, decoded from the committed bytes. */
+  readonly entries: readonly LedgerEntry[];
+}
+
+export interface CommandSequencerOptions {
+  readonly clock: () => number;
+  readonly ids: IdGenerator;
+  /** Largest number of commands evaluated in one store transaction. */
+  readonly maxBatch?: number;
+  /** Policies this process knows, by bundle id; more are learned from activations. */
+  readonly policies: readonly CompiledPolicy[];
+  /** Signed checkpoints over every entry this writer knows (its own and those it caught up on); the plain sequencer's schedule. */
+  readonly checkpoints?: CheckpointSchedule;
+  /** Failures no caller waits on (a checkpoint that could not be stored) and checkpoints written. */
+  readonly observer?: Pick<SequencerObserver, 'checkpoint' | 'error'>;
+  /** Monotonic milliseconds for the checkpoint interval; defaults to `clock`. */
+  readonly now?: () => number;
+}
+
+interface Waiter {
+  readonly job: CommandJob;
+  resolve(committed: Committed): void;
+  reject(err: unknown): void;
+}
+
+type Settlement = { readonly ok: true; readonly committed: Committed } | { readonly ok: false; readonly err: unknown };
+
+export const DEFAULT_MAX_BATCH = 128;
+
+/**
+ * Group commit of commands (ADR 002 §3). Commands queue while a store
+ * transaction runs; each batch is one `appendWith`: under the single-writer
+ * lock the sequencer catches up on entries other replicas appended, evaluates
+ * the batch's commands one after another against the live state (each sees
+ * the effects of those before it), seals and applies their entries, and hands
+ * the store the drafts, their at-most-once keys and the projection rows they
+ * touched.
+ *
+ * INVARIANT: a caller's promise resolves only after the transaction holding
+ * its entries committed. If the transaction fails, the in-memory state is
+ * discarded and rebuilt from the store, and every caller of the batch gets
+ * the failure: nothing was allowed.
+ */
+export class CommandSequencer {
+  readonly #store: TransactionalLedgerStore;
+  readonly #clock: () => number;
+  readonly #ids: IdGenerator;
+  readonly #maxBatch: number;
+  readonly #policies = new Map<string, CompiledPolicy>();
+  readonly #checkpointing: Required<CheckpointSchedule> | null;
+  readonly #observer: Pick<SequencerObserver, 'checkpoint' | 'error'>;
+  readonly #now: () => number;
+  /** Leaf hashes of the whole ledger as this writer knows it, for checkpoint roots (O(log n) memory). */
+  #frontier = MerkleFrontier.empty();
+  #checkpointedSize = 0;
+  #checkpointedAt = 0;
+  #checkpointTimer: NodeJS.Timeout | null = null;
+  #state: AuthorityState = createState();
+  /** Entries applied to `#state`: the `knownSize` of the next catch-up. */
+  #size = 0;
+  #pending: Waiter[] = [];
+  #cycle: Promise<void> | null = null;
+  #scheduled = false;
+  #stale = false;
+  #closed = false;
+
+  private constructor(store: TransactionalLedgerStore, options: CommandSequencerOptions) {
+    this.#store = store;
+    this.#clock = options.clock;
+    this.#ids = options.ids;
+    this.#observer = options.observer ?? {};
+    this.#now = options.now ?? options.clock;
+    this.#checkpointing = options.checkpoints
+      ? {
+          every: options.checkpoints.every ?? SEQUENCER_DEFAULTS.checkpointEvery,
+          intervalMs: options.checkpoints.intervalMs ?? SEQUENCER_DEFAULTS.checkpointIntervalMs,
+          sign: options.checkpoints.sign,
+        }
+      : null;
+    const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    if (!Number.isSafeInteger(maxBatch) || maxBatch <= 0) {
+      throw new GatewayError('USAGE', `command batch size \`${String(maxBatch)}\` must be a positive integer`);
+    }
+    this.#maxBatch = maxBatch;
+    for (const policy of options.policies) this.#policies.set(policy.bundleId, policy);
+  }
+
+  /** Rebuild the state by streaming the whole ledger through `applyEntry`. */
+  static async open(store: TransactionalLedgerStore, options: CommandSequencerOptions): Promise<CommandSequencer> {
+    const sequencer = new CommandSequencer(store, options);
+    await sequencer.#rebuild();
+    sequencer.#checkpointedSize = (await store.latestCheckpoint())?.treeSize ?? 0;
+    sequencer.#checkpointedAt = sequencer.#now();
+    sequencer.#armCheckpointTimer();
+    return sequencer;
+  }
+
+  /** The live state. Read-only outside the sequencer; as of the last batch this process ran. */
+  get state(): AuthorityState {
+    return this.#state;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The compiled policy of the active bundle, or null when none is active or this process does not know it. */
+  get policy(): CompiledPolicy | null {
+    const id = this.#state.bundle.bundle_id;
+    return id === null ? null : (this.#policies.get(id) ?? null);
+  }
+
+  submit(job: CommandJob): Promise<Committed> {
+    if (this.#closed) return Promise.reject(new GatewayError('SEQUENCER_CLOSED', 'the gateway is closed'));
+    return new Promise<Committed>((resolve, reject) => {
+      this.#pending.push({ job, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Stop taking commands, settle the ones queued, and cover every entry with a last checkpoint. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#pending.length > 0 || this.#cycle !== null) {
+      if (this.#cycle === null) this.#run();
+      await this.#cycle;
+    }
+    if (this.#checkpointTimer) clearTimeout(this.#checkpointTimer);
+    this.#checkpointTimer = null;
+    if (this.#checkpointing && this.#frontier.size > this.#checkpointedSize) await this.#writeCheckpoint();
+  }
+
+  #schedule(): void {
+    if (this.#cycle !== null || this.#scheduled || this.#pending.length === 0) return;
+    this.#scheduled = true;
+    // setImmediate: commands submitted in the same turn share one transaction
+    setImmediate(() => {
+      this.#scheduled = false;
+      if (this.#cycle === null) this.#run();
+    });
+  }
+
+  #run(): void {
+    const batch = this.#pending.splice(0, this.#maxBatch);
+    this.#cycle = this.#cycleOf(batch).finally(() => {
+      this.#cycle = null;
+      this.#schedule();
+    });
+  }
+
+  async #cycleOf(batch: Waiter[]): Promise<void> {
+    if (batch.length > 0) await this.#commit(batch);
+    if (this.#checkpointDue()) await this.#writeCheckpoint();
+    this.#armCheckpointTimer();
+  }
+
+  async #commit(batch: Waiter[]): Promise<void> {
+    if (this.#stale) {
+      try {
+        await this.#rebuild();
+      } catch (err) {
+        for (const w of batch) w.reject(err);
+        return;
+      }
+    }
+    const settlements: (Settlement | null)[] = batch.map(() => null);
+    const local: SealedEntry[] = [];
+    const caught: SealedEntry[] = [];
+    const build = (caughtUp: readonly SealedEntry[], head: LedgerHead): AppendPlan => {
+      this.#catchUp(caughtUp, head);
+      caught.push(...caughtUp);
+      const drafts: EntryDraft[] = [];
+      const uniqueKeys: (string | null)[] = [];
+      const touched = new Map<string, ProjectionRef>();
+      let prevHash = head.lastHash;
+      batch.forEach((waiter, index) => {
+        const outcome = this.#evaluate(waiter.job, prevHash);
+        if (!outcome.ok) {
+          settlements[index] = outcome;
+          return;
+        }
+        const entries: LedgerEntry[] = [];
+        for (const sealed of outcome.sealed) {
+          // apply what the bytes say, never the draft: the replay path and this path must agree
+          const entry = decodeEntry(sealed.bytes);
+          for (const ref of applyEntry(this.#state, entry)) touched.set(`${ref.kind}\u0000${ref.id}`, ref);
+          entries.push(entry);
+          local.push(sealed);
+          this.#size += 1;
+          prevHash = sealed.hash;
+        }
+        drafts.push(...outcome.drafts);
+        uniqueKeys.push(...outcome.drafts.map((draft) => uniqueKey(draft)));
+        settlements[index] = { ok: true, committed: { result: outcome.result, entries } };
+      });
+      const projections: ProjectionWrite[] = [];
+      for (const ref of touched.values()) {
+        const value = projectionRow(this.#state, ref);
+        projections.push({ kind: ref.kind, id: ref.id, value: value === null ? null : canonicalJson(value) });
+      }
+      return { drafts, uniqueKeys, projections };
+    };
+
+    try {
+      const known = this.#size;
+      // from here until the store answers, #state holds uncommitted effects: it is stale on any failure
+      this.#stale = true;
+      const { sealed } = await this.#store.appendWith(known, build);
+      if (sealed.length !== local.length || sealed.some((entry, i) => !sameBytes(entry.hash, local[i]!.hash))) {
+        throw new GatewayError('STORE_CORRUPT', 'the store sealed a batch differently from the gateway');
+      }
+      this.#stale = false;
+    } catch (err) {
+      // ADR 002 §3: discard and rebuild, and every caller of the batch gets the failure
+      await this.#rebuild().catch(() => undefined);
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    // the root a checkpoint signs is recomputed from the bytes, never taken from a stored hash
+    for (const entry of caught) this.#frontier.push(leafHash(entry.bytes));
+    for (const entry of local) this.#frontier.push(entry.hash);
+    batch.forEach((w, i) => {
+      const settled = settlements[i];
+      if (settled === null || settled === undefined) w.reject(new GatewayError('STORE_CORRUPT', 'a command of the batch was not evaluated'));
+      else if (settled.ok) w.resolve(settled.committed);
+      else w.reject(settled.err);
+    });
+  }
+
+  /** Apply what other writers appended since this process last looked. */
+  #catchUp(caughtUp: readonly SealedEntry[], head: LedgerHead): void {
+    for (const sealed of caughtUp) {
+      if (sealed.seq !== this.#size) {
+        throw new GatewayError('STORE_CORRUPT', `catching up read entry ${sealed.seq} where ${this.#size} was expected`, { seq: this.#size });
+      }
+      applyEntry(this.#state, decodeEntry(sealed.bytes));
+      this.#size += 1;
+    }
+    if (this.#size !== head.size) {
+      throw new GatewayError('STORE_CORRUPT', `the ledger head is ${head.size} but catching up reached ${this.#size}`, { seq: this.#size });
+    }
+  }
+
+  /**
+   * Evaluate one command and seal its drafts, without touching the state: a
+   * command that throws, or whose drafts cannot be sealed (an attacker's
+   * value that is not canonical JSON), fails alone, and its neighbours in the
+   * batch go on.
+   */
+  #evaluate(
+    job: CommandJob,
+    prevHash: Uint8Array | null,
+  ): { readonly ok: true; readonly result: unknown; readonly drafts: readonly EntryDraft[]; readonly sealed: readonly SealedEntry[] } | { readonly ok: false; readonly err: unknown } {
+    if (job.activates) this.#policies.set(job.activates.bundleId, job.activates);
+    const policy = this.policy;
+    if (!job.activates && policy === null) {
+      const id = this.#state.bundle.bundle_id;
+      return {
+        ok: false,
+        err: new GatewayError(
+          'BUNDLE_NOT_LOADED',
+          id === null ? 'no policy bundle is active' : `the active bundle \`${id}\` was activated by another replica and is not loaded here: restart with it`,
+          { bundle_id: id },
+        ),
+      };
+    }
+    try {
+      const { entries: drafts, result } = job.evaluate(this.#state, policy, { now: this.#clock(), ids: this.#ids });
+      let prev = prevHash;
+      const sealed = drafts.map((draft, i) => {
+        const entry = sealEntry(draft, this.#size + i, prev);
+        prev = entry.hash;
+        return entry;
+      });
+      return { ok: true, result, drafts, sealed };
+    } catch (err) {
+      return { ok: false, err };
+    }
+  }
+
+  async #rebuild(): Promise<void> {
+    const state = createState();
+    const frontier = MerkleFrontier.empty();
+    let size = 0;
+    for await (const sealed of this.#store.read(0)) {
+      if (sealed.seq !== size) throw new GatewayError('STORE_CORRUPT', `the store returned entry ${sealed.seq} where ${size} was expected`, { seq: size });
+      applyEntry(state, decodeEntry(sealed.bytes));
+      // the root a checkpoint signs is recomputed from the bytes, never taken from the stored hash
+      frontier.push(leafHash(sealed.bytes));
+      size += 1;
+    }
+    this.#state = state;
+    this.#frontier = frontier;
+    this.#size = size;
+    this.#stale = false;
+  }
+
+  #checkpointDue(): boolean {
+    if (!this.#checkpointing || this.#stale) return false;
+    const uncovered = this.#frontier.size - this.#checkpointedSize;
+    if (uncovered <= 0) return false;
+    return uncovered >= this.#checkpointing.every || this.#now() - this.#checkpointedAt >= this.#checkpointing.intervalMs;
+  }
+
+  async #writeCheckpoint(): Promise<void> {
+    const schedule = this.#checkpointing;
+    if (!schedule) return;
+    const treeSize = this.#frontier.size;
+    // a failure waits a full interval before the next attempt instead of retrying every batch
+    this.#checkpointedAt = this.#now();
+    try {
+      await this.#store.putCheckpoint({ treeSize, note: schedule.sign(treeSize, this.#frontier.root()) });
+      this.#checkpointedSize = treeSize;
+      this.#notify('checkpoint', { treeSize });
+    } catch (err) {
+      // another replica may have checkpointed the same size with its own note: entries stay durable either way
+      this.#notify('error', err);
+    }
+  }
+
+  /** Entries not yet covered get a checkpoint after `intervalMs` even if no command follows. */
+  #armCheckpointTimer(): void {
+    if (this.#checkpointTimer || this.#closed || !this.#checkpointing || this.#frontier.size <= this.#checkpointedSize) return;
+    const delay = Math.max(0, this.#checkpointedAt + this.#checkpointing.intervalMs - this.#now());
+    this.#checkpointTimer = setTimeout(() => {
+      this.#checkpointTimer = null;
+      if (this.#cycle === null) this.#run();
+      else this.#armCheckpointTimer();
+    }, delay);
+    // a pending checkpoint never keeps the process alive; close() writes the last one
+    this.#checkpointTimer.unref();
+  }
+
+  #notify<K extends 'checkpoint' | 'error'>(hook: K, event: Parameters<NonNullable<SequencerObserver[K]>>[0]): void {
+    const fn = this.#observer[hook] as ((e: typeof event) => void) | undefined;
+    try {
+      fn?.call(this.#observer, event);
+    } catch {
+      // observers are metrics: they never decide anything
+    }
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}

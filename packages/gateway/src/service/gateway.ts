@@ -1,0 +1,376 @@
+import type { KeyObject } from 'node:crypto';
+import {
+  attestStatement,
+  buildRoster,
+  compilePolicy,
+  ed25519Signer,
+  grantTokenClaims,
+  noteKeyId,
+  parseProposal,
+  parseStatement,
+  rawPublicKey,
+  runCommand,
+  toDraft,
+  verifyAttestation,
+  verifyStatement,
+  type ActivateBundleResult,
+  type AddEvidenceCommand,
+  type ApprovalAttestation,
+  type ApprovalResult,
+  type AuthorityState,
+  type Caller,
+  type Command,
+  type CommandCode,
+  type CommandOutput,
+  type CompiledPolicy,
+  type ConsumeCommand,
+  type ExecutionResult,
+  type ExpireResult,
+  type GrantClaims,
+  type HaltCommand,
+  type HaltResult,
+  type HoldResult,
+  type IdGenerator,
+  type IssuedGrant,
+  type LiftHaltCommand,
+  type LiftHoldCommand,
+  type LoadedPolicy,
+  type OpenHoldCommand,
+  type OutcomeCommand,
+  type OutcomeResult,
+  type ProposeResult,
+  type Refusal,
+  type RegisterRollbackCommand,
+  type RegisterRollbackResult,
+  type RequestOverrideCommand,
+  type RequestOverrideResult,
+  type Roster,
+  type RunRollbackCommand,
+  type RunRollbackResult,
+  type SubmitOverrideCommand,
+  type SubmitOverrideResult,
+  type TransactionalLedgerStore,
+  type UseLeaseCommand,
+} from '@countersign/core';
+import { GatewayError } from '../errors.js';
+import { signedCheckpoints, type SequencerObserver } from '../ledger/sequencer.js';
+import { CommandSequencer, type Committed, type Evaluate } from './command-sequencer.js';
+import { publicKeyFor, signGrantToken, verifyGrantToken } from './grant-token.js';
+import { randomIds } from './ids.js';
+
+export interface GatewayOptions {
+  readonly store: TransactionalLedgerStore;
+  /** The bundle this process runs (a `LoadedPolicy` or a `CompiledPolicy`); recorded as activated at open if the ledger's active bundle differs. */
+  readonly policy: PolicyInput;
+  /** The gateway's Ed25519 private key: signs grants and console attestations. */
+  readonly key: KeyObject;
+  /** Names this ledger (the checkpoint origin); with the key it gives the grants' `kid`. */
+  readonly origin: string;
+  /** Epoch milliseconds; injected so tests and replays control time. */
+  readonly clock: () => number;
+  readonly ids?: IdGenerator;
+  /** Largest number of commands in one store transaction. */
+  readonly maxBatch?: number;
+  /**
+   * Signed C2SP checkpoints over the ledger, by the gateway key named `origin`:
+   * after `every` entries or `intervalMs` (defaults 1000 and 1000 ms), and on
+   * close. `false` writes none.
+   */
+  readonly checkpoints?: { readonly every?: number; readonly intervalMs?: number } | false;
+  /** Monotonic milliseconds for the checkpoint interval; defaults to `clock`. */
+  readonly monotonic?: () => number;
+  readonly observer?: Pick<SequencerObserver, 'checkpoint' | 'error'>;
+}
+
+/**
+ * Everything a successful call returns: the command's result, plus the compact
+ * JWS of every grant it issued, by `jti`. Refusals carry their code and are
+ * already recorded in the ledger.
+ */
+export type GatewayResult<R extends Success = Success> = (R & { readonly tokens: Readonly<Record<string, string>> }) | Refusal;
+
+/** What every successful command result has. */
+export interface Success {
+  readonly ok: true;
+}
+
+/** How an approval is vouched for: the approver's own key, or the gateway for an authenticated console session. */
+export type AttestationInput =
+  | { readonly kind: 'key'; readonly key_id: string; readonly signature: string }
+  /** Without `signature` the gateway attests the statement itself, naming the caller's credential. */
+  | { readonly kind: 'gateway'; readonly signature?: string };
+
+export interface ApprovalInput {
+  /** The statement as received; validated here (`parseStatement`). */
+  readonly statement: unknown;
+  readonly attestation: AttestationInput;
+}
+
+export interface ExecuteInput {
+  /** The grant's compact JWS, exactly as issued. */
+  readonly token: string;
+  /** The step the executor is about to run; compared by digest with the step granted. */
+  readonly step?: ConsumeCommand['step'];
+}
+
+type Input<C> = Omit<C, 'kind' | 'caller'>;
+
+/** A validated bundle and its id: what `loadPolicy` returns, or a compiled policy. */
+export type PolicyInput = Pick<LoadedPolicy, 'bundle' | 'bundleId'>;
+
+const RULE_GRANT_SIGNATURE = 'grant:signature';
+
+/**
+ * The stateful gateway of issue 4: the durable version of core's
+ * `AuthorityMachine`. Every operation is a core command run through the
+ * command sequencer (ADR 002): evaluated against the live state inside the
+ * store's write transaction, its entries sealed, applied and committed with
+ * their projection rows before the caller hears back. Signatures are checked
+ * here, before the command, because the gateway holds the keys the core
+ * trusts it to have checked with.
+ *
+ * Inputs and results are plain JSON-able values, so an HTTP route maps onto
+ * each method one to one. The `caller` of every method is what the
+ * credential says (principal, surface, credential id), never what a body says.
+ */
+export class Gateway {
+  readonly origin: string;
+  /** The `kid` of every grant JWS: the signed-note key id of the gateway key under `origin`. */
+  readonly keyId: string;
+  readonly publicKey: KeyObject;
+  readonly #key: KeyObject;
+  readonly #sequencer: CommandSequencer;
+  readonly #rosters = new WeakMap<CompiledPolicy, Roster>();
+  #closed: Promise<void> | null = null;
+
+  private constructor(options: GatewayOptions, sequencer: CommandSequencer) {
+    this.origin = options.origin;
+    this.#key = options.key;
+    this.publicKey = publicKeyFor(options.key);
+    this.keyId = noteKeyId(options.origin, rawPublicKey(this.publicKey));
+    this.#sequencer = sequencer;
+  }
+
+  /**
+   * Rebuild the state by streaming the ledger through `applyEntry`, then make
+   * the given bundle the active one, recording `bundle.activated` (and what it
+   * voids and revokes) if the ledger says another is active.
+   */
+  static async open(options: GatewayOptions): Promise<Gateway> {
+    if (options.key.type !== 'private' || options.key.asymmetricKeyType !== 'ed25519') {
+      throw new GatewayError('KEY_INVALID', 'the gateway key is not an ed25519 private key');
+    }
+    const compiled = compilePolicy(options.policy.bundle, options.policy.bundleId);
+    const checkpoints = options.checkpoints === false ? undefined : signedCheckpoints(options.origin, ed25519Signer(options.origin, options.key), options.checkpoints ?? {});
+    const sequencer = await CommandSequencer.open(options.store, {
+      clock: options.clock,
+      ids: options.ids ?? randomIds(),
+      policies: [compiled],
+      ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
+      ...(checkpoints === undefined ? {} : { checkpoints }),
+      ...(options.monotonic === undefined ? {} : { now: options.monotonic }),
+      ...(options.observer === undefined ? {} : { observer: options.observer }),
+    });
+    const gateway = new Gateway(options, sequencer);
+    if (sequencer.state.bundle.bundle_id !== compiled.bundleId) {
+      const result = await gateway.#run<ActivateBundleResult>({ kind: 'bundle_activate', caller: null, policy: compiled }, compiled);
+      if (!result.ok) throw new GatewayError('STORE_CONFLICT', `bundle \`${compiled.bundleId}\` could not be activated: ${result.code}`);
+    }
+    return gateway;
+  }
+
+  /** The live authority state as of the last batch this process ran. Read-only. */
+  get state(): AuthorityState {
+    return this.#sequencer.state;
+  }
+
+  /** Entries this process has applied. */
+  get size(): number {
+    return this.#sequencer.size;
+  }
+
+  get bundleId(): string | null {
+    return this.#sequencer.state.bundle.bundle_id;
+  }
+
+  /** An agent proposes; each step is decided, granted, sent for approval, denied or held on its own. */
+  async propose(caller: Caller, proposal: unknown): Promise<GatewayResult<ProposeResult>> {
+    // the proposal arrives from an agent: attacker-controlled, parsed before anything reads it
+    const parsed = parseProposal(proposal);
+    return this.#run({ kind: 'propose', caller, proposal: parsed });
+  }
+
+  /** An approval statement with `decision: approve`. */
+  approve(caller: Caller, input: ApprovalInput): Promise<GatewayResult<ApprovalResult>> {
+    return this.#approval(caller, input, 'approve');
+  }
+
+  /** An approval statement with `decision: deny`: one eligible denial closes the request. */
+  deny(caller: Caller, input: ApprovalInput): Promise<GatewayResult<ApprovalResult>> {
+    return this.#approval(caller, input, 'deny');
+  }
+
+  /**
+   * Consume a grant: its JWS signature is verified against the gateway key
+   * first; a token that fails is refused (BAD_SIGNATURE) and recorded without
+   * reading a claim. Then the consumption re-checks holds, halts, bundle,
+   * expiry and prerequisites inside the write transaction.
+   */
+  async execute(caller: Caller, input: ExecuteInput): Promise<GatewayResult<ExecutionResult>> {
+    const claims = await verifyGrantToken(input.token, this.publicKey);
+    if (claims === null) return this.#refuse(caller, 'consume', 'BAD_SIGNATURE', 'the grant signature is not valid', RULE_GRANT_SIGNATURE);
+    return this.#run({ kind: 'consume', caller, grant: claims.jti, claims, ...(input.step === undefined ? {} : { step: input.step }) });
+  }
+
+  /** Run one step listed by an override lease, inside its window, once. */
+  executeWithLease(caller: Caller, input: Input<UseLeaseCommand>): Promise<GatewayResult<ExecutionResult>> {
+    return this.#run({ kind: 'use_lease', caller, ...input });
+  }
+
+  reportOutcome(caller: Caller, input: Input<OutcomeCommand>): Promise<GatewayResult<OutcomeResult>> {
+    return this.#run({ kind: 'outcome', caller, ...input });
+  }
+
+  openHold(caller: Caller, input: Input<OpenHoldCommand>): Promise<GatewayResult<HoldResult>> {
+    return this.#run({ kind: 'hold_open', caller, ...input });
+  }
+
+  addEvidence(caller: Caller, input: Input<AddEvidenceCommand>): Promise<GatewayResult<HoldResult>> {
+    return this.#run({ kind: 'hold_evidence', caller, ...input });
+  }
+
+  liftHold(caller: Caller, input: Input<LiftHoldCommand>): Promise<GatewayResult<HoldResult>> {
+    return this.#run({ kind: 'hold_lift', caller, ...input });
+  }
+
+  /** Open an override: the result carries the canonical body both signers sign. */
+  requestOverride(caller: Caller, input: Input<RequestOverrideCommand>): Promise<GatewayResult<RequestOverrideResult>> {
+    return this.#run({ kind: 'override_request', caller, ...input });
+  }
+
+  /**
+   * Submit the signatures of an override. Each signature is verified against
+   * its signer's roster key by the override gates (core `submitOverride`
+   * calls `verifyOverrideSignature`); a signature that fails denies the lease.
+   */
+  submitOverride(caller: Caller, input: Input<SubmitOverrideCommand>): Promise<GatewayResult<SubmitOverrideResult>> {
+    return this.#run({ kind: 'override_submit', caller, ...input });
+  }
+
+  registerRollback(caller: Caller, input: Input<RegisterRollbackCommand>): Promise<GatewayResult<RegisterRollbackResult>> {
+    return this.#run({ kind: 'rollback_register', caller, ...input });
+  }
+
+  runRollback(caller: Caller, input: Input<RunRollbackCommand>): Promise<GatewayResult<RunRollbackResult>> {
+    return this.#run({ kind: 'rollback_run', caller, ...input });
+  }
+
+  halt(caller: Caller, input: Input<HaltCommand>): Promise<GatewayResult<HaltResult>> {
+    return this.#run({ kind: 'halt', caller, ...input });
+  }
+
+  liftHalt(caller: Caller, input: Input<LiftHaltCommand>): Promise<GatewayResult<HaltResult>> {
+    return this.#run({ kind: 'halt_lift', caller, ...input });
+  }
+
+  /** Activate another bundle: a governed action; pending requests are voided and re-decided, grants and leases revoked. */
+  async activateBundle(caller: Caller, policy: PolicyInput): Promise<GatewayResult<ActivateBundleResult>> {
+    const compiled = compilePolicy(policy.bundle, policy.bundleId);
+    return this.#run({ kind: 'bundle_activate', caller, policy: compiled }, compiled);
+  }
+
+  /** Close approval requests whose window has passed; for the server's timer. */
+  expire(): Promise<GatewayResult<ExpireResult>> {
+    return this.#run({ kind: 'expire' });
+  }
+
+  /** Catch up on entries other replicas appended, under the write lock, writing nothing. */
+  async sync(): Promise<void> {
+    await this.#sequencer.submit({ evaluate: () => ({ entries: [], result: null }) });
+  }
+
+  /**
+   * The claims of a grant token if its signature is the gateway's, else null.
+   * Offline only: whether the grant is still unused is known at consumption.
+   */
+  verifyGrant(token: string): Promise<GrantClaims | null> {
+    return verifyGrantToken(token, this.publicKey);
+  }
+
+  /** Settle queued commands, write a last checkpoint, and stop. Leaves the store open: whoever opened it closes it. */
+  close(): Promise<void> {
+    this.#closed ??= this.#sequencer.close();
+    return this.#closed;
+  }
+
+  async #approval(caller: Caller, input: ApprovalInput, decision: 'approve' | 'deny'): Promise<GatewayResult<ApprovalResult>> {
+    const statement = parseStatement(input.statement);
+    if (statement.decision !== decision) {
+      throw new GatewayError('USAGE', `the statement says \`${statement.decision}\`, not \`${decision}\``);
+    }
+    const policy = this.#sequencer.policy;
+    let attestation: ApprovalAttestation;
+    let verified: boolean;
+    const given = input.attestation;
+    if (given.kind === 'key') {
+      // the approver's own key from the roster of the bundle in force, and only theirs
+      attestation = { kind: 'key', key_id: given.key_id, signature: given.signature };
+      verified = policy !== null && verifyStatement(statement, given.signature, this.#roster(policy), given.key_id).verified;
+    } else if (given.signature === undefined) {
+      // an authenticated console session: the gateway vouches for the statement with its own key
+      attestation = { kind: 'gateway', credential_id: caller.credential, signature: attestStatement(statement, this.#key) };
+      verified = true;
+    } else {
+      attestation = { kind: 'gateway', credential_id: caller.credential, signature: given.signature };
+      verified = verifyAttestation(statement, given.signature, this.publicKey);
+    }
+    return this.#run({ kind: 'approval', caller, statement, attestation, signature_verified: verified });
+  }
+
+  #roster(policy: CompiledPolicy): Roster {
+    let roster = this.#rosters.get(policy);
+    if (!roster) {
+      roster = buildRoster(policy.bundle);
+      this.#rosters.set(policy, roster);
+    }
+    return roster;
+  }
+
+  async #run<R extends Success>(command: Command, activates?: CompiledPolicy): Promise<GatewayResult<R>> {
+    const evaluate: Evaluate = (state, policy, ctx) => runCommand(state, policy, command, ctx);
+    const committed = await this.#sequencer.submit(activates === undefined ? { evaluate } : { evaluate, activates });
+    return this.#withTokens<R>(committed);
+  }
+
+  /** A refusal the gateway decides before any command (a grant token that does not verify), recorded like any other. */
+  async #refuse<R extends Success>(caller: Caller, operation: 'consume', code: CommandCode, message: string, rule: string): Promise<GatewayResult<R>> {
+    const evaluate: Evaluate = (state, _policy, ctx): CommandOutput<Refusal> => ({
+      entries: [
+        toDraft({
+          at: new Date(ctx.now).toISOString(),
+          type: 'authority.rejected',
+          actor: caller.principal,
+          surface: caller.surface,
+          bundle_id: state.bundle.bundle_id,
+          subjects: {},
+          payload: { operation, code, target_id: null, credential: caller.credential, rule_ids: [rule] },
+        }),
+      ],
+      result: { ok: false, code, codes: [code], message },
+    });
+    return this.#withTokens<R>(await this.#sequencer.submit({ evaluate }));
+  }
+
+  /** Sign the grants a command issued, only now that they are durable. */
+  async #withTokens<R extends Success>(committed: Committed): Promise<GatewayResult<R>> {
+    const result = committed.result as R | Refusal;
+    if (!(result as { ok: boolean }).ok) return result as Refusal;
+    const tokens: Record<string, string> = {};
+    for (const entry of committed.entries) {
+      if (entry.type !== 'grant.issued') continue;
+      const grant = entry.payload as unknown as IssuedGrant;
+      tokens[grant.jti] = await signGrantToken(grantTokenClaims(grant), this.#key, this.keyId);
+    }
+    return { ...(result as R), tokens };
+  }
+}

@@ -1,0 +1,201 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AppendBuilder, TransactionalLedgerStore } from '../packages/core/src/ledger/store.js';
+import { verifyCheckpoint } from '../packages/core/src/ledger/checkpoint.js';
+import { noteVerifierKey, rawPublicKey } from '../packages/core/src/ledger/key.js';
+import { merkleRoot } from '../packages/core/src/ledger/merkle.js';
+import { counterIds } from '../packages/core/src/state/machine.js';
+import { Gateway, type GatewayResult } from '../packages/gateway/src/service/gateway.js';
+import { replayCheck } from '../packages/gateway/src/service/replay.js';
+import { SqliteLedgerStore } from '../packages/gateway/src/store/sqlite.js';
+import { GatewayBench } from './helpers/gateway-bench.js';
+import { GATEWAY_ORIGIN, readEntries, rowsOf } from './helpers/gateway-replay.js';
+import { COPILOT, examplePolicy, inspectStep } from './scenario/world.js';
+
+/**
+ * What makes the gateway durable rather than an in-memory machine: exactly
+ * one consumption under concurrency, state rebuilt identically after a
+ * restart, a failed commit leaving no trace in memory, and the UNIQUE
+ * backstop refusing a second consumption even from a writer that did not
+ * catch up.
+ */
+
+const benches: GatewayBench[] = [];
+const extra: { close(): Promise<void> }[] = [];
+
+async function bench(options: Parameters<typeof GatewayBench.open>[1] = {}): Promise<GatewayBench> {
+  const b = await GatewayBench.open(examplePolicy(), options);
+  benches.push(b);
+  return b;
+}
+
+afterEach(async () => {
+  for (const x of extra.splice(0).reverse()) await x.close();
+  for (const b of benches.splice(0)) {
+    expect((await replayCheck(b.store)).differences).toEqual([]);
+    await b.close();
+  }
+});
+
+/** A diagnostic step the example policy allows at once: a grant and its token, no approval. */
+async function inspectGrant(b: GatewayBench): Promise<{ jti: string; token: string }> {
+  const r = await b.ok(() => b.propose([inspectStep()]));
+  const jti = r.steps[0]?.grant?.jti ?? '';
+  return { jti, token: r.tokens[jti] ?? '' };
+}
+
+function outcomes(results: readonly GatewayResult[]): string[] {
+  return results.map((r) => (r.ok ? 'ok' : r.code)).sort();
+}
+
+describe('one grant, many concurrent consumers, one process', () => {
+  it('exactly one consumption succeeds; every other caller gets GRANT_USED, recorded', async () => {
+    const b = await bench();
+    const { jti, token } = await inspectGrant(b);
+    const results = await Promise.all(Array.from({ length: 64 }, () => b.gateway.execute(COPILOT, { token })));
+    expect(outcomes(results)).toEqual(['GRANT_USED', ...Array.from({ length: 62 }, () => 'GRANT_USED'), 'ok'].sort());
+    const { entries } = await readEntries(b.store);
+    expect(entries.filter((e) => e.type === 'grant.consumed' && e.payload['jti'] === jti)).toHaveLength(1);
+    expect(entries.filter((e) => e.type === 'grant.rejected' && e.payload['code'] === 'GRANT_USED')).toHaveLength(63);
+  });
+
+  it('two gateways on one SQLite file: one succeeds, the other learns by catching up', async () => {
+    const b = await bench();
+    const { jti, token } = await inspectGrant(b);
+    const store = SqliteLedgerStore.open(b.path);
+    extra.push(store);
+    const other = await Gateway.open({ store, policy: examplePolicy(), key: b.key, origin: GATEWAY_ORIGIN, clock: b.clock.read });
+    extra.push(other);
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? b.gateway : other).execute(COPILOT, { token })));
+    expect(outcomes(results).filter((o) => o === 'ok')).toHaveLength(1);
+    expect(outcomes(results).filter((o) => o === 'GRANT_USED')).toHaveLength(19);
+    const { entries } = await readEntries(b.store);
+    expect(entries.filter((e) => e.type === 'grant.consumed' && e.payload['jti'] === jti)).toHaveLength(1);
+  });
+});
+
+describe('restart', () => {
+  it('a reopened gateway rebuilds exactly the state the closed one had', async () => {
+    const b = await bench();
+    const { token } = await inspectGrant(b);
+    await b.ok((g) => g.execute(COPILOT, { token }));
+    await b.ok(() => b.propose([inspectStep({ target: 'payments-queue/shard-8' })]));
+    const before = rowsOf(b.gateway.state);
+    const size = b.gateway.size;
+    await b.gateway.close();
+    // a fresh connection, as a restarted process would open
+    const store = SqliteLedgerStore.open(b.path);
+    extra.push(store);
+    const reopened = await Gateway.open({ store, policy: examplePolicy(), key: b.key, origin: GATEWAY_ORIGIN, clock: b.clock.read, ids: counterIds() });
+    expect(reopened.size).toBe(size);
+    expect((await store.head()).size).toBe(size);
+    expect(rowsOf(reopened.state)).toEqual(before);
+    // the grant consumed before the restart stays consumed after it
+    const again = await reopened.execute(COPILOT, { token });
+    expect(again.ok ? 'ok' : again.code).toBe('GRANT_USED');
+    b.gateway = reopened;
+  });
+});
+
+/** A store that fails the next commit after the gateway built its plan: the transaction never happened. */
+class FailingCommit {
+  failNext = false;
+  constructor(readonly inner: TransactionalLedgerStore) {}
+  wrap(): TransactionalLedgerStore {
+    return new Proxy(this.inner, {
+      get: (target, prop, receiver) => {
+        if (prop === 'appendWith') {
+          return async (knownSize: number, build: AppendBuilder) => {
+            if (!this.failNext) return target.appendWith(knownSize, build);
+            this.failNext = false;
+            // the plan is built (state mutated in memory), then the commit fails
+            return target.appendWith(knownSize, (caughtUp, head) => {
+              build(caughtUp, head);
+              throw Object.assign(new Error('disk full'), { code: 'STORE_UNAVAILABLE' });
+            });
+          };
+        }
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  }
+}
+
+describe('a failed commit', () => {
+  it('rejects every caller of the batch and discards the in-memory effects', async () => {
+    let failing: FailingCommit | null = null;
+    const b = await bench({ store: (path) => (failing = new FailingCommit(SqliteLedgerStore.open(path))).wrap() });
+    const f = failing as unknown as FailingCommit;
+    extra.push(f.inner);
+    const { jti, token } = await inspectGrant(b);
+    const before = rowsOf(b.gateway.state);
+    f.failNext = true;
+    const failed = await b.gateway.execute(COPILOT, { token }).catch((err: unknown) => err);
+    expect(failed).toMatchObject({ message: 'disk full' });
+    // nothing was allowed: the state is the committed one, and the grant is still there to use
+    expect(rowsOf(b.gateway.state)).toEqual(before);
+    expect(b.gateway.state.grants.get(jti)?.status).toBe('issued');
+    // commands submitted in the same turn share a batch, and its failure
+    f.failNext = true;
+    const batch = await Promise.allSettled([b.propose([inspectStep()]), b.propose([inspectStep({ target: 'payments-queue/shard-9' })])]);
+    expect(batch.map((a) => a.status)).toEqual(['rejected', 'rejected']);
+    expect(rowsOf(b.gateway.state)).toEqual(before);
+    expect((await b.gateway.execute(COPILOT, { token })).ok).toBe(true);
+  });
+});
+
+/** A store that hides what other writers appended from the gateway: a replica whose catch-up is broken. */
+function blindCatchUp(inner: TransactionalLedgerStore): TransactionalLedgerStore {
+  return new Proxy(inner, {
+    get: (target, prop, receiver) => {
+      if (prop === 'appendWith') {
+        return (knownSize: number, build: AppendBuilder) => target.appendWith(knownSize, (_caughtUp, head) => build([], { ...head, size: knownSize }));
+      }
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+describe('the UNIQUE backstop (ADR 002 §5)', () => {
+  it('refuses a second grant.consumed from a writer that did not catch up, and nothing of its batch commits', async () => {
+    const b = await bench();
+    const { jti, token } = await inspectGrant(b);
+    const store = SqliteLedgerStore.open(b.path);
+    extra.push(store);
+    // the blind replica knows the grant, then the other consumes it behind its back
+    const blind = await Gateway.open({ store: blindCatchUp(store), policy: examplePolicy(), key: b.key, origin: GATEWAY_ORIGIN, clock: b.clock.read });
+    extra.push(blind);
+    expect((await b.gateway.execute(COPILOT, { token })).ok).toBe(true);
+    const size = (await b.store.head()).size;
+    await expect(blind.execute(COPILOT, { token })).rejects.toMatchObject({ code: 'STORE_CONFLICT', details: expect.objectContaining({ constraint: 'unique_key' }) });
+    expect((await b.store.head()).size).toBe(size);
+    const { entries } = await readEntries(b.store);
+    expect(entries.filter((e) => e.type === 'grant.consumed' && e.payload['jti'] === jti)).toHaveLength(1);
+    // the failure made it rebuild from the store: now it knows
+    expect(blind.state.grants.get(jti)?.status).toBe('consumed');
+  });
+});
+
+describe('signed checkpoints', () => {
+  it('covers the ledger with checkpoints signed by the gateway key, the last one on close', async () => {
+    const b = await bench();
+    const store = SqliteLedgerStore.open(b.path);
+    extra.push(store);
+    const gateway = await Gateway.open({ store, policy: examplePolicy(), key: b.key, origin: GATEWAY_ORIGIN, clock: b.clock.read, checkpoints: { every: 5 } });
+    for (let i = 0; i < 4; i += 1) {
+      const r = await gateway.propose(COPILOT, { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps: [inspectStep({ target: `payments-queue/shard-${i}` })] });
+      expect(r.ok).toBe(true);
+    }
+    const during = await store.latestCheckpoint();
+    expect(during).not.toBeNull();
+    await gateway.close();
+    const { sealed } = await readEntries(store);
+    const last = await store.latestCheckpoint();
+    expect(last?.treeSize).toBe(sealed.length);
+    const verifier = noteVerifierKey(GATEWAY_ORIGIN, rawPublicKey(gateway.publicKey));
+    const checkpoint = verifyCheckpoint(last?.note ?? '', [verifier], { origin: GATEWAY_ORIGIN });
+    expect(Buffer.from(checkpoint.rootHash).toString('hex')).toBe(Buffer.from(merkleRoot(sealed.map((e) => e.hash))).toString('hex'));
+    for await (const c of store.checkpoints()) verifyCheckpoint(c.note, [verifier]);
+  });
+});

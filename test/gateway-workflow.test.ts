@@ -1,0 +1,526 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { CommandCode } from '../packages/core/src/state/codes.js';
+import type { HoldResult } from '../packages/core/src/state/hold.js';
+import type { LedgerEntry } from '../packages/core/src/ledger/entry.js';
+import type { RequestOverrideResult, SubmitOverrideResult } from '../packages/core/src/state/override.js';
+import type { GatewayResult } from '../packages/gateway/src/service/gateway.js';
+import type { Caller } from '../packages/core/src/state/command.js';
+import { replayCheck } from '../packages/gateway/src/service/replay.js';
+import { signGrantToken } from '../packages/gateway/src/service/grant-token.js';
+import { GatewayBench } from './helpers/gateway-bench.js';
+import { gatewayKey } from './helpers/gateway-replay.js';
+import { caller, clearStep, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, inspectStep, MINUTE, restartStep, snapshotStep, type OverrideDraft } from './scenario/world.js';
+
+/**
+ * Every refusal code of the authority workflow, provoked through the durable
+ * Gateway on SQLite: returned to the caller with its code and, read back
+ * through another connection, recorded in the ledger. The core tests
+ * (packages/core/src/state/commands.test.ts) cover the rules; these show the
+ * gateway wires them, verifies signatures itself, and loses no refusal.
+ */
+
+// `satisfies` fails the build when a code is added without a test here.
+const ALL_CODES = {
+  PROPOSER_MISMATCH: true,
+  GRANT_UNKNOWN: true,
+  GRANT_USED: true,
+  GRANT_REVOKED: true,
+  HOLD_ACTIVE: true,
+  HALT_ACTIVE: true,
+  PREREQUISITE_MISSING: true,
+  LEASE_UNKNOWN: true,
+  EXECUTION_UNKNOWN: true,
+  OUTCOME_ALREADY_REPORTED: true,
+  NOT_EXECUTOR: true,
+  REQUEST_UNKNOWN: true,
+  UNKNOWN_PRINCIPAL: true,
+  AGENT_CANNOT_HOLD: true,
+  AGENT_CANNOT_OVERRIDE: true,
+  AGENT_CANNOT_ROLLBACK: true,
+  AGENT_CANNOT_HALT: true,
+  AGENT_CANNOT_ACTIVATE: true,
+  ENVIRONMENT_NOT_ALLOWED: true,
+  UNKNOWN_TRIP_GATE: true,
+  HOLD_SCOPE_INVALID: true,
+  EVIDENCE_INVALID: true,
+  HOLD_UNKNOWN: true,
+  HOLD_NOT_OPEN: true,
+  OVERRIDE_INVALID: true,
+  OVERRIDE_UNKNOWN: true,
+  OVERRIDE_CLOSED: true,
+  STEP_UNKNOWN: true,
+  ARTIFACT_UNKNOWN: true,
+  ROLLBACK_INVALID: true,
+  ROLLBACK_NOT_READY: true,
+  HALT_UNKNOWN: true,
+  HALT_NOT_ACTIVE: true,
+  BUNDLE_ALREADY_ACTIVE: true,
+  REQUEST_CLOSED: true,
+  REQUEST_EXPIRED: true,
+  ATTESTATION_REQUIRED: true,
+  BAD_SIGNATURE: true,
+  STATEMENT_MISMATCH: true,
+  BUNDLE_CHANGED: true,
+  DIGEST_MISMATCH: true,
+  UNKNOWN_APPROVER: true,
+  AGENT_CANNOT_APPROVE: true,
+  SELF_APPROVAL: true,
+  DUPLICATE_APPROVER: true,
+  REPORTS_TO_REQUESTER: true,
+  SURFACE_NOT_ALLOWED: true,
+  CREDENTIAL_REUSED: true,
+  ROLE_NOT_ELIGIBLE: true,
+  O1_IDENTITY_COLLISION: true,
+  O2_SCOPE_CREEP: true,
+  O3_CLOCK_BREACH: true,
+  O4_MISSING_ROLLBACK: true,
+  O5_NOT_ELIGIBLE: true,
+  O6_GATE_ACK_MISMATCH: true,
+  O7_DURATION_EXCEEDED: true,
+  O8_BUDGET_EXHAUSTED: true,
+  LEASE_STEP_USED: true,
+  LEASE_REVOKED: true,
+  GRANT_EXPIRED: true,
+} as const satisfies Record<CommandCode, true>;
+
+const provoked = new Set<string>();
+const benches: GatewayBench[] = [];
+
+async function bench(policy = examplePolicy()): Promise<GatewayBench> {
+  const b = await GatewayBench.open(policy);
+  benches.push(b);
+  return b;
+}
+
+afterEach(async () => {
+  for (const b of benches.splice(0)) {
+    for (const code of b.provoked) provoked.add(code);
+    // whatever a test did, the stored projections are what the ledger says
+    expect((await replayCheck(b.store)).differences).toEqual([]);
+    await b.close();
+  }
+});
+
+const OLIVIA_CONSOLE = caller('olivia', 'approver-console');
+const LENA = caller('lena', 'approver-console');
+const LENA_CLI = caller('lena', 'signed-cli');
+const PRIYA = caller('priya', 'approver-console');
+const SAM = caller('sam', 'signed-cli');
+
+async function openedRequest(b: GatewayBench, steps = [restartStep()], on_behalf_of = 'olivia'): Promise<{ request: string; step: string }> {
+  const r = await b.ok(() => b.propose(steps, { on_behalf_of }));
+  const s = r.steps.find((x) => x.request);
+  if (!s?.request) throw new Error('no request');
+  return { request: s.request, step: s.step };
+}
+
+/** The restart proposed, approved by lena from another surface, its rollback registered: a live grant with its token. */
+async function grantedRestart(b: GatewayBench): Promise<{ grant: string; step: string; artifact: string }> {
+  const { request, step } = await openedRequest(b);
+  const approved = await b.ok(() => b.approve(request, 'lena', 'approver-console'));
+  expect(approved.awaiting_rollback).toBe(true);
+  const reg = await b.ok((g) => g.registerRollback(OLIVIA_CONSOLE, { step, action: 'workers.rollback_pool', target: 'payments-worker' }));
+  if (!reg.grant) throw new Error('registering the rollback should issue the grant');
+  expect(typeof reg.tokens[reg.grant.jti]).toBe('string');
+  return { grant: reg.grant.jti, step, artifact: reg.artifact };
+}
+
+/** The snapshot run and reported, so the queue clear may be decided. */
+async function snapshotTaken(b: GatewayBench): Promise<void> {
+  const snap = await b.ok(() => b.propose([snapshotStep()]));
+  const jti = snap.steps[0]?.grant?.jti ?? '';
+  const run = await b.ok(() => b.execute(jti));
+  await b.ok((g) => g.reportOutcome(COPILOT, { execution: run.execution, outcome: 'succeeded' }));
+}
+
+async function heldRestart(b: GatewayBench): Promise<{ hold: string; step: string; digest: string; artifact: string }> {
+  const hold = (await b.ok((g) => g.openHold(LENA, { trip_gate: 'K1', scope: { environments: ['prod'] }, evidence_hash: EVIDENCE }))).hold;
+  const s = (await b.ok(() => b.propose([restartStep()]))).steps[0];
+  if (!s?.digest) throw new Error('restart should have a digest');
+  expect(s.effect).toBe('held');
+  const artifact = (await b.ok((g) => g.registerRollback(OLIVIA_CONSOLE, { step: s.step, action: 'workers.rollback_pool', target: 'payments-worker' }))).artifact;
+  return { hold, step: s.step, digest: s.digest, artifact };
+}
+
+function overrideDraft(b: GatewayBench, hold: string | null, digest: string, artifact: string, over: Partial<OverrideDraft> = {}): OverrideDraft {
+  return {
+    hold,
+    step_digests: [digest],
+    trip_gate_ack: hold === null ? null : (b.gateway.state.holds.get(hold)?.trip_gate ?? null),
+    valid_from: new Date(b.now).toISOString(),
+    valid_to: new Date(b.now + 60 * MINUTE).toISOString(),
+    scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['payments-worker'] },
+    reason_code: 'APPROVER_UNAVAILABLE',
+    reason_text: 'second approver unreachable; backlog growing',
+    rollback_artifact: artifact,
+    ...over,
+  };
+}
+
+/** Request an override as olivia and submit it signed by lena (A) and fatima (B) through the signed CLI. */
+async function override(b: GatewayBench, draft: OverrideDraft, signers: { extra?: string; requester?: Caller } = {}): Promise<{ result: GatewayResult<SubmitOverrideResult>; entries: LedgerEntry[] }> {
+  const requested = await b.ok<RequestOverrideResult>((g) => g.requestOverride(signers.requester ?? OLIVIA_CONSOLE, draft));
+  const signatures = [b.sign(requested.body, 'a', 'lena', 'signed-cli'), b.sign(requested.body, 'b', 'fatima', 'signed-cli')];
+  if (signers.extra) signatures.push(b.sign(requested.body, 'extra', signers.extra, 'signed-cli'));
+  return b.call((g) => g.submitOverride(LENA_CLI, { override: requested.override, signatures }));
+}
+
+function leaseOf(result: GatewayResult<SubmitOverrideResult>): string {
+  if (!result.ok) throw new Error(`override refused: ${result.code}`);
+  return result.lease;
+}
+
+describe('proposals through the gateway', () => {
+  it('decides each step on its own and hands out a signed token for each grant', async () => {
+    const b = await bench();
+    const r = await b.ok(() => b.propose([inspectStep(), restartStep(), clearStep()]));
+    expect(r.steps.map((s) => s.effect)).toEqual(['allow', 'require_approval', 'deny']);
+    const jti = r.steps[0]?.grant?.jti ?? '';
+    expect(Object.keys(r.tokens)).toEqual([jti]);
+    const claims = await b.gateway.verifyGrant(r.tokens[jti] ?? '');
+    expect(claims).toMatchObject({ jti, step_digest: r.steps[0]?.digest, environment: 'prod', target: 'payments-queue/shard-7', bundle_id: b.gateway.bundleId, request_id: null });
+  });
+
+  it('refuses a proposal naming another agent: PROPOSER_MISMATCH', async () => {
+    const b = await bench();
+    await b.refused('PROPOSER_MISMATCH', (g) => g.propose(caller('olivia', 'copilot-console'), { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps: [inspectStep()] }), 'authority.rejected');
+  });
+
+  it('refuses a malformed proposal with a typed error and records nothing', async () => {
+    const b = await bench();
+    const before = b.gateway.size;
+    await expect(b.gateway.propose(COPILOT, { agent: 'payments-copilot', steps: 'rm -rf /' })).rejects.toMatchObject({ code: 'PROPOSAL_INVALID' });
+    expect(b.gateway.size).toBe(before);
+  });
+});
+
+describe('approvals through the gateway', () => {
+  it('verifies the approver key itself: a statement signed by someone else is BAD_SIGNATURE', async () => {
+    const b = await bench();
+    const { request } = await openedRequest(b);
+    const refusal = await b.refused('BAD_SIGNATURE', () => b.approve(request, 'lena', 'approver-console', { signer: 'leo' }), 'approval.rejected');
+    expect(refusal.code).toBe('BAD_SIGNATURE');
+    const { result } = await b.call(() => b.approve(request, 'lena', 'approver-console'));
+    expect(result.ok).toBe(true);
+  });
+
+  it('attests a console session itself, and verifies a gateway attestation it is handed', async () => {
+    const b = await bench();
+    const { request } = await openedRequest(b);
+    const approved = await b.ok(() => b.approve(request, 'lena', 'approver-console', { attestation: { kind: 'gateway' } }));
+    expect(approved.quorum_met).toBe(true);
+    const accepted = b.gateway.state.requests.get(request)?.approvals[0];
+    expect(accepted).toMatchObject({ approver: 'lena', attestation: 'gateway', credential: 'cred-lena-approver-console' });
+    const other = await openedRequest(b);
+    await b.refused('BAD_SIGNATURE', () => b.approve(other.request, 'lena', 'approver-console', { attestation: { kind: 'gateway', signature: 'A'.repeat(86) } }));
+  });
+
+  it('refuses a gateway attestation where the class wants a key: ATTESTATION_REQUIRED', async () => {
+    const b = await bench();
+    await snapshotTaken(b);
+    const { request } = await openedRequest(b, [clearStep()]);
+    await b.refused('ATTESTATION_REQUIRED', () => b.approve(request, 'lena', 'approver-console', { attestation: { kind: 'gateway' } }));
+  });
+
+  it('refuses the independence breaches, each with its code', async () => {
+    const b = await bench();
+    const { request } = await openedRequest(b);
+    await b.refused('AGENT_CANNOT_APPROVE', () => b.approve(request, 'payments-copilot', 'approver-console'), 'approval.rejected');
+    await b.refused('SELF_APPROVAL', () => b.approve(request, 'olivia', 'approver-console'));
+    await b.refused('SURFACE_NOT_ALLOWED', () => b.approve(request, 'lena', 'copilot-console'));
+    await b.refused('CREDENTIAL_REUSED', () => b.approve(request, 'lena', 'approver-console', { credential: COPILOT.credential }));
+    await b.refused('ROLE_NOT_ELIGIBLE', () => b.approve(request, 'fatima', 'approver-console'));
+    await b.refused('STATEMENT_MISMATCH', () => b.approve(request, 'lena', 'approver-console', { asCaller: caller('leo', 'approver-console') }));
+    await b.refused('BUNDLE_CHANGED', () => b.approve(request, 'lena', 'approver-console', { statement: { bundle_id: 'sha256:other' } }));
+    await b.refused('DIGEST_MISMATCH', () => b.approve(request, 'lena', 'approver-console', { statement: { step_digest: `sha256:${'1'.repeat(64)}` } }));
+    // a stranger has no roster key: only a console session gets that far
+    await b.refused('UNKNOWN_APPROVER', () => b.approve(request, 'mallory', 'approver-console', { attestation: { kind: 'gateway' } }));
+    await b.refused('REQUEST_UNKNOWN', () => b.approve('request-404', 'lena', 'approver-console'));
+    const forLena = await openedRequest(b, [restartStep()], 'lena');
+    await b.refused('REPORTS_TO_REQUESTER', () => b.approve(forLena.request, 'olivia', 'approver-console'));
+  });
+
+  it('refuses a second signature by the same approver: DUPLICATE_APPROVER', async () => {
+    const b = await bench();
+    await snapshotTaken(b);
+    const { request } = await openedRequest(b, [clearStep()]);
+    await b.ok(() => b.approve(request, 'lena', 'signed-cli'));
+    await b.refused('DUPLICATE_APPROVER', () => b.approve(request, 'lena', 'approver-console'));
+  });
+
+  it('closes a request on one eligible denial, and records an expiry: REQUEST_CLOSED, REQUEST_EXPIRED', async () => {
+    const b = await bench();
+    const { request } = await openedRequest(b);
+    const denied = await b.ok(() => b.approve(request, 'leo', 'approver-console', { decision: 'deny' }));
+    expect(denied.status).toBe('denied');
+    await b.refused('REQUEST_CLOSED', () => b.approve(request, 'lena', 'approver-console'));
+    const late = await openedRequest(b);
+    b.advance(16 * MINUTE);
+    const { entries } = await b.call(() => b.approve(late.request, 'lena', 'approver-console'));
+    expect(entries.map((e) => e.type)).toEqual(['approval.rejected', 'request.expired']);
+    b.provoked.add('REQUEST_EXPIRED');
+    expect(b.gateway.state.requests.get(late.request)?.status).toBe('expired');
+  });
+
+  it('refuses deny() with a statement that approves, before recording anything', async () => {
+    const b = await bench();
+    const { request } = await openedRequest(b);
+    const before = b.gateway.size;
+    const statement = { request, step_digest: `sha256:${'0'.repeat(64)}`, bundle_id: 'b', decision: 'approve', approver: 'lena', surface: 'approver-console', reason: '', signed_at: '2025-06-01T09:12:00.000Z' };
+    await expect(b.gateway.deny(LENA, { statement, attestation: { kind: 'gateway' } })).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(b.gateway.approve(LENA, { statement: { ...statement, extra: 1 }, attestation: { kind: 'gateway' } })).rejects.toMatchObject({ code: 'STATEMENT_INVALID' });
+    expect(b.gateway.size).toBe(before);
+  });
+
+  it('expires open requests from the timer', async () => {
+    const b = await bench();
+    const { request } = await openedRequest(b);
+    expect((await b.ok((g) => g.expire())).expired_requests).toEqual([]);
+    b.advance(15 * MINUTE);
+    expect((await b.ok((g) => g.expire())).expired_requests).toEqual([request]);
+  });
+});
+
+describe('grants as JWS', () => {
+  it('consumes once; the same JWS again is GRANT_USED', async () => {
+    const b = await bench();
+    const { grant, step } = await grantedRestart(b);
+    const first = await b.ok(() => b.execute(grant, { step: restartStep() }));
+    expect(b.gateway.state.executions.get(first.execution)?.step).toBe(step);
+    await b.refused('GRANT_USED', () => b.execute(grant), 'grant.rejected');
+  });
+
+  it('refuses a tampered token before reading a claim: BAD_SIGNATURE, and the grant stays unused', async () => {
+    const b = await bench();
+    const { grant } = await grantedRestart(b);
+    const token = b.tokens.get(grant) ?? '';
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+    const forged = Buffer.from(JSON.stringify({ ...claims, target: 'ledger-worker' })).toString('base64url');
+    await b.refused('BAD_SIGNATURE', () => b.execute(grant, { token: `${header}.${forged}.${signature}` }), 'authority.rejected');
+    // a flipped signature bit, `alg: none`, garbage, and a token signed by another key
+    const flipped = signature.startsWith('A') ? `B${signature.slice(1)}` : `A${signature.slice(1)}`;
+    await b.refused('BAD_SIGNATURE', () => b.execute(grant, { token: `${header}.${payload}.${flipped}` }));
+    const none = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
+    await b.refused('BAD_SIGNATURE', () => b.execute(grant, { token: `${none}.${payload}.` }));
+    await b.refused('BAD_SIGNATURE', () => b.execute(grant, { token: 'not a token' }));
+    await b.refused('BAD_SIGNATURE', () => b.execute(grant, { token: 'x'.repeat(10_000) }));
+    const stranger = await signGrantToken(claims as never, gatewayKey(), b.gateway.keyId);
+    await b.refused('BAD_SIGNATURE', () => b.execute(grant, { token: stranger }));
+    expect(b.gateway.state.grants.get(grant)?.status).toBe('issued');
+    await b.ok(() => b.execute(grant));
+  });
+
+  it('re-checks at execution: DIGEST_MISMATCH, GRANT_EXPIRED, HOLD_ACTIVE, GRANT_REVOKED, HALT_ACTIVE, BUNDLE_CHANGED', async () => {
+    const b = await bench();
+    const { grant } = await grantedRestart(b);
+    await b.refused('DIGEST_MISMATCH', () => b.execute(grant, { step: restartStep({ params: { strategy: 'immediate' } }) }));
+    const hold = (await b.ok<HoldResult>((g) => g.openHold(LENA, { trip_gate: 'K1', scope: { environments: ['prod'] }, evidence_hash: EVIDENCE }))).hold;
+    await b.refused('HOLD_ACTIVE', () => b.execute(grant));
+    await b.ok((g) => g.liftHold(PRIYA, { hold }));
+    b.advance(10 * MINUTE);
+    await b.refused('GRANT_EXPIRED', () => b.execute(grant));
+
+    const second = await grantedRestart(b);
+    const halted = await b.ok((g) => g.halt(SAM, { scope: { kind: 'environment', environment: 'prod' }, reason: 'stop everything' }));
+    expect(halted.revoked_grants).toEqual([second.grant]);
+    await b.refused('GRANT_REVOKED', () => b.execute(second.grant));
+    const snap = (await b.ok(() => b.propose([snapshotStep()]))).steps[0]?.grant?.jti ?? '';
+    await b.refused('HALT_ACTIVE', () => b.execute(snap));
+    await b.ok((g) => g.liftHalt(SAM, { halt: halted.halt }));
+
+    const third = await grantedRestart(b);
+    const next = compileBundle({ ...examplePolicy().bundle, description: 'next version' });
+    const activated = await b.ok((g) => g.activateBundle(PRIYA, next));
+    // the snapshot granted during the halt is still unused, and goes with it
+    expect(activated.revoked_grants).toEqual([snap, third.grant]);
+    await b.refused('BUNDLE_CHANGED', () => b.execute(third.grant));
+  });
+
+  it('refuses a token for a grant this ledger never issued: GRANT_UNKNOWN', async () => {
+    const b = await bench();
+    const { grant } = await grantedRestart(b);
+    const claims = await b.gateway.verifyGrant(b.tokens.get(grant) ?? '');
+    if (claims === null) throw new Error('the gateway must verify its own token');
+    const token = await b.tokenFor({ ...claims, jti: 'grant-404' });
+    await b.refused('GRANT_UNKNOWN', (g) => g.execute(COPILOT, { token }), 'grant.rejected');
+  });
+
+  it('accepts one outcome, from the executor: EXECUTION_UNKNOWN, NOT_EXECUTOR, OUTCOME_ALREADY_REPORTED', async () => {
+    const b = await bench();
+    const { grant } = await grantedRestart(b);
+    const { execution } = await b.ok(() => b.execute(grant));
+    await b.refused('EXECUTION_UNKNOWN', (g) => g.reportOutcome(COPILOT, { execution: 'execution-404', outcome: 'succeeded' }), 'authority.rejected');
+    await b.refused('NOT_EXECUTOR', (g) => g.reportOutcome(LENA, { execution, outcome: 'succeeded' }));
+    await b.ok((g) => g.reportOutcome(COPILOT, { execution, outcome: 'ambiguous', detail: 'pool restarted, backlog unchanged' }));
+    await b.refused('OUTCOME_ALREADY_REPORTED', (g) => g.reportOutcome(COPILOT, { execution, outcome: 'succeeded' }));
+  });
+});
+
+describe('holds through the gateway', () => {
+  it('only roles the policy names open and lift holds; agents never', async () => {
+    const b = await bench();
+    const open = { trip_gate: 'K1', scope: { environments: ['prod'] }, evidence_hash: EVIDENCE };
+    await b.refused('AGENT_CANNOT_HOLD', (g) => g.openHold(COPILOT, open), 'hold.rejected');
+    await b.refused('UNKNOWN_PRINCIPAL', (g) => g.openHold(caller('mallory', 'signed-cli'), open));
+    await b.refused('ROLE_NOT_ELIGIBLE', (g) => g.openHold(caller('fatima', 'signed-cli'), open));
+    await b.refused('UNKNOWN_TRIP_GATE', (g) => g.openHold(LENA, { ...open, trip_gate: 'K9' }));
+    await b.refused('HOLD_SCOPE_INVALID', (g) => g.openHold(LENA, { ...open, scope: { environments: ['Prod'] } }));
+    await b.refused('EVIDENCE_INVALID', (g) => g.openHold(LENA, { ...open, evidence_hash: 'sha256:short' }));
+    const hold = (await b.ok((g) => g.openHold(caller('olivia', 'copilot-console'), open))).hold;
+    await b.refused('HOLD_UNKNOWN', (g) => g.addEvidence(LENA, { hold: 'hold-404', evidence_hash: EVIDENCE_2 }));
+    await b.ok((g) => g.liftHold(PRIYA, { hold }));
+    await b.refused('HOLD_NOT_OPEN', (g) => g.liftHold(PRIYA, { hold }));
+  });
+
+  it('holds mutations at decision time and keeps read-only diagnosis running', async () => {
+    const b = await bench();
+    await b.ok((g) => g.openHold(LENA, { trip_gate: 'K2', scope: { environments: ['prod'], classes: ['write', 'destructive'] }, evidence_hash: EVIDENCE }));
+    const r = await b.ok(() => b.propose([restartStep(), inspectStep(), snapshotStep()]));
+    expect(r.steps.map((s) => s.effect)).toEqual(['held', 'allow', 'held']);
+    await b.ok(() => b.execute(r.steps[1]?.grant?.jti ?? ''));
+  });
+});
+
+describe('override leases through the gateway', () => {
+  it('grants a lease to two independent signers; it runs its step once, inside its window', async () => {
+    const b = await bench();
+    const held = await heldRestart(b);
+    const { result } = await override(b, overrideDraft(b, held.hold, held.digest, held.artifact));
+    if (!result.ok) throw new Error(`override refused: ${result.code}`);
+    const lease = result.lease;
+    b.advance(MINUTE);
+    await b.ok((g) => g.executeWithLease(COPILOT, { lease, step: held.step, presented: restartStep() }));
+    await b.refused('LEASE_STEP_USED', (g) => g.executeWithLease(COPILOT, { lease, step: held.step }), 'lease.rejected');
+    await b.refused('LEASE_UNKNOWN', (g) => g.executeWithLease(COPILOT, { lease: 'lease-404', step: held.step }));
+  });
+
+  it('refuses every gate, each recorded: O1 to O7, BAD_SIGNATURE, OVERRIDE_*', async () => {
+    const b = await bench();
+    const held = await heldRestart(b);
+    const base = overrideDraft(b, held.hold, held.digest, held.artifact);
+    const requested = await b.ok<RequestOverrideResult>((g) => g.requestOverride(caller('olivia', 'copilot-console'), base));
+    await b.refused('O1_IDENTITY_COLLISION', (g) =>
+      g.submitOverride(caller('olivia', 'copilot-console'), {
+        override: requested.override,
+        signatures: [b.sign(requested.body, 'a', 'olivia', 'copilot-console'), b.sign(requested.body, 'b', 'fatima', 'signed-cli')],
+      }), 'override.denied');
+    const expectGate = async (code: CommandCode, draft: OverrideDraft): Promise<void> => {
+      const req = await b.ok<RequestOverrideResult>((g) => g.requestOverride(OLIVIA_CONSOLE, draft));
+      await b.refused(code, (g) => g.submitOverride(LENA_CLI, { override: req.override, signatures: [b.sign(req.body, 'a', 'lena', 'signed-cli'), b.sign(req.body, 'b', 'fatima', 'signed-cli')] }), 'override.denied');
+    };
+    await expectGate('O2_SCOPE_CREEP', { ...base, scope: { ...base.scope, targets: ['*'] } });
+    await expectGate('O3_CLOCK_BREACH', { ...base, valid_from: new Date(b.now - 120 * MINUTE).toISOString(), valid_to: new Date(b.now - 60 * MINUTE).toISOString() });
+    await expectGate('O4_MISSING_ROLLBACK', { ...base, rollback_artifact: 'artifact-404' });
+    await expectGate('O5_NOT_ELIGIBLE', { ...base, reason_code: 'BECAUSE_I_SAID_SO' });
+    await expectGate('O6_GATE_ACK_MISMATCH', { ...base, trip_gate_ack: 'K2' });
+    await expectGate('O7_DURATION_EXCEEDED', { ...base, valid_to: new Date(b.now + 5 * 60 * MINUTE).toISOString() });
+    // signer B's signature is signer A's: the gateway's gates verify each against its own signer's key
+    const forged = await b.ok<RequestOverrideResult>((g) => g.requestOverride(OLIVIA_CONSOLE, base));
+    const sigA = b.sign(forged.body, 'a', 'lena', 'signed-cli');
+    const sigB = { ...b.sign(forged.body, 'b', 'fatima', 'signed-cli'), signature: sigA.signature };
+    await b.refused('BAD_SIGNATURE', (g) => g.submitOverride(LENA_CLI, { override: forged.override, signatures: [sigA, sigB] }));
+    await b.refused('OVERRIDE_CLOSED', (g) => g.submitOverride(LENA_CLI, { override: forged.override, signatures: [sigA, sigB] }), 'authority.rejected');
+    await b.refused('OVERRIDE_UNKNOWN', (g) => g.submitOverride(LENA_CLI, { override: 'override-404', signatures: [] }));
+    await b.refused('OVERRIDE_INVALID', (g) => g.requestOverride(OLIVIA_CONSOLE, { ...base, valid_from: 'yesterday' }));
+    await b.refused('AGENT_CANNOT_OVERRIDE', (g) => g.requestOverride(COPILOT, base));
+    expect(b.gateway.state.leases.size).toBe(0);
+  });
+
+  it('demands an extra signer once the budget is spent: O8_BUDGET_EXHAUSTED', async () => {
+    const b = await bench();
+    const held = await heldRestart(b);
+    const draft = (): OverrideDraft => overrideDraft(b, held.hold, held.digest, held.artifact);
+    expect((await override(b, draft())).result.ok).toBe(true);
+    expect((await override(b, draft())).result.ok).toBe(true);
+    const { result, entries } = await override(b, draft());
+    expect(result.ok).toBe(false);
+    expect(entries.at(-1)?.type).toBe('override.denied');
+    expect(entries.at(-1)?.payload['codes']).toContain('O8_BUDGET_EXHAUSTED');
+    b.provoked.add('O8_BUDGET_EXHAUSTED');
+    expect((await override(b, draft(), { extra: 'priya' })).result.ok).toBe(true);
+  });
+
+  it('refuses use outside the window and flags it, then is revoked by new evidence: O3_CLOCK_BREACH, O2_SCOPE_CREEP, LEASE_REVOKED', async () => {
+    const b = await bench();
+    const held = await heldRestart(b);
+    const first = await override(b, overrideDraft(b, held.hold, held.digest, held.artifact));
+    const lease = leaseOf(first.result);
+    await b.refused('O2_SCOPE_CREEP', (g) => g.executeWithLease(COPILOT, { lease, step: held.step, presented: restartStep({ target: 'ledger-worker' }) }));
+    b.advance(61 * MINUTE);
+    const { entries } = await b.call((g) => g.executeWithLease(COPILOT, { lease, step: held.step }));
+    expect(entries.at(-1)).toMatchObject({ type: 'lease.clock_breach', payload: { code: 'O3_CLOCK_BREACH', incident_flag: true } });
+    const second = await override(b, overrideDraft(b, held.hold, held.digest, held.artifact));
+    const lease2 = leaseOf(second.result);
+    const evidence = await b.ok((g) => g.addEvidence(LENA, { hold: held.hold, evidence_hash: EVIDENCE_2 }));
+    // the breached lease was still live: new evidence revokes both
+    expect(evidence.revoked_leases).toEqual([lease, lease2]);
+    await b.refused('LEASE_REVOKED', (g) => g.executeWithLease(COPILOT, { lease: lease2, step: held.step }));
+  });
+
+  it('re-checks prerequisites when a lease is used: PREREQUISITE_MISSING', async () => {
+    const example = examplePolicy().bundle;
+    const b = await bench(compileBundle({ ...example, actions: example.actions.map((a) => (a.id === 'queue.clear_shard' ? { ...a, override: { eligible: true } } : a)) }));
+    await snapshotTaken(b);
+    const clear = (await b.ok(() => b.propose([clearStep()]))).steps[0];
+    if (!clear?.digest) throw new Error('clear');
+    const artifact = (await b.ok((g) => g.registerRollback(OLIVIA_CONSOLE, { step: clear.step, action: 'queue.snapshot_shard', target: 'payments-queue/shard-7' }))).artifact;
+    const granted = await override(b, { ...overrideDraft(b, null, clear.digest, artifact), scope: { environments: ['prod'], actions: ['queue.clear_shard'], targets: ['payments-queue/shard-7'] } });
+    const lease = leaseOf(granted.result);
+    b.advance(31 * MINUTE);
+    await b.refused('PREREQUISITE_MISSING', (g) => g.executeWithLease(COPILOT, { lease, step: clear.step }));
+  });
+});
+
+describe('rollback, halt and bundles through the gateway', () => {
+  it('rollback authority runs a registered rollback once, without a new quorum', async () => {
+    const b = await bench();
+    const { grant, artifact } = await grantedRestart(b);
+    await b.ok(() => b.execute(grant));
+    await b.refused('AGENT_CANNOT_ROLLBACK', (g) => g.runRollback(COPILOT, { artifact }));
+    await b.refused('ARTIFACT_UNKNOWN', (g) => g.runRollback(OLIVIA_CONSOLE, { artifact: 'artifact-404' }));
+    const run = await b.ok((g) => g.runRollback(OLIVIA_CONSOLE, { artifact }));
+    expect(b.gateway.state.executions.get(run.execution)?.via).toBe('rollback');
+    await b.refused('ROLLBACK_NOT_READY', (g) => g.runRollback(OLIVIA_CONSOLE, { artifact }));
+  });
+
+  it('refuses registrations that cannot be a rollback, and runs outside the rollback environments', async () => {
+    const b = await bench();
+    const step = (await b.ok(() => b.propose([restartStep({ environment: 'dev' })]))).steps[0]?.step ?? '';
+    const register = { step, action: 'workers.rollback_pool', target: 'payments-worker' };
+    await b.refused('STEP_UNKNOWN', (g) => g.registerRollback(OLIVIA_CONSOLE, { ...register, step: 'proposal-9.0' }));
+    await b.refused('ROLLBACK_INVALID', (g) => g.registerRollback(OLIVIA_CONSOLE, { ...register, action: 'workers.make_it_so' }));
+    const { artifact } = await b.ok((g) => g.registerRollback(OLIVIA_CONSOLE, register));
+    await b.refused('ENVIRONMENT_NOT_ALLOWED', (g) => g.runRollback(OLIVIA_CONSOLE, { artifact }));
+  });
+
+  it('halt needs halt authority; lifting needs an active halt', async () => {
+    const b = await bench();
+    await b.refused('AGENT_CANNOT_HALT', (g) => g.halt(COPILOT, { scope: { kind: 'all' } }));
+    const h = (await b.ok((g) => g.halt(SAM, { scope: { kind: 'incident', incident: 'inc-1' } }))).halt;
+    await b.refused('HALT_UNKNOWN', (g) => g.liftHalt(SAM, { halt: 'halt-404' }));
+    await b.ok((g) => g.liftHalt(SAM, { halt: h }));
+    await b.refused('HALT_NOT_ACTIVE', (g) => g.liftHalt(SAM, { halt: h }));
+  });
+
+  it('activation is governed: AGENT_CANNOT_ACTIVATE, BUNDLE_ALREADY_ACTIVE; a new bundle voids and re-decides pending requests', async () => {
+    const b = await bench();
+    const { request } = await openedRequest(b);
+    const current = examplePolicy();
+    await b.refused('AGENT_CANNOT_ACTIVATE', (g) => g.activateBundle(COPILOT, compileBundle({ ...current.bundle, description: 'x' })));
+    await b.refused('BUNDLE_ALREADY_ACTIVE', (g) => g.activateBundle(PRIYA, current));
+    const next = compileBundle({ ...current.bundle, description: 'next' });
+    const activated = await b.ok((g) => g.activateBundle(PRIYA, next));
+    expect(activated.voided_requests).toEqual([request]);
+    expect(b.gateway.bundleId).toBe(next.bundleId);
+    const again = activated.redecided[0]?.request ?? '';
+    expect(b.gateway.state.requests.get(again)?.bundle_id).toBe(next.bundleId);
+    // the new bundle's request is approved under it, and the grant comes with its token
+    await b.ok(() => b.approve(again, 'lena', 'approver-console'));
+  });
+});
+
+afterAll(() => {
+  // every refusal code was provoked through the gateway, returned and found recorded
+  expect(Object.keys(ALL_CODES).filter((c) => !provoked.has(c))).toEqual([]);
+});
