@@ -1,1 +1,47 @@
 export { GatewayError, type GatewayErrorCode } from './errors.js';
+export { openStore, type StoreConfig } from './store/open.js';
+export { SqliteLedgerStore, type SqliteStoreOptions, type SqliteSynchronous } from './store/sqlite.js';
+export { PostgresLedgerStore, type PostgresStoreOptions } from './store/postgres.js';
+export { DEFAULT_LEDGER_ORIGIN, Sequencer, SEQUENCER_DEFAULTS, signedCheckpoints, type CheckpointSchedule, type SequencerObserver, type SequencerOptions } from './ledger/sequencer.js';
+export { generateKeyPair, loadPrivateKey, loadPublicKey, publicKeyOf, publicKeyPathFor, type KeyPairPaths } from './keys.js';
+export {
+  authenticate,
+  authorize,
+  callerOf,
+  issueCredential,
+  isOperation,
+  OPERATIONS,
+  revokeCredential,
+  TOKEN_PREFIX,
+  type AuthorityRoster,
+  type Identity,
+  type IssuedCredential,
+  type IssueRequest,
+  type Operation,
+} from './auth/credentials.js';
+export {
+  openCredentialStore,
+  PostgresCredentialStore,
+  SqliteCredentialStore,
+  type CredentialRecord,
+  type CredentialStore,
+  type StoredCredential,
+} from './auth/credential-store.js';
+export { createGuard, identityOf, requireAuth, type AuthorityView, type Guard, type GuardOptions } from './auth/hook.js';
+export {
+  signWebhook,
+  SIGNATURE_HEADER,
+  verifyWebhookSignature,
+  WebhookNotifier,
+  type ApprovalRequested,
+  type ApprovalRequestedEvent,
+  type DeliveryError,
+  type WebhookDelivery,
+  type WebhookNotifierOptions,
+  type WebhookTarget,
+} from './notify/webhook.js';
+export { Gateway, type ApprovalInput, type AttestationInput, type ExecuteInput, type GatewayOptions, type GatewayResult, type PolicyInput, type Success } from './service/gateway.js';
+export { replayCheck, type ProjectionDifference, type ReplayReport } from './service/replay.js';
+export { CommandSequencer, DEFAULT_MAX_BATCH, type CommandJob, type CommandSequencerOptions, type Committed, type Evaluate } from './service/command-sequencer.js';
+export { MAX_GRANT_TOKEN_LENGTH, signGrantToken, verifyGrantToken } from './service/grant-token.js';
+export { randomIds } from './service/ids.js';
