@@ -1,5 +1,5 @@
 import { sign, verify } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -82,8 +82,13 @@ describe('loadPrivateKey', () => {
     expect(() => loadPrivateKey(path)).toThrow(expect.objectContaining({ code: 'KEY_INVALID', message: expect.stringContaining('expected ed25519') }));
   });
 
-  it('loads the shared fixture keys', () => {
-    const key = loadPrivateKey(new URL('../../../test/fixtures/keys/sam.key', import.meta.url).pathname);
+  it('loads the shared fixture keys once their mode is 0600', () => {
+    // git does not keep file modes beyond the executable bit: a fresh clone has
+    // the fixture at 0644, which loadPrivateKey rightly refuses; use a 0600 copy.
+    const path = join(dir, 'sam.key');
+    copyFileSync(new URL('../../../test/fixtures/keys/sam.key', import.meta.url), path);
+    chmodSync(path, 0o600);
+    const key = loadPrivateKey(path);
     expect(key.asymmetricKeyType).toBe('ed25519');
   });
 });
