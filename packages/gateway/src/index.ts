@@ -45,3 +45,4 @@ export { replayCheck, type ProjectionDifference, type ReplayReport } from './ser
 export { CommandSequencer, DEFAULT_MAX_BATCH, type CommandJob, type CommandSequencerOptions, type Committed, type Evaluate } from './service/command-sequencer.js';
 export { MAX_GRANT_TOKEN_LENGTH, signGrantToken, verifyGrantToken } from './service/grant-token.js';
 export { randomIds } from './service/ids.js';
+export { createObservability, startTracing, type Observability, type ObservabilityOptions, type StateSource, type TracingOptions, type TracingSetup } from './observability/index.js';

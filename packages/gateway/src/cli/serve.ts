@@ -1,16 +1,23 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
+import { parseDuration } from '@countersign/core';
 import { generateKeyPair, loadPrivateKey } from '../keys.js';
+import { openCredentialStore } from '../auth/credential-store.js';
+import { createObservability } from '../observability/index.js';
+import { DEFAULT_BODY_LIMIT_BYTES } from '../server/app.js';
 import { startGateway } from '../server/gateway-server.js';
-import { openStore } from '../store/open.js';
+import { openStore, type StoreConfig } from '../store/open.js';
 import { GatewayError } from '../errors.js';
 
 interface ServeOptions {
   policy: string;
   db?: string;
   postgres?: string;
+  schema?: string;
   port: string;
+  maxBody: string;
+  expireEvery: string;
   host: string;
   key: string;
   initKey?: boolean;
@@ -25,12 +32,15 @@ export function register(program: Command): void {
     .requiredOption('--policy <file>', 'policy bundle (YAML)')
     .option('--db <file>', 'SQLite ledger file (the embedded default)')
     .option('--postgres <url>', 'PostgreSQL connection URL, for several replicas sharing one chain')
+    .option('--schema <name>', 'PostgreSQL schema of the ledger and credential tables (default: public)')
     .option('--port <n>', 'TCP port', '8080')
     .option('--host <addr>', 'address to bind', '127.0.0.1')
     .option('--key <file>', 'gateway Ed25519 private key (PKCS#8 PEM, mode 0600)', 'countersign.key')
     .option('--init-key', 'generate the gateway key at --key if the file does not exist')
     .option('--origin <name>', 'origin line of signed checkpoints: names this ledger', 'countersign.local/ledger')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
+    .option('--expire-every <duration>', 'how often approval requests past their window are closed', '5s')
+    .option('--max-body <bytes>', 'largest request body accepted; bundle activation allows 2 MiB', String(DEFAULT_BODY_LIMIT_BYTES))
     .addHelpText(
       'after',
       `
@@ -38,7 +48,13 @@ Examples:
   countersign serve --policy examples/payments/policy.yaml --db ledger.db --key gateway.key --init-key
   countersign serve --policy policy.yaml --postgres postgres://countersign@db/countersign --key /run/secrets/gateway.key
 
-SIGTERM and SIGINT drain in-flight requests and flush the ledger before exit.`,
+Tokens for callers: countersign token issue --principal ID --surface NAME (same --db or --postgres).
+Logs are JSON lines on stdout (pino); they never contain tokens or keys. The
+API is described at /openapi.json and in docs/http-api.md; /metrics serves
+Prometheus metrics on the bound address without a token.
+
+SIGTERM and SIGINT drain in-flight requests, answer waiting long polls, write
+a final signed checkpoint and close the store before exit.`,
     )
     .action(async (opts: ServeOptions) => {
       if ((opts.db === undefined) === (opts.postgres === undefined)) {
@@ -53,10 +69,33 @@ SIGTERM and SIGINT drain in-flight requests and flush the ledger before exit.`,
         generateKeyPair(opts.key);
         process.stderr.write(`generated gateway key ${opts.key} (public half ${opts.key}.pub)\n`);
       }
+      const maxBody = Number(opts.maxBody);
+      if (!Number.isSafeInteger(maxBody) || maxBody < 1_024) {
+        throw new GatewayError('USAGE', `\`--max-body\` must be a number of bytes, at least 1024; got \`${opts.maxBody}\``);
+      }
+      let expireIntervalMs: number;
+      try {
+        expireIntervalMs = parseDuration(opts.expireEvery);
+      } catch {
+        throw new GatewayError('USAGE', `\`--expire-every\` must be a duration such as \`5s\`; got \`${opts.expireEvery}\``);
+      }
       const key = loadPrivateKey(opts.key);
       if (opts.db !== undefined) mkdirSync(dirname(opts.db), { recursive: true });
-      const store = await openStore(opts.db !== undefined ? { sqlite: opts.db } : { postgres: opts.postgres as string });
-      const gateway = await startGateway({ policyPath: opts.policy, store, key, origin: opts.origin, logLevel: opts.logLevel });
+      const config: StoreConfig =
+        opts.db !== undefined ? { sqlite: opts.db } : { postgres: opts.postgres as string, ...(opts.schema === undefined ? {} : { schema: opts.schema }) };
+      const store = await openStore(config);
+      const credentials = await openCredentialStore(config);
+      const gateway = await startGateway({
+        policyPath: opts.policy,
+        store,
+        credentials,
+        key,
+        origin: opts.origin,
+        logLevel: opts.logLevel,
+        bodyLimitBytes: maxBody,
+        expireIntervalMs,
+        observability: createObservability(),
+      });
 
       const shutdown = (signal: string): void => {
         gateway.app.log.info({ signal }, 'draining');

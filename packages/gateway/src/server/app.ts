@@ -1,4 +1,5 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isCountersignError } from '@countersign/core';
 import { GatewayError } from '../errors.js';
@@ -46,12 +47,27 @@ export interface RouteSpec<
   readonly response: Response;
   /** HTTP status of a success; 200 unless stated. */
   readonly status?: number;
+  /**
+   * The operation the caller's credential must allow. Routes that name one are
+   * authenticated and authorized by `AppOptions.guard` on request, before the
+   * body is read; routes without one are public (health, OpenAPI).
+   */
+  readonly operation?: string;
+  /** A tighter or looser body cap than the app's, in bytes (policy activation carries a whole bundle). */
+  readonly bodyLimit?: number;
+  /**
+   * A streamed response (JSON Lines, Server-Sent Events): the handler returns
+   * a Readable sent as is with this content type; `response` documents one
+   * item. Validation of each item is the handler's job.
+   */
+  readonly stream?: { readonly contentType: string };
   handler(input: {
     body: z.output<Body>;
     params: z.output<Params>;
     query: z.output<Query>;
     request: FastifyRequest;
-  }): Promise<z.input<Response>>;
+    reply: FastifyReply;
+  }): Promise<z.input<Response> | Readable>;
 }
 
 /** Declare a route with its types inferred from its schemas. */
@@ -61,8 +77,13 @@ export function route<B extends z.ZodType, P extends z.ZodType, Q extends z.ZodT
   return spec as unknown as RouteSpec;
 }
 
+/** Authenticate and authorize a request for `operation`; throws an ApiError (401/403) to refuse. */
+export type RouteGuard = (request: FastifyRequest, operation: string) => Promise<void>;
+
 export interface AppOptions {
   readonly routes: readonly RouteSpec[];
+  /** Required when any route names an `operation`: an unguarded route with an operation fails closed. */
+  readonly guard?: RouteGuard;
   /** Requests whose body is larger are refused with BODY_TOO_LARGE before parsing. */
   readonly bodyLimitBytes?: number;
   readonly logLevel?: string;
@@ -146,14 +167,30 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   for (const spec of options.routes) {
+    const operation = spec.operation;
+    const guard = options.guard;
     app.route({
       method: spec.method,
       url: spec.path,
+      ...(spec.bodyLimit === undefined ? {} : { bodyLimit: spec.bodyLimit }),
+      // onRequest runs before the body is read: a caller without the right never gets a body parsed
+      ...(operation === undefined
+        ? {}
+        : {
+            onRequest: async (request: FastifyRequest) => {
+              if (guard === undefined) throw new Error(`route \`${spec.path}\` names operation \`${operation}\` but the app has no guard`);
+              await guard(request, operation);
+            },
+          }),
       handler: async (request, reply) => {
         const body = parseWith(spec.body, request.body, 'request body');
         const params = parseWith(spec.params, request.params, 'path parameters');
         const query = parseWith(spec.query, request.query, 'query');
-        const result = await spec.handler({ body, params, query, request });
+        const result = await spec.handler({ body, params, query, request, reply });
+        if (spec.stream) {
+          void reply.status(spec.status ?? 200).type(spec.stream.contentType);
+          return result;
+        }
         // INVARIANT: every response body matches its published schema; a mismatch is our bug.
         const checked = spec.response.parse(result);
         void reply.status(spec.status ?? 200);
@@ -187,13 +224,18 @@ export function openApiDocument(options: AppOptions): Record<string, unknown> {
         parameters.push({ name, in: location, required: location === 'path' || (shape.required ?? []).includes(name), schema: property });
       }
     }
+    const contentType = spec.stream?.contentType ?? 'application/json';
     const operation: Record<string, unknown> = {
       summary: spec.summary,
       tags: [spec.tag],
+      ...(spec.operation === undefined ? {} : { security: [{ bearer: [] }], 'x-countersign-operation': spec.operation }),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(spec.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body, 'input') } } } } : {}),
       responses: {
-        [String(spec.status ?? 200)]: { description: 'success', content: { 'application/json': { schema: jsonSchema(spec.response, 'output') } } },
+        [String(spec.status ?? 200)]: {
+          description: spec.stream ? 'success: a stream, each item of this schema' : 'success',
+          content: { [contentType]: { schema: jsonSchema(spec.response, 'output') } },
+        },
         default: { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
       },
     };
@@ -204,6 +246,9 @@ export function openApiDocument(options: AppOptions): Record<string, unknown> {
     openapi: '3.1.0',
     info: { title: options.title ?? 'Countersign gateway', version: options.version ?? '0.1.0' },
     paths,
-    components: { schemas: { Error: jsonSchema(ErrorBody, 'output') } },
+    components: {
+      schemas: { Error: jsonSchema(ErrorBody, 'output') },
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a Countersign credential `cst_<id>_<secret>` (`countersign token issue`)' } },
+    },
   };
 }

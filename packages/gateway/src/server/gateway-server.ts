@@ -1,168 +1,239 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
-import {
-  compilePolicy,
-  decideProposal,
-  ed25519Signer,
-  EMPTY_DECISION_STATE,
-  noteKeyId,
-  parseProposal,
-  signCheckpoint,
-  type CompiledPolicy,
-  type LedgerStore,
-  type LoadedPolicy,
-} from '@countersign/core';
+import type { LoadedPolicy, TransactionalLedgerStore } from '@countersign/core';
+import type { CredentialStore } from '../auth/credential-store.js';
+import { createGuard } from '../auth/hook.js';
+import type { Operation } from '../auth/credentials.js';
+import { isOperation } from '../auth/credentials.js';
+import { WebhookNotifier, type WebhookDelivery, type WebhookTarget } from '../notify/webhook.js';
+import type { Observability } from '../observability/index.js';
 import { readPolicyFile } from '../policy-file.js';
-import { Sequencer, type SequencerObserver } from '../ledger/sequencer.js';
-import { ApiError, buildApp, route, type RouteSpec } from './app.js';
+import { Gateway } from '../service/gateway.js';
+import { ApiError, buildApp, type RouteSpec } from './app.js';
+import { ChangeFeed } from './change-feed.js';
+import { CheckpointWriter } from './checkpoints.js';
+import { activePolicy, servedPolicy, type GatewayPort, type ServedPolicy, type ServerContext } from './context.js';
+import { forbiddenRecorder } from './forbidden.js';
+import { bundleRoutes } from './routes/bundles.js';
+import { executionRoutes } from './routes/executions.js';
+import { haltRoutes } from './routes/halts.js';
+import { holdRoutes } from './routes/holds.js';
+import { ledgerRoutes } from './routes/ledger.js';
+import { operationRoutes } from './routes/operations.js';
+import { overrideRoutes } from './routes/overrides.js';
+import { proposalRoutes } from './routes/proposals.js';
+import { requestRoutes } from './routes/requests.js';
+import { rollbackRoutes } from './routes/rollbacks.js';
 
 export interface GatewayServerOptions {
   readonly policyPath: string;
-  readonly store: LedgerStore;
+  readonly store: TransactionalLedgerStore;
+  /** Bearer credentials (`countersign token issue`); usually the `credentials` table of the same database. */
+  readonly credentials: CredentialStore;
   readonly key: KeyObject;
   /** Origin line of every checkpoint; names this ledger. */
   readonly origin: string;
   readonly logLevel?: string;
   readonly bodyLimitBytes?: number;
+  /** Epoch milliseconds. */
   readonly clock?: () => number;
-  readonly observer?: SequencerObserver;
+  readonly checkpoints?: { readonly every?: number; readonly intervalMs?: number };
+  /** How often open approval requests past their window are closed (`request.expired`). */
+  readonly expireIntervalMs?: number;
+  /**
+   * How often long polls and event streams catch up on what other replicas
+   * wrote. Only meaningful with several replicas on one PostgreSQL; by default
+   * on for PostgreSQL and off for SQLite, whose single process sees every change.
+   */
+  readonly replicaRefreshMs?: number | null;
+  /** Environment where webhook secrets are looked up; `process.env` by default. */
+  readonly webhookEnv?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Metrics and spans (observability/index.ts). THE ONE PLUG-IN POINT: the
+   * store and the Gateway are wrapped here, and `GET /metrics` is mounted.
+   */
+  readonly observability?: Observability;
 }
 
 export interface GatewayServer {
   readonly app: FastifyInstance;
+  /** The bundle served at start. */
   readonly policy: LoadedPolicy;
-  readonly sequencer: Sequencer;
-  /** Stop accepting requests, drain the ones in flight, flush the ledger, close the store. */
+  readonly gateway: Gateway;
+  /** Stop accepting requests, answer waiters, drain in-flight requests, flush the ledger (final checkpoint), close the stores. */
   close(): Promise<void>;
 }
 
-const Health = z.strictObject({ status: z.literal('ok') });
-const Ready = z.strictObject({ status: z.literal('ready'), ledger_size: z.number().int(), bundle_id: z.string() });
-const PolicySummary = z.strictObject({
-  bundle_id: z.string(),
-  name: z.string(),
-  environments: z.array(z.string()),
-  surfaces: z.array(z.string()),
-  actions: z.array(z.strictObject({ id: z.string(), class: z.string() })),
-});
-const Decisions = z.strictObject({ bundle_id: z.string(), decisions: z.array(z.record(z.string(), z.unknown())) });
-const LedgerHeadBody = z.strictObject({
-  size: z.number().int(),
-  checkpoint: z.strictObject({ tree_size: z.number().int(), note: z.string() }).nullable(),
-});
+export const DEFAULT_EXPIRE_INTERVAL_MS = 5_000;
 
 /**
- * Assemble the gateway: policy, ledger sequencer with signed checkpoints, HTTP app.
- * Records `gateway.started` with the bundle id and key id before it answers.
+ * Assemble the gateway: the durable `Gateway` (its command sequencer is the
+ * one writer of the ledger, ADR 002), signed checkpoints, credentials, the
+ * HTTP API. The bundle at `policyPath` is made the active one (recorded as
+ * `bundle.activated` when the ledger says another is active).
  */
 export async function startGateway(options: GatewayServerOptions): Promise<GatewayServer> {
   const clock = options.clock ?? (() => Date.now());
+  const observability = options.observability;
   const policy = readPolicyFile(options.policyPath);
-  const compiled: CompiledPolicy = compilePolicy(policy.bundle, policy.bundleId);
-  // The checkpoint key is named after the origin, as C2SP logs usually name theirs.
-  const signer = ed25519Signer(options.origin, options.key);
-  const sign = (treeSize: number, rootHash: Uint8Array): string => signCheckpoint({ origin: options.origin, treeSize, rootHash }, signer);
-  const sequencer = await Sequencer.open(options.store, {
-    checkpoints: { sign },
-    ...(options.observer ? { observer: options.observer } : {}),
-  });
-  const keyId = noteKeyId(options.origin, signer.publicKey);
+  const served = servedPolicy(policy);
+  const store = observability ? observability.instrumentStore(options.store) : options.store;
 
-  await sequencer.append({
-    at: new Date(clock()).toISOString(),
-    type: 'gateway.started',
-    actor: null,
-    surface: null,
-    bundle_id: policy.bundleId,
-    subjects: {},
-    payload: { origin: options.origin, key_id: keyId, policy_name: policy.bundle.name },
+  const gateway = await Gateway.open({ store, policy: served.compiled, key: options.key, origin: options.origin, clock });
+  const port: GatewayPort = observability ? observability.instrumentGateway(gateway) : gateway;
+  const policies = new Map<string, ServedPolicy>([[policy.bundleId, served]]);
+
+  const checkpoints = await CheckpointWriter.open(store, {
+    origin: options.origin,
+    key: options.key,
+    ...options.checkpoints,
+    ...(observability ? { onCheckpoint: (treeSize: number) => observability.sequencerObserver.checkpoint?.({ treeSize }) } : {}),
+  });
+
+  const refreshMs = options.replicaRefreshMs === undefined ? (store.kind === 'postgres' ? 1_000 : null) : options.replicaRefreshMs;
+  // a late logger: the app (and its pino) is built after the context that reports into it
+  let log: FastifyInstance['log'] | null = null;
+  const feed = new ChangeFeed({
+    ...(refreshMs === null ? {} : { refresh: () => port.sync(), refreshMs }),
+    onError: (err) => log?.warn({ err }, 'catching up with other replicas failed'),
+  });
+
+  const notifiers = new Map<string, WebhookNotifier>();
+  const notifierFor = (served: ServedPolicy): WebhookNotifier => {
+    let notifier = notifiers.get(served.compiled.bundleId);
+    if (!notifier) {
+      const webhooks: WebhookTarget[] = (served.loaded.bundle.notifications?.webhooks ?? []).map((w) => ({ id: w.id, url: w.url, secret_env: w.secret_env, risks: [...w.risks] }));
+      notifier = new WebhookNotifier({
+        webhooks,
+        clock,
+        ...(options.webhookEnv ? { env: options.webhookEnv } : {}),
+        // the entry catalog has no delivery type: deliveries are logged (never a secret or token: none is in a delivery)
+        onDelivery: (delivery: WebhookDelivery) => log?.info({ webhook_delivery: delivery }, delivery.ok ? 'webhook delivered' : 'webhook delivery failed'),
+      });
+      notifiers.set(served.compiled.bundleId, notifier);
+    }
+    return notifier;
+  };
+
+  const ctx: ServerContext = {
+    gateway: port,
+    reader: gateway,
+    store,
+    key: options.key,
+    origin: options.origin,
+    clock,
+    feed,
+    checkpoints,
+    policies,
+    requestsOpened(ids) {
+      const served = activePolicy(ctx);
+      if (served === null || ids.length === 0) return;
+      const notifier = notifierFor(served);
+      const state = gateway.state;
+      for (const id of ids) {
+        const request = state.requests.get(id);
+        if (!request || request.status !== 'open') continue;
+        const step = state.steps.get(request.step);
+        const artifact = step?.artifact ? state.artifacts.get(step.artifact) : undefined;
+        notifier.approvalRequested({
+          request_id: request.id,
+          action: request.action,
+          target: request.target,
+          environment: request.environment,
+          risk: request.risk,
+          expected_consequence: step?.expected_consequence ?? null,
+          rollback_plan: artifact ? `${artifact.action} on ${artifact.target} (${artifact.id})` : null,
+          step_digest: request.digest,
+          link: null,
+        });
+      }
+    },
+  };
+
+  const recordForbidden = forbiddenRecorder(store, { clock, bundleId: () => gateway.bundleId, onRecorded: () => feed.changed() });
+  const guard = createGuard({
+    credentials: options.credentials,
+    clock,
+    authority: () => {
+      const served = activePolicy(ctx);
+      // a bundle activated by another replica and unknown here: nobody is authorized until restart (fail closed)
+      if (served === null) return { roster: { get: () => undefined }, surfaces: new Set<string>() };
+      return { roster: served.roster, surfaces: served.surfaces };
+    },
+    onForbidden: (identity, operation, error) =>
+      recordForbidden(identity, operation, error).catch((err: unknown) => log?.error({ err }, 'recording a refusal failed')),
   });
 
   const routes: RouteSpec[] = [
-    route({
-      method: 'GET',
-      path: '/healthz',
-      summary: 'the process is up',
-      tag: 'operations',
-      response: Health,
-      handler: async () => ({ status: 'ok' as const }),
-    }),
-    route({
-      method: 'GET',
-      path: '/readyz',
-      summary: 'the store answers and the gateway key signs',
-      tag: 'operations',
-      response: Ready,
-      handler: async () => {
-        try {
-          const head = await options.store.head();
-          sign(0, new Uint8Array(32));
-          return { status: 'ready' as const, ledger_size: head.size, bundle_id: policy.bundleId };
-        } catch {
-          throw new ApiError('NOT_READY', 'the ledger store or the gateway key is not usable');
-        }
-      },
-    }),
-    route({
-      method: 'GET',
-      path: '/v1/policy',
-      summary: 'the active policy bundle',
-      tag: 'policy',
-      response: PolicySummary,
-      handler: async () => ({
-        bundle_id: policy.bundleId,
-        name: policy.bundle.name,
-        environments: [...policy.bundle.environments],
-        surfaces: policy.bundle.surfaces.map((s) => s.id),
-        actions: policy.bundle.actions.map((a) => ({ id: a.id, class: a.class })),
-      }),
-    }),
-    route({
-      method: 'POST',
-      path: '/v1/decisions',
-      summary: 'dry run: decide each step of a proposal under the active bundle; records nothing, grants nothing',
-      tag: 'policy',
-      body: z.unknown(),
-      response: Decisions,
-      handler: async ({ body }) => {
-        // the proposal arrives from an agent: attacker-controlled, parsed by the same schema as everywhere
-        const proposal = parseProposal(body);
-        const decisions = decideProposal(compiled, proposal, EMPTY_DECISION_STATE, clock());
-        return { bundle_id: policy.bundleId, decisions: decisions as unknown as Record<string, unknown>[] };
-      },
-    }),
-    route({
-      method: 'GET',
-      path: '/v1/ledger/head',
-      summary: 'ledger size and the latest signed checkpoint',
-      tag: 'ledger',
-      response: LedgerHeadBody,
-      handler: async () => {
-        const [head, checkpoint] = await Promise.all([options.store.head(), options.store.latestCheckpoint()]);
-        return { size: head.size, checkpoint: checkpoint ? { tree_size: checkpoint.treeSize, note: checkpoint.note } : null };
-      },
-    }),
+    ...operationRoutes(ctx, observability ? { registry: observability.registry } : {}),
+    ...proposalRoutes(ctx),
+    ...requestRoutes(ctx),
+    ...executionRoutes(ctx),
+    ...holdRoutes(ctx),
+    ...overrideRoutes(ctx),
+    ...rollbackRoutes(ctx),
+    ...haltRoutes(ctx),
+    ...bundleRoutes(ctx),
+    ...ledgerRoutes(ctx),
   ];
 
   const app = buildApp({
     routes,
+    guard: async (request, operation) => {
+      if (!isOperation(operation)) throw new ApiError('FORBIDDEN', `operation \`${operation}\` is not known`);
+      await guard(request, operation satisfies Operation);
+    },
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });
+  log = app.log;
+
+  const expireEvery = options.expireIntervalMs ?? DEFAULT_EXPIRE_INTERVAL_MS;
+  let expiring = false;
+  const expireTimer = setInterval(() => {
+    if (expiring || !somethingExpired(gateway, clock())) return;
+    expiring = true;
+    port
+      .expire()
+      .then((result) => {
+        if (result.ok && result.expired_requests.length > 0) feed.changed();
+      })
+      .catch((err: unknown) => log?.warn({ err }, 'expiring requests failed'))
+      .finally(() => (expiring = false));
+  }, expireEvery);
+  expireTimer.unref();
 
   let closing: Promise<void> | null = null;
   return {
     app,
     policy,
-    sequencer,
+    gateway,
     close() {
       closing ??= (async () => {
+        clearInterval(expireTimer);
+        // long polls answer now with what they know; event streams end
+        feed.close();
         await app.close();
-        await sequencer.close();
+        await Promise.all([...notifiers.values()].map((n) => n.close()));
+        await gateway.close();
+        // ADR 002: every acknowledged entry is durable already; the final checkpoint signs them all
+        await checkpoints.close().catch((err: unknown) => log?.error({ err }, 'final checkpoint failed'));
+        await options.credentials.close();
         await options.store.close();
+        await observability?.shutdown();
       })();
       return closing;
     },
   };
+}
+
+/** Whether an open request's window has passed: only then is `expire` worth a write transaction. */
+function somethingExpired(gateway: Gateway, now: number): boolean {
+  const state = gateway.state;
+  for (const id of state.index.openRequests) {
+    const at = Date.parse(state.requests.get(id)?.expires_at ?? '');
+    // an unreadable expiry counts as passed, as the core counts it
+    if (!(now < at)) return true;
+  }
+  return false;
 }

@@ -1,17 +1,30 @@
 /**
- * The one place where stable error codes become HTTP statuses.
- * Anything not listed is a 400 if it came from input validation and a 500
- * otherwise; a 500 never says more than `internal error`.
+ * The one place where stable error codes become HTTP statuses (docs/http-api.md
+ * "Errors"). The rule, so a new code lands in the right row:
+ *
+ *   400  the request cannot be read: malformed JSON, schema violations
+ *   401  the credential: missing, malformed, unknown, revoked, expired
+ *   403  authority: who you are, your roles, your surface, your signature
+ *   404  the id you named does not exist
+ *   409  the state refuses: closed, used, expired, revoked, held, halted, changed
+ *   413  the body is larger than the route allows
+ *   422  well-formed, but its content breaks a rule (scope, digest, duration)
+ *   503  the gateway cannot serve now (store, bundle, shutting down)
+ *
+ * Workflow refusals are never 5xx: a 5xx means the gateway failed, not that
+ * it said no. Anything not listed is a 500 that says only `internal error`.
  */
 const STATUS: Readonly<Record<string, number>> = {
   // input
   BAD_REQUEST: 400,
   VALIDATION_FAILED: 400,
+  USAGE: 400,
   PROPOSAL_INVALID: 400,
   NOT_CANONICALIZABLE: 400,
   STATEMENT_INVALID: 400,
   POLICY_PARSE_ERROR: 400,
   POLICY_INVALID: 400,
+  PATH_MISMATCH: 400,
   BODY_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   NOT_FOUND: 404,
@@ -19,16 +32,95 @@ const STATUS: Readonly<Record<string, number>> = {
   // credentials
   UNAUTHENTICATED: 401,
   TOKEN_INVALID: 401,
+  TOKEN_MISSING: 401,
+  TOKEN_MALFORMED: 401,
+  TOKEN_UNKNOWN: 401,
   TOKEN_EXPIRED: 401,
   TOKEN_REVOKED: 401,
+  // authority: the caller may not do this (DESIGN invariants 1, 4)
   FORBIDDEN: 403,
+  UNKNOWN_PRINCIPAL: 403,
+  UNKNOWN_APPROVER: 403,
+  PROPOSER_MISMATCH: 403,
+  STATEMENT_MISMATCH: 403,
+  AGENT_CANNOT_APPROVE: 403,
+  AGENT_CANNOT_HOLD: 403,
+  AGENT_CANNOT_OVERRIDE: 403,
+  AGENT_CANNOT_ROLLBACK: 403,
+  AGENT_CANNOT_HALT: 403,
+  AGENT_CANNOT_ACTIVATE: 403,
+  SELF_APPROVAL: 403,
+  DUPLICATE_APPROVER: 403,
+  REPORTS_TO_REQUESTER: 403,
+  SURFACE_NOT_ALLOWED: 403,
+  CREDENTIAL_REUSED: 403,
+  ROLE_NOT_ELIGIBLE: 403,
+  ATTESTATION_REQUIRED: 403,
+  BAD_SIGNATURE: 403,
+  NOT_EXECUTOR: 403,
+  ENVIRONMENT_NOT_ALLOWED: 403,
+  O1_IDENTITY_COLLISION: 403,
+  O3_CLOCK_BREACH: 403,
+  O5_NOT_ELIGIBLE: 403,
+  O8_BUDGET_EXHAUSTED: 403,
+  // unknown ids
+  REQUEST_UNKNOWN: 404,
+  PROPOSAL_UNKNOWN: 404,
+  GRANT_UNKNOWN: 404,
+  EXECUTION_UNKNOWN: 404,
+  HOLD_UNKNOWN: 404,
+  OVERRIDE_UNKNOWN: 404,
+  LEASE_UNKNOWN: 404,
+  ARTIFACT_UNKNOWN: 404,
+  HALT_UNKNOWN: 404,
+  STEP_UNKNOWN: 404,
+  ENTRY_UNKNOWN: 404,
+  TRACE_NOT_FOUND: 404,
+  NO_CHECKPOINT: 404,
+  // state conflicts
+  REQUEST_CLOSED: 409,
+  REQUEST_EXPIRED: 409,
+  BUNDLE_CHANGED: 409,
+  BUNDLE_ALREADY_ACTIVE: 409,
+  GRANT_USED: 409,
+  GRANT_EXPIRED: 409,
+  GRANT_REVOKED: 409,
+  HOLD_ACTIVE: 409,
+  HALT_ACTIVE: 409,
+  PREREQUISITE_MISSING: 409,
+  LEASE_STEP_USED: 409,
+  LEASE_REVOKED: 409,
+  OUTCOME_ALREADY_REPORTED: 409,
+  HOLD_NOT_OPEN: 409,
+  OVERRIDE_CLOSED: 409,
+  ROLLBACK_NOT_READY: 409,
+  HALT_NOT_ACTIVE: 409,
+  O4_MISSING_ROLLBACK: 409,
+  STORE_CONFLICT: 409,
+  NOT_CHECKPOINTED: 409,
+  // content that breaks a rule
+  DIGEST_MISMATCH: 422,
+  O2_SCOPE_CREEP: 422,
+  O6_GATE_ACK_MISMATCH: 422,
+  O7_DURATION_EXCEEDED: 422,
+  OVERRIDE_INVALID: 422,
+  HOLD_SCOPE_INVALID: 422,
+  EVIDENCE_INVALID: 422,
+  UNKNOWN_TRIP_GATE: 422,
+  ROLLBACK_INVALID: 422,
   // environment
   NOT_READY: 503,
   STORE_UNAVAILABLE: 503,
-  STORE_CONFLICT: 409,
+  SEQUENCER_CLOSED: 503,
+  BUNDLE_NOT_LOADED: 503,
   INTERNAL: 500,
 };
 
 export function httpStatusFor(code: string): number {
   return STATUS[code] ?? 500;
+}
+
+/** Every code with its status, for docs and the table-driven tests. */
+export function statusTable(): Readonly<Record<string, number>> {
+  return STATUS;
 }

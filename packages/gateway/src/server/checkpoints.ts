@@ -1,0 +1,202 @@
+import type { KeyObject } from 'node:crypto';
+import {
+  CountersignError,
+  ed25519Signer,
+  inclusionProof,
+  inclusionProofToJson,
+  leafHash,
+  MerkleFrontier,
+  parseCheckpoint,
+  signCheckpoint,
+  type InclusionProofJson,
+  type LedgerStore,
+  type Signer,
+  type StoredCheckpoint,
+} from '@countersign/core';
+import { ApiError } from './app.js';
+
+export interface CheckpointWriterOptions {
+  readonly origin: string;
+  readonly key: KeyObject;
+  /** Write a checkpoint once this many entries are not covered by one... */
+  readonly every?: number;
+  /** ...or on this period when any entry is not covered. */
+  readonly intervalMs?: number;
+  readonly onError?: (err: unknown) => void;
+  readonly onCheckpoint?: (treeSize: number) => void;
+}
+
+export interface EntryProof extends InclusionProofJson {
+  readonly seq: number;
+  /** The entry's stored bytes, base64. */
+  readonly entry: string;
+  readonly leaf_hash: string;
+  readonly root: string;
+  readonly checkpoint: string;
+}
+
+export const CHECKPOINT_DEFAULTS = { every: 1_000, intervalMs: 1_000 } as const;
+
+/**
+ * Signed checkpoints (C2SP tlog-checkpoint, the gateway key) for a ledger the
+ * durable Gateway writes, and inclusion proofs against them.
+ *
+ * The Gateway's command sequencer is the one writer of entries; this follows
+ * the store from the outside: it streams new entries into a Merkle frontier
+ * and a flat array of leaf hashes (32 bytes an entry), and signs the root on
+ * a schedule. Reading the store rather than hooking the sequencer means
+ * entries written by another replica are covered too. Two replicas with the
+ * same key sign the same note for the same size (Ed25519 is deterministic),
+ * so storing it twice is a no-op.
+ */
+export class CheckpointWriter {
+  readonly #store: LedgerStore;
+  readonly #origin: string;
+  readonly #signer: Signer;
+  readonly #every: number;
+  readonly #intervalMs: number;
+  readonly #onError: (err: unknown) => void;
+  readonly #onCheckpoint: (treeSize: number) => void;
+  readonly #frontier = MerkleFrontier.empty();
+  #leaves = Buffer.alloc(32 * 1024);
+  #checkpointed = 0;
+  #lastAt = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  private constructor(store: LedgerStore, options: CheckpointWriterOptions) {
+    this.#store = store;
+    this.#origin = options.origin;
+    this.#signer = ed25519Signer(options.origin, options.key);
+    this.#every = options.every ?? CHECKPOINT_DEFAULTS.every;
+    this.#intervalMs = options.intervalMs ?? CHECKPOINT_DEFAULTS.intervalMs;
+    this.#onError = options.onError ?? (() => undefined);
+    this.#onCheckpoint = options.onCheckpoint ?? (() => undefined);
+  }
+
+  static async open(store: LedgerStore, options: CheckpointWriterOptions): Promise<CheckpointWriter> {
+    const writer = new CheckpointWriter(store, options);
+    await writer.#catchUp();
+    writer.#checkpointed = (await store.latestCheckpoint())?.treeSize ?? 0;
+    writer.#lastAt = Date.now();
+    writer.#arm();
+    return writer;
+  }
+
+  /** Entries this writer has read. */
+  get size(): number {
+    return this.#frontier.size;
+  }
+
+  /** Sign a test note: proves the key is usable, for readiness. */
+  probe(): void {
+    signCheckpoint({ origin: this.#origin, treeSize: 0, rootHash: new Uint8Array(32) }, this.#signer);
+  }
+
+  /** Catch up and checkpoint whatever is not covered yet; resolves with the latest stored checkpoint. */
+  flush(): Promise<StoredCheckpoint | null> {
+    return this.#serial(async () => {
+      await this.#catchUp();
+      if (this.#frontier.size > this.#checkpointed) await this.#write();
+      return this.#store.latestCheckpoint();
+    });
+  }
+
+  /** Checkpoint if enough entries or time went by; for the timer and after writes. */
+  tick(): Promise<void> {
+    return this.#serial(async () => {
+      await this.#catchUp();
+      const uncovered = this.#frontier.size - this.#checkpointed;
+      if (uncovered > 0 && (uncovered >= this.#every || Date.now() - this.#lastAt >= this.#intervalMs)) await this.#write();
+    });
+  }
+
+  /**
+   * RFC 9162 inclusion proof of entry `seq` against the latest stored
+   * checkpoint, in the JSON of `countersign ledger prove`.
+   */
+  prove(seq: number): Promise<EntryProof> {
+    return this.#serial(async () => {
+      const stored = await this.#store.latestCheckpoint();
+      if (stored === null) throw new ApiError('NO_CHECKPOINT', 'the ledger has no signed checkpoint yet');
+      const { treeSize, rootHash } = parseCheckpoint(stored.note);
+      if (seq >= treeSize) {
+        throw new ApiError('NOT_CHECKPOINTED', `entry ${seq} is not in the checkpointed tree of ${treeSize} entries; try again after the next checkpoint`, { tree_size: treeSize });
+      }
+      await this.#catchUp();
+      if (this.#frontier.size < treeSize) throw new CountersignError('LEDGER_VERIFY_FAILED', 'the store holds fewer entries than its latest checkpoint');
+      const leaves = this.#leaves;
+      const read = (i: number): Uint8Array => leaves.subarray(i * 32, i * 32 + 32);
+      const proof = inclusionProof(read, seq, treeSize);
+      let bytes: Uint8Array | null = null;
+      for await (const entry of this.#store.read(seq, seq + 1)) bytes = entry.bytes;
+      if (bytes === null || !Buffer.from(leafHash(bytes)).equals(read(seq))) {
+        throw new CountersignError('LEDGER_VERIFY_FAILED', `stored entry ${seq} does not match its leaf`);
+      }
+      return {
+        seq,
+        entry: Buffer.from(bytes).toString('base64'),
+        leaf_hash: Buffer.from(read(seq)).toString('base64'),
+        ...inclusionProofToJson(proof),
+        root: Buffer.from(rootHash).toString('base64'),
+        checkpoint: stored.note,
+      };
+    });
+  }
+
+  /** Stop the timer and write a final checkpoint covering every entry. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.flush();
+  }
+
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work, work);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #arm(): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.tick()
+        .catch((err: unknown) => this.#onError(err))
+        .finally(() => this.#arm());
+    }, this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  async #catchUp(): Promise<void> {
+    for await (const entry of this.#store.read(this.#frontier.size)) {
+      if (entry.seq !== this.#frontier.size) throw new CountersignError('LEDGER_VERIFY_FAILED', `the store returned entry ${entry.seq} where ${this.#frontier.size} was expected`);
+      const hash = leafHash(entry.bytes);
+      const at = this.#frontier.size * 32;
+      if (at + 32 > this.#leaves.length) {
+        const grown = Buffer.alloc(this.#leaves.length * 2);
+        this.#leaves.copy(grown);
+        this.#leaves = grown;
+      }
+      this.#leaves.set(hash, at);
+      this.#frontier.push(hash);
+    }
+  }
+
+  async #write(): Promise<void> {
+    const treeSize = this.#frontier.size;
+    const note = signCheckpoint({ origin: this.#origin, treeSize, rootHash: this.#frontier.root() }, this.#signer);
+    try {
+      await this.#store.putCheckpoint({ treeSize, note });
+    } catch (err) {
+      // another replica stored a checkpoint of this size first (a different key signs differently): theirs stands
+      const latest = await this.#store.latestCheckpoint();
+      if (latest === null || latest.treeSize < treeSize) throw err;
+    }
+    this.#checkpointed = treeSize;
+    this.#lastAt = Date.now();
+    this.#onCheckpoint(treeSize);
+  }
+}

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+
+/**
+ * Bounded building blocks for request bodies. Everything here arrives from a
+ * caller and is attacker-controlled: every string and list has a ceiling, so
+ * nothing unbounded reaches the ledger. The workflow's own rules (scopes,
+ * wildcards, digests, roles) are the core's to judge and record; these only
+ * keep the shape sane.
+ */
+export const Id = z.string().min(1).max(200);
+export const ShortText = z.string().max(2_000);
+export const LongText = z.string().max(4_000);
+export const Digest = z.string().max(100);
+export const Names = z.array(z.string().min(1).max(300)).max(64);
+export const Instant = z.string().max(40);
+export const IdParams = z.strictObject({ id: Id });
+
+/** The object without its undefined fields: zod's optional output meets `exactOptionalPropertyTypes`. */
+export function defined<T extends object>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { loadPolicy, MAX_POLICY_BYTES } from '@countersign/core';
+import { ApiError, route, type RouteSpec } from '../app.js';
+import { activePolicy, callerFrom, run, servedPolicy, type ServerContext } from '../context.js';
+import { StepResultBody, stepOutcomeView } from '../views.js';
+
+/** A bundle travels as YAML text inside JSON: escaping can double it, so the body may be larger than the bundle. */
+export const BUNDLE_BODY_LIMIT_BYTES = 2 * MAX_POLICY_BYTES + 1_024;
+
+const PolicySummary = z.object({
+  bundle_id: z.string(),
+  name: z.string(),
+  environments: z.array(z.string()),
+  surfaces: z.array(z.string()),
+  actions: z.array(z.object({ id: z.string(), class: z.string() })),
+});
+
+export function bundleRoutes(ctx: ServerContext): RouteSpec[] {
+  return [
+    route({
+      method: 'GET',
+      path: '/v1/policy',
+      summary: 'the active policy bundle',
+      tag: 'policy',
+      operation: 'policy_read',
+      response: PolicySummary,
+      handler: async () => {
+        const served = activePolicy(ctx);
+        if (served === null) throw new ApiError('BUNDLE_NOT_LOADED', 'the active bundle is not loaded on this replica');
+        const { bundle, bundleId } = served.loaded;
+        return {
+          bundle_id: bundleId,
+          name: bundle.name,
+          environments: [...bundle.environments],
+          surfaces: bundle.surfaces.map((s) => s.id),
+          actions: bundle.actions.map((a) => ({ id: a.id, class: a.class })),
+        };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/bundles',
+      summary:
+        'activate a policy bundle (YAML text): a governed, recorded action; pending requests are voided and re-decided, unconsumed grants and live leases revoked',
+      tag: 'policy',
+      operation: 'bundle_activate',
+      bodyLimit: BUNDLE_BODY_LIMIT_BYTES,
+      body: z.strictObject({ policy: z.string().min(1).max(MAX_POLICY_BYTES) }),
+      response: z.object({
+        bundle_id: z.string(),
+        previous_bundle_id: z.string().nullable(),
+        voided_requests: z.array(z.string()),
+        revoked_grants: z.array(z.string()),
+        revoked_leases: z.array(z.string()),
+        redecided: z.array(StepResultBody),
+      }),
+      status: 201,
+      handler: async ({ body, request }) => {
+        const caller = callerFrom(request);
+        // validated in full (schema and semantics) before anything is recorded: POLICY_PARSE_ERROR or POLICY_INVALID
+        const served = servedPolicy(loadPolicy(body.policy, 'request body'));
+        const result = await run(ctx, () => ctx.gateway.activateBundle(caller, served.compiled));
+        ctx.policies.set(served.compiled.bundleId, served);
+        ctx.requestsOpened(result.redecided.flatMap((s) => (s.request === null ? [] : [s.request])));
+        return {
+          bundle_id: result.bundle_id,
+          previous_bundle_id: result.previous_bundle_id,
+          voided_requests: [...result.voided_requests],
+          revoked_grants: [...result.revoked_grants],
+          revoked_leases: [...result.revoked_leases],
+          // the activator is not the proposer of these steps: their grants go to their agents through status
+          redecided: result.redecided.map((s) => stepOutcomeView(s, result.tokens, false)),
+        };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,59 @@
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import { ApiError, route, type RouteSpec } from '../app.js';
+import type { ServerContext } from '../context.js';
+
+const Health = z.object({ status: z.literal('ok') });
+const Ready = z.object({ status: z.literal('ready'), ledger_size: z.number().int(), bundle_id: z.string() });
+
+/**
+ * Unauthenticated operational endpoints. `/metrics` carries counts and
+ * latencies, no ids, tokens or payloads; it is served on the address the
+ * gateway binds (loopback by default), so expose that address only to the
+ * scraper (docs/http-api.md "Operations").
+ */
+export function operationRoutes(ctx: ServerContext, options: { readonly registry?: Registry }): RouteSpec[] {
+  const routes: RouteSpec[] = [
+    route({
+      method: 'GET',
+      path: '/healthz',
+      summary: 'the process is up',
+      tag: 'operations',
+      response: Health,
+      handler: async () => ({ status: 'ok' as const }),
+    }),
+    route({
+      method: 'GET',
+      path: '/readyz',
+      summary: 'ready only when the ledger store answers, the gateway key signs and the active bundle is loaded',
+      tag: 'operations',
+      response: Ready,
+      handler: async () => {
+        try {
+          const head = await ctx.store.head();
+          ctx.checkpoints.probe();
+          const bundleId = ctx.reader.bundleId;
+          if (bundleId === null || !ctx.policies.has(bundleId) || ctx.feed.closed) throw new Error('not serving');
+          return { status: 'ready' as const, ledger_size: head.size, bundle_id: bundleId };
+        } catch {
+          throw new ApiError('NOT_READY', 'the ledger store, the gateway key or the active bundle is not usable');
+        }
+      },
+    }),
+  ];
+  const registry = options.registry;
+  if (registry) {
+    routes.push(
+      route({
+        method: 'GET',
+        path: '/metrics',
+        summary: 'Prometheus metrics (text exposition format)',
+        tag: 'operations',
+        response: z.string(),
+        stream: { contentType: registry.contentType },
+        handler: async () => registry.metrics(),
+      }),
+    );
+  }
+  return routes;
+}

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { decideProposal, decisionState, parseProposal, Proposal } from '@countersign/core';
+import { ApiError, route, type RouteSpec } from '../app.js';
+import { activePolicy, callerFrom, run, viewContext, type ServerContext } from '../context.js';
+import { ProposalBody, stepOutcomeView, stepView } from '../views.js';
+
+const IdParams = z.strictObject({ id: z.string().min(1).max(200) });
+const Decisions = z.object({ bundle_id: z.string(), decisions: z.array(z.record(z.string(), z.unknown())) });
+
+export function proposalRoutes(ctx: ServerContext): RouteSpec[] {
+  return [
+    route({
+      method: 'POST',
+      path: '/v1/proposals',
+      summary: 'propose steps: each is decided on its own; allowed steps come back with a grant, others with a request id or their refusal codes',
+      tag: 'proposals',
+      operation: 'propose',
+      // the proposal arrives from an agent: attacker-controlled, validated by core's schema before anything reads it
+      body: Proposal,
+      response: ProposalBody,
+      status: 201,
+      handler: async ({ body, request }) => {
+        const caller = callerFrom(request);
+        const result = await run(ctx, () => ctx.gateway.propose(caller, body));
+        const record = ctx.reader.state.proposals.get(result.proposal);
+        ctx.requestsOpened(result.steps.flatMap((s) => (s.request === null ? [] : [s.request])));
+        return {
+          proposal: result.proposal,
+          bundle_id: record?.bundle_id ?? ctx.reader.bundleId,
+          agent: record?.agent ?? caller.principal,
+          on_behalf_of: record?.on_behalf_of ?? body.on_behalf_of,
+          surface: record?.surface ?? caller.surface,
+          incident: record?.incident ?? null,
+          // the caller is the proposing agent (the core refuses any other): it gets its grants
+          steps: result.steps.map((s) => stepOutcomeView(s, result.tokens, true)),
+        };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/proposals/:id',
+      summary: 'a proposal and what became of each of its steps; grants are shown to the proposing agent only',
+      tag: 'proposals',
+      operation: 'status',
+      params: IdParams,
+      response: ProposalBody,
+      handler: async ({ params, request }) => {
+        const caller = callerFrom(request);
+        const state = ctx.reader.state;
+        const record = state.proposals.get(params.id);
+        if (!record) throw new ApiError('PROPOSAL_UNKNOWN', `no proposal \`${params.id}\``);
+        const view = viewContext(ctx);
+        const steps = [];
+        for (const id of record.steps) {
+          const step = state.steps.get(id);
+          if (step) steps.push(await stepView(view, step, record.agent, caller));
+        }
+        return {
+          proposal: record.id,
+          bundle_id: record.bundle_id,
+          agent: record.agent,
+          on_behalf_of: record.on_behalf_of,
+          surface: record.surface,
+          incident: record.incident,
+          steps,
+        };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/decisions',
+      summary: 'dry run: decide each step of a proposal under the active bundle and the open holds; records nothing, grants nothing',
+      tag: 'proposals',
+      operation: 'decide',
+      body: Proposal,
+      response: Decisions,
+      handler: async ({ body }) => {
+        const policy = activePolicy(ctx);
+        if (policy === null) throw new ApiError('BUNDLE_NOT_LOADED', 'the active bundle is not loaded on this replica');
+        const decisions = decideProposal(policy.compiled, parseProposal(body), decisionState(ctx.reader.state), ctx.clock());
+        return { bundle_id: policy.compiled.bundleId, decisions: decisions as unknown as Record<string, unknown>[] };
+      },
+    }),
+  ];
+}

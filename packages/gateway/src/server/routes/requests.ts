@@ -1,0 +1,160 @@
+import { PassThrough } from 'node:stream';
+import { z } from 'zod';
+import { ApprovalStatement, type Caller, type RequestRecord } from '@countersign/core';
+import type { AttestationInput } from '../../service/gateway.js';
+import { ApiError, route, type RouteSpec } from '../app.js';
+import { callerFrom, run, viewContext, type ServerContext } from '../context.js';
+import { RequestBody, requestView } from '../views.js';
+
+/** A long poll is held at most this long, whatever `wait` asks (docs/http-api.md "Waiting"). */
+export const MAX_WAIT_MS = 60_000;
+/** An event stream is closed after this long; the client reconnects. */
+export const MAX_STREAM_MS = 10 * 60_000;
+/** A comment line this often keeps proxies from closing an idle stream. */
+const KEEP_ALIVE_MS = 15_000;
+
+const IdParams = z.strictObject({ id: z.string().min(1).max(200) });
+const WaitQuery = z.strictObject({
+  wait: z
+    .string()
+    .regex(/^\d{1,6}(ms|s)?$/, 'a wait is a number of seconds: `30s`, `30` or `500ms`')
+    .optional(),
+});
+
+const Attestation = z.discriminatedUnion('kind', [
+  // signed on the approver's own machine with a key of theirs in the roster
+  z.strictObject({ kind: z.literal('key'), key_id: z.string().min(1).max(200), signature: z.string().min(1).max(200) }),
+  // an authenticated console session: the gateway attests the statement for the token's principal
+  z.strictObject({ kind: z.literal('gateway') }),
+]);
+const ApprovalBody = z.strictObject({ statement: ApprovalStatement, attestation: Attestation });
+
+const ApprovalAnswer = RequestBody.extend({
+  decision: z.enum(['approve', 'deny']),
+  quorum_met: z.boolean(),
+  remaining: z.array(z.object({ factor: z.number().int(), roles: z.array(z.string()), needed: z.number().int() })),
+});
+
+function waitMs(wait: string | undefined): number {
+  if (wait === undefined) return 0;
+  const ms = wait.endsWith('ms') ? Number(wait.slice(0, -2)) : Number(wait.replace(/s$/, '')) * 1_000;
+  return Math.min(MAX_WAIT_MS, ms);
+}
+
+/** Nothing more will happen without someone acting: decided, and if approved, granted (or waiting for nothing). */
+function settled(view: RequestBody): boolean {
+  return view.status !== 'open' && !(view.status === 'approved' && view.awaiting_rollback);
+}
+
+function requestOf(ctx: ServerContext, id: string): RequestRecord {
+  const record = ctx.reader.state.requests.get(id);
+  if (!record) throw new ApiError('REQUEST_UNKNOWN', `no request \`${id}\``);
+  return record;
+}
+
+function view(ctx: ServerContext, id: string, caller: Caller): Promise<RequestBody> {
+  return requestView(viewContext(ctx), requestOf(ctx, id), caller);
+}
+
+export function requestRoutes(ctx: ServerContext): RouteSpec[] {
+  const decide = (decision: 'approve' | 'deny'): RouteSpec =>
+    route({
+      method: 'POST',
+      path: decision === 'approve' ? '/v1/requests/:id/approvals' : '/v1/requests/:id/denials',
+      summary:
+        decision === 'approve'
+          ? 'approve a request with a statement signed by the approver (attestation `key`) or attested by the gateway for a console session (`gateway`)'
+          : 'deny a request with a signed statement; one eligible denial closes it',
+      tag: 'requests',
+      operation: decision,
+      params: IdParams,
+      body: ApprovalBody,
+      response: ApprovalAnswer,
+      handler: async ({ params, body, request }) => {
+        const caller = callerFrom(request);
+        if (body.statement.request !== params.id) {
+          throw new ApiError('PATH_MISMATCH', `the statement is for request \`${body.statement.request}\`, not \`${params.id}\``);
+        }
+        const attestation: AttestationInput = body.attestation.kind === 'key' ? body.attestation : { kind: 'gateway' };
+        const input = { statement: body.statement, attestation };
+        const result = await run(ctx, () => (decision === 'approve' ? ctx.gateway.approve(caller, input) : ctx.gateway.deny(caller, input)));
+        return {
+          ...(await view(ctx, result.request, caller)),
+          decision: result.decision,
+          quorum_met: result.quorum_met,
+          remaining: result.remaining.map((r) => ({ factor: r.factor, roles: [...r.roles], needed: r.needed })),
+        };
+      },
+    });
+
+  return [
+    route({
+      method: 'GET',
+      path: '/v1/requests/:id',
+      summary: 'an approval request as it stands; with `wait` (at most 60 s) the answer is held until it is decided and granted, or the wait ends',
+      tag: 'requests',
+      operation: 'status',
+      params: IdParams,
+      query: WaitQuery,
+      response: RequestBody,
+      handler: async ({ params, query, request }) => {
+        const caller = callerFrom(request);
+        const deadline = Date.now() + waitMs(query.wait);
+        for (;;) {
+          const current = await view(ctx, params.id, caller);
+          const remaining = deadline - Date.now();
+          if (settled(current) || remaining <= 0 || ctx.feed.closed) return current;
+          await ctx.feed.next(remaining);
+        }
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/requests/:id/events',
+      summary: 'Server-Sent Events: `event: request` with the request view at once and on every change, until it is decided and granted',
+      tag: 'requests',
+      operation: 'wait',
+      params: IdParams,
+      response: RequestBody,
+      stream: { contentType: 'text/event-stream; charset=utf-8' },
+      handler: async ({ params, request, reply }) => {
+        const caller = callerFrom(request);
+        requestOf(ctx, params.id);
+        void reply.header('cache-control', 'no-cache').header('x-accel-buffering', 'no');
+        const stream = new PassThrough();
+        let open = true;
+        request.raw.once('close', () => {
+          open = false;
+          ctx.feed.changed();
+        });
+        void (async () => {
+          const started = Date.now();
+          let last = '';
+          let written = started;
+          let id = 0;
+          stream.write('retry: 2000\n\n');
+          while (open) {
+            const current = RequestBody.parse(await view(ctx, params.id, caller));
+            const json = JSON.stringify(current);
+            if (json !== last) {
+              id += 1;
+              stream.write(`event: request\nid: ${id}\ndata: ${json}\n\n`);
+              last = json;
+              written = Date.now();
+            } else if (Date.now() - written >= KEEP_ALIVE_MS) {
+              stream.write(': keep-alive\n\n');
+              written = Date.now();
+            }
+            if (settled(current) || ctx.feed.closed || Date.now() - started >= MAX_STREAM_MS) break;
+            await ctx.feed.next(KEEP_ALIVE_MS);
+          }
+        })()
+          .catch((err: unknown) => request.log.error({ err }, 'request event stream failed'))
+          .finally(() => stream.end());
+        return stream;
+      },
+    }),
+    decide('approve'),
+    decide('deny'),
+  ];
+}

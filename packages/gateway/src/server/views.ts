@@ -1,0 +1,217 @@
+import type { KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { grantTokenClaims, type AuthorityState, type Caller, type GrantRecord, type RequestRecord, type StepOutcome, type StepRecord } from '@countersign/core';
+import { signGrantToken } from '../service/grant-token.js';
+
+/**
+ * What the HTTP API shows of the authority state: approval requests,
+ * proposals and their steps, in the shapes of @countersign/client
+ * (`RequestView`, `ProposalResult`, `StepResult`).
+ *
+ * A grant is a bearer token for one execution. It is shown only to the
+ * principal that proposed the step (the agent that will execute it), never to
+ * approvers or readers: whoever can read a request must not thereby be able
+ * to run it. The token is re-signed from the ledger's grant record; EdDSA
+ * signatures are deterministic (RFC 8032 §5.1.6), so it is byte for byte the
+ * token issued when the grant was recorded.
+ */
+
+const Effect = z.enum(['allow', 'require_approval', 'deny', 'held']);
+const RequestStatus = z.enum(['open', 'approved', 'denied', 'expired', 'voided']);
+
+export const StepResultBody = z.object({
+  step: z.string(),
+  index: z.number().int(),
+  effect: Effect,
+  reasons: z.array(z.string()),
+  rule_ids: z.array(z.string()),
+  digest: z.string().nullable(),
+  request: z.string().nullable(),
+  /** Compact JWS when the step is granted and the caller proposed it; otherwise null. */
+  grant: z.string().nullable(),
+  /** Allowed or approved, but the grant waits for a rollback artifact registered for this step. */
+  awaiting_rollback: z.boolean(),
+  action: z.string().optional(),
+  environment: z.string().optional(),
+  target: z.string().optional(),
+});
+export type StepResultBody = z.input<typeof StepResultBody>;
+
+export const ProposalBody = z.object({
+  proposal: z.string(),
+  bundle_id: z.string().nullable(),
+  agent: z.string(),
+  on_behalf_of: z.string(),
+  surface: z.string(),
+  incident: z.string().nullable(),
+  steps: z.array(StepResultBody),
+});
+
+const ApprovalView = z.object({
+  approver: z.string(),
+  decision: z.enum(['approve', 'deny']),
+  surface: z.string(),
+  attestation: z.enum(['key', 'gateway']),
+  key_id: z.string().nullable(),
+  signed_at: z.string(),
+});
+
+export const RequestBody = z.object({
+  id: z.string(),
+  status: RequestStatus,
+  digest: z.string(),
+  bundle_id: z.string().nullable(),
+  proposal: z.string(),
+  step: z.string(),
+  action: z.string(),
+  environment: z.string(),
+  target: z.string(),
+  params: z.record(z.string(), z.unknown()),
+  risk: z.string(),
+  class: z.string().nullable(),
+  rationale: z.string().nullable(),
+  expected_consequence: z.string().nullable(),
+  rollback_plan: z.string().nullable(),
+  incident: z.string().nullable(),
+  agent: z.string(),
+  on_behalf_of: z.string(),
+  /** The surface the request came from; approvals must arrive through another. */
+  surface: z.string(),
+  requirements: z.object({
+    quorum: z.array(z.object({ roles: z.array(z.string()), count: z.number().int() })),
+    surfaces: z.array(z.string()),
+    attestation: z.enum(['key', 'any']),
+  }),
+  approvals: z.array(ApprovalView),
+  opened_at: z.string(),
+  expires_at: z.string(),
+  closed_at: z.string().nullable(),
+  grant: z.string().nullable(),
+  awaiting_rollback: z.boolean(),
+});
+export type RequestBody = z.input<typeof RequestBody>;
+
+export interface ViewContext {
+  readonly state: AuthorityState;
+  readonly key: KeyObject;
+  readonly keyId: string;
+}
+
+/** The grant's compact JWS, re-signed from its ledger record. */
+export function grantToken(grant: GrantRecord, key: KeyObject, keyId: string): Promise<string> {
+  return signGrantToken(grantTokenClaims(grant), key, keyId);
+}
+
+/** The step's grant that can still be consumed (issued, under the step's bundle), if any. */
+function liveGrant(state: AuthorityState, step: StepRecord): GrantRecord | null {
+  for (let i = step.grants.length - 1; i >= 0; i -= 1) {
+    const grant = state.grants.get(step.grants[i]!);
+    if (grant && grant.status === 'issued' && grant.bundle_id === step.bundle_id) return grant;
+  }
+  return null;
+}
+
+/** Authorized, wants a rollback artifact, has none ready and no grant of its decision yet. */
+export function awaitingRollback(state: AuthorityState, step: StepRecord): boolean {
+  if (!step.authorized || step.requirements?.rollback_required !== true) return false;
+  const granted = step.grants.some((jti) => {
+    const g = state.grants.get(jti);
+    return g !== undefined && g.bundle_id === step.bundle_id && (g.status === 'issued' || g.status === 'consumed');
+  });
+  if (granted) return false;
+  const artifact = step.artifact === null ? undefined : state.artifacts.get(step.artifact);
+  return artifact?.status !== 'ready';
+}
+
+function rollbackPlan(state: AuthorityState, step: StepRecord | undefined): string | null {
+  if (!step || step.artifact === null) return null;
+  const artifact = state.artifacts.get(step.artifact);
+  if (!artifact) return null;
+  return `${artifact.action} on ${artifact.target} (${artifact.id}, ${artifact.status})`;
+}
+
+async function visibleGrant(ctx: ViewContext, step: StepRecord | undefined, agent: string, caller: Caller): Promise<string | null> {
+  if (!step || caller.principal !== agent) return null;
+  const grant = liveGrant(ctx.state, step);
+  return grant === null ? null : grantToken(grant, ctx.key, ctx.keyId);
+}
+
+export async function requestView(ctx: ViewContext, request: RequestRecord, caller: Caller): Promise<RequestBody> {
+  const step = ctx.state.steps.get(request.step);
+  return {
+    id: request.id,
+    status: request.status,
+    digest: request.digest,
+    bundle_id: request.bundle_id,
+    proposal: request.proposal,
+    step: request.step,
+    action: request.action,
+    environment: request.environment,
+    target: request.target,
+    params: step?.params ?? {},
+    risk: request.risk,
+    class: step?.class ?? null,
+    rationale: step?.rationale ?? null,
+    expected_consequence: step?.expected_consequence ?? null,
+    rollback_plan: rollbackPlan(ctx.state, step),
+    incident: step?.incident ?? null,
+    agent: request.agent,
+    on_behalf_of: request.on_behalf_of,
+    surface: request.surface,
+    requirements: {
+      quorum: request.requirements.quorum.map((f) => ({ roles: [...f.roles], count: f.count })),
+      surfaces: [...request.requirements.surfaces],
+      attestation: request.requirements.attestation,
+    },
+    approvals: request.approvals.map((a) => ({
+      approver: a.approver,
+      decision: a.decision,
+      surface: a.surface,
+      attestation: a.attestation,
+      key_id: a.key_id,
+      signed_at: a.signed_at,
+    })),
+    opened_at: request.opened_at,
+    expires_at: request.expires_at,
+    closed_at: request.closed_at,
+    grant: request.status === 'approved' ? await visibleGrant(ctx, step, request.agent, caller) : null,
+    awaiting_rollback: step === undefined ? false : awaitingRollback(ctx.state, step),
+  };
+}
+
+/** A step as it stands in the state. */
+export async function stepView(ctx: ViewContext, step: StepRecord, agent: string, caller: Caller): Promise<StepResultBody> {
+  return {
+    step: step.id,
+    index: step.index,
+    effect: step.effect,
+    reasons: [...step.reasons],
+    rule_ids: [...step.rule_ids],
+    digest: step.digest,
+    request: step.request,
+    grant: await visibleGrant(ctx, step, agent, caller),
+    awaiting_rollback: awaitingRollback(ctx.state, step),
+    action: step.action,
+    environment: step.environment,
+    target: step.target,
+  };
+}
+
+/**
+ * A step as a command just decided it, with the token the command issued.
+ * `tokens` holds only what this call signed; the caller is the proposer here.
+ */
+export function stepOutcomeView(outcome: StepOutcome, tokens: Readonly<Record<string, string>>, showGrant: boolean): StepResultBody {
+  const jti = outcome.grant?.jti;
+  return {
+    step: outcome.step,
+    index: outcome.index,
+    effect: outcome.effect,
+    reasons: [...outcome.reasons],
+    rule_ids: [...outcome.rule_ids],
+    digest: outcome.digest,
+    request: outcome.request,
+    grant: showGrant && jti !== undefined ? (tokens[jti] ?? null) : null,
+    awaiting_rollback: outcome.awaiting_rollback,
+  };
+}

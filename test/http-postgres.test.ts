@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dropTestSchema, reachableTestPostgres, testSchemaName } from '../packages/gateway/src/store/pg-test-url.js';
+import { call, signedApproval, startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.js';
+import { httpSuite, writeTestPolicy } from './helpers/http-suite.js';
+
+// End to end over PostgreSQL (fails in CI when the server is unreachable): build first.
+const url = await reachableTestPostgres();
+
+if (url !== null) {
+  httpSuite('postgres', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-http-pg-'));
+    const schema = testSchemaName('cs_http');
+    return {
+      dir,
+      start: (policy, args) => startGatewayProcess({ policy, dir, postgres: { url, schema }, ...(args ? { args } : {}) }),
+      cleanup: async () => {
+        await dropTestSchema(url, schema);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  });
+}
+
+describe.skipIf(url === null)('two gateway processes on one PostgreSQL', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'countersign-race-'));
+  const schema = testSchemaName('cs_race');
+  let a: GatewayProcess;
+  let b: GatewayProcess;
+
+  beforeAll(async () => {
+    const policy = writeTestPolicy(dir);
+    a = await startGatewayProcess({ policy, dir, postgres: { url: url!, schema } });
+    // the same gateway key: either replica verifies the grants the other signed
+    b = await startGatewayProcess({ policy, dir, postgres: { url: url!, schema }, key: a.keyPath });
+  }, 60_000);
+
+  afterAll(async () => {
+    expect(await a?.stop()).toBe(0);
+    expect(await b?.stop()).toBe(0);
+    await dropTestSchema(url!, schema);
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('consume the same grant at once: exactly one succeeds, the other gets GRANT_USED', async () => {
+    const token = await a.token('payments-copilot', 'copilot-console');
+    const step = { action: 'queue.snapshot_shard', environment: 'prod', target: 'payments-queue/shard-7', params: {} };
+    const steps = Array.from({ length: 10 }, () => step);
+    const proposed = await call(a.url, 'POST', '/v1/proposals', token, { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps });
+    expect(proposed.status, JSON.stringify(proposed.body)).toBe(201);
+    const grants = (proposed.body['steps'] as { grant: string }[]).map((s) => s.grant);
+    expect(grants.every((g) => typeof g === 'string')).toBe(true);
+    const races = await Promise.all(
+      grants.map((grant) => Promise.all([a, b].map((gw) => call(gw.url, 'POST', '/v1/executions', token, { grant })))),
+    );
+    for (const pair of races) {
+      const statuses = pair.map((r) => r.status).sort();
+      expect(statuses).toEqual([201, 409]);
+      expect(pair.find((r) => r.status === 409)?.body['error']['code']).toBe('GRANT_USED');
+    }
+    // both replicas agree on one chain: the ledger head is the same seen from either
+    const priyaA = await a.token('priya', 'approver-console');
+    const [headA, headB] = await Promise.all([call(a.url, 'GET', '/v1/ledger/head', priyaA), call(b.url, 'GET', '/v1/ledger/head', priyaA)]);
+    expect(headA.body['size']).toBe(headB.body['size']);
+  });
+
+  it('a long poll on one replica sees an approval made through the other', async () => {
+    const agent = await a.token('payments-copilot', 'copilot-console');
+    const proposed = await call(a.url, 'POST', '/v1/proposals', agent, {
+      agent: 'payments-copilot',
+      on_behalf_of: 'olivia',
+      surface: 'copilot-console',
+      steps: [{ action: 'comms.send_status_update', environment: 'prod', target: 'customers', params: { channel: 'statuspage', message: 'investigating' } }],
+    });
+    const requestId = (proposed.body['steps'] as { request: string }[])[0]!.request;
+    const view = (await call(a.url, 'GET', `/v1/requests/${requestId}`, agent)).body;
+    const polled = call(a.url, 'GET', `/v1/requests/${requestId}?wait=20s`, agent);
+    const approved = await call(b.url, 'POST', `/v1/requests/${requestId}/approvals`, await b.token('sam', 'signed-cli'), signedApproval(view as never, 'sam', 'signed-cli'));
+    expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+    const answer = await polled;
+    expect(answer.body['status']).toBe('approved');
+    expect(typeof answer.body['grant']).toBe('string');
+  });
+});
