@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 const PARTS = {
   decide: 'decide.js',
   ledger: 'ledger.js',
+  http: 'http.js',
 };
 
 const requested = process.argv.slice(2);

@@ -13,7 +13,8 @@ export type GatewayErrorCode =
   | 'STORE_CORRUPT'
   | 'MIGRATION_FAILED'
   | 'SEQUENCER_CLOSED'
-  | 'BUNDLE_NOT_LOADED';
+  | 'BUNDLE_NOT_LOADED'
+  | 'DEMO_FAILED';
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerClientCommands as client } from './client/register.js';
 import { register as decide } from './decide.js';
+import { register as demo } from './demo.js';
 import { register as init } from './init.js';
 import { register as keys } from './keys.js';
 import { register as ledger } from './ledger.js';
@@ -16,5 +17,5 @@ import { register as trace } from './trace.js';
  * This is the one place that wires them up; order here is the order in --help.
  */
 export function registerCommands(program: Command): void {
-  for (const register of [init, serve, policy, decide, client, ledger, keys, token, trace, postmortem, report]) register(program);
+  for (const register of [init, serve, policy, decide, client, ledger, keys, token, trace, postmortem, report, demo]) register(program);
 }
