@@ -7,6 +7,7 @@ import { SqliteCredentialStore } from '../packages/gateway/src/auth/credential-s
 import { authenticate } from '../packages/gateway/src/auth/credentials.js';
 import { loadPrivateKey, loadPublicKey, publicKeyOf } from '../packages/gateway/src/keys.js';
 import { SqliteLedgerStore } from '../packages/gateway/src/store/sqlite.js';
+import { formatPublicKey, loadPolicy } from '../packages/core/src/index.js';
 
 // End to end: the built CLI (`npx tsc -b packages/core packages/client packages/gateway` first).
 const ROOT = join(import.meta.dirname, '..');
@@ -51,7 +52,21 @@ describe('countersign init', () => {
     const r = countersign(['init', dir]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('shown once');
-    expect(readFileSync(join(dir, 'policy.yaml'), 'utf8')).toBe(readFileSync(EXAMPLE, 'utf8'));
+    // the policy is the example with every roster key replaced: no key whose private
+    // half ships in the repository (the fixtures) is trusted by a scaffolded gateway
+    const scaffolded = loadPolicy(readFileSync(join(dir, 'policy.yaml'), 'utf8'), 'policy.yaml').bundle;
+    const example = loadPolicy(readFileSync(EXAMPLE, 'utf8'), 'example.yaml').bundle;
+    const withoutKeys = (b: typeof example) => b.principals.map((p) => ({ ...p, keys: p.keys.map((k) => k.id) }));
+    expect(withoutKeys(scaffolded)).toEqual(withoutKeys(example));
+    const exampleKeys = new Set(example.principals.flatMap((p) => p.keys.map((k) => k.public_key)));
+    const rosterKeys = scaffolded.principals.flatMap((p) => p.keys);
+    expect(rosterKeys.length).toBe(exampleKeys.size);
+    for (const { id, public_key } of rosterKeys) {
+      expect(exampleKeys.has(public_key)).toBe(false);
+      const file = join(dir, 'keys', `${id}.key`);
+      expect(mode(file)).toBe(0o600);
+      expect(formatPublicKey(publicKeyOf(loadPrivateKey(file)))).toBe(public_key);
+    }
     expect(mode(join(dir, 'gateway.key'))).toBe(0o600);
     expect(mode(join(dir, 'tokens.env'))).toBe(0o600);
     expect(mode(dir) & 0o077).toBe(0);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDuration, type PolicyBundle } from '@countersign/core';
@@ -9,6 +9,7 @@ import { issueCredential } from '../auth/credentials.js';
 import { GatewayError } from '../errors.js';
 import { generateKeyPair, loadPrivateKey } from '../keys.js';
 import { readPolicyFile } from '../policy-file.js';
+import { rekeyPolicy } from '../policy-rekey.js';
 import { openStore } from '../store/open.js';
 import { DEFAULT_SERVER, TOKEN_ENV, SERVER_ENV } from './client/connection.js';
 import { table } from './client/output.js';
@@ -99,12 +100,14 @@ export function register(program: Command): void {
     .option('--force', 'use a non-empty DIR: create what is missing, keep every existing file (a key is never overwritten), issue new tokens')
     .option('--policy <file>', 'start from this policy instead of examples/payments/policy.yaml')
     .option('--expires <duration>', 'lifetime of the tokens issued', DEFAULT_EXPIRY)
-    .option('--json', 'print {"dir", "files", "tokens": [{principal, surface, variable, token}], "serve"} as JSON')
+    .option('--json', 'print {"dir", "files", "roster_keys", "tokens": [{principal, surface, variable, token}], "serve"} as JSON')
     .addHelpText(
       'after',
       `
 Creates, in DIR:
-  policy.yaml    the policy (a copy of the payments example)
+  policy.yaml    the policy (the payments example with every roster key replaced)
+  keys/          a fresh Ed25519 private key (mode 0600) for each roster key id,
+                 e.g. keys/leo-2025.key: hand each to its person, then delete it here
   gateway.key    the gateway's Ed25519 signing key (mode 0600), and gateway.key.pub
   ledger.db      the SQLite ledger, migrated, with the token hashes
   tokens.env     export ${TOKEN_ENV}_<PRINCIPAL>_<SURFACE>=... lines (mode 0600)
@@ -143,8 +146,20 @@ Example:
       const path = (name: string) => join(dir, name);
       const kept: string[] = [];
 
+      // The example's roster keys are test fixtures whose private halves ship in this
+      // repository: a scaffolded gateway must never trust them, so every roster key
+      // is replaced by a fresh one whose private half goes to keys/<key id>.key (0600).
+      const rosterKeys: string[] = [];
       if (existsSync(path(FILES.policy))) kept.push(FILES.policy);
-      else copyFileSync(source, path(FILES.policy), constants.COPYFILE_EXCL);
+      else {
+        mkdirSync(path('keys'), { recursive: true, mode: 0o700 });
+        const rekeyed = rekeyPolicy(readFileSync(source, 'utf8'), source, (_principal, keyId) => {
+          const file = join('keys', `${keyId}.key`);
+          rosterKeys.push(file);
+          return generateKeyPair(path(file)).key;
+        });
+        writeFileSync(path(FILES.policy), `# scaffolded by \`countersign init\` from ${source}; roster keys are fresh, private halves in keys/\n${rekeyed.text}`, { flag: 'wx' });
+      }
       const { bundle, bundleId } = readPolicyFile(path(FILES.policy));
 
       // INVARIANT: a key is never overwritten; an existing one must still be a usable 0600 key
@@ -182,7 +197,7 @@ Example:
       const serve = `countersign serve --policy ${path(FILES.policy)} --db ${path(FILES.db)} --key ${path(FILES.key)}`;
       if (opts.json) {
         process.stdout.write(
-          `${JSON.stringify({ dir, bundle_id: bundleId, files: Object.fromEntries(Object.entries(FILES).map(([k, v]) => [k, path(v)])), kept, tokens, serve })}\n`,
+          `${JSON.stringify({ dir, bundle_id: bundleId, files: Object.fromEntries(Object.entries(FILES).map(([k, v]) => [k, path(v)])), roster_keys: rosterKeys.map(path), kept, tokens, serve })}\n`,
         );
         return;
       }
@@ -190,6 +205,7 @@ Example:
       const lines = [
         `initialised ${dir} (policy ${bundle.name}, bundle ${bundleId})`,
         ...Object.values(FILES).map((f) => `  ${f}${kept.includes(f) ? '  (kept as it was)' : ''}`),
+        ...(rosterKeys.length > 0 ? [`  keys/  ${rosterKeys.length} roster private keys (mode 0600), one per key id in policy.yaml`] : []),
         '',
         'tokens (shown once; also in tokens.env, mode 0600):',
         table(['principal', 'surface', 'token'], tokens.map((t) => [t.principal, t.surface, t.token])).trimEnd(),

@@ -3,13 +3,13 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { isMap, isSeq, parseDocument } from 'yaml';
-import { formatPublicKey, loadPolicy } from '@countersign/core';
+import { loadPolicy } from '@countersign/core';
 import { CountersignClient } from '@countersign/client';
 import { openCredentialStore } from '../auth/credential-store.js';
 import { issueCredential } from '../auth/credentials.js';
 import { GatewayError } from '../errors.js';
 import { generateKeyPair } from '../keys.js';
+import { rekeyPolicy } from '../policy-rekey.js';
 
 /**
  * One live gateway for one run of the demo: a temporary copy of a policy
@@ -179,30 +179,15 @@ function tokenKey(principal: string, surface: string): string {
 
 /**
  * Copy the policy with every roster key of every principal replaced by a
- * fresh Ed25519 key, keeping the key ids; comments and layout survive.
- * The private halves stay in memory for the run and are never written.
+ * fresh Ed25519 key (see policy-rekey.ts). The private halves stay in memory
+ * for the run and are never written.
  */
 function withThrowawayKeys(source: string, target: string): { policyPath: string; keys: Map<string, RosterKey> } {
-  const doc = parseDocument(readFileSync(source, 'utf8'));
-  const principals = doc.get('principals');
-  const keys = new Map<string, RosterKey>();
-  if (!isSeq(principals)) throw new GatewayError('USAGE', `policy \`${source}\` has no principals list`);
-  for (const principal of principals.items) {
-    if (!isMap(principal)) continue;
-    const id = principal.get('id');
-    const list = principal.get('keys');
-    if (typeof id !== 'string' || !isSeq(list)) continue;
-    list.items.forEach((entry, index) => {
-      if (!isMap(entry)) return;
-      const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-      entry.set('public_key', formatPublicKey(publicKey));
-      const keyId = entry.get('id');
-      // the first key of each principal is the one the demo signs with
-      if (index === 0 && typeof keyId === 'string') keys.set(id, { principal: id, keyId, key: privateKey });
-    });
-  }
-  writeFileSync(target, `# a copy of ${source} for one demo run: the roster keys are throwaway keys of this run\n${doc.toString()}`, { mode: 0o600 });
-  return { policyPath: target, keys };
+  const { text, keys } = rekeyPolicy(readFileSync(source, 'utf8'), source, () => generateKeyPairSync('ed25519').privateKey);
+  writeFileSync(target, `# a copy of ${source} for one demo run: the roster keys are throwaway keys of this run\n${text}`, { mode: 0o600 });
+  // the first key of each principal is the one the demo signs with
+  const first = keys.filter((k) => k.index === 0).map((k) => [k.principal, { principal: k.principal, keyId: k.keyId, key: k.privateKey }] as const);
+  return { policyPath: target, keys: new Map(first) };
 }
 
 function freePort(): Promise<number> {
