@@ -9,6 +9,7 @@ import { DEFAULT_BODY_LIMIT_BYTES } from '../server/app.js';
 import { startGateway } from '../server/gateway-server.js';
 import { openStore, type StoreConfig } from '../store/open.js';
 import { GatewayError } from '../errors.js';
+import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
 
 interface ServeOptions {
   policy: string;
@@ -37,7 +38,7 @@ export function register(program: Command): void {
     .option('--host <addr>', 'address to bind', '127.0.0.1')
     .option('--key <file>', 'gateway Ed25519 private key (PKCS#8 PEM, mode 0600)', 'countersign.key')
     .option('--init-key', 'generate the gateway key at --key if the file does not exist')
-    .option('--origin <name>', 'origin line of signed checkpoints: names this ledger', 'countersign.local/ledger')
+    .option('--origin <name>', 'origin line of signed checkpoints and the gateway key name: names this ledger', DEFAULT_LEDGER_ORIGIN)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .option('--expire-every <duration>', 'how often approval requests past their window are closed', '5s')
     .option('--max-body <bytes>', 'largest request body accepted; bundle activation allows 2 MiB', String(DEFAULT_BODY_LIMIT_BYTES))
