@@ -260,6 +260,18 @@ describe('countersign status', () => {
     expect([bad.code, bad.stderr]).toEqual([2, "error[USAGE]: `--wait` must be a duration such as `30s` or `5m`; got `soon`\n"]);
   });
 
+  it('--grant prints only the grant for a pipe into execute, and exits 1 without one', async () => {
+    let grant: string | null = 'g.h.i';
+    await fake({ 'GET /v1/requests/:id': () => ({ body: requestView({ status: grant ? 'approved' : 'open', grant }) }) });
+    const granted = await countersign(['status', 'request-1', '--grant']);
+    expect([granted.code, granted.stdout]).toEqual([0, 'g.h.i\n']);
+    grant = null;
+    const none = await countersign(['status', 'request-1', '--grant']);
+    expect([none.code, none.stdout, none.stderr]).toEqual([1, '', 'request `request-1` has no grant (status open)\n']);
+    const mixed = await countersign(['status', 'proposal-1', '--proposal', '--grant']);
+    expect(mixed.code).toBe(2);
+  });
+
   it('--proposal shows every step and exits 0 only when all are granted', async () => {
     const gw = await fake({
       'GET /v1/proposals/:id': () => ({

@@ -13,6 +13,7 @@ interface StatusFlags extends ConnectionFlags {
   readonly proposal?: boolean;
   /** `true` for a bare `--wait`. */
   readonly wait?: string | true;
+  readonly grant?: boolean;
 }
 
 function waitMs(wait: string | true): number {
@@ -53,8 +54,14 @@ async function waitForRequest(client: CountersignClient, id: string, ms: number)
   }
 }
 
-async function requestStatus(client: CountersignClient, id: string, wait: number | null): Promise<Outcome> {
+async function requestStatus(client: CountersignClient, id: string, wait: number | null, grantOnly: boolean): Promise<Outcome> {
   const { view, timedOut } = wait === null ? { view: await client.status(id), timedOut: false } : await waitForRequest(client, id, wait);
+  if (grantOnly) {
+    // For pipes: `countersign status ID --wait --grant | countersign execute -`
+    return view.grant !== null
+      ? { data: view, text: view.grant, exit: EXIT.OK }
+      : { data: view, text: '', exit: EXIT.NEGATIVE, note: `request \`${id}\` has no grant (status ${view.status})` };
+  }
   const note =
     view.status === 'approved' && view.grant !== null
       ? `approved: run it with \`countersign execute <grant>\``
@@ -89,7 +96,8 @@ export function register(program: Command): void {
       .description('show an approval request (or with --proposal, a proposal); --wait long-polls until it is decided')
       .argument('<id>', 'request id (as `propose` prints it), or a proposal id with --proposal')
       .option('--proposal', 'ID is a proposal: show every step')
-      .option('--wait [duration]', `wait until decided, at most this long (default ${DEFAULT_WAIT})`),
+      .option('--wait [duration]', `wait until decided, at most this long (default ${DEFAULT_WAIT})`)
+      .option('--grant', 'print only the grant (compact JWS), for `countersign execute -`; exit 1 when there is none'),
   )
     .addHelpText(
       'after',
@@ -102,13 +110,15 @@ ${EXIT_CODES_HELP}
 
 Examples:
   countersign status request-7f3k --wait 10m
-  countersign status proposal-2k9d --proposal --json`,
+  countersign status proposal-2k9d --proposal --json
+  countersign status request-7f3k --wait 5m --grant | countersign execute -`,
     )
     .action(
       clientAction(async (id: string, opts: StatusFlags): Promise<Outcome> => {
         const wait = opts.wait === undefined ? null : waitMs(opts.wait);
         const client = connect(opts);
-        return opts.proposal ? proposalStatus(client, id, wait) : requestStatus(client, id, wait);
+        if (opts.proposal && opts.grant) throw new GatewayError('USAGE', '`--grant` applies to a request, not to `--proposal`');
+        return opts.proposal ? proposalStatus(client, id, wait) : requestStatus(client, id, wait, opts.grant === true);
       }),
     );
 }
