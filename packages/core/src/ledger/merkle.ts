@@ -23,18 +23,13 @@ export interface FrontierState {
   readonly hashes: readonly string[];
 }
 
-type HashFn = (data: Uint8Array) => string;
-
 // crypto.hash is Node >= 20.12; createHash keeps older Node 20 releases working.
 // 'binary' is Node's alias of latin1.
-const sha256Latin1: HashFn =
+/** @internal SHA-256 as a binary string. */
+export const sha256Latin1: (data: Uint8Array) => string =
   typeof nodeCrypto.hash === 'function'
     ? (data) => nodeCrypto.hash('sha256', data, 'binary')
     : (data) => nodeCrypto.createHash('sha256').update(data).digest('binary');
-const sha256Hex: HashFn =
-  typeof nodeCrypto.hash === 'function'
-    ? (data) => nodeCrypto.hash('sha256', data, 'hex')
-    : (data) => nodeCrypto.createHash('sha256').update(data).digest('hex');
 
 // RFC 6962 §2.1: leaves are hashed with a 0x00 prefix, nodes with 0x01
 const nodeInput = Buffer.alloc(1 + 2 * HASH_SIZE);
@@ -60,11 +55,6 @@ function withLeafPrefix(bytes: Uint8Array): Uint8Array {
 /** @internal SHA-256(0x00 || bytes) as a binary string. */
 export function leafHashBin(bytes: Uint8Array): string {
   return sha256Latin1(withLeafPrefix(bytes));
-}
-
-/** @internal SHA-256(0x00 || bytes) in lower-case hex: the form `prev_hash` takes. */
-export function leafHashHex(bytes: Uint8Array): string {
-  return sha256Hex(withLeafPrefix(bytes));
 }
 
 /** @internal */
@@ -98,16 +88,6 @@ const EMPTY_ROOT_BIN = toBin(EMPTY_ROOT);
 export class MerkleFrontier {
   #size = 0;
   #hashes: string[] = [];
-  // INVARIANT: when set, the size is odd and the last slot of #hashes stands for this
-  // leaf, kept in hex as it came: it is decoded straight into the node input on the
-  // next push, which spares the verifier a hex-to-binary conversion per entry.
-  #oddHex: string | null = null;
-
-  #settle(): void {
-    if (this.#oddHex === null) return;
-    this.#hashes[this.#hashes.length - 1] = Buffer.from(this.#oddHex, 'hex').toString('latin1');
-    this.#oddHex = null;
-  }
 
   /** An empty tree; same as `MerkleFrontier.empty()`. */
   static empty(): MerkleFrontier {
@@ -149,28 +129,11 @@ export class MerkleFrontier {
 
   /** @internal A leaf hash in lower-case hex (not checked: callers pass digests). */
   pushHex(leafHex: string): void {
-    if (this.#size % 2 === 0) {
-      this.#hashes.push('');
-      this.#oddHex = leafHex;
-      this.#size += 1;
-      return;
-    }
-    if (this.#oddHex !== null) nodeInput.write(this.#oddHex, 1, HASH_SIZE, 'hex');
-    else nodeInput.write(this.#hashes[this.#hashes.length - 1] as string, 1, HASH_SIZE, 'latin1');
-    this.#oddHex = null;
-    this.#hashes.pop();
-    nodeInput.write(leafHex, 1 + HASH_SIZE, HASH_SIZE, 'hex');
-    let hash = sha256Latin1(nodeInput);
-    for (let s = (this.#size - 1) / 2; s % 2 === 1; s = (s - 1) / 2) {
-      hash = nodeHashBin(this.#hashes.pop() as string, hash);
-    }
-    this.#hashes.push(hash);
-    this.#size += 1;
+    this.pushBin(Buffer.from(leafHex, 'hex').toString('latin1'));
   }
 
   /** @internal */
   pushBin(leaf: string): void {
-    this.#settle();
     let hash = leaf;
     // Each trailing 1 bit of the old size is a perfect subtree the new leaf completes.
     for (let s = this.#size; s % 2 === 1; s = (s - 1) / 2) {
@@ -187,7 +150,6 @@ export class MerkleFrontier {
 
   /** @internal Root of this tree with `extra` leaves appended, without changing the frontier. */
   rootBin(extra: readonly string[] = []): string {
-    this.#settle();
     let hashes = this.#hashes;
     if (extra.length > 0) {
       const copy = this.clone();
@@ -202,12 +164,10 @@ export class MerkleFrontier {
   }
 
   clone(): MerkleFrontier {
-    this.#settle();
     return MerkleFrontier.#of(this.#size, [...this.#hashes]);
   }
 
   toJSON(): FrontierState {
-    this.#settle();
     return { size: this.#size, hashes: this.#hashes.map((bin) => Buffer.from(bin, 'latin1').toString('hex')) };
   }
 }

@@ -149,6 +149,29 @@ describe('createVerifier', () => {
     );
   });
 
+  it('refuses a prev_hash in upper-case hex although it names the right hash', () => {
+    // the last entry, with no checkpoint over it: only the link itself can catch this
+    const drafts = Array.from({ length: 3 }, (_, i): EntryDraft => ({
+      at: '2026-05-15T09:16:00.000Z',
+      type: 'proposal.decided',
+      actor: null,
+      surface: null,
+      bundle_id: null,
+      subjects: {},
+      payload: { n: i },
+    }));
+    const ledger = buildLedger(drafts, []);
+    const last = ledger.items.find((it) => it.kind === 'entry' && it.seq === 2) as Item & { kind: 'entry' };
+    const prev = Buffer.from(ledger.entries[1]!.hash).toString('hex');
+    expect(prev).toMatch(/[a-f]/);
+    const text = Buffer.from(last.bytes).toString('utf8').replace(`"prev_hash":"${prev}"`, `"prev_hash":"${prev.toUpperCase()}"`);
+    const items = ledger.items.map((it) => (it === last ? { ...last, bytes: new Uint8Array(Buffer.from(text, 'utf8')) } : it));
+    expect(run(ledger.items, 'export').size).toBe(3);
+    for (const mode of ['export', 'store'] as const) {
+      expect(failureOf(() => run(items, mode))).toMatchObject({ seq: 2, kind: 'malformed' });
+    }
+  });
+
   it('detects a deleted entry as a gap, or as truncation when it was the last', () => {
     fc.assert(
       fc.property(ledgerArb, modeArb, fc.nat(), (ledger, mode, pick) => {

@@ -2,7 +2,7 @@ import { CountersignError, isCountersignError } from '../errors.js';
 import { parseCheckpoint, verifyCheckpoint, type VerifiedCheckpoint } from './checkpoint.js';
 import { decodeEntry, GENESIS_PREV_HASH } from './entry.js';
 import { toVerifierKeys, type NoteVerifierKey } from './key.js';
-import { fromBin, leafHashHex, MerkleFrontier, toBin } from './merkle.js';
+import { fromBin, leafHashBin, MerkleFrontier, toBin } from './merkle.js';
 import { KEY_ROTATED, verifyKeyRotation } from './rotation.js';
 
 /**
@@ -106,6 +106,32 @@ const PREV_KEY = Buffer.from('"prev_hash":"', 'latin1');
 const SEQ_KEY = Buffer.from('","seq":', 'latin1');
 const ROTATION_TAIL = Buffer.from(`"type":"${KEY_ROTATED}","v":1}`, 'latin1');
 const HEX64 = /^[0-9a-f]{64}$/;
+const GENESIS_BIN = '\0'.repeat(32);
+
+/** Where the top-level links sit in one entry's bytes; see `readLinks`. */
+interface Links {
+  /** Offset of the top-level `prev_hash` hex in the bytes, -1 when unreadable. */
+  prevAt: number;
+  /** `seq` in the bytes, -1 when unreadable. */
+  seq: number;
+}
+
+/** A Buffer over the same memory: stores hand in Buffers, so usually no allocation. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+// Backward Horspool over SEQ_KEY (`","seq":`): on a mismatch the window moves left
+// until some SEQ_KEY[k], k >= 1, lines up with the byte under its first position.
+// Entry text is mostly letters and digits, so most steps skip all 8 bytes.
+const SEQ_SKIP = new Uint8Array(256).fill(SEQ_KEY.length);
+for (let k = SEQ_KEY.length - 1; k >= 1; k -= 1) SEQ_SKIP[SEQ_KEY[k] as number] = k;
+const PREV_SPAN = PREV_KEY.length + 64;
+
+function matchesAt(buf: Buffer, at: number, key: Buffer): boolean {
+  for (let k = 0; k < key.length; k += 1) if (buf[at + k] !== key[k]) return false;
+  return true;
+}
 
 /**
  * Read `prev_hash` and `seq` from canonical entry bytes. RFC 8785 sorts the
@@ -113,44 +139,57 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * surface, type, v`), so the LAST `"prev_hash":"<64 hex>","seq":<digits>` in
  * the bytes is the top-level one: only the payload, which comes before it,
  * may hold such a nested object; what follows it (`subjects` maps names to
- * strings, `surface` and `type` are strings) cannot hold that text, since a
- * string cannot contain an unescaped quote.
+ * strings, `surface` and `type` are strings, as `sealEntry` enforces) cannot
+ * hold that text, since a string cannot contain an unescaped quote.
+ *
+ * It scans back from the end for `","seq":` followed by a digit and checks
+ * `"prev_hash":"` 77 bytes before it. Fills `out`, which the verifier reuses:
+ * the hot path allocates nothing here.
  */
-function readLinks(bytes: Uint8Array): { seq: number; prevHex: string | null } {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const none = { seq: -1, prevHex: null };
-  if (buf.length < 2 || buf[0] !== 0x7b || buf[buf.length - 1] !== 0x7d) return none;
+function readLinks(buf: Buffer, out: Links): void {
+  out.prevAt = -1;
+  out.seq = -1;
+  const end = buf.length;
+  if (end < 2 || buf[0] !== 0x7b || buf[end - 1] !== 0x7d) return;
   // Search backwards past look-alikes in `subjects` (e.g. a subject named `prev_hash`).
-  let at = buf.lastIndexOf(PREV_KEY);
-  let i = 0;
-  for (; at >= 0; at = at === 0 ? -1 : buf.lastIndexOf(PREV_KEY, at - 1)) {
-    i = at + PREV_KEY.length + 64;
-    const digit = buf[i + SEQ_KEY.length];
-    if (
-      digit !== undefined &&
-      digit >= 0x30 &&
-      digit <= 0x39 &&
-      buf.compare(SEQ_KEY, 0, SEQ_KEY.length, i, i + SEQ_KEY.length) === 0
-    ) {
-      break;
-    }
+  let i = end - SEQ_KEY.length - 1;
+  for (; i >= PREV_SPAN; i -= SEQ_SKIP[buf[i] as number] as number) {
+    if (!matchesAt(buf, i, SEQ_KEY)) continue;
+    const digit = buf[i + SEQ_KEY.length] as number;
+    if (digit >= 0x30 && digit <= 0x39 && matchesAt(buf, i - PREV_SPAN, PREV_KEY)) break;
   }
-  if (at < 0) return none;
-  const hexStart = at + PREV_KEY.length;
-  // Not checked for hex here: it is compared with a hex hash, and `resolveEntry` checks it on a mismatch.
-  const prevHex = buf.toString('latin1', hexStart, i);
+  if (i < PREV_SPAN) return;
+  // Not checked for hex here: it is compared with a hash, and `resolveEntry` checks it on a mismatch.
+  out.prevAt = i - 64;
   i += SEQ_KEY.length;
   const first = i;
   let seq = 0;
-  for (; i < buf.length; i += 1) {
+  for (; i < end; i += 1) {
     const c = buf[i] as number;
     if (c < 0x30 || c > 0x39) break;
     seq = seq * 10 + (c - 0x30);
   }
   const digits = i - first;
   const canonicalNumber = digits === 1 || (digits > 1 && digits <= 16 && buf[first] !== 0x30);
-  if (!canonicalNumber || !Number.isSafeInteger(seq) || buf[i] !== 0x2c) return { seq: -1, prevHex };
-  return { seq, prevHex };
+  if (canonicalNumber && Number.isSafeInteger(seq) && buf[i] === 0x2c) out.seq = seq;
+}
+
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let d = 0; d < 16; d += 1) HEX_VALUE['0123456789abcdef'.charCodeAt(d)] = d;
+
+/** Whether the 64 bytes at `at` are the lower-case hex of the binary-string hash `bin`, without allocating. */
+function hexEquals(buf: Buffer, at: number, bin: string): boolean {
+  if (at < 0) return false;
+  for (let j = 0; j < 32; j += 1) {
+    const hi = HEX_VALUE[buf[at + 2 * j] as number] as number;
+    const lo = HEX_VALUE[buf[at + 2 * j + 1] as number] as number;
+    if (hi < 0 || lo < 0 || ((hi << 4) | lo) !== bin.charCodeAt(j)) return false;
+  }
+  return true;
+}
+
+function prevHexAt(buf: Buffer, links: Links): string | null {
+  return links.prevAt < 0 ? null : buf.toString('latin1', links.prevAt, links.prevAt + 64);
 }
 
 const ROTATION_MARK = ROTATION_TAIL[8] as number;
@@ -181,12 +220,14 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
   let keys: NoteVerifierKey[] = toVerifierKeys(options.trustedKeys);
   if (keys.length === 0) throw new CountersignError('KEY_INVALID', 'the verifier needs at least one trusted key');
 
-  // INVARIANT: `frontier` holds leaves [0, count - 1) and `lastHex` is leaf count - 1
+  // INVARIANT: `frontier` holds leaves [0, count - 1) and `lastBin` is leaf count - 1
   // (or the genesis value when count is 0): the last leaf stays out so a diagnosis can
-  // swap it for what its successor claims.
+  // swap it for what its successor claims. Hashes stay binary strings on the hot path;
+  // diagnosis speaks hex, like `prev_hash`.
   const frontier = MerkleFrontier.empty();
   let count = 0;
-  let lastHex = GENESIS_PREV_HASH;
+  let lastBin = GENESIS_BIN;
+  const lastHex = (): string => (count === 0 ? GENESIS_PREV_HASH : Buffer.from(lastBin, 'latin1').toString('hex'));
   let checkpointed = 0;
   let checkpointsVerified = 0;
   let lastCheckpoint: VerifiedCheckpoint | null = null;
@@ -204,7 +245,7 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
     return copy.rootBin();
   };
   /** Root over all accepted entries followed by `leaves`. */
-  const rootWith = (...leaves: string[]): string => frontierRoot(count === 0 ? leaves : [lastHex, ...leaves]);
+  const rootWith = (...leaves: string[]): string => frontierRoot(count === 0 ? leaves : [lastHex(), ...leaves]);
 
   /** Signature check only; throws the verifier failure. */
   const openCheckpoint = (cp: PendingCheckpoint): VerifiedCheckpoint => {
@@ -251,24 +292,26 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
     }
   };
 
-  const accept = (c: Candidate): void => {
-    if (count > 0) frontier.pushHex(lastHex);
-    lastHex = c.hash;
+  const links: Links = { prevAt: -1, seq: -1 };
+
+  const accept = (seq: number, bytes: Uint8Array, hash: string): void => {
+    if (count > 0) frontier.pushBin(lastBin);
+    lastBin = hash;
     count += 1;
-    if (isRotation(c.bytes)) applyRotation(c);
+    if (isRotation(bytes)) applyRotation(seq, bytes);
   };
 
-  const applyRotation = (c: Candidate): void => {
+  const applyRotation = (seq: number, bytes: Uint8Array): void => {
     try {
-      const entry = decodeEntry(c.bytes);
+      const entry = decodeEntry(bytes);
       if (entry.type !== KEY_ROTATED) return;
-      const next = verifyKeyRotation(entry.payload, { origin, seq: c.seq }, keys);
+      const next = verifyKeyRotation(entry.payload, { origin, seq }, keys);
       keys = [next];
-      rotations.push({ seq: c.seq, newKey: next.text });
+      rotations.push({ seq, newKey: next.text });
     } catch {
       // A rotation the old key did not sign changes nothing: checkpoints signed by the
       // would-be new key then fail as bad signatures. Tampering shows at the next link.
-      rejectedRotations.push(c.seq);
+      rejectedRotations.push(seq);
     }
   };
 
@@ -292,12 +335,12 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
   /** Settle an anomaly at candidate x (expected seq `count`) with the next entry y. Always throws. */
   const resolveEntry = (x: Candidate, y: Candidate | null): never => {
     const s = count;
-    const linked = x.prevHex === lastHex;
+    const linked = x.prevHex === lastHex();
     if (x.seq < 0 || x.prevHex === null || !HEX64.test(x.prevHex)) {
       // An unreadable item followed by the entry that belongs at s (a stray line, or
       // entry s - 1 broken in two): judge entry s - 1 by that entry's link.
       if (y !== null && y.seq === s) {
-        if (s > 0 && y.prevHex !== lastHex && checkpointed < s) changed(s - 1, y);
+        if (s > 0 && y.prevHex !== lastHex() && checkpointed < s) changed(s - 1, y);
         failure('malformed', s, 'an item that is not a canonical ledger entry precedes it');
       }
       if (y === null && s > 0) {
@@ -358,13 +401,22 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
 
     entry(stored, bytes) {
       assertOpen();
-      const { seq, prevHex } = readLinks(bytes);
-      const c: Candidate = { stored, bytes, hash: leafHashHex(bytes), seq, prevHex };
-      if (suspect !== null) resolveEntry(suspect, c);
-      if (seq === count && prevHex === lastHex && (stored === null || stored === count)) {
-        // c vouches for entry count - 1: the checkpoints at this size can be judged now.
+      const buf = asBuffer(bytes);
+      readLinks(buf, links);
+      const hash = leafHashBin(buf);
+      const { seq } = links;
+      // The common case, without building a Candidate: in place, linked, nothing pending.
+      if (suspect === null && seq === count && (stored === null || stored === count) && hexEquals(buf, links.prevAt, lastBin)) {
+        // the entry vouches for entry count - 1: the checkpoints at this size can be judged now
         runDueCheckpoints();
-        accept(c);
+        accept(seq, buf, hash);
+        return;
+      }
+      const c: Candidate = { stored, bytes, hash: Buffer.from(hash, 'latin1').toString('hex'), seq, prevHex: prevHexAt(buf, links) };
+      if (suspect !== null) resolveEntry(suspect, c);
+      if (seq === count && c.prevHex === lastHex() && (stored === null || stored === count)) {
+        runDueCheckpoints();
+        accept(seq, buf, hash);
         return;
       }
       suspect = c;
@@ -410,7 +462,7 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
       return {
         size: count,
         rootHash: fromBin(rootWith()),
-        lastHash: count === 0 ? null : new Uint8Array(Buffer.from(lastHex, 'hex')),
+        lastHash: count === 0 ? null : fromBin(lastBin),
         checkpoints: checkpointsVerified,
         checkpointedSize: checkpointed,
         lastCheckpoint,
