@@ -56,4 +56,14 @@ describe('stepDigest', () => {
     expect(() => stepDigest({ ...step, params: { n: 1.5 } }, BUNDLE)).toThrow();
     expect(() => stepDigest({ ...step, params: { ключ: 1 } }, BUNDLE)).toThrow();
   });
+
+  it('refuses a lone surrogate anywhere in the step, as the canonicaliser does', () => {
+    const lone = 'queue-\ud800';
+    for (const bad of [{ ...step, params: { channel: lone } }, { ...step, target: lone }, { ...step, action: lone }, { ...step, environment: lone }]) {
+      expect(() => stepDigest(bad, BUNDLE)).toThrow(expect.objectContaining({ code: 'NOT_CANONICALIZABLE' }));
+    }
+    // a well-formed pair is fine and agrees with the general path
+    const pair = { ...step, params: { channel: 'status \ud83d\ude80' } };
+    expect(stepDigest(pair, BUNDLE)).toBe(`sha256:${sha256Hex(stepCanonicalJson(pair, BUNDLE))}`);
+  });
 });

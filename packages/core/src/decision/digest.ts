@@ -13,6 +13,13 @@ const sha256Hex: (text: string) => string =
 
 // eslint-disable-next-line no-control-regex -- the ASCII range is the point
 const ASCII_KEY = /^[\x00-\x7f]*$/;
+// With the `u` flag a well-formed pair is one code point, so this matches only a
+// lone surrogate: text RFC 8785 refuses and the general canonicaliser rejects.
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+function fastString(value: unknown): value is string {
+  return typeof value === 'string' && !LONE_SURROGATE.test(value);
+}
 
 /**
  * RFC 8785 text of flat params (scalar values, ASCII keys), or null when the
@@ -29,7 +36,7 @@ function flatParamsJson(params: DigestedStep['params']): string | null {
     const key = keys[i]!;
     const value = params[key];
     if (!ASCII_KEY.test(key)) return null;
-    if (typeof value === 'string' || typeof value === 'boolean' || value === null || (typeof value === 'number' && Number.isSafeInteger(value))) {
+    if (fastString(value) || typeof value === 'boolean' || value === null || (typeof value === 'number' && Number.isSafeInteger(value))) {
       out += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${JSON.stringify(value)}`;
     } else {
       return null;
@@ -47,7 +54,7 @@ function flatParamsJson(params: DigestedStep['params']): string | null {
  */
 export function stepDigest(step: DigestedStep, bundleId: string): string {
   const params = flatParamsJson(step.params);
-  if (params === null || typeof step.action !== 'string' || typeof step.environment !== 'string' || typeof step.target !== 'string') {
+  if (params === null || !fastString(step.action) || !fastString(step.environment) || !fastString(step.target) || !fastString(bundleId)) {
     return canonicalDigest({ action: step.action, environment: step.environment, target: step.target, params: step.params, bundle_id: bundleId });
   }
   // keys in RFC 8785 order: action, bundle_id, environment, params, target
