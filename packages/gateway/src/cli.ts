@@ -11,6 +11,14 @@ const program = new Command('countersign')
 
 registerCommands(program);
 
+// `countersign ledger export | head`: a reader that closed early is not an error of ours.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.OK);
+    throw err;
+  });
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
