@@ -554,7 +554,7 @@ export function httpSuite(label: string, setup: () => Promise<SuiteSetup>): void
         const lines = (await exported.text()).trim().split('\n');
         const head = (await call(gw.url, 'GET', '/v1/ledger/head', priya)).body;
         const checkpoint = (await call(gw.url, 'GET', '/v1/ledger/checkpoint', priya)).body;
-        expect(checkpoint['note']).toContain('countersign.local/ledger');
+        expect(checkpoint['note']).toContain('countersign.dev/ledger/default');
         expect(lines.length).toBeGreaterThan(head['size']);
         const proof = await call(gw.url, 'GET', '/v1/ledger/proofs/3', priya);
         expect(proof.status, JSON.stringify(proof.body)).toBe(200);
