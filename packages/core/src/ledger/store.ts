@@ -55,6 +55,13 @@ export interface AppendPlan {
   /** One per draft. A key already stored aborts the whole transaction with STORE_CONFLICT (ADR 002 §5). */
   readonly uniqueKeys: readonly (string | null)[];
   readonly projections: readonly ProjectionWrite[];
+  /**
+   * The drafts as the builder already sealed them on the head it was given
+   * (one per draft, in order). The store keeps each seal that sits at its
+   * place in the chain instead of sealing the draft again, and seals the
+   * drafts itself from the first one that does not.
+   */
+  readonly sealed?: readonly SealedEntry[];
 }
 
 /**

@@ -241,7 +241,8 @@ export class CommandSequencer {
         const value = projectionRow(this.#state, ref);
         projections.push({ kind: ref.kind, id: ref.id, value: value === null ? null : canonicalJson(value) });
       }
-      return { drafts, uniqueKeys, projections };
+      // sealed once, here: the store checks each seal extends the chain instead of sealing again
+      return { drafts, uniqueKeys, projections, sealed: local };
     };
 
     try {

@@ -1,17 +1,41 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import { compactVerify, SignJWT } from 'jose';
+import { createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { compactVerify } from 'jose';
 import { parseGrantClaims, type GrantClaims } from '@countersign/core';
+import { GatewayError } from '../errors.js';
 
 /** A compact JWS longer than this is not one of ours: refused before any parsing. */
 export const MAX_GRANT_TOKEN_LENGTH = 4_096;
 
+/** The last encoded protected header: a gateway signs every grant with one key, so one `kid`. */
+let lastHeader: { readonly kid: string; readonly encoded: string } | null = null;
+
+function encodedHeader(kid: string): string {
+  if (lastHeader?.kid !== kid) lastHeader = { kid, encoded: Buffer.from(JSON.stringify({ alg: 'EdDSA', kid, typ: 'JWT' })).toString('base64url') };
+  return lastHeader.encoded;
+}
+
 /**
- * Sign grant claims as a compact JWS (RFC 7515, EdDSA per RFC 8037) with the
- * gateway key. The ledger records the claims; the token is what the executor
- * carries and presents once.
+ * Sign grant claims as a compact JWS (RFC 7515 §7.1, EdDSA per RFC 8037 §3.1)
+ * with the gateway key. The ledger records the claims; the token is what the
+ * executor carries and presents once.
+ *
+ * The signing input is built here and signed by node:crypto on the thread
+ * pool: jose's WebCrypto path costs several times the signature itself on
+ * the event loop. The bytes are the ones jose's `SignJWT` produces (Ed25519
+ * is deterministic), and tokens are verified by jose's `compactVerify`.
  */
 export function signGrantToken(claims: GrantClaims, privateKey: KeyObject, kid: string): Promise<string> {
-  return new SignJWT({ ...claims }).setProtectedHeader({ alg: 'EdDSA', kid, typ: 'JWT' }).sign(privateKey);
+  if (privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'ed25519') {
+    return Promise.reject(new GatewayError('KEY_INVALID', 'the grant signing key is not an ed25519 private key'));
+  }
+  // RFC 7515 §5.1: ASCII(BASE64URL(UTF8(header)) || '.' || BASE64URL(payload))
+  const input = `${encodedHeader(kid)}.${Buffer.from(JSON.stringify({ ...claims })).toString('base64url')}`;
+  return new Promise((resolve, reject) => {
+    sign(null, Buffer.from(input, 'latin1'), privateKey, (err, signature) => {
+      if (err) reject(err);
+      else resolve(`${input}.${signature.toString('base64url')}`);
+    });
+  });
 }
 
 /**

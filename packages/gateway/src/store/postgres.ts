@@ -1,7 +1,6 @@
 import pg from 'pg';
 import {
   isCountersignError,
-  sealEntry,
   type AppendBuilder,
   type AppendPlan,
   type AppendWithResult,
@@ -14,7 +13,7 @@ import {
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { migratePostgres, quoteIdent } from './migrations.js';
-import { assertKnownSize, assertWithinHead, checkPlan, latestProjections, plainPlan } from './plan.js';
+import { assertKnownSize, assertWithinHead, checkPlan, latestProjections, plainPlan, sealPlan } from './plan.js';
 import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
 
 export interface PostgresStoreOptions {
@@ -362,15 +361,6 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
     }
     return new GatewayError('STORE_UNAVAILABLE', `cannot ${what}: postgres at \`${this.where}\` failed${code === undefined ? '' : ` (${code})`}`, details);
   }
-}
-
-function sealPlan(plan: AppendPlan, head: LedgerHead): SealedEntry[] {
-  let prevHash = head.lastHash;
-  return plan.drafts.map((draft, index) => {
-    const entry = sealEntry(draft, head.size + index, prevHash);
-    prevHash = entry.hash;
-    return entry;
-  });
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LedgerStore, TransactionalLedgerStore } from '@countersign/core';
 import { SCHEMA_VERSION } from './migrations.js';
+import type { SqliteWriterThread } from './sqlite-writer.js';
 import { SqliteLedgerStore } from './sqlite.js';
 import { draft, runStoreContract } from './store.contract.js';
 
@@ -22,6 +23,27 @@ runStoreContract({
       store: opened[0]!,
       openAnother: async () => {
         const store = SqliteLedgerStore.open(path);
+        opened.push(store);
+        return store;
+      },
+      dispose: async () => {
+        for (const store of opened) await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+});
+
+runStoreContract({
+  name: 'sqlite, writes inline',
+  newStore: async () => {
+    const dir = tempDir();
+    const path = join(dir, 'ledger.db');
+    const opened: TransactionalLedgerStore[] = [SqliteLedgerStore.open(path, { writer: 'inline' })];
+    return {
+      store: opened[0]!,
+      openAnother: async () => {
+        const store = SqliteLedgerStore.open(path, { writer: 'inline' });
         opened.push(store);
         return store;
       },
@@ -58,6 +80,31 @@ describe('SqliteLedgerStore', () => {
     const normal = SqliteLedgerStore.open(path, { synchronous: 'NORMAL' }) as unknown as { db: Database.Database };
     expect(normal.db.pragma('synchronous', { simple: true })).toBe(1);
     await (normal as unknown as LedgerStore).close();
+  });
+
+  it('commits on a writer thread whose own connection is synchronous=FULL, unless told otherwise', async () => {
+    const path = fresh();
+    const store = SqliteLedgerStore.open(path) as unknown as { writer: SqliteWriterThread | null } & LedgerStore;
+    expect(store.writer).not.toBeNull();
+    expect(await store.writer!.synchronous()).toBe(2);
+    await store.close();
+    const normal = SqliteLedgerStore.open(path, { synchronous: 'NORMAL' }) as unknown as { writer: SqliteWriterThread } & LedgerStore;
+    expect(await normal.writer.synchronous()).toBe(1);
+    await normal.close();
+    const inline = SqliteLedgerStore.open(path, { writer: 'inline' }) as unknown as { writer: SqliteWriterThread | null } & LedgerStore;
+    expect(inline.writer).toBeNull();
+    await inline.close();
+  });
+
+  it('fails every write, closed, once its writer thread is gone, and acknowledges nothing it did not commit', async () => {
+    const path = fresh();
+    const store = SqliteLedgerStore.open(path);
+    await store.append([draft(0)]);
+    await (store as unknown as { writer: SqliteWriterThread }).writer.abort();
+    await expect(store.append([draft(1)])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    await expect(store.appendWith(1, () => ({ drafts: [draft(1)], uniqueKeys: [null], projections: [] }))).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect((await store.head()).size).toBe(1);
+    await store.close();
   });
 
   it('records the schema version and migrates idempotently', async () => {

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import {
   isCountersignError,
-  sealEntry,
   type AppendBuilder,
+  type AppendPlan,
   type AppendWithResult,
   type EntryDraft,
   type LedgerHead,
@@ -14,8 +14,9 @@ import {
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { migrateSqlite, pendingMigrations, sqliteSchemaVersion } from './migrations.js';
+import { SqliteWriterThread } from './sqlite-writer.js';
 import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
-import { assertKnownSize, assertWithinHead, checkPlan, latestProjections, plainPlan } from './plan.js';
+import { assertKnownSize, assertWithinHead, checkPlan, latestProjections, plainPlan, sealPlan } from './plan.js';
 
 export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
 
@@ -29,6 +30,13 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
   /** Open an existing file without writing to it (no migrations); for `ledger verify` and `export`. */
   readonly readonly?: boolean;
+  /**
+   * Where writes run: `thread` (the default for a file) commits on a worker
+   * thread so that waiting for the fsync never blocks the event loop;
+   * `inline` commits on the caller's thread. Same statements, same
+   * durability; an in-memory database is always inline.
+   */
+  readonly writer?: 'thread' | 'inline';
 }
 
 interface EntryRow {
@@ -72,10 +80,15 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     readonly checkpointPage: Database.Statement<[number, number], CheckpointRow>;
   };
   private readonly appendTx: (knownSize: number | null, build: AppendBuilder) => AppendWithResult;
+  /** Writes on a worker thread, or null to write inline on this connection. */
+  private readonly writer: SqliteWriterThread | null;
+  /** Writes through the writer thread, one at a time: its transaction spans awaits. */
+  private writes: Promise<unknown> = Promise.resolve();
 
-  private constructor(path: string, db: Database.Database) {
+  private constructor(path: string, db: Database.Database, writer: SqliteWriterThread | null) {
     this.path = path;
     this.db = db;
+    this.writer = writer;
     this.statements = {
       last: db.prepare('SELECT seq, hash, bytes FROM ledger_entries ORDER BY seq DESC LIMIT 1'),
       insert: db.prepare('INSERT INTO ledger_entries (seq, hash, bytes, unique_key) VALUES (?, ?, ?, ?)'),
@@ -99,12 +112,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
         caughtUp = this.statements.since.all(knownSize);
       }
       const plan = checkPlan(build(caughtUp, head));
-      let prevHash = head.lastHash;
-      const sealed = plan.drafts.map((draft, index) => {
-        const entry = sealEntry(draft, head.size + index, prevHash);
-        prevHash = entry.hash;
-        return entry;
-      });
+      const sealed = sealPlan(plan, head);
       sealed.forEach((entry, index) => this.statements.insert.run(entry.seq, entry.hash, entry.bytes, plan.uniqueKeys[index] ?? null));
       for (const row of latestProjections(plan.projections)) {
         if (row.value === null) this.statements.deleteProjection.run(row.kind, row.id);
@@ -146,7 +154,10 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
         db.pragma(`synchronous = ${synchronous}`);
         migrateSqlite(db);
       }
-      return new SqliteLedgerStore(path, db);
+      const inMemory = path === ':memory:' || path === '';
+      const threaded = !readonly && !inMemory && (options.writer ?? 'thread') === 'thread';
+      const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
+      return new SqliteLedgerStore(path, db, threaded ? SqliteWriterThread.start({ path, synchronous, busyTimeoutMs }) : null);
     } catch (err) {
       db.close();
       throw storeError(err, `cannot open ledger database \`${path}\``);
@@ -154,10 +165,19 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
   }
 
   append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
+    if (this.writer !== null && drafts.length > 0 && !this.closed) return this.threadAppend(null, () => plainPlan(drafts)).then((result) => result.sealed);
     return this.run(() => (drafts.length === 0 ? [] : this.appendTx(null, () => plainPlan(drafts)).sealed), 'append to the ledger');
   }
 
   appendWith(knownSize: number, build: AppendBuilder): Promise<AppendWithResult> {
+    if (this.writer !== null && !this.closed) {
+      try {
+        assertKnownSize(knownSize);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return this.threadAppend(knownSize, build);
+    }
     // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
     let failure: { readonly err: unknown } | null = null;
     const guarded: AppendBuilder = (caughtUp, head) => {
@@ -201,6 +221,15 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
   }
 
   putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
+    const writer = this.writer;
+    if (writer !== null && !this.closed) {
+      return this.serialWrite(async () => {
+        assertTreeSize(checkpoint.treeSize);
+        const outcome = await writer.putCheckpoint(checkpoint.treeSize, checkpoint.note);
+        if (outcome.kind === 'different') throw new GatewayError('STORE_CONFLICT', `a different checkpoint for tree size ${checkpoint.treeSize} is already stored`);
+        if (outcome.kind === 'beyond') throw new GatewayError('STORE_CONFLICT', `checkpoint tree size ${checkpoint.treeSize} is beyond the ledger size ${outcome.size}`);
+      }, 'store a checkpoint');
+    }
     return this.run(() => {
       assertTreeSize(checkpoint.treeSize);
       const put = this.db.transaction(() => {
@@ -236,12 +265,59 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     }
   }
 
-  close(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // writes already queued finish (or fail) first: nothing acknowledged is cut short
+    await this.writes;
+    try {
+      await this.writer?.close();
+    } finally {
       this.db.close();
     }
-    return Promise.resolve();
+  }
+
+  /**
+   * appendWith on the writer thread: the lock is taken there, the plan is
+   * built here on the head it read, and the commit runs there. The builder
+   * stays synchronous: between the head it is given and the commit, the
+   * write lock is held, so no other writer can append in between.
+   */
+  private threadAppend(knownSize: number | null, build: AppendBuilder): Promise<AppendWithResult> {
+    const writer = this.writer!;
+    // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
+    let failure: { readonly err: unknown } | null = null;
+    return this.serialWrite(async () => {
+      const { head, caughtUp } = await writer.begin(knownSize);
+      let sealed: SealedEntry[];
+      let plan: AppendPlan;
+      try {
+        if (knownSize !== null) assertWithinHead(knownSize, head.size);
+        try {
+          plan = checkPlan(build(caughtUp, head));
+        } catch (err) {
+          failure = { err };
+          throw err;
+        }
+        sealed = sealPlan(plan, head);
+      } catch (err) {
+        await writer.rollback().catch(() => undefined);
+        throw err;
+      }
+      await writer.commit({ sealed, uniqueKeys: plan.uniqueKeys, projections: latestProjections(plan.projections) });
+      return { caughtUp, sealed };
+    }, 'append to the ledger').catch((err: unknown) => {
+      throw failure === null ? err : failure.err;
+    });
+  }
+
+  private serialWrite<T>(work: () => Promise<T>, what: string): Promise<T> {
+    if (this.closed) return Promise.reject(new GatewayError('STORE_UNAVAILABLE', `cannot ${what}: the store is closed`));
+    const run = this.writes.then(work).catch((err: unknown) => {
+      throw storeError(err, `cannot ${what}`);
+    });
+    this.writes = run.catch(() => undefined);
+    return run;
   }
 
   private readHead(): LedgerHead {
