@@ -79,7 +79,10 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   const served = servedPolicy(policy);
   const store = observability ? observability.instrumentStore(options.store) : options.store;
 
-  const gateway = await Gateway.open({ store, policy: served.compiled, key: options.key, origin: options.origin, clock });
+  // One checkpoint writer per process: the CheckpointWriter below follows the store
+  // (covering other replicas' entries too) and serves proofs, so the Gateway's own
+  // command-sequencer checkpoints would only sign the same roots twice.
+  const gateway = await Gateway.open({ store, policy: served.compiled, key: options.key, origin: options.origin, clock, checkpoints: false });
   const port: GatewayPort = observability ? observability.instrumentGateway(gateway) : gateway;
   const policies = new Map<string, ServedPolicy>([[policy.bundleId, served]]);
 
