@@ -255,6 +255,7 @@ export {
 } from './state/state.js';
 export { applyEntries, applyEntry } from './state/reduce.js';
 export {
+  awaitsRollback,
   grantTokenClaims,
   type Caller,
   type CommandContext,

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { grantTokenClaims, type AuthorityState, type Caller, type GrantRecord, type RequestRecord, type StepOutcome, type StepRecord } from '@countersign/core';
+import { awaitsRollback, grantTokenClaims, type AuthorityState, type Caller, type GrantRecord, type RequestRecord, type StepOutcome, type StepRecord } from '@countersign/core';
 import { signGrantToken } from '../service/grant-token.js';
 
 /**
@@ -111,17 +111,6 @@ function liveGrant(state: AuthorityState, step: StepRecord): GrantRecord | null 
   return null;
 }
 
-/** Authorized, wants a rollback artifact, has none ready and no grant of its decision yet. */
-export function awaitingRollback(state: AuthorityState, step: StepRecord): boolean {
-  if (!step.authorized || step.requirements?.rollback_required !== true) return false;
-  const granted = step.grants.some((jti) => {
-    const g = state.grants.get(jti);
-    return g !== undefined && g.bundle_id === step.bundle_id && (g.status === 'issued' || g.status === 'consumed');
-  });
-  if (granted) return false;
-  const artifact = step.artifact === null ? undefined : state.artifacts.get(step.artifact);
-  return artifact?.status !== 'ready';
-}
 
 function rollbackPlan(state: AuthorityState, step: StepRecord | undefined): string | null {
   if (!step || step.artifact === null) return null;
@@ -175,7 +164,7 @@ export async function requestView(ctx: ViewContext, request: RequestRecord, call
     expires_at: request.expires_at,
     closed_at: request.closed_at,
     grant: request.status === 'approved' ? await visibleGrant(ctx, step, request.agent, caller) : null,
-    awaiting_rollback: step === undefined ? false : awaitingRollback(ctx.state, step),
+    awaiting_rollback: step === undefined ? false : awaitsRollback(ctx.state, step),
   };
 }
 
@@ -190,7 +179,7 @@ export async function stepView(ctx: ViewContext, step: StepRecord, agent: string
     digest: step.digest,
     request: step.request,
     grant: await visibleGrant(ctx, step, agent, caller),
-    awaiting_rollback: awaitingRollback(ctx.state, step),
+    awaiting_rollback: awaitsRollback(ctx.state, step),
     action: step.action,
     environment: step.environment,
     target: step.target,
