@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { CommandCode } from '../packages/core/src/state/codes.js';
+import { COMMAND_CODES, type CommandCode } from '../packages/core/src/state/codes.js';
 import type { HoldResult } from '../packages/core/src/state/hold.js';
 import type { LedgerEntry } from '../packages/core/src/ledger/entry.js';
 import type { RequestOverrideResult, SubmitOverrideResult } from '../packages/core/src/state/override.js';
@@ -18,70 +18,6 @@ import { caller, clearStep, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, exampl
  * (packages/core/src/state/commands.test.ts) cover the rules; these show the
  * gateway wires them, verifies signatures itself, and loses no refusal.
  */
-
-// `satisfies` fails the build when a code is added without a test here.
-const ALL_CODES = {
-  PROPOSER_MISMATCH: true,
-  GRANT_UNKNOWN: true,
-  GRANT_USED: true,
-  GRANT_REVOKED: true,
-  HOLD_ACTIVE: true,
-  HALT_ACTIVE: true,
-  PREREQUISITE_MISSING: true,
-  LEASE_UNKNOWN: true,
-  EXECUTION_UNKNOWN: true,
-  OUTCOME_ALREADY_REPORTED: true,
-  NOT_EXECUTOR: true,
-  REQUEST_UNKNOWN: true,
-  UNKNOWN_PRINCIPAL: true,
-  AGENT_CANNOT_HOLD: true,
-  AGENT_CANNOT_OVERRIDE: true,
-  AGENT_CANNOT_ROLLBACK: true,
-  AGENT_CANNOT_HALT: true,
-  AGENT_CANNOT_ACTIVATE: true,
-  ENVIRONMENT_NOT_ALLOWED: true,
-  UNKNOWN_TRIP_GATE: true,
-  HOLD_SCOPE_INVALID: true,
-  EVIDENCE_INVALID: true,
-  HOLD_UNKNOWN: true,
-  HOLD_NOT_OPEN: true,
-  OVERRIDE_INVALID: true,
-  OVERRIDE_UNKNOWN: true,
-  OVERRIDE_CLOSED: true,
-  STEP_UNKNOWN: true,
-  ARTIFACT_UNKNOWN: true,
-  ROLLBACK_INVALID: true,
-  ROLLBACK_NOT_READY: true,
-  HALT_UNKNOWN: true,
-  HALT_NOT_ACTIVE: true,
-  BUNDLE_ALREADY_ACTIVE: true,
-  REQUEST_CLOSED: true,
-  REQUEST_EXPIRED: true,
-  ATTESTATION_REQUIRED: true,
-  BAD_SIGNATURE: true,
-  STATEMENT_MISMATCH: true,
-  BUNDLE_CHANGED: true,
-  DIGEST_MISMATCH: true,
-  UNKNOWN_APPROVER: true,
-  AGENT_CANNOT_APPROVE: true,
-  SELF_APPROVAL: true,
-  DUPLICATE_APPROVER: true,
-  REPORTS_TO_REQUESTER: true,
-  SURFACE_NOT_ALLOWED: true,
-  CREDENTIAL_REUSED: true,
-  ROLE_NOT_ELIGIBLE: true,
-  O1_IDENTITY_COLLISION: true,
-  O2_SCOPE_CREEP: true,
-  O3_CLOCK_BREACH: true,
-  O4_MISSING_ROLLBACK: true,
-  O5_NOT_ELIGIBLE: true,
-  O6_GATE_ACK_MISMATCH: true,
-  O7_DURATION_EXCEEDED: true,
-  O8_BUDGET_EXHAUSTED: true,
-  LEASE_STEP_USED: true,
-  LEASE_REVOKED: true,
-  GRANT_EXPIRED: true,
-} as const satisfies Record<CommandCode, true>;
 
 const provoked = new Set<string>();
 const benches: GatewayBench[] = [];
@@ -522,5 +458,5 @@ describe('rollback, halt and bundles through the gateway', () => {
 
 afterAll(() => {
   // every refusal code was provoked through the gateway, returned and found recorded
-  expect(Object.keys(ALL_CODES).filter((c) => !provoked.has(c))).toEqual([]);
+  expect(COMMAND_CODES.filter((c) => !provoked.has(c))).toEqual([]);
 });

@@ -226,7 +226,7 @@ export {
   type TypedDraft,
   type TypedEntry,
 } from './state/entries.js';
-export type { CommandCode, StateRejectionCode } from './state/codes.js';
+export { COMMAND_CODES, type CommandCode, type StateRejectionCode } from './state/codes.js';
 export {
   activeHolds,
   BUNDLE_ROW_ID,
