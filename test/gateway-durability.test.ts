@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AppendBuilder, TransactionalLedgerStore } from '../packages/core/src/ledger/store.js';
+import type { AppendBuilder, AppendOptions, TransactionalLedgerStore } from '../packages/core/src/ledger/store.js';
 import { verifyCheckpoint } from '../packages/core/src/ledger/checkpoint.js';
 import { noteVerifierKey, rawPublicKey } from '../packages/core/src/ledger/key.js';
 import { merkleRoot } from '../packages/core/src/ledger/merkle.js';
@@ -141,6 +141,85 @@ describe('a failed commit', () => {
     expect(batch.map((a) => a.status)).toEqual(['rejected', 'rejected']);
     expect(rowsOf(b.gateway.state)).toEqual(before);
     expect((await b.gateway.execute(COPILOT, { token })).ok).toBe(true);
+  });
+});
+
+/**
+ * A store whose next batch fails in the writer thread (its plan carries an
+ * at-most-once key already stored), and whose answer to that batch is held
+ * until the gateway has sent the following batch ahead of it: the pipelined
+ * failure, made deterministic.
+ */
+class FailingAhead {
+  collide: string | null = null;
+  readonly calls: string[] = [];
+  readonly failedSent: Promise<void>;
+  #sent: () => void = () => undefined;
+  #release: (() => void) | null = null;
+  constructor(readonly inner: TransactionalLedgerStore) {
+    this.failedSent = new Promise((resolve) => (this.#sent = resolve));
+  }
+  wrap(): TransactionalLedgerStore {
+    return new Proxy(this.inner, {
+      get: (target, prop, receiver) => {
+        if (prop === 'appendWith') {
+          return (knownSize: number, build: AppendBuilder, options?: AppendOptions) => {
+            const key = this.collide;
+            this.collide = null;
+            const label = options?.ahead === true ? 'ahead' : 'locked';
+            const built: AppendBuilder = key === null ? build : (caughtUp, head) => {
+              const plan = build(caughtUp, head);
+              return { ...plan, uniqueKeys: [key, ...plan.uniqueKeys.slice(1)] };
+            };
+            const result = target.appendWith(knownSize, built, options).then(
+              (r) => {
+                this.calls.push(`${label}: ok`);
+                return r;
+              },
+              (err: { code?: string }) => {
+                this.calls.push(`${label}: ${err.code ?? 'error'}`);
+                throw err;
+              },
+            );
+            // a later batch has been sent: let the held answer through
+            this.#release?.();
+            this.#release = null;
+            if (key === null) return result;
+            result.catch(() => undefined);
+            this.#sent();
+            return new Promise<void>((resolve) => (this.#release = resolve)).then(() => result);
+          };
+        }
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  }
+}
+
+describe('a failed batch with the next one sent ahead behind it', () => {
+  it('fails only its own callers; the batch behind writes nothing, is evaluated again and commits', async () => {
+    let failing: FailingAhead | null = null;
+    const b = await bench({ store: (path) => (failing = new FailingAhead(SqliteLedgerStore.open(path))).wrap() });
+    const f = failing as unknown as FailingAhead;
+    extra.push(f.inner);
+    expect(f.inner.pipelines).toBe(true);
+    const { jti } = await inspectGrant(b);
+    const size = (await b.store.head()).size;
+    f.calls.length = 0;
+    f.collide = `grant.issued:${jti}`;
+    const first = b.propose([inspectStep({ target: 'payments-queue/shard-8' })]).catch((err: unknown) => err);
+    await f.failedSent;
+    const second = b.propose([inspectStep({ target: 'payments-queue/shard-9' })]);
+    expect(await first).toMatchObject({ code: 'STORE_CONFLICT' });
+    const r = await second;
+    expect(r.ok).toBe(true);
+    // sent ahead and refused as stale in the writer thread, then evaluated again (the store, its tip unknown, locks)
+    expect(f.calls).toEqual(['ahead: STORE_CONFLICT', 'ahead: STORE_STALE', 'ahead: ok']);
+    const { entries } = await readEntries(b.store);
+    const targets = entries.slice(size).filter((e) => e.type === 'proposal.received').map((e) => JSON.stringify(e.payload));
+    expect(targets.some((t) => t.includes('shard-8'))).toBe(false);
+    expect(targets.filter((t) => t.includes('shard-9'))).toHaveLength(1);
   });
 });
 

@@ -22,6 +22,7 @@ export {
 } from './ledger/entry.js';
 export type {
   AppendBuilder,
+  AppendOptions,
   AppendPlan,
   AppendWithResult,
   LedgerHead,

@@ -10,6 +10,7 @@ export type GatewayErrorCode =
   | 'KEY_INVALID'
   | 'STORE_UNAVAILABLE'
   | 'STORE_CONFLICT'
+  | 'STORE_STALE'
   | 'STORE_CORRUPT'
   | 'MIGRATION_FAILED'
   | 'SEQUENCER_CLOSED'

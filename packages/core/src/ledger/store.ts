@@ -23,6 +23,13 @@ export interface StoredCheckpoint {
  */
 export interface LedgerStore {
   readonly kind: string;
+  /**
+   * True when an append may be issued before the previous one settled and the
+   * store commits them in the order they were issued (SQLite's writer
+   * thread); a sequencer then keeps a second batch in flight. Absent or false:
+   * one append at a time.
+   */
+  readonly pipelines?: boolean;
   /** Append drafts as the next entries, all or nothing, durable when the promise resolves. */
   append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]>;
   head(): Promise<LedgerHead>;
@@ -72,6 +79,19 @@ export interface AppendPlan {
  */
 export type AppendBuilder = (caughtUp: readonly SealedEntry[], head: LedgerHead) => AppendPlan;
 
+export interface AppendOptions {
+  /**
+   * Build on the head the store expects once every append already issued has
+   * committed, without waiting for them (only with `pipelines`, and only when
+   * that head is `knownSize`; otherwise the store locks as usual). If the
+   * ledger turns out to end elsewhere at commit time (an earlier append
+   * failed, another writer appended), nothing is written and the append
+   * rejects with STORE_STALE: the caller discards what `build` did and
+   * evaluates again.
+   */
+  readonly ahead?: boolean;
+}
+
 export interface AppendWithResult {
   /** Entries read while catching up, `knownSize <= seq < head.size`. */
   readonly caughtUp: readonly SealedEntry[];
@@ -90,7 +110,7 @@ export interface TransactionalLedgerStore extends LedgerStore {
    * appended since `knownSize`, call `build`, seal and insert its drafts with
    * their unique keys, upsert its projection rows, commit.
    */
-  appendWith(knownSize: number, build: AppendBuilder): Promise<AppendWithResult>;
+  appendWith(knownSize: number, build: AppendBuilder, options?: AppendOptions): Promise<AppendWithResult>;
   /** Every stored projection row, ordered by kind then id. */
   readProjections(): AsyncIterable<StoredProjection>;
 }

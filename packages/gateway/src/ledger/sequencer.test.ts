@@ -23,6 +23,7 @@ import { Sequencer, signedCheckpoints, type SequencerObserver } from './sequence
 /** An in-memory LedgerStore: all or nothing per append, with a gate to hold a transaction open and a fault switch. */
 class MemoryStore implements LedgerStore {
   readonly kind = 'memory';
+  pipelines = false;
   readonly entries: SealedEntry[] = [];
   readonly stored: StoredCheckpoint[] = [];
   readonly calls: number[] = [];
@@ -138,6 +139,24 @@ describe('Sequencer', () => {
     expect((await a).seq).toBe(0);
     expect([(await b).seq, (await c).seq]).toEqual([1, 2]);
     expect(store.calls).toEqual([1, 2]);
+  });
+
+  it('keeps a second batch in flight behind the first on a store that pipelines, and one otherwise', async () => {
+    for (const pipelines of [true, false]) {
+      const store = new MemoryStore();
+      store.pipelines = pipelines;
+      const gate = deferred();
+      store.gate = gate.promise;
+      const seq = await Sequencer.open(store, { maxBatch: 4 });
+      const appends = Array.from({ length: 12 }, (_, i) => seq.append(draft(`r${i}`)));
+      await ticks();
+      expect(store.calls).toEqual(pipelines ? [4, 4] : [4]);
+      gate.resolve();
+      const entries = await Promise.all(appends);
+      expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+      expect(store.calls).toEqual([4, 4, 4]);
+      await seq.close();
+    }
   });
 
   it('cuts batches at maxBatch', async () => {

@@ -23,6 +23,8 @@ export interface SequencerObserver {
   batch?(event: { readonly size: number; readonly durationMs: number; readonly ok: boolean }): void;
   /** A signed checkpoint was stored. */
   checkpoint?(event: { readonly treeSize: number }): void;
+  /** Entries this process sealed and the store committed, in ledger order, once per transaction (the command sequencer's). */
+  committed?(entries: readonly SealedEntry[]): void;
   /** Something failed that no caller is waiting on (checkpoint writing, catching up). Entries stay durable. */
   error?(err: unknown): void;
 }
@@ -66,6 +68,13 @@ export function signedCheckpoints(
 
 export const SEQUENCER_DEFAULTS = { maxBatch: 256, maxDelayMs: 2, checkpointEvery: 1000, checkpointIntervalMs: 1000 } as const;
 
+/**
+ * Batches in flight at once on a store that `pipelines`: one committing, the
+ * next sealed and waiting behind it, so sealing overlaps the fsync. More would
+ * only split the same entries over more fsyncs.
+ */
+export const PIPELINE_DEPTH = 2;
+
 interface Waiter {
   readonly draft: EntryDraft;
   readonly startedAt: number;
@@ -80,7 +89,9 @@ interface Waiter {
  * transaction per batch, one transaction at a time. A batch is cut when it
  * reaches `maxBatch`, when its oldest entry has waited `maxDelayMs` behind a
  * busy store, and at once (next macrotask) when the store was idle, so a lone
- * append pays no timer.
+ * append pays no timer. On a store that `pipelines`, the next batch is sealed
+ * and sent while the previous one commits (PIPELINE_DEPTH); the store commits
+ * them in order, and a batch whose predecessor failed is sealed again.
  *
  * INVARIANT: a caller's promise resolves only after the store committed the
  * transaction holding its entry; if the transaction fails, exactly the
@@ -95,8 +106,13 @@ export class Sequencer {
   readonly #now: () => number;
   readonly #frontier: MerkleFrontier | null;
 
+  readonly #depth: number;
   #pending: Waiter[] = [];
-  #cycle: Promise<void> | null = null;
+  /** Cycles running: each commits one batch, then writes a checkpoint if one is due. */
+  readonly #cycles = new Set<Promise<void>>();
+  /** Store transactions issued and not yet settled. */
+  #committing = 0;
+  #writingCheckpoint = false;
   #wake: { cancel(): void; at: number } | null = null;
   #checkpointTimer: NodeJS.Timeout | null = null;
   #closed = false;
@@ -119,6 +135,7 @@ export class Sequencer {
     this.#observer = options.observer ?? {};
     this.#now = options.now ?? (() => performance.now());
     this.#frontier = frontier;
+    this.#depth = store.pipelines === true ? PIPELINE_DEPTH : 1;
     this.#checkpointedSize = checkpointedSize;
     this.#checkpointedAt = this.#now();
   }
@@ -150,16 +167,16 @@ export class Sequencer {
     if (this.#closed) return Promise.reject(new GatewayError('SEQUENCER_CLOSED', 'the ledger sequencer is closed'));
     return new Promise<SealedEntry>((resolve, reject) => {
       this.#pending.push({ draft, startedAt: this.#now(), resolve, reject });
-      // a running cycle schedules the next batch when it ends
-      if (this.#cycle === null) this.#scheduleNext();
+      // with every slot taken, a cycle that ends schedules the next batch
+      if (this.#cycles.size < this.#depth) this.#scheduleNext();
     });
   }
 
   /** Resolves once every append made before the call has settled. */
   async flush(): Promise<void> {
-    while (this.#pending.length > 0 || this.#cycle !== null) {
-      if (this.#cycle === null) this.#run();
-      await this.#cycle;
+    while (this.#pending.length > 0 || this.#cycles.size > 0) {
+      if (this.#pending.length > 0 && this.#cycles.size < this.#depth) this.#run();
+      await Promise.all(this.#cycles);
     }
   }
 
@@ -182,7 +199,7 @@ export class Sequencer {
     this.#wake?.cancel();
     const fire = (): void => {
       this.#wake = null;
-      if (this.#cycle === null) this.#run();
+      if (this.#cycles.size < this.#depth) this.#run();
     };
     if (delayMs <= 0) {
       // setImmediate rather than a microtask: callers resolved by the last commit
@@ -198,15 +215,18 @@ export class Sequencer {
   #run(): void {
     this.#wake?.cancel();
     this.#wake = null;
-    this.#cycle = this.#runCycle().finally(() => {
-      this.#cycle = null;
+    const cycle: Promise<void> = this.#runCycle().finally(() => {
+      this.#cycles.delete(cycle);
       this.#scheduleNext();
     });
+    this.#cycles.add(cycle);
+    // a second slot takes what is left behind this batch
+    this.#scheduleNext();
   }
 
   #scheduleNext(): void {
     const oldest = this.#pending[0];
-    if (oldest === undefined) return;
+    if (oldest === undefined || this.#cycles.size >= this.#depth) return;
     // Idle means no transaction ran while the oldest entry waited: flush now.
     // Otherwise more companions are likely on their way; wait for them until its deadline.
     if (this.#pending.length >= this.#maxBatch || oldest.startedAt >= this.#storeIdleSince) return this.#wakeAt(0);
@@ -215,7 +235,7 @@ export class Sequencer {
 
   async #runCycle(): Promise<void> {
     if (this.#pending.length > 0) await this.#commit(this.#pending.splice(0, this.#maxBatch));
-    if (this.#checkpointDue()) await this.#writeCheckpoint();
+    if (this.#checkpointDue() && !this.#writingCheckpoint) await this.#writeCheckpoint();
     this.#armCheckpointTimer();
   }
 
@@ -223,10 +243,11 @@ export class Sequencer {
     const started = this.#now();
     let sealed: readonly SealedEntry[];
     this.#storeIdleSince = Number.POSITIVE_INFINITY;
+    this.#committing += 1;
     try {
       sealed = await this.#store.append(batch.map((w) => w.draft));
     } catch (err) {
-      this.#storeIdleSince = this.#now();
+      this.#settledOne();
       this.#notify('batch', { size: batch.length, durationMs: this.#now() - started, ok: false });
       if (isInvalidDraft(err) && batch.length > 1) {
         // One caller's bad draft must not fail its neighbours: the store rejected the
@@ -244,8 +265,8 @@ export class Sequencer {
       for (const w of batch) this.#settle(w, err);
       return;
     }
-    this.#storeIdleSince = this.#now();
-    this.#notify('batch', { size: batch.length, durationMs: this.#storeIdleSince - started, ok: true });
+    this.#settledOne();
+    this.#notify('batch', { size: batch.length, durationMs: this.#now() - started, ok: true });
     if (sealed.length !== batch.length) {
       const err = new GatewayError('STORE_CORRUPT', `the store sealed ${sealed.length} entries for a batch of ${batch.length}`);
       for (const w of batch) this.#settle(w, err);
@@ -255,14 +276,21 @@ export class Sequencer {
     if (this.#frontier) await this.#absorb(sealed);
   }
 
+  /** The store is idle once no transaction this sequencer issued is still running. */
+  #settledOne(): void {
+    this.#committing -= 1;
+    if (this.#committing === 0) this.#storeIdleSince = this.#now();
+  }
+
   /** Add committed entries to the frontier, first reading any another writer appended in between. */
   async #absorb(sealed: readonly SealedEntry[]): Promise<void> {
     const frontier = this.#frontier;
     const first = sealed[0];
     if (frontier === null || first === undefined) return;
     try {
-      if (first.seq !== frontier.size) await catchUp(this.#store, frontier, first.seq);
-      for (const entry of sealed) frontier.push(entry.hash);
+      if (first.seq > frontier.size) await catchUp(this.#store, frontier, first.seq);
+      // entries a catch-up already read (another batch of ours committed in between) are not pushed twice
+      for (const entry of sealed) if (entry.seq === frontier.size) frontier.push(entry.hash);
     } catch (err) {
       this.#notify('error', err);
     }
@@ -288,13 +316,16 @@ export class Sequencer {
     const treeSize = frontier.size;
     // a failure waits a full interval before the next attempt instead of retrying every batch
     this.#checkpointedAt = this.#now();
+    this.#writingCheckpoint = true;
     try {
       const note = schedule.sign(treeSize, frontier.root());
       await this.#store.putCheckpoint({ treeSize, note });
-      this.#checkpointedSize = treeSize;
+      this.#checkpointedSize = Math.max(this.#checkpointedSize, treeSize);
       this.#notify('checkpoint', { treeSize });
     } catch (err) {
       this.#notify('error', err);
+    } finally {
+      this.#writingCheckpoint = false;
     }
   }
 
@@ -305,7 +336,7 @@ export class Sequencer {
     const delay = Math.max(0, this.#checkpointedAt + this.#schedule.intervalMs - this.#now());
     this.#checkpointTimer = setTimeout(() => {
       this.#checkpointTimer = null;
-      if (this.#cycle === null) this.#run();
+      if (this.#cycles.size === 0) this.#run();
       else this.#armCheckpointTimer();
     }, delay);
     // a pending checkpoint never keeps the process alive; close() writes the last one

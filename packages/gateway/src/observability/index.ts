@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { trace, type Tracer } from '@opentelemetry/api';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { decodeEntry, type AppendBuilder, type EntryDraft, type LedgerStore, type SealedEntry, type TransactionalLedgerStore } from '@countersign/core';
+import { decodeEntry, type AppendBuilder, type AppendOptions, type EntryDraft, type LedgerStore, type SealedEntry, type TransactionalLedgerStore } from '@countersign/core';
 import type { SequencerObserver } from '../ledger/sequencer.js';
 import { startTracing, type TracingOptions, type TracingSetup } from './exporter.js';
 import { LedgerMetrics, type CountedEntry, type StateSource } from './metrics.js';
@@ -119,7 +119,7 @@ function instrumentedStore<S extends LedgerStore>(store: S, metrics: LedgerMetri
       () => drafts,
     );
 
-  const appendWith = (knownSize: number, build: AppendBuilder) => {
+  const appendWith = (knownSize: number, build: AppendBuilder, options?: AppendOptions) => {
     let drafts: readonly EntryDraft[] = [];
     const capture: AppendBuilder = (caughtUp, head) => {
       const plan = build(caughtUp, head);
@@ -129,7 +129,7 @@ function instrumentedStore<S extends LedgerStore>(store: S, metrics: LedgerMetri
     return timed(
       'append_with',
       () => drafts.length,
-      () => (store as unknown as TransactionalLedgerStore).appendWith(knownSize, capture),
+      () => (store as unknown as TransactionalLedgerStore).appendWith(knownSize, capture, options),
       (r) => r.sealed,
       () => drafts,
     );

@@ -10,6 +10,7 @@ import {
   signCheckpoint,
   type InclusionProofJson,
   type LedgerStore,
+  type SealedEntry,
   type Signer,
   type StoredCheckpoint,
 } from '@countersign/core';
@@ -42,10 +43,12 @@ export const CHECKPOINT_DEFAULTS = { every: 1_000, intervalMs: 1_000 } as const;
  * durable Gateway writes, and inclusion proofs against them.
  *
  * The Gateway's command sequencer is the one writer of entries; this follows
- * the store from the outside: it streams new entries into a Merkle frontier
- * and a flat array of leaf hashes (32 bytes an entry), and signs the root on
- * a schedule. Reading the store rather than hooking the sequencer means
- * entries written by another replica are covered too. Two replicas with the
+ * the ledger into a Merkle frontier and a flat array of leaf hashes (32 bytes
+ * an entry), and signs the root on a schedule. Entries this process committed
+ * are handed over by the sequencer (`observe`), with the leaf hashes computed
+ * from their bytes when they were sealed; anything else (another replica's
+ * entries, or what was committed before this writer existed) is read back
+ * from the store and hashed here, so entries written elsewhere are covered too. Two replicas with the
  * same key sign the same note for the same size (Ed25519 is deterministic),
  * so storing it twice is a no-op.
  */
@@ -59,6 +62,8 @@ export class CheckpointWriter {
   readonly #onCheckpoint: (treeSize: number) => void;
   readonly #frontier = MerkleFrontier.empty();
   #leaves = Buffer.alloc(32 * 1024);
+  /** Committed batches handed over since the last catch-up: taken in order while they extend the frontier. */
+  #observed: (readonly SealedEntry[])[] = [];
   #checkpointed = 0;
   #lastAt = 0;
   #timer: NodeJS.Timeout | null = null;
@@ -82,6 +87,16 @@ export class CheckpointWriter {
     writer.#lastAt = Date.now();
     writer.#arm();
     return writer;
+  }
+
+  /**
+   * Entries this process sealed and committed, in ledger order (the command
+   * sequencer's `committed` hook). Taken at the next catch-up, before the
+   * store is read; a batch that does not extend the frontier there (entries
+   * of another writer in between) is skipped and read back from the store.
+   */
+  observe(entries: readonly SealedEntry[]): void {
+    if (!this.#closed) this.#observed.push(entries);
   }
 
   /** Entries this writer has read. */
@@ -171,18 +186,24 @@ export class CheckpointWriter {
   }
 
   async #catchUp(): Promise<void> {
+    for (const batch of this.#observed.splice(0)) {
+      for (const entry of batch) if (entry.seq === this.#frontier.size) this.#push(entry.hash);
+    }
     for await (const entry of this.#store.read(this.#frontier.size)) {
       if (entry.seq !== this.#frontier.size) throw new CountersignError('LEDGER_VERIFY_FAILED', `the store returned entry ${entry.seq} where ${this.#frontier.size} was expected`);
-      const hash = leafHash(entry.bytes);
-      const at = this.#frontier.size * 32;
-      if (at + 32 > this.#leaves.length) {
-        const grown = Buffer.alloc(this.#leaves.length * 2);
-        this.#leaves.copy(grown);
-        this.#leaves = grown;
-      }
-      this.#leaves.set(hash, at);
-      this.#frontier.push(hash);
+      this.#push(leafHash(entry.bytes));
     }
+  }
+
+  #push(hash: Uint8Array): void {
+    const at = this.#frontier.size * 32;
+    if (at + 32 > this.#leaves.length) {
+      const grown = Buffer.alloc(this.#leaves.length * 2);
+      this.#leaves.copy(grown);
+      this.#leaves = grown;
+    }
+    this.#leaves.set(hash, at);
+    this.#frontier.push(hash);
   }
 
   async #write(): Promise<void> {

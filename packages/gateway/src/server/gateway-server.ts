@@ -82,7 +82,17 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   // One checkpoint writer per process: the CheckpointWriter below follows the store
   // (covering other replicas' entries too) and serves proofs, so the Gateway's own
   // command-sequencer checkpoints would only sign the same roots twice.
-  const gateway = await Gateway.open({ store, policy: served.compiled, key: options.key, origin: options.origin, clock, checkpoints: false });
+  // entries the gateway commits reach the checkpoint writer in memory; it reads back only what it did not see
+  let checkpointWriter: CheckpointWriter | null = null;
+  const gateway = await Gateway.open({
+    store,
+    policy: served.compiled,
+    key: options.key,
+    origin: options.origin,
+    clock,
+    checkpoints: false,
+    observer: { committed: (entries) => checkpointWriter?.observe(entries) },
+  });
   const port: GatewayPort = observability ? observability.instrumentGateway(gateway) : gateway;
   const policies = new Map<string, ServedPolicy>([[policy.bundleId, served]]);
 
@@ -92,6 +102,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     ...options.checkpoints,
     ...(observability ? { onCheckpoint: (treeSize: number) => observability.sequencerObserver.checkpoint?.({ treeSize }) } : {}),
   });
+  checkpointWriter = checkpoints;
 
   const refreshMs = options.replicaRefreshMs === undefined ? (store.kind === 'postgres' ? 1_000 : null) : options.replicaRefreshMs;
   // a late logger: the app (and its pino) is built after the context that reports into it

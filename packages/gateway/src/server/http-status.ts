@@ -111,6 +111,7 @@ const STATUS: Readonly<Record<string, number>> = {
   // environment
   NOT_READY: 503,
   STORE_UNAVAILABLE: 503,
+  STORE_STALE: 503,
   SEQUENCER_CLOSED: 503,
   BUNDLE_NOT_LOADED: 503,
   INTERNAL: 500,

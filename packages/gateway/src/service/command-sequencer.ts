@@ -23,7 +23,7 @@ import {
   type TransactionalLedgerStore,
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
-import { SEQUENCER_DEFAULTS, type CheckpointSchedule, type SequencerObserver } from '../ledger/sequencer.js';
+import { PIPELINE_DEPTH, SEQUENCER_DEFAULTS, type CheckpointSchedule, type SequencerObserver } from '../ledger/sequencer.js';
 
 /**
  * Evaluates one command against the live state: a core command
@@ -55,7 +55,7 @@ export interface CommandSequencerOptions {
   /** Signed checkpoints over every entry this writer knows (its own and those it caught up on); the plain sequencer's schedule. */
   readonly checkpoints?: CheckpointSchedule;
   /** Failures no caller waits on (a checkpoint that could not be stored) and checkpoints written. */
-  readonly observer?: Pick<SequencerObserver, 'checkpoint' | 'error'>;
+  readonly observer?: Pick<SequencerObserver, 'checkpoint' | 'error' | 'committed'>;
   /** Monotonic milliseconds for the checkpoint interval; defaults to `clock`. */
   readonly now?: () => number;
 }
@@ -79,6 +79,12 @@ export const DEFAULT_MAX_BATCH = 128;
  * the store the drafts, their at-most-once keys and the projection rows they
  * touched.
  *
+ * On a store that `pipelines`, the next batch is evaluated on the state the
+ * batch in flight will leave and sent behind it (`ahead`), so evaluation
+ * overlaps the fsync. If the batch in flight fails, the one behind it finds
+ * the ledger stale and writes nothing; its commands are evaluated again after
+ * the rebuild, as if they had just arrived.
+ *
  * INVARIANT: a caller's promise resolves only after the transaction holding
  * its entries committed. If the transaction fails, the in-memory state is
  * discarded and rebuilt from the store, and every caller of the batch gets
@@ -91,7 +97,7 @@ export class CommandSequencer {
   readonly #maxBatch: number;
   readonly #policies = new Map<string, CompiledPolicy>();
   readonly #checkpointing: Required<CheckpointSchedule> | null;
-  readonly #observer: Pick<SequencerObserver, 'checkpoint' | 'error'>;
+  readonly #observer: Pick<SequencerObserver, 'checkpoint' | 'error' | 'committed'>;
   readonly #now: () => number;
   /** Leaf hashes of the whole ledger as this writer knows it, for checkpoint roots (O(log n) memory). */
   #frontier = MerkleFrontier.empty();
@@ -101,10 +107,16 @@ export class CommandSequencer {
   #state: AuthorityState = createState();
   /** Entries applied to `#state`: the `knownSize` of the next catch-up. */
   #size = 0;
+  readonly #depth: number;
   #pending: Waiter[] = [];
-  #cycle: Promise<void> | null = null;
+  /** Commands of batches sent ahead on a head that went stale: first in line, in their order. */
+  #retry: Waiter[] = [];
+  /** Cycles running: each commits one batch, then writes a checkpoint if one is due. */
+  readonly #cycles = new Set<Promise<void>>();
   #scheduled = false;
+  /** `#state` holds effects of a batch that did not commit: rebuild before evaluating anything else. */
   #stale = false;
+  #writingCheckpoint = false;
   #closed = false;
 
   private constructor(store: TransactionalLedgerStore, options: CommandSequencerOptions) {
@@ -125,6 +137,7 @@ export class CommandSequencer {
       throw new GatewayError('USAGE', `command batch size \`${String(maxBatch)}\` must be a positive integer`);
     }
     this.#maxBatch = maxBatch;
+    this.#depth = store.pipelines === true ? PIPELINE_DEPTH : 1;
     for (const policy of options.policies) this.#policies.set(policy.bundleId, policy);
   }
 
@@ -164,36 +177,51 @@ export class CommandSequencer {
   /** Stop taking commands, settle the ones queued, and cover every entry with a last checkpoint. */
   async close(): Promise<void> {
     this.#closed = true;
-    while (this.#pending.length > 0 || this.#cycle !== null) {
-      if (this.#cycle === null) this.#run();
-      await this.#cycle;
+    while (this.#queued() > 0 || this.#cycles.size > 0) {
+      if (this.#cycles.size === 0) this.#run();
+      await Promise.all(this.#cycles);
     }
     if (this.#checkpointTimer) clearTimeout(this.#checkpointTimer);
     this.#checkpointTimer = null;
     if (this.#checkpointing && this.#frontier.size > this.#checkpointedSize) await this.#writeCheckpoint();
   }
 
+  #queued(): number {
+    return this.#retry.length + this.#pending.length;
+  }
+
+  /** A free slot, or none: a stale state is rebuilt only once nothing else is in flight. */
+  #canRun(): boolean {
+    return this.#cycles.size < (this.#stale ? 1 : this.#depth) && (!this.#stale || this.#cycles.size === 0);
+  }
+
   #schedule(): void {
-    if (this.#cycle !== null || this.#scheduled || this.#pending.length === 0) return;
+    if (this.#scheduled || this.#queued() === 0 || !this.#canRun()) return;
     this.#scheduled = true;
     // setImmediate: commands submitted in the same turn share one transaction
     setImmediate(() => {
       this.#scheduled = false;
-      if (this.#cycle === null) this.#run();
+      if (this.#canRun()) this.#run();
     });
   }
 
   #run(): void {
-    const batch = this.#pending.splice(0, this.#maxBatch);
-    this.#cycle = this.#cycleOf(batch).finally(() => {
-      this.#cycle = null;
+    const retried = this.#retry.splice(0, this.#maxBatch);
+    const batch = [...retried, ...this.#pending.splice(0, this.#maxBatch - retried.length)];
+    const cycle: Promise<void> = this.#cycleOf(batch).finally(() => {
+      this.#cycles.delete(cycle);
       this.#schedule();
     });
+    this.#cycles.add(cycle);
+    // a second slot takes what is left behind this batch
+    this.#schedule();
   }
 
   async #cycleOf(batch: Waiter[]): Promise<void> {
     if (batch.length > 0) await this.#commit(batch);
-    if (this.#checkpointDue()) await this.#writeCheckpoint();
+    // the last batch in flight rebuilds a stale state at once: readers never see effects that did not commit for long
+    if (this.#stale && this.#cycles.size === 1) await this.#rebuild().catch(() => undefined);
+    if (this.#checkpointDue() && !this.#writingCheckpoint) await this.#writeCheckpoint();
     this.#armCheckpointTimer();
   }
 
@@ -246,23 +274,29 @@ export class CommandSequencer {
     };
 
     try {
-      const known = this.#size;
-      // from here until the store answers, #state holds uncommitted effects: it is stale on any failure
-      this.#stale = true;
-      const { sealed } = await this.#store.appendWith(known, build);
+      // until the store answers, #state holds this batch's uncommitted effects (and the next batch builds on them)
+      const { sealed } = await this.#store.appendWith(this.#size, build, { ahead: this.#depth > 1 });
       if (sealed.length !== local.length || sealed.some((entry, i) => !sameBytes(entry.hash, local[i]!.hash))) {
         throw new GatewayError('STORE_CORRUPT', 'the store sealed a batch differently from the gateway');
       }
-      this.#stale = false;
     } catch (err) {
-      // ADR 002 §3: discard and rebuild, and every caller of the batch gets the failure
-      await this.#rebuild().catch(() => undefined);
+      // ADR 002 §3: discard and rebuild (once nothing else is in flight, see #canRun)
+      this.#stale = true;
+      if (isStale(err)) {
+        // nothing of it was written: its commands go first once the state is rebuilt
+        this.#retry.push(...batch);
+        return;
+      }
+      // alone in flight, rebuild before anyone hears of the failure; otherwise the last batch in flight does (#cycleOf)
+      if (this.#cycles.size === 1) await this.#rebuild().catch(() => undefined);
+      // every caller of the batch gets the failure
       for (const w of batch) w.reject(err);
       return;
     }
     // the root a checkpoint signs is recomputed from the bytes, never taken from a stored hash
     for (const entry of caught) this.#frontier.push(leafHash(entry.bytes));
     for (const entry of local) this.#frontier.push(entry.hash);
+    if (local.length > 0) this.#notify('committed', local);
     batch.forEach((w, i) => {
       const settled = settlements[i];
       if (settled === null || settled === undefined) w.reject(new GatewayError('STORE_CORRUPT', 'a command of the batch was not evaluated'));
@@ -352,13 +386,16 @@ export class CommandSequencer {
     const treeSize = this.#frontier.size;
     // a failure waits a full interval before the next attempt instead of retrying every batch
     this.#checkpointedAt = this.#now();
+    this.#writingCheckpoint = true;
     try {
       await this.#store.putCheckpoint({ treeSize, note: schedule.sign(treeSize, this.#frontier.root()) });
-      this.#checkpointedSize = treeSize;
+      this.#checkpointedSize = Math.max(this.#checkpointedSize, treeSize);
       this.#notify('checkpoint', { treeSize });
     } catch (err) {
       // another replica may have checkpointed the same size with its own note: entries stay durable either way
       this.#notify('error', err);
+    } finally {
+      this.#writingCheckpoint = false;
     }
   }
 
@@ -368,14 +405,14 @@ export class CommandSequencer {
     const delay = Math.max(0, this.#checkpointedAt + this.#checkpointing.intervalMs - this.#now());
     this.#checkpointTimer = setTimeout(() => {
       this.#checkpointTimer = null;
-      if (this.#cycle === null) this.#run();
+      if (this.#cycles.size === 0) this.#run();
       else this.#armCheckpointTimer();
     }, delay);
     // a pending checkpoint never keeps the process alive; close() writes the last one
     this.#checkpointTimer.unref();
   }
 
-  #notify<K extends 'checkpoint' | 'error'>(hook: K, event: Parameters<NonNullable<SequencerObserver[K]>>[0]): void {
+  #notify<K extends 'checkpoint' | 'error' | 'committed'>(hook: K, event: Parameters<NonNullable<SequencerObserver[K]>>[0]): void {
     const fn = this.#observer[hook] as ((e: typeof event) => void) | undefined;
     try {
       fn?.call(this.#observer, event);
@@ -383,6 +420,10 @@ export class CommandSequencer {
       // observers are metrics: they never decide anything
     }
   }
+}
+
+function isStale(err: unknown): boolean {
+  return err instanceof GatewayError && err.code === 'STORE_STALE';
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -79,7 +79,7 @@ export interface GatewayOptions {
   readonly checkpoints?: { readonly every?: number; readonly intervalMs?: number } | false;
   /** Monotonic milliseconds for the checkpoint interval; defaults to `clock`. */
   readonly monotonic?: () => number;
-  readonly observer?: Pick<SequencerObserver, 'checkpoint' | 'error'>;
+  readonly observer?: Pick<SequencerObserver, 'checkpoint' | 'error' | 'committed'>;
 }
 
 /**

@@ -37,19 +37,22 @@ export interface WriterCommit {
 
 export type CheckpointOutcome = { readonly kind: 'stored' | 'same' | 'different' } | { readonly kind: 'beyond'; readonly size: number };
 
+/** A commit's rows, packed into transferable buffers: the structured clone of many small objects costs more than the copy. */
+interface Packed {
+  readonly hashes: ArrayBuffer;
+  readonly bytes: ArrayBuffer;
+  readonly ends: readonly number[];
+  readonly seqs: readonly number[];
+  readonly keys: readonly (string | null)[];
+  /** Projection kind, id and value of each row, back to back in UTF-8; `texts[3i+2]` is -1 for a deletion. */
+  readonly texts: ArrayBuffer;
+  readonly textEnds: readonly number[];
+}
+
 type Request =
   | { readonly op: 'begin'; readonly knownSize: number | null }
-  | {
-      readonly op: 'commit';
-      readonly hashes: ArrayBuffer;
-      readonly bytes: ArrayBuffer;
-      readonly ends: readonly number[];
-      readonly seqs: readonly number[];
-      readonly keys: readonly (string | null)[];
-      /** Projection kind, id and value of each row, back to back in UTF-8; `texts[3i+2]` is -1 for a deletion. */
-      readonly texts: ArrayBuffer;
-      readonly textEnds: readonly number[];
-    }
+  | ({ readonly op: 'commit' } & Packed)
+  | ({ readonly op: 'append'; readonly expectSize: number; readonly expectHash: ArrayBuffer | null } & Packed)
   | { readonly op: 'rollback' }
   | { readonly op: 'synchronous' }
   | { readonly op: 'checkpoint'; readonly treeSize: number; readonly note: string }
@@ -95,51 +98,25 @@ export class SqliteWriterThread {
 
   /** Insert and COMMIT; the promise resolves once the commit (and its fsync) returned. */
   async commit(commit: WriterCommit): Promise<void> {
-    // one contiguous copy each for hashes and bytes, handed over without another copy
-    let total = 0;
-    for (const entry of commit.sealed) total += entry.bytes.byteLength;
-    const bytes = Buffer.allocUnsafeSlow(total);
-    const hashes = Buffer.allocUnsafeSlow(commit.sealed.length * HASH_SIZE);
-    const ends: number[] = [];
-    let at = 0;
-    commit.sealed.forEach((entry, i) => {
-      if (entry.hash.byteLength !== HASH_SIZE) throw new GatewayError('STORE_CORRUPT', `entry ${entry.seq} has a hash of ${entry.hash.byteLength} bytes`);
-      bytes.set(entry.bytes, at);
-      at += entry.bytes.byteLength;
-      ends.push(at);
-      hashes.set(entry.hash, i * HASH_SIZE);
-    });
-    // projection values are long strings built by concatenation: the structured clone of such
-    // strings costs several times their UTF-8 encoding, so they travel as one buffer
-    const textEnds: number[] = [];
-    let textBytes = 0;
-    for (const row of commit.projections) {
-      textBytes += Buffer.byteLength(row.kind) + Buffer.byteLength(row.id) + (row.value === null ? 0 : Buffer.byteLength(row.value));
-    }
-    const texts = Buffer.allocUnsafeSlow(textBytes);
-    let written = 0;
-    for (const row of commit.projections) {
-      written += texts.write(row.kind, written);
-      textEnds.push(written);
-      written += texts.write(row.id, written);
-      textEnds.push(written);
-      if (row.value === null) textEnds.push(-1);
-      else {
-        written += texts.write(row.value, written);
-        textEnds.push(written);
-      }
-    }
-    const request: Request = {
-      op: 'commit',
-      hashes: hashes.buffer as ArrayBuffer,
-      bytes: bytes.buffer as ArrayBuffer,
-      ends,
-      seqs: commit.sealed.map((entry) => entry.seq),
-      keys: commit.uniqueKeys,
-      texts: texts.buffer as ArrayBuffer,
-      textEnds,
-    };
-    await this.#call(request, [request.hashes, request.bytes, request.texts]);
+    const packed = pack(commit);
+    await this.#call({ op: 'commit', ...packed }, transfers(packed));
+  }
+
+  /**
+   * One message, one transaction, on a head the caller only believes in:
+   * `BEGIN IMMEDIATE`, then insert and COMMIT only if the ledger still ends at
+   * `expected` (size and last hash); otherwise roll back, write nothing and
+   * resolve `stale`. Messages are handled in order, so a caller may send the
+   * next append, sealed on the head this one will leave, before this one
+   * committed: if this one fails, the next finds the head it expected missing.
+   */
+  async append(expected: LedgerHead, commit: WriterCommit): Promise<'committed' | 'stale'> {
+    const packed = pack(commit);
+    const expectHash = expected.lastHash === null ? null : copyOf(expected.lastHash);
+    const transfer = transfers(packed);
+    if (expectHash !== null) transfer.push(expectHash);
+    const stale = (await this.#call({ op: 'append', expectSize: expected.size, expectHash, ...packed }, transfer)) as boolean;
+    return stale ? 'stale' : 'committed';
   }
 
   async rollback(): Promise<void> {
@@ -193,6 +170,62 @@ export class SqliteWriterThread {
   }
 }
 
+/** One contiguous copy each for hashes, bytes and projection texts, handed over without another copy. */
+function pack(commit: WriterCommit): Packed {
+  let total = 0;
+  for (const entry of commit.sealed) total += entry.bytes.byteLength;
+  const bytes = Buffer.allocUnsafeSlow(total);
+  const hashes = Buffer.allocUnsafeSlow(commit.sealed.length * HASH_SIZE);
+  const ends: number[] = [];
+  let at = 0;
+  commit.sealed.forEach((entry, i) => {
+    if (entry.hash.byteLength !== HASH_SIZE) throw new GatewayError('STORE_CORRUPT', `entry ${entry.seq} has a hash of ${entry.hash.byteLength} bytes`);
+    bytes.set(entry.bytes, at);
+    at += entry.bytes.byteLength;
+    ends.push(at);
+    hashes.set(entry.hash, i * HASH_SIZE);
+  });
+  // projection values are long strings built by concatenation: the structured clone of such
+  // strings costs several times their UTF-8 encoding, so they travel as one buffer
+  const textEnds: number[] = [];
+  let textBytes = 0;
+  for (const row of commit.projections) {
+    textBytes += Buffer.byteLength(row.kind) + Buffer.byteLength(row.id) + (row.value === null ? 0 : Buffer.byteLength(row.value));
+  }
+  const texts = Buffer.allocUnsafeSlow(textBytes);
+  let written = 0;
+  for (const row of commit.projections) {
+    written += texts.write(row.kind, written);
+    textEnds.push(written);
+    written += texts.write(row.id, written);
+    textEnds.push(written);
+    if (row.value === null) textEnds.push(-1);
+    else {
+      written += texts.write(row.value, written);
+      textEnds.push(written);
+    }
+  }
+  return {
+    hashes: hashes.buffer as ArrayBuffer,
+    bytes: bytes.buffer as ArrayBuffer,
+    ends,
+    seqs: commit.sealed.map((entry) => entry.seq),
+    keys: commit.uniqueKeys,
+    texts: texts.buffer as ArrayBuffer,
+    textEnds,
+  };
+}
+
+function transfers(packed: Packed): ArrayBuffer[] {
+  return [packed.hashes, packed.bytes, packed.texts];
+}
+
+function copyOf(bytes: Uint8Array): ArrayBuffer {
+  const copy = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(copy).set(bytes);
+  return copy;
+}
+
 /**
  * The worker's whole program. It runs from its own source text in a fresh
  * thread, so it closes over nothing: `require` and the worker data only.
@@ -231,6 +264,32 @@ function writerThread(): void {
     const last = s.last.get() as { seq: number; hash: Buffer } | undefined;
     return last === undefined ? { size: 0, lastHash: null } : { size: last.seq + 1, lastHash: last.hash };
   };
+  const insert = (s: NonNullable<typeof statements>, request: Packed): void => {
+    const bytes = Buffer.from(request.bytes);
+    const hashes = Buffer.from(request.hashes);
+    let start = 0;
+    request.seqs.forEach((seq, i) => {
+      const end = request.ends[i]!;
+      s.insert.run(seq, hashes.subarray(i * 32, i * 32 + 32), bytes.subarray(start, end), request.keys[i] ?? null);
+      start = end;
+    });
+    const texts = Buffer.from(request.texts);
+    let from = 0;
+    for (let i = 0; i < request.textEnds.length; i += 3) {
+      const kindEnd = request.textEnds[i]!;
+      const idEnd = request.textEnds[i + 1]!;
+      const valueEnd = request.textEnds[i + 2]!;
+      const kind = texts.toString('utf8', from, kindEnd);
+      const id = texts.toString('utf8', kindEnd, idEnd);
+      if (valueEnd < 0) {
+        s.remove.run(kind, id);
+        from = idEnd;
+      } else {
+        s.upsert.run(kind, id, texts.toString('utf8', idEnd, valueEnd));
+        from = valueEnd;
+      }
+    }
+  };
   const handle = (request: Request & { id: number }): unknown => {
     if (request.op === 'close') {
       db?.close();
@@ -244,33 +303,21 @@ function writerThread(): void {
         const caughtUp = request.knownSize !== null && request.knownSize < top.size ? s.since.all(request.knownSize) : [];
         return { ...top, caughtUp };
       }
-      case 'commit': {
-        const bytes = Buffer.from(request.bytes);
-        const hashes = Buffer.from(request.hashes);
-        let start = 0;
-        request.seqs.forEach((seq, i) => {
-          const end = request.ends[i]!;
-          s.insert.run(seq, hashes.subarray(i * 32, i * 32 + 32), bytes.subarray(start, end), request.keys[i] ?? null);
-          start = end;
-        });
-        const texts = Buffer.from(request.texts);
-        let from = 0;
-        for (let i = 0; i < request.textEnds.length; i += 3) {
-          const kindEnd = request.textEnds[i]!;
-          const idEnd = request.textEnds[i + 1]!;
-          const valueEnd = request.textEnds[i + 2]!;
-          const kind = texts.toString('utf8', from, kindEnd);
-          const id = texts.toString('utf8', kindEnd, idEnd);
-          if (valueEnd < 0) {
-            s.remove.run(kind, id);
-            from = idEnd;
-          } else {
-            s.upsert.run(kind, id, texts.toString('utf8', idEnd, valueEnd));
-            from = valueEnd;
-          }
-        }
+      case 'commit':
+        insert(s, request);
         s.commit.run();
         return null;
+      case 'append': {
+        s.begin.run();
+        const top = head(s);
+        const expected = request.expectHash === null ? null : Buffer.from(request.expectHash);
+        if (top.size !== request.expectSize || (top.lastHash === null ? expected !== null : expected === null || !top.lastHash.equals(expected))) {
+          s.rollback.run();
+          return true;
+        }
+        insert(s, request);
+        s.commit.run();
+        return false;
       }
       case 'rollback':
         if (db?.inTransaction) s.rollback.run();

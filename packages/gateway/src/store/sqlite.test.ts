@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LedgerStore, TransactionalLedgerStore } from '@countersign/core';
+import type { AppendPlan, EntryDraft, LedgerStore, TransactionalLedgerStore } from '@countersign/core';
 import { SCHEMA_VERSION } from './migrations.js';
 import type { SqliteWriterThread } from './sqlite-writer.js';
 import { SqliteLedgerStore } from './sqlite.js';
@@ -158,5 +158,62 @@ describe('SqliteLedgerStore', () => {
     for await (const hash of store.readLeafHashes(1, 4)) hashes.push(Buffer.from(hash).toString('hex'));
     expect(hashes).toEqual(sealed.slice(1, 4).map((e) => Buffer.from(e.hash).toString('hex')));
     await store.close();
+  });
+
+  describe('appends sent ahead (pipelining)', () => {
+    const plan = (drafts: readonly EntryDraft[], keys: readonly (string | null)[] = drafts.map(() => null)): AppendPlan => ({ drafts, uniqueKeys: keys, projections: [] });
+
+    it('builds and sends the next append before the previous one committed; the thread commits them in order', async () => {
+      const store = SqliteLedgerStore.open(fresh());
+      expect(store.pipelines).toBe(true);
+      const built: number[] = [];
+      const first = store.appendWith(0, (_c, head) => (built.push(head.size), plan([draft(0), draft(1)])), { ahead: true });
+      const second = store.appendWith(2, (_c, head) => (built.push(head.size), plan([draft(2)])), { ahead: true });
+      // both plans were built at once, on the heads the appends before them will leave
+      expect(built).toEqual([0, 2]);
+      const [a, b] = await Promise.all([first, second]);
+      expect(a.sealed.map((e) => e.seq)).toEqual([0, 1]);
+      expect(b.sealed.map((e) => e.seq)).toEqual([2]);
+      const stored = [];
+      for await (const entry of store.read(0)) stored.push(entry);
+      expect(stored.map((e) => Buffer.from(e.hash).toString('hex'))).toEqual([...a.sealed, ...b.sealed].map((e) => Buffer.from(e.hash).toString('hex')));
+      await store.close();
+    });
+
+    it('refuses as STORE_STALE, writing nothing, an append sent ahead behind one that failed; a plain append is sealed again', async () => {
+      const store = SqliteLedgerStore.open(fresh());
+      await store.appendWith(0, () => plan([draft(0)], ['once']));
+      const failing = store.appendWith(1, () => plan([draft(1)], ['once']), { ahead: true });
+      const behind = store.appendWith(2, () => plan([draft(2)]), { ahead: true });
+      const plain = store.append([draft(3)]);
+      await expect(failing).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+      await expect(behind).rejects.toMatchObject({ code: 'STORE_STALE' });
+      // sealed on head 3 when sent, committed at seq 1 after the two before it wrote nothing
+      expect((await plain).map((e) => e.seq)).toEqual([1]);
+      expect((await store.head()).size).toBe(2);
+      await store.close();
+    });
+
+    it('finds an append of another connection in between: STORE_STALE, then a locked append catches up', async () => {
+      const path = fresh();
+      const a = SqliteLedgerStore.open(path);
+      const b = SqliteLedgerStore.open(path);
+      await a.append([draft(0)]);
+      // b still believes the ledger is empty: its append is sent ahead, found stale, sealed again under the lock
+      expect((await b.append([draft(1)])).map((e) => e.seq)).toEqual([1]);
+      await expect(a.appendWith(1, () => plan([draft(2)]), { ahead: true })).rejects.toMatchObject({ code: 'STORE_STALE' });
+      expect((await a.head()).size).toBe(2);
+      const caught = await a.appendWith(1, (caughtUp) => plan([draft(2 + caughtUp.length)]));
+      expect(caught.caughtUp.map((e) => e.seq)).toEqual([1]);
+      expect(caught.sealed.map((e) => e.seq)).toEqual([2]);
+      await a.close();
+      await b.close();
+    });
+
+    it('does not pipeline when it writes inline', async () => {
+      const store = SqliteLedgerStore.open(fresh(), { writer: 'inline' });
+      expect(store.pipelines).toBe(false);
+      await store.close();
+    });
   });
 });

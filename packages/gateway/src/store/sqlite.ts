@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import {
   isCountersignError,
   type AppendBuilder,
+  type AppendOptions,
   type AppendPlan,
   type AppendWithResult,
   type EntryDraft,
@@ -84,6 +85,25 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
   private readonly writer: SqliteWriterThread | null;
   /** Writes through the writer thread, one at a time: its transaction spans awaits. */
   private writes: Promise<unknown> = Promise.resolve();
+  /**
+   * The head the ledger will have once every append sent to the writer
+   * thread committed, or null when unknown (after a failure, before the
+   * first locked append). Appends sealed on it go out without waiting.
+   */
+  private tip: LedgerHead | null = null;
+  /** Locked appends queued or running: while any is, nothing is sent ahead of it (its BEGIN ... COMMIT spans messages). */
+  private locked = 0;
+  /** The last append sent ahead; the thread answers in order, so it settles last. */
+  private ahead: Promise<unknown> = Promise.resolve();
+
+  /**
+   * True when appends pipeline: with a writer thread, an append sealed on the
+   * head the previous one will leave is sent before that one committed
+   * (ADR 002 §3). A sequencer may then keep a second batch in flight.
+   */
+  get pipelines(): boolean {
+    return this.writer !== null;
+  }
 
   private constructor(path: string, db: Database.Database, writer: SqliteWriterThread | null) {
     this.path = path;
@@ -122,6 +142,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     });
     // BEGIN IMMEDIATE: the write lock is taken before the head is read (ADR 002 §3)
     this.appendTx = (knownSize, build) => transaction.immediate(knownSize, build);
+    if (writer !== null) this.tip = this.readHead();
   }
 
   static open(path: string, options: SqliteStoreOptions = {}): SqliteLedgerStore {
@@ -165,16 +186,42 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
   }
 
   append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
-    if (this.writer !== null && drafts.length > 0 && !this.closed) return this.threadAppend(null, () => plainPlan(drafts)).then((result) => result.sealed);
+    if (this.writer !== null && drafts.length > 0 && !this.closed) {
+      const build = (): AppendPlan => plainPlan(drafts);
+      // sealing is pure: an append sent ahead on a head that went stale is sealed again under the lock
+      let ahead: Promise<AppendWithResult | 'stale'> | null;
+      try {
+        ahead = this.sendAhead(build);
+      } catch (err) {
+        return Promise.reject(storeError(err, 'cannot append to the ledger'));
+      }
+      const done = ahead === null ? this.threadAppend(null, build) : ahead.then((result) => (result === 'stale' ? this.threadAppend(null, build) : result));
+      return done.then((result) => result.sealed);
+    }
     return this.run(() => (drafts.length === 0 ? [] : this.appendTx(null, () => plainPlan(drafts)).sealed), 'append to the ledger');
   }
 
-  appendWith(knownSize: number, build: AppendBuilder): Promise<AppendWithResult> {
+  appendWith(knownSize: number, build: AppendBuilder, options: AppendOptions = {}): Promise<AppendWithResult> {
     if (this.writer !== null && !this.closed) {
       try {
         assertKnownSize(knownSize);
       } catch (err) {
         return Promise.reject(err);
+      }
+      if (options.ahead === true && this.tip?.size === knownSize) {
+        let ahead: Promise<AppendWithResult | 'stale'> | null;
+        try {
+          ahead = this.sendAhead(build);
+        } catch (err) {
+          // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
+          return Promise.reject(err);
+        }
+        if (ahead !== null) {
+          return ahead.then((result) => {
+            if (result !== 'stale') return result;
+            throw new GatewayError('STORE_STALE', 'the ledger moved on under an append sent ahead (an earlier append failed or another writer appended); nothing of it was written: evaluate again');
+          });
+        }
       }
       return this.threadAppend(knownSize, build);
     }
@@ -194,6 +241,38 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     }, 'append to the ledger').catch((err: unknown) => {
       throw failure === null ? err : failure.err;
     });
+  }
+
+  /**
+   * Build and seal on the tip, here and now, and send the append to the
+   * writer thread without waiting for the ones before it: the thread commits
+   * it only if the ledger still ends where the tip said, else answers
+   * `stale` having written nothing. Null when there is no tip to build on (a
+   * locked append is queued, or the head is unknown): the caller locks.
+   * Throws the builder's or the seal's error synchronously; nothing is sent then.
+   */
+  private sendAhead(build: AppendBuilder): Promise<AppendWithResult | 'stale'> | null {
+    const writer = this.writer;
+    const tip = this.tip;
+    if (writer === null || tip === null || this.locked > 0 || this.closed) return null;
+    const plan = checkPlan(build([], tip));
+    const sealed = sealPlan(plan, tip);
+    const last = sealed[sealed.length - 1];
+    this.tip = last === undefined ? tip : { size: last.seq + 1, lastHash: last.hash };
+    const sent = writer.append(tip, { sealed, uniqueKeys: plan.uniqueKeys, projections: latestProjections(plan.projections) }).then(
+      (outcome): AppendWithResult | 'stale' => {
+        if (outcome === 'committed') return { caughtUp: [], sealed };
+        // what the tip promised did not happen: every later append sent ahead finds it stale too
+        this.tip = null;
+        return 'stale';
+      },
+      (err: unknown) => {
+        this.tip = null;
+        throw storeError(err, 'cannot append to the ledger');
+      },
+    );
+    this.ahead = sent.catch(() => undefined);
+    return sent;
   }
 
   async *readProjections(): AsyncIterable<StoredProjection> {
@@ -270,6 +349,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     this.closed = true;
     // writes already queued finish (or fail) first: nothing acknowledged is cut short
     await this.writes;
+    await this.ahead;
     try {
       await this.writer?.close();
     } finally {
@@ -287,6 +367,8 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     const writer = this.writer!;
     // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
     let failure: { readonly err: unknown } | null = null;
+    this.locked += 1;
+    let after: LedgerHead | null = null;
     return this.serialWrite(async () => {
       const { head, caughtUp } = await writer.begin(knownSize);
       let sealed: SealedEntry[];
@@ -302,13 +384,22 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
         sealed = sealPlan(plan, head);
       } catch (err) {
         await writer.rollback().catch(() => undefined);
+        after = head;
         throw err;
       }
       await writer.commit({ sealed, uniqueKeys: plan.uniqueKeys, projections: latestProjections(plan.projections) });
+      const last = sealed[sealed.length - 1];
+      after = last === undefined ? head : { size: last.seq + 1, lastHash: last.hash };
       return { caughtUp, sealed };
-    }, 'append to the ledger').catch((err: unknown) => {
-      throw failure === null ? err : failure.err;
-    });
+    }, 'append to the ledger')
+      .catch((err: unknown) => {
+        throw failure === null ? err : failure.err;
+      })
+      .finally(() => {
+        // the thread has answered everything sent before this append: the head it left is the tip
+        this.locked -= 1;
+        if (this.locked === 0) this.tip = after;
+      });
   }
 
   private serialWrite<T>(work: () => Promise<T>, what: string): Promise<T> {
