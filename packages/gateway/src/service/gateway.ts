@@ -164,7 +164,7 @@ export class Gateway {
     const checkpoints = options.checkpoints === false ? undefined : signedCheckpoints(options.origin, ed25519Signer(options.origin, options.key), options.checkpoints ?? {});
     const sequencer = await CommandSequencer.open(options.store, {
       clock: options.clock,
-      ids: options.ids ?? randomIds(),
+      ids: options.ids ?? randomIds(options.clock),
       policies: [compiled],
       ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
       ...(checkpoints === undefined ? {} : { checkpoints }),
