@@ -20,6 +20,12 @@ export interface StoredCredential extends CredentialRecord {
   readonly secretSha256: Uint8Array;
 }
 
+/** What authentication reads again on every call, so that neither is ever taken from a cache: revocation (`token revoke`) and expiry. */
+export interface CredentialStatus {
+  readonly expiresAt: number | null;
+  readonly revokedAt: number | null;
+}
+
 /**
  * Where credentials live: the `credentials` table of the ledger database
  * (migration 2), reached through a connection of its own so the ledger
@@ -29,6 +35,12 @@ export interface CredentialStore {
   readonly kind: 'sqlite' | 'postgres';
   insert(credential: StoredCredential): Promise<void>;
   find(id: string): Promise<StoredCredential | null>;
+  /**
+   * Expiry and revocation of one credential as committed now, or null when the
+   * row is gone: the per-call read of authentication once the rest of the
+   * credential is known (a smaller row than `find`'s, no secret hash copied).
+   */
+  status(id: string): Promise<CredentialStatus | null>;
   /** Marks the credential revoked at `at` unless it already is (the first revocation time stands); null when unknown. */
   revoke(id: string, at: number): Promise<CredentialRecord | null>;
   /** Every credential, oldest first. */
@@ -74,6 +86,7 @@ export class SqliteCredentialStore implements CredentialStore {
   private readonly statements: {
     readonly insert: Database.Statement<[string, string, string, Buffer, number, number | null]>;
     readonly find: Database.Statement<[string], Row>;
+    readonly status: Database.Statement<[string], [number | null, number | null]>;
     readonly revoke: Database.Statement<[number, string]>;
     readonly record: Database.Statement<[string], Row>;
     readonly list: Database.Statement<[], Row>;
@@ -85,6 +98,8 @@ export class SqliteCredentialStore implements CredentialStore {
         'INSERT INTO credentials (id, principal, surface, secret_sha256, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, NULL)',
       ),
       find: db.prepare(`SELECT ${COLUMNS}, secret_sha256 FROM credentials WHERE id = ?`),
+      // raw: an array, not an object with named keys, for the read every call makes
+      status: db.prepare<[string], [number | null, number | null]>('SELECT expires_at, revoked_at FROM credentials WHERE id = ?').raw(),
       revoke: db.prepare('UPDATE credentials SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
       record: db.prepare(`SELECT ${COLUMNS} FROM credentials WHERE id = ?`),
       list: db.prepare(`SELECT ${COLUMNS} FROM credentials ORDER BY created_at, id`),
@@ -122,6 +137,13 @@ export class SqliteCredentialStore implements CredentialStore {
     return this.run(() => {
       const row = this.statements.find.get(id);
       return row === undefined ? null : toStored(row);
+    }, 'read a credential');
+  }
+
+  status(id: string): Promise<CredentialStatus | null> {
+    return this.run(() => {
+      const row = this.statements.status.get(id);
+      return row === undefined ? null : { expiresAt: msOrNull(row[0]), revokedAt: msOrNull(row[1]) };
     }, 'read a credential');
   }
 
@@ -206,6 +228,11 @@ export class PostgresCredentialStore implements CredentialStore {
   async find(id: string): Promise<StoredCredential | null> {
     const rows = await this.query<Row>('read a credential', `SELECT ${COLUMNS}, secret_sha256 FROM credentials WHERE id = $1`, [id]);
     return rows[0] === undefined ? null : toStored(rows[0]);
+  }
+
+  async status(id: string): Promise<CredentialStatus | null> {
+    const rows = await this.query<Pick<Row, 'expires_at' | 'revoked_at'>>('read a credential', 'SELECT expires_at, revoked_at FROM credentials WHERE id = $1', [id]);
+    return rows[0] === undefined ? null : { expiresAt: msOrNull(rows[0].expires_at), revokedAt: msOrNull(rows[0].revoked_at) };
   }
 
   async revoke(id: string, at: number): Promise<CredentialRecord | null> {

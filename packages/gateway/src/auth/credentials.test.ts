@@ -9,7 +9,7 @@ import { dropTestSchema, reachableTestPostgres, testSchemaName } from '../store/
 import { SqliteLedgerStore } from '../store/sqlite.js';
 import { z } from 'zod';
 import { PostgresCredentialStore, SqliteCredentialStore, type CredentialStore } from './credential-store.js';
-import { authenticate, authorize, issueCredential, OPERATIONS, revokeCredential, TOKEN_PREFIX, type Identity, type Operation } from './credentials.js';
+import { authenticate, authorize, issueCredential, OPERATIONS, revokeCredential, TOKEN_PREFIX, VerifiedCredentials, type Identity, type Operation } from './credentials.js';
 import { createGuard, identityOf, requireAuth } from './hook.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'countersign-credentials-'));
@@ -32,7 +32,32 @@ const code = (promise: Promise<unknown>) => promise.then(
   (err: { code?: string }) => err.code,
 );
 
-function runCredentialContract(name: string, open: () => Promise<{ store: CredentialStore; dispose: () => Promise<void> }>) {
+/** The store with a count of full-row reads, to tell the cached path (status only) from the full one. */
+function counting(store: CredentialStore): { store: CredentialStore; finds: () => number } {
+  let finds = 0;
+  const counted: CredentialStore = {
+    kind: store.kind,
+    insert: (c) => store.insert(c),
+    find: (id) => {
+      finds += 1;
+      return store.find(id);
+    },
+    status: (id) => store.status(id),
+    revoke: (id, at) => store.revoke(id, at),
+    list: () => store.list(),
+    close: () => store.close(),
+  };
+  return { store: counted, finds: () => finds };
+}
+
+interface Opened {
+  readonly store: CredentialStore;
+  /** Another connection to the same database, as `countersign token revoke` in another process would open. */
+  readonly other: () => Promise<CredentialStore>;
+  readonly dispose: () => Promise<void>;
+}
+
+function runCredentialContract(name: string, open: () => Promise<Opened>) {
   describe(`credentials on ${name}`, () => {
     it('issues `cst_<id>_<secret>` bound to one principal and one surface, and authenticates it', async () => {
       const { store, dispose } = await open();
@@ -110,13 +135,60 @@ function runCredentialContract(name: string, open: () => Promise<{ store: Creden
         await dispose();
       }
     });
+
+    it('a credential that authenticated before is refused at once when another connection revokes it', async () => {
+      const { store: base, other, dispose } = await open();
+      try {
+        const { store, finds } = counting(base);
+        const verified = new VerifiedCredentials();
+        const { token, credential } = await issueCredential(store, { principal: 'olivia', surface: 'approver-console', expiresAt: T0 + DAY }, T0);
+        const identity = await authenticate(store, `Bearer ${token}`, T0 + 1, verified);
+        expect([finds(), verified.size]).toEqual([1, 1]);
+        // the second call takes the cached path: no full read, the same identity
+        expect(await authenticate(store, `Bearer ${token}`, T0 + 2, verified)).toEqual(identity);
+        expect(finds()).toBe(1);
+
+        const elsewhere = await other();
+        try {
+          await revokeCredential(elsewhere, credential.id, T0 + 3);
+        } finally {
+          await elsewhere.close();
+        }
+        expect(await code(authenticate(store, `Bearer ${token}`, T0 + 4, verified))).toBe('TOKEN_REVOKED');
+        expect(verified.size).toBe(0);
+        expect(await code(authenticate(store, `Bearer ${token}`, T0 + 5, verified))).toBe('TOKEN_REVOKED');
+      } finally {
+        await dispose();
+      }
+    });
+
+    it('a cached credential still expires, and a wrong secret for its id never uses the cache', async () => {
+      const { store: base, dispose } = await open();
+      try {
+        const { store, finds } = counting(base);
+        const verified = new VerifiedCredentials();
+        const { token, credential } = await issueCredential(store, { principal: 'olivia', surface: 'approver-console', expiresAt: T0 + DAY }, T0);
+        const secret = token.slice(`cst_${credential.id}_`.length);
+        const otherSecret = `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+        await authenticate(store, `Bearer ${token}`, T0, verified);
+        expect(await code(authenticate(store, `Bearer cst_${credential.id}_${otherSecret}`, T0, verified))).toBe('TOKEN_UNKNOWN');
+        // the wrong secret took the full path (a second find), and the holder keeps its cache entry
+        expect([finds(), verified.size]).toEqual([2, 1]);
+        expect(await code(authenticate(store, `Bearer ${token}`, T0 + DAY - 1, verified))).toBe('resolved');
+        expect(finds()).toBe(2);
+        expect(await code(authenticate(store, `Bearer ${token}`, T0 + DAY, verified))).toBe('TOKEN_EXPIRED');
+        expect(verified.size).toBe(0);
+      } finally {
+        await dispose();
+      }
+    });
   });
 }
 
 runCredentialContract('sqlite', async () => {
   const path = join(tmp, `c-${Math.random().toString(36).slice(2)}.db`);
   const store = SqliteCredentialStore.open(path);
-  return { store, dispose: () => store.close() };
+  return { store, other: async () => SqliteCredentialStore.open(path), dispose: () => store.close() };
 });
 
 const pgUrl = await reachableTestPostgres();
@@ -126,11 +198,48 @@ describe.skipIf(pgUrl === null)('on the real postgres', () => {
     const store = await PostgresCredentialStore.open(pgUrl!, { schema });
     return {
       store,
+      other: () => PostgresCredentialStore.open(pgUrl!, { schema }),
       dispose: async () => {
         await store.close();
         await dropTestSchema(pgUrl!, schema);
       },
     };
+  });
+});
+
+describe('the cache of verified credentials', () => {
+  it('refuses a cached credential whose row is gone', async () => {
+    const path = join(tmp, 'gone.db');
+    const store = SqliteCredentialStore.open(path);
+    try {
+      const verified = new VerifiedCredentials();
+      const { token, credential } = await issueCredential(store, { principal: 'olivia', surface: 'approver-console', expiresAt: null }, T0);
+      await authenticate(store, `Bearer ${token}`, T0, verified);
+      const db = new Database(path);
+      db.prepare('DELETE FROM credentials WHERE id = ?').run(credential.id);
+      db.close();
+      expect(await code(authenticate(store, `Bearer ${token}`, T0, verified))).toBe('TOKEN_UNKNOWN');
+      expect(verified.size).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('holds at most its capacity, dropping the oldest, which then takes the full path again', async () => {
+    const { store, finds } = counting(SqliteCredentialStore.open(':memory:'));
+    try {
+      const verified = new VerifiedCredentials(2);
+      const tokens = [];
+      for (let i = 0; i < 3; i += 1) tokens.push((await issueCredential(store, { principal: 'olivia', surface: 'approver-console', expiresAt: null }, T0)).token);
+      for (const token of tokens) await authenticate(store, `Bearer ${token}`, T0, verified);
+      expect([finds(), verified.size]).toEqual([3, 2]);
+      await authenticate(store, `Bearer ${tokens[2]}`, T0, verified);
+      expect(finds()).toBe(3);
+      await authenticate(store, `Bearer ${tokens[0]}`, T0, verified);
+      expect([finds(), verified.size]).toEqual([4, 2]);
+    } finally {
+      await store.close();
+    }
   });
 });
 
@@ -264,5 +373,38 @@ describe('the auth hook over HTTP', () => {
     await app.close();
     await hooked.close();
     await store.close();
+  });
+
+  it('refuses a token the guard has seen once it is revoked through another connection, from the next request on', async () => {
+    const path = join(tmp, 'guarded.db');
+    const store = SqliteCredentialStore.open(path);
+    const guard = createGuard({ credentials: store, clock: () => T0, authority: () => ({ roster, surfaces }) });
+    const app = buildApp({
+      logLevel: 'silent',
+      routes: [
+        route({
+          method: 'GET',
+          path: '/v1/status',
+          summary: 'status',
+          tag: 'test',
+          response: z.strictObject({ principal: z.string() }),
+          handler: async ({ request }) => ({ principal: (await guard(request, 'status')).principal }),
+        }),
+      ],
+    });
+    try {
+      const agent = await issueCredential(store, { principal: 'payments-copilot', surface: 'copilot-console', expiresAt: null }, T0);
+      const get = () => app.inject({ method: 'GET', url: '/v1/status', headers: { authorization: `Bearer ${agent.token}` } });
+      for (let i = 0; i < 3; i += 1) expect((await get()).statusCode).toBe(200);
+      // `countersign token revoke` in another process: its own connection to the file
+      const elsewhere = SqliteCredentialStore.open(path);
+      await revokeCredential(elsewhere, agent.credential.id, T0);
+      await elsewhere.close();
+      const refused = await get();
+      expect([refused.statusCode, refused.json().error.code]).toEqual([401, 'TOKEN_REVOKED']);
+    } finally {
+      await app.close();
+      await store.close();
+    }
   });
 });

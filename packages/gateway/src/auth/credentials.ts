@@ -1,8 +1,9 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as crypto from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { Id, type Roster } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { ApiError } from '../server/app.js';
-import type { CredentialRecord, CredentialStore } from './credential-store.js';
+import type { CredentialRecord, CredentialStatus, CredentialStore } from './credential-store.js';
 
 /**
  * Bearer credentials, one principal and one surface each (DESIGN.md "Surface").
@@ -89,9 +90,11 @@ function base32(bytes: Uint8Array): string {
   return out;
 }
 
-function secretHash(secret: string): Buffer {
-  return createHash('sha256').update(secret, 'utf8').digest();
-}
+// SHA-256 of the secret; the one-shot `crypto.hash` (Node 20.12+) skips the Hash object `createHash` builds
+const secretHash: (secret: string) => Buffer =
+  typeof crypto.hash === 'function'
+    ? (secret) => crypto.hash('sha256', secret, 'buffer')
+    : (secret) => crypto.createHash('sha256').update(secret, 'utf8').digest();
 
 export interface IssueRequest {
   readonly principal: string;
@@ -140,6 +143,60 @@ export async function revokeCredential(store: CredentialStore, id: string, now: 
   return revoked;
 }
 
+/** What a credential fixes when it is issued and binds to its secret: never changed afterwards. */
+interface VerifiedCredential {
+  readonly secretSha256: Buffer;
+  readonly principal: string;
+  readonly surface: string;
+}
+
+const NO_SECRET = Buffer.alloc(32);
+
+/**
+ * Credentials whose secret was presented and matched, by id: what lets
+ * authentication skip reading (and copying) the whole row on every call.
+ *
+ * Only the parts fixed at issue are kept (principal, surface, secret hash).
+ * Expiry and revocation are never cached: every call still reads them from
+ * the store (`CredentialStore.status`), so a `token revoke` committed by any
+ * process or replica refuses the very next call, as without the cache.
+ *
+ * An entry is used only when the presented secret matches the cached hash
+ * (constant-time); any other presenter takes the full path, as if nothing
+ * were cached, so the cache tells someone who knows only an id nothing.
+ * Bounded: the oldest entry goes when it is full, and it is refilled by
+ * the next call of its holder.
+ */
+export class VerifiedCredentials {
+  readonly #entries = new Map<string, VerifiedCredential>();
+
+  constructor(readonly capacity = 10_000) {}
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The cached credential of `id` if `presented` is its secret's hash; undefined otherwise. */
+  match(id: string, presented: Buffer): VerifiedCredential | undefined {
+    const entry = this.#entries.get(id);
+    // compare even on a miss, so a hit and a miss differ only by what follows
+    const same = timingSafeEqual(entry?.secretSha256 ?? NO_SECRET, presented);
+    return same ? entry : undefined;
+  }
+
+  remember(id: string, credential: VerifiedCredential): void {
+    if (!this.#entries.has(id) && this.#entries.size >= this.capacity) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done !== true) this.#entries.delete(oldest.value);
+    }
+    this.#entries.set(id, credential);
+  }
+
+  forget(id: string): void {
+    this.#entries.delete(id);
+  }
+}
+
 /**
  * Authenticate an `Authorization` header value: `Bearer cst_<id>_<secret>`.
  * Throws ApiError TOKEN_MISSING, TOKEN_MALFORMED, TOKEN_UNKNOWN, TOKEN_REVOKED
@@ -148,8 +205,12 @@ export async function revokeCredential(store: CredentialStore, id: string, now: 
  * Revocation and expiry are only reported once the secret matched: whoever
  * merely knows an id (it is shown in listings and traces) learns nothing
  * about its state, and sees TOKEN_UNKNOWN like any wrong secret.
+ *
+ * With `verified`, a credential whose secret matched before is checked
+ * against its current expiry and revocation only (one small read); see
+ * `VerifiedCredentials`.
  */
-export async function authenticate(store: CredentialStore, header: string | undefined, now: number): Promise<Identity> {
+export async function authenticate(store: CredentialStore, header: string | undefined, now: number, verified?: VerifiedCredentials): Promise<Identity> {
   if (header === undefined || header.trim() === '') {
     throw new ApiError('TOKEN_MISSING', 'this call needs `Authorization: Bearer <token>`');
   }
@@ -161,22 +222,47 @@ export async function authenticate(store: CredentialStore, header: string | unde
   }
   const id = parts[1] as string;
   const secret = parts[2] as string;
-  const stored = await store.find(id);
-  // hash even for an unknown id, so both paths cost the same
   const presented = secretHash(secret);
-  const expected = stored ? Buffer.from(stored.secretSha256) : Buffer.alloc(presented.length);
+  const cached = verified?.match(id, presented);
+  if (cached !== undefined) {
+    const status = await store.status(id);
+    if (status === null) {
+      // the row is gone: nothing vouches for the secret any more
+      verified?.forget(id);
+      throw new ApiError('TOKEN_UNKNOWN', 'the token is not known to this gateway');
+    }
+    return admitted(id, cached, status, now, verified);
+  }
+  const stored = await store.find(id);
+  // an unknown id is compared like a known one, so both paths cost the same
+  const expected = stored ? Buffer.from(stored.secretSha256) : NO_SECRET;
   const matches = expected.length === presented.length && timingSafeEqual(expected, presented);
   if (!stored || !matches) {
     throw new ApiError('TOKEN_UNKNOWN', 'the token is not known to this gateway');
   }
+  const identity = admitted(id, stored, stored, now, verified);
+  verified?.remember(id, { secretSha256: expected, principal: stored.principal, surface: stored.surface });
+  return identity;
+}
+
+/** The identity of a credential whose secret matched, unless it is revoked or expired (then forgotten by the cache). */
+function admitted(
+  id: string,
+  credential: { readonly principal: string; readonly surface: string },
+  status: CredentialStatus,
+  now: number,
+  verified: VerifiedCredentials | undefined,
+): Identity {
   // any revocation counts, even one stamped ahead of this replica's clock: fail closed
-  if (stored.revokedAt !== null) {
+  if (status.revokedAt !== null) {
+    verified?.forget(id);
     throw new ApiError('TOKEN_REVOKED', 'the token has been revoked', { credential_id: id });
   }
-  if (stored.expiresAt !== null && !(now < stored.expiresAt)) {
+  if (status.expiresAt !== null && !(now < status.expiresAt)) {
+    verified?.forget(id);
     throw new ApiError('TOKEN_EXPIRED', 'the token has expired', { credential_id: id });
   }
-  return { credentialId: id, principal: stored.principal, surface: stored.surface };
+  return { credentialId: id, principal: credential.principal, surface: credential.surface };
 }
 
 /** What authorization needs of the active bundle: its principals, and optionally its surfaces. */

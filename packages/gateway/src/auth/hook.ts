@@ -1,7 +1,7 @@
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { ApiError } from '../server/app.js';
 import type { CredentialStore } from './credential-store.js';
-import { authenticate, authorize, type AuthorityRoster, type Identity, type Operation } from './credentials.js';
+import { authenticate, authorize, VerifiedCredentials, type AuthorityRoster, type Identity, type Operation } from './credentials.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,8 +38,10 @@ export type Guard = (request: FastifyRequest, operation: Operation) => Promise<I
  * it, or throws ApiError with a 401 code (token) or FORBIDDEN (403, right).
  */
 export function createGuard(options: GuardOptions): Guard {
+  // one per guard: the credentials of this server's callers, revocation still read on every call
+  const verified = new VerifiedCredentials();
   return async (request, operation) => {
-    const identity = await authenticate(options.credentials, request.headers.authorization, options.clock());
+    const identity = await authenticate(options.credentials, request.headers.authorization, options.clock(), verified);
     request.identity = identity;
     const { roster, surfaces } = options.authority();
     try {
@@ -72,8 +74,9 @@ export function requireAuth(
   access?: { readonly operation: Operation } & Pick<GuardOptions, 'authority' | 'onForbidden'>,
 ): preHandlerAsyncHookHandler {
   if (access === undefined) {
+    const verified = new VerifiedCredentials();
     return async (request) => {
-      request.identity = await authenticate(credentials, request.headers.authorization, clock());
+      request.identity = await authenticate(credentials, request.headers.authorization, clock(), verified);
     };
   }
   const guard = createGuard({ credentials, clock, ...access });

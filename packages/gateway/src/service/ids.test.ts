@@ -16,11 +16,11 @@ describe('randomIds', () => {
   it('sorts ids of later milliseconds after earlier ones, whatever their random part', () => {
     let now = 1_748_768_400_000;
     const ids = randomIds(() => now);
-    const earlier = Array.from({ length: 50 }, () => ids.next('step'));
+    const earlier = Array.from({ length: 50 }, () => ids.next('grant'));
     now += 1;
-    const later = Array.from({ length: 50 }, () => ids.next('step'));
+    const later = Array.from({ length: 50 }, () => ids.next('grant'));
     expect(earlier.every((a) => later.every((b) => a < b))).toBe(true);
-    expect(earlier[0]!.slice(5, 17)).toBe((now - 1).toString(16).padStart(12, '0'));
+    expect(earlier[0]!.slice(6, 18)).toBe((now - 1).toString(16).padStart(12, '0'));
   });
 
   it('shares nothing between generators', () => {
