@@ -66,7 +66,8 @@ export function signedCheckpoints(
   return { ...schedule, sign: (treeSize, rootHash) => signCheckpoint({ origin, treeSize, rootHash }, signer) };
 }
 
-export const SEQUENCER_DEFAULTS = { maxBatch: 256, maxDelayMs: 2, checkpointEvery: 1000, checkpointIntervalMs: 1000 } as const;
+/** `maxBatch` 128: with two batches in flight, 256 waiting callers keep both slots full (the command sequencer's size too). */
+export const SEQUENCER_DEFAULTS = { maxBatch: 128, maxDelayMs: 2, checkpointEvery: 1000, checkpointIntervalMs: 1000 } as const;
 
 /**
  * Batches in flight at once on a store that `pipelines`: one committing, the
