@@ -192,7 +192,7 @@ export class CommandSequencer {
 
   /** A free slot, or none: a stale state is rebuilt only once nothing else is in flight. */
   #canRun(): boolean {
-    return this.#cycles.size < (this.#stale ? 1 : this.#depth) && (!this.#stale || this.#cycles.size === 0);
+    return this.#cycles.size < (this.#stale ? 1 : this.#depth);
   }
 
   #schedule(): void {
