@@ -6,7 +6,8 @@
 //      same size and durability (bench/ledger-raw.js)           ratio >= 0.5, >= 20,000/s
 //   2. the same on PostgreSQL, one chain                          >= 2,000/s
 //   3. verifier entries/s against a bare SHA-256 recompute of
-//      the same bytes                                             ratio >= 0.85
+//      the same bytes on one thread, for the one-thread verifier
+//      and for the two-thread one (Merkle tree on a worker)       ratio >= 0.85
 //   4. peak RSS of `countersign ledger verify` on 1,000,000 entries  < 150 MB
 //
 //   npm run bench              (builds, then runs every part)
@@ -24,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createVerifier, ed25519Signer, MerkleFrontier, sealEntry, signCheckpoint, signerVerifierKey } from '../packages/core/dist/index.js';
-import { DEFAULT_LEDGER_ORIGIN, PostgresLedgerStore, Sequencer, signedCheckpoints, SqliteLedgerStore } from '../packages/gateway/dist/index.js';
+import { DEFAULT_LEDGER_ORIGIN, PostgresLedgerStore, Sequencer, signedCheckpoints, SqliteLedgerStore, ThreadedVerifier } from '../packages/gateway/dist/index.js';
 import { measurePostgresRawInserts, measureSqliteRawInserts } from './ledger-raw.js';
 
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
@@ -179,15 +180,20 @@ async function buildBigLedger(path) {
  * Verifier CPU against a bare SHA-256 chain recompute of the same bytes: hash
  * each entry (0x00 || bytes, RFC 6962 §2.1) and compare it with the
  * `prev_hash` the next entry carries; no Merkle tree, no checkpoints, no seq
- * checks. The least work that still checks a hash chain.
+ * checks. The least work that still checks a hash chain, on ONE thread.
  *
- * The baseline of the verdict finds `prev_hash` the way the verifier does (a
- * backward scan for `","seq":`, no allocation) and compares the hex in place
- * with the binary digest, so the ratio measures what verification adds, not
- * a slower parse in the baseline. The earlier baseline (Buffer#lastIndexOf,
- * toString, string compare) is printed beside it. The floor is the fast
- * baseline plus the n - 1 RFC 6962 node hashes (65 bytes each) that any
- * Merkle verification must compute: no verifier of this format can beat it.
+ * The baseline of the verdict does each step the cheapest way the verifier
+ * knows, so the ratio measures what verification adds, not a slower parse in
+ * the baseline: it hashes first (the copy into the hash input brings a cold
+ * entry into cache for the scan), reuses one view of the hash input per
+ * length, finds `prev_hash` by a backward scan for `","seq":` and compares
+ * the hex in place with the binary digest. The earlier baseline
+ * (Buffer#lastIndexOf, toString, string compare) is printed beside it. The
+ * floor is the baseline plus the n - 1 RFC 6962 node hashes (65 bytes each)
+ * that any Merkle verification must compute: no one-thread verifier of this
+ * format can beat it. The two-thread verifier (`ThreadedVerifier`) moves the
+ * node hashes and the checkpoint signatures to a worker, so its rate is set
+ * by the chain side alone; its time includes starting the worker.
  */
 function verifyCpu(sample, notes) {
   const oneShot = nodeCrypto.hash;
@@ -202,6 +208,12 @@ function verifyCpu(sample, notes) {
     input[0] = 0;
     input.set(buf, 1);
     return input.subarray(0, buf.length + 1);
+  };
+  const views = [];
+  const leafInputView = (buf) => {
+    input[0] = 0;
+    input.set(buf, 1);
+    return (views[buf.length + 1] ??= input.subarray(0, buf.length + 1));
   };
   const bareIndexOf = () => {
     let prev = '0'.repeat(64);
@@ -241,8 +253,9 @@ function verifyCpu(sample, notes) {
     let prev = '\0'.repeat(32);
     for (const { bytes } of sample) {
       const buf = view(bytes);
+      const hash = sha256(leafInputView(buf), 'latin1');
       if (!hexEquals(buf, locate(buf), prev)) throw new Error('bare recompute found a broken chain');
-      prev = sha256(leafInput(buf), 'latin1');
+      prev = hash;
     }
   };
   const node = Buffer.alloc(65, 1);
@@ -250,8 +263,7 @@ function verifyCpu(sample, notes) {
     bare();
     for (let i = 1; i < sample.length; i++) sha256(node, 'latin1');
   };
-  const ours = () => {
-    const verifier = createVerifier({ origin: ORIGIN, trustedKeys: [vkey] });
+  const feed = (verifier) => {
     let next = 0;
     for (let i = 0; i < sample.length; i++) {
       while (next < notes.length && notes[next].treeSize <= i) verifier.checkpoint(notes[next++].note);
@@ -259,20 +271,22 @@ function verifyCpu(sample, notes) {
     }
     verifier.finish();
   };
+  const ours = () => feed(createVerifier({ origin: ORIGIN, trustedKeys: [vkey] }));
+  const twoThreads = () => feed(ThreadedVerifier.start({ origin: ORIGIN, trustedKeys: [vkey] }));
   const time = (fn) => {
     const t0 = performance.now();
     fn();
     return (performance.now() - t0) / 1000;
   };
   // warm all, then take the best of five each, alternating
-  const runs = { bare, bareIndexOf, floor, ours };
-  const best = { bare: Infinity, bareIndexOf: Infinity, floor: Infinity, ours: Infinity };
+  const runs = { bare, bareIndexOf, floor, ours, twoThreads };
+  const best = Object.fromEntries(Object.keys(runs).map((name) => [name, Infinity]));
   for (const fn of Object.values(runs)) fn();
   for (let round = 0; round < 5; round++) {
     for (const [name, fn] of Object.entries(runs)) best[name] = Math.min(best[name], time(fn));
   }
   const rate = (name) => sample.length / best[name];
-  return { bare: rate('bare'), bareIndexOf: rate('bareIndexOf'), floor: rate('floor'), ours: rate('ours'), signatures: notes.length };
+  return { ...Object.fromEntries(Object.keys(runs).map((name) => [name, rate(name)])), signatures: notes.length };
 }
 
 /** µs per `sealEntry` (validate, canonical JSON, UTF-8, leaf hash) over `count` bench drafts, best of three after a warm-up. */
@@ -295,7 +309,7 @@ function sealCost(count) {
  * exec, so it would report the bench's own size; VmHWM in /proc/self/status
  * belongs to the child's own address space. Both are printed at the child's exit.
  */
-function verifyChild(path, dir) {
+function verifyChild(path, dir, threads) {
   const pub = join(dir, 'gateway.vkey');
   writeFileSync(pub, `${vkey}\n`);
   const hook = join(dir, 'peak-memory.mjs');
@@ -309,7 +323,7 @@ process.on('exit', () => {
 `,
   );
   const t0 = performance.now();
-  const run = spawnSync(process.execPath, ['--import', hook, CLI, 'ledger', 'verify', '--db', path, '--key-file', pub], { encoding: 'utf8' });
+  const run = spawnSync(process.execPath, ['--import', hook, CLI, 'ledger', 'verify', '--db', path, '--key-file', pub, '--threads', String(threads)], { encoding: 'utf8' });
   const seconds = (performance.now() - t0) / 1000;
   const usage = /maxrss_kb=(\d+) vmhwm_kb=(\d+|undefined)/.exec(run.stderr);
   if (run.status !== 0 || usage === null) throw new Error(`verify child failed (${run.status}): ${run.stderr}`);
@@ -347,11 +361,13 @@ export async function run() {
     const cpu = verifyCpu(sample, notes);
     log(`sealEntry alone over ${int(VERIFY_SAMPLE)} drafts`);
     const sealUs = sealCost(VERIFY_SAMPLE);
-    log('countersign ledger verify on the 1,000,000-entry ledger, in a child');
-    const child = verifyChild(big, dir);
+    log('countersign ledger verify on the 1,000,000-entry ledger, in a child, with one thread then two');
+    const child = verifyChild(big, dir, 1);
+    const childTwo = verifyChild(big, dir, 2);
 
     const ratio = sqlite.perSecond / sqliteRaw.rowsPerSecond;
     const verifyRatio = cpu.ours / cpu.bare;
+    const twoThreadRatio = cpu.twoThreads / cpu.bare;
     const verdict = (ok) => (ok ? 'met' : 'MISSED');
     const rows = [
       ['figure', 'measured', 'baseline / limit', 'ratio / verdict'],
@@ -363,11 +379,13 @@ export async function run() {
         : ['postgres appends/s (one chain)', int(postgres.perSecond), `raw ${int(postgresRaw.rowsPerSecond)} rows/s (batch ${Math.round(postgres.meanBatch)}); >= 2,000`, `${fmt(postgres.perSecond / postgresRaw.rowsPerSecond)}; ${verdict(postgres.perSecond >= 2_000)}`],
       postgres.skipped ? null : ['postgres append latency p50 / p99 ms', `${fmt(postgres.p50)} / ${fmt(postgres.p99)}`, `${IN_FLIGHT} in flight, mean batch ${fmt(postgres.meanBatch, 0)}`, ''],
       ['sealEntry µs/entry (CPU, one core)', fmt(sealUs), 'validate, RFC 8785 text, UTF-8, leaf hash', ''],
-      ['verify entries/s (CPU, in memory)', int(cpu.ours), `bare sha-256 chain ${int(cpu.bare)}/s`, `${fmt(verifyRatio)} (>= 0.85) ${verdict(verifyRatio >= 0.85)}`],
-      ['  vs the earlier bare baseline', int(cpu.ours), `bare with indexOf + toString ${int(cpu.bareIndexOf)}/s`, fmt(cpu.ours / cpu.bareIndexOf)],
-      ['  floor: bare + RFC 6962 node hashes', int(cpu.floor), 'no Merkle verifier can be faster', `${fmt(cpu.floor / cpu.bare)} = ceiling of the ratio`],
-      ['ledger verify --db, 1M entries', `${fmt(child.seconds, 1)} s (${int(BIG_LEDGER / child.seconds)}/s)`, child.out.slice(0, 40), ''],
-      ['ledger verify peak RSS, 1M entries', `${fmt(child.peakMb, 1)} MB (${child.source})`, `< 150 MB; getrusage maxRSS ${fmt(child.maxRssMb, 0)} MB incl. fork`, verdict(child.peakMb < 150)],
+      ['verify entries/s, ONE thread (CPU, in memory)', int(cpu.ours), `bare sha-256 chain, one thread ${int(cpu.bare)}/s`, `${fmt(verifyRatio)} (>= 0.85) ${verdict(verifyRatio >= 0.85)}`],
+      ['verify entries/s, TWO threads (tree on a worker)', int(cpu.twoThreads), `the same one-thread bare ${int(cpu.bare)}/s`, `${fmt(twoThreadRatio)} (>= 0.85) ${verdict(twoThreadRatio >= 0.85)}`],
+      ['  one thread vs the earlier bare baseline', int(cpu.ours), `bare with indexOf + toString ${int(cpu.bareIndexOf)}/s`, fmt(cpu.ours / cpu.bareIndexOf)],
+      ['  floor: bare + RFC 6962 node hashes, one thread', int(cpu.floor), 'no one-thread Merkle verifier can be faster', `${fmt(cpu.floor / cpu.bare)} = ceiling of the one-thread ratio`],
+      ['ledger verify --db --threads 1, 1M entries', `${fmt(child.seconds, 1)} s (${int(BIG_LEDGER / child.seconds)}/s)`, child.out.slice(0, 40), ''],
+      ['ledger verify --db --threads 2, 1M entries', `${fmt(childTwo.seconds, 1)} s (${int(BIG_LEDGER / childTwo.seconds)}/s)`, childTwo.out.slice(0, 40), ''],
+      ['ledger verify peak RSS, 1M, 1 / 2 threads', `${fmt(child.peakMb, 1)} / ${fmt(childTwo.peakMb, 1)} MB (${child.source})`, `< 150 MB; getrusage maxRSS ${fmt(child.maxRssMb, 0)} / ${fmt(childTwo.maxRssMb, 0)} MB incl. fork`, verdict(Math.max(child.peakMb, childTwo.peakMb) < 150)],
     ].filter(Boolean);
     const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
     const lines = [

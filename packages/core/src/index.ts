@@ -88,12 +88,16 @@ export {
   type KeyRotationPayload,
 } from './ledger/rotation.js';
 export {
+  createChainVerifier,
   createVerifier,
+  type ChainVerifier,
   type LedgerVerifier,
+  type TreeSink,
   type VerifierOptions,
   type VerifyFailureKind,
   type VerifyResult,
 } from './ledger/verify.js';
+export { VerifyTree, type PendingCheckpoint, type TreeState } from './ledger/verify-tree.js';
 export {
   classifyExportLine,
   createExportVerifier,

@@ -1,7 +1,7 @@
 import { canonicalJson } from '../canonical.js';
 import { CountersignError } from '../errors.js';
 import { toVerifierKeys, type NoteVerifierKey } from './key.js';
-import { createVerifier, verifyFailure, type LedgerVerifier, type VerifyResult } from './verify.js';
+import { createVerifier, verifyFailure, type LedgerVerifier, type VerifierOptions, type VerifyResult } from './verify.js';
 
 /**
  * The export format: JSON Lines, one item per line, `\n` terminated.
@@ -113,6 +113,8 @@ export interface ExportVerifierOptions {
   readonly trustedKeys: readonly (NoteVerifierKey | string)[];
   /** Expected origin; by default the header's, else the first trusted key's name. */
   readonly origin?: string;
+  /** The verifier the items go to (default `createVerifier`); the gateway passes its two-thread one. */
+  readonly createVerifier?: (options: VerifierOptions) => LedgerVerifier;
 }
 
 export interface ExportVerifier {
@@ -132,7 +134,7 @@ export function createExportVerifier(options: ExportVerifierOptions): ExportVeri
 
   const start = (): LedgerVerifier => {
     origin ??= (keys[0] as NoteVerifierKey).name;
-    verifier ??= createVerifier({ origin, trustedKeys: keys });
+    verifier ??= (options.createVerifier ?? createVerifier)({ origin, trustedKeys: keys });
     return verifier;
   };
 

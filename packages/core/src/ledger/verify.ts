@@ -1,9 +1,12 @@
-import { CountersignError, isCountersignError } from '../errors.js';
+import { CountersignError } from '../errors.js';
 import { parseCheckpoint, verifyCheckpoint, type VerifiedCheckpoint } from './checkpoint.js';
 import { decodeEntry, GENESIS_PREV_HASH } from './entry.js';
 import { toVerifierKeys, type NoteVerifierKey } from './key.js';
-import { fromBin, leafHashBin, MerkleFrontier, toBin } from './merkle.js';
+import { leafHashBin, toBin } from './merkle.js';
 import { KEY_ROTATED, verifyKeyRotation } from './rotation.js';
+import { openCheckpoint, verifyFailure, VerifyTree, type PendingCheckpoint, type VerifyFailureKind } from './verify-tree.js';
+
+export { verifyFailure, type VerifyFailureKind } from './verify-tree.js';
 
 /**
  * The streaming ledger verifier. It reads entries as stored and never
@@ -19,24 +22,13 @@ import { KEY_ROTATED, verifyKeyRotation } from './rotation.js';
  * for one more entry (or `finish`) to tell apart, for instance, "entry k's
  * bytes changed" from "entry k+1's `prev_hash` changed" from "entry k+1 is
  * missing".
+ *
+ * Two halves: the chain side (`createChainVerifier`: bytes, seq, links, key
+ * rotations, the diagnosis) and the tree side (`VerifyTree`: Merkle frontier,
+ * checkpoint signatures and roots). `createVerifier` runs both on the calling
+ * thread; the gateway's two-thread verifier runs the tree side on a worker and
+ * hands the diagnosis the tree when it needs it.
  */
-
-export type VerifyFailureKind =
-  /** The entry's bytes do not hash to what the next entry or a checkpoint commits to. */
-  | 'hash_mismatch'
-  /** The entry's `prev_hash` does not match the entry before it, which is itself vouched for. */
-  | 'broken_chain'
-  | 'bad_checkpoint_signature'
-  /** A checkpoint's root differs from the tree recomputed at its size. */
-  | 'root_mismatch'
-  /** A sequence number is missing. */
-  | 'gap'
-  /** A sequence number repeats. */
-  | 'duplicate'
-  | 'out_of_order'
-  /** The ledger ends before a checkpoint's tree size or before the expected size. */
-  | 'truncation'
-  | 'malformed';
 
 export interface VerifierOptions {
   /** The ledger's origin: checkpoints and key rotations must name it. */
@@ -97,11 +89,6 @@ interface Candidate {
   readonly prevHex: string | null;
 }
 
-interface PendingCheckpoint {
-  readonly note: string;
-  readonly treeSize: number;
-}
-
 const PREV_KEY = Buffer.from('"prev_hash":"', 'latin1');
 const SEQ_KEY = Buffer.from('","seq":', 'latin1');
 const ROTATION_TAIL = Buffer.from(`"type":"${KEY_ROTATED}","v":1}`, 'latin1');
@@ -128,7 +115,7 @@ const SEQ_SKIP = new Uint8Array(256).fill(SEQ_KEY.length);
 for (let k = SEQ_KEY.length - 1; k >= 1; k -= 1) SEQ_SKIP[SEQ_KEY[k] as number] = k;
 const PREV_SPAN = PREV_KEY.length + 64;
 
-function matchesAt(buf: Buffer, at: number, key: Buffer): boolean {
+function matchesAt(buf: Uint8Array, at: number, key: Uint8Array): boolean {
   for (let k = 0; k < key.length; k += 1) if (buf[at + k] !== key[k]) return false;
   return true;
 }
@@ -146,7 +133,7 @@ function matchesAt(buf: Buffer, at: number, key: Buffer): boolean {
  * `"prev_hash":"` 77 bytes before it. Fills `out`, which the verifier reuses:
  * the hot path allocates nothing here.
  */
-function readLinks(buf: Buffer, out: Links): void {
+function readLinks(buf: Uint8Array, out: Links): void {
   out.prevAt = -1;
   out.seq = -1;
   const end = buf.length;
@@ -178,7 +165,7 @@ const HEX_VALUE = new Int8Array(256).fill(-1);
 for (let d = 0; d < 16; d += 1) HEX_VALUE['0123456789abcdef'.charCodeAt(d)] = d;
 
 /** Whether the 64 bytes at `at` are the lower-case hex of the binary-string hash `bin`, without allocating. */
-function hexEquals(buf: Buffer, at: number, bin: string): boolean {
+function hexEquals(buf: Uint8Array, at: number, bin: string): boolean {
   if (at < 0) return false;
   for (let j = 0; j < 32; j += 1) {
     const hi = HEX_VALUE[buf[at + 2 * j] as number] as number;
@@ -188,8 +175,8 @@ function hexEquals(buf: Buffer, at: number, bin: string): boolean {
   return true;
 }
 
-function prevHexAt(buf: Buffer, links: Links): string | null {
-  return links.prevAt < 0 ? null : buf.toString('latin1', links.prevAt, links.prevAt + 64);
+function prevHexAt(bytes: Uint8Array, links: Links): string | null {
+  return links.prevAt < 0 ? null : asBuffer(bytes).toString('latin1', links.prevAt, links.prevAt + 64);
 }
 
 const ROTATION_MARK = ROTATION_TAIL[8] as number;
@@ -201,66 +188,74 @@ function isRotation(bytes: Uint8Array): boolean {
   return Buffer.compare(bytes.subarray(start), ROTATION_TAIL) === 0;
 }
 
-/** The error every verification failure is: LEDGER_VERIFY_FAILED with `details: { seq, kind, ... }`. */
-export function verifyFailure(
-  kind: VerifyFailureKind,
-  seq: number,
-  message: string,
-  extra: Record<string, unknown> = {},
-): CountersignError {
-  return new CountersignError('LEDGER_VERIFY_FAILED', `entry ${seq}: ${message}`, { seq, kind, ...extra });
-}
-
 function failure(kind: VerifyFailureKind, seq: number, message: string, extra: Record<string, unknown> = {}): never {
   throw verifyFailure(kind, seq, message, extra);
 }
 
-export function createVerifier(options: VerifierOptions): LedgerVerifier {
+/** @internal What the chain side hands the tree side: each accepted leaf, and each checkpoint once due. */
+export interface TreeSink {
+  /** Leaf hash of the next accepted entry, as a binary string. */
+  push(leaf: string): void;
+  /** A checkpoint of exactly the accepted size, with the keys in force; may throw the verifier failure. */
+  judge(cp: PendingCheckpoint, keys: readonly NoteVerifierKey[]): void;
+}
+
+/** @internal The chain side of a verification; see the module comment. */
+export interface ChainVerifier {
+  /**
+   * The next stored entry, as `LedgerVerifier.entry`. Returns false once an
+   * anomaly and the entry after it are in: the verdict is then due, needs only
+   * the whole tree (`settle`), and no further input.
+   */
+  entry(seq: number | null, bytes: Uint8Array): boolean;
+  checkpoint(note: string): void;
+  /** Name the anomaly `entry` returned false on, with the tree of every accepted entry. Always throws. */
+  settle(tree: VerifyTree): never;
+  /** End of input, with the tree of every accepted entry: judges what is left, as `LedgerVerifier.finish`. */
+  finish(tree: VerifyTree, options?: { readonly expectedSize?: number }): VerifyResult;
+  readonly size: number;
+}
+
+const hexToBin = (hex: string): string => Buffer.from(hex, 'hex').toString('latin1');
+
+/**
+ * @internal The chain side: reads each entry's bytes, hashes them, checks seq
+ * and link, applies key rotations, and hands `sink` each accepted leaf and each
+ * checkpoint when the ledger reaches its size (right before the entry at that
+ * size is accepted, so that entry vouches for the one before it).
+ */
+export function createChainVerifier(options: VerifierOptions, sink: TreeSink): ChainVerifier {
   const { origin } = options;
   let keys: NoteVerifierKey[] = toVerifierKeys(options.trustedKeys);
   if (keys.length === 0) throw new CountersignError('KEY_INVALID', 'the verifier needs at least one trusted key');
 
-  // INVARIANT: `frontier` holds leaves [0, count - 1) and `lastBin` is leaf count - 1
-  // (or the genesis value when count is 0): the last leaf stays out so a diagnosis can
-  // swap it for what its successor claims. Hashes stay binary strings on the hot path;
-  // diagnosis speaks hex, like `prev_hash`.
-  const frontier = MerkleFrontier.empty();
+  // Hashes stay binary strings on the hot path; diagnosis speaks hex, like `prev_hash`.
   let count = 0;
   let lastBin = GENESIS_BIN;
   const lastHex = (): string => (count === 0 ? GENESIS_PREV_HASH : Buffer.from(lastBin, 'latin1').toString('hex'));
-  let checkpointed = 0;
-  let checkpointsVerified = 0;
-  let lastCheckpoint: VerifiedCheckpoint | null = null;
   let pending: PendingCheckpoint[] = [];
   let suspect: Candidate | null = null;
+  let successor: Candidate | null = null;
+  let settling = false;
   let finished = false;
+  /** The whole tree, handed in once a verdict needs it; holds exactly `count` leaves. */
+  let tree: VerifyTree | null = null;
   const rotations: { seq: number; newKey: string }[] = [];
   const rejectedRotations: number[] = [];
 
-  /** Root over the frontier's leaves followed by `leaves` (hex), as a binary string. */
-  const frontierRoot = (leaves: readonly string[]): string => {
-    if (leaves.length === 0) return frontier.rootBin();
-    const copy = frontier.clone();
-    for (const leaf of leaves) copy.pushHex(leaf);
-    return copy.rootBin();
+  const wholeTree = (): VerifyTree => {
+    if (tree === null) throw new CountersignError('INTERNAL', 'the verifier needs the tree before it was handed in');
+    return tree;
   };
+  const handIn = (whole: VerifyTree): void => {
+    if (whole.size !== count) throw new CountersignError('INTERNAL', `the tree holds ${whole.size} leaves, the chain ${count}`);
+    tree = whole;
+  };
+  /** Root over the accepted entries but the last, followed by `leaves` (hex), as a binary string. */
+  const frontierRoot = (leaves: readonly string[]): string => wholeTree().rootReplacingLast(leaves.map(hexToBin));
   /** Root over all accepted entries followed by `leaves`. */
-  const rootWith = (...leaves: string[]): string => frontierRoot(count === 0 ? leaves : [lastHex(), ...leaves]);
-
-  /** Signature check only; throws the verifier failure. */
-  const openCheckpoint = (cp: PendingCheckpoint): VerifiedCheckpoint => {
-    try {
-      return verifyCheckpoint(cp.note, keys, { origin });
-    } catch (err) {
-      const at = Math.max(0, cp.treeSize - 1);
-      if (isCountersignError(err) && err.code === 'BAD_SIGNATURE') {
-        failure('bad_checkpoint_signature', at, `checkpoint at tree size ${cp.treeSize} is not validly signed by the key in force`, {
-          tree_size: cp.treeSize,
-        });
-      }
-      failure('malformed', at, `checkpoint at tree size ${cp.treeSize} is malformed`, { tree_size: cp.treeSize });
-    }
-  };
+  const rootWith = (...leaves: string[]): string => wholeTree().rootWith(leaves.map(hexToBin));
+  const checkpointed = (): number => wholeTree().checkpointed;
 
   /** The root a pending checkpoint of exactly `treeSize` vouches for, if its signature holds. */
   const signedRootAt = (treeSize: number): string | null => {
@@ -273,29 +268,17 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
     }
   };
 
-  /** Check checkpoints of tree size `count`; called once entry count - 1 is vouched for by its successor, or at the end. */
-  const runDueCheckpoints = (): void => {
+  /** Hand `judge` the checkpoints of tree size `count`; called once entry count - 1 is vouched for by its successor, or at the end. */
+  const runDueCheckpoints = (judge: TreeSink): void => {
     while (pending.length > 0 && (pending[0] as PendingCheckpoint).treeSize === count) {
-      const cp = pending.shift() as PendingCheckpoint;
-      const verified = openCheckpoint(cp);
-      if (rootWith() !== toBin(verified.rootHash)) {
-        // Every entry below count - 1 is vouched for by its successor's link and entry
-        // count - 1 by the entry after it when there is one: the tree itself differs.
-        failure('root_mismatch', Math.max(0, count - 1), `checkpoint root at tree size ${count} differs from the recomputed tree`, {
-          tree_size: count,
-          from: checkpointed,
-        });
-      }
-      checkpointed = count;
-      checkpointsVerified += 1;
-      lastCheckpoint = verified;
+      judge.judge(pending.shift() as PendingCheckpoint, keys);
     }
   };
 
   const links: Links = { prevAt: -1, seq: -1 };
 
   const accept = (seq: number, bytes: Uint8Array, hash: string): void => {
-    if (count > 0) frontier.pushBin(lastBin);
+    sink.push(hash);
     lastBin = hash;
     count += 1;
     if (isRotation(bytes)) applyRotation(seq, bytes);
@@ -340,7 +323,7 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
       // An unreadable item followed by the entry that belongs at s (a stray line, or
       // entry s - 1 broken in two): judge entry s - 1 by that entry's link.
       if (y !== null && y.seq === s) {
-        if (s > 0 && y.prevHex !== lastHex() && checkpointed < s) changed(s - 1, y);
+        if (s > 0 && y.prevHex !== lastHex() && checkpointed() < s) changed(s - 1, y);
         failure('malformed', s, 'an item that is not a canonical ledger entry precedes it');
       }
       if (y === null && s > 0) {
@@ -371,7 +354,7 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
         changed(s, y);
       }
       if (s === 0) failure('broken_chain', 0, '`prev_hash` of the first entry is not the genesis value');
-      const vouched = checkpointed >= s || (signedRootAt(s) !== null && signedRootAt(s) === rootWith());
+      const vouched = checkpointed() >= s || (signedRootAt(s) !== null && signedRootAt(s) === rootWith());
       if (vouched) failure('broken_chain', s, '`prev_hash` does not match the entry before it, which a checkpoint vouches for');
       failure('hash_mismatch', s - 1, 'bytes do not hash to the `prev_hash` of the entry after it');
     }
@@ -391,7 +374,7 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
   };
 
   const assertOpen = (): void => {
-    if (finished) throw new CountersignError('INTERNAL', 'the verifier has finished');
+    if (finished || settling) throw new CountersignError('INTERNAL', finished ? 'the verifier has finished' : 'the verifier awaits `settle`');
   };
 
   return {
@@ -401,25 +384,31 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
 
     entry(stored, bytes) {
       assertOpen();
-      const buf = asBuffer(bytes);
-      readLinks(buf, links);
-      const hash = leafHashBin(buf);
+      // Hash first: its sequential copy of the bytes brings them into cache for the
+      // backward scan, which otherwise waits on memory for a cold entry.
+      const hash = leafHashBin(bytes);
+      readLinks(bytes, links);
       const { seq } = links;
       // The common case, without building a Candidate: in place, linked, nothing pending.
-      if (suspect === null && seq === count && (stored === null || stored === count) && hexEquals(buf, links.prevAt, lastBin)) {
+      if (suspect === null && seq === count && (stored === null || stored === count) && hexEquals(bytes, links.prevAt, lastBin)) {
         // the entry vouches for entry count - 1: the checkpoints at this size can be judged now
-        runDueCheckpoints();
-        accept(seq, buf, hash);
-        return;
+        if (pending.length > 0) runDueCheckpoints(sink);
+        accept(seq, bytes, hash);
+        return true;
       }
-      const c: Candidate = { stored, bytes, hash: Buffer.from(hash, 'latin1').toString('hex'), seq, prevHex: prevHexAt(buf, links) };
-      if (suspect !== null) resolveEntry(suspect, c);
+      const c: Candidate = { stored, bytes, hash: Buffer.from(hash, 'latin1').toString('hex'), seq, prevHex: prevHexAt(bytes, links) };
+      if (suspect !== null) {
+        successor = c;
+        settling = true;
+        return false;
+      }
       if (seq === count && c.prevHex === lastHex() && (stored === null || stored === count)) {
-        runDueCheckpoints();
-        accept(seq, buf, hash);
-        return;
+        runDueCheckpoints(sink);
+        accept(seq, bytes, hash);
+        return true;
       }
       suspect = c;
+      return true;
     },
 
     checkpoint(note) {
@@ -432,7 +421,7 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
       }
       const cp = { note, treeSize };
       if (treeSize < count && suspect === null) {
-        openCheckpoint(cp);
+        openCheckpoint(cp, keys, origin);
         failure('out_of_order', Math.max(0, treeSize - 1), `checkpoint at tree size ${treeSize} comes after entry ${count - 1}`, {
           tree_size: treeSize,
         });
@@ -442,13 +431,20 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
       else pending = [...pending.slice(0, at), cp, ...pending.slice(at)];
     },
 
-    finish(finishOptions = {}) {
+    settle(whole) {
+      if (!settling || suspect === null) throw new CountersignError('INTERNAL', 'nothing to settle');
+      handIn(whole);
+      return resolveEntry(suspect, successor);
+    },
+
+    finish(whole, finishOptions = {}) {
       assertOpen();
       finished = true;
+      handIn(whole);
       if (suspect !== null) resolveEntry(suspect, null);
-      runDueCheckpoints();
+      runDueCheckpoints(whole);
       for (const cp of pending) {
-        openCheckpoint(cp);
+        openCheckpoint(cp, keys, origin);
         failure('truncation', count, `is missing: the ledger ends before checkpoint tree size ${cp.treeSize}`, {
           tree_size: cp.treeSize,
         });
@@ -459,17 +455,27 @@ export function createVerifier(options: VerifierOptions): LedgerVerifier {
           expected_size: expectedSize,
         });
       }
-      return {
-        size: count,
-        rootHash: fromBin(rootWith()),
-        lastHash: count === 0 ? null : fromBin(lastBin),
-        checkpoints: checkpointsVerified,
-        checkpointedSize: checkpointed,
-        lastCheckpoint,
-        keys: keys.map((k) => k.text),
-        rotations,
-        rejectedRotations,
-      };
+      return { size: count, ...whole.summary(), keys: keys.map((k) => k.text), rotations, rejectedRotations };
+    },
+  };
+}
+
+/** Verify on the calling thread: the tree side is a `VerifyTree` right here. */
+export function createVerifier(options: VerifierOptions): LedgerVerifier {
+  const tree = new VerifyTree(options.origin);
+  const chain = createChainVerifier(options, tree);
+  return {
+    get size() {
+      return chain.size;
+    },
+    entry(stored, bytes) {
+      if (!chain.entry(stored, bytes)) chain.settle(tree);
+    },
+    checkpoint(note) {
+      chain.checkpoint(note);
+    },
+    finish(finishOptions) {
+      return chain.finish(tree, finishOptions);
     },
   };
 }

@@ -20,11 +20,13 @@ import {
   type ExportVerifier,
   type LedgerVerifier,
   type NoteVerifierKey,
+  type VerifierOptions,
   type VerifyResult,
   type StoredCheckpoint,
 } from '@countersign/core';
 import { readFileSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { performance } from 'node:perf_hooks';
@@ -32,6 +34,7 @@ import { GatewayError } from '../errors.js';
 import { loadPublicKey } from '../keys.js';
 import { openStore } from '../store/open.js';
 import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
+import { ThreadedVerifier } from '../ledger/threaded-verify.js';
 import { EXIT } from './exit.js';
 import { registerReplay } from './replay.js';
 import { storeConfig, storeOptions, type StoreFlags } from './store-options.js';
@@ -62,6 +65,7 @@ Examples:
       .option('--public-key <vkey>', 'trusted verifier key, as `countersign keys public` prints it')
       .option('--key-file <file>', 'trusted key file: a PEM public key (<key>.pub) or a file whose first line is a vkey')
       .option('--origin <origin>', 'ledger origin (default: the name in the verifier key)')
+      .option('--threads <n>', `1, or 2 to check Merkle roots and signatures on a second thread (default: 2 from ${THREADED_FROM_ENTRIES} entries on, with more than 2 cores)`, parseThreads)
       .addHelpText(
         'after',
         `
@@ -70,33 +74,43 @@ first bad entry and what is wrong and exits 1:
   error[LEDGER_VERIFY_FAILED]: seq 41: hash mismatch (...)
 Kinds: hash mismatch, broken chain, bad checkpoint signature, root mismatch,
 gap, duplicate, out of order, truncation, malformed.
+With two threads the verdict is the same, whichever thread finds the problem.
 
 Examples:
   countersign ledger verify --db ledger.db --key-file countersign.key.pub
   countersign ledger verify --file ledger.jsonl --public-key "$(head -1 countersign.vkey)"
+  countersign ledger verify --db ledger.db --key-file countersign.key.pub --threads 1
 `,
       ),
-  ).action(async (opts: StoreFlags & { file?: string; publicKey?: string; keyFile?: string; origin?: string }) => {
+  ).action(async (opts: StoreFlags & { file?: string; publicKey?: string; keyFile?: string; origin?: string; threads?: 1 | 2 }) => {
     const key = trustedKey(opts);
     let result: VerifyResult;
     let progress: Progress = { tick: () => undefined, stop: () => undefined };
+    let verifiers: VerifierChoice | null = null;
     try {
       if (opts.file !== undefined) {
         if (opts.db !== undefined || opts.postgres !== undefined) throw new GatewayError('USAGE', 'verify either `--file` or a store, not both');
+        const choice = new VerifierChoice(opts.threads ?? autoThreads((await fileSize(opts.file)) / EXPORT_BYTES_PER_ENTRY));
+        verifiers = choice;
         // the export's header names its origin; the checkpoints signed by `key` must agree
-        const verifier = createExportVerifier({ trustedKeys: [key], ...(opts.origin !== undefined ? { origin: opts.origin } : {}) });
+        const verifier = createExportVerifier({ trustedKeys: [key], ...(opts.origin !== undefined ? { origin: opts.origin } : {}), createVerifier: choice.create });
         progress = progressReporter(verifier);
         result = await verifyExport(opts.file, verifier, progress.tick);
       } else {
-        const verifier = createVerifier({ origin: opts.origin ?? key.name, trustedKeys: [key] });
-        progress = progressReporter(verifier);
-        const tick = progress.tick;
-        result = await withStore(opts, (store) => verifyStore(store, verifier, tick));
+        result = await withStore(opts, async (store) => {
+          const choice = new VerifierChoice(opts.threads ?? autoThreads((await store.head()).size));
+          verifiers = choice;
+          const verifier = choice.create({ origin: opts.origin ?? key.name, trustedKeys: [key] });
+          progress = progressReporter(verifier);
+          return verifyStore(store, verifier, progress.tick);
+        });
       }
     } catch (err) {
-      throw verifyError(err);
+      // with two threads, a failure the worker found earlier in the ledger comes first
+      throw verifyError((verifiers as VerifierChoice | null)?.firstFailure(err) ?? err);
     } finally {
       progress.stop();
+      await (verifiers as VerifierChoice | null)?.close();
     }
     process.stdout.write(`ok ${result.size} entries, ${result.checkpoints} checkpoints, root ${Buffer.from(result.rootHash).toString('base64')}\n`);
   });
@@ -245,6 +259,58 @@ async function createOutput(path: string): Promise<Writable> {
 function write(out: Writable, chunk: string | Uint8Array): Promise<void> | void {
   if (out.write(chunk)) return;
   return new Promise((resolve) => out.once('drain', () => resolve()));
+}
+
+/** From this many entries on, `verify` uses two threads unless told: below it, starting the worker costs more than it saves. */
+export const THREADED_FROM_ENTRIES = 20_000;
+/** An export's size in bytes over this estimates its entries (decision entries are 400 to 600 bytes). */
+const EXPORT_BYTES_PER_ENTRY = 500;
+
+/**
+ * Two threads for a large ledger on a machine with a core to spare for the
+ * worker. On two cores the worker competes with the reading thread, SQLite's
+ * or the file reads' I/O threads and the garbage collector: measured on a
+ * 1,000,000-entry ledger, it saved nothing there and cost about 10 MB.
+ */
+function autoThreads(entries: number): 1 | 2 {
+  return entries >= THREADED_FROM_ENTRIES && availableParallelism() > 2 ? 2 : 1;
+}
+
+function parseThreads(value: string): 1 | 2 {
+  if (value !== '1' && value !== '2') throw new InvalidArgumentError('`--threads` is 1 or 2');
+  return value === '1' ? 1 : 2;
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    throw new GatewayError('FILE_NOT_FOUND', `cannot read ledger export \`${path}\``);
+  }
+}
+
+/** Builds the run's verifier, one thread or two, and keeps a two-thread one to reconcile failures with and stop. */
+class VerifierChoice {
+  readonly #threads: 1 | 2;
+  #threaded: ThreadedVerifier | null = null;
+
+  constructor(threads: 1 | 2) {
+    this.#threads = threads;
+  }
+
+  readonly create = (options: VerifierOptions): LedgerVerifier => {
+    if (this.#threads === 1) return createVerifier(options);
+    this.#threaded = ThreadedVerifier.start(options);
+    return this.#threaded;
+  };
+
+  firstFailure(err: unknown): unknown {
+    return this.#threaded === null ? err : this.#threaded.firstFailure(err);
+  }
+
+  async close(): Promise<void> {
+    await this.#threaded?.close();
+  }
 }
 
 /** Stream an export file through the verifier; memory is bounded by the longest line. */
