@@ -72,6 +72,15 @@ describe('CountersignClient requests', () => {
     await client.liftHalt('halt1');
     await client.checkpoint();
     await client.prove(42);
+    await client.decide(proposal);
+    await client.executeWithLease('lease 1', 'prp-1.0', { action: 'a.b', environment: 'prod', target: 't' });
+    await client.executeWithLease('lease-2', 'prp-1.1');
+    await client.policy();
+    await client.activateBundle('version: 1\nname: payments\n');
+    await client.ledgerHead();
+    await client.trace('inc/1');
+    await client.health();
+    await client.ready();
 
     expect(seen.map((r) => `${r.method} ${r.url.replace('http://127.0.0.1:8080', '')}`)).toEqual([
       'POST /v1/proposals',
@@ -92,9 +101,21 @@ describe('CountersignClient requests', () => {
       'POST /v1/halts/halt1/lift',
       'GET /v1/ledger/checkpoint',
       'GET /v1/ledger/proofs/42',
+      'POST /v1/decisions',
+      'POST /v1/leases/lease%201/executions',
+      'POST /v1/leases/lease-2/executions',
+      'GET /v1/policy',
+      'POST /v1/bundles',
+      'GET /v1/ledger/head',
+      'GET /v1/trace/inc%2F1',
+      'GET /healthz',
+      'GET /readyz',
     ]);
     for (const r of seen) {
-      expect(r.headers['authorization']).toBe(`Bearer ${TOKEN}`);
+      const isPublic = r.url.endsWith('/healthz') || r.url.endsWith('/readyz');
+      // the token goes only to routes that check it
+      expect(r.headers['authorization']).toBe(isPublic ? undefined : `Bearer ${TOKEN}`);
+      expect(r.headers['accept']).toBe('application/json');
       expect(r.url).not.toContain(TOKEN);
       expect(r.headers['content-type']).toBe(r.method === 'POST' ? 'application/json' : undefined);
     }
@@ -103,8 +124,14 @@ describe('CountersignClient requests', () => {
     expect(seen[5]?.body).toEqual({ grant: 'jws.jws.jws', step: { action: 'a.b', environment: 'prod', target: 't', params: {} } });
     expect(seen[6]?.body).toEqual({ outcome: 'succeeded', detail: 'done' });
     expect(seen[11]?.body).toEqual({ signatures: [] });
-    // every endpoint of the table is exercised above (wait in the next test)
-    expect(Object.keys(ENDPOINTS).length).toBe(seen.length + 1);
+    expect(seen[18]?.body).toEqual(proposal);
+    expect(seen[19]?.body).toEqual({ step: 'prp-1.0', presented: { action: 'a.b', environment: 'prod', target: 't' } });
+    expect(seen[20]?.body).toEqual({ step: 'prp-1.1' });
+    expect(seen[22]?.body).toEqual({ policy: 'version: 1\nname: payments\n' });
+    // every endpoint of the table is exercised above, but for the long poll and the two streams (their own tests below)
+    const hit = (path: string, method: string) =>
+      seen.some((r) => r.method === method && new RegExp(`^http://127\\.0\\.0\\.1:8080${path.replace(/\?/g, '\\?').replace(/\{[a-z]+\}/g, '[^/?]+')}$`).test(r.url));
+    expect(Object.entries(ENDPOINTS).filter(([, e]) => !hit(e.path, e.method)).map(([name]) => name)).toEqual(['wait', 'events', 'exportLedger']);
   });
 
   it('maps the gateway error body to CountersignClientError with code, message, details and status', async () => {
@@ -201,5 +228,149 @@ describe('waitForRequest', () => {
     const { fetch } = fakeFetch(() => json(200, { id: 'req-1', status: 'denied', grant: null }));
     const client = new CountersignClient({ server: 'http://gw', token: TOKEN, fetch });
     expect((await client.waitForRequest('req-1')).status).toBe('denied');
+  });
+});
+
+/** A streamed answer: `chunks` in order, then the end (or nothing more, ever, with `hang`); records a cancel. */
+function streamed(chunks: readonly (string | Uint8Array)[], contentType: string, options: { hang?: boolean; onCancel?: () => void } = {}): Response {
+  const encoder = new TextEncoder();
+  let i = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller): Promise<void> | void {
+      const next = chunks[i++];
+      if (next !== undefined) return controller.enqueue(typeof next === 'string' ? encoder.encode(next) : next);
+      if (!options.hang) return controller.close();
+      // a gateway that has gone silent: the pull never settles
+      return new Promise(() => undefined);
+    },
+    cancel() {
+      options.onCancel?.();
+    },
+  });
+  return new Response(body, { status: 200, headers: { 'content-type': contentType } });
+}
+
+const SSE = 'text/event-stream; charset=utf-8';
+const view = (status: string, extra: Record<string, unknown> = {}) => ({ id: 'req-1', status, grant: null, awaiting_rollback: false, ...extra });
+const event = (n: number, body: unknown) => `event: request\nid: ${n}\ndata: ${JSON.stringify(body)}\n\n`;
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of iterable) items.push(item);
+  return items;
+}
+
+describe('watchRequest', () => {
+  it('follows the event stream with the token, yielding each view until the request is settled', async () => {
+    const { fetch, seen } = fakeFetch(() =>
+      streamed(['retry: 2000\n\n', event(1, view('open')), ': keep-alive\n\n', event(2, view('approved', { grant: 'g.g.g' }))], SSE),
+    );
+    const client = new CountersignClient({ server: 'http://gw', token: TOKEN, fetch });
+    const views = await collect(client.watchRequest('req-1'));
+    expect(views.map((v) => [v.status, v.grant])).toEqual([
+      ['open', null],
+      ['approved', 'g.g.g'],
+    ]);
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual(['GET http://gw/v1/requests/req-1/events']);
+    expect(seen[0]?.headers).toEqual({ accept: 'text/event-stream', authorization: `Bearer ${TOKEN}` });
+  });
+
+  it('reconnects when the gateway ends a stream before the request is settled, paced, without repeating a view', async () => {
+    const sleeps: number[] = [];
+    const { fetch, seen } = fakeFetch((_req, n) =>
+      streamed(
+        n === 1
+          ? [event(1, view('open'))]
+          : n === 2
+            ? // approved, but the grant waits for a rollback artifact: not settled yet
+              [event(1, view('open')), event(2, view('approved', { awaiting_rollback: true }))]
+            : [event(1, view('approved', { awaiting_rollback: true })), event(2, view('approved', { grant: 'g.g.g' }))],
+        SSE,
+      ),
+    );
+    const client = new CountersignClient({ server: 'http://gw', token: TOKEN, fetch, now: () => 0, sleep: async (ms) => void sleeps.push(ms) });
+    const views = await collect(client.watchRequest('req-1'));
+    expect(views.map((v) => [v.status, v.awaiting_rollback, v.grant])).toEqual([
+      ['open', false, null],
+      ['approved', true, null],
+      ['approved', false, 'g.g.g'],
+    ]);
+    expect(seen.length).toBe(3);
+    expect(sleeps).toEqual([1_000, 1_000]);
+  });
+
+  it('passes the gateway error code through, and refuses what is not the documented stream', async () => {
+    const cases: [Response, string, number | null][] = [
+      [json(404, { error: { code: 'REQUEST_UNKNOWN', message: 'no request `req-1`' } }), 'REQUEST_UNKNOWN', 404],
+      [json(403, { error: { code: 'FORBIDDEN', message: 'no' } }), 'FORBIDDEN', 403],
+      [json(200, view('open')), 'BAD_RESPONSE', 200],
+      [streamed([': keep-alive\n\n'], SSE), 'BAD_RESPONSE', null],
+      [streamed(['event: request\ndata: {not json\n\n'], SSE), 'BAD_RESPONSE', null],
+      [streamed([event(1, { ...view('approved'), id: 'req-2' })], SSE), 'BAD_RESPONSE', null],
+    ];
+    for (const [response, code, status] of cases) {
+      const client = new CountersignClient({ server: 'http://gw', token: TOKEN, fetch: async () => response });
+      const err = (await collect(client.watchRequest('req-1')).catch((e: unknown) => e)) as CountersignClientError;
+      expect([err.code, err.status], code).toEqual([code, status]);
+    }
+    const refused = new CountersignClient({ server: 'http://gw', token: TOKEN, fetch: () => Promise.reject(new TypeError('fetch failed')) });
+    await expect(collect(refused.watchRequest('req-1'))).rejects.toMatchObject({ code: 'UNREACHABLE' });
+  });
+
+  it('ends the connection when the caller stops early, or aborts', async () => {
+    let cancelled = 0;
+    const open = () => streamed([event(1, view('open'))], SSE, { hang: true, onCancel: () => (cancelled += 1) });
+    const client = new CountersignClient({ server: 'http://gw', token: TOKEN, fetch: async () => open() });
+    for await (const v of client.watchRequest('req-1')) {
+      expect(v.status).toBe('open');
+      break;
+    }
+    expect(cancelled).toBe(1);
+
+    const controller = new AbortController();
+    const seenViews: string[] = [];
+    const watching = (async () => {
+      for await (const v of client.watchRequest('req-1', { signal: controller.signal })) {
+        seenViews.push(v.status);
+        controller.abort(new Error('enough'));
+      }
+    })();
+    await expect(watching).rejects.toThrow('enough');
+    expect([seenViews, cancelled]).toEqual([['open'], 2]);
+  });
+});
+
+describe('exportLedger', () => {
+  const JSONL = 'application/jsonl';
+
+  it('yields each line as bytes, exactly as sent, whatever the chunking', async () => {
+    const lines = ['{"countersign_ledger":1,"origin":"o"}', '{"seq":0,"text":"é"}', '{"checkpoint":"o\\n1\\n"}'];
+    const bytes = new TextEncoder().encode(lines.map((l) => `${l}\n`).join(''));
+    // split inside the two-byte `é` and inside a line
+    const { fetch, seen } = fakeFetch(() => streamed([bytes.subarray(0, 50), bytes.subarray(50, 57), bytes.subarray(57)], JSONL));
+    const client = new CountersignClient({ server: 'http://gw', token: TOKEN, fetch });
+    const got = await collect(client.exportLedger());
+    expect(got.map((l) => new TextDecoder().decode(l))).toEqual(lines);
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual(['GET http://gw/v1/ledger/export']);
+    expect(seen[0]?.headers).toEqual({ accept: 'application/jsonl', authorization: `Bearer ${TOKEN}` });
+  });
+
+  it('ends in UNREACHABLE when the gateway goes silent mid-stream, and passes error codes through', async () => {
+    const hung = new CountersignClient({ server: 'http://gw', token: TOKEN, timeoutMs: 20, fetch: async () => streamed(['{"a":1}\n'], JSONL, { hang: true }) });
+    const got: Uint8Array[] = [];
+    const err = (await (async () => {
+      for await (const line of hung.exportLedger()) got.push(line);
+    })().catch((e: unknown) => e)) as CountersignClientError;
+    expect([err.code, got.length]).toEqual(['UNREACHABLE', 1]);
+
+    const silentHeaders = new CountersignClient({ server: 'http://gw', token: TOKEN, timeoutMs: 20, fetch: () => new Promise(() => undefined) });
+    await expect(collect(silentHeaders.exportLedger())).rejects.toMatchObject({ code: 'UNREACHABLE' });
+
+    const forbidden = new CountersignClient({
+      server: 'http://gw',
+      token: TOKEN,
+      fetch: async () => json(403, { error: { code: 'FORBIDDEN', message: 'an agent credential cannot `ledger_read`' } }),
+    });
+    await expect(collect(forbidden.exportLedger())).rejects.toMatchObject({ code: 'FORBIDDEN', status: 403 });
   });
 });

@@ -1,6 +1,7 @@
-import type { ApprovalStatement, OverrideBody, OverrideSignature, ProposalInput, ProposalStep } from '@countersign/core';
-import { endpointUrl, ENDPOINTS, type EndpointName } from './endpoints.js';
+import { LineSplitter, type ApprovalStatement, type Decision, type OverrideBody, type OverrideSignature, type ProposalInput, type ProposalStep, type Trace } from '@countersign/core';
+import { endpointUrl, ENDPOINTS, type Endpoint, type EndpointName } from './endpoints.js';
 import { CountersignClientError } from './errors.js';
+import { parseServerSentEvents } from './sse.js';
 
 /**
  * Fetch-based SDK for agents, executors and approver tools. No native
@@ -44,6 +45,10 @@ export interface StepResult extends Json {
   readonly grant: string | null;
   /** Allowed, but the grant waits for a rollback artifact registered for this step. */
   readonly awaiting_rollback: boolean;
+  /** Named in answers that mix steps of several proposals (re-decisions after a bundle activation). */
+  readonly action?: string;
+  readonly environment?: string;
+  readonly target?: string;
 }
 
 export interface ProposalResult extends Json {
@@ -61,6 +66,8 @@ export interface RequestView extends Json {
   readonly target: string;
   readonly expires_at: string;
   readonly grant: string | null;
+  /** Approved, but the grant waits for a rollback artifact registered for the step. */
+  readonly awaiting_rollback: boolean;
 }
 
 export interface ExecutionResult extends Json {
@@ -70,6 +77,70 @@ export interface ExecutionResult extends Json {
 export interface OutcomeResult extends Json {
   readonly execution: string;
   readonly outcome: ExecutionOutcome;
+}
+
+/** A dry run (`decide`): each step as core's `decide()` judged it under the active bundle and open holds. */
+export interface DecisionsResult extends Json {
+  readonly bundle_id: string;
+  readonly decisions: readonly Decision[];
+}
+
+/** The active bundle, summarized. */
+export interface PolicySummary extends Json {
+  readonly bundle_id: string;
+  readonly name: string;
+  readonly environments: readonly string[];
+  readonly surfaces: readonly string[];
+  readonly actions: readonly { readonly id: string; readonly class: string }[];
+}
+
+/** What activating a bundle did: requests voided and re-decided, grants and leases revoked. */
+export interface BundleActivation extends Json {
+  readonly bundle_id: string;
+  readonly previous_bundle_id: string | null;
+  readonly voided_requests: readonly string[];
+  readonly revoked_grants: readonly string[];
+  readonly revoked_leases: readonly string[];
+  /** The voided requests' steps decided again; grants here go to their agents through `status`, so they are null. */
+  readonly redecided: readonly StepResult[];
+}
+
+/** A signed checkpoint: a C2SP signed note over the first `tree_size` entries. */
+export interface Checkpoint extends Json {
+  readonly tree_size: number;
+  readonly note: string;
+}
+
+export interface LedgerHead extends Json {
+  readonly size: number;
+  readonly checkpoint: Checkpoint | null;
+}
+
+/** RFC 9162 inclusion proof of one entry, the JSON of `countersign ledger prove`. */
+export interface InclusionProof extends Json {
+  readonly seq: number;
+  readonly entry: string;
+  readonly leaf_hash: string;
+  readonly leaf_index: number;
+  readonly tree_size: number;
+  readonly path: readonly string[];
+  readonly root: string;
+  readonly checkpoint: string;
+}
+
+export interface Health extends Json {
+  readonly status: 'ok';
+}
+
+export interface Readiness extends Json {
+  readonly status: 'ready';
+  readonly ledger_size: number;
+  readonly bundle_id: string;
+}
+
+export interface StreamOptions {
+  /** Abort the stream; the iteration then throws the signal's reason. Breaking out of the loop also ends it. */
+  readonly signal?: AbortSignal;
 }
 
 /** A statement and its attestation, as `countersign approve` builds them; the private key stays with the approver. */
@@ -86,6 +157,13 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const MAX_WAIT_S = 30;
 /** A gateway that answers a long poll at once (or ignores `wait`) is polled no faster than this. */
 const MIN_POLL_INTERVAL_MS = 1_000;
+/** The gateway writes a keep-alive comment into an idle event stream this often. */
+const EVENT_KEEP_ALIVE_MS = 15_000;
+
+/** Nothing more will happen without someone acting: decided, and if approved, granted (the gateway's own test). */
+function settled(view: RequestView): boolean {
+  return view.status !== 'open' && !(view.status === 'approved' && view.awaiting_rollback === true);
+}
 
 export class CountersignClient {
   private readonly server: string;
@@ -124,6 +202,11 @@ export class CountersignClient {
     return this.call('proposal', { id: proposalId });
   }
 
+  /** Dry run: decide each step under the active bundle and the open holds. Records nothing, grants nothing. */
+  decide(proposal: ProposalInput): Promise<DecisionsResult> {
+    return this.call('decide', {}, proposal);
+  }
+
   /** An approval request as it stands now. */
   status(requestId: string): Promise<RequestView> {
     return this.call('status', { id: requestId });
@@ -150,6 +233,36 @@ export class CountersignClient {
     }
   }
 
+  /**
+   * The request's view at once and on every change, over Server-Sent Events,
+   * until it is settled (denied, expired, voided, or approved with its
+   * grant). The gateway ends a stream after 10 minutes; this reconnects then,
+   * and never yields the same view twice in a row. A stream silent for longer
+   * than the timeout plus the gateway's 15 s keep-alive ends in UNREACHABLE.
+   */
+  async *watchRequest(requestId: string, options: StreamOptions = {}): AsyncGenerator<RequestView, void, undefined> {
+    let last: string | null = null;
+    for (;;) {
+      const started = this.now();
+      let latest: RequestView | null = null;
+      const chunks = this.stream('events', { id: requestId }, { ...options, idleMs: this.timeoutMs + EVENT_KEEP_ALIVE_MS });
+      for await (const event of parseServerSentEvents(chunks)) {
+        if (event.event !== 'request') continue;
+        latest = requestViewOf(event.data, requestId);
+        if (event.data !== last) {
+          last = event.data;
+          yield latest;
+        }
+      }
+      // the gateway sends the view as soon as a stream opens: an empty stream is not the documented answer
+      if (latest === null) throw new CountersignClientError('BAD_RESPONSE', `the event stream of request \`${requestId}\` ended without the request`);
+      if (settled(latest)) return;
+      const elapsed = this.now() - started;
+      if (elapsed < MIN_POLL_INTERVAL_MS) await this.sleep(MIN_POLL_INTERVAL_MS - elapsed);
+      options.signal?.throwIfAborted();
+    }
+  }
+
   approve(requestId: string, signed: SignedStatement): Promise<RequestView> {
     return this.call('approve', { id: requestId }, signed);
   }
@@ -161,6 +274,11 @@ export class CountersignClient {
   /** Consume a grant, once: the gateway re-checks holds, bundle, expiry and prerequisites now. */
   execute(grant: string, step?: PresentedStep): Promise<ExecutionResult> {
     return this.call('execute', {}, step === undefined ? { grant } : { grant, step });
+  }
+
+  /** Run one step an override lease lists (by step id), inside the lease's window, at most once. */
+  executeWithLease(leaseId: string, stepId: string, presented?: PresentedStep): Promise<ExecutionResult> {
+    return this.call('executeWithLease', { id: leaseId }, presented === undefined ? { step: stepId } : { step: stepId, presented });
   }
 
   reportOutcome(executionId: string, outcome: ExecutionOutcome, detail?: string): Promise<OutcomeResult> {
@@ -204,25 +322,77 @@ export class CountersignClient {
     return this.call('liftHalt', { id: haltId }, body);
   }
 
+  /** The active policy bundle: id, name, environments, surfaces, actions. */
+  policy(): Promise<PolicySummary> {
+    return this.call('policy');
+  }
+
+  /**
+   * Activate a policy bundle (its YAML text). Validated in full before anything
+   * is recorded; then pending requests are voided and re-decided, unconsumed
+   * grants and live leases revoked.
+   */
+  activateBundle(policyYaml: string): Promise<BundleActivation> {
+    return this.call('activateBundle', {}, { policy: policyYaml });
+  }
+
+  /** Ledger size and the latest signed checkpoint (null before the first). */
+  ledgerHead(): Promise<LedgerHead> {
+    return this.call('ledgerHead');
+  }
+
+  /**
+   * The whole ledger as JSON Lines, streamed: each item is one line's bytes
+   * without its newline, exactly as sent (entry lines are the entries' stored
+   * canonical bytes). Verify offline with core's `createExportVerifier`, one
+   * `line()` per item, and the gateway's public key.
+   */
+  async *exportLedger(options: StreamOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    const splitter = new LineSplitter();
+    for await (const chunk of this.stream('exportLedger', {}, { ...options, idleMs: this.timeoutMs })) yield* splitter.push(chunk);
+    yield* splitter.end();
+  }
+
   /** The latest signed checkpoint (C2SP signed note). */
-  checkpoint(): Promise<Json> {
+  checkpoint(): Promise<Checkpoint> {
     return this.call('checkpoint');
   }
 
   /** Inclusion proof of ledger entry `seq` against the latest checkpoint. */
-  prove(seq: number): Promise<Json> {
+  prove(seq: number): Promise<InclusionProof> {
     if (!Number.isSafeInteger(seq) || seq < 0) throw new CountersignClientError('USAGE', `\`${seq}\` is not a ledger sequence number`);
     return this.call('prove', { seq });
   }
 
+  /** The authority chain of a request, proposal, step, grant, override, lease, artifact or incident, rebuilt from the ledger. */
+  trace(id: string): Promise<Trace> {
+    return this.call('trace', { id });
+  }
+
+  /** The process is up. Public: the token is not sent. */
+  health(): Promise<Health> {
+    return this.call('health');
+  }
+
+  /** Ready to serve (store answers, key signs, bundle loaded); NOT_READY (503) otherwise. Public: the token is not sent. */
+  ready(): Promise<Readiness> {
+    return this.call('ready');
+  }
+
+  private headers(endpoint: Endpoint, hasBody: boolean): Record<string, string> {
+    const headers: Record<string, string> = { accept: endpoint.accept ?? 'application/json' };
+    // public routes get no token: it goes only where it is checked
+    if (endpoint.operation !== null) headers['authorization'] = `Bearer ${this.token}`;
+    if (hasBody) headers['content-type'] = 'application/json';
+    return headers;
+  }
+
   private async call<T>(name: EndpointName, params: Readonly<Record<string, string | number>> = {}, body?: unknown, extraTimeoutMs = 0): Promise<T> {
-    const { method } = ENDPOINTS[name];
+    const endpoint: Endpoint = ENDPOINTS[name];
     const url = endpointUrl(this.server, name, params);
-    const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${this.token}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
     const init: RequestInit = {
-      method,
-      headers,
+      method: endpoint.method,
+      headers: this.headers(endpoint, body !== undefined),
       signal: AbortSignal.timeout(this.timeoutMs + extraTimeoutMs),
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     };
@@ -232,27 +402,119 @@ export class CountersignClient {
       response = await this.fetch(url, init);
       text = await response.text();
     } catch (err) {
-      // the cause is kept for debugging; the message names the endpoint, never the token
-      throw new CountersignClientError('UNREACHABLE', `the gateway did not answer \`${method} ${ENDPOINTS[name].path}\``, { cause: err });
+      throw unreachable(endpoint, err);
     }
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    if (!response.ok) {
-      const error = errorBody(parsed);
-      if (error) {
-        throw new CountersignClientError(error.code, error.message, { status: response.status, ...(error.details ? { details: error.details } : {}) });
-      }
-      throw new CountersignClientError('BAD_RESPONSE', `the gateway answered ${response.status} without an error body`, { status: response.status });
-    }
+    const parsed = parseJson(text);
+    if (!response.ok) throw failure(response.status, parsed);
     if (typeof parsed !== 'object' || parsed === null) {
       throw new CountersignClientError('BAD_RESPONSE', `the gateway answered ${response.status} without a JSON object`, { status: response.status });
     }
     return parsed as T;
   }
+
+  /**
+   * A streamed answer's body, chunk by chunk. A watchdog aborts when nothing
+   * arrives for `idleMs` (connecting included, the caller's own pauses
+   * excluded): a silent stream is UNREACHABLE, never an endless wait.
+   */
+  private async *stream(
+    name: EndpointName,
+    params: Readonly<Record<string, string | number>>,
+    options: StreamOptions & { readonly idleMs: number },
+  ): AsyncGenerator<Uint8Array, void, undefined> {
+    const endpoint: Endpoint = ENDPOINTS[name];
+    const url = endpointUrl(this.server, name, params);
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const controller = new AbortController();
+    let stalled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const pause = (): void => clearTimeout(timer);
+    const arm = (): void => {
+      pause();
+      timer = setTimeout(() => {
+        stalled = true;
+        controller.abort();
+      }, options.idleMs);
+    };
+    const onAbort = (): void => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    // a fetch (or a test double) may not tie its body to the signal: every wait races the abort itself
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+    });
+    aborted.catch(() => undefined);
+    const lost = (err: unknown): unknown => {
+      if (signal?.aborted) return signal.reason;
+      if (stalled) return new CountersignClientError('UNREACHABLE', `the gateway went silent on \`${endpoint.method} ${endpoint.path}\``);
+      return unreachable(endpoint, err);
+    };
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    try {
+      arm();
+      const init: RequestInit = { method: endpoint.method, headers: this.headers(endpoint, false), signal: controller.signal };
+      const response = await Promise.race([this.fetch(url, init), aborted]).catch((err: unknown) => {
+        throw lost(err);
+      });
+      if (!response.ok) {
+        const text = await Promise.race([response.text(), aborted]).catch((err: unknown) => {
+          throw lost(err);
+        });
+        throw failure(response.status, parseJson(text));
+      }
+      const type = response.headers.get('content-type') ?? '';
+      if (response.body === null || !type.toLowerCase().startsWith(endpoint.accept ?? 'application/json')) {
+        await response.body?.cancel().catch(() => undefined);
+        throw new CountersignClientError('BAD_RESPONSE', `the gateway answered ${response.status} without a \`${endpoint.accept}\` stream`, { status: response.status });
+      }
+      reader = response.body.getReader();
+      for (;;) {
+        arm();
+        const chunk = await Promise.race([reader.read(), aborted]).catch((err: unknown) => {
+          throw lost(err);
+        });
+        if (chunk.done) return;
+        // the consumer's own time is not the gateway's silence
+        pause();
+        yield chunk.value;
+      }
+    } finally {
+      pause();
+      signal?.removeEventListener('abort', onAbort);
+      // ends the connection when the consumer stops early, or the stream failed
+      controller.abort();
+      await reader?.cancel().catch(() => undefined);
+    }
+  }
+}
+
+function unreachable(endpoint: Endpoint, cause: unknown): CountersignClientError {
+  // the cause is kept for debugging; the message names the endpoint, never the token
+  return new CountersignClientError('UNREACHABLE', `the gateway did not answer \`${endpoint.method} ${endpoint.path}\``, { cause });
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A non-2xx answer as the typed error: the gateway's stable code when it sent one. */
+function failure(status: number, parsed: unknown): CountersignClientError {
+  const error = errorBody(parsed);
+  if (error) return new CountersignClientError(error.code, error.message, { status, ...(error.details ? { details: error.details } : {}) });
+  return new CountersignClientError('BAD_RESPONSE', `the gateway answered ${status} without an error body`, { status });
+}
+
+/** One `event: request` of the event stream: the request's view, or BAD_RESPONSE. */
+function requestViewOf(data: string, requestId: string): RequestView {
+  const view = parseJson(data) as Partial<RequestView> | undefined;
+  if (typeof view !== 'object' || view === null || typeof view.status !== 'string' || view.id !== requestId) {
+    throw new CountersignClientError('BAD_RESPONSE', `the event stream of request \`${requestId}\` carried something other than its view`);
+  }
+  return view as RequestView;
 }
 
 function errorBody(value: unknown): { code: string; message: string; details?: Record<string, unknown> } | null {

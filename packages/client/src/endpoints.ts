@@ -5,19 +5,39 @@ import { CountersignClientError } from './errors.js';
  * path (`{name}` is a path parameter, percent-encoded), and the gateway
  * operation that authorizes it (the `OPERATIONS` names of the gateway's auth
  * layer; an agent token may call only `propose`, `status`, `wait`, `execute`
- * and `report_outcome`). Every body is JSON; every error is
+ * and `report_outcome`). `operation: null` marks the public operational routes:
+ * the token is not sent to them. Every body is JSON, and so is every answer
+ * except those with `accept` (streams); every error is
  * `{ "error": { "code", "message", "details" } }`.
+ *
+ * The table covers every route the gateway serves except `GET /metrics`
+ * (Prometheus text, for a scraper) and `GET /openapi.json` (the contract
+ * itself, for tooling); test/client-routes.test.ts holds the two to each other.
  */
+export interface Endpoint {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  readonly operation: string | null;
+  /** The media type of a streamed answer; JSON when absent. */
+  readonly accept?: 'text/event-stream' | 'application/jsonl';
+}
+
 export const ENDPOINTS = {
   propose: { method: 'POST', path: '/v1/proposals', operation: 'propose' },
   proposal: { method: 'GET', path: '/v1/proposals/{id}', operation: 'status' },
+  /** Dry run: each step decided under the active bundle and open holds; records nothing, grants nothing. */
+  decide: { method: 'POST', path: '/v1/decisions', operation: 'decide' },
   status: { method: 'GET', path: '/v1/requests/{id}', operation: 'status' },
-  /** Long poll: answers as soon as the request leaves `open`, or after `wait` (`30s` at most) with it still open. */
-  wait: { method: 'GET', path: '/v1/requests/{id}?wait={wait}', operation: 'wait' },
+  /** Long poll: the status route, answering as soon as the request is settled, or after `wait` (the gateway holds 60 s at most) with it still open. */
+  wait: { method: 'GET', path: '/v1/requests/{id}?wait={wait}', operation: 'status' },
+  /** Server-Sent Events: `event: request` with the request view at once and on every change, until it is settled (10 min at most). */
+  events: { method: 'GET', path: '/v1/requests/{id}/events', operation: 'wait', accept: 'text/event-stream' },
   approve: { method: 'POST', path: '/v1/requests/{id}/approvals', operation: 'approve' },
   deny: { method: 'POST', path: '/v1/requests/{id}/denials', operation: 'deny' },
   /** Consume a grant: body `{ grant: <compact JWS>, step? }`; answers with the execution id. */
   execute: { method: 'POST', path: '/v1/executions', operation: 'execute' },
+  /** Run one step an override lease lists: body `{ step: <step id>, presented? }`. */
+  executeWithLease: { method: 'POST', path: '/v1/leases/{id}/executions', operation: 'execute' },
   reportOutcome: { method: 'POST', path: '/v1/executions/{id}/outcome', operation: 'report_outcome' },
   openHold: { method: 'POST', path: '/v1/holds', operation: 'hold_open' },
   addEvidence: { method: 'POST', path: '/v1/holds/{id}/evidence', operation: 'hold_evidence' },
@@ -28,9 +48,18 @@ export const ENDPOINTS = {
   rollback: { method: 'POST', path: '/v1/rollbacks/{id}/run', operation: 'rollback' },
   halt: { method: 'POST', path: '/v1/halts', operation: 'halt' },
   liftHalt: { method: 'POST', path: '/v1/halts/{id}/lift', operation: 'halt_lift' },
+  policy: { method: 'GET', path: '/v1/policy', operation: 'policy_read' },
+  /** Body `{ policy: <YAML text> }`: validated in full, then activated as a recorded, governed action. */
+  activateBundle: { method: 'POST', path: '/v1/bundles', operation: 'bundle_activate' },
+  ledgerHead: { method: 'GET', path: '/v1/ledger/head', operation: 'ledger_read' },
+  /** JSON Lines, the format of `countersign ledger export`, streamed. */
+  exportLedger: { method: 'GET', path: '/v1/ledger/export', operation: 'ledger_read', accept: 'application/jsonl' },
   checkpoint: { method: 'GET', path: '/v1/ledger/checkpoint', operation: 'checkpoint' },
   prove: { method: 'GET', path: '/v1/ledger/proofs/{seq}', operation: 'prove' },
-} as const satisfies Record<string, { readonly method: 'GET' | 'POST'; readonly path: string; readonly operation: string }>;
+  trace: { method: 'GET', path: '/v1/trace/{id}', operation: 'trace' },
+  health: { method: 'GET', path: '/healthz', operation: null },
+  ready: { method: 'GET', path: '/readyz', operation: null },
+} as const satisfies Record<string, Endpoint>;
 
 export type EndpointName = keyof typeof ENDPOINTS;
 
