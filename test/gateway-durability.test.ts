@@ -154,10 +154,14 @@ class FailingAhead {
   collide: string | null = null;
   readonly calls: string[] = [];
   readonly failedSent: Promise<void>;
+  /** The store (not yet the gateway) has its answer to the failing batch. */
+  readonly failedAnswered: Promise<void>;
   #sent: () => void = () => undefined;
+  #answered: () => void = () => undefined;
   #release: (() => void) | null = null;
   constructor(readonly inner: TransactionalLedgerStore) {
     this.failedSent = new Promise((resolve) => (this.#sent = resolve));
+    this.failedAnswered = new Promise((resolve) => (this.#answered = resolve));
   }
   wrap(): TransactionalLedgerStore {
     return new Proxy(this.inner, {
@@ -185,7 +189,7 @@ class FailingAhead {
             this.#release?.();
             this.#release = null;
             if (key === null) return result;
-            result.catch(() => undefined);
+            result.catch(() => undefined).finally(() => this.#answered());
             this.#sent();
             return new Promise<void>((resolve) => (this.#release = resolve)).then(() => result);
           };
@@ -198,7 +202,8 @@ class FailingAhead {
 }
 
 describe('a failed batch with the next one sent ahead behind it', () => {
-  it('fails only its own callers; the batch behind writes nothing, is evaluated again and commits', async () => {
+  // the next batch is sent before the writer thread answered the failing one, or after the store (not yet the gateway) heard
+  it.each(['before', 'after'] as const)('fails only its own callers; the batch behind, sent %s the store heard, writes nothing, is evaluated again and commits', async (when) => {
     let failing: FailingAhead | null = null;
     const b = await bench({ store: (path) => (failing = new FailingAhead(SqliteLedgerStore.open(path))).wrap() });
     const f = failing as unknown as FailingAhead;
@@ -209,7 +214,7 @@ describe('a failed batch with the next one sent ahead behind it', () => {
     f.calls.length = 0;
     f.collide = `grant.issued:${jti}`;
     const first = b.propose([inspectStep({ target: 'payments-queue/shard-8' })]).catch((err: unknown) => err);
-    await f.failedSent;
+    await (when === 'before' ? f.failedSent : f.failedAnswered);
     const second = b.propose([inspectStep({ target: 'payments-queue/shard-9' })]);
     expect(await first).toMatchObject({ code: 'STORE_CONFLICT' });
     const r = await second;

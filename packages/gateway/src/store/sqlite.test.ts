@@ -194,6 +194,18 @@ describe('SqliteLedgerStore', () => {
       await store.close();
     });
 
+    it('calls a caller stale, not corrupt, when it built on an append sent ahead that failed', async () => {
+      const store = SqliteLedgerStore.open(fresh());
+      await store.appendWith(0, () => plan([draft(0)], ['once']));
+      await expect(store.appendWith(1, () => plan([draft(1)], ['once']), { ahead: true })).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+      // the caller counts the failed append (known size 2); the tip is gone, so the store locks and finds 1
+      await expect(store.appendWith(2, () => plan([draft(2)]), { ahead: true })).rejects.toMatchObject({ code: 'STORE_STALE' });
+      // without `ahead` the same known size is a writer that read another ledger
+      await expect(store.appendWith(2, () => plan([draft(2)]))).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+      expect((await store.head()).size).toBe(1);
+      await store.close();
+    });
+
     it('finds an append of another connection in between: STORE_STALE, then a locked append catches up', async () => {
       const path = fresh();
       const a = SqliteLedgerStore.open(path);

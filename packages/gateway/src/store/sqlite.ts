@@ -219,11 +219,11 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
         if (ahead !== null) {
           return ahead.then((result) => {
             if (result !== 'stale') return result;
-            throw new GatewayError('STORE_STALE', 'the ledger moved on under an append sent ahead (an earlier append failed or another writer appended); nothing of it was written: evaluate again');
+            throw staleAhead();
           });
         }
       }
-      return this.threadAppend(knownSize, build);
+      return this.threadAppend(knownSize, build, options.ahead === true);
     }
     // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
     let failure: { readonly err: unknown } | null = null;
@@ -363,7 +363,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
    * stays synchronous: between the head it is given and the commit, the
    * write lock is held, so no other writer can append in between.
    */
-  private threadAppend(knownSize: number | null, build: AppendBuilder): Promise<AppendWithResult> {
+  private threadAppend(knownSize: number | null, build: AppendBuilder, ahead = false): Promise<AppendWithResult> {
     const writer = this.writer!;
     // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
     let failure: { readonly err: unknown } | null = null;
@@ -374,6 +374,8 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
       let sealed: SealedEntry[];
       let plan: AppendPlan;
       try {
+        // a caller that sends ahead counts its own appends in flight: one of them failed, so it is stale, not corrupt
+        if (ahead && knownSize !== null && knownSize > head.size) throw staleAhead();
         if (knownSize !== null) assertWithinHead(knownSize, head.size);
         try {
           plan = checkPlan(build(caughtUp, head));
@@ -446,6 +448,10 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
       return Promise.reject(storeError(err, `cannot ${what}`));
     }
   }
+}
+
+function staleAhead(): GatewayError {
+  return new GatewayError('STORE_STALE', 'the ledger moved on under an append sent ahead (an earlier append failed or another writer appended); nothing of it was written: evaluate again');
 }
 
 /** Core and gateway errors pass through; SQLite's become gateway codes. */
