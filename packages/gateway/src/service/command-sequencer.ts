@@ -45,6 +45,9 @@ export interface Committed {
   readonly entries: readonly LedgerEntry[];
 }
 
+/** The sequencer hooks a command sequencer calls: checkpoints, failures no caller waits on, committed entries. */
+export type CommandSequencerObserver = Pick<SequencerObserver, 'checkpoint' | 'error' | 'committed'>;
+
 export interface CommandSequencerOptions {
   readonly clock: () => number;
   readonly ids: IdGenerator;
@@ -55,7 +58,7 @@ export interface CommandSequencerOptions {
   /** Signed checkpoints over every entry this writer knows (its own and those it caught up on); the plain sequencer's schedule. */
   readonly checkpoints?: CheckpointSchedule;
   /** Failures no caller waits on (a checkpoint that could not be stored) and checkpoints written. */
-  readonly observer?: Pick<SequencerObserver, 'checkpoint' | 'error' | 'committed'>;
+  readonly observer?: CommandSequencerObserver;
   /** Monotonic milliseconds for the checkpoint interval; defaults to `clock`. */
   readonly now?: () => number;
 }
@@ -97,7 +100,7 @@ export class CommandSequencer {
   readonly #maxBatch: number;
   readonly #policies = new Map<string, CompiledPolicy>();
   readonly #checkpointing: Required<CheckpointSchedule> | null;
-  readonly #observer: Pick<SequencerObserver, 'checkpoint' | 'error' | 'committed'>;
+  readonly #observer: CommandSequencerObserver;
   readonly #now: () => number;
   /** Leaf hashes of the whole ledger as this writer knows it, for checkpoint roots (O(log n) memory). */
   #frontier = MerkleFrontier.empty();
@@ -412,7 +415,7 @@ export class CommandSequencer {
     this.#checkpointTimer.unref();
   }
 
-  #notify<K extends 'checkpoint' | 'error' | 'committed'>(hook: K, event: Parameters<NonNullable<SequencerObserver[K]>>[0]): void {
+  #notify<K extends keyof CommandSequencerObserver>(hook: K, event: Parameters<NonNullable<SequencerObserver[K]>>[0]): void {
     const fn = this.#observer[hook] as ((e: typeof event) => void) | undefined;
     try {
       fn?.call(this.#observer, event);

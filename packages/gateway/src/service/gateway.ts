@@ -53,8 +53,8 @@ import {
   type UseLeaseCommand,
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
-import { signedCheckpoints, type SequencerObserver } from '../ledger/sequencer.js';
-import { CommandSequencer, type Committed, type Evaluate } from './command-sequencer.js';
+import { signedCheckpoints } from '../ledger/sequencer.js';
+import { CommandSequencer, type CommandSequencerObserver, type Committed, type Evaluate } from './command-sequencer.js';
 import { publicKeyFor, signGrantToken, verifyGrantToken } from './grant-token.js';
 import { randomIds } from './ids.js';
 
@@ -79,7 +79,7 @@ export interface GatewayOptions {
   readonly checkpoints?: { readonly every?: number; readonly intervalMs?: number } | false;
   /** Monotonic milliseconds for the checkpoint interval; defaults to `clock`. */
   readonly monotonic?: () => number;
-  readonly observer?: Pick<SequencerObserver, 'checkpoint' | 'error' | 'committed'>;
+  readonly observer?: CommandSequencerObserver;
 }
 
 /**

@@ -19,6 +19,12 @@ export function assertWithinHead(knownSize: number, size: number): void {
   }
 }
 
+/** The head a ledger at `head` has once `sealed` (appended after it, in order) committed. */
+export function headAfter(head: LedgerHead, sealed: readonly SealedEntry[]): LedgerHead {
+  const last = sealed[sealed.length - 1];
+  return last === undefined ? head : { size: last.seq + 1, lastHash: last.hash };
+}
+
 /** The builder is gateway code, but a plan that does not line up would misfile keys: check before sealing. */
 export function checkPlan(plan: AppendPlan): AppendPlan {
   if (plan.uniqueKeys.length !== plan.drafts.length) {

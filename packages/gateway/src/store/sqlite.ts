@@ -17,7 +17,7 @@ import { GatewayError } from '../errors.js';
 import { migrateSqlite, pendingMigrations, sqliteSchemaVersion } from './migrations.js';
 import { SqliteWriterThread } from './sqlite-writer.js';
 import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
-import { assertKnownSize, assertWithinHead, checkPlan, latestProjections, plainPlan, sealPlan } from './plan.js';
+import { assertKnownSize, assertWithinHead, checkPlan, headAfter, latestProjections, plainPlan, sealPlan } from './plan.js';
 
 export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
 
@@ -189,12 +189,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     if (this.writer !== null && drafts.length > 0 && !this.closed) {
       const build = (): AppendPlan => plainPlan(drafts);
       // sealing is pure: an append sent ahead on a head that went stale is sealed again under the lock
-      let ahead: Promise<AppendWithResult | 'stale'> | null;
-      try {
-        ahead = this.sendAhead(build);
-      } catch (err) {
-        return Promise.reject(storeError(err, 'cannot append to the ledger'));
-      }
+      const ahead = this.sendAhead(build);
       const done = ahead === null ? this.threadAppend(null, build) : ahead.then((result) => (result === 'stale' ? this.threadAppend(null, build) : result));
       return done.then((result) => result.sealed);
     }
@@ -209,13 +204,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
         return Promise.reject(err);
       }
       if (options.ahead === true && this.tip?.size === knownSize) {
-        let ahead: Promise<AppendWithResult | 'stale'> | null;
-        try {
-          ahead = this.sendAhead(build);
-        } catch (err) {
-          // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
-          return Promise.reject(err);
-        }
+        const ahead = this.sendAhead(build);
         if (ahead !== null) {
           return ahead.then((result) => {
             if (result !== 'stale') return result;
@@ -249,16 +238,22 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
    * it only if the ledger still ends where the tip said, else answers
    * `stale` having written nothing. Null when there is no tip to build on (a
    * locked append is queued, or the head is unknown): the caller locks.
-   * Throws the builder's or the seal's error synchronously; nothing is sent then.
+   * The builder's or the seal's error rejects as it is (the builder's failure
+   * is the gateway's, not the store's); nothing is sent then.
    */
   private sendAhead(build: AppendBuilder): Promise<AppendWithResult | 'stale'> | null {
     const writer = this.writer;
     const tip = this.tip;
     if (writer === null || tip === null || this.locked > 0 || this.closed) return null;
-    const plan = checkPlan(build([], tip));
-    const sealed = sealPlan(plan, tip);
-    const last = sealed[sealed.length - 1];
-    this.tip = last === undefined ? tip : { size: last.seq + 1, lastHash: last.hash };
+    let plan: AppendPlan;
+    let sealed: SealedEntry[];
+    try {
+      plan = checkPlan(build([], tip));
+      sealed = sealPlan(plan, tip);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.tip = headAfter(tip, sealed);
     const sent = writer.append(tip, { sealed, uniqueKeys: plan.uniqueKeys, projections: latestProjections(plan.projections) }).then(
       (outcome): AppendWithResult | 'stale' => {
         if (outcome === 'committed') return { caughtUp: [], sealed };
@@ -390,8 +385,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
         throw err;
       }
       await writer.commit({ sealed, uniqueKeys: plan.uniqueKeys, projections: latestProjections(plan.projections) });
-      const last = sealed[sealed.length - 1];
-      after = last === undefined ? head : { size: last.seq + 1, lastHash: last.hash };
+      after = headAfter(head, sealed);
       return { caughtUp, sealed };
     }, 'append to the ledger')
       .catch((err: unknown) => {
