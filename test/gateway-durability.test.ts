@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AppendBuilder, AppendOptions, TransactionalLedgerStore } from '../packages/core/src/ledger/store.js';
+import type { AppendBuilder, AppendOptions, AppendWithResult, TransactionalLedgerStore } from '../packages/core/src/ledger/store.js';
 import { verifyCheckpoint } from '../packages/core/src/ledger/checkpoint.js';
 import { noteVerifierKey, rawPublicKey } from '../packages/core/src/ledger/key.js';
 import { merkleRoot } from '../packages/core/src/ledger/merkle.js';
@@ -96,27 +96,33 @@ describe('restart', () => {
   });
 });
 
+/** `inner` with its `appendWith` replaced; every other member is the store's own, bound to it. */
+function withAppendWith(
+  inner: TransactionalLedgerStore,
+  appendWith: (target: TransactionalLedgerStore, knownSize: number, build: AppendBuilder, options?: AppendOptions) => Promise<AppendWithResult>,
+): TransactionalLedgerStore {
+  return new Proxy(inner, {
+    get: (target, prop, receiver) => {
+      if (prop === 'appendWith') return (knownSize: number, build: AppendBuilder, options?: AppendOptions) => appendWith(target, knownSize, build, options);
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 /** A store that fails the next commit after the gateway built its plan: the transaction never happened. */
 class FailingCommit {
   failNext = false;
   constructor(readonly inner: TransactionalLedgerStore) {}
   wrap(): TransactionalLedgerStore {
-    return new Proxy(this.inner, {
-      get: (target, prop, receiver) => {
-        if (prop === 'appendWith') {
-          return async (knownSize: number, build: AppendBuilder) => {
-            if (!this.failNext) return target.appendWith(knownSize, build);
-            this.failNext = false;
-            // the plan is built (state mutated in memory), then the commit fails
-            return target.appendWith(knownSize, (caughtUp, head) => {
-              build(caughtUp, head);
-              throw Object.assign(new Error('disk full'), { code: 'STORE_UNAVAILABLE' });
-            });
-          };
-        }
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
+    return withAppendWith(this.inner, async (target, knownSize, build) => {
+      if (!this.failNext) return target.appendWith(knownSize, build);
+      this.failNext = false;
+      // the plan is built (state mutated in memory), then the commit fails
+      return target.appendWith(knownSize, (caughtUp, head) => {
+        build(caughtUp, head);
+        throw Object.assign(new Error('disk full'), { code: 'STORE_UNAVAILABLE' });
+      });
     });
   }
 }
@@ -164,39 +170,31 @@ class FailingAhead {
     this.failedAnswered = new Promise((resolve) => (this.#answered = resolve));
   }
   wrap(): TransactionalLedgerStore {
-    return new Proxy(this.inner, {
-      get: (target, prop, receiver) => {
-        if (prop === 'appendWith') {
-          return (knownSize: number, build: AppendBuilder, options?: AppendOptions) => {
-            const key = this.collide;
-            this.collide = null;
-            const label = options?.ahead === true ? 'ahead' : 'locked';
-            const built: AppendBuilder = key === null ? build : (caughtUp, head) => {
-              const plan = build(caughtUp, head);
-              return { ...plan, uniqueKeys: [key, ...plan.uniqueKeys.slice(1)] };
-            };
-            const result = target.appendWith(knownSize, built, options).then(
-              (r) => {
-                this.calls.push(`${label}: ok`);
-                return r;
-              },
-              (err: { code?: string }) => {
-                this.calls.push(`${label}: ${err.code ?? 'error'}`);
-                throw err;
-              },
-            );
-            // a later batch has been sent: let the held answer through
-            this.#release?.();
-            this.#release = null;
-            if (key === null) return result;
-            result.catch(() => undefined).finally(() => this.#answered());
-            this.#sent();
-            return new Promise<void>((resolve) => (this.#release = resolve)).then(() => result);
-          };
-        }
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
+    return withAppendWith(this.inner, (target, knownSize, build, options) => {
+      const key = this.collide;
+      this.collide = null;
+      const label = options?.ahead === true ? 'ahead' : 'locked';
+      const built: AppendBuilder = key === null ? build : (caughtUp, head) => {
+        const plan = build(caughtUp, head);
+        return { ...plan, uniqueKeys: [key, ...plan.uniqueKeys.slice(1)] };
+      };
+      const result = target.appendWith(knownSize, built, options).then(
+        (r) => {
+          this.calls.push(`${label}: ok`);
+          return r;
+        },
+        (err: { code?: string }) => {
+          this.calls.push(`${label}: ${err.code ?? 'error'}`);
+          throw err;
+        },
+      );
+      // a later batch has been sent: let the held answer through
+      this.#release?.();
+      this.#release = null;
+      if (key === null) return result;
+      result.catch(() => undefined).finally(() => this.#answered());
+      this.#sent();
+      return new Promise<void>((resolve) => (this.#release = resolve)).then(() => result);
     });
   }
 }
@@ -230,15 +228,7 @@ describe('a failed batch with the next one sent ahead behind it', () => {
 
 /** A store that hides what other writers appended from the gateway: a replica whose catch-up is broken. */
 function blindCatchUp(inner: TransactionalLedgerStore): TransactionalLedgerStore {
-  return new Proxy(inner, {
-    get: (target, prop, receiver) => {
-      if (prop === 'appendWith') {
-        return (knownSize: number, build: AppendBuilder) => target.appendWith(knownSize, (_caughtUp, head) => build([], { ...head, size: knownSize }));
-      }
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  return withAppendWith(inner, (target, knownSize, build) => target.appendWith(knownSize, (_caughtUp, head) => build([], { ...head, size: knownSize })));
 }
 
 describe('the UNIQUE backstop (ADR 002 §5)', () => {
