@@ -12,10 +12,19 @@
 //   node bench/run.js http     (this part only; needs `npm run build` first)
 //   node bench/http.js         (same)
 //
-// The load generator (autocannon) runs in this process and the server in
-// its own, so on a 2-core machine they share the cores: the figures are what
-// one client process can drive, not the server's ceiling alone. Latencies are
-// measured per response from autocannon's own timer (fractional ms).
+// The load generators run in this process and the server in its own, so on a
+// 2-core machine they share the cores: the figures are what one client process
+// can drive, not the server's ceiling alone.
+//
+// Throughput is autocannon's: closed loop, each connection sends its next
+// request when the last one is answered. The fixed rate is an open loop of our
+// own (`paced`, over an undici pool): request i is due at start + i/rate and
+// is sent then, whatever has come back, and its latency counts from when it
+// was due, so a stall shows in the figures instead of slowing the sender
+// ("coordinated omission"). autocannon's own `overallRate` is not a fixed
+// rate: each connection gets a quota per second and sends it back to back from
+// the top of the second, so the first part of every second runs at saturation
+// and the rest is idle. Its figure is printed too, labelled as such.
 // A script that prints figures, never a test that asserts a time (STYLE.md).
 import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -24,8 +33,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
+import { Pool } from 'undici';
 
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
 const POLICY = fileURLToPath(new URL('../examples/payments/policy.yaml', import.meta.url));
@@ -107,9 +118,13 @@ async function main() {
     const gwMax = await load({ ...target(gatewayUrl), connections: CONNECTIONS, duration: DURATION_S });
     const bareMax = await load({ ...target(bareUrl), connections: CONNECTIONS, duration: DURATION_S });
 
-    log(`latency: fixed ${RATE}/s over ${RATE_CONNECTIONS} connections, ${DURATION_S}s each`);
-    const gwRate = await load({ ...target(gatewayUrl), connections: RATE_CONNECTIONS, overallRate: RATE, duration: DURATION_S });
-    const bareRate = await load({ ...target(bareUrl), connections: RATE_CONNECTIONS, overallRate: RATE, duration: DURATION_S });
+    log(`latency: fixed ${RATE}/s, open loop over up to ${RATE_CONNECTIONS} connections, ${DURATION_S}s each`);
+    const gwRate = await paced({ ...target(gatewayUrl), connections: RATE_CONNECTIONS, rate: RATE, duration: DURATION_S });
+    const bareRate = await paced({ ...target(bareUrl), connections: RATE_CONNECTIONS, rate: RATE, duration: DURATION_S });
+
+    log(`latency: autocannon overallRate ${RATE}/s (per-second quota per connection), ${RATE_CONNECTIONS} connections, ${DURATION_S}s each`);
+    const gwQuota = await load({ ...target(gatewayUrl), connections: RATE_CONNECTIONS, overallRate: RATE, duration: DURATION_S });
+    const bareQuota = await load({ ...target(bareUrl), connections: RATE_CONNECTIONS, overallRate: RATE, duration: DURATION_S });
 
     // SIGTERM drains and flushes; then the ledger is read back to check durability
     await stop(gateway);
@@ -119,15 +134,17 @@ async function main() {
     const entries = ledger.prepare('SELECT COUNT(*) AS n FROM ledger_entries').get().n;
     const sync = ledger.pragma('journal_mode', { simple: true });
     ledger.close();
-    const answered = 1 + gwWarm.ok + gwMax.ok + gwRate.ok;
+    const answered = 1 + gwWarm.ok + gwMax.ok + gwRate.ok + gwQuota.ok;
 
     const rows = [
       ['proposals/s (max)', int(gwMax.rps), int(bareMax.rps), pct(gwMax.rps / bareMax.rps), '>= 5,000/s', gwMax.rps >= 5_000],
       [`p50 at ${int(RATE)}/s (ms)`, ms(gwRate.p50), ms(bareRate.p50), `x${(gwRate.p50 / bareRate.p50).toFixed(1)}`, '', null],
       [`p99 at ${int(RATE)}/s (ms)`, ms(gwRate.p99), ms(bareRate.p99), `x${(gwRate.p99 / bareRate.p99).toFixed(1)}`, '< 10 ms', gwRate.p99 < 10],
       [`achieved rate (req/s)`, int(gwRate.rps), int(bareRate.rps), '', `${int(RATE)}/s`, null],
+      [`p99.9 / max at ${int(RATE)}/s (ms)`, `${ms(gwRate.p999)} / ${ms(gwRate.max)}`, `${ms(bareRate.p999)} / ${ms(bareRate.max)}`, '', '', null],
+      [`p50 / p99, autocannon quota ${int(RATE)}/s (ms)`, `${ms(gwQuota.p50)} / ${ms(gwQuota.p99)}`, `${ms(bareQuota.p50)} / ${ms(bareQuota.p99)}`, '', 'bursts, not a fixed rate', null],
       ['p99 at max load (ms)', ms(gwMax.p99), ms(bareMax.p99), '', '', null],
-      ['non-2xx / errors', `${gwMax.bad + gwRate.bad} / ${gwMax.errors + gwRate.errors}`, `${bareMax.bad + bareRate.bad} / ${bareMax.errors + bareRate.errors}`, '', '0 / 0', null],
+      ['non-2xx / errors', bad(gwMax, gwRate, gwQuota), bad(bareMax, bareRate, bareQuota), '', '0 / 0', null],
     ];
     const header = ['', 'gateway', 'bare fastify', 'ratio', 'target', 'met'];
     const cells = [header, ...rows.map((r) => [...r.slice(0, 5), r[5] === null ? '' : r[5] ? 'yes' : 'NO'])];
@@ -152,16 +169,76 @@ async function load(opts) {
     if (status >= 200 && status < 300) latencies.push(responseTime);
   });
   const result = await instance;
-  latencies.sort((a, b) => a - b);
-  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
   return {
     rps: result.requests.total / result.duration,
     ok: result['2xx'],
     bad: result.non2xx,
     errors: result.errors + result.timeouts,
-    p50: at(0.5),
-    p99: at(0.99),
+    ...quantiles(latencies),
   };
+}
+
+/**
+ * Open-loop load at a fixed rate: request i is due at `start + i / rate` and
+ * is sent on the first timer tick at or after that, however many are still
+ * unanswered (they queue in the pool when all connections are busy). Its
+ * latency runs from when it was due to when its whole answer has been read,
+ * so time spent queued behind a slow answer counts.
+ */
+async function paced({ url, method, headers, body, rate, duration, connections }) {
+  const { origin, pathname } = new URL(url);
+  const pool = new Pool(origin, { connections, pipelining: 1 });
+  const total = Math.round(rate * duration);
+  const latencies = [];
+  let ok = 0;
+  let badStatus = 0;
+  let errors = 0;
+  let sent = 0;
+  let settled = 0;
+  let last = 0;
+  const start = performance.now();
+  await new Promise((resolve) => {
+    const settle = () => {
+      last = performance.now();
+      if (++settled === total) resolve();
+    };
+    const send = (due) => {
+      pool.request({ path: pathname, method, headers, body }).then(
+        async (res) => {
+          await res.body.text();
+          if (res.statusCode >= 200 && res.statusCode < 300) {
+            ok++;
+            latencies.push(performance.now() - due);
+          } else badStatus++;
+          settle();
+        },
+        () => {
+          errors++;
+          settle();
+        },
+      );
+    };
+    const tick = () => {
+      const now = performance.now();
+      const dueNow = Math.min(total, Math.floor(((now - start) * rate) / 1000) + 1);
+      while (sent < dueNow) send(start + (sent++ * 1000) / rate);
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await pool.close();
+  return { rps: total / ((last - start) / 1000), ok, bad: badStatus, errors, ...quantiles(latencies) };
+}
+
+function quantiles(latencies) {
+  latencies.sort((a, b) => a - b);
+  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: latencies.at(-1) ?? Number.NaN };
+}
+
+function bad(...runs) {
+  const sum = (key) => runs.reduce((n, run) => n + run[key], 0);
+  return `${sum('bad')} / ${sum('errors')}`;
 }
 
 function freePort() {
