@@ -82,10 +82,11 @@ describe.skipIf(url === null)('PostgresLedgerStore on the real server', () => {
         // a second "leader" that never takes the sequencer lock inserts seq 1 and holds its transaction open
         await rogue.query('BEGIN');
         await rogue.query(`INSERT INTO "${schema}".ledger_entries (seq, hash, bytes) VALUES (1, $1, $2)`, [Buffer.alloc(32), Buffer.from('{}')]);
-        const append = store.append([draft(1), draft(2), draft(3)]);
+        // the expectation is attached before the COMMIT: the append may reject before the COMMIT's own answer arrives
+        const rejected = expect(store.append([draft(1), draft(2), draft(3)])).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
         await new Promise((resolve) => setTimeout(resolve, 200));
         await rogue.query('COMMIT');
-        await expect(append).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+        await rejected;
       } finally {
         await rogue.end();
       }
