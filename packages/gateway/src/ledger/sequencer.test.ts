@@ -354,5 +354,45 @@ describe('Sequencer', () => {
       expect(entry.seq).toBe(0);
       expect(errors).toHaveLength(1);
     });
+
+    it('after a failed checkpoint, waits a full interval before trying again', async () => {
+      const store = new MemoryStore();
+      const put = store.putCheckpoint.bind(store);
+      let failures = 1;
+      store.putCheckpoint = async (c) => {
+        if (failures-- > 0) throw new Error('checkpoint table locked');
+        await put(c);
+      };
+      let now = 0;
+      const errors: unknown[] = [];
+      const seq = await Sequencer.open(store, {
+        checkpoints: { every: 1000, intervalMs: 100_000, sign: fakeSign },
+        observer: { error: (e) => errors.push(e) },
+        now: () => now,
+      });
+      // flush: a cycle checks for a checkpoint after its callers are resolved
+      const append = async (id: string): Promise<void> => {
+        await seq.append(draft(id));
+        await seq.flush();
+      };
+      await append('a');
+      now = 100_000;
+      await append('b');
+      expect(errors).toHaveLength(1);
+      now = 199_999;
+      await append('c');
+      expect(store.stored).toEqual([]);
+      now = 200_000;
+      await append('d');
+      expect(store.stored.map((c) => c.treeSize)).toEqual([4]);
+      await seq.close();
+      expect(errors).toHaveLength(1);
+    });
+
+    it('rejects a schedule that is not positive integers', async () => {
+      for (const schedule of [{ every: 0 }, { intervalMs: 2.5 }]) {
+        await expect(Sequencer.open(new MemoryStore(), { checkpoints: { ...schedule, sign: fakeSign } })).rejects.toMatchObject({ code: 'USAGE' });
+      }
+    });
   });
 });

@@ -11,6 +11,8 @@ import {
   type Signer,
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
+import { CHECKPOINT_SCHEDULE_DEFAULTS, CheckpointScheduler, positiveOption } from './checkpoint-scheduler.js';
+import { notify } from './observer.js';
 
 /**
  * Hooks for metrics and tracing, attached without touching the sequencer.
@@ -67,7 +69,12 @@ export function signedCheckpoints(
 }
 
 /** `maxBatch` 128: with two batches in flight, 256 waiting callers keep both slots full (the command sequencer's size too). */
-export const SEQUENCER_DEFAULTS = { maxBatch: 128, maxDelayMs: 2, checkpointEvery: 1000, checkpointIntervalMs: 1000 } as const;
+export const SEQUENCER_DEFAULTS = {
+  maxBatch: 128,
+  maxDelayMs: 2,
+  checkpointEvery: CHECKPOINT_SCHEDULE_DEFAULTS.every,
+  checkpointIntervalMs: CHECKPOINT_SCHEDULE_DEFAULTS.intervalMs,
+} as const;
 
 /**
  * Batches in flight at once on a store that `pipelines`: one committing, the
@@ -102,10 +109,11 @@ export class Sequencer {
   readonly #store: LedgerStore;
   readonly #maxBatch: number;
   readonly #maxDelayMs: number;
-  readonly #schedule: Required<CheckpointSchedule> | null;
   readonly #observer: SequencerObserver;
   readonly #now: () => number;
+  /** Leaf hashes for checkpoint roots; with checkpoints only, like `#checkpoints`. */
   readonly #frontier: MerkleFrontier | null;
+  readonly #checkpoints: CheckpointScheduler | null;
 
   readonly #depth: number;
   #pending: Waiter[] = [];
@@ -113,32 +121,22 @@ export class Sequencer {
   readonly #cycles = new Set<Promise<void>>();
   /** Store transactions issued and not yet settled. */
   #committing = 0;
-  #writingCheckpoint = false;
   #wake: { cancel(): void; at: number } | null = null;
-  #checkpointTimer: NodeJS.Timeout | null = null;
   #closed = false;
   /** When the last store transaction ended; +Infinity while one is running. */
   #storeIdleSince = Number.NEGATIVE_INFINITY;
-  #checkpointedSize = 0;
-  #checkpointedAt: number;
 
-  private constructor(store: LedgerStore, options: SequencerOptions, frontier: MerkleFrontier | null, checkpointedSize: number) {
+  private constructor(store: LedgerStore, options: SequencerOptions) {
     this.#store = store;
-    this.#maxBatch = positive(options.maxBatch ?? SEQUENCER_DEFAULTS.maxBatch, 'maxBatch');
+    this.#maxBatch = positiveOption(options.maxBatch ?? SEQUENCER_DEFAULTS.maxBatch, 'maxBatch');
     this.#maxDelayMs = Math.max(0, options.maxDelayMs ?? SEQUENCER_DEFAULTS.maxDelayMs);
-    this.#schedule = options.checkpoints
-      ? {
-          every: positive(options.checkpoints.every ?? SEQUENCER_DEFAULTS.checkpointEvery, 'checkpoints.every'),
-          intervalMs: positive(options.checkpoints.intervalMs ?? SEQUENCER_DEFAULTS.checkpointIntervalMs, 'checkpoints.intervalMs'),
-          sign: options.checkpoints.sign,
-        }
-      : null;
     this.#observer = options.observer ?? {};
     this.#now = options.now ?? (() => performance.now());
-    this.#frontier = frontier;
+    this.#frontier = options.checkpoints ? MerkleFrontier.empty() : null;
+    this.#checkpoints = options.checkpoints
+      ? new CheckpointScheduler(store, options.checkpoints, { observer: this.#observer, now: this.#now, onInterval: () => this.#onCheckpointTimer() })
+      : null;
     this.#depth = store.pipelines === true ? PIPELINE_DEPTH : 1;
-    this.#checkpointedSize = checkpointedSize;
-    this.#checkpointedAt = this.#now();
   }
 
   /**
@@ -146,14 +144,9 @@ export class Sequencer {
    * by streaming the stored entries once (constant memory: O(log n) hashes).
    */
   static async open(store: LedgerStore, options: SequencerOptions = {}): Promise<Sequencer> {
-    let frontier: MerkleFrontier | null = null;
-    let checkpointed = 0;
-    if (options.checkpoints) {
-      frontier = MerkleFrontier.empty();
-      await catchUp(store, frontier, undefined);
-      checkpointed = (await store.latestCheckpoint())?.treeSize ?? 0;
-    }
-    const sequencer = new Sequencer(store, options, frontier, checkpointed);
+    const sequencer = new Sequencer(store, options);
+    if (sequencer.#frontier) await catchUp(store, sequencer.#frontier, undefined);
+    await sequencer.#checkpoints?.resume();
     sequencer.#armCheckpointTimer();
     return sequencer;
   }
@@ -185,13 +178,9 @@ export class Sequencer {
   async close(): Promise<void> {
     this.#closed = true;
     await this.flush();
-    if (this.#schedule && this.#frontier && this.#frontier.size > this.#checkpointedSize) {
-      await this.#writeCheckpoint();
-    }
+    if (this.#checkpoints && this.#frontier) await this.#checkpoints.close(this.#frontier);
     this.#wake?.cancel();
     this.#wake = null;
-    if (this.#checkpointTimer) clearTimeout(this.#checkpointTimer);
-    this.#checkpointTimer = null;
   }
 
   #wakeAt(delayMs: number): void {
@@ -236,7 +225,7 @@ export class Sequencer {
 
   async #runCycle(): Promise<void> {
     if (this.#pending.length > 0) await this.#commit(this.#pending.splice(0, this.#maxBatch));
-    if (this.#checkpointDue() && !this.#writingCheckpoint) await this.#writeCheckpoint();
+    if (this.#frontier && this.#checkpoints?.due(this.#frontier)) await this.#checkpoints.write(this.#frontier);
     this.#armCheckpointTimer();
   }
 
@@ -249,7 +238,7 @@ export class Sequencer {
       sealed = await this.#store.append(batch.map((w) => w.draft));
     } catch (err) {
       this.#settledOne();
-      this.#notify('batch', { size: batch.length, durationMs: this.#now() - started, ok: false });
+      notify(this.#observer, 'batch', { size: batch.length, durationMs: this.#now() - started, ok: false });
       if (isInvalidDraft(err) && batch.length > 1) {
         // One caller's bad draft must not fail its neighbours: the store rejected the
         // transaction before writing, so reject the invalid drafts and retry the rest.
@@ -267,7 +256,7 @@ export class Sequencer {
       return;
     }
     this.#settledOne();
-    this.#notify('batch', { size: batch.length, durationMs: this.#now() - started, ok: true });
+    notify(this.#observer, 'batch', { size: batch.length, durationMs: this.#now() - started, ok: true });
     if (sealed.length !== batch.length) {
       const err = new GatewayError('STORE_CORRUPT', `the store sealed ${sealed.length} entries for a batch of ${batch.length}`);
       for (const w of batch) this.#settle(w, err);
@@ -293,65 +282,25 @@ export class Sequencer {
       // entries a catch-up already read (another batch of ours committed in between) are not pushed twice
       for (const entry of sealed) if (entry.seq === frontier.size) frontier.push(entry.hash);
     } catch (err) {
-      this.#notify('error', err);
+      notify(this.#observer, 'error', err);
     }
   }
 
   #settle(w: Waiter, err: unknown, entry?: SealedEntry): void {
-    this.#notify('append', { latencyMs: this.#now() - w.startedAt, ok: entry !== undefined });
+    notify(this.#observer, 'append', { latencyMs: this.#now() - w.startedAt, ok: entry !== undefined });
     if (entry !== undefined) w.resolve(entry);
     else w.reject(err);
   }
 
-  #checkpointDue(): boolean {
-    if (!this.#schedule || !this.#frontier) return false;
-    const uncovered = this.#frontier.size - this.#checkpointedSize;
-    if (uncovered <= 0) return false;
-    return uncovered >= this.#schedule.every || this.#now() - this.#checkpointedAt >= this.#schedule.intervalMs;
-  }
-
-  async #writeCheckpoint(): Promise<void> {
-    const schedule = this.#schedule;
-    const frontier = this.#frontier;
-    if (!schedule || !frontier) return;
-    const treeSize = frontier.size;
-    // a failure waits a full interval before the next attempt instead of retrying every batch
-    this.#checkpointedAt = this.#now();
-    this.#writingCheckpoint = true;
-    try {
-      const note = schedule.sign(treeSize, frontier.root());
-      await this.#store.putCheckpoint({ treeSize, note });
-      this.#checkpointedSize = Math.max(this.#checkpointedSize, treeSize);
-      this.#notify('checkpoint', { treeSize });
-    } catch (err) {
-      this.#notify('error', err);
-    } finally {
-      this.#writingCheckpoint = false;
-    }
-  }
-
   /** Entries not yet covered by a checkpoint get one after `intervalMs` even if no append follows. */
   #armCheckpointTimer(): void {
-    if (this.#checkpointTimer || this.#closed || !this.#schedule || !this.#frontier) return;
-    if (this.#frontier.size <= this.#checkpointedSize) return;
-    const delay = Math.max(0, this.#checkpointedAt + this.#schedule.intervalMs - this.#now());
-    this.#checkpointTimer = setTimeout(() => {
-      this.#checkpointTimer = null;
-      if (this.#cycles.size === 0) this.#run();
-      else this.#armCheckpointTimer();
-    }, delay);
-    // a pending checkpoint never keeps the process alive; close() writes the last one
-    this.#checkpointTimer.unref();
+    if (!this.#closed && this.#checkpoints && this.#frontier) this.#checkpoints.arm(this.#frontier);
   }
 
-  #notify<K extends keyof SequencerObserver>(hook: K, event: Parameters<NonNullable<SequencerObserver[K]>>[0]): void {
-    const fn = this.#observer[hook] as ((e: typeof event) => void) | undefined;
-    if (fn === undefined) return;
-    try {
-      fn.call(this.#observer, event);
-    } catch {
-      // observers are metrics: they never decide whether an entry was written
-    }
+  /** The checkpoint timer fired: run a cycle to write the checkpoint, or wait for the running ones with another timer. */
+  #onCheckpointTimer(): void {
+    if (this.#cycles.size === 0) this.#run();
+    else this.#armCheckpointTimer();
   }
 }
 
@@ -379,11 +328,4 @@ function validationError(draft: EntryDraft): unknown {
   } catch (err) {
     return err;
   }
-}
-
-function positive(value: number, name: string): number {
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new GatewayError('USAGE', `sequencer option \`${name}\` must be a positive integer, got \`${value}\``);
-  }
-  return value;
 }

@@ -23,7 +23,9 @@ import {
   type TransactionalLedgerStore,
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
-import { PIPELINE_DEPTH, SEQUENCER_DEFAULTS, type CheckpointSchedule, type SequencerObserver } from '../ledger/sequencer.js';
+import { CheckpointScheduler } from '../ledger/checkpoint-scheduler.js';
+import { notify } from '../ledger/observer.js';
+import { PIPELINE_DEPTH, type CheckpointSchedule, type SequencerObserver } from '../ledger/sequencer.js';
 
 /**
  * Evaluates one command against the live state: a core command
@@ -55,7 +57,7 @@ export interface CommandSequencerOptions {
   readonly maxBatch?: number;
   /** Policies this process knows, by bundle id; more are learned from activations. */
   readonly policies: readonly CompiledPolicy[];
-  /** Signed checkpoints over every entry this writer knows (its own and those it caught up on); the plain sequencer's schedule. */
+  /** Signed checkpoints over every entry this writer knows (its own and those it caught up on); the plain sequencer's schedule, validated alike. */
   readonly checkpoints?: CheckpointSchedule;
   /** Failures no caller waits on (a checkpoint that could not be stored) and checkpoints written. */
   readonly observer?: CommandSequencerObserver;
@@ -99,14 +101,11 @@ export class CommandSequencer {
   readonly #ids: IdGenerator;
   readonly #maxBatch: number;
   readonly #policies = new Map<string, CompiledPolicy>();
-  readonly #checkpointing: Required<CheckpointSchedule> | null;
   readonly #observer: CommandSequencerObserver;
   readonly #now: () => number;
+  readonly #checkpoints: CheckpointScheduler | null;
   /** Leaf hashes of the whole ledger as this writer knows it, for checkpoint roots (O(log n) memory). */
   #frontier = MerkleFrontier.empty();
-  #checkpointedSize = 0;
-  #checkpointedAt = 0;
-  #checkpointTimer: NodeJS.Timeout | null = null;
   #state: AuthorityState = createState();
   /** Entries applied to `#state`: the `knownSize` of the next catch-up. */
   #size = 0;
@@ -119,7 +118,6 @@ export class CommandSequencer {
   #scheduled = false;
   /** `#state` holds effects of a batch that did not commit: rebuild before evaluating anything else. */
   #stale = false;
-  #writingCheckpoint = false;
   #closed = false;
 
   private constructor(store: TransactionalLedgerStore, options: CommandSequencerOptions) {
@@ -128,12 +126,8 @@ export class CommandSequencer {
     this.#ids = options.ids;
     this.#observer = options.observer ?? {};
     this.#now = options.now ?? options.clock;
-    this.#checkpointing = options.checkpoints
-      ? {
-          every: options.checkpoints.every ?? SEQUENCER_DEFAULTS.checkpointEvery,
-          intervalMs: options.checkpoints.intervalMs ?? SEQUENCER_DEFAULTS.checkpointIntervalMs,
-          sign: options.checkpoints.sign,
-        }
+    this.#checkpoints = options.checkpoints
+      ? new CheckpointScheduler(store, options.checkpoints, { observer: this.#observer, now: this.#now, onInterval: () => this.#onCheckpointTimer() })
       : null;
     const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     if (!Number.isSafeInteger(maxBatch) || maxBatch <= 0) {
@@ -148,8 +142,7 @@ export class CommandSequencer {
   static async open(store: TransactionalLedgerStore, options: CommandSequencerOptions): Promise<CommandSequencer> {
     const sequencer = new CommandSequencer(store, options);
     await sequencer.#rebuild();
-    sequencer.#checkpointedSize = (await store.latestCheckpoint())?.treeSize ?? 0;
-    sequencer.#checkpointedAt = sequencer.#now();
+    await sequencer.#checkpoints?.resume();
     sequencer.#armCheckpointTimer();
     return sequencer;
   }
@@ -184,9 +177,7 @@ export class CommandSequencer {
       if (this.#cycles.size === 0) this.#run();
       await Promise.all(this.#cycles);
     }
-    if (this.#checkpointTimer) clearTimeout(this.#checkpointTimer);
-    this.#checkpointTimer = null;
-    if (this.#checkpointing && this.#frontier.size > this.#checkpointedSize) await this.#writeCheckpoint();
+    await this.#checkpoints?.close(this.#frontier);
   }
 
   #queued(): number {
@@ -224,7 +215,8 @@ export class CommandSequencer {
     if (batch.length > 0) await this.#commit(batch);
     // the last batch in flight rebuilds a stale state at once: readers never see effects that did not commit for long
     if (this.#stale && this.#cycles.size === 1) await this.#rebuild().catch(() => undefined);
-    if (this.#checkpointDue() && !this.#writingCheckpoint) await this.#writeCheckpoint();
+    // no checkpoint while the state waits for its rebuild, which replaces the frontier
+    if (!this.#stale && this.#checkpoints?.due(this.#frontier)) await this.#checkpoints.write(this.#frontier);
     this.#armCheckpointTimer();
   }
 
@@ -299,7 +291,7 @@ export class CommandSequencer {
     // the root a checkpoint signs is recomputed from the bytes, never taken from a stored hash
     for (const entry of caught) this.#frontier.push(leafHash(entry.bytes));
     for (const entry of local) this.#frontier.push(entry.hash);
-    if (local.length > 0) this.#notify('committed', local);
+    if (local.length > 0) notify(this.#observer, 'committed', local);
     batch.forEach((w, i) => {
       const settled = settlements[i];
       if (settled === null || settled === undefined) w.reject(new GatewayError('STORE_CORRUPT', 'a command of the batch was not evaluated'));
@@ -376,52 +368,15 @@ export class CommandSequencer {
     this.#stale = false;
   }
 
-  #checkpointDue(): boolean {
-    if (!this.#checkpointing || this.#stale) return false;
-    const uncovered = this.#frontier.size - this.#checkpointedSize;
-    if (uncovered <= 0) return false;
-    return uncovered >= this.#checkpointing.every || this.#now() - this.#checkpointedAt >= this.#checkpointing.intervalMs;
-  }
-
-  async #writeCheckpoint(): Promise<void> {
-    const schedule = this.#checkpointing;
-    if (!schedule) return;
-    const treeSize = this.#frontier.size;
-    // a failure waits a full interval before the next attempt instead of retrying every batch
-    this.#checkpointedAt = this.#now();
-    this.#writingCheckpoint = true;
-    try {
-      await this.#store.putCheckpoint({ treeSize, note: schedule.sign(treeSize, this.#frontier.root()) });
-      this.#checkpointedSize = Math.max(this.#checkpointedSize, treeSize);
-      this.#notify('checkpoint', { treeSize });
-    } catch (err) {
-      // another replica may have checkpointed the same size with its own note: entries stay durable either way
-      this.#notify('error', err);
-    } finally {
-      this.#writingCheckpoint = false;
-    }
-  }
-
   /** Entries not yet covered get a checkpoint after `intervalMs` even if no command follows. */
   #armCheckpointTimer(): void {
-    if (this.#checkpointTimer || this.#closed || !this.#checkpointing || this.#frontier.size <= this.#checkpointedSize) return;
-    const delay = Math.max(0, this.#checkpointedAt + this.#checkpointing.intervalMs - this.#now());
-    this.#checkpointTimer = setTimeout(() => {
-      this.#checkpointTimer = null;
-      if (this.#cycles.size === 0) this.#run();
-      else this.#armCheckpointTimer();
-    }, delay);
-    // a pending checkpoint never keeps the process alive; close() writes the last one
-    this.#checkpointTimer.unref();
+    if (!this.#closed) this.#checkpoints?.arm(this.#frontier);
   }
 
-  #notify<K extends keyof CommandSequencerObserver>(hook: K, event: Parameters<NonNullable<SequencerObserver[K]>>[0]): void {
-    const fn = this.#observer[hook] as ((e: typeof event) => void) | undefined;
-    try {
-      fn?.call(this.#observer, event);
-    } catch {
-      // observers are metrics: they never decide anything
-    }
+  /** The checkpoint timer fired: run a cycle to write the checkpoint, or wait for the running ones with another timer. */
+  #onCheckpointTimer(): void {
+    if (this.#cycles.size === 0) this.#run();
+    else this.#armCheckpointTimer();
   }
 }
 

@@ -1,0 +1,245 @@
+import type { StoredCheckpoint, TransactionalLedgerStore } from '@countersign/core';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { CommandSequencer } from '../service/command-sequencer.js';
+import { CheckpointScheduler, type CheckpointTree } from './checkpoint-scheduler.js';
+import { Sequencer, type CheckpointSchedule, type SequencerObserver } from './sequencer.js';
+
+/** The checkpoint half of a LedgerStore: what was stored, a gate to hold a write open, a fault switch. */
+class CheckpointStore {
+  readonly stored: StoredCheckpoint[] = [];
+  puts = 0;
+  gate: Promise<void> | null = null;
+  fail: Error | null = null;
+
+  async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
+    this.puts += 1;
+    if (this.gate) await this.gate;
+    if (this.fail) throw this.fail;
+    this.stored.push(checkpoint);
+  }
+  async latestCheckpoint(): Promise<StoredCheckpoint | null> {
+    return this.stored.at(-1) ?? null;
+  }
+}
+
+/** A tree of `size` leaves whose root is the size, so a note shows which tree it signed. */
+function tree(size: number): CheckpointTree {
+  return { size, root: () => Uint8Array.of(size) };
+}
+
+const sign: CheckpointSchedule['sign'] = (treeSize, root) => `test\n${treeSize}\n${Buffer.from(root).toString('hex')}\n`;
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+interface Setup {
+  readonly store: CheckpointStore;
+  readonly scheduler: CheckpointScheduler;
+  readonly events: string[];
+  readonly fired: { count: number };
+}
+
+async function setup(schedule: Partial<CheckpointSchedule> = {}, observer: Pick<SequencerObserver, 'checkpoint' | 'error'> | null = null): Promise<Setup> {
+  const store = new CheckpointStore();
+  const events: string[] = [];
+  const fired = { count: 0 };
+  const scheduler = new CheckpointScheduler(
+    store,
+    { sign, ...schedule },
+    {
+      observer: observer ?? {
+        checkpoint: (e) => events.push(`checkpoint ${e.treeSize}`),
+        error: (err) => events.push(`error ${(err as Error).message}`),
+      },
+      now: () => Date.now(),
+      onInterval: () => (fired.count += 1),
+    },
+  );
+  await scheduler.resume();
+  return { store, scheduler, events, fired };
+}
+
+describe('CheckpointScheduler', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  describe('schedule', () => {
+    it('rejects an `every` or `intervalMs` that is not a positive integer, naming the option', () => {
+      const store = new CheckpointStore();
+      const options = { observer: {}, now: () => 0, onInterval: () => undefined };
+      for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+        expect(() => new CheckpointScheduler(store, { sign, every: bad }, options)).toThrow(
+          expect.objectContaining({ code: 'USAGE', message: expect.stringContaining('`checkpoints.every`') }),
+        );
+        expect(() => new CheckpointScheduler(store, { sign, intervalMs: bad }, options)).toThrow(
+          expect.objectContaining({ code: 'USAGE', message: expect.stringContaining('`checkpoints.intervalMs`') }),
+        );
+      }
+      expect(() => new CheckpointScheduler(store, { sign, every: 1, intervalMs: 1 }, options)).not.toThrow();
+    });
+
+    it('is validated by both sequencers before they read the store', async () => {
+      // any store call would fail with a TypeError, not USAGE
+      const nothing = {} as TransactionalLedgerStore;
+      await expect(Sequencer.open(nothing, { checkpoints: { sign, every: 0 } })).rejects.toMatchObject({ code: 'USAGE' });
+      const command = { clock: () => 0, ids: { next: () => 'id' }, policies: [] };
+      await expect(CommandSequencer.open(nothing, { ...command, checkpoints: { sign, intervalMs: 0 } })).rejects.toMatchObject({ code: 'USAGE' });
+    });
+
+    it('is due once `every` entries are uncovered, or after `intervalMs` with any uncovered', async () => {
+      const { scheduler } = await setup({ every: 3, intervalMs: 100 });
+      expect(scheduler.due(tree(0))).toBe(false);
+      expect(scheduler.due(tree(2))).toBe(false);
+      expect(scheduler.due(tree(3))).toBe(true);
+      vi.advanceTimersByTime(99);
+      expect(scheduler.due(tree(1))).toBe(false);
+      vi.advanceTimersByTime(1);
+      expect(scheduler.due(tree(1))).toBe(true);
+      // the interval alone is not enough: nothing uncovered, nothing due
+      expect(scheduler.due(tree(0))).toBe(false);
+    });
+
+    it('takes the store’s latest checkpoint as covered on resume', async () => {
+      const { store, scheduler } = await setup({ every: 2 });
+      store.stored.push({ treeSize: 10, note: 'elsewhere' });
+      await scheduler.resume();
+      expect(scheduler.due(tree(11))).toBe(false);
+      expect(scheduler.due(tree(12))).toBe(true);
+    });
+  });
+
+  describe('write', () => {
+    it('signs the tree as it was when the write began and reports the checkpoint', async () => {
+      const { store, scheduler, events } = await setup({ every: 1 });
+      const gate = deferred();
+      store.gate = gate.promise;
+      const growing = { size: 4, root: (): Uint8Array => Uint8Array.of(growing.size) };
+      const writing = scheduler.write(growing);
+      growing.size = 6;
+      gate.resolve();
+      await writing;
+      expect(store.stored).toEqual([{ treeSize: 4, note: sign(4, Uint8Array.of(4)) }]);
+      expect(events).toEqual(['checkpoint 4']);
+      expect(scheduler.due(tree(4))).toBe(false);
+      expect(scheduler.due(tree(5))).toBe(true);
+    });
+
+    it('is not due while a write runs: two cycles never write at once', async () => {
+      const { store, scheduler } = await setup({ every: 1 });
+      const gate = deferred();
+      store.gate = gate.promise;
+      const cycle = async (t: CheckpointTree): Promise<void> => {
+        if (scheduler.due(t)) await scheduler.write(t);
+      };
+      const first = cycle(tree(1));
+      const second = cycle(tree(2));
+      expect(scheduler.due(tree(3))).toBe(false);
+      gate.resolve();
+      await Promise.all([first, second]);
+      expect(store.puts).toBe(1);
+      expect(store.stored.map((c) => c.treeSize)).toEqual([1]);
+      // once it settled the next one is due again
+      expect(scheduler.due(tree(2))).toBe(true);
+    });
+
+    it('reports a failure to the observer, never throws, and waits a full interval before the next attempt', async () => {
+      const { store, scheduler, events, fired } = await setup({ every: 1000, intervalMs: 100 });
+      store.fail = new Error('checkpoint table locked');
+      vi.advanceTimersByTime(100);
+      expect(scheduler.due(tree(1))).toBe(true);
+      await expect(scheduler.write(tree(1))).resolves.toBeUndefined();
+      expect(events).toEqual(['error checkpoint table locked']);
+      store.fail = null;
+      // the interval restarts at the failed attempt, for the check at the end of a cycle and for the timer alike
+      scheduler.arm(tree(2));
+      vi.advanceTimersByTime(99);
+      expect(fired.count).toBe(0);
+      expect(scheduler.due(tree(2))).toBe(false);
+      vi.advanceTimersByTime(1);
+      expect(fired.count).toBe(1);
+      expect(scheduler.due(tree(2))).toBe(true);
+      await scheduler.write(tree(2));
+      expect(events).toEqual(['error checkpoint table locked', 'checkpoint 2']);
+    });
+
+    it('ignores an observer that throws: the checkpoint was stored, not failed', async () => {
+      const errors: unknown[] = [];
+      const observer = {
+        checkpoint: (): void => {
+          throw new Error('metrics down');
+        },
+        error: (err: unknown) => errors.push(err),
+      };
+      const { store, scheduler } = await setup({ every: 1 }, observer);
+      await expect(scheduler.write(tree(1))).resolves.toBeUndefined();
+      expect(store.stored.map((c) => c.treeSize)).toEqual([1]);
+      expect(errors).toEqual([]);
+      expect(scheduler.due(tree(1))).toBe(false);
+    });
+  });
+
+  describe('timer', () => {
+    it('fires once, `intervalMs` after the last checkpoint, when entries are uncovered', async () => {
+      const { scheduler, fired } = await setup({ intervalMs: 50 });
+      vi.advanceTimersByTime(20);
+      scheduler.arm(tree(3));
+      scheduler.arm(tree(3)); // already armed: still one timer
+      vi.advanceTimersByTime(29);
+      expect(fired.count).toBe(0);
+      vi.advanceTimersByTime(1);
+      expect(fired.count).toBe(1);
+      vi.advanceTimersByTime(1000);
+      expect(fired.count).toBe(1);
+    });
+
+    it('is not armed when every entry is covered', async () => {
+      const { scheduler, fired } = await setup({ intervalMs: 50 });
+      scheduler.arm(tree(0));
+      await scheduler.write(tree(2));
+      scheduler.arm(tree(2));
+      vi.advanceTimersByTime(1000);
+      expect(fired.count).toBe(0);
+    });
+
+    it('never keeps the process alive', async () => {
+      vi.useRealTimers();
+      const spy = vi.spyOn(globalThis, 'setTimeout');
+      try {
+        const { scheduler } = await setup({ intervalMs: 60_000 });
+        scheduler.arm(tree(1));
+        const timer = spy.mock.results.at(-1)?.value as NodeJS.Timeout;
+        expect(timer.hasRef()).toBe(false);
+        await scheduler.close(tree(1));
+      } finally {
+        spy.mockRestore();
+      }
+    });
+  });
+
+  describe('close', () => {
+    it('stops the timer for good and covers the remaining entries with one last checkpoint', async () => {
+      const { store, scheduler, fired, events } = await setup({ every: 1000, intervalMs: 50 });
+      scheduler.arm(tree(3));
+      await scheduler.close(tree(3));
+      expect(store.stored.map((c) => c.treeSize)).toEqual([3]);
+      expect(events).toEqual(['checkpoint 3']);
+      scheduler.arm(tree(4));
+      vi.advanceTimersByTime(1000);
+      expect(fired.count).toBe(0);
+    });
+
+    it('writes nothing when every entry is covered', async () => {
+      const { store, scheduler } = await setup({ every: 1 });
+      await scheduler.write(tree(2));
+      await scheduler.close(tree(2));
+      expect(store.puts).toBe(1);
+    });
+  });
+});

@@ -1,0 +1,134 @@
+import type { LedgerStore } from '@countersign/core';
+import { GatewayError } from '../errors.js';
+import { notify } from './observer.js';
+import type { CheckpointSchedule, SequencerObserver } from './sequencer.js';
+
+/** A `CheckpointSchedule`'s `every` and `intervalMs` when it names none (`SEQUENCER_DEFAULTS` repeats them). */
+export const CHECKPOINT_SCHEDULE_DEFAULTS = { every: 1000, intervalMs: 1000 } as const;
+
+/**
+ * The tree a checkpoint covers: a sequencer's Merkle frontier. Passed in at
+ * each call, never held, because the command sequencer replaces its frontier
+ * when it rebuilds.
+ */
+export interface CheckpointTree {
+  readonly size: number;
+  /** RFC 6962 root of the `size` leaves. */
+  root(): Uint8Array;
+}
+
+export interface CheckpointSchedulerOptions {
+  readonly observer: Pick<SequencerObserver, 'checkpoint' | 'error'>;
+  /** Milliseconds, monotonic is enough: the sequencer's clock. */
+  readonly now: () => number;
+  /**
+   * The timer fired: `intervalMs` passed with entries uncovered and no cycle
+   * wrote a checkpoint. The sequencer runs a cycle (which finds one `due`), or
+   * arms the timer again if a cycle is already running.
+   */
+  readonly onInterval: () => void;
+}
+
+/**
+ * When a sequencer writes a signed checkpoint, and writing it. A checkpoint is
+ * due once `every` entries are not covered by one, or once `intervalMs` passed
+ * since the last attempt with any entry uncovered; a timer covers the second
+ * case when no append follows. The sequencer owns the tree and the cycles: at
+ * the end of each cycle it writes if `due`, then `arm`s the timer; `close`
+ * writes the last checkpoint.
+ *
+ * INVARIANT: a failed write is reported to the observer, never thrown (the
+ * entries are durable either way), and the next attempt waits a full interval.
+ */
+export class CheckpointScheduler {
+  readonly #store: Pick<LedgerStore, 'putCheckpoint' | 'latestCheckpoint'>;
+  readonly #every: number;
+  readonly #intervalMs: number;
+  readonly #sign: CheckpointSchedule['sign'];
+  readonly #observer: CheckpointSchedulerOptions['observer'];
+  readonly #now: () => number;
+  readonly #onInterval: () => void;
+  /** Entries covered by the latest checkpoint stored (at `resume`, any writer's). */
+  #checkpointedSize = 0;
+  /** When the last write was attempted, or `resume` ran: the interval counts from here. */
+  #checkpointedAt = 0;
+  #writing = false;
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  /** Validates the schedule: `every` and `intervalMs` are positive integers (GatewayError `USAGE`). Call `resume` before anything else. */
+  constructor(store: Pick<LedgerStore, 'putCheckpoint' | 'latestCheckpoint'>, schedule: CheckpointSchedule, options: CheckpointSchedulerOptions) {
+    this.#store = store;
+    this.#every = positiveOption(schedule.every ?? CHECKPOINT_SCHEDULE_DEFAULTS.every, 'checkpoints.every');
+    this.#intervalMs = positiveOption(schedule.intervalMs ?? CHECKPOINT_SCHEDULE_DEFAULTS.intervalMs, 'checkpoints.intervalMs');
+    this.#sign = schedule.sign;
+    this.#observer = options.observer;
+    this.#now = options.now;
+    this.#onInterval = options.onInterval;
+  }
+
+  /** Start from the store's latest checkpoint: entries after it are uncovered, and the interval counts from now. */
+  async resume(): Promise<void> {
+    this.#checkpointedSize = (await this.#store.latestCheckpoint())?.treeSize ?? 0;
+    this.#checkpointedAt = this.#now();
+  }
+
+  /** A checkpoint of `tree` is due by the schedule, and none is being written. */
+  due(tree: CheckpointTree): boolean {
+    const uncovered = tree.size - this.#checkpointedSize;
+    if (uncovered <= 0) return false;
+    return (uncovered >= this.#every || this.#now() - this.#checkpointedAt >= this.#intervalMs) && !this.#writing;
+  }
+
+  /**
+   * Sign and store a checkpoint of `tree` as it is now, due or not. Never
+   * throws: a failure goes to the observer's `error`. Callers other than
+   * `close` ask `due` first, which is false while a write is running.
+   */
+  async write(tree: CheckpointTree): Promise<void> {
+    const treeSize = tree.size;
+    // a failure waits a full interval before the next attempt instead of retrying every batch
+    this.#checkpointedAt = this.#now();
+    this.#writing = true;
+    try {
+      // the root is taken before the first await: the tree grows while the store works
+      const note = this.#sign(treeSize, tree.root());
+      await this.#store.putCheckpoint({ treeSize, note });
+      this.#checkpointedSize = Math.max(this.#checkpointedSize, treeSize);
+      notify(this.#observer, 'checkpoint', { treeSize });
+    } catch (err) {
+      // another replica may have checkpointed the same size with its own note: entries stay durable either way
+      notify(this.#observer, 'error', err);
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  /** Entries of `tree` not yet covered get a checkpoint after `intervalMs` even if no append follows: `onInterval` then. */
+  arm(tree: CheckpointTree): void {
+    if (this.#timer || this.#closed || tree.size <= this.#checkpointedSize) return;
+    const delay = Math.max(0, this.#checkpointedAt + this.#intervalMs - this.#now());
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#onInterval();
+    }, delay);
+    // a pending checkpoint never keeps the process alive; close() writes the last one
+    this.#timer.unref();
+  }
+
+  /** Stop the timer for good, then cover every entry of `tree` with a last checkpoint. For a sequencer's close(), once its cycles are done. */
+  async close(tree: CheckpointTree): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (tree.size > this.#checkpointedSize) await this.write(tree);
+  }
+}
+
+/** A sequencer option that must be a positive integer; throws GatewayError `USAGE` naming it. */
+export function positiveOption(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new GatewayError('USAGE', `sequencer option \`${name}\` must be a positive integer, got \`${value}\``);
+  }
+  return value;
+}
