@@ -14,6 +14,7 @@ import {
   type Signer,
   type StoredCheckpoint,
 } from '@countersign/core';
+import { CHECKPOINT_SCHEDULE_DEFAULTS, positiveOption } from '../ledger/checkpoint-scheduler.js';
 import { ApiError } from './app.js';
 
 export interface CheckpointWriterOptions {
@@ -21,7 +22,7 @@ export interface CheckpointWriterOptions {
   readonly key: KeyObject;
   /** Write a checkpoint once this many entries are not covered by one... */
   readonly every?: number;
-  /** ...or on this period when any entry is not covered. */
+  /** ...or on this period when any entry is not covered. Both positive integers (`USAGE` otherwise), `CHECKPOINT_SCHEDULE_DEFAULTS` when omitted. */
   readonly intervalMs?: number;
   readonly onError?: (err: unknown) => void;
   readonly onCheckpoint?: (treeSize: number) => void;
@@ -35,8 +36,6 @@ export interface EntryProof extends InclusionProofJson {
   readonly root: string;
   readonly checkpoint: string;
 }
-
-export const CHECKPOINT_DEFAULTS = { every: 1_000, intervalMs: 1_000 } as const;
 
 /**
  * Signed checkpoints (C2SP tlog-checkpoint, the gateway key) for a ledger the
@@ -74,8 +73,9 @@ export class CheckpointWriter {
     this.#store = store;
     this.#origin = options.origin;
     this.#signer = ed25519Signer(options.origin, options.key);
-    this.#every = options.every ?? CHECKPOINT_DEFAULTS.every;
-    this.#intervalMs = options.intervalMs ?? CHECKPOINT_DEFAULTS.intervalMs;
+    // the sequencers' defaults and checks: `intervalMs: 0` would spin the timer
+    this.#every = positiveOption(options.every ?? CHECKPOINT_SCHEDULE_DEFAULTS.every, 'checkpoints.every');
+    this.#intervalMs = positiveOption(options.intervalMs ?? CHECKPOINT_SCHEDULE_DEFAULTS.intervalMs, 'checkpoints.intervalMs');
     this.#onError = options.onError ?? (() => undefined);
     this.#onCheckpoint = options.onCheckpoint ?? (() => undefined);
   }
