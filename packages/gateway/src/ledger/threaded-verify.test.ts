@@ -2,7 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   CountersignError,
+  createExportVerifier,
   createVerifier,
+  exportCheckpointLine,
+  exportEntryLine,
+  exportHeaderLine,
   merkleRoot,
   signCheckpoint,
   type EntryDraft,
@@ -182,6 +186,87 @@ describe('ThreadedVerifier', () => {
   it('checks the key list before it starts a thread', () => {
     expect(() => ThreadedVerifier.start({ origin: ORIGIN, trustedKeys: [] })).toThrow(/at least one trusted key/);
     expect(() => ThreadedVerifier.start({ origin: ORIGIN, trustedKeys: [VKEY], batchSize: 0 })).toThrow(/positive integers/);
+  });
+
+  it('reports the same size as one thread whenever it is asked', () => {
+    // an export names a malformed line by the verifier's size; a progress display reads it after every entry
+    fc.assert(
+      fc.property(
+        fc.array(draftArb, { minLength: 2, maxLength: 30 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }),
+        fc.nat(),
+        fc.boolean(),
+        (drafts, batchSize, probes, pick, damaged) => {
+          const sizes = drafts.map((_, i) => i + 1).filter((n) => n % 5 === 0 || n === drafts.length);
+          const base = buildLedger(drafts, sizes);
+          const items = damaged ? flipEntry(base.items, pick % drafts.length) : base.items;
+          const single = createVerifier({ origin: ORIGIN, trustedKeys: [VKEY] });
+          const threaded = ThreadedVerifier.start({ origin: ORIGIN, trustedKeys: [VKEY], batchSize, maxInFlight: 1 });
+          const step = (verifier: LedgerVerifier, item: Item, probe: boolean): unknown => {
+            try {
+              if (item.kind === 'entry') verifier.entry(item.seq, item.bytes);
+              else verifier.checkpoint(item.note);
+              return probe ? verifier.size : null;
+            } catch (err) {
+              return { failed: report({ failed: err }) };
+            }
+          };
+          const failed = (answer: unknown): boolean => answer !== null && typeof answer === 'object';
+          for (const [i, item] of items.entries()) {
+            const probe = probes[i % probes.length] === true;
+            const mine = step(single, item, probe);
+            const theirs = step(threaded, item, probe);
+            // the threaded verifier may fail later than one thread, never with another report
+            if (failed(mine) || failed(theirs)) {
+              const rest = failed(theirs) ? theirs : { failed: report(feed(threaded, items.slice(i + 1)).outcome) };
+              expect(rest).toEqual(failed(mine) ? mine : { failed: report(feed(single, items.slice(i + 1)).outcome) });
+              return;
+            }
+            expect(theirs).toBe(mine);
+          }
+          expect(report(feed(threaded, []).outcome)).toEqual(report(feed(single, []).outcome));
+        },
+      ),
+      { numRuns: 40, endOnFailure: true },
+    );
+  });
+
+  it('names a malformed export line as one thread does', () => {
+    // the export verifier names such a line by the verifier's size: entries before it may be damaged too
+    const text = new TextEncoder();
+    const line = (it: Item): Uint8Array => {
+      const bytes = it.kind === 'entry' ? exportEntryLine(it.bytes) : text.encode(exportCheckpointLine(it.note));
+      return bytes.subarray(0, bytes.length - 1);
+    };
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), fc.constantFrom(null, 'flip', 'drop'), fc.integer({ min: 1, max: 9 }), fc.boolean(), (at, pick, damage, batchSize, header) => {
+        const seq = pick % 300;
+        const items = damage === 'flip' ? flipEntry(ledger.items, seq) : damage === 'drop' ? ledger.items.filter((it) => it.kind !== 'entry' || it.seq !== seq) : ledger.items;
+        const lines = [text.encode(exportHeaderLine(ORIGIN).trimEnd()), ...items.map(line)];
+        const cut = 1 + (at % (lines.length - 1));
+        // a second header, or a checkpoint line that is not JSON: the export verifier's own failures
+        lines.splice(cut, 0, header ? (lines[0] as Uint8Array) : text.encode('{"checkpoint":"cut off'));
+        const run = (threads: 1 | 2): unknown => {
+          const started: { verifier: ThreadedVerifier | null } = { verifier: null };
+          const make = (options: VerifierOptions): LedgerVerifier => (started.verifier = ThreadedVerifier.start({ ...options, batchSize, maxInFlight: 1 }));
+          const verifier = createExportVerifier({ trustedKeys: [VKEY], ...(threads === 2 ? { createVerifier: make } : {}) });
+          try {
+            for (const l of lines) verifier.line(l);
+            return report({ ok: verifier.finish() });
+          } catch (err) {
+            // as the CLI does: a failure found earlier in the stream wins
+            return report({ failed: started.verifier === null ? err : started.verifier.firstFailure(err) });
+          } finally {
+            void started.verifier?.close();
+          }
+        };
+        const single = run(1);
+        expect(single).toMatchObject({ code: 'LEDGER_VERIFY_FAILED' });
+        expect(run(2)).toEqual(single);
+      }),
+      { numRuns: 30, endOnFailure: true },
+    );
   });
 
   it('judges checkpoints with the key in force where each falls in a batch', () => {
