@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExportVerifier, noteVerifierKey, parseOverrideBody, rawPublicKey } from '@countersign/core';
 import { CountersignClient, CountersignClientError, ENDPOINTS, type Endpoint, type RequestView, type SignedStatement } from '@countersign/client';
+import { restartOverrideAt } from './scenario/override-draft.js';
 import { EVIDENCE, EXAMPLE_POLICY, overrideSignature, signedApproval, startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.js';
 
 /**
@@ -194,17 +195,7 @@ describe('the client against the real gateway', () => {
     const registered = await olivia.registerRollback({ step: step.step, action: 'workers.rollback_pool', target: 'payments-worker' });
     const hold = await (await as('sam', 'signed-cli')).openHold({ trip_gate: 'K2', scope: { environments: ['prod'], actions: ['workers.restart_pool'] }, evidence_hash: EVIDENCE });
     try {
-      const asked = await olivia.requestOverride({
-        hold: hold['hold'],
-        step_digests: [step.digest],
-        trip_gate_ack: 'K2',
-        valid_from: new Date().toISOString(),
-        valid_to: new Date(Date.now() + 3_600_000).toISOString(),
-        scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['payments-worker'] },
-        reason_code: 'APPROVER_UNAVAILABLE',
-        reason_text: 'second approver unreachable; backlog growing',
-        rollback_artifact: registered['artifact'],
-      });
+      const asked = await olivia.requestOverride(restartOverrideAt(Date.now(), hold['hold'] as string, 'K2', step.digest as string, registered['artifact'] as string));
       const body = parseOverrideBody(asked.body);
       const lease = await olivia.submitOverride(asked.id, [overrideSignature(body, 'a', 'leo', 'signed-cli'), overrideSignature(body, 'b', 'fatima', 'signed-cli')]);
       const leaseId = lease['lease'] as string;

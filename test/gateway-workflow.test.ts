@@ -9,7 +9,8 @@ import { replayCheck } from '../packages/gateway/src/service/replay.js';
 import { signGrantToken } from '../packages/gateway/src/service/grant-token.js';
 import { GatewayBench } from './helpers/gateway-bench.js';
 import { gatewayKey } from './helpers/gateway-replay.js';
-import { caller, clearStep, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, inspectStep, MINUTE, restartStep, snapshotStep, type OverrideDraft } from './scenario/world.js';
+import { caller, clearStep, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, inspectStep, MINUTE, restartStep, snapshotStep } from './scenario/world.js';
+import { restartOverrideAt, type OverrideDraft } from './scenario/override-draft.js';
 
 /**
  * Every refusal code of the authority workflow, provoked through the durable
@@ -79,18 +80,7 @@ async function heldRestart(b: GatewayBench): Promise<{ hold: string; step: strin
 }
 
 function overrideDraft(b: GatewayBench, hold: string | null, digest: string, artifact: string, over: Partial<OverrideDraft> = {}): OverrideDraft {
-  return {
-    hold,
-    step_digests: [digest],
-    trip_gate_ack: hold === null ? null : (b.gateway.state.holds.get(hold)?.trip_gate ?? null),
-    valid_from: new Date(b.now).toISOString(),
-    valid_to: new Date(b.now + 60 * MINUTE).toISOString(),
-    scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['payments-worker'] },
-    reason_code: 'APPROVER_UNAVAILABLE',
-    reason_text: 'second approver unreachable; backlog growing',
-    rollback_artifact: artifact,
-    ...over,
-  };
+  return { ...restartOverrideAt(b.now, hold, hold === null ? null : (b.gateway.state.holds.get(hold)?.trip_gate ?? null), digest, artifact), ...over };
 }
 
 /** Request an override as olivia and submit it signed by lena (A) and fatima (B) through the signed CLI. */

@@ -6,6 +6,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { parseOverrideBody } from '@countersign/core';
 import { openCredentialStore } from '../../packages/gateway/src/auth/credential-store.js';
 import { revokeCredential } from '../../packages/gateway/src/auth/credentials.js';
+import { restartOverrideAt } from '../scenario/override-draft.js';
 import { call, CLI, type Json, EVIDENCE, EXAMPLE_POLICY, fixtureKeyFile, overrideSignature, signedApproval, type GatewayProcess } from './gateway-process.js';
 
 /**
@@ -360,18 +361,7 @@ export function httpSuite(label: string, setup: () => Promise<SuiteSetup>): void
       let artifact = '';
       let hold = '';
       const ask = async (over: Record<string, unknown> = {}) =>
-        call(gw.url, 'POST', '/v1/overrides', await tok('olivia', 'approver-console'), {
-          hold,
-          step_digests: [digest],
-          trip_gate_ack: 'K2',
-          valid_from: new Date().toISOString(),
-          valid_to: new Date(Date.now() + 3_600_000).toISOString(),
-          scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['payments-worker'] },
-          reason_code: 'APPROVER_UNAVAILABLE',
-          reason_text: 'second approver unreachable; backlog growing',
-          rollback_artifact: artifact,
-          ...over,
-        });
+        call(gw.url, 'POST', '/v1/overrides', await tok('olivia', 'approver-console'), { ...restartOverrideAt(Date.now(), hold, 'K2', digest, artifact), ...over });
       /** Request, then both signatures; the first refusal of the two, or the lease. */
       const attempt = async (over: Record<string, unknown> = {}, signers: [string, string] = ['leo', 'fatima']) => {
         const asked = await ask(over);

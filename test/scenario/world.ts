@@ -14,6 +14,9 @@ import type { Command, CommandResult } from '../../packages/core/src/state/comma
 import { AuthorityMachine, type MachineStep } from '../../packages/core/src/state/machine.js';
 import type { ProposeResult } from '../../packages/core/src/state/propose.js';
 import type { ApprovalResult } from '../../packages/core/src/state/approve.js';
+import { restartOverrideAt, type OverrideDraft } from './override-draft.js';
+
+export type { OverrideDraft } from './override-draft.js';
 
 /**
  * In-process fixtures for the authority state machine: the example payments
@@ -225,30 +228,7 @@ export function permissivePolicy(): CompiledPolicy {
 export const EVIDENCE = `sha256:${'e'.repeat(64)}`;
 export const EVIDENCE_2 = `sha256:${'f'.repeat(64)}`;
 
-export interface OverrideDraft {
-  readonly hold: string | null;
-  readonly step_digests: readonly string[];
-  readonly trip_gate_ack: string | null;
-  readonly valid_from: string;
-  readonly valid_to: string;
-  readonly scope: { readonly environments: readonly string[]; readonly actions: readonly string[]; readonly targets: readonly string[] };
-  readonly reason_code: string;
-  readonly reason_text: string;
-  readonly rollback_artifact: string;
-}
-
-/** An override request for the restart of `payments-worker` in prod, valid for an hour from now. */
+/** An override request for the restart of `payments-worker` in prod, valid for an hour from the world's now. */
 export function restartOverride(w: World, hold: string | null, digest: string, artifact: string, over: Partial<OverrideDraft> = {}): OverrideDraft {
-  return {
-    hold,
-    step_digests: [digest],
-    trip_gate_ack: hold === null ? null : (w.state.holds.get(hold)?.trip_gate ?? null),
-    valid_from: new Date(w.now).toISOString(),
-    valid_to: new Date(w.now + 60 * MINUTE).toISOString(),
-    scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['payments-worker'] },
-    reason_code: 'APPROVER_UNAVAILABLE',
-    reason_text: 'second approver unreachable; backlog growing',
-    rollback_artifact: artifact,
-    ...over,
-  };
+  return { ...restartOverrideAt(w.now, hold, hold === null ? null : (w.state.holds.get(hold)?.trip_gate ?? null), digest, artifact), ...over };
 }
