@@ -73,7 +73,12 @@ export interface LedgerVerifier {
   checkpoint(note: string): void;
   /** End of input. Throws if the ledger is short of a checkpoint or of `expectedSize`. */
   finish(options?: { readonly expectedSize?: number }): VerifyResult;
-  /** Entries accepted so far, for progress display. */
+  /**
+   * Entries accepted so far (`entry` calls that returned), exactly: a
+   * progress display reads it, and the export verifier names a malformed
+   * line's position by it, so a verifier that hashes elsewhere (threads)
+   * must not let it lag.
+   */
   readonly size: number;
 }
 

@@ -169,6 +169,24 @@ describe('CheckpointScheduler', () => {
       expect(events).toEqual(['error checkpoint table locked', 'checkpoint 2']);
     });
 
+    it('after a failure, retries on the interval even when `every` entries wait, not at the end of every cycle', async () => {
+      const { store, scheduler, events } = await setup({ every: 2, intervalMs: 100 });
+      store.fail = new Error('checkpoint table locked');
+      expect(scheduler.due(tree(2))).toBe(true);
+      await scheduler.write(tree(2));
+      // more entries than `every` are uncovered, but the last attempt failed a moment ago
+      vi.advanceTimersByTime(50);
+      expect(scheduler.due(tree(5))).toBe(false);
+      vi.advanceTimersByTime(50);
+      expect(scheduler.due(tree(5))).toBe(true);
+      store.fail = null;
+      await scheduler.write(tree(5));
+      // a success restores the `every` rule at once
+      expect(scheduler.due(tree(7))).toBe(true);
+      expect(events).toEqual(['error checkpoint table locked', 'checkpoint 5']);
+      expect(store.puts).toBe(2);
+    });
+
     it('ignores an observer that throws: the checkpoint was stored, not failed', async () => {
       const errors: unknown[] = [];
       const observer = {

@@ -53,6 +53,8 @@ export class CheckpointScheduler {
   /** When the last write was attempted, or `resume` ran: the interval counts from here. */
   #checkpointedAt = 0;
   #writing = false;
+  /** The last write failed: until one succeeds, only the interval brings the next attempt, not `every`. */
+  #failing = false;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
@@ -76,8 +78,9 @@ export class CheckpointScheduler {
   /** A checkpoint of `tree` is due by the schedule, and none is being written. */
   due(tree: CheckpointTree): boolean {
     const uncovered = tree.size - this.#checkpointedSize;
-    if (uncovered <= 0) return false;
-    return (uncovered >= this.#every || this.#now() - this.#checkpointedAt >= this.#intervalMs) && !this.#writing;
+    if (uncovered <= 0 || this.#writing) return false;
+    // after a failure `every` stays reached: on its own it would retry at the end of every cycle
+    return (uncovered >= this.#every && !this.#failing) || this.#now() - this.#checkpointedAt >= this.#intervalMs;
   }
 
   /**
@@ -95,9 +98,11 @@ export class CheckpointScheduler {
       const note = this.#sign(treeSize, tree.root());
       await this.#store.putCheckpoint({ treeSize, note });
       this.#checkpointedSize = Math.max(this.#checkpointedSize, treeSize);
+      this.#failing = false;
       notify(this.#observer, 'checkpoint', { treeSize });
     } catch (err) {
       // another replica may have checkpointed the same size with its own note: entries stay durable either way
+      this.#failing = true;
       notify(this.#observer, 'error', err);
     } finally {
       this.#writing = false;

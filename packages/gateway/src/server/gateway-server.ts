@@ -96,20 +96,28 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   const port: GatewayPort = observability ? observability.instrumentGateway(gateway) : gateway;
   const policies = new Map<string, ServedPolicy>([[policy.bundleId, served]]);
 
+  // a late logger: the app (and its pino) is built after the context that reports into it
+  let log: FastifyInstance['log'] | null = null;
   const checkpoints = await CheckpointWriter.open(store, {
     origin: options.origin,
     key: options.key,
     ...options.checkpoints,
     ...(observability ? { onCheckpoint: (treeSize: number) => observability.sequencerObserver.checkpoint?.({ treeSize }) } : {}),
+    // a checkpoint its timer could not write: the entries stay durable and the next tick tries again, but an operator must hear of it
+    onError: (err) => {
+      observability?.sequencerObserver.error?.(err);
+      log?.warn({ err }, 'writing a signed checkpoint failed; the next tick tries again');
+    },
   });
   checkpointWriter = checkpoints;
 
   const refreshMs = options.replicaRefreshMs === undefined ? (store.kind === 'postgres' ? 1_000 : null) : options.replicaRefreshMs;
-  // a late logger: the app (and its pino) is built after the context that reports into it
-  let log: FastifyInstance['log'] | null = null;
   const feed = new ChangeFeed({
     ...(refreshMs === null ? {} : { refresh: () => port.sync(), refreshMs }),
-    onError: (err) => log?.warn({ err }, 'catching up with other replicas failed'),
+    onError: (err) => {
+      observability?.sequencerObserver.error?.(err);
+      log?.warn({ err }, 'catching up with other replicas failed');
+    },
   });
 
   const notifiers = new Map<string, WebhookNotifier>();
