@@ -50,12 +50,12 @@ describe('a checkpoint the store refuses', () => {
       const answer = await call(gw.url, 'POST', '/v1/proposals', token, PROPOSAL);
       expect(answer.status).toBe(201);
       // the timer (1 s by default) tries, fails, and says so
-      await until('the failure in the log', () => gw.output().includes('writing a signed checkpoint failed'));
+      await until('the failure in the log', () => gw.output().includes('checkpointing failed'));
       expect(await metric(gw.url, 'countersign_sequencer_errors_total')).toBeGreaterThan(before);
       const logged = gw
         .output()
         .split('\n')
-        .filter((line) => line.includes('writing a signed checkpoint failed'))
+        .filter((line) => line.includes('checkpointing failed'))
         .map((line) => JSON.parse(line) as { level: number; err?: { message?: string } });
       expect(logged[0]?.level).toBe(40);
       expect(logged[0]?.err?.message).toContain('checkpoints refused by the test');

@@ -103,10 +103,10 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     key: options.key,
     ...options.checkpoints,
     ...(observability ? { onCheckpoint: (treeSize: number) => observability.sequencerObserver.checkpoint?.({ treeSize }) } : {}),
-    // a checkpoint its timer could not write: the entries stay durable and the next tick tries again, but an operator must hear of it
+    // a tick that could not checkpoint: the entries stay durable and the next tick tries again, but an operator must hear of it
     onError: (err) => {
       observability?.sequencerObserver.error?.(err);
-      log?.warn({ err }, 'writing a signed checkpoint failed; the next tick tries again');
+      log?.warn({ err }, 'checkpointing failed (reading the ledger or storing the signed note); the next tick tries again');
     },
   });
   checkpointWriter = checkpoints;
