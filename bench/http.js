@@ -27,7 +27,6 @@
 // and the rest is idle. Its figure is printed too, labelled as such.
 // A script that prints figures, never a test that asserts a time (STYLE.md).
 import { spawn, spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,6 +36,7 @@ import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
+import { newEd25519KeyPair } from '../packages/core/dist/index.js';
 
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
 const POLICY = fileURLToPath(new URL('../examples/payments/policy.yaml', import.meta.url));
@@ -72,7 +72,7 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'countersign-bench-http-'));
   const db = join(dir, 'ledger.db');
   const key = join(dir, 'gateway.key');
-  writeFileSync(key, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  writeFileSync(key, newEd25519KeyPair().privatePem, { mode: 0o600 });
   const children = [];
   const stopAll = () => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { createVerifier, ed25519Signer, MerkleFrontier, sealEntry, signCheckpoint, signerVerifierKey } from '../packages/core/dist/index.js';
+import { createVerifier, ed25519Signer, MerkleFrontier, newEd25519KeyPair, sealEntry, signCheckpoint, signerVerifierKey } from '../packages/core/dist/index.js';
 import { DEFAULT_LEDGER_ORIGIN, PostgresLedgerStore, Sequencer, signedCheckpoints, SqliteLedgerStore, ThreadedVerifier } from '../packages/gateway/dist/index.js';
 import { measurePostgresRawInserts, measureSqliteRawInserts } from './ledger-raw.js';
 
@@ -44,7 +44,7 @@ const SQLITE_ROUNDS = 3;
 /** Rounds of the in-memory verify comparison, every variant once per round, back to back. */
 const VERIFY_ROUNDS = 7;
 
-const signer = ed25519Signer(ORIGIN, nodeCrypto.generateKeyPairSync('ed25519').privateKey);
+const signer = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
 const vkey = signerVerifierKey(signer).text;
 
 const int = (n) => Math.round(n).toLocaleString('en-US');

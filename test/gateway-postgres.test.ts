@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { dropTestSchema, reachableTestPostgres, testSchemaName } from '../packag
 import { PostgresLedgerStore } from '../packages/gateway/src/store/postgres.js';
 import { GATEWAY_ORIGIN, readEntries } from './helpers/gateway-replay.js';
 import { COPILOT, examplePolicy, inspectStep } from './scenario/world.js';
+import { newEd25519KeyPair } from '@countersign/core';
 
 /**
  * Several gateway replicas on one PostgreSQL database (ADR 002): one grant
@@ -33,7 +33,7 @@ function outcomes(results: readonly GatewayResult[]): string[] {
 describe.skipIf(url === null)('two gateways on one PostgreSQL database', () => {
   const pgUrl = url!;
   const schemas: string[] = [];
-  const key = generateKeyPairSync('ed25519').privateKey;
+  const key = newEd25519KeyPair().privateKey;
   const clock = (): number => Date.now();
   afterAll(async () => {
     for (const schema of schemas) await dropTestSchema(pgUrl, schema);

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { canonicalJson } from '../../packages/core/src/canonical.js';
 import type { LedgerEntry, SealedEntry } from '../../packages/core/src/ledger/entry.js';
 import type { TransactionalLedgerStore } from '../../packages/core/src/ledger/store.js';
@@ -9,6 +9,7 @@ import { AuthorityMachine, counterIds } from '../../packages/core/src/state/mach
 import { projectionRows, type AuthorityState } from '../../packages/core/src/state/state.js';
 import { Gateway, type GatewayResult } from '../../packages/gateway/src/service/gateway.js';
 import type { IncidentRun } from '../scenario/incident.js';
+import { newEd25519KeyPair } from '@countersign/core';
 
 /**
  * Plays the in-process reference scripts (test/scenario) through the durable
@@ -49,7 +50,7 @@ export function recordScript(play: () => IncidentRun): Recorded {
 export const GATEWAY_ORIGIN = 'countersign.test/ledger/gateway';
 
 export function gatewayKey(): KeyObject {
-  return generateKeyPairSync('ed25519').privateKey;
+  return newEd25519KeyPair().privateKey;
 }
 
 /** A clock the test moves by hand. */

@@ -1,12 +1,11 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { CompactSign, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { formatPublicKey } from '@countersign/core';
+import { formatPublicKey, newEd25519KeyPair } from '@countersign/core';
 import { CountersignClientError } from './errors.js';
 import { verifyGrant } from './grant.js';
 
-const gateway = generateKeyPairSync('ed25519');
-const stranger = generateKeyPairSync('ed25519');
+const gateway = newEd25519KeyPair();
+const stranger = newEd25519KeyPair();
 
 const NOW = Date.parse('2026-05-15T09:20:00Z');
 const DIGEST = `sha256:${'ab'.repeat(32)}`;

@@ -1,12 +1,12 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { stepDigest } from '@countersign/core';
+import { newEd25519KeyPair, stepDigest } from '@countersign/core';
 import { CountersignClient, type FetchLike } from './client.js';
 import { guardTool, type GuardedStep } from './guard.js';
 
-const gateway = generateKeyPairSync('ed25519');
-const stranger = generateKeyPairSync('ed25519');
+const gateway = newEd25519KeyPair();
+const stranger = newEd25519KeyPair();
 const BUNDLE = 'sha256-bundle-1';
 const NOW = Date.parse('2026-05-15T09:20:00Z');
 

@@ -63,8 +63,10 @@ export {
   noteKeyId,
   noteVerifierKey,
   parseVerifierKey,
+  newEd25519KeyPair,
   rawPublicKey,
   signerVerifierKey,
+  type Ed25519KeyPair,
   type NoteVerifierKey,
   type Signer,
 } from './ledger/key.js';

@@ -76,9 +76,10 @@ describe('loadPrivateKey', () => {
 
   it('refuses a key of another algorithm', async () => {
     const { generateKeyPairSync } = await import('node:crypto');
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    // encoded by the generation itself: exporting a freshly generated KeyObject can deadlock on Node 20 (see newEd25519KeyPair)
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
     const path = join(dir, 'ec.key');
-    writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    writeFileSync(path, privateKey, { mode: 0o600 });
     expect(() => loadPrivateKey(path)).toThrow(expect.objectContaining({ code: 'KEY_INVALID', message: expect.stringContaining('expected ed25519') }));
   });
 

@@ -1,5 +1,6 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { newEd25519KeyPair } from '@countersign/core';
 import { GatewayError } from './errors.js';
 
 /** Where a key pair lives: the private key file and its public half. */
@@ -24,9 +25,7 @@ export function generateKeyPair(target: string | KeyPairPaths): KeyPairPaths & {
   const paths = typeof target === 'string' ? { privateKey: target, publicKey: publicKeyPathFor(target) } : target;
   // for the message only: the exclusive opens below are what actually refuses
   if (existsSync(paths.privateKey)) throw fileError(Object.assign(new Error('exists'), { code: 'EEXIST' }), paths.privateKey);
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-  const publicPem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const { privateKey, privatePem, publicPem } = newEd25519KeyPair();
   // The public file first: if it exists we stop before a private key was ever written.
   createExclusive(paths.publicKey, publicPem, 0o644);
   try {

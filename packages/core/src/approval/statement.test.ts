@@ -1,4 +1,4 @@
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { CountersignError } from '../errors.js';
 import { buildRoster, formatPublicKey } from '../policy/roster.js';
@@ -12,11 +12,12 @@ import {
   verifyStatement,
   type ApprovalStatement,
 } from './statement.js';
+import { newEd25519KeyPair } from '../ledger/key.js';
 
-const lenaKeys = generateKeyPairSync('ed25519');
-const lenaOld = generateKeyPairSync('ed25519');
-const samKeys = generateKeyPairSync('ed25519');
-const gateway = generateKeyPairSync('ed25519');
+const lenaKeys = newEd25519KeyPair();
+const lenaOld = newEd25519KeyPair();
+const samKeys = newEd25519KeyPair();
+const gateway = newEd25519KeyPair();
 
 const roster = buildRoster({
   principals: [

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, verify } from 'node:crypto';
+import { verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CountersignError } from '../errors.js';
 import { checkpointText, parseCheckpoint, signCheckpoint, verifyCheckpoint } from './checkpoint.js';
@@ -6,6 +6,7 @@ import {
   ed25519PrivateKeyFromSeed,
   ed25519Signer,
   formatVerifierKey,
+  newEd25519KeyPair,
   noteKeyId,
   parseVerifierKey,
   signerVerifierKey,
@@ -38,7 +39,7 @@ const SPEC_NOTE =
   '— example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n';
 
 const goSigner = (): Signer => ed25519Signer('PeterNeumann', ed25519PrivateKeyFromSeed(GO_SKEY_SEED));
-const freshSigner = (name = 'countersign.example/ledger'): Signer => ed25519Signer(name, generateKeyPairSync('ed25519').privateKey);
+const freshSigner = (name = 'countersign.example/ledger'): Signer => ed25519Signer(name, newEd25519KeyPair().privateKey);
 
 describe('signed notes (c2sp.org/signed-note)', () => {
   it('reproduces the Go sumdb/note example byte for byte', () => {

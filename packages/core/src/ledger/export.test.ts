@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CountersignError } from '../errors.js';
@@ -12,11 +11,11 @@ import {
   exportHeaderLine,
   LineSplitter,
 } from './export.js';
-import { ed25519Signer, signerVerifierKey } from './key.js';
+import { ed25519Signer, newEd25519KeyPair, signerVerifierKey } from './key.js';
 import { merkleRoot } from './merkle.js';
 
 const ORIGIN = 'countersign.test/export';
-const SIGNER = ed25519Signer(ORIGIN, generateKeyPairSync('ed25519').privateKey);
+const SIGNER = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
 const VKEY = signerVerifierKey(SIGNER).text;
 const N = 12;
 const CHECKPOINT_EVERY = 4;

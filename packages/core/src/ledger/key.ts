@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { CountersignError } from '../errors.js';
 
 /**
@@ -73,6 +73,35 @@ export function ed25519Signer(name: string, privateKey: KeyObject): Signer {
     publicKey,
     sign: (message) => new Uint8Array(sign(null, message, privateKey)),
   };
+}
+
+/** A new Ed25519 key pair: KeyObjects and the PEM they were read from (PKCS#8 private, SPKI public). */
+export interface Ed25519KeyPair {
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+  readonly privatePem: string;
+  readonly publicPem: string;
+}
+
+/**
+ * Generate an Ed25519 key pair whose KeyObjects share nothing with the
+ * generation job. Every key pair Countersign makes comes from here.
+ *
+ * WHY: the KeyObjects that Node 20's `generateKeyPairSync('ed25519')` returns
+ * share a lock with the key-generation job behind them. If a garbage
+ * collection frees that job while one of the keys is being exported or used
+ * (its JWK for `rawPublicKey`, its PEM), the job's destructor waits for the
+ * lock the export holds, on the same thread, and the process hangs for good
+ * (seen in CI: `~KeyGenJob` under `ExportJWK`, in `Gateway.open` with a fresh
+ * key; `node --gc-interval=50` reproduces it at once). Keys parsed from the
+ * PEM the job encoded are new objects with locks of their own.
+ */
+export function newEd25519KeyPair(): Ed25519KeyPair {
+  const { privateKey: privatePem, publicKey: publicPem } = generateKeyPairSync('ed25519', {
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  return { privateKey: createPrivateKey(privatePem), publicKey: createPublicKey(publicPem), privatePem, publicPem };
 }
 
 /** The raw 32-byte key of an Ed25519 public (or private) KeyObject. */

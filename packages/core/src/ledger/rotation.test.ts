@@ -1,12 +1,11 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CountersignError } from '../errors.js';
-import { ed25519Signer, signerVerifierKey } from './key.js';
+import { ed25519Signer, newEd25519KeyPair, signerVerifierKey } from './key.js';
 import { keyRotationStatement, signKeyRotation, verifyKeyRotation } from './rotation.js';
 
 const ORIGIN = 'countersign.test/rotation';
-const OLD = ed25519Signer(ORIGIN, generateKeyPairSync('ed25519').privateKey);
-const NEW = ed25519Signer(ORIGIN, generateKeyPairSync('ed25519').privateKey);
+const OLD = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
+const NEW = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
 const OLD_KEY = signerVerifierKey(OLD);
 const NEW_KEY = signerVerifierKey(NEW);
 

@@ -1,11 +1,10 @@
-import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { CanonicalValue } from '../canonical.js';
 import { CountersignError } from '../errors.js';
 import { signCheckpoint } from './checkpoint.js';
 import { sealEntry, type EntryDraft, type SealedEntry } from './entry.js';
-import { ed25519Signer, signerVerifierKey, type Signer } from './key.js';
+import { ed25519Signer, newEd25519KeyPair, signerVerifierKey, type Signer } from './key.js';
 import { merkleRoot } from './merkle.js';
 import { KEY_ROTATED, signKeyRotation } from './rotation.js';
 import type { LedgerVerifier, VerifierOptions, VerifyFailureKind, VerifyResult } from './verify.js';
@@ -25,8 +24,8 @@ export interface VerifierContractOptions {
 }
 
 export const ORIGIN = 'countersign.test/ledger';
-export const SIGNER = ed25519Signer(ORIGIN, generateKeyPairSync('ed25519').privateKey);
-export const INTRUDER = ed25519Signer(ORIGIN, generateKeyPairSync('ed25519').privateKey);
+export const SIGNER = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
+export const INTRUDER = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
 export const VKEY = signerVerifierKey(SIGNER).text;
 
 export type Item = { readonly kind: 'entry'; readonly seq: number; readonly bytes: Uint8Array } | { readonly kind: 'checkpoint'; readonly treeSize: number; readonly note: string };
@@ -278,7 +277,7 @@ export function runVerifierContract({ name, make, scale = 1 }: VerifierContractO
           const cps = ledger.items.flatMap((item, i) => (item.kind === 'checkpoint' ? [i] : []));
           const pos = cps[pick % cps.length] as number;
           const cp = ledger.items[pos] as Item & { kind: 'checkpoint' };
-          const intruder = sameName ? INTRUDER : ed25519Signer('intruder.example', generateKeyPairSync('ed25519').privateKey);
+          const intruder = sameName ? INTRUDER : ed25519Signer('intruder.example', newEd25519KeyPair().privateKey);
           const rootHash = merkleRoot(ledger.entries.slice(0, cp.treeSize).map((e) => e.hash));
           const forged = signCheckpoint({ origin: ORIGIN, treeSize: cp.treeSize, rootHash }, intruder);
           const items = ledger.items.map((it, j) => (j === pos ? { ...cp, note: forged } : it));
@@ -345,7 +344,7 @@ export function runVerifierContract({ name, make, scale = 1 }: VerifierContractO
   });
 
   describe(`${name}: key rotation in the ledger`, () => {
-    const NEW = ed25519Signer(ORIGIN, generateKeyPairSync('ed25519').privateKey);
+    const NEW = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
     const NEW_VKEY = signerVerifierKey(NEW).text;
     const drafts = fc.sample(draftArb, { numRuns: 8, seed: 11 });
 

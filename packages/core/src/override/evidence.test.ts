@@ -1,10 +1,10 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { buildRoster, formatPublicKey } from '../policy/roster.js';
 import { overrideBodyHash, parseOverrideBody, type OverrideBody } from './body.js';
 import { overrideEvidenceHash, overrideSignatureBytes, signOverride, verifyOverrideSignature, type OverrideSignerClaim } from './evidence.js';
 import type { CountersignError } from '../errors.js';
+import { newEd25519KeyPair } from '../ledger/key.js';
 
 const body: OverrideBody = {
   id: 'ovr_1',
@@ -63,8 +63,8 @@ describe('override body and evidence hashes', () => {
   });
 
   it('signs the body hash under a domain-separation prefix, with the signer’s own roster key only', () => {
-    const lena = generateKeyPairSync('ed25519');
-    const fatima = generateKeyPairSync('ed25519');
+    const lena = newEd25519KeyPair();
+    const fatima = newEd25519KeyPair();
     const roster = buildRoster({
       principals: [
         { id: 'lena', kind: 'human', roles: [], keys: [{ id: 'lena-2025', public_key: formatPublicKey(lena.publicKey) }] },

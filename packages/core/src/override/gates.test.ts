@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { OVERRIDE_CODE_ORDER, type OverrideRejectionCode } from '../authority/codes.js';
@@ -8,11 +8,12 @@ import { ActionContract, OverrideRules, type PolicyBundle, type Principal } from
 import type { OverrideBody } from './body.js';
 import { signOverride, type OverrideSignature, type OverrideSignerClaim } from './evidence.js';
 import { checkLeaseUse, evaluateOverride, maxDurationMs, type OverrideContext, type OverrideStep } from './gates.js';
+import { newEd25519KeyPair } from '../ledger/key.js';
 
 // The payments roster: olivia -> lena -> priya, omar -> leo -> priya; fatima, sam outside.
 const privateKeys = new Map<string, KeyObject>();
 const person = (id: string, roles: string[], reports_to?: string, kind: Principal['kind'] = 'human'): Principal => {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const { publicKey, privateKey } = newEd25519KeyPair();
   privateKeys.set(id, privateKey);
   return { id, kind, roles, keys: [{ id: `${id}-2025`, public_key: formatPublicKey(publicKey) }], ...(reports_to ? { reports_to } : {}) };
 };

@@ -1,15 +1,16 @@
-import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { sign, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { CountersignError } from '../errors.js';
 import { buildRoster, formatPublicKey, parsePublicKey } from './roster.js';
 import type { Principal } from './schema.js';
+import { newEd25519KeyPair } from '../ledger/key.js';
 
 const human = (id: string, extra: Partial<Principal> = {}): Principal => ({ id, kind: 'human', roles: [], keys: [], ...extra });
 
 describe('buildRoster', () => {
   it('indexes principals, roles, kinds and keys', () => {
-    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const { publicKey, privateKey } = newEd25519KeyPair();
     const roster = buildRoster({
       principals: [
         human('lena', { roles: ['incident-lead'], keys: [{ id: 'lena-2025', public_key: formatPublicKey(publicKey) }] }),
@@ -28,7 +29,7 @@ describe('buildRoster', () => {
   });
 
   it('parses each key text once and reuses the KeyObject', () => {
-    const { publicKey } = generateKeyPairSync('ed25519');
+    const { publicKey } = newEd25519KeyPair();
     const text = formatPublicKey(publicKey);
     expect(parsePublicKey(text)).toBe(parsePublicKey(text));
     expect(formatPublicKey(parsePublicKey(text))).toBe(text);
@@ -42,7 +43,7 @@ describe('buildRoster', () => {
   });
 
   it('refuses duplicate principal ids and duplicate key ids', () => {
-    const text = formatPublicKey(generateKeyPairSync('ed25519').publicKey);
+    const text = formatPublicKey(newEd25519KeyPair().publicKey);
     expect(() => buildRoster({ principals: [human('a'), human('a')] })).toThrow(/declared twice/);
     expect(() =>
       buildRoster({

@@ -1,12 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ed25519Signer, merkleRoot, sealEntry, signCheckpoint, signerVerifierKey, type SealedEntry } from '@countersign/core';
+import { ed25519Signer, merkleRoot, newEd25519KeyPair, sealEntry, signCheckpoint, signerVerifierKey, type SealedEntry } from '@countersign/core';
 import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
 import { SqliteLedgerStore } from '../store/sqlite.js';
 
@@ -20,8 +19,8 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
-const signer = ed25519Signer(DEFAULT_LEDGER_ORIGIN, generateKeyPairSync('ed25519').privateKey);
-const intruder = ed25519Signer(DEFAULT_LEDGER_ORIGIN, generateKeyPairSync('ed25519').privateKey);
+const signer = ed25519Signer(DEFAULT_LEDGER_ORIGIN, newEd25519KeyPair().privateKey);
+const intruder = ed25519Signer(DEFAULT_LEDGER_ORIGIN, newEd25519KeyPair().privateKey);
 const vkey = signerVerifierKey(signer).text;
 let dir: string;
 let db: string;

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { loadPolicy } from '@countersign/core';
+import { loadPolicy, newEd25519KeyPair } from '@countersign/core';
 import { CountersignClient } from '@countersign/client';
 import { openCredentialStore } from '../auth/credential-store.js';
 import { issueCredential } from '../auth/credentials.js';
@@ -183,7 +183,7 @@ function tokenKey(principal: string, surface: string): string {
  * for the run and are never written.
  */
 function withThrowawayKeys(source: string, target: string): { policyPath: string; keys: Map<string, RosterKey> } {
-  const { text, keys } = rekeyPolicy(readFileSync(source, 'utf8'), source, () => generateKeyPairSync('ed25519').privateKey);
+  const { text, keys } = rekeyPolicy(readFileSync(source, 'utf8'), source, () => newEd25519KeyPair().privateKey);
   writeFileSync(target, `# a copy of ${source} for one demo run: the roster keys are throwaway keys of this run\n${text}`, { mode: 0o600 });
   // the first key of each principal is the one the demo signs with
   const first = keys.filter((k) => k.index === 0).map((k) => [k.principal, { principal: k.principal, keyId: k.keyId, key: k.privateKey }] as const);

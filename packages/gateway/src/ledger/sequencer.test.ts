@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import {
   createVerifier,
   ed25519Signer,
   leafHash,
+  newEd25519KeyPair,
   sealEntry,
   signerVerifierKey,
   verifyCheckpoint,
@@ -302,7 +303,7 @@ describe('Sequencer', () => {
 
     it('signs C2SP checkpoints with the gateway key that verify offline', async () => {
       const store = new MemoryStore();
-      const signer = ed25519Signer('countersign.dev/ledger/test', generateKeyPairSync('ed25519').privateKey);
+      const signer = ed25519Signer('countersign.dev/ledger/test', newEd25519KeyPair().privateKey);
       const seq = await Sequencer.open(store, { checkpoints: signedCheckpoints('countersign.dev/ledger/test', signer, { every: 3 }) });
       for (let i = 0; i < 7; i++) await seq.append(draft(`r${i}`));
       await seq.close();
@@ -320,7 +321,7 @@ describe('Sequencer', () => {
       const dir = mkdtempSync(join(tmpdir(), 'countersign-sequencer-'));
       try {
         const path = join(dir, 'ledger.db');
-        const signer = ed25519Signer('countersign.dev/ledger/test', generateKeyPairSync('ed25519').privateKey);
+        const signer = ed25519Signer('countersign.dev/ledger/test', newEd25519KeyPair().privateKey);
         const options = { checkpoints: signedCheckpoints('countersign.dev/ledger/test', signer, { every: 7 }) };
         const [a, b] = [SqliteLedgerStore.open(path), SqliteLedgerStore.open(path)];
         const [one, two] = [await Sequencer.open(a, options), await Sequencer.open(b, options)];

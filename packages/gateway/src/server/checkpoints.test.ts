@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import {
   ed25519Signer,
   leafHash,
   merkleRoot,
+  newEd25519KeyPair,
   parseCheckpoint,
   signCheckpoint,
   signerVerifierKey,
@@ -59,7 +59,7 @@ describe('CheckpointWriter', () => {
 
   it('takes the entries the sequencer hands over, reads back only what it did not see, and signs the root of the bytes', async () => {
     const { store, reads } = recorded(open());
-    const key = generateKeyPairSync('ed25519').privateKey;
+    const key = newEd25519KeyPair().privateKey;
     await store.append([draft(0), draft(1), draft(2)]);
     const writer = await CheckpointWriter.open(store, { origin: ORIGIN, key, intervalMs: 60_000 });
     expect(writer.size).toBe(3);
@@ -95,7 +95,7 @@ describe('CheckpointWriter', () => {
 
   it('skips a handed-over batch it already read from the store', async () => {
     const store = open();
-    const key = generateKeyPairSync('ed25519').privateKey;
+    const key = newEd25519KeyPair().privateKey;
     const early = await store.append([draft(0), draft(1)]);
     const writer = await CheckpointWriter.open(store, { origin: ORIGIN, key, intervalMs: 60_000 });
     // committed before the writer opened, so read at open; handed over late, it must not be pushed twice
@@ -108,7 +108,7 @@ describe('CheckpointWriter', () => {
   });
 
   it('rejects an `every` or `intervalMs` that is not a positive integer before reading the store', async () => {
-    const key = generateKeyPairSync('ed25519').privateKey;
+    const key = newEd25519KeyPair().privateKey;
     // any store call would fail with a TypeError, not USAGE
     const nothing = {} as LedgerStore;
     await expect(CheckpointWriter.open(nothing, { origin: ORIGIN, key, every: 0 })).rejects.toMatchObject({ code: 'USAGE' });
@@ -120,7 +120,7 @@ describe('CheckpointWriter', () => {
     const store = open();
     const checkpoints: number[] = [];
     const errors: unknown[] = [];
-    const key = generateKeyPairSync('ed25519').privateKey;
+    const key = newEd25519KeyPair().privateKey;
     const writer = await CheckpointWriter.open(store, {
       origin: ORIGIN,
       key,
@@ -166,7 +166,7 @@ describe('CheckpointWriter', () => {
     const { store, writer, checkpoints } = await writerOn();
     const entries = await store.append([draft(0), draft(1)]);
     // a replica with another key signs the same tree differently, and stores first
-    const other = ed25519Signer(ORIGIN, generateKeyPairSync('ed25519').privateKey);
+    const other = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
     const theirs = signCheckpoint({ origin: ORIGIN, treeSize: 2, rootHash: merkleRoot(entries.map((e) => e.hash)) }, other);
     await store.putCheckpoint({ treeSize: 2, note: theirs });
     expect((await writer.flush())?.note).toBe(theirs);

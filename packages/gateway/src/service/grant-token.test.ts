@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { compactVerify, decodeProtectedHeader, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import type { GrantClaims } from '@countersign/core';
+import { newEd25519KeyPair, type GrantClaims } from '@countersign/core';
 import { publicKeyFor, signGrantToken, verifyGrantToken } from './grant-token.js';
 
 const claims: GrantClaims = {
@@ -18,7 +18,7 @@ const claims: GrantClaims = {
 };
 
 describe('grant tokens', () => {
-  const { privateKey } = generateKeyPairSync('ed25519');
+  const { privateKey } = newEd25519KeyPair();
   const publicKey = publicKeyFor(privateKey);
 
   it('are the very bytes jose signs, and jose verifies them', async () => {
@@ -38,7 +38,7 @@ describe('grant tokens', () => {
 
   it('fail verification under another key or with one byte changed', async () => {
     const token = await signGrantToken(claims, privateKey, 'kid');
-    expect(await verifyGrantToken(token, publicKeyFor(generateKeyPairSync('ed25519').privateKey))).toBeNull();
+    expect(await verifyGrantToken(token, publicKeyFor(newEd25519KeyPair().privateKey))).toBeNull();
     const [header, payload, signature] = token.split('.') as [string, string, string];
     const forged = Buffer.from(payload, 'base64url').toString().replace('prod', 'prad');
     expect(await verifyGrantToken(`${header}.${Buffer.from(forged).toString('base64url')}.${signature}`, publicKey)).toBeNull();

@@ -1,0 +1,59 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT } from './helpers/gateway-process.js';
+
+// Node 20 can deadlock when a garbage collection frees a key-generation job
+// while a key it generated is being exported (newEd25519KeyPair's comment).
+// Every key pair Countersign makes must survive a collection at any
+// allocation: a child runs the generators and the exports the gateway does
+// right after (the raw public key for the grant `kid`, the roster form, the
+// key files) with V8 collecting every 10 allocations, for BUDGET_MS. A
+// deadlock never returns, so the child runs under a timeout. Build first.
+//
+// The hang is a race. With the plain `generateKeyPairSync` pattern under
+// such flags it struck after 1,200 to 30,800 key pairs here; the budget makes
+// about 18,000, and this test failed 3 runs out of 3 against that pattern.
+// So it catches a regression most of the time, not every time, and never
+// fails without one.
+const dir = mkdtempSync(join(tmpdir(), 'cs-key-generation-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const BUDGET_MS = 15_000;
+const core = pathToFileURL(join(ROOT, 'packages', 'core', 'dist', 'index.js')).href;
+const gateway = pathToFileURL(join(ROOT, 'packages', 'gateway', 'dist', 'index.js')).href;
+
+const CHILD = `
+import { join } from 'node:path';
+import { formatPublicKey, newEd25519KeyPair, rawPublicKey } from ${JSON.stringify(core)};
+import { generateKeyPair } from ${JSON.stringify(gateway)};
+const dir = process.argv[1];
+const until = Date.now() + Number(process.argv[2]);
+let made = 0;
+while (Date.now() < until) {
+  const pair = newEd25519KeyPair();
+  if (rawPublicKey(pair.privateKey).length !== 32) throw new Error('raw key is not 32 bytes');
+  formatPublicKey(pair.publicKey);
+  made += 1;
+}
+for (let i = 0; i < 40; i++) {
+  const { key } = generateKeyPair(join(dir, 'gateway-' + i + '.key'));
+  rawPublicKey(key);
+  made += 1;
+}
+process.stdout.write(String(made));
+`;
+
+describe('key generation', () => {
+  it('never deadlocks when a collection frees the generation job during an export', () => {
+    const run = spawnSync(process.execPath, ['--gc-interval=10', '--input-type=module', '-e', CHILD, dir, String(BUDGET_MS)], { encoding: 'utf8', timeout: BUDGET_MS + 30_000 });
+    expect(run.error, 'the child was killed: a deadlock').toBeUndefined();
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    // the loop ran (about 18,000 pairs here), and the gateway's own key files were made after it
+    expect(Number(run.stdout)).toBeGreaterThan(1_000);
+  }, BUDGET_MS + 60_000);
+});
