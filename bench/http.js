@@ -7,6 +7,9 @@
 //      against a bare Fastify route answering the same JSON     >= 5,000/s
 //   2. p50/p99 latency at a fixed 2,000 proposals/s, same baseline  p99 < 10 ms
 //   3. the ledger afterwards: every 2xx answer is a durable `proposal.received`
+//   4. where the CPU goes at max load, in µs per request: the server's main
+//      thread and all its threads (/proc, Linux), the load generator; and the
+//      rates those allow, one main thread alone or two cores shared
 //
 //   npm run bench              (builds, then runs every part)
 //   node bench/run.js http     (this part only; needs `npm run build` first)
@@ -27,7 +30,7 @@
 // and the rest is idle. Its figure is printed too, labelled as such.
 // A script that prints figures, never a test that asserts a time (STYLE.md).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +50,8 @@ const DURATION_S = Number(process.env.BENCH_HTTP_DURATION_S ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 64);
 const RATE = 2_000;
 const RATE_CONNECTIONS = 32;
+/** Clock ticks per second of /proc's CPU times (serverCpu). */
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
 const PROPOSAL = {
   agent: 'payments-copilot',
@@ -115,8 +120,8 @@ async function main() {
     await load({ ...target(bareUrl), connections: CONNECTIONS, duration: WARMUP_S });
 
     log(`throughput: ${CONNECTIONS} connections, ${DURATION_S}s each`);
-    const gwMax = await load({ ...target(gatewayUrl), connections: CONNECTIONS, duration: DURATION_S });
-    const bareMax = await load({ ...target(bareUrl), connections: CONNECTIONS, duration: DURATION_S });
+    const gwMax = await withCpu(gateway.pid, () => load({ ...target(gatewayUrl), connections: CONNECTIONS, duration: DURATION_S }));
+    const bareMax = await withCpu(bare.pid, () => load({ ...target(bareUrl), connections: CONNECTIONS, duration: DURATION_S }));
 
     log(`latency: fixed ${RATE}/s, open loop over up to ${RATE_CONNECTIONS} connections, ${DURATION_S}s each`);
     const gwRate = await paced({ ...target(gatewayUrl), connections: RATE_CONNECTIONS, rate: RATE, duration: DURATION_S });
@@ -144,6 +149,9 @@ async function main() {
       [`p99.9 / max at ${int(RATE)}/s (ms)`, `${ms(gwRate.p999)} / ${ms(gwRate.max)}`, `${ms(bareRate.p999)} / ${ms(bareRate.max)}`, '', '', null],
       [`p50 / p99, autocannon quota ${int(RATE)}/s (ms)`, `${ms(gwQuota.p50)} / ${ms(gwQuota.p99)}`, `${ms(bareQuota.p50)} / ${ms(bareQuota.p99)}`, '', 'bursts, not a fixed rate', null],
       ['p99 at max load (ms)', ms(gwMax.p99), ms(bareMax.p99), '', '', null],
+      ['CPU µs/request at max: server main thread / all threads', cpuCell(gwMax, 'main', 'all'), cpuCell(bareMax, 'main', 'all'), '', '', null],
+      ['CPU µs/request at max: load generator', cpuCell(gwMax, 'client'), cpuCell(bareMax, 'client'), '', '', null],
+      ['CPU ceiling, req/s: one main thread / 2 cores shared', ceilingCell(gwMax), ceilingCell(bareMax), '', 'from the rows above', null],
       ['non-2xx / errors', bad(gwMax, gwRate, gwQuota), bad(bareMax, bareRate, bareQuota), '', '0 / 0', null],
     ];
     const header = ['', 'gateway', 'bare fastify', 'ratio', 'target', 'met'];
@@ -176,6 +184,52 @@ async function load(opts) {
     errors: result.errors + result.timeouts,
     ...quantiles(latencies),
   };
+}
+
+/**
+ * Run `work` (an autocannon run) and add the CPU it cost per answered
+ * request: the server's main thread and all its threads (from /proc, Linux
+ * only: null elsewhere), and this process, the load generator. The rows built
+ * from these show where the time goes and what rate the cores could carry.
+ */
+async function withCpu(pid, work) {
+  const before = serverCpu(pid);
+  const client = process.cpuUsage();
+  const result = await work();
+  const after = serverCpu(pid);
+  const { user, system } = process.cpuUsage(client);
+  const requests = result.ok + result.bad;
+  const per = (seconds) => (seconds * 1e6) / requests;
+  return {
+    ...result,
+    cpu: before && after ? { main: per(after.main - before.main), all: per(after.all - before.all), client: (user + system) / requests } : { client: (user + system) / requests },
+  };
+}
+
+/** CPU seconds of process `pid` and of its main thread, or null without /proc. */
+function serverCpu(pid) {
+  const seconds = (path) => {
+    const stat = readFileSync(path, 'utf8');
+    // utime and stime, the 14th and 15th fields; the command name before them may hold spaces
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  };
+  try {
+    return { main: seconds(`/proc/${pid}/task/${pid}/stat`), all: seconds(`/proc/${pid}/stat`) };
+  } catch (err) {
+    if (err.code === 'ENOENT') return null; // no /proc: not Linux
+    throw err;
+  }
+}
+
+function cpuCell(run, ...keys) {
+  return keys.map((key) => (run.cpu[key] === undefined ? 'n/a' : int(run.cpu[key]))).join(' / ');
+}
+
+/** Requests/s the CPU allows: one main thread alone; two cores shared by the server's threads and the load generator. */
+function ceilingCell(run) {
+  if (run.cpu.main === undefined) return 'n/a';
+  return `${int(1e6 / run.cpu.main)} / ${int(2e6 / (run.cpu.all + run.cpu.client))}`;
 }
 
 /**
