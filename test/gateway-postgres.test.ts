@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { newEd25519KeyPair } from '../packages/core/src/ledger/key.js';
 import type { AppendBuilder, TransactionalLedgerStore } from '../packages/core/src/ledger/store.js';
 import { Gateway, type GatewayResult } from '../packages/gateway/src/service/gateway.js';
 import { replayCheck } from '../packages/gateway/src/service/replay.js';
@@ -11,7 +12,6 @@ import { dropTestSchema, reachableTestPostgres, testSchemaName } from '../packag
 import { PostgresLedgerStore } from '../packages/gateway/src/store/postgres.js';
 import { GATEWAY_ORIGIN, readEntries } from './helpers/gateway-replay.js';
 import { COPILOT, examplePolicy, inspectStep } from './scenario/world.js';
-import { newEd25519KeyPair } from '@countersign/core';
 
 /**
  * Several gateway replicas on one PostgreSQL database (ADR 002): one grant

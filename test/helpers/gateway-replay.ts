@@ -3,13 +3,13 @@ import { canonicalJson } from '../../packages/core/src/canonical.js';
 import type { LedgerEntry, SealedEntry } from '../../packages/core/src/ledger/entry.js';
 import type { TransactionalLedgerStore } from '../../packages/core/src/ledger/store.js';
 import { decodeEntry } from '../../packages/core/src/ledger/entry.js';
+import { newEd25519KeyPair } from '../../packages/core/src/ledger/key.js';
 import type { Command } from '../../packages/core/src/state/commands.js';
 import type { CompiledPolicy } from '../../packages/core/src/policy/compile.js';
 import { AuthorityMachine, counterIds } from '../../packages/core/src/state/machine.js';
 import { projectionRows, type AuthorityState } from '../../packages/core/src/state/state.js';
 import { Gateway, type GatewayResult } from '../../packages/gateway/src/service/gateway.js';
 import type { IncidentRun } from '../scenario/incident.js';
-import { newEd25519KeyPair } from '@countersign/core';
 
 /**
  * Plays the in-process reference scripts (test/scenario) through the durable

@@ -77,6 +77,7 @@ describe('loadPrivateKey', () => {
   it('refuses a key of another algorithm', async () => {
     const { generateKeyPairSync } = await import('node:crypto');
     // encoded by the generation itself: exporting a freshly generated KeyObject can deadlock on Node 20 (see newEd25519KeyPair)
+    // eslint-disable-next-line no-restricted-syntax -- an EC key, which newEd25519KeyPair does not make; no KeyObject is exported
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
     const path = join(dir, 'ec.key');
     writeFileSync(path, privateKey, { mode: 0o600 });

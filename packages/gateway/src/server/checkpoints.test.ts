@@ -190,4 +190,31 @@ describe('CheckpointWriter', () => {
     await writer.close();
     await store.close();
   });
+
+  it('keeps its timer going when onError itself throws, without an unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      let reported = 0;
+      const { store, writer } = await writerOn({
+        intervalMs: 10,
+        onError: () => {
+          reported += 1;
+          throw new Error('the reporter broke');
+        },
+      });
+      const failing = failingCheckpoints(store, new Error('checkpoint table locked'));
+      await store.append([draft(0)]);
+      // a second report means the timer was armed again after the first one threw
+      await vi.waitFor(() => expect(reported).toBeGreaterThanOrEqual(2), { timeout: 5_000 });
+      failing.on = false;
+      await vi.waitFor(async () => expect((await store.latestCheckpoint())?.treeSize).toBe(1), { timeout: 5_000 });
+      await writer.close();
+      await store.close();
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+  });
 });

@@ -179,7 +179,13 @@ export class CheckpointWriter {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
       this.tick()
-        .catch((err: unknown) => this.#onError(err))
+        .catch((err: unknown) => {
+          try {
+            this.#onError(err);
+          } catch {
+            // a reporter that throws must not become an unhandled rejection: the next tick tries again
+          }
+        })
         .finally(() => this.#arm());
     }, this.#intervalMs);
     this.#timer.unref();
