@@ -1,9 +1,9 @@
 import Database from 'better-sqlite3';
-import pg from 'pg';
+import type pg from 'pg';
 import { GatewayError } from '../errors.js';
 import { migratePostgres, migrateSqlite, quoteIdent } from '../store/migrations.js';
 import type { StoreConfig } from '../store/open.js';
-import { describeUrl } from '../store/postgres.js';
+import { describeUrl } from '../store/describe-url.js';
 
 /** A credential as listed: everything but the secret's hash. Times are epoch milliseconds. */
 export interface CredentialRecord {
@@ -194,7 +194,9 @@ export class PostgresCredentialStore implements CredentialStore {
   static async open(url: string, options: { readonly schema?: string; readonly poolSize?: number } = {}): Promise<PostgresCredentialStore> {
     const schema = options.schema ?? 'public';
     quoteIdent(schema);
-    const pool = new pg.Pool({
+    // pg loads only for PostgreSQL credentials: a SQLite command never pays for it
+    const { default: pgModule } = await import('pg');
+    const pool = new pgModule.Pool({
       connectionString: url,
       max: options.poolSize ?? 4,
       connectionTimeoutMillis: 10_000,

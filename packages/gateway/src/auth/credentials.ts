@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { Id, type Roster } from '@countersign/core';
 import { GatewayError } from '../errors.js';
-import { ApiError } from '../server/app.js';
+import { ApiError } from '../server/api-error.js';
 import type { CredentialRecord, CredentialStatus, CredentialStore } from './credential-store.js';
 
 /**

@@ -4,9 +4,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '@countersign/core';
 import { generateKeyPair, loadPrivateKey } from '../keys.js';
 import { openCredentialStore } from '../auth/credential-store.js';
-import { createObservability } from '../observability/index.js';
-import { DEFAULT_BODY_LIMIT_BYTES } from '../server/app.js';
-import { startGateway } from '../server/gateway-server.js';
+import { DEFAULT_BODY_LIMIT_BYTES } from '../server/limits.js';
 import { openStore, type StoreConfig } from '../store/open.js';
 import { GatewayError } from '../errors.js';
 import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
@@ -84,6 +82,8 @@ a final signed checkpoint and close the store before exit.`,
       if (opts.db !== undefined) mkdirSync(dirname(opts.db), { recursive: true });
       const config: StoreConfig =
         opts.db !== undefined ? { sqlite: opts.db } : { postgres: opts.postgres as string, ...(opts.schema === undefined ? {} : { schema: opts.schema }) };
+      // the server and its metrics load only here: every other command starts without Fastify, pino or prom-client
+      const [{ startGateway }, { createObservability }] = await Promise.all([import('../server/gateway-server.js'), import('../observability/index.js')]);
       const store = await openStore(config);
       const credentials = await openCredentialStore(config);
       const gateway = await startGateway({

@@ -4,19 +4,8 @@ import { z } from 'zod';
 import { isCountersignError } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { httpStatusFor } from './http-status.js';
-
-/** An error raised by a route: a stable code, a message safe to show, optional details. */
-export class ApiError extends Error {
-  readonly code: string;
-  readonly details: Readonly<Record<string, unknown>> | undefined;
-
-  constructor(code: string, message: string, details?: Record<string, unknown>) {
-    super(message);
-    this.name = 'ApiError';
-    this.code = code;
-    this.details = details;
-  }
-}
+import { ApiError } from './api-error.js';
+import { DEFAULT_BODY_LIMIT_BYTES } from './limits.js';
 
 export const ErrorBody = z.strictObject({
   error: z.strictObject({
@@ -91,7 +80,7 @@ export interface AppOptions {
   readonly version?: string;
 }
 
-export const DEFAULT_BODY_LIMIT_BYTES = 256 * 1024;
+export { ApiError, DEFAULT_BODY_LIMIT_BYTES };
 
 function parseWith<S extends z.ZodType>(schema: S | undefined, value: unknown, where: string): unknown {
   if (!schema) return value;

@@ -1,5 +1,5 @@
 import type { TransactionalLedgerStore } from '@countersign/core';
-import { PostgresLedgerStore, type PostgresStoreOptions } from './postgres.js';
+import type { PostgresStoreOptions } from './postgres.js';
 import { SqliteLedgerStore, type SqliteStoreOptions } from './sqlite.js';
 
 export type StoreConfig =
@@ -13,5 +13,7 @@ export async function openStore(config: StoreConfig): Promise<TransactionalLedge
     return SqliteLedgerStore.open(sqlite, options);
   }
   const { postgres, ...options } = config;
+  // pg loads only for a PostgreSQL ledger: a SQLite command never pays for it
+  const { PostgresLedgerStore } = await import('./postgres.js');
   return PostgresLedgerStore.open(postgres, options);
 }

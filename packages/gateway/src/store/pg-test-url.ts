@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { quoteIdent } from './migrations.js';
-import { describeUrl } from './postgres.js';
+import { describeUrl } from './describe-url.js';
 
 /**
  * Test support for anything that talks to the real PostgreSQL: the server

@@ -15,6 +15,7 @@ import { GatewayError } from '../errors.js';
 import { migratePostgres, quoteIdent } from './migrations.js';
 import { assertKnownSize, assertWithinHead, checkPlan, latestProjections, plainPlan, sealPlan } from './plan.js';
 import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
+import { describeUrl } from './describe-url.js';
 
 export interface PostgresStoreOptions {
   /** Schema holding the ledger tables; created if missing. Tests use one per run. */
@@ -365,14 +366,4 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
 
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** `host:port/database` of a connection URL, for messages; never credentials. */
-export function describeUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname || '/'}`;
-  } catch {
-    return 'the configured server';
-  }
 }
