@@ -162,6 +162,18 @@ describe('CheckpointWriter', () => {
     await store.close();
   });
 
+  it('resolves flush with the stored checkpoint when onCheckpoint throws: it was written, not failed', async () => {
+    const { store, writer } = await writerOn({
+      onCheckpoint: () => {
+        throw new Error('the metric broke');
+      },
+    });
+    await store.append([draft(0), draft(1)]);
+    expect((await writer.flush())?.treeSize).toBe(2);
+    await writer.close();
+    await store.close();
+  });
+
   it('lets another replica’s checkpoint of the same size stand, and counts it as written', async () => {
     const { store, writer, checkpoints } = await writerOn();
     const entries = await store.append([draft(0), draft(1)]);

@@ -15,7 +15,8 @@ import {
   type StoredCheckpoint,
 } from '@countersign/core';
 import { CHECKPOINT_SCHEDULE_DEFAULTS, positiveOption } from '../ledger/checkpoint-scheduler.js';
-import { ApiError } from './app.js';
+import { notify } from '../ledger/observer.js';
+import { ApiError } from './api-error.js';
 
 export interface CheckpointWriterOptions {
   readonly origin: string;
@@ -57,8 +58,8 @@ export class CheckpointWriter {
   readonly #signer: Signer;
   readonly #every: number;
   readonly #intervalMs: number;
-  readonly #onError: (err: unknown) => void;
-  readonly #onCheckpoint: (treeSize: number) => void;
+  /** The caller's hooks, called through `notify`: one that throws is ignored, as the sequencers' observers are. */
+  readonly #hooks: { readonly error: CheckpointWriterOptions['onError']; readonly checkpoint: CheckpointWriterOptions['onCheckpoint'] };
   readonly #frontier = MerkleFrontier.empty();
   #leaves = Buffer.alloc(32 * 1024);
   /** Committed batches handed over since the last catch-up: taken in order while they extend the frontier. */
@@ -76,8 +77,7 @@ export class CheckpointWriter {
     // the sequencers' defaults and checks: `intervalMs: 0` would spin the timer
     this.#every = positiveOption(options.every ?? CHECKPOINT_SCHEDULE_DEFAULTS.every, 'checkpoints.every');
     this.#intervalMs = positiveOption(options.intervalMs ?? CHECKPOINT_SCHEDULE_DEFAULTS.intervalMs, 'checkpoints.intervalMs');
-    this.#onError = options.onError ?? (() => undefined);
-    this.#onCheckpoint = options.onCheckpoint ?? (() => undefined);
+    this.#hooks = { error: options.onError, checkpoint: options.onCheckpoint };
   }
 
   static async open(store: LedgerStore, options: CheckpointWriterOptions): Promise<CheckpointWriter> {
@@ -179,13 +179,8 @@ export class CheckpointWriter {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
       this.tick()
-        .catch((err: unknown) => {
-          try {
-            this.#onError(err);
-          } catch {
-            // a reporter that throws must not become an unhandled rejection: the next tick tries again
-          }
-        })
+        // a hook that throws never becomes an unhandled rejection: the next tick tries again
+        .catch((err: unknown) => notify(this.#hooks, 'error', err))
         .finally(() => this.#arm());
     }, this.#intervalMs);
     this.#timer.unref();
@@ -224,6 +219,7 @@ export class CheckpointWriter {
     }
     this.#checkpointed = treeSize;
     this.#lastAt = Date.now();
-    this.#onCheckpoint(treeSize);
+    // stored: a hook that throws must not make the write look failed
+    notify(this.#hooks, 'checkpoint', treeSize);
   }
 }
