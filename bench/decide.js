@@ -10,6 +10,7 @@
 // contracts, >= 20x Cedar's throughput.
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { compilePolicy, decide, policyBundleId, PolicyBundle } from '../packages/core/dist/index.js';
+import { percentile } from './stats.js';
 
 const SIZES = [100, 1_000, 10_000];
 const ENVIRONMENTS = ['dev', 'staging', 'prod'];
@@ -121,10 +122,6 @@ function decisionState(requests) {
     holds: [{ id: 'hold-1', trip_gate: 'K1', scope: { environments: ['staging'], actions: [actionId(1)] } }],
     lastSucceeded: (action, environment, target) => executions.get(`${action}|${environment}|${target}`),
   };
-}
-
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** Per-call latency (ns) with hrtime around each call, after warm-up; then throughput in a tight loop. */

@@ -40,6 +40,7 @@ import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { newEd25519KeyPair } from '../packages/core/dist/index.js';
+import { percentile } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
 const POLICY = fileURLToPath(new URL('../examples/payments/policy.yaml', import.meta.url));
@@ -196,17 +197,15 @@ async function load(opts) {
  */
 async function withCpu(pid, work) {
   const before = serverCpu(pid);
-  const client = process.cpuUsage();
+  const started = process.cpuUsage();
   const result = await work();
   const after = serverCpu(pid);
-  const { user, system } = process.cpuUsage(client);
+  const { user, system } = process.cpuUsage(started);
   // no answer at all: no per-request figure (the table shows NaN)
   const requests = result.ok + result.bad || Number.NaN;
   const per = (seconds) => (seconds * 1e6) / requests;
-  return {
-    ...result,
-    cpu: before && after ? { main: per(after.main - before.main), all: per(after.all - before.all), client: (user + system) / requests } : { client: (user + system) / requests },
-  };
+  const client = (user + system) / requests;
+  return { ...result, cpu: before && after ? { main: per(after.main - before.main), all: per(after.all - before.all), client } : { client } };
 }
 
 /** CPU seconds of process `pid` and of its main thread, or null without /proc. */
@@ -289,8 +288,8 @@ async function paced({ url, method, headers, body, rate, duration, connections }
 
 function quantiles(latencies) {
   latencies.sort((a, b) => a - b);
-  const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
-  return { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: latencies.at(-1) ?? Number.NaN };
+  const at = (p) => percentile(latencies, p) ?? Number.NaN;
+  return { p50: at(50), p99: at(99), p999: at(99.9), max: latencies.at(-1) ?? Number.NaN };
 }
 
 function bad(...runs) {

@@ -4,7 +4,7 @@
 //   1. durable appends/s and append latency through the Sequencer (group commit)
 //      on SQLite synchronous=FULL, against raw batched inserts of rows of the
 //      same size and durability (bench/ledger-raw.js), in paired rounds, the
-//      median round's ratio judged                             ratio >= 0.5, >= 20,000/s
+//      median of the rounds' ratios judged                     ratio >= 0.5, >= 20,000/s
 //   2. the same on PostgreSQL, one chain                          >= 2,000/s
 //   3. verifier entries/s against a bare SHA-256 recompute of
 //      the same bytes on one thread, for the one-thread verifier
@@ -29,6 +29,7 @@ import pg from 'pg';
 import { createVerifier, ed25519Signer, MerkleFrontier, newEd25519KeyPair, sealEntry, signCheckpoint, signerVerifierKey } from '../packages/core/dist/index.js';
 import { DEFAULT_LEDGER_ORIGIN, PostgresLedgerStore, Sequencer, signedCheckpoints, SqliteLedgerStore, ThreadedVerifier } from '../packages/gateway/dist/index.js';
 import { measurePostgresRawInserts, measureSqliteRawInserts } from './ledger-raw.js';
+import { median, percentile } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
 const POSTGRES_URL = process.env.COUNTERSIGN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -39,7 +40,7 @@ const IN_FLIGHT = 256;
 const WARMUP = 10_000;
 const BIG_LEDGER = 1_000_000;
 const VERIFY_SAMPLE = 200_000;
-/** Paired rounds of sequencer appends and raw inserts; the median round's ratio is the verdict. */
+/** Paired rounds of sequencer appends and raw inserts; the median of their ratios is the verdict. */
 const SQLITE_ROUNDS = 3;
 /** Rounds of the in-memory verify comparison, every variant once per round, back to back. */
 const VERIFY_ROUNDS = 7;
@@ -70,15 +71,6 @@ function draft(i) {
       n: i,
     },
   };
-}
-
-/** The middle value (the upper one of an even count). */
-function median(values) {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-}
-
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /**
@@ -304,10 +296,10 @@ function verifyCpu(sample, notes) {
       seconds[name].push(time(runs[name]));
     }
   }
-  const perRound = Object.fromEntries(Object.keys(runs).map((name) => [name, seconds[name].map((t, round) => seconds.bare[round] / t)]));
+  const perRound = Object.fromEntries(names.map((name) => [name, seconds[name].map((t, round) => seconds.bare[round] / t)]));
   return {
-    rate: Object.fromEntries(Object.keys(runs).map((name) => [name, sample.length / median(seconds[name])])),
-    ratio: Object.fromEntries(Object.keys(runs).map((name) => [name, median(perRound[name])])),
+    rate: Object.fromEntries(names.map((name) => [name, sample.length / median(seconds[name])])),
+    ratio: Object.fromEntries(names.map((name) => [name, median(perRound[name])])),
     perRound,
     signatures: notes.length,
   };
