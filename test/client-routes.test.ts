@@ -205,7 +205,7 @@ describe('the client against the real gateway', () => {
       expect(execution).toMatch(/\S/);
       expect(await executor.reportOutcome(execution, 'succeeded')).toEqual({ execution, outcome: 'succeeded' });
       const again = await refusal(executor.executeWithLease(leaseId, step.step));
-      expect([again.code, again.status]).toEqual(['LEASE_STEP_USED', 409]);
+      expect([again.code, again.status]).toEqual(['STEP_ALREADY_EXECUTED', 409]);
       expect((await refusal(executor.executeWithLease('lease-none', step.step))).code).toBe('LEASE_UNKNOWN');
     } finally {
       await (await priya()).liftHold(hold['hold'] as string, { reason: 'done' });

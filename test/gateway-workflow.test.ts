@@ -308,6 +308,111 @@ describe('holds through the gateway', () => {
   });
 });
 
+describe('a step runs at most once through the gateway (issue 17)', () => {
+  /** The restart proposed with its rollback registered; its request is open. */
+  async function openRestart(b: GatewayBench): Promise<{ request: string; step: string; digest: string; artifact: string }> {
+    const s = (await b.ok(() => b.propose([restartStep()]))).steps[0];
+    if (!s?.request || !s.digest) throw new Error('the restart in prod needs approval');
+    const artifact = (await b.ok((g) => g.registerRollback(OLIVIA_CONSOLE, { step: s.step, action: 'workers.rollback_pool', target: 'payments-worker' }))).artifact;
+    return { request: s.request, step: s.step, digest: s.digest, artifact };
+  }
+
+  it('way 1: a lease runs the step while its request is open; the request is voided, the approval refused, no second run', async () => {
+    const b = await bench();
+    const r = await openRestart(b);
+    const lease = leaseOf((await override(b, overrideDraft(b, null, r.digest, r.artifact))).result);
+    const { result, entries } = await b.call((g) => g.executeWithLease(COPILOT, { lease, step: r.step }));
+    expect(result.ok).toBe(true);
+    expect(entries.map((e) => e.type)).toEqual(['lease.used', 'request.voided']);
+    await b.refused('REQUEST_CLOSED', () => b.approve(r.request, 'fatima', 'approver-console'), 'approval.rejected');
+    expect(b.gateway.state.steps.get(r.step)?.executions).toHaveLength(1);
+  });
+
+  it('way 1, approved first: the lease revokes the live grant in its commit; the grant token is then refused', async () => {
+    const b = await bench();
+    const r = await openRestart(b);
+    const approved = await b.ok(() => b.approve(r.request, 'lena', 'approver-console'));
+    const jti = approved.grant?.jti ?? '';
+    const lease = leaseOf((await override(b, overrideDraft(b, null, r.digest, r.artifact))).result);
+    const used = await b.call((g) => g.executeWithLease(COPILOT, { lease, step: r.step }));
+    expect(used.entries.map((e) => e.type)).toEqual(['lease.used', 'grant.revoked']);
+    await b.refused('STEP_ALREADY_EXECUTED', () => b.execute(jti), 'grant.rejected');
+    expect(b.gateway.state.steps.get(r.step)?.executions).toHaveLength(1);
+  });
+
+  it('way 2: grant live, hold opened, lease used, hold lifted: the grant is refused', async () => {
+    const b = await bench();
+    const r = await openRestart(b);
+    const jti = (await b.ok(() => b.approve(r.request, 'lena', 'approver-console'))).grant?.jti ?? '';
+    const hold = (await b.ok((g) => g.openHold(LENA, { trip_gate: 'K1', scope: { environments: ['prod'] }, evidence_hash: EVIDENCE }))).hold;
+    const lease = leaseOf((await override(b, overrideDraft(b, hold, r.digest, r.artifact))).result);
+    await b.ok((g) => g.executeWithLease(COPILOT, { lease, step: r.step }));
+    await b.ok((g) => g.liftHold(PRIYA, { hold }));
+    await b.refused('STEP_ALREADY_EXECUTED', () => b.execute(jti), 'grant.rejected');
+    expect(b.gateway.state.steps.get(r.step)?.executions).toHaveLength(1);
+  });
+
+  it('a lease cannot re-run a step its grant ran: the lease entry is retired in the grant\'s commit', async () => {
+    const b = await bench();
+    const r = await openRestart(b);
+    const jti = (await b.ok(() => b.approve(r.request, 'lena', 'approver-console'))).grant?.jti ?? '';
+    const lease = leaseOf((await override(b, overrideDraft(b, null, r.digest, r.artifact))).result);
+    const ran = await b.call(() => b.execute(jti));
+    expect(ran.entries.map((e) => e.type)).toEqual(['grant.consumed', 'lease.step_retired']);
+    await b.refused('STEP_ALREADY_EXECUTED', (g) => g.executeWithLease(COPILOT, { lease, step: r.step }), 'lease.rejected');
+  });
+
+  it('a lease is usable until one millisecond before valid_to: at valid_to and after it is O3_CLOCK_BREACH', async () => {
+    const b = await bench();
+    const first = await openRestart(b);
+    const s2 = (await b.ok(() => b.propose([restartStep({ target: 'ledger-worker' })]))).steps[0];
+    if (!s2?.digest) throw new Error('second restart');
+    const a2 = (await b.ok((g) => g.registerRollback(OLIVIA_CONSOLE, { step: s2.step, action: 'workers.rollback_pool', target: 'ledger-worker' }))).artifact;
+    const draft1 = overrideDraft(b, null, first.digest, first.artifact);
+    const lease1 = leaseOf((await override(b, draft1)).result);
+    const draft2 = overrideDraft(b, null, s2.digest, a2, { scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['ledger-worker'] } });
+    const lease2 = leaseOf((await override(b, draft2)).result);
+    const validTo = Date.parse(draft1.valid_to);
+    expect(Date.parse(draft2.valid_to)).toBe(validTo);
+
+    b.advance(validTo - 1 - b.now);
+    await b.ok((g) => g.executeWithLease(COPILOT, { lease: lease1, step: first.step }));
+    b.advance(1);
+    expect(b.now).toBe(validTo);
+    const atEnd = await b.call((g) => g.executeWithLease(COPILOT, { lease: lease2, step: s2.step }));
+    expect(atEnd.result).toMatchObject({ ok: false, code: 'O3_CLOCK_BREACH' });
+    expect(atEnd.entries.at(-1)).toMatchObject({ type: 'lease.clock_breach', payload: { attempted_at: draft1.valid_to, incident_flag: true } });
+    b.advance(1);
+    const after = await b.call((g) => g.executeWithLease(COPILOT, { lease: lease2, step: s2.step }));
+    expect(after.result).toMatchObject({ ok: false, code: 'O3_CLOCK_BREACH' });
+    expect(b.gateway.state.steps.get(s2.step)?.executions).toEqual([]);
+  });
+
+  it('a hold scoped to one target stops grants and leases for that target at execution, and not for another', async () => {
+    const b = await bench();
+    // two granted restarts, one per target, and a lease for each
+    const inside = await grantedRestart(b);
+    const { request, step } = await openedRequest(b, [restartStep({ target: 'ledger-worker' })]);
+    await b.ok(() => b.approve(request, 'lena', 'approver-console'));
+    const outsideGrant = (await b.ok((g) => g.registerRollback(OLIVIA_CONSOLE, { step, action: 'workers.rollback_pool', target: 'ledger-worker' }))).grant?.jti ?? '';
+    const hold = await b.ok((g) => g.openHold(LENA, { trip_gate: 'K1', scope: { environments: ['prod'], targets: ['payments-worker'] }, evidence_hash: EVIDENCE }));
+    await b.refused('HOLD_ACTIVE', () => b.execute(inside.grant), 'grant.rejected');
+    await b.ok(() => b.execute(outsideGrant));
+    await b.ok((g) => g.liftHold(PRIYA, { hold: hold.hold }));
+
+    // leases: a second pair of steps, unlocked without a hold, then a target hold opened
+    const s1 = await openRestart(b);
+    const s2 = (await b.ok(() => b.propose([restartStep({ target: 'ledger-worker' })]))).steps[0];
+    if (!s2?.digest) throw new Error('second restart');
+    const a2 = (await b.ok((g) => g.registerRollback(OLIVIA_CONSOLE, { step: s2.step, action: 'workers.rollback_pool', target: 'ledger-worker' }))).artifact;
+    const l1 = leaseOf((await override(b, overrideDraft(b, null, s1.digest, s1.artifact), { extra: 'priya' })).result);
+    const l2 = leaseOf((await override(b, overrideDraft(b, null, s2.digest, a2, { scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['ledger-worker'] } }), { extra: 'priya' })).result);
+    await b.ok((g) => g.openHold(LENA, { trip_gate: 'K1', scope: { environments: ['prod'], targets: ['payments-worker'] }, evidence_hash: EVIDENCE_2 }));
+    await b.refused('HOLD_ACTIVE', (g) => g.executeWithLease(COPILOT, { lease: l1, step: s1.step }), 'lease.rejected');
+    await b.ok((g) => g.executeWithLease(COPILOT, { lease: l2, step: s2.step }));
+  });
+});
+
 describe('override leases through the gateway', () => {
   it('grants a lease to two independent signers; it runs its step once, inside its window', async () => {
     const b = await bench();
@@ -317,7 +422,11 @@ describe('override leases through the gateway', () => {
     const lease = result.lease;
     b.advance(MINUTE);
     await b.ok((g) => g.executeWithLease(COPILOT, { lease, step: held.step, presented: restartStep() }));
-    await b.refused('LEASE_STEP_USED', (g) => g.executeWithLease(COPILOT, { lease, step: held.step }), 'lease.rejected');
+    await b.refused('STEP_ALREADY_EXECUTED', (g) => g.executeWithLease(COPILOT, { lease, step: held.step }), 'lease.rejected');
+    // the same restart proposed again is another step with the same digest: the lease unlocks each digest once
+    const again = (await b.ok(() => b.propose([restartStep()]))).steps[0];
+    expect(again?.digest).toBe(held.digest);
+    await b.refused('LEASE_STEP_USED', (g) => g.executeWithLease(COPILOT, { lease, step: again?.step ?? '' }), 'lease.rejected');
     await b.refused('LEASE_UNKNOWN', (g) => g.executeWithLease(COPILOT, { lease: 'lease-404', step: held.step }));
   });
 

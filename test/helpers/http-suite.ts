@@ -411,9 +411,38 @@ export function httpSuite(label: string, setup: () => Promise<SuiteSetup>): void
         expect(now.status, JSON.stringify(now.body)).toBe(200);
         const used = await call(gw.url, 'POST', `/v1/leases/${now.body['lease']}/executions`, await agent(), { step });
         expect(used.status, JSON.stringify(used.body)).toBe(201);
-        await refused(async () => call(gw.url, 'POST', `/v1/leases/${now.body['lease']}/executions`, await agent(), { step }), 409, 'LEASE_STEP_USED');
+        await refused(async () => call(gw.url, 'POST', `/v1/leases/${now.body['lease']}/executions`, await agent(), { step }), 409, 'STEP_ALREADY_EXECUTED');
         // the prod budget (2 a week) is spent: a third needs the extra signer
         await refused(() => attempt(), 403, 'O8_BUDGET_EXHAUSTED');
+      });
+    });
+
+    describe('a step runs at most once over HTTP (issue 17)', () => {
+      it('grant live, hold opened, lease used, hold lifted: the grant is refused with STEP_ALREADY_EXECUTED and recorded', async () => {
+        const s = (await propose([{ ...restartStep, target: 'ledger-worker' }]))['steps'][0];
+        const registered = await call(gw.url, 'POST', '/v1/rollbacks', await tok('olivia', 'approver-console'), { step: s.step, action: 'workers.rollback_pool', target: 'ledger-worker' });
+        expect(registered.status, JSON.stringify(registered.body)).toBe(201);
+        expect((await approve(s.request, 'lena', 'approver-console')).status).toBe(200);
+        const grant = (await request(s.request))['grant'] as string;
+        expect(grant).toBeTruthy();
+        const opened = await call(gw.url, 'POST', '/v1/holds', await tok('sam', 'signed-cli'), { trip_gate: 'K1', scope: { environments: ['prod'], targets: ['ledger-worker'] }, evidence_hash: EVIDENCE });
+        expect(opened.status, JSON.stringify(opened.body)).toBe(201);
+        const asked = await call(gw.url, 'POST', '/v1/overrides', await tok('olivia', 'approver-console'), {
+          ...restartOverrideAt(Date.now(), opened.body['hold'], 'K1', s.digest, registered.body['artifact']),
+          scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['ledger-worker'] },
+        });
+        expect(asked.status, JSON.stringify(asked.body)).toBe(201);
+        const body = parseOverrideBody(asked.body['body']);
+        // the prod budget is spent by the gate tests above: the payments owner signs as the extra signer
+        const leased = await call(gw.url, 'POST', `/v1/overrides/${asked.body['id']}/submit`, await tok('olivia', 'approver-console'), {
+          signatures: [overrideSignature(body, 'a', 'leo', 'signed-cli'), overrideSignature(body, 'b', 'fatima', 'signed-cli'), overrideSignature(body, 'extra', 'priya', 'signed-cli')],
+        });
+        expect(leased.status, JSON.stringify(leased.body)).toBe(200);
+        const used = await call(gw.url, 'POST', `/v1/leases/${leased.body['lease']}/executions`, await agent(), { step: s.step });
+        expect(used.status, JSON.stringify(used.body)).toBe(201);
+        const lifted = await call(gw.url, 'POST', `/v1/holds/${opened.body['hold']}/lift`, await tok('priya', 'approver-console'), { reason: 'restart done under the lease' });
+        expect(lifted.status, JSON.stringify(lifted.body)).toBe(200);
+        await refused(async () => call(gw.url, 'POST', '/v1/executions', await agent(), { grant }), 409, 'STEP_ALREADY_EXECUTED');
       });
     });
 

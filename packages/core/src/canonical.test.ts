@@ -100,7 +100,6 @@ const { canonicalTree } = fc.letrec<{ canonicalTree: CanonicalValue }>((tie) => 
     { depthSize: 'small', withCrossShrink: true },
     canonicalScalar,
     fc.array(tie('canonicalTree'), { maxLength: 4 }),
-    // up to 24 keys: past 16 the native sort takes over from insertion sort
     fc.dictionary(asciiKey, tie('canonicalTree'), { maxKeys: 24 }),
     fc.dictionary(asciiKey, tie('canonicalTree'), { maxKeys: 3, noNullPrototype: false }),
   ),
@@ -148,6 +147,18 @@ describe('canonicalJson against the canonicalize package', () => {
         expect(Buffer.from(canonicalBytes(value)).toString('hex')).toBe(Buffer.from(expected as string, 'utf8').toString('hex'));
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it('is byte-identical on objects of 17 to 60 keys, where the native sort takes over from insertion sort', () => {
+    // The tree above is sized `small` and rarely reaches 17 keys: this one always does.
+    const wide = fc.dictionary(asciiKey, fc.oneof(canonicalScalar, fc.dictionary(asciiKey, canonicalScalar, { minKeys: 17, maxKeys: 20 })), { minKeys: 17, maxKeys: 60 });
+    fc.assert(
+      fc.property(wide, (value) => {
+        expect(Object.keys(value).length).toBeGreaterThan(16);
+        expect(canonicalJson(value)).toBe(canonicalize(value));
+      }),
+      { numRuns: 300 },
     );
   });
 

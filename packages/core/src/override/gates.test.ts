@@ -137,9 +137,28 @@ describe('evaluateOverride', () => {
     it('refuses a signer who is the on-behalf-of principal of an unlocked step', () => {
       expect(codes(ctx({ steps: [{ ...restart, on_behalf_of: 'fatima' }] }))).toEqual(['O1_IDENTITY_COLLISION']);
     });
+    it('refuses a signer who reports to the on-behalf-of principal of an unlocked step, who is not the requester', () => {
+      // olivia requests; the step is done for priya, and lena (signer a) reports to priya
+      const r = evaluateOverride(ctx({ steps: [{ ...restart, on_behalf_of: 'priya' }] }));
+      expect(r.ok ? [] : r.codes).toEqual(['O1_IDENTITY_COLLISION']);
+      expect(r.ok ? [] : r.findings).toEqual([{ code: 'O1_IDENTITY_COLLISION', detail: expect.stringContaining('`lena`') }]);
+      // the same step done for someone lena does not report to passes
+      expect(evaluateOverride(ctx({ steps: [{ ...restart, on_behalf_of: 'omar' }] })).ok).toBe(true);
+    });
   });
 
   describe('O2_SCOPE_CREEP', () => {
+    // Each list keeps its exact value, so every step stays inside the allowlist:
+    // the wildcard alone is what must be refused.
+    it.each([
+      ['environments', { ...body.scope, environments: ['prod', '*'] }],
+      ['actions', { ...body.scope, actions: ['workers.restart_pool', '*'] }],
+      ['targets', { ...body.scope, targets: ['payments-worker', 'payments-*'] }],
+      ['targets, `?`', { ...body.scope, targets: ['payments-worker', 'payments-worke?'] }],
+    ])('refuses a wildcard beside the exact values in %s', (_label, scope) => {
+      const r = evaluateOverride(ctx({}, { ...body, scope }));
+      expect(r.ok ? [] : r.findings).toEqual([{ code: 'O2_SCOPE_CREEP', detail: 'scope holds a wildcard' }]);
+    });
     it.each([
       ['a `*` in targets', { ...body.scope, targets: ['payments-*'] }],
       ['a `?` in environments', { ...body.scope, environments: ['prod', 'pro?'] }],

@@ -88,6 +88,8 @@ export function activateBundle(state: AuthorityState, current: CompiledPolicy | 
   const outcomes: StepOutcome[] = [];
   for (const step of state.steps.values()) {
     if (!redecide.has(step.id) && !awaitsRollback(state, step)) continue;
+    // A step that ran is history: no new decision can authorise it again.
+    if (step.executions.length > 0) continue;
     const proposal = state.proposals.get(step.proposal);
     if (!proposal) continue;
     const params = step.params;

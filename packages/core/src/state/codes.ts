@@ -12,6 +12,8 @@ export type StateRejectionCode =
   // consumption re-checks (issue 4 §3)
   | 'GRANT_UNKNOWN'
   | 'GRANT_USED'
+  // at most once per step, whichever authority ran it (grant, lease)
+  | 'STEP_ALREADY_EXECUTED'
   | 'GRANT_REVOKED'
   | 'HOLD_ACTIVE'
   | 'HALT_ACTIVE'
@@ -62,6 +64,7 @@ const COMMAND_CODE_SET = {
   PROPOSER_MISMATCH: true,
   GRANT_UNKNOWN: true,
   GRANT_USED: true,
+  STEP_ALREADY_EXECUTED: true,
   GRANT_REVOKED: true,
   HOLD_ACTIVE: true,
   HALT_ACTIVE: true,

@@ -160,7 +160,7 @@ export function requirementsData(decision: Decision): RequirementsData | null {
 
 /** True when a step has the authority for a grant but waits for its rollback artifact. */
 export function awaitsRollback(state: AuthorityState, step: StepRecord): boolean {
-  if (!step.authorized || step.requirements?.rollback_required !== true) return false;
+  if (!step.authorized || step.requirements?.rollback_required !== true || step.executions.length > 0) return false;
   // Grants revoked by a bundle change belong to an earlier decision and do not count.
   const granted = step.grants.some((jti) => {
     const g = state.grants.get(jti);

@@ -400,7 +400,11 @@ describe('overrides', () => {
     w.advance(MINUTE);
     const used = ok(w.run<ExecutionResult>({ kind: 'use_lease', caller: EXECUTOR, lease: granted.lease, step: held.step, presented: restartStep() }));
     expect(w.state.executions.get(used.execution)).toMatchObject({ via: 'lease', lease: granted.lease });
-    expectRefused(w.run({ kind: 'use_lease', caller: EXECUTOR, lease: granted.lease, step: held.step }), 'LEASE_STEP_USED', 'lease.rejected');
+    expectRefused(w.run({ kind: 'use_lease', caller: EXECUTOR, lease: granted.lease, step: held.step }), 'STEP_ALREADY_EXECUTED', 'lease.rejected');
+    // the same action proposed again is another step with the same digest: the lease unlocks each digest once
+    const again = ok(w.propose([restartStep()])).steps[0];
+    expect(again?.digest).toBe(held.digest);
+    expectRefused(w.run({ kind: 'use_lease', caller: EXECUTOR, lease: granted.lease, step: again?.step ?? '' }), 'LEASE_STEP_USED', 'lease.rejected');
   });
 
   it('refuses every listed gate and records them all', () => {

@@ -91,7 +91,11 @@ export type LeaseScopeData = {
 /** Canonical form of the override body both signers sign (override/body.ts `overrideBodyValue`). */
 export type OverrideBodyData = { readonly [key: string]: Json };
 
-export type GrantRevocationReason = 'halt' | 'bundle_change';
+/**
+ * Why a grant ended unused. `step_executed`: its step ran under another
+ * authority (another grant or a lease), and a step runs at most once.
+ */
+export type GrantRevocationReason = 'halt' | 'bundle_change' | 'step_executed';
 export type LeaseRevocationReason = 'hold_evidence' | 'bundle_change' | 'rollback' | 'halt';
 export type ExecutionOutcome = 'succeeded' | 'failed' | 'ambiguous';
 
@@ -212,7 +216,10 @@ export type EntryPayloads = {
     readonly rule_ids: readonly string[];
   };
   'request.expired': { readonly request: string; readonly step: string; readonly expires_at: string };
-  'request.voided': { readonly request: string; readonly step: string; readonly reason: 'bundle_change'; readonly new_bundle_id: string };
+  'request.voided':
+    | { readonly request: string; readonly step: string; readonly reason: 'bundle_change'; readonly new_bundle_id: string }
+    /** The step ran under another authority (a lease) while its request was open. */
+    | { readonly request: string; readonly step: string; readonly reason: 'step_executed'; readonly execution: string };
   'grant.issued': {
     readonly jti: string;
     readonly step: string;
@@ -247,7 +254,7 @@ export type EntryPayloads = {
   'grant.revoked': {
     readonly jti: string;
     readonly reason: GrantRevocationReason;
-    /** The halt or bundle that caused it. */
+    /** The halt, bundle or execution that caused it. */
     readonly cause: string;
     readonly rule_ids: readonly string[];
   };
@@ -347,6 +354,19 @@ export type EntryPayloads = {
     readonly cause: string;
     readonly rule_ids: readonly string[];
   };
+  /**
+   * One step digest of a live lease retired because that step ran under
+   * another authority: the lease stays live for its other digests.
+   */
+  'lease.step_retired': {
+    readonly lease: string;
+    readonly step: string;
+    readonly digest: string;
+    readonly reason: 'step_executed';
+    /** The execution that ran the step. */
+    readonly execution: string;
+    readonly rule_ids: readonly string[];
+  };
   'lease.clock_breach': {
     readonly lease: string;
     readonly code: 'O3_CLOCK_BREACH';
@@ -432,6 +452,7 @@ export const ENTRY_TYPES: readonly EntryType[] = [
   'lease.used',
   'lease.rejected',
   'lease.revoked',
+  'lease.step_retired',
   'lease.clock_breach',
   'rollback.registered',
   'rollback.executed',
@@ -479,10 +500,14 @@ export function toDraft(draft: TypedDraft): EntryDraft {
 export function uniqueKey(entry: Pick<EntryDraft, 'type' | 'payload'>): string | null {
   const p = entry.payload;
   switch (entry.type) {
+    // INVARIANT: a step runs at most once, whichever authority runs it: a grant
+    // consumed and a lease used for one step share one key, so two replicas
+    // racing with different authorities for one step cannot both commit.
+    // (Ledgers written before this rule keyed `grant.consumed:<jti>` and
+    // `lease.used:<lease>:<digest>`; their rows keep those keys.)
     case 'grant.consumed':
-      return typeof p['jti'] === 'string' ? `grant.consumed:${p['jti']}` : null;
     case 'lease.used':
-      return typeof p['lease'] === 'string' && typeof p['digest'] === 'string' ? `lease.used:${p['lease']}:${p['digest']}` : null;
+      return typeof p['step'] === 'string' ? `step.executed:${p['step']}` : null;
     case 'grant.issued':
       return typeof p['jti'] === 'string' ? `grant.issued:${p['jti']}` : null;
     case 'execution.outcome':

@@ -83,7 +83,7 @@ describe('consumption', () => {
     expect(da?.type).toBe('grant.consumed');
     expect(db?.type).toBe('grant.consumed');
     // ADR 002 §5: the UNIQUE(unique_key) backstop
-    expect(da && uniqueKey(da)).toBe(`grant.consumed:${jti}`);
+    expect(da && uniqueKey(da)).toBe(`step.executed:${w.state.grants.get(jti)?.step ?? '-'}`);
     expect(da && uniqueKey(da)).toBe(db && uniqueKey(db));
   });
 });

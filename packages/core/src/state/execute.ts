@@ -10,19 +10,32 @@ import {
   isoAt,
   leaseIncident,
   parseAt,
+  liveLeases,
   refusal,
   reject,
+  stepSubjects,
   type Caller,
   type CommandContext,
   type CommandOutput,
+  type Drafts,
 } from './command.js';
 import type { ExecutionOutcome } from './entries.js';
-import { successKey, type AuthorityState, type HoldRecord, type LeaseRecord } from './state.js';
+import { successKey, type AuthorityState, type HoldRecord, type LeaseRecord, type StepRecord } from './state.js';
+
+/** The rule id of the at-most-once rule, in refusals and in what it retires. */
+const RULE_AT_MOST_ONCE = 'step:at-most-once';
 
 /**
  * Execution: a grant (or a lease) is consumed at most once, and the checks of
  * the decision are repeated at that moment, because a hold, a bundle or a
  * lapsed prerequisite may have changed since the grant was issued (issue 4 §3).
+ *
+ * INVARIANT: a step runs at most once, whichever authority is presented for
+ * it. Two authorities can cover one step (an approved grant and an override
+ * lease, or a grant issued before a hold and a lease used during it); the
+ * first to execute retires the others in the same commit, and every later
+ * attempt is refused with STEP_ALREADY_EXECUTED. Rollback artifacts are steps
+ * of their own with their own once-only rule (rollback.ts).
  */
 
 /** The step the executor is about to run, to be compared byte for byte with what was granted. */
@@ -127,6 +140,8 @@ export function consumeGrant(state: AuthorityState, policy: CompiledPolicy | nul
 
   // INVARIANT: a grant is consumed at most once, even across replicas (ADR 002 §3, §5).
   if (grant.status === 'consumed') return refuse('GRANT_USED', 'grant was already used', rules);
+  const step = state.steps.get(grant.step);
+  if (step !== undefined && step.executions.length > 0) return refuse('STEP_ALREADY_EXECUTED', 'the step has already run', [...rules, ...executionRules(step)]);
   if (grant.status === 'expired') return refuse('GRANT_EXPIRED', 'grant has expired', rules);
   if (grant.status === 'revoked') {
     return grant.revoked_reason === 'bundle_change'
@@ -168,7 +183,44 @@ export function consumeGrant(state: AuthorityState, policy: CompiledPolicy | nul
     credential: caller.credential,
     rule_ids: [...rules],
   });
+  if (step !== undefined) retireOtherAuthorities(d, state, step, execution, { grant: grant.jti });
   return { entries: d.list, result: { ok: true, execution } };
+}
+
+function executionRules(step: StepRecord): string[] {
+  return step.executions.map((id) => `execution:${id}`);
+}
+
+/**
+ * The step just ran under one authority: end every other one in the same
+ * commit, so that the ledger says at once why a later attempt is refused.
+ * Its open request is voided, its other live grants revoked, and each live
+ * lease that lists its digest has that digest retired.
+ */
+export function retireOtherAuthorities(d: Drafts, state: AuthorityState, step: StepRecord, execution: string, ran: { readonly grant?: string; readonly lease?: string }): void {
+  const rules = [RULE_AT_MOST_ONCE];
+  const request = step.request === null ? undefined : state.requests.get(step.request);
+  if (request !== undefined && request.status === 'open') {
+    d.push('request.voided', stepSubjects(step, { request: request.id, execution }), { request: request.id, step: step.id, reason: 'step_executed', execution });
+  }
+  for (const jti of step.grants) {
+    const grant = state.grants.get(jti);
+    if (grant === undefined || grant.status !== 'issued' || jti === ran.grant) continue;
+    d.push('grant.revoked', stepSubjects(step, { grant: jti, execution }), { jti, reason: 'step_executed', cause: execution, rule_ids: rules });
+  }
+  const digest = step.digest;
+  if (digest === null) return;
+  for (const lease of liveLeases(state)) {
+    if (lease.id === ran.lease || !lease.step_digests.includes(digest) || Object.hasOwn(lease.used, digest) || Object.hasOwn(lease.retired, digest)) continue;
+    d.push('lease.step_retired', stepSubjects(step, { lease: lease.id, override: lease.override, execution }), {
+      lease: lease.id,
+      step: step.id,
+      digest,
+      reason: 'step_executed',
+      execution,
+      rule_ids: rules,
+    });
+  }
 }
 
 /**
@@ -197,6 +249,7 @@ export function useLease(state: AuthorityState, policy: CompiledPolicy | null, c
   if (!step || digest === null || !lease.step_digests.includes(digest)) return refuse('O2_SCOPE_CREEP', 'the step is not one the lease unlocks', rules);
   const presented = presentedDigest(command.presented, compiled.bundleId);
   if (presented !== null && presented !== digest) return refuse('O2_SCOPE_CREEP', 'the step presented is not the step the lease unlocks', rules);
+  if (step.executions.length > 0) return refuse('STEP_ALREADY_EXECUTED', 'the step has already run', [...rules, ...executionRules(step)]);
   if (lease.status === 'revoked') {
     return lease.revoked_reason === 'bundle_change'
       ? refuse('BUNDLE_CHANGED', 'lease was granted under a bundle that is no longer active', rules)
@@ -220,8 +273,10 @@ export function useLease(state: AuthorityState, policy: CompiledPolicy | null, c
     });
     return { entries: d.list, result: refusal('O3_CLOCK_BREACH', 'the lease window is not open') };
   }
-  // Each digest once under the lease, and a step that already ran (by grant or lease) never runs again.
-  if (Object.hasOwn(lease.used, digest) || step.executions.length > 0) return refuse('LEASE_STEP_USED', 'the lease was already used for this step', rules);
+  // Each digest once under the lease: used by it, or retired when a step with
+  // that digest ran under another authority.
+  if (Object.hasOwn(lease.used, digest)) return refuse('LEASE_STEP_USED', 'the lease was already used for this step', rules);
+  if (Object.hasOwn(lease.retired, digest)) return refuse('LEASE_STEP_USED', 'the lease was retired for this step when it ran under another authority', rules);
 
   const otherHolds = holdsCovering(state, compiled, step.action, step.environment, step.target).filter((h) => h.id !== lease.hold);
   if (otherHolds.length > 0) return refuse('HOLD_ACTIVE', 'another active hold covers this step', [...rules, ...otherHolds.map((h) => `hold:${h.id}`)]);
@@ -234,6 +289,7 @@ export function useLease(state: AuthorityState, policy: CompiledPolicy | null, c
   const subjects: Record<string, string> = { lease: lease.id, step: step.id, proposal: step.proposal, execution, override: lease.override };
   if (step.incident !== null) subjects['incident'] = step.incident;
   d.push('lease.used', subjects, { lease: lease.id, step: step.id, digest, execution, credential: caller.credential, rule_ids: rules });
+  retireOtherAuthorities(d, state, step, execution, { lease: lease.id });
   return { entries: d.list, result: { ok: true, execution } };
 }
 

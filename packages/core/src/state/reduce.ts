@@ -427,6 +427,7 @@ const REDUCERS: ReducerTable = {
       status: 'live',
       revoked_reason: null,
       used: {},
+      retired: {},
       clock_breaches: [],
       granted_at: e.at,
     });
@@ -484,6 +485,13 @@ const REDUCERS: ReducerTable = {
     const lease = state.leases.get(e.payload.lease);
     if (!lease || lease.status !== 'live') return;
     expireLease(state, lease, e.payload.reason, touched);
+  },
+
+  'lease.step_retired'(state, e, touched) {
+    const lease = state.leases.get(e.payload.lease);
+    if (!lease || Object.hasOwn(lease.used, e.payload.digest)) return;
+    lease.retired[e.payload.digest] = e.payload.execution;
+    touched.add('lease', lease.id);
   },
 
   'lease.clock_breach'(state, e, touched) {

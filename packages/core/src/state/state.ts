@@ -198,6 +198,8 @@ export type LeaseRecord = {
   revoked_reason: LeaseRevocationReason | null;
   /** Step digest -> execution id: each digest at most once. */
   used: { [digest: string]: string };
+  /** Step digest -> the execution under another authority that retired it (`lease.step_retired`). */
+  retired: { [digest: string]: string };
   clock_breaches: string[];
   granted_at: string;
 };

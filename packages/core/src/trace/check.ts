@@ -62,6 +62,8 @@ export function checkTraceContract(
   const approvedRequests = new Map<string, LedgerEntry>();
   const effects = new Map<string, string>();
   const outcomes = new Set<string>();
+  /** Step id -> the execution that ran it: a step runs at most once. */
+  const ranSteps = new Map<string, string>();
   for (const e of entries) if (e.type === 'execution.outcome') outcomes.add(str(e, 'execution') ?? '');
   let bootstrapped = false;
 
@@ -97,6 +99,13 @@ export function checkTraceContract(
     }
     if (need.has('outcome') && EXECUTION_TYPES.has(e.type) && !outcomes.has(str(e, 'execution') ?? '')) {
       report(e, 'outcome', `execution \`${str(e, 'execution') ?? '-'}\` has no recorded outcome`);
+    }
+
+    if (e.type === 'grant.consumed' || e.type === 'lease.used') {
+      const step = str(e, 'step') ?? '';
+      const before = ranSteps.get(step);
+      if (before !== undefined) report(e, 'authority', `step \`${step}\` ran again (execution \`${str(e, 'execution') ?? '-'}\`) after execution \`${before}\``);
+      else ranSteps.set(step, str(e, 'execution') ?? '');
     }
 
     switch (e.type) {
@@ -154,7 +163,8 @@ export function checkTraceContract(
         if (!Array.isArray(digests) || !digests.includes(p['digest'] as string)) report(e, 'authority', `executed a step lease \`${id}\` does not unlock`);
         if (revokedLeases.has(id)) report(e, 'authority', `executed on lease \`${id}\` after it was revoked`);
         const at = Date.parse(e.at);
-        if (!(at >= Date.parse(String(lease.payload['valid_from'])) && at <= Date.parse(String(lease.payload['valid_to'])))) {
+        // The window is [valid_from, valid_to): at valid_to it has closed, as at use (state/execute.ts).
+        if (!(at >= Date.parse(String(lease.payload['valid_from'])) && at < Date.parse(String(lease.payload['valid_to'])))) {
           report(e, 'authority', `executed on lease \`${id}\` outside its window`);
         }
         break;

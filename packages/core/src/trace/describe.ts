@@ -90,7 +90,9 @@ export function describeEntry(entry: LedgerEntry): string {
     case 'request.expired':
       return `request ${str(p, 'request')} expired at ${str(p, 'expires_at')}`;
     case 'request.voided':
-      return `request ${str(p, 'request')} voided by bundle change to ${str(p, 'new_bundle_id')}`;
+      return p['reason'] === 'step_executed'
+        ? `request ${str(p, 'request')} voided: step ${str(p, 'step')} ran under another authority (execution ${str(p, 'execution')})`
+        : `request ${str(p, 'request')} voided by bundle change to ${str(p, 'new_bundle_id')}`;
     case 'grant.issued':
       return `grant ${str(p, 'jti')} issued for step ${str(p, 'step')}${p['request'] ? ` on request ${str(p, 'request')}` : ' without a request'}, expires ${str(p, 'expires_at')}`;
     case 'grant.consumed':
@@ -123,6 +125,8 @@ export function describeEntry(entry: LedgerEntry): string {
       return `lease ${str(p, 'lease')} presented${p['step'] ? ` for step ${str(p, 'step')}` : ''}: refused`;
     case 'lease.revoked':
       return `lease ${str(p, 'lease')} revoked (${str(p, 'reason')} ${str(p, 'cause')})`;
+    case 'lease.step_retired':
+      return `lease ${str(p, 'lease')} retired for step ${str(p, 'step')}: it ran under another authority (execution ${str(p, 'execution')})`;
     case 'lease.clock_breach':
       return `lease ${str(p, 'lease')} used at ${str(p, 'attempted_at')} outside ${str(p, 'valid_from')} to ${str(p, 'valid_to')}: refused, flagged for incident review`;
     case 'rollback.registered':

@@ -82,6 +82,17 @@ describe('checkTraceContract', () => {
     const broken = entries.filter((e) => e !== issued && e !== outcome);
     expect(checkTraceContract(broken).map((p) => p.message)).toEqual(['execution `execution-9` has no recorded outcome', 'executed on grant `grant-9`, which was never issued']);
   });
+
+  it('reports a step that ran twice, as ledgers written before the at-most-once rule may show', () => {
+    const consumed = entries.find((e) => e.type === 'grant.consumed');
+    if (!consumed) throw new Error('the governed incident consumes grants');
+    // the same grant.consumed again, as a second execution of the same step
+    const again = { ...consumed, seq: entries.length, payload: { ...consumed.payload, execution: 'execution-twice' } };
+    const problems = checkTraceContract([...entries, again]).filter((p) => p.field === 'authority');
+    expect(problems.map((p) => p.message)).toEqual([
+      `step \`${String(consumed.payload['step'])}\` ran again (execution \`execution-twice\`) after execution \`${String(consumed.payload['execution'])}\``,
+    ]);
+  });
 });
 
 describe('proveTrace', () => {
