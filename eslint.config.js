@@ -16,7 +16,7 @@ const KEY_GENERATION = ['CallExpression[callee.name=\'generateKeyPairSync\']', '
 }));
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', '.countersign/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', '.countersign/**', 'reports/**', '.stryker-tmp/**'] },
   { linterOptions: { reportUnusedDisableDirectives: 'error' } },
   js.configs.recommended,
   ...tseslint.configs.recommended,

@@ -368,7 +368,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     });
 
     it('derives unique keys for plain appends from the entry type', async () => {
-      const consumed = (n: number): EntryDraft => ({ ...draft(n), type: 'grant.consumed', payload: { jti: 'g-7', n } });
+      const consumed = (n: number): EntryDraft => ({ ...draft(n), type: 'grant.consumed', payload: { jti: 'g-7', step: 'proposal-7.0', n } });
       await store.append([consumed(0)]);
       await expect(store.append([consumed(1)])).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
       await store.append([draft(2), draft(3)]);
