@@ -116,7 +116,17 @@ export type Operation =
   | 'rollback_run'
   | 'halt'
   | 'halt_lift'
-  | 'bundle_activate';
+  | 'bundle_activate'
+  // reads: refused to a credential without the right (an agent token reading
+  // the ledger), recorded under their API name
+  | 'status'
+  | 'wait'
+  | 'decide'
+  | 'policy_read'
+  | 'ledger_read'
+  | 'checkpoint'
+  | 'prove'
+  | 'trace';
 
 export type EntryPayloads = {
   'bundle.activated': {

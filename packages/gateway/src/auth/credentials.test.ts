@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildRoster } from '@countersign/core';
-import { buildApp, route } from '../server/app.js';
+import { ApiError, buildApp, route } from '../server/app.js';
 import { dropTestSchema, reachableTestPostgres, testSchemaName } from '../store/pg-test-url.js';
 import { SqliteLedgerStore } from '../store/sqlite.js';
 import { z } from 'zod';
@@ -299,13 +299,14 @@ describe('the auth hook over HTTP', () => {
     let now = T0;
     const clock = () => now;
     const forbidden: string[] = [];
+    let recording = true;
     const guard = createGuard({
       credentials: store,
       clock,
       authority: () => ({ roster, surfaces }),
       onForbidden: (identity, operation) => {
+        if (!recording) throw new ApiError('STORE_UNAVAILABLE', 'the refusal could not be recorded; try again');
         forbidden.push(`${identity.principal}:${operation}`);
-        throw new Error('recording failed');
       },
     });
     const Who = z.strictObject({ principal: z.string(), surface: z.string(), credential: z.string() });
@@ -355,6 +356,11 @@ describe('the auth hook over HTTP', () => {
     const asAgent = await post(`Bearer ${agent.token}`);
     expect([asAgent.statusCode, asAgent.json().error.code]).toEqual([403, 'FORBIDDEN']);
     expect(forbidden).toEqual(['payments-copilot:approve']);
+    // DESIGN invariant 7: a refusal that could not be recorded is not answered as a 403, nor allowed
+    recording = false;
+    const unrecorded = await post(`Bearer ${agent.token}`);
+    expect([unrecorded.statusCode, unrecorded.json().error.code]).toEqual([503, 'STORE_UNAVAILABLE']);
+    recording = true;
     const ok = await post(`Bearer ${human.token}`);
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toEqual({ principal: 'olivia', surface: 'approver-console', credential: human.credential.id });

@@ -24,8 +24,9 @@ export interface GuardOptions {
   readonly authority: () => AuthorityView;
   /**
    * Called on every 403 before it is thrown, so the gateway can write the
-   * denial to the ledger (`authority.rejected`, DESIGN.md invariant 7). Its
-   * own failure must not turn a refusal into something else: errors are ignored.
+   * denial to the ledger (`authority.rejected`, DESIGN.md invariant 7). If it
+   * throws, its error is answered instead of the 403: a refusal that could not
+   * be recorded is never answered as if it were (it throws a 503).
    */
   readonly onForbidden?: (identity: Identity, operation: Operation, error: ApiError) => void | Promise<void>;
 }
@@ -47,13 +48,8 @@ export function createGuard(options: GuardOptions): Guard {
     try {
       authorize(identity, operation, roster, surfaces);
     } catch (err) {
-      if (options.onForbidden) {
-        try {
-          await options.onForbidden(identity, operation, err as ApiError);
-        } catch {
-          // recording failed; the refusal stands regardless
-        }
-      }
+      // still refused either way: a failure to record answers 503, never the operation
+      if (options.onForbidden) await options.onForbidden(identity, operation, err as ApiError);
       throw err;
     }
     return identity;

@@ -30,6 +30,7 @@ export type GatewayPort = Pick<
   | 'activateBundle'
   | 'expire'
   | 'sync'
+  | 'recordRefusal'
   | 'close'
 >;
 

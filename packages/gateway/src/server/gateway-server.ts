@@ -13,7 +13,7 @@ import { ApiError, buildApp, type RouteSpec } from './app.js';
 import { ChangeFeed } from './change-feed.js';
 import { CheckpointWriter } from './checkpoints.js';
 import { activePolicy, servedPolicy, type GatewayPort, type ServedPolicy, type ServerContext } from './context.js';
-import { forbiddenRecorder } from './forbidden.js';
+import { forbiddenRefusal } from './forbidden.js';
 import { bundleRoutes } from './routes/bundles.js';
 import { executionRoutes } from './routes/executions.js';
 import { haltRoutes } from './routes/halts.js';
@@ -172,7 +172,6 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     },
   };
 
-  const recordForbidden = forbiddenRecorder(store, { clock, bundleId: () => gateway.bundleId, onRecorded: () => feed.changed() });
   const guard = createGuard({
     credentials: options.credentials,
     clock,
@@ -182,8 +181,17 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
       if (served === null) return { roster: { get: () => undefined }, surfaces: new Set<string>() };
       return { roster: served.roster, surfaces: served.surfaces };
     },
-    onForbidden: (identity, operation, error) =>
-      recordForbidden(identity, operation, error).catch((err: unknown) => log?.error({ err }, 'recording a refusal failed')),
+    // DESIGN invariant 7: a refusal that cannot be recorded is not answered as one (503 instead)
+    onForbidden: async (identity, operation, error) => {
+      try {
+        await port.recordRefusal({ principal: identity.principal, surface: identity.surface, credential: identity.credentialId }, forbiddenRefusal(operation, error.code));
+      } catch (err) {
+        observability?.sequencerObserver.error?.(err);
+        log?.error({ err }, 'recording a refusal failed; answered 503 instead');
+        throw new ApiError('STORE_UNAVAILABLE', 'the refusal could not be recorded; try again');
+      }
+      feed.changed();
+    },
   });
 
   const routes: RouteSpec[] = [

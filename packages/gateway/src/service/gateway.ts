@@ -20,6 +20,7 @@ import {
   type AuthorityState,
   type Caller,
   type Command,
+  type Operation as EntryOperation,
   type CommandCode,
   type CommandOutput,
   type CompiledPolicy,
@@ -342,23 +343,22 @@ export class Gateway {
     return this.#withTokens<R>(committed);
   }
 
+  /**
+   * Record a refusal decided outside the core's commands (the auth layer's
+   * 403, a grant token whose signature fails) as `authority.rejected`,
+   * through the one writer like every other entry (ADR 002 §1). Resolves once
+   * the entry is durable; rejects when it could not be recorded, and then the
+   * refusal must not be answered as if it were (DESIGN invariant 7: 503).
+   */
+  async recordRefusal(caller: Caller, refused: RefusalRecord): Promise<void> {
+    await this.#sequencer.submit({ evaluate: refusalEntry(caller, refused) });
+  }
+
   /** A refusal the gateway decides before any command (a grant token that does not verify), recorded like any other. */
   async #refuse<R extends Success>(caller: Caller, operation: 'consume', code: CommandCode, message: string, rule: string): Promise<GatewayResult<R>> {
-    const evaluate: Evaluate = (state, _policy, ctx): CommandOutput<Refusal> => ({
-      entries: [
-        toDraft({
-          at: new Date(ctx.now).toISOString(),
-          type: 'authority.rejected',
-          actor: caller.principal,
-          surface: caller.surface,
-          bundle_id: state.bundle.bundle_id,
-          subjects: {},
-          payload: { operation, code, target_id: null, credential: caller.credential, rule_ids: [rule] },
-        }),
-      ],
-      result: { ok: false, code, codes: [code], message },
-    });
-    return this.#withTokens<R>(await this.#sequencer.submit({ evaluate }));
+    await this.#sequencer.submit({ evaluate: refusalEntry(caller, { operation, code, rule }) });
+    const refusal: Refusal = { ok: false, code, codes: [code], message };
+    return refusal;
   }
 
   /** Sign the grants a command issued, only now that they are durable. */
@@ -373,4 +373,29 @@ export class Gateway {
     }
     return { ...(result as R), tokens };
   }
+}
+
+/** What a refusal decided outside a core command records: the operation refused, its code, the rule that refused it. */
+export interface RefusalRecord {
+  readonly operation: EntryOperation;
+  /** A command code, or an API code such as FORBIDDEN: codes are API either way. */
+  readonly code: string;
+  readonly rule: string;
+}
+
+function refusalEntry(caller: Caller, refused: RefusalRecord): Evaluate {
+  return (state, _policy, ctx): CommandOutput<null> => ({
+    entries: [
+      toDraft({
+        at: new Date(ctx.now).toISOString(),
+        type: 'authority.rejected',
+        actor: caller.principal,
+        surface: caller.surface,
+        bundle_id: state.bundle.bundle_id,
+        subjects: {},
+        payload: { operation: refused.operation, code: refused.code, target_id: null, credential: caller.credential, rule_ids: [refused.rule] },
+      }),
+    ],
+    result: null,
+  });
 }
