@@ -26,6 +26,9 @@ const TOKEN = 'cst_abcdefghijklmnop_' + 'A'.repeat(43);
 const { bundle, bundleId: BUNDLE } = loadPolicy(readFileSync(POLICY, 'utf8'), POLICY);
 const roster = buildRoster(bundle);
 
+/** util-linux `script` runs a command on a pseudo-terminal: the only way to test the interactive prompt. */
+const HAS_SCRIPT = spawnSync('script', ['--version']).status === 0;
+
 const tmp = mkdtempSync(join(tmpdir(), 'countersign-client-'));
 const keys: Record<string, string> = {};
 beforeAll(() => {
@@ -319,7 +322,9 @@ describe('countersign approve and deny', () => {
 
   it('shows what is signed, signs the statement locally and sends only statement and signature', async () => {
     const gw = await fake(approvalRoutes());
+    const before = Date.now();
     const r = await countersign(['approve', 'request-1', '--key', keys['lena']!, '--policy', POLICY, '--reason', 'restart is safe', '--yes']);
+    const after = Date.now();
     expect(r.code, r.stderr).toBe(0);
     // what the approver saw
     for (const shown of ['APPROVE', 'workers.restart_pool', 'payments-worker', 'prod', 'high', 'in-flight jobs are retried', 'workers.rollback_pool on payments-worker', RESTART_DIGEST, BUNDLE, 'lena (key lena-2025) via signed-cli']) {
@@ -341,7 +346,9 @@ describe('countersign approve and deny', () => {
       surface: 'signed-cli',
       reason: 'restart is safe',
     });
-    expect(Math.abs(Date.parse(body.statement.signed_at) - Date.now())).toBeLessThan(60_000);
+    // stamped by the CLI while it ran, from this machine's clock
+    expect(Date.parse(body.statement.signed_at)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(body.statement.signed_at)).toBeLessThanOrEqual(after);
     expect(body.attestation).toMatchObject({ kind: 'key', key_id: 'lena-2025' });
     // the signature verifies with lena's public key from the example roster, and with nobody else's
     expect(verifyStatement(body.statement, body.attestation.signature, roster, 'lena-2025')).toEqual({ verified: true, keyId: 'lena-2025' });
@@ -386,7 +393,14 @@ describe('countersign approve and deny', () => {
   });
 
   // a real terminal, through util-linux `script`: the prompt is read from the TTY, and only `y` signs
-  it.runIf(spawnSync('script', ['--version']).status === 0)('asks on a terminal: no sends nothing, yes signs and sends', async () => {
+  it('asks on a terminal: no sends nothing, yes signs and sends', async (ctx) => {
+    if (!HAS_SCRIPT) {
+      const why = 'util-linux `script` is not on PATH, so no terminal can be given to the CLI (Debian: apt-get install bsdutils)';
+      // CI installs it (.ci/run): there a missing `script` is a broken setup, never a pass
+      if (process.env['CI']) throw new Error(`${why}; CI requires it`);
+      console.warn(`SKIPPED the terminal prompt test: ${why}`);
+      ctx.skip(why);
+    }
     const gw = await fake(approvalRoutes());
     const onTty = (answer: string) =>
       new Promise<Run>((resolve, reject) => {

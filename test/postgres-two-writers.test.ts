@@ -19,9 +19,13 @@ interface WriterResult {
 }
 
 interface Writer {
+  /** The store is open. */
   readonly ready: Promise<void>;
+  /** The first batch is committed; the writer waits for the second `go`. */
+  readonly started: Promise<void>;
   readonly done: Promise<WriterResult>;
   go(): void;
+  goOn(): void;
 }
 
 function startWriter(pgUrl: string, schema: string, name: string, count: number): Writer {
@@ -29,10 +33,13 @@ function startWriter(pgUrl: string, schema: string, name: string, count: number)
   let stdout = '';
   let stderr = '';
   let signalReady: () => void = () => undefined;
+  let signalStarted: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (signalReady = resolve));
+  const started = new Promise<void>((resolve) => (signalStarted = resolve));
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
     if (stdout.startsWith('ready\n')) signalReady();
+    if (stdout.startsWith('ready\nstarted\n')) signalStarted();
   });
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const done = new Promise<WriterResult>((resolve, reject) => {
@@ -42,7 +49,9 @@ function startWriter(pgUrl: string, schema: string, name: string, count: number)
       resolve(JSON.parse(last) as WriterResult);
     });
   });
-  return { ready: Promise.race([ready, done.then(() => undefined)]), done, go: () => child.stdin.end('go\n') };
+  // a writer that dies early settles `ready` and `started` too, so its error surfaces through `done`
+  const orDone = (signal: Promise<void>): Promise<void> => Promise.race([signal, done.then(() => undefined)]);
+  return { ready: orDone(ready), started: orDone(started), done, go: () => child.stdin.write('go\n'), goOn: () => child.stdin.end('go\n') };
 }
 
 describe.skipIf(url === null)('two processes appending to one PostgreSQL chain', () => {
@@ -60,6 +69,9 @@ describe.skipIf(url === null)('two processes appending to one PostgreSQL chain',
     const writers = [startWriter(pgUrl, schema, 'writer_a', n), startWriter(pgUrl, schema, 'writer_b', n)];
     await Promise.all(writers.map((w) => w.ready));
     for (const w of writers) w.go();
+    // neither goes on before both have committed a batch: their lifetimes overlap whatever the scheduler does
+    await Promise.all(writers.map((w) => w.started));
+    for (const w of writers) w.goOn();
     const results = await Promise.all(writers.map((w) => w.done));
     expect(results.map((r) => r.appended)).toEqual([n, n]);
 
@@ -82,8 +94,9 @@ describe.skipIf(url === null)('two processes appending to one PostgreSQL chain',
       // what each writer was acknowledged is exactly what the chain holds for it
       const acknowledged = results.flatMap((r) => r.seqs).sort((a, b) => a - b);
       expect(acknowledged).toEqual(Array.from({ length: 2 * n }, (_, i) => i));
-      // the writers really ran at the same time: their batches interleave in the chain
-      expect(switches).toBeGreaterThan(2);
+      // each writer's first batch precedes the rest of both, so the chain changes writer at least twice;
+      // how often beyond that is up to the scheduler and not asserted
+      expect(switches).toBeGreaterThanOrEqual(2);
     } finally {
       await store.close();
     }

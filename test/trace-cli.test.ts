@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeEntry, sealEntry, type LedgerEntry, type SealedEntry } from '../packages/core/src/ledger/entry.js';
 import { SqliteLedgerStore } from '../packages/gateway/src/store/sqlite.js';
-import { exportLedger } from './helpers/record-incident.js';
+import { exportLedger, recordMode } from './helpers/record-incident.js';
 
 /**
  * End to end: the built CLI (`npm run build` first) on the recorded ledgers
  * of the reference incident. Outputs are compared byte for byte with the
  * committed files under test/fixtures/expected/; regenerate them only on
- * purpose, after reading the diff:
+ * purpose, after reading the diff, and never in CI:
  *
  *   COUNTERSIGN_RECORD=1 npx vitest run test/trace-cli.test.ts
  */
@@ -23,7 +23,7 @@ const GOLDEN = 'examples/payments/golden';
 const PERMISSIVE = 'test/fixtures/ledgers/incident-permissive.jsonl';
 const GOVERNED = 'test/fixtures/ledgers/incident-governed.jsonl';
 const EXPECTED = join(ROOT, 'test', 'fixtures', 'expected');
-const RECORD = process.env['COUNTERSIGN_RECORD'] === '1';
+const RECORD = recordMode();
 
 const tmp = mkdtempSync(join(tmpdir(), 'countersign-trace-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -2,19 +2,19 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createExportVerifier, LineSplitter } from '../packages/core/src/ledger/export.js';
-import { fixtureVerifierKey, recordIncident, type IncidentVariant } from './helpers/record-incident.js';
+import { fixtureVerifierKey, recordIncident, recordMode, type IncidentVariant } from './helpers/record-incident.js';
 
 /**
  * The recorded ledgers of the reference incident are committed files. They
  * must stay what the scenario writes today: when the state machine changes
  * what it records, this fails, and the fixtures (and the expected trace and
- * postmortem outputs built on them) are regenerated deliberately with
+ * postmortem outputs built on them) are regenerated deliberately, never in CI, with
  *
- *   COUNTERSIGN_RECORD=1 npx vitest run test/trace-fixtures.test.ts test/trace-cli.test.ts test/postmortem-cli.test.ts
+ *   COUNTERSIGN_RECORD=1 npx vitest run test/trace-fixtures.test.ts test/trace-cli.test.ts
  */
 
 const DIR = fileURLToPath(new URL('./fixtures/ledgers/', import.meta.url));
-const RECORD = process.env['COUNTERSIGN_RECORD'] === '1';
+const RECORD = recordMode();
 
 describe.each<IncidentVariant>(['permissive', 'governed'])('recorded ledger of the %s incident', (variant) => {
   const file = `${DIR}incident-${variant}.jsonl`;
