@@ -1,6 +1,9 @@
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ApiError, buildApp, route } from './app.js';
+import { ID_MAX_LENGTH } from './routes/bounds.js';
 
 const Echo = z.strictObject({ name: z.string().min(1).max(20) });
 
@@ -71,6 +74,30 @@ describe('buildApp', () => {
     expect(res.json().error.code).toBe('BODY_TOO_LARGE');
   });
 
+  it('refuses what two JSON readers could read differently with its own code and the pointer (json-body.ts)', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/echo/abc', headers: { 'content-type': 'application/json' }, payload: '{"name":"a","name":"b"}' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ error: { code: 'BODY_DUPLICATE_KEY', message: 'member at `/name` appears twice', details: { pointer: '/name' } } });
+  });
+
+  it('refuses a body in another media type with 415, text/plain included', async () => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/jsonx']) {
+      const res = await app.inject({ method: 'POST', url: '/v1/echo/abc', headers: { 'content-type': type }, payload: '{"name":"x"}' });
+      expect([type, res.statusCode, res.json().error.code]).toEqual([type, 415, 'UNSUPPORTED_MEDIA_TYPE']);
+    }
+    const res = await app.inject({ method: 'POST', url: '/v1/echo/abc', headers: { 'content-type': 'Application/JSON; charset=utf-8' }, payload: '{"name":"x"}' });
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('answers router errors in the error shape: a malformed escape, a path parameter longer than an id', async () => {
+    const bad = await app.inject({ method: 'POST', url: '/v1/echo/%E0%A4%A', payload: { name: 'x' } });
+    expect([bad.statusCode, bad.json()]).toEqual([400, { error: { code: 'URL_MALFORMED', message: 'request path has a malformed percent-escape' } }]);
+    const long = await app.inject({ method: 'POST', url: `/v1/echo/${'a'.repeat(ID_MAX_LENGTH + 1)}`, payload: { name: 'x' } });
+    expect([long.statusCode, long.json().error.code]).toEqual([414, 'PATH_PARAM_TOO_LONG']);
+    const longest = await app.inject({ method: 'POST', url: `/v1/echo/${'a'.repeat(ID_MAX_LENGTH)}`, payload: { name: 'x' } });
+    expect(longest.statusCode).toBe(200);
+  });
+
   it('maps typed errors through the one status table', async () => {
     const res = await app.inject({ method: 'GET', url: '/v1/forbidden' });
     expect(res.statusCode).toBe(403);
@@ -98,5 +125,52 @@ describe('buildApp', () => {
     expect(op.parameters).toEqual([{ name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z]+$' } }]);
     expect(op.requestBody.content['application/json'].schema.properties.name).toEqual({ type: 'string', minLength: 1, maxLength: 20 });
     expect(op.requestBody.content['application/json'].schema.additionalProperties).toBe(false);
+  });
+});
+
+describe('buildApp while closing', () => {
+  it('turns away a request that arrives during the drain with 503 NOT_READY in the error shape, and serves the one in flight', async () => {
+    let started!: () => void;
+    const inFlight = new Promise<void>((resolve) => (started = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const slow = buildApp({
+      logLevel: 'silent',
+      routes: [
+        route({
+          method: 'GET',
+          path: '/v1/slow',
+          summary: 'answers when released',
+          tag: 'test',
+          response: z.strictObject({ done: z.boolean() }),
+          handler: async () => {
+            started();
+            await released;
+            return { done: true };
+          },
+        }),
+      ],
+    });
+    await slow.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = slow.server.address() as AddressInfo;
+    const socket = connect({ host: '127.0.0.1', port });
+    let answers = '';
+    socket.on('data', (chunk: Buffer) => (answers += chunk.toString()));
+    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('GET /v1/slow HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await inFlight;
+    const closed = slow.close();
+    // the second request rides the busy connection, which the drain keeps open
+    socket.write('GET /v1/slow HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    release();
+    await closed;
+    await ended;
+    const [first, second] = answers.split(/(?=HTTP\/1\.1 )/);
+    expect(first).toMatch(/^HTTP\/1\.1 200 /);
+    expect(first).toContain('{"done":true}');
+    expect(second).toMatch(/^HTTP\/1\.1 503 /);
+    expect(second).toMatch(/connection: close/i);
+    expect(second?.slice(second.indexOf('\r\n\r\n') + 4)).toBe(JSON.stringify({ error: { code: 'NOT_READY', message: 'the gateway is shutting down' } }));
   });
 });

@@ -5,7 +5,10 @@ import { isCountersignError } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { httpStatusFor } from './http-status.js';
 import { ApiError } from './api-error.js';
+import { parseJsonBody } from './json-body.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from './limits.js';
+import { answerClientError, answerExpectation } from './protocol-errors.js';
+import { ID_MAX_LENGTH } from './routes/bounds.js';
 
 export const ErrorBody = z.strictObject({
   error: z.strictObject({
@@ -103,8 +106,7 @@ export function toErrorResponse(err: unknown): { status: number; body: z.infer<t
   if (err instanceof ApiError || err instanceof GatewayError || isCountersignError(err)) {
     ({ code, message, details } = err);
   } else if (isFastifyClientError(err)) {
-    code = FASTIFY_CODES[err.code] ?? 'BAD_REQUEST';
-    message = code === 'BODY_TOO_LARGE' ? 'request body is too large' : 'request body could not be read';
+    [code, message] = FASTIFY_CODES[err.code] ?? ['BAD_REQUEST', 'request could not be read'];
   } else {
     const status = httpStatusFor('INTERNAL');
     return { status, body: { error: { code: 'INTERNAL', message: 'internal error' } }, internal: true };
@@ -116,12 +118,13 @@ export function toErrorResponse(err: unknown): { status: number; body: z.infer<t
   return { status, body: { error: details ? { code, message, details: { ...details } } : { code, message } }, internal: false };
 }
 
-const FASTIFY_CODES: Readonly<Record<string, string>> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_REQUEST',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
+/** Fastify's own 4xx errors as our codes and messages (Fastify's wording names its internals). */
+const FASTIFY_CODES: Readonly<Record<string, readonly [code: string, message: string]>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: ['BODY_TOO_LARGE', 'request body is too large'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 'request body must be `application/json`'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['BAD_REQUEST', 'request body does not match its content-length'],
+  FST_ERR_BAD_URL: ['URL_MALFORMED', 'request path has a malformed percent-escape'],
+  FST_ERR_MAX_PARAM_LENGTH: ['PATH_PARAM_TOO_LONG', `a path parameter is longer than ${ID_MAX_LENGTH} characters`],
 };
 
 function isFastifyClientError(err: unknown): err is { code: string; statusCode: number } {
@@ -142,14 +145,56 @@ export function buildApp(options: AppOptions): FastifyInstance {
         censor: '[redacted]',
       },
     },
-    // Error bodies are ours; Fastify's own are mapped in the error handler.
-    return503OnClosing: true,
+    // Every answer has the documented error body; Fastify's and Node's own are
+    // replaced: the 503 while closing and the 400 for a missing Host by the
+    // onRequest hook below, router errors by frameworkErrors, the HTTP
+    // parser's errors and a failed Expect in protocol-errors.ts.
+    return503OnClosing: false,
+    http: { requireHostHeader: false },
+    clientErrorHandler: answerClientError,
+    // a path parameter is an id at most (routes/bounds.ts): the router and the schema bound it alike
+    routerOptions: { maxParamLength: ID_MAX_LENGTH },
+    frameworkErrors: (err, request, reply) => sendError(err, request, reply),
   });
+  app.server.on('checkExpectation', answerExpectation);
 
-  app.setErrorHandler((err, request, reply) => {
+  const sendError = (err: unknown, request: FastifyRequest, reply: FastifyReply): void => {
     const { status, body, internal } = toErrorResponse(err);
     if (internal) request.log.error({ err }, 'request failed');
     void reply.status(status).send(body);
+  };
+  app.setErrorHandler(sendError);
+
+  // One JSON reader for every route (json-body.ts); the text/plain parser Fastify adds by default
+  // goes too, so a body in any other media type is 415 UNSUPPORTED_MEDIA_TYPE.
+  app.removeAllContentTypeParsers();
+  // parseAs buffer: Fastify counts the bytes against bodyLimit before the parser sees them, and never decodes them leniently
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    let value: unknown;
+    try {
+      value = parseJsonBody(body as Buffer);
+    } catch (err) {
+      done(err as Error, undefined);
+      return;
+    }
+    done(null, value);
+  });
+
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (Node's check, taken over for the body)
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      void reply.header('connection', 'close');
+      throw new ApiError('REQUEST_MALFORMED', 'an HTTP/1.1 request must name its `host`');
+    }
+    // while draining, a request arriving on a kept-alive connection is turned away, and the connection closed
+    if (closing) {
+      void reply.header('connection', 'close');
+      throw new ApiError('NOT_READY', 'the gateway is shutting down');
+    }
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route for \`${request.method} ${request.url.split('?')[0]}\`` } });

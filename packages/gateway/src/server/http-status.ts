@@ -2,13 +2,19 @@
  * The one place where stable error codes become HTTP statuses (docs/http-api.md
  * "Errors"). The rule, so a new code lands in the right row:
  *
- *   400  the request cannot be read: malformed JSON, schema violations
+ *   400  the request cannot be read: malformed HTTP, URL or JSON, a body two
+ *        readers could read differently (json-body.ts), schema violations
  *   401  the credential: missing, malformed, unknown, revoked, expired
  *   403  authority: who you are, your roles, your surface, your signature
  *   404  the id you named does not exist
+ *   408  the request did not arrive in time
  *   409  the state refuses: closed, used, expired, revoked, held, halted, changed
  *   413  the body is larger than the route allows
+ *   414  a path parameter is longer than any id
+ *   415  the body is not `application/json`
+ *   417  an `Expect` the gateway cannot meet
  *   422  well-formed, but its content breaks a rule (scope, digest, duration)
+ *   431  the request headers are too large
  *   503  the gateway cannot serve now (store, bundle, shutting down)
  *
  * Workflow refusals are never 5xx: a 5xx means the gateway failed, not that
@@ -25,8 +31,18 @@ const STATUS: Readonly<Record<string, number>> = {
   POLICY_PARSE_ERROR: 400,
   POLICY_INVALID: 400,
   PATH_MISMATCH: 400,
+  BODY_INVALID_UTF8: 400,
+  BODY_DUPLICATE_KEY: 400,
+  BODY_NUMBER_NOT_CANONICAL: 400,
+  BODY_FORBIDDEN_KEY: 400,
+  URL_MALFORMED: 400,
+  REQUEST_MALFORMED: 400,
+  REQUEST_TIMEOUT: 408,
+  EXPECTATION_FAILED: 417,
   BODY_TOO_LARGE: 413,
+  PATH_PARAM_TOO_LONG: 414,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  HEADERS_TOO_LARGE: 431,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   // credentials

@@ -7,7 +7,13 @@ import { z } from 'zod';
  * wildcards, digests, roles) are the core's to judge and record; these only
  * keep the shape sane.
  */
-export const Id = z.string().min(1).max(200);
+/**
+ * The longest id a caller may name, in a body or a path. The router's bound on
+ * a path parameter is this one too (app.ts), so the schema and the router
+ * never disagree about an id.
+ */
+export const ID_MAX_LENGTH = 200;
+export const Id = z.string().min(1).max(ID_MAX_LENGTH);
 export const ShortText = z.string().max(2_000);
 export const LongText = z.string().max(4_000);
 export const Digest = z.string().max(100);

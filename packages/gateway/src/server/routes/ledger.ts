@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { buildTrace, decodeEntry, exportCheckpointLine, exportEntryLine, exportHeaderLine, type LedgerEntry } from '@countersign/core';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import type { ServerContext } from '../context.js';
+import { IdParams } from './bounds.js';
 
 const Checkpoint = z.object({ tree_size: z.number().int(), note: z.string() });
 const SeqParams = z.strictObject({ seq: z.string().regex(/^(0|[1-9]\d{0,15})$/, 'a ledger sequence number').transform(Number) });
@@ -102,7 +103,7 @@ export function ledgerRoutes(ctx: ServerContext): RouteSpec[] {
       summary: 'the authority chain of a request, proposal, step, grant, override or incident, rebuilt from the ledger',
       tag: 'ledger',
       operation: 'trace',
-      params: z.strictObject({ id: z.string().min(1).max(200) }),
+      params: IdParams,
       response: z.looseObject({ id: z.string(), kind: z.string(), bundle_ids: z.array(z.string()), steps: z.array(z.unknown()), lines: z.array(z.unknown()) }),
       handler: async ({ params }) => {
         const trace = buildTrace(await allEntries(ctx), params.id);

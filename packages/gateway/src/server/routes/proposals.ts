@@ -3,8 +3,8 @@ import { decideProposal, decisionState, parseProposal, Proposal } from '@counter
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, viewContext, type ServerContext } from '../context.js';
 import { ProposalBody, stepOutcomeView, stepView } from '../views.js';
+import { IdParams } from './bounds.js';
 
-const IdParams = z.strictObject({ id: z.string().min(1).max(200) });
 const Decisions = z.object({ bundle_id: z.string(), decisions: z.array(z.record(z.string(), z.unknown())) });
 
 export function proposalRoutes(ctx: ServerContext): RouteSpec[] {

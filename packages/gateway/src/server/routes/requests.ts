@@ -5,6 +5,7 @@ import type { AttestationInput } from '../../service/gateway.js';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { callerFrom, run, viewContext, type ServerContext } from '../context.js';
 import { RequestBody, requestView } from '../views.js';
+import { IdParams } from './bounds.js';
 
 /** A long poll is held at most this long, whatever `wait` asks (docs/http-api.md "Waiting"). */
 export const MAX_WAIT_MS = 60_000;
@@ -13,7 +14,6 @@ export const MAX_STREAM_MS = 10 * 60_000;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const KEEP_ALIVE_MS = 15_000;
 
-const IdParams = z.strictObject({ id: z.string().min(1).max(200) });
 const WaitQuery = z.strictObject({
   wait: z
     .string()
