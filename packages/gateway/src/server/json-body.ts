@@ -54,7 +54,8 @@ export function parseJsonBody(bytes: Uint8Array): unknown {
     throw new JsonBodyError('BAD_REQUEST', 'request body is not valid JSON');
   }
   // JSON.parse has accepted the text: the scan below may take its grammar for granted
-  checkMembersAndNumbers(text, SURROGATE_ESCAPE.test(text));
+  // includes first: a plain substring search is several times faster than the regex over a body without escapes
+  checkMembersAndNumbers(text, text.includes('\\u') && SURROGATE_ESCAPE.test(text));
   return value;
 }
 
