@@ -233,6 +233,17 @@ export {
   type TypedDraft,
   type TypedEntry,
 } from './state/entries.js';
+export {
+  entryIssueText,
+  parseEntries,
+  parseEntry,
+  type AuthorityEntry,
+  type AuthorityPayloads,
+  type EntryEnvelope,
+  type EntryIssue,
+  type OverrideBodyRecord,
+  type ParsedEntry,
+} from './state/parse.js';
 export { COMMAND_CODES, type CommandCode, type StateRejectionCode } from './state/codes.js';
 export {
   activeHolds,

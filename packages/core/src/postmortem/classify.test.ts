@@ -166,6 +166,25 @@ describe('each class from a scenario of its own', () => {
     expect(classify(w.machine.entries, { policy: GOVERNED }).not_evaluated).toEqual(['evaluation-blind-spot: no golden set was given']);
   });
 
+  it('traceability-gap: an entry that does not match its type is named, and what it records is not judged', () => {
+    const { world } = playPermissive();
+    const restart = world.machine.entries.filter((e) => e.type === 'grant.consumed')[4] as LedgerEntry;
+    // the restart's execution loses its step: the one execution of the incident that ran short of authority
+    const broken = world.machine.entries.map((e) => (e.seq === restart.seq ? { ...e, payload: { ...e.payload, step: null } } : e));
+    const pm = classify(broken, { policy: GOVERNED, scope: { incident: 'inc-payments-0912' }, golden: [] });
+    const gap = classOf(pm, 'traceability-gap')?.findings.find((f) => f.rule === 'malformed-entry');
+    expect(gap).toEqual({
+      class: 'traceability-gap',
+      rule: 'malformed-entry',
+      summary: `#${restart.seq} grant.consumed does not match its type at \`/payload/step\`: expected string, found null: nothing it records is read`,
+      seqs: [restart.seq],
+      executed: false,
+    });
+    // no finding is built on what the entry might have said
+    const cited = pm.classes.flatMap((c) => c.findings).filter((f) => f.rule !== 'malformed-entry').flatMap((f) => f.seqs);
+    expect(cited).not.toContain(restart.seq);
+  });
+
   it('traceability-gap: a decision recorded without its surface, and a broken chain reported by the reader', () => {
     const w = new World(GOVERNED);
     ok(w.propose([inspectStep()]));

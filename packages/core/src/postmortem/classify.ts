@@ -8,8 +8,10 @@ import type { LedgerEntry } from '../ledger/entry.js';
 import { ruleKey, type CompiledPolicy, type CompiledRule } from '../policy/compile.js';
 import { parseDuration } from '../policy/duration.js';
 import type { ActionClass } from '../policy/schema.js';
-import { checkTraceContract } from '../trace/check.js';
-import { buildTrace } from '../trace/trace.js';
+import type { SignerData } from '../state/entries.js';
+import { entryIssueText, parseEntries, type AuthorityEntry, type EntryEnvelope, type ParsedEntry } from '../state/parse.js';
+import { checkParsed } from '../trace/check.js';
+import { traceParsed } from '../trace/trace.js';
 import { CLASS_MEANINGS, FAILURE_CLASSES, type FailureClass } from './taxonomy.js';
 
 /**
@@ -41,7 +43,10 @@ import { CLASS_MEANINGS, FAILURE_CLASSES, type FailureClass } from './taxonomy.j
  *   evaluation-blind-spot  contradicts-golden: a mutation was decided with
  *     a risk the golden set says is wrong; uncovered: it ran on a contract,
  *     action@environment or rule no golden case exercises.
- *   traceability-gap  missing-field, no-approver-on-record, chain-break.
+ *   traceability-gap  missing-field, no-approver-on-record, chain-break;
+ *     malformed-entry: an entry does not match its catalog type (state/parse.ts).
+ *     Nothing is read from its payload: an execution it may record is not
+ *     judged, and the finding says so rather than guessing.
  *
  * Stopped attempts (refusals, denials, holds) are not failures: they are
  * listed under `stopped`, as evidence of the controls that held.
@@ -113,61 +118,70 @@ export interface Postmortem {
 
 const REFUSED_BY_CONTRACT = new Set(['HOLD_ACTIVE', 'PREREQUISITE_MISSING', 'RISK_DENIED', 'TARGET_NOT_ALLOWED', 'PARAM_NOT_ALLOWED', 'PARAM_INVALID', 'EVALUATION_ERROR']);
 const OUT_OF_SET = new Set(['UNKNOWN_ACTION', 'UNKNOWN_ENVIRONMENT', 'ENVIRONMENT_NOT_ALLOWED', 'UNKNOWN_PRINCIPAL', 'UNKNOWN_SURFACE']);
-const REFUSALS = new Set(['approval.rejected', 'grant.rejected', 'hold.rejected', 'override.denied', 'lease.rejected', 'authority.rejected']);
 const AGENT_AUTHORITY_TYPES = new Set(['approval.accepted', 'approval.rejected', 'override.requested', 'override.granted', 'override.denied', 'hold.opened', 'hold.lifted', 'hold.evidence_added', 'hold.rejected', 'halt.issued', 'halt.lifted', 'bundle.activated', 'rollback.registered', 'rollback.executed']);
 const REPEAT_WINDOW_MS = 60 * 60_000;
 
-function str(e: LedgerEntry, key: string): string | null {
-  const v = e.payload[key];
-  return typeof v === 'string' ? v : null;
-}
-
-function strings(e: LedgerEntry, key: string): string[] {
-  const v = e.payload[key];
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
-
-interface Signer {
-  readonly principal: string;
-  readonly surface: string;
-  readonly verified: boolean;
-}
-
-function signersOf(e: LedgerEntry): Signer[] {
-  const v = e.payload['signers'];
-  if (!Array.isArray(v)) return [];
-  return v.map((s) => {
-    const r = s as { principal?: unknown; surface?: unknown; signature_verified?: unknown };
-    return { principal: String(r.principal ?? ''), surface: String(r.surface ?? ''), verified: r.signature_verified === true };
-  });
+/** The override signers an entry records: an override granted or denied. */
+function signersOf(e: AuthorityEntry): readonly SignerData[] {
+  return e.type === 'override.granted' || e.type === 'override.denied' ? e.payload.signers : [];
 }
 
 interface StepFacts {
   readonly body: ProposalStep;
-  readonly proposal: LedgerEntry;
+  readonly proposal: AuthorityEntry<'proposal.received'>;
 }
 
 interface Execution {
-  readonly entry: LedgerEntry;
+  readonly entry: AuthorityEntry<'grant.consumed' | 'lease.used'>;
   readonly via: 'grant' | 'lease';
   readonly step: StepFacts;
-  readonly decision: LedgerEntry | null;
-  readonly grant: LedgerEntry | null;
-  readonly request: LedgerEntry | null;
-  readonly approvals: readonly LedgerEntry[];
-  readonly lease: LedgerEntry | null;
-  readonly leaseRequest: LedgerEntry | null;
+  readonly decision: AuthorityEntry<'step.decided'> | null;
+  readonly grant: AuthorityEntry<'grant.issued'> | null;
+  readonly request: AuthorityEntry<'request.opened'> | null;
+  readonly approvals: readonly AuthorityEntry<'approval.accepted'>[];
+  readonly lease: AuthorityEntry<'override.granted'> | null;
+  readonly leaseRequest: AuthorityEntry<'override.requested'> | null;
   readonly governed: Decision;
   readonly rule: CompiledRule | null;
   readonly mutation: boolean;
   readonly rollbackRegistered: boolean;
 }
 
+/** The codes of a refusal that stopped an attempt; null for any other entry. A clock breach is a finding, not a stop. */
+function refusalCodes(e: AuthorityEntry): readonly string[] | null {
+  switch (e.type) {
+    case 'override.denied':
+      return e.payload.codes;
+    case 'approval.rejected':
+    case 'grant.rejected':
+    case 'hold.rejected':
+    case 'lease.rejected':
+    case 'authority.rejected':
+      return [e.payload.code];
+    default:
+      return null;
+  }
+}
+
+/** The lease an execution ran under, as the execution names it. */
+function leaseOf(x: Execution): string {
+  return x.entry.type === 'lease.used' ? x.entry.payload.lease : '-';
+}
+
 /** Classify what the ledger shows. */
-export function classify(entries: readonly LedgerEntry[], options: ClassifyOptions): Postmortem {
+export function classify(ledger: readonly LedgerEntry[], options: ClassifyOptions): Postmortem {
   const { policy } = options;
   const scope = options.scope ?? {};
-  const inScope = scopePredicate(entries, scope);
+  // parsed once, for every analysis below (state/parse.ts); entries outside the catalog are not authority entries
+  const parsed = parseEntries(ledger);
+  const entries = parsed.flatMap((p) => (p.kind === 'authority' ? [p.entry] : []));
+  /** What each seq's envelope says, where it is readable: the scope is a matter of seq and time. */
+  const heads = new Map<number, EntryEnvelope>();
+  for (const p of parsed) {
+    if (p.kind !== 'malformed') heads.set(p.entry.seq, p.entry);
+    else if (p.envelope !== null) heads.set(p.envelope.seq, p.envelope);
+  }
+  const inScope = scopePredicate(parsed, scope);
   const scoped = entries.filter((e) => inScope(e));
   const findings: Finding[] = [];
   const add = (cls: FailureClass, rule: string, summary: string, seqs: readonly number[], executed = false): void => {
@@ -179,7 +193,7 @@ export function classify(entries: readonly LedgerEntry[], options: ClassifyOptio
     const p = policy.principals.get(principal);
     return p === undefined ? agentsSeen.has(principal) : p.kind !== 'human';
   };
-  const agentsSeen = new Set(entries.filter((e) => e.type === 'proposal.received').map((e) => str(e, 'agent') ?? ''));
+  const agentsSeen = new Set(entries.flatMap((e) => (e.type === 'proposal.received' ? [e.payload.agent] : [])));
   const roles = (principal: string): readonly string[] => policy.principals.get(principal)?.roles ?? [];
   const reportsTo = (principal: string, boss: string): boolean => {
     const seen = new Set<string>();
@@ -191,16 +205,13 @@ export function classify(entries: readonly LedgerEntry[], options: ClassifyOptio
   };
 
   const executions = replay(entries, policy);
-  const bundleNames = new Map(entries.filter((e) => e.type === 'bundle.activated').map((e) => [str(e, 'bundle_id') ?? '', str(e, 'name') ?? '']));
+  const bundleNames = new Map(entries.flatMap((e) => (e.type === 'bundle.activated' ? [[e.payload.bundle_id, e.payload.name] as const] : [])));
 
   // --- per execution: authority, enforcement, tool reach, trace of approvers
   const boundaryExecs: Execution[] = [];
   for (const x of executions) {
     if (!inScope(x.entry)) continue;
-    const proposal = x.step.proposal;
-    const agent = str(proposal, 'agent') ?? '';
-    const onBehalf = str(proposal, 'on_behalf_of') ?? '';
-    const requestSurface = str(proposal, 'surface') ?? '';
+    const { agent, on_behalf_of: onBehalf, surface: requestSurface } = x.step.proposal.payload;
     const where = `${x.step.body.action}@${x.step.body.environment} ${x.step.body.target}`;
     const chain = [x.decision?.seq, x.request?.seq, ...x.approvals.map((a) => a.seq), x.grant?.seq, x.leaseRequest?.seq, x.lease?.seq, x.entry.seq].filter((s): s is number => s !== undefined);
     const independent = (p: string, surface: string, verified: boolean): boolean =>
@@ -213,19 +224,19 @@ export function classify(entries: readonly LedgerEntry[], options: ClassifyOptio
       let met: boolean;
       let how: string;
       if (x.via === 'grant') {
-        const approvers = [...new Set(x.approvals.filter((a) => a.payload['decision'] === 'approve' && independent(str(a, 'approver') ?? '', str(a, 'surface') ?? '', a.payload['signature_verified'] === true)).map((a) => str(a, 'approver') ?? ''))];
+        const approvers = [...new Set(x.approvals.filter((a) => a.payload.decision === 'approve' && independent(a.payload.approver, a.payload.surface, a.payload.signature_verified)).map((a) => a.payload.approver))];
         const quorum = assignQuorum(x.rule.requirement.quorum, approvers, (p, role) => roles(p).includes(role));
         have = quorum.seats.length;
         met = quorum.met;
-        how = x.request === null ? 'on a grant issued with no approval request' : `on request ${str(x.request, 'request') ?? '-'}`;
+        how = x.request === null ? 'on a grant issued with no approval request' : `on request ${x.request.payload.request}`;
       } else {
         const requester = x.leaseRequest?.actor ?? null;
         const overridable = x.rule.action.contract.override?.eligible !== false;
-        const signers = new Set(signersOf(x.lease as LedgerEntry).filter((s) => s.principal !== requester && independent(s.principal, s.surface, s.verified)).map((s) => s.principal));
+        const signers = new Set((x.lease?.payload.signers ?? []).filter((s) => s.principal !== requester && independent(s.principal, s.surface, s.signature_verified)).map((s) => s.principal));
         have = overridable ? signers.size : 0;
         // an override stands in for the quorum only with two independent signers at least
         met = overridable && have >= Math.max(2, seats);
-        how = `under override lease ${str(x.lease as LedgerEntry, 'lease') ?? '-'}${overridable ? '' : ', on a contract that is never overridable'}`;
+        how = `under override lease ${leaseOf(x)}${overridable ? '' : ', on a contract that is never overridable'}`;
       }
       if (!met) {
         failedAuthority = true;
@@ -258,83 +269,92 @@ export function classify(entries: readonly LedgerEntry[], options: ClassifyOptio
 
   // --- steps the active bundle let through that no governed contract covers
   for (const e of scoped) {
-    if (e.type !== 'step.decided' || e.payload['effect'] === 'deny' || e.payload['effect'] === 'held') continue;
-    const facts = executions.stepFacts.get(str(e, 'step') ?? '');
+    if (e.type !== 'step.decided' || e.payload.effect === 'deny' || e.payload.effect === 'held') continue;
+    const facts = executions.stepFacts.get(e.payload.step);
     if (!facts) continue;
     const governed = decideOne(policy, facts, executions.stateAt(e.seq), Date.parse(e.at));
     const outOfSet = governed.reasons.filter((r) => OUT_OF_SET.has(r));
     if (outOfSet.length > 0 && !findings.some((f) => f.rule === 'out-of-set' && f.seqs.includes(e.seq))) {
-      add('tool-authority-failure', 'out-of-set', `${str(e, 'action') ?? '-'}@${str(e, 'environment') ?? '-'} was decided ${str(e, 'effect') ?? '-'} (#${e.seq}) though no governed contract allows it: ${outOfSet.join(', ')}`, [e.seq]);
+      add('tool-authority-failure', 'out-of-set', `${e.payload.action}@${e.payload.environment} was decided ${e.payload.effect} (#${e.seq}) though no governed contract allows it: ${outOfSet.join(', ')}`, [e.seq]);
     }
   }
 
   // --- agents reaching for authority they never hold (DESIGN invariant 1)
   for (const e of scoped) {
-    if (e.type === 'authority.rejected' && (str(e, 'code') ?? '').startsWith('AGENT_CANNOT')) {
-      add('tool-authority-failure', 'agent-authority-attempt', `agent ${e.actor ?? '-'} tried to ${(str(e, 'operation') ?? '-').replace('_', ' ')} (#${e.seq}), refused ${str(e, 'code') ?? ''}`, [e.seq]);
+    if (e.type === 'authority.rejected' && e.payload.code.startsWith('AGENT_CANNOT')) {
+      add('tool-authority-failure', 'agent-authority-attempt', `agent ${e.actor ?? '-'} tried to ${e.payload.operation.replace('_', ' ')} (#${e.seq}), refused ${e.payload.code}`, [e.seq]);
       continue;
     }
     if (!AGENT_AUTHORITY_TYPES.has(e.type)) continue;
-    const approver = e.type.startsWith('approval.') ? str(e, 'approver') : null;
+    const approver = e.type === 'approval.accepted' || e.type === 'approval.rejected' ? e.payload.approver : null;
     const who = [e.actor, approver, ...signersOf(e).map((s) => s.principal)].filter((p): p is string => p !== null && isAgent(p));
     if (who.length > 0) {
-      add('tool-authority-failure', 'agent-authority-attempt', `agent ${[...new Set(who)].join(', ')} took part in ${e.type} (#${e.seq})${REFUSALS.has(e.type) ? ', refused' : ''}`, [e.seq]);
+      add('tool-authority-failure', 'agent-authority-attempt', `agent ${[...new Set(who)].join(', ')} took part in ${e.type} (#${e.seq})${refusalCodes(e) !== null ? ', refused' : ''}`, [e.seq]);
     }
   }
 
   // --- invalid grants and leases, O3 breaches, missing trace fields
-  const contract = checkTraceContract(entries, policy.bundle.trace.required_fields);
+  const contract = checkParsed(parsed, policy.bundle.trace.required_fields);
   for (const p of contract) {
-    const e = entries[p.seq];
-    if (e === undefined || !inScope(e)) continue;
+    const e = heads.get(p.seq);
+    // an entry that does not match its type is reported once, below
+    if (p.field === 'entry' || e === undefined || !inScope(e)) continue;
     if (p.field === 'authority') add('policy-enforcement-failure', 'invalid-grant-or-lease', `#${p.seq} ${p.type}: ${p.message}`, [p.seq], true);
     else add('traceability-gap', 'missing-field', `#${p.seq} ${p.type} lacks ${p.field}: ${p.message}`, [p.seq]);
   }
   for (const e of scoped) {
     if (e.type === 'lease.clock_breach') {
-      add('policy-enforcement-failure', 'clock-breach', `lease ${str(e, 'lease') ?? '-'} presented at ${str(e, 'attempted_at') ?? '-'}, outside ${str(e, 'valid_from') ?? '-'} to ${str(e, 'valid_to') ?? '-'} (#${e.seq}): O3 clock breach flagged for incident review`, [e.seq]);
+      add('policy-enforcement-failure', 'clock-breach', `lease ${e.payload.lease} presented at ${e.payload.attempted_at}, outside ${e.payload.valid_from} to ${e.payload.valid_to} (#${e.seq}): O3 clock breach flagged for incident review`, [e.seq]);
     }
   }
   for (const v of options.verificationFailures ?? []) {
-    const e = entries[v.seq];
+    const e = heads.get(v.seq);
     if (e === undefined || inScope(e)) add('traceability-gap', 'chain-break', `#${v.seq}: ${v.message}`, [v.seq]);
   }
+  // where the envelope is unreadable too, the entry cannot be placed in any scope: reported whatever the scope
+  parsed.forEach((p, index) => {
+    if (p.kind !== 'malformed' || (p.envelope !== null && !inScope(p.envelope))) return;
+    const seq = p.issue.seq ?? index;
+    add('traceability-gap', 'malformed-entry', `#${seq} ${p.issue.type ?? 'entry'} does not match its type at ${entryIssueText(p.issue)}: nothing it records is read`, [seq]);
+  });
 
-  operatorProcess(entries, scoped, executions, policy, options.reachableWithinMs ?? 30 * 60_000, add, isAgent);
+  operatorProcess(entries, scoped, executions, inScope, policy, options.reachableWithinMs ?? 30 * 60_000, add, isAgent);
 
   const notEvaluated: string[] = [];
   if (options.golden === undefined) notEvaluated.push('evaluation-blind-spot: no golden set was given');
   else evaluation(executions.filter((x) => inScope(x.entry)), options.golden, policy, bundleNames, add);
 
-  return summarise(scoped, scope, policy, findings, notEvaluated, bundleNames, boundaryExecs);
+  const placed = [...heads.values()].filter((h) => inScope(h)).sort((a, b) => a.seq - b.seq);
+  return summarise(scoped, placed, scope, policy, findings, notEvaluated, bundleNames, boundaryExecs);
 }
 
 /** Overrides used outside their constraints, and one authority stretched over several mutations. */
 function operatorProcess(
-  entries: readonly LedgerEntry[],
-  scoped: readonly LedgerEntry[],
+  entries: readonly AuthorityEntry[],
+  scoped: readonly AuthorityEntry[],
   executions: Replay,
+  inScope: (e: EntryEnvelope) => boolean,
   policy: CompiledPolicy,
   reachableWithinMs: number,
   add: (cls: FailureClass, rule: string, summary: string, seqs: readonly number[], executed?: boolean) => void,
   isAgent: (p: string | null) => boolean,
 ): void {
-  const requests = new Map(entries.filter((e) => e.type === 'override.requested').map((e) => [str(e, 'override') ?? '', e]));
-  const granted = entries.filter((e) => e.type === 'override.granted');
-  for (const g of scoped.filter((e) => e.type === 'override.granted')) {
-    const override = str(g, 'override') ?? '';
+  const requests = new Map(entries.flatMap((e) => (e.type === 'override.requested' ? [[e.payload.override, e] as const] : [])));
+  const granted = entries.filter((e): e is AuthorityEntry<'override.granted'> => e.type === 'override.granted');
+  for (const g of granted.filter((e) => inScope(e))) {
+    const override = g.payload.override;
     const request = requests.get(override);
     const requester = request?.actor ?? null;
     const requestedAt = Date.parse(request?.at ?? g.at);
-    const steps = strings(g, 'step_digests').map((d) => executions.byDigest.get(d)).filter((s): s is StepFacts => s !== undefined);
-    const signers = signersOf(g);
+    const steps = g.payload.step_digests.map((d) => executions.byDigest.get(d)).filter((s): s is StepFacts => s !== undefined);
+    const signers = g.payload.signers;
     // approvers who could have given the real second key: eligible by the governed quorum, not a party to it
     const eligible = new Set<string>();
     for (const s of steps) {
       const rule = policy.rules.get(ruleKey(s.body.action, s.body.environment));
       for (const f of rule?.requirement.quorum ?? []) {
         for (const p of policy.principals.values()) {
-          if (p.kind === 'human' && p.id !== requester && p.id !== str(s.proposal, 'on_behalf_of') && p.roles.some((r) => f.roles.includes(r))) eligible.add(p.id);
+          if (p.kind === 'human' && p.id !== requester && p.id !== s.proposal.payload.on_behalf_of && p.roles.some((r) => f.roles.includes(r))) eligible.add(p.id);
         }
       }
     }
@@ -342,20 +362,20 @@ function operatorProcess(
     if (seen !== undefined) {
       add('operator-process-failure', 'approver-reachable', `override ${override} was granted (#${g.seq}) while eligible approver ${seen.actor ?? '-'} was active on the ledger (#${seen.seq})`, [request?.seq ?? g.seq, seen.seq, g.seq]);
     }
-    const own = new Set(steps.map((s) => str(s.proposal, 'surface') ?? ''));
+    const own = new Set(steps.map((s) => s.proposal.payload.surface));
     if (request?.surface) own.add(request.surface);
     const onOwn = signers.filter((s) => own.has(s.surface));
-    if (request !== undefined && steps.some((s) => str(s.proposal, 'surface') === request.surface)) {
+    if (request !== undefined && steps.some((s) => s.proposal.payload.surface === request.surface)) {
       add('operator-process-failure', 'own-surface', `override ${override} was requested from ${request.surface ?? '-'}, the surface the unlocked step was proposed from, and granted (#${g.seq})`, [request.seq, g.seq]);
     } else if (onOwn.length > 0) {
       add('operator-process-failure', 'own-surface', `override ${override} was signed by ${onOwn.map((s) => `${s.principal}@${s.surface}`).join(', ')}, the request's own surface (#${g.seq})`, [g.seq]);
     }
-    for (const env of strings(g, 'environments')) {
+    for (const env of g.payload.environments) {
       for (const budget of policy.bundle.overrides?.budgets ?? []) {
         if (budget.environment !== env) continue;
         const windowMs = parseDuration(budget.window);
         const at = Date.parse(g.at);
-        const used = granted.filter((o) => o.seq <= g.seq && strings(o, 'environments').includes(env) && Date.parse(o.at) > at - windowMs);
+        const used = granted.filter((o) => o.seq <= g.seq && o.payload.environments.includes(env) && Date.parse(o.at) > at - windowMs);
         if (used.length > budget.max) {
           add('operator-process-failure', 'budget-spent', `override ${override} (#${g.seq}) is override ${used.length} in ${env} within ${budget.window}; the budget is ${budget.max}`, used.map((o) => o.seq));
         }
@@ -364,7 +384,7 @@ function operatorProcess(
   }
 
   // the same console reaching for the override again and again
-  const byConsole = new Map<string, LedgerEntry[]>();
+  const byConsole = new Map<string, AuthorityEntry[]>();
   for (const e of scoped.filter((x) => x.type === 'override.requested')) {
     const key = `${e.actor ?? '-'}@${e.surface ?? '-'}`;
     byConsole.set(key, [...(byConsole.get(key) ?? []), e]);
@@ -377,8 +397,8 @@ function operatorProcess(
   // one authority stretched over several mutations: the incident's "one approval, two actions"
   const groups = new Map<string, Execution[]>();
   for (const x of executions) {
-    if (!x.mutation || !scoped.includes(x.entry)) continue;
-    const key = x.via === 'lease' ? `lease ${str(x.lease as LedgerEntry, 'lease') ?? '-'}` : x.request === null ? `proposal ${str(x.step.proposal, 'proposal') ?? '-'} with no request` : null;
+    if (!x.mutation || !inScope(x.entry)) continue;
+    const key = x.via === 'lease' ? `lease ${leaseOf(x)}` : x.request === null ? `proposal ${x.step.proposal.payload.proposal} with no request` : null;
     if (key === null) continue;
     groups.set(key, [...(groups.get(key) ?? []), x]);
   }
@@ -390,10 +410,10 @@ function operatorProcess(
     }
   }
   for (const x of executions) {
-    if (!x.mutation || !scoped.includes(x.entry) || x.via !== 'grant' || x.request !== null || x.rule === null || x.rule.effect === 'allow') continue;
-    const surface = str(x.step.proposal, 'surface');
-    if (x.grant !== null && x.grant.surface === surface && !isAgent(str(x.step.proposal, 'on_behalf_of'))) {
-      add('operator-process-failure', 'own-surface', `the grant for ${x.step.body.action}@${x.step.body.environment} (#${x.grant.seq}) went to ${surface ?? '-'}, the surface that asked for it, with no approval through another surface`, [x.grant.seq, x.entry.seq], true);
+    if (!x.mutation || !inScope(x.entry) || x.via !== 'grant' || x.request !== null || x.rule === null || x.rule.effect === 'allow') continue;
+    const surface = x.step.proposal.payload.surface;
+    if (x.grant !== null && x.grant.surface === surface && !isAgent(x.step.proposal.payload.on_behalf_of)) {
+      add('operator-process-failure', 'own-surface', `the grant for ${x.step.body.action}@${x.step.body.environment} (#${x.grant.seq}) went to ${surface}, the surface that asked for it, with no approval through another surface`, [x.grant.seq, x.entry.seq], true);
     }
   }
 }
@@ -422,7 +442,7 @@ function evaluation(
   const rules = new Set(coverage.rules);
   for (const x of executions) {
     const key = `${x.step.body.action}@${x.step.body.environment}`;
-    const recordedRisk = x.decision === null ? null : str(x.decision, 'risk');
+    const recordedRisk = x.decision?.payload.risk ?? null;
     const expected = expectedRisk.get(key);
     if (x.mutation && expected !== undefined && recordedRisk !== null && !expected.has(recordedRisk)) {
       const bundle = x.decision?.bundle_id ?? '-';
@@ -450,15 +470,8 @@ type Replay = Execution[] & {
 };
 
 function decideOne(policy: CompiledPolicy, facts: StepFacts, state: DecisionState, now: number): Decision {
-  const p = facts.proposal;
-  const incident = str(p, 'incident');
-  const proposal = {
-    agent: str(p, 'agent') ?? '',
-    on_behalf_of: str(p, 'on_behalf_of') ?? '',
-    surface: str(p, 'surface') ?? '',
-    ...(incident === null ? {} : { incident }),
-    steps: [facts.body],
-  };
+  const { agent, on_behalf_of, surface, incident } = facts.proposal.payload;
+  const proposal = { agent, on_behalf_of, surface, ...(incident === null ? {} : { incident }), steps: [facts.body] };
   return decideProposal(policy, proposal, state, now)[0] as Decision;
 }
 
@@ -467,20 +480,20 @@ function decideOne(policy: CompiledPolicy, facts: StepFacts, state: DecisionStat
  * holds, the last success per action and target) as it was at each seq, and
  * judging every execution at the moment it ran.
  */
-function replay(entries: readonly LedgerEntry[], policy: CompiledPolicy): Replay {
+function replay(entries: readonly AuthorityEntry[], policy: CompiledPolicy): Replay {
   const steps = new Map<string, StepFacts>();
   const byDigest = new Map<string, StepFacts>();
-  const decisions = new Map<string, LedgerEntry>();
-  const requests = new Map<string, LedgerEntry>();
-  const approvals = new Map<string, LedgerEntry[]>();
-  const grants = new Map<string, LedgerEntry>();
-  const leases = new Map<string, LedgerEntry>();
-  const overrideRequests = new Map<string, LedgerEntry>();
+  const decisions = new Map<string, AuthorityEntry<'step.decided'>>();
+  const requests = new Map<string, AuthorityEntry<'request.opened'>>();
+  const approvals = new Map<string, AuthorityEntry<'approval.accepted'>[]>();
+  const grants = new Map<string, AuthorityEntry<'grant.issued'>>();
+  const leases = new Map<string, AuthorityEntry<'override.granted'>>();
+  const overrideRequests = new Map<string, AuthorityEntry<'override.requested'>>();
   const rollbacks = new Set<string>();
   const holds = new Map<string, ActiveHold>();
   const started = new Map<string, { action: string; environment: string; target: string }>();
   const succeeded = new Map<string, number>();
-  const snapshots: { seq: number; holds: ActiveHold[]; succeeded: Map<string, number> }[] = [];
+  const snapshots = new Map<number, { holds: ActiveHold[]; succeeded: Map<string, number> }>();
   const out: Execution[] = [];
   const key = (a: string, e: string, t: string): string => JSON.stringify([a, e, t]);
   const stateNow = (): DecisionState => {
@@ -490,91 +503,79 @@ function replay(entries: readonly LedgerEntry[], policy: CompiledPolicy): Replay
   };
 
   for (const e of entries) {
-    snapshots.push({ seq: e.seq, holds: [...holds.values()], succeeded: new Map(succeeded) });
+    snapshots.set(e.seq, { holds: [...holds.values()], succeeded: new Map(succeeded) });
     switch (e.type) {
       case 'proposal.received':
-        for (const raw of (e.payload['steps'] ?? []) as Record<string, unknown>[]) {
-          const body: ProposalStep = {
-            action: String(raw['action'] ?? ''),
-            environment: String(raw['environment'] ?? ''),
-            target: String(raw['target'] ?? ''),
-            params: (raw['params'] ?? {}) as ProposalStep['params'],
-          };
-          steps.set(String(raw['step'] ?? ''), { body, proposal: e });
+        for (const s of e.payload.steps) {
+          steps.set(s.step, { body: { action: s.action, environment: s.environment, target: s.target, params: { ...s.params } }, proposal: e });
         }
         break;
       case 'step.decided': {
-        decisions.set(str(e, 'step') ?? '', e);
-        const facts = steps.get(str(e, 'step') ?? '');
-        const digest = str(e, 'digest');
-        if (facts && digest !== null) byDigest.set(digest, facts);
+        decisions.set(e.payload.step, e);
+        const facts = steps.get(e.payload.step);
+        if (facts && e.payload.digest !== null) byDigest.set(e.payload.digest, facts);
         break;
       }
       case 'request.opened':
-        requests.set(str(e, 'request') ?? '', e);
+        requests.set(e.payload.request, e);
         break;
       case 'approval.accepted':
-        approvals.set(str(e, 'request') ?? '', [...(approvals.get(str(e, 'request') ?? '') ?? []), e]);
+        approvals.set(e.payload.request, [...(approvals.get(e.payload.request) ?? []), e]);
         break;
       case 'grant.issued':
-        grants.set(str(e, 'jti') ?? '', e);
+        grants.set(e.payload.jti, e);
         break;
       case 'override.requested':
-        overrideRequests.set(str(e, 'override') ?? '', e);
+        overrideRequests.set(e.payload.override, e);
         break;
       case 'override.granted':
-        leases.set(str(e, 'lease') ?? '', e);
+        leases.set(e.payload.lease, e);
         break;
       case 'rollback.registered':
-        rollbacks.add(str(e, 'reverses_step') ?? '');
+        rollbacks.add(e.payload.reverses_step);
         break;
       case 'hold.opened': {
-        const scope = (e.payload['scope'] ?? {}) as Record<string, string[]>;
-        holds.set(str(e, 'hold') ?? '', {
-          id: str(e, 'hold') ?? '',
-          trip_gate: str(e, 'trip_gate') ?? '',
-          scope: { environments: scope['environments'] ?? [], classes: (scope['classes'] ?? []) as ActionClass[], actions: scope['actions'] ?? [], targets: scope['targets'] ?? [] },
-        });
+        const { hold, trip_gate, scope } = e.payload;
+        // a class decide() does not know matches no action; dropping it instead could empty the list, and an empty list holds every class
+        holds.set(hold, { id: hold, trip_gate, scope: { environments: scope.environments, classes: scope.classes as readonly ActionClass[], actions: scope.actions, targets: scope.targets } });
         break;
       }
       case 'hold.lifted':
-        holds.delete(str(e, 'hold') ?? '');
+        holds.delete(e.payload.hold);
         break;
       case 'execution.outcome': {
-        const s = started.get(str(e, 'execution') ?? '');
-        if (s && e.payload['outcome'] === 'succeeded') succeeded.set(key(s.action, s.environment, s.target), Date.parse(e.at));
+        const s = started.get(e.payload.execution);
+        if (s && e.payload.outcome === 'succeeded') succeeded.set(key(s.action, s.environment, s.target), Date.parse(e.at));
         break;
       }
       case 'grant.consumed':
       case 'lease.used': {
-        const facts = steps.get(str(e, 'step') ?? '');
+        const facts = steps.get(e.payload.step);
         if (!facts) break;
-        started.set(str(e, 'execution') ?? '', facts.body);
-        const grant = e.type === 'grant.consumed' ? (grants.get(str(e, 'jti') ?? '') ?? null) : null;
-        const requestId = grant === null ? null : str(grant, 'request');
-        const lease = e.type === 'lease.used' ? (leases.get(str(e, 'lease') ?? '') ?? null) : null;
+        started.set(e.payload.execution, facts.body);
+        const grant = e.type === 'grant.consumed' ? (grants.get(e.payload.jti) ?? null) : null;
+        const requestId = grant === null ? null : grant.payload.request;
+        const lease = e.type === 'lease.used' ? (leases.get(e.payload.lease) ?? null) : null;
         const governed = decideOne(policy, facts, stateNow(), Date.parse(e.at));
         const contract = policy.actions.get(facts.body.action);
         out.push({
           entry: e,
           via: e.type === 'grant.consumed' ? 'grant' : 'lease',
           step: facts,
-          decision: decisions.get(str(e, 'step') ?? '') ?? null,
+          decision: decisions.get(e.payload.step) ?? null,
           grant,
           request: requestId === null ? null : (requests.get(requestId) ?? null),
           approvals: requestId === null ? [] : (approvals.get(requestId) ?? []),
           lease,
-          leaseRequest: lease === null ? null : (overrideRequests.get(str(lease, 'override') ?? '') ?? null),
+          leaseRequest: lease === null ? null : (overrideRequests.get(lease.payload.override) ?? null),
           governed,
           rule: policy.rules.get(ruleKey(facts.body.action, facts.body.environment)) ?? null,
           // an action the governed bundle does not know is treated as a mutation: fail closed
           mutation: contract === undefined || contract.class !== 'read',
-          rollbackRegistered: rollbacks.has(str(e, 'step') ?? ''),
+          rollbackRegistered: rollbacks.has(e.payload.step),
         });
         break;
       }
-      case 'rollback.executed':
-        break;
       default:
         break;
     }
@@ -584,16 +585,16 @@ function replay(entries: readonly LedgerEntry[], policy: CompiledPolicy): Replay
     stepFacts: steps,
     byDigest,
     stateAt(seq: number): DecisionState {
-      const snap = snapshots[seq];
+      const snap = snapshots.get(seq);
       const s = snap?.succeeded ?? new Map<string, number>();
       return { holds: snap?.holds ?? [], lastSucceeded: (a: string, e: string, t: string) => s.get(key(a, e, t)) };
     },
   });
 }
 
-function scopePredicate(entries: readonly LedgerEntry[], scope: PostmortemScope): (e: LedgerEntry) => boolean {
+function scopePredicate(parsed: readonly ParsedEntry[], scope: PostmortemScope): (e: EntryEnvelope) => boolean {
   let seqs: Set<number> | null = null;
-  if (scope.incident !== undefined) seqs = new Set(buildTrace(entries, scope.incident).lines.map((l) => l.seq));
+  if (scope.incident !== undefined) seqs = new Set(traceParsed(parsed, scope.incident).lines.map((l) => l.seq));
   return (e) => {
     if (seqs !== null && !seqs.has(e.seq)) return false;
     const at = Date.parse(e.at);
@@ -604,7 +605,8 @@ function scopePredicate(entries: readonly LedgerEntry[], scope: PostmortemScope)
 }
 
 function summarise(
-  scoped: readonly LedgerEntry[],
+  scoped: readonly AuthorityEntry[],
+  placed: readonly EntryEnvelope[],
   scope: PostmortemScope,
   policy: CompiledPolicy,
   findings: readonly Finding[],
@@ -622,11 +624,11 @@ function summarise(
 
   const stopped: StoppedAttempt[] = [];
   for (const e of scoped) {
-    if (REFUSALS.has(e.type)) {
-      const codes = e.type === 'override.denied' ? strings(e, 'codes') : [str(e, 'code') ?? ''];
+    const codes = refusalCodes(e);
+    if (codes !== null) {
       stopped.push({ seq: e.seq, summary: `${e.type} ${e.actor ?? 'gateway'}@${e.surface ?? '-'}`, codes });
-    } else if (e.type === 'step.decided' && (e.payload['effect'] === 'deny' || e.payload['effect'] === 'held')) {
-      stopped.push({ seq: e.seq, summary: `${str(e, 'action') ?? '-'}@${str(e, 'environment') ?? '-'} decided ${str(e, 'effect') ?? '-'}`, codes: strings(e, 'reasons') });
+    } else if (e.type === 'step.decided' && (e.payload.effect === 'deny' || e.payload.effect === 'held')) {
+      stopped.push({ seq: e.seq, summary: `${e.payload.action}@${e.payload.environment} decided ${e.payload.effect}`, codes: e.payload.reasons });
     }
   }
 
@@ -656,14 +658,14 @@ function summarise(
       ? 'none: keep the current posture'
       : `${CLASS_MEANINGS[primary].release}${inForce.length > 0 ? `; bundle in force: ${inForce.map((b) => `${bundleNames.get(b) ?? '-'} ${b}`).join(', ')}` : ''}`;
 
-  const first = scoped[0];
-  const last = scoped.at(-1);
+  const first = placed[0];
+  const last = placed.at(-1);
   return {
     scope: {
       incident: scope.incident ?? null,
       from: scope.from === undefined ? null : new Date(scope.from).toISOString(),
       to: scope.to === undefined ? null : new Date(scope.to).toISOString(),
-      entries: scoped.length,
+      entries: placed.length,
       first_seq: first?.seq ?? null,
       last_seq: last?.seq ?? null,
     },

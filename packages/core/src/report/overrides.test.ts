@@ -70,6 +70,15 @@ describe('overrideReport', () => {
     expect(later.budgets[0]?.used).toBe(0);
   });
 
+  it('refuses a ledger with an entry that does not match its type rather than count around it', () => {
+    const granted = w.machine.entries.find((e) => e.type === 'override.granted');
+    if (!granted) throw new Error('the week grants overrides');
+    const broken = w.machine.entries.map((e) => (e === granted ? { ...e, payload: { ...e.payload, environments: 'prod' } } : e));
+    expect(() => overrideReport(broken, examplePolicy(), { windowMs: 7 * 24 * 60 * MINUTE, now: T0 + 60 * MINUTE })).toThrow(
+      expect.objectContaining({ code: 'LEDGER_ENTRY_INVALID', details: { seq: granted.seq, type: 'override.granted', pointer: '/payload/environments' } }),
+    );
+  });
+
   it('takes the median of an even count as the mean of the middle two', () => {
     expect(median([4, 1, 3, 2])).toBe(2.5);
     expect(median([])).toBeNull();

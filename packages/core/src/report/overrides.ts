@@ -1,12 +1,20 @@
+import { CountersignError } from '../errors.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { formatDuration, parseDuration } from '../policy/duration.js';
+import { entryIssueText, parseEntries, type AuthorityEntry } from '../state/parse.js';
 
 /**
  * Override rarity (`countersign report overrides`): an override path that
  * people call rare must be provably rare (reference/000, "Decision
  * Criteria"). Counts come from the ledger alone; budgets from the policy.
  * Pure: the window and `now` are passed in.
+ *
+ * Entries are read through the parser (state/parse.ts). A count is only as
+ * good as every entry it could include, so a ledger holding an entry that
+ * does not match its type is refused (LEDGER_ENTRY_INVALID, naming the seq,
+ * type and field) rather than counted around. Entries of types outside the
+ * catalog are not authority entries and count for nothing.
  */
 
 export interface OverrideReportOptions {
@@ -45,13 +53,21 @@ export interface OverrideReport {
   readonly median_ms: { readonly request_to_approval: number | null; readonly request_to_override: number | null };
 }
 
-function str(e: LedgerEntry, key: string): string | null {
-  const v = e.payload[key];
-  return typeof v === 'string' ? v : null;
-}
-
-function strings(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+/** Every authority entry of the ledger; throws LEDGER_ENTRY_INVALID at the first that does not match its type. */
+function authorityEntries(entries: readonly LedgerEntry[]): AuthorityEntry[] {
+  const out: AuthorityEntry[] = [];
+  for (const [index, parsed] of parseEntries(entries).entries()) {
+    if (parsed.kind === 'authority') out.push(parsed.entry);
+    if (parsed.kind !== 'malformed') continue;
+    const { issue } = parsed;
+    const seq = issue.seq ?? index;
+    throw new CountersignError(
+      'LEDGER_ENTRY_INVALID',
+      `entry ${seq}${issue.type === null ? '' : ` (\`${issue.type}\`)`} does not match its type at ${entryIssueText(issue)}: a report counts every entry and cannot count around it; run \`countersign ledger verify\``,
+      { seq, type: issue.type, pointer: issue.pointer },
+    );
+  }
+  return out;
 }
 
 export function median(values: readonly number[]): number | null {
@@ -73,23 +89,22 @@ function bump<K>(map: Map<K, { granted: number; denied: number }>, key: K, field
 
 const byKey = <T>(rows: Map<string, T>): [string, T][] => [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
-export function overrideReport(entries: readonly LedgerEntry[], policy: CompiledPolicy, options: OverrideReportOptions): OverrideReport {
+/** Throws LEDGER_ENTRY_INVALID when an entry of the ledger does not match its type. */
+export function overrideReport(ledger: readonly LedgerEntry[], policy: CompiledPolicy, options: OverrideReportOptions): OverrideReport {
+  const entries = authorityEntries(ledger);
   const from = options.now - options.windowMs;
-  const inWindow = (e: LedgerEntry): boolean => {
+  const inWindow = (e: AuthorityEntry): boolean => {
     const at = Date.parse(e.at);
     return at >= from && at <= options.now;
   };
-  const requests = new Map<string, LedgerEntry>();
+  const requests = new Map<string, AuthorityEntry<'override.requested'>>();
   const stepNeeded = new Map<string, number>();
-  const requestOpened = new Map<string, LedgerEntry>();
+  const requestOpened = new Map<string, AuthorityEntry<'request.opened'>>();
   for (const e of entries) {
-    if (e.type === 'override.requested') requests.set(str(e, 'override') ?? '', e);
-    if (e.type === 'request.opened') requestOpened.set(str(e, 'request') ?? '', e);
+    if (e.type === 'override.requested') requests.set(e.payload.override, e);
+    if (e.type === 'request.opened') requestOpened.set(e.payload.request, e);
     // the moment a step first needed authority: its first decision
-    if (e.type === 'step.decided') {
-      const digest = str(e, 'digest');
-      if (digest !== null && !stepNeeded.has(digest)) stepNeeded.set(digest, Date.parse(e.at));
-    }
+    if (e.type === 'step.decided' && e.payload.digest !== null && !stepNeeded.has(e.payload.digest)) stepNeeded.set(e.payload.digest, Date.parse(e.at));
   }
 
   const envRows = new Map<string, { granted: number; denied: number; approvals: number }>();
@@ -117,19 +132,19 @@ export function overrideReport(entries: readonly LedgerEntry[], policy: Compiled
       case 'override.granted':
       case 'override.denied': {
         const field = e.type === 'override.granted' ? 'granted' : 'denied';
-        if (field === 'granted') granted += 1;
-        else denied += 1;
-        const request = requests.get(str(e, 'override') ?? '');
-        const body = (request?.payload['body'] ?? {}) as Record<string, unknown>;
-        const scope = (body['scope'] ?? {}) as Record<string, unknown>;
-        const envs = field === 'granted' ? strings(e.payload['environments']) : strings(scope['environments']);
+        const request = requests.get(e.payload.override);
+        // a denial records no environments or reason of its own: its request's body says what was asked
+        const envs = e.type === 'override.granted' ? e.payload.environments : (request?.payload.body.scope.environments ?? []);
+        const reason = request?.payload.body.reason_code ?? (e.type === 'override.granted' ? e.payload.reason_code : '-');
         for (const name of new Set(envs)) env(name)[field] += 1;
-        bump(reasonRows, typeof body['reason_code'] === 'string' ? body['reason_code'] : str(e, 'reason_code') ?? '-', field);
-        const signers = new Set(((e.payload['signers'] ?? []) as { principal?: unknown }[]).map((s) => String(s.principal ?? '-')));
-        for (const signer of signers) bump(signerRows, signer, field);
-        if (field === 'denied') for (const code of new Set(strings(e.payload['codes']))) gates.set(code, (gates.get(code) ?? 0) + 1);
-        if (field === 'granted') {
-          const needed = strings(e.payload['step_digests']).map((d) => stepNeeded.get(d)).filter((t): t is number => t !== undefined);
+        bump(reasonRows, reason, field);
+        for (const signer of new Set(e.payload.signers.map((s) => s.principal))) bump(signerRows, signer, field);
+        if (e.type === 'override.denied') {
+          denied += 1;
+          for (const code of new Set(e.payload.codes)) gates.set(code, (gates.get(code) ?? 0) + 1);
+        } else {
+          granted += 1;
+          const needed = e.payload.step_digests.map((d) => stepNeeded.get(d)).filter((t): t is number => t !== undefined);
           const start = needed.length > 0 ? Math.min(...needed) : Date.parse(request?.at ?? e.at);
           toOverride.push(Date.parse(e.at) - start);
         }
@@ -137,8 +152,8 @@ export function overrideReport(entries: readonly LedgerEntry[], policy: Compiled
       }
       case 'request.approved': {
         approvals += 1;
-        const opened = requestOpened.get(str(e, 'request') ?? '');
-        env(opened === undefined ? '-' : (str(opened, 'environment') ?? '-')).approvals += 1;
+        const opened = requestOpened.get(e.payload.request);
+        env(opened === undefined ? '-' : opened.payload.environment).approvals += 1;
         if (opened !== undefined) toApproval.push(Date.parse(e.at) - Date.parse(opened.at));
         break;
       }
@@ -147,10 +162,10 @@ export function overrideReport(entries: readonly LedgerEntry[], policy: Compiled
     }
   }
 
-  const grantedAt = entries.filter((e) => e.type === 'override.granted');
+  const grantedAt = entries.filter((e): e is AuthorityEntry<'override.granted'> => e.type === 'override.granted');
   const budgets = (policy.bundle.overrides?.budgets ?? []).map((b) => {
     const windowMs = parseDuration(b.window);
-    const used = grantedAt.filter((e) => strings(e.payload['environments']).includes(b.environment) && Date.parse(e.at) > options.now - windowMs && Date.parse(e.at) <= options.now).length;
+    const used = grantedAt.filter((e) => e.payload.environments.includes(b.environment) && Date.parse(e.at) > options.now - windowMs && Date.parse(e.at) <= options.now).length;
     return { environment: b.environment, max: b.max, window: b.window, used, remaining: Math.max(0, b.max - used), spent: used >= b.max };
   });
 

@@ -1,5 +1,7 @@
 import type { LedgerEntry } from '../ledger/entry.js';
 import { TRACE_FIELDS } from '../policy/schema.js';
+import { entryIssueText, parseEntries, type AuthorityEntry, type ParsedEntry } from '../state/parse.js';
+import { citedRuleIds } from './describe.js';
 
 /**
  * The trace contract check (`countersign trace --check`): every field the
@@ -8,6 +10,12 @@ import { TRACE_FIELDS } from '../policy/schema.js';
  * before it. The incident analysis calls these the fields that make "the
  * approval chain reconstructable after the incident gets loud": bundle
  * version, approver identities, override event, rule ids, outcome path.
+ *
+ * Entries are read through the parser (state/parse.ts): an entry that does
+ * not match its catalog type is a problem of its own (`entry`, naming the
+ * field), whatever fields the policy requires, and nothing else is read from
+ * it. Entries of types outside the catalog are not authority entries and
+ * are not checked.
  */
 
 export type TraceField = (typeof TRACE_FIELDS)[number];
@@ -15,26 +23,48 @@ export type TraceField = (typeof TRACE_FIELDS)[number];
 export interface TraceProblem {
   readonly seq: number;
   readonly type: string;
-  /** The trace field that is missing, or `authority` for an execution without a matching grant or lease. */
-  readonly field: TraceField | 'authority';
+  /**
+   * The trace field that is missing; `authority` for an execution without a
+   * matching grant or lease; `entry` for an entry that does not match its type.
+   */
+  readonly field: TraceField | 'authority' | 'entry';
   readonly message: string;
 }
 
 /** Entries the gateway writes on its own timer: no caller, so no actor or surface. */
 const GATEWAY_TYPES = new Set(['request.expired']);
-/** Entries that record no authority decision and so cite no rule. */
-const RULELESS_TYPES = new Set(['proposal.received', 'request.expired', 'request.voided', 'execution.outcome']);
-const ENVIRONMENT_TYPES = new Set(['step.decided', 'request.opened', 'grant.issued', 'grant.consumed', 'rollback.registered']);
-const DIGEST_TYPES = new Set(['request.opened', 'approval.accepted', 'request.approved', 'grant.issued', 'grant.consumed', 'lease.used', 'rollback.registered', 'rollback.executed']);
-const REFUSAL_TYPES = new Set(['approval.rejected', 'grant.rejected', 'hold.rejected', 'lease.rejected', 'lease.clock_breach', 'authority.rejected']);
-const EXECUTION_TYPES = new Set(['grant.consumed', 'lease.used', 'rollback.executed']);
 
-const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
-const nonEmptyArray = (v: unknown): boolean => Array.isArray(v) && v.length > 0;
+const filled = (v: string | null): boolean => v !== null && v.length > 0;
 
-function str(e: LedgerEntry, key: string): string | null {
-  const v = e.payload[key];
-  return typeof v === 'string' ? v : null;
+/** The environment of the entries that record where a step runs. */
+function environmentOf(e: AuthorityEntry): string | null {
+  switch (e.type) {
+    case 'step.decided':
+    case 'request.opened':
+    case 'grant.issued':
+    case 'grant.consumed':
+    case 'rollback.registered':
+      return e.payload.environment;
+    default:
+      return null;
+  }
+}
+
+/** The step digest of the entries that must carry one. */
+function requiredDigestOf(e: AuthorityEntry): string | null {
+  switch (e.type) {
+    case 'request.opened':
+    case 'approval.accepted':
+    case 'request.approved':
+    case 'grant.issued':
+    case 'grant.consumed':
+    case 'lease.used':
+    case 'rollback.registered':
+    case 'rollback.executed':
+      return e.payload.digest;
+    default:
+      return null;
+  }
 }
 
 /**
@@ -47,134 +77,160 @@ export function checkTraceContract(
   required: readonly TraceField[] = TRACE_FIELDS,
   only?: ReadonlySet<number>,
 ): TraceProblem[] {
+  return checkParsed(parseEntries(entries), required, only);
+}
+
+/** `checkTraceContract` over entries already parsed. */
+export function checkParsed(parsed: readonly ParsedEntry[], required: readonly TraceField[] = TRACE_FIELDS, only?: ReadonlySet<number>): TraceProblem[] {
   const need = new Set(required);
   const problems: TraceProblem[] = [];
-  const report = (e: LedgerEntry, field: TraceProblem['field'], message: string): void => {
-    if (only === undefined || only.has(e.seq)) problems.push({ seq: e.seq, type: e.type, field, message });
+  const report = (seq: number, type: string, field: TraceProblem['field'], message: string): void => {
+    if (only === undefined || only.has(seq)) problems.push({ seq, type, field, message });
   };
 
-  const grants = new Map<string, LedgerEntry>();
+  const grants = new Map<string, AuthorityEntry<'grant.issued'>>();
   const revokedGrants = new Set<string>();
-  const leases = new Map<string, LedgerEntry>();
+  const leases = new Map<string, AuthorityEntry<'override.granted'>>();
   const revokedLeases = new Set<string>();
   const overrides = new Set<string>();
   const artifacts = new Set<string>();
-  const approvedRequests = new Map<string, LedgerEntry>();
+  const approvedRequests = new Set<string>();
   const effects = new Map<string, string>();
   const outcomes = new Set<string>();
   /** Step id -> the execution that ran it: a step runs at most once. */
   const ranSteps = new Map<string, string>();
-  for (const e of entries) if (e.type === 'execution.outcome') outcomes.add(str(e, 'execution') ?? '');
+  for (const p of parsed) if (p.kind === 'authority' && p.entry.type === 'execution.outcome') outcomes.add(p.entry.payload.execution);
   let bootstrapped = false;
 
-  for (const e of entries) {
-    const p = e.payload;
-    const bootstrap = e.type === 'bundle.activated' && !bootstrapped && p['previous_bundle_id'] === null;
+  for (const [index, p] of parsed.entries()) {
+    if (p.kind === 'other') continue;
+    if (p.kind === 'malformed') {
+      // the seq the entry gives, else where it sits (the loaders keep the two equal)
+      report(p.issue.seq ?? index, p.issue.type ?? '-', 'entry', `does not match its type at ${entryIssueText(p.issue)}`);
+      continue;
+    }
+    const e = p.entry;
+    const problem = (field: TraceProblem['field'], message: string): void => report(e.seq, e.type, field, message);
+    const bootstrap = e.type === 'bundle.activated' && !bootstrapped && e.payload.previous_bundle_id === null;
     if (e.type === 'bundle.activated') bootstrapped = true;
 
-    if (need.has('bundle_id') && !isString(e.bundle_id)) report(e, 'bundle_id', 'no bundle id');
+    if (need.has('bundle_id') && !filled(e.bundle_id)) problem('bundle_id', 'no bundle id');
     // The first bundle is installed by the gateway itself (`serve --policy`): no caller to name.
     if (!GATEWAY_TYPES.has(e.type) && !bootstrap) {
-      if (need.has('actor') && !isString(e.actor)) report(e, 'actor', 'no actor');
-      if (need.has('surface') && !isString(e.surface)) report(e, 'surface', 'no surface');
+      if (need.has('actor') && !filled(e.actor)) problem('actor', 'no actor');
+      if (need.has('surface') && !filled(e.surface)) problem('surface', 'no surface');
     }
-    if (need.has('rule_ids') && !RULELESS_TYPES.has(e.type) && !nonEmptyArray(p['rule_ids'])) report(e, 'rule_ids', 'no rule ids');
-    if (need.has('environment') && ENVIRONMENT_TYPES.has(e.type) && !isString(p['environment'])) report(e, 'environment', 'no environment');
+    const rules = citedRuleIds(e);
+    if (need.has('rule_ids') && rules !== null && rules.length === 0) problem('rule_ids', 'no rule ids');
+    const environment = environmentOf(e);
+    if (need.has('environment') && environment !== null && environment.length === 0) problem('environment', 'no environment');
     if (need.has('step_digest')) {
-      const decidedWithout = e.type === 'step.decided' && p['effect'] !== 'deny' && !isString(p['digest']);
-      if (decidedWithout || (DIGEST_TYPES.has(e.type) && !isString(p['digest']))) report(e, 'step_digest', 'no step digest');
+      const decidedWithout = e.type === 'step.decided' && e.payload.effect !== 'deny' && !filled(e.payload.digest);
+      const digest = requiredDigestOf(e);
+      if (decidedWithout || (digest !== null && digest.length === 0)) problem('step_digest', 'no step digest');
     }
     if (need.has('reason_codes')) {
-      if (e.type === 'step.decided' && !nonEmptyArray(p['reasons'])) report(e, 'reason_codes', 'no reason codes');
-      if (REFUSAL_TYPES.has(e.type) && !isString(p['code'])) report(e, 'reason_codes', 'refusal without a code');
-      if (e.type === 'override.denied' && !nonEmptyArray(p['codes'])) report(e, 'reason_codes', 'override denial without gate codes');
+      if (e.type === 'step.decided' && e.payload.reasons.length === 0) problem('reason_codes', 'no reason codes');
+      if (isRefusal(e) && e.payload.code.length === 0) problem('reason_codes', 'refusal without a code');
+      if (e.type === 'override.denied' && e.payload.codes.length === 0) problem('reason_codes', 'override denial without gate codes');
     }
     if (need.has('approver_ids')) {
-      if ((e.type === 'approval.accepted' || e.type === 'approval.rejected') && !isString(p['approver'])) report(e, 'approver_ids', 'no approver');
-      if (e.type === 'request.approved' && !nonEmptyArray(p['approvers'])) report(e, 'approver_ids', 'request approved without approver ids');
-      if ((e.type === 'override.granted' || e.type === 'override.denied') && !nonEmptyArray(p['signers'])) report(e, 'approver_ids', 'override without signer ids');
+      if ((e.type === 'approval.accepted' || e.type === 'approval.rejected') && e.payload.approver.length === 0) problem('approver_ids', 'no approver');
+      if (e.type === 'request.approved' && e.payload.approvers.length === 0) problem('approver_ids', 'request approved without approver ids');
+      if ((e.type === 'override.granted' || e.type === 'override.denied') && e.payload.signers.length === 0) problem('approver_ids', 'override without signer ids');
     }
-    if (need.has('override_event') && (e.type === 'override.granted' || e.type === 'override.denied') && !overrides.has(str(e, 'override') ?? '')) {
-      report(e, 'override_event', `override \`${str(e, 'override') ?? '-'}\` was never requested`);
+    if (need.has('override_event') && (e.type === 'override.granted' || e.type === 'override.denied') && !overrides.has(e.payload.override)) {
+      problem('override_event', `override \`${e.payload.override}\` was never requested`);
     }
-    if (need.has('outcome') && EXECUTION_TYPES.has(e.type) && !outcomes.has(str(e, 'execution') ?? '')) {
-      report(e, 'outcome', `execution \`${str(e, 'execution') ?? '-'}\` has no recorded outcome`);
+    if (need.has('outcome') && (e.type === 'grant.consumed' || e.type === 'lease.used' || e.type === 'rollback.executed') && !outcomes.has(e.payload.execution)) {
+      problem('outcome', `execution \`${e.payload.execution}\` has no recorded outcome`);
     }
 
     if (e.type === 'grant.consumed' || e.type === 'lease.used') {
-      const step = str(e, 'step') ?? '';
+      const { step, execution } = e.payload;
       const before = ranSteps.get(step);
-      if (before !== undefined) report(e, 'authority', `step \`${step}\` ran again (execution \`${str(e, 'execution') ?? '-'}\`) after execution \`${before}\``);
-      else ranSteps.set(step, str(e, 'execution') ?? '');
+      if (before !== undefined) problem('authority', `step \`${step}\` ran again (execution \`${execution}\`) after execution \`${before}\``);
+      else ranSteps.set(step, execution);
     }
 
     switch (e.type) {
       case 'step.decided':
-        effects.set(str(e, 'step') ?? '', str(e, 'effect') ?? '');
+        effects.set(e.payload.step, e.payload.effect);
         break;
       case 'request.approved':
-        approvedRequests.set(str(e, 'request') ?? '', e);
+        approvedRequests.add(e.payload.request);
         break;
       case 'override.requested':
-        overrides.add(str(e, 'override') ?? '');
+        overrides.add(e.payload.override);
         break;
       case 'grant.issued':
-        grants.set(str(e, 'jti') ?? '', e);
+        grants.set(e.payload.jti, e);
         break;
       case 'grant.revoked':
-        revokedGrants.add(str(e, 'jti') ?? '');
+        revokedGrants.add(e.payload.jti);
         break;
       case 'override.granted':
-        leases.set(str(e, 'lease') ?? '', e);
+        leases.set(e.payload.lease, e);
         break;
       case 'lease.revoked':
-        revokedLeases.add(str(e, 'lease') ?? '');
+        revokedLeases.add(e.payload.lease);
         break;
       case 'rollback.registered':
-        artifacts.add(str(e, 'artifact') ?? '');
+        artifacts.add(e.payload.artifact);
         break;
       case 'grant.consumed': {
-        const jti = str(e, 'jti') ?? '';
+        const { jti, step } = e.payload;
         const grant = grants.get(jti);
         if (!grant) {
-          report(e, 'authority', `executed on grant \`${jti}\`, which was never issued`);
+          problem('authority', `executed on grant \`${jti}\`, which was never issued`);
           break;
         }
-        if (grant.payload['digest'] !== p['digest'] || grant.payload['step'] !== p['step']) report(e, 'authority', `executed a step other than the one grant \`${jti}\` was issued for`);
-        if (revokedGrants.has(jti)) report(e, 'authority', `executed on grant \`${jti}\` after it was revoked`);
-        const expires = Date.parse(String(grant.payload['expires_at']));
-        if (!(Date.parse(e.at) <= expires)) report(e, 'authority', `executed on grant \`${jti}\` after it expired`);
-        const request = str(grant, 'request');
+        if (grant.payload.digest !== e.payload.digest || grant.payload.step !== step) problem('authority', `executed a step other than the one grant \`${jti}\` was issued for`);
+        if (revokedGrants.has(jti)) problem('authority', `executed on grant \`${jti}\` after it was revoked`);
+        if (!(Date.parse(e.at) <= Date.parse(grant.payload.expires_at))) problem('authority', `executed on grant \`${jti}\` after it expired`);
+        const request = grant.payload.request;
         if (need.has('approver_ids')) {
-          if (request !== null && !approvedRequests.has(request)) report(e, 'approver_ids', `grant \`${jti}\` names request \`${request}\`, which has no recorded approval`);
-          if (request === null && effects.get(str(e, 'step') ?? '') === 'require_approval') report(e, 'approver_ids', `step \`${str(e, 'step') ?? '-'}\` required approval but ran with no approver on record`);
+          if (request !== null && !approvedRequests.has(request)) problem('approver_ids', `grant \`${jti}\` names request \`${request}\`, which has no recorded approval`);
+          if (request === null && effects.get(step) === 'require_approval') problem('approver_ids', `step \`${step}\` required approval but ran with no approver on record`);
         }
         break;
       }
       case 'lease.used': {
-        const id = str(e, 'lease') ?? '';
+        const id = e.payload.lease;
         const lease = leases.get(id);
         if (!lease) {
-          report(e, 'authority', `executed on lease \`${id}\`, which was never granted`);
-          if (need.has('override_event')) report(e, 'override_event', `lease \`${id}\` has no override event`);
+          problem('authority', `executed on lease \`${id}\`, which was never granted`);
+          if (need.has('override_event')) problem('override_event', `lease \`${id}\` has no override event`);
           break;
         }
-        const digests = lease.payload['step_digests'];
-        if (!Array.isArray(digests) || !digests.includes(p['digest'] as string)) report(e, 'authority', `executed a step lease \`${id}\` does not unlock`);
-        if (revokedLeases.has(id)) report(e, 'authority', `executed on lease \`${id}\` after it was revoked`);
+        if (!lease.payload.step_digests.includes(e.payload.digest)) problem('authority', `executed a step lease \`${id}\` does not unlock`);
+        if (revokedLeases.has(id)) problem('authority', `executed on lease \`${id}\` after it was revoked`);
         const at = Date.parse(e.at);
         // The window is [valid_from, valid_to): at valid_to it has closed, as at use (state/execute.ts).
-        if (!(at >= Date.parse(String(lease.payload['valid_from'])) && at < Date.parse(String(lease.payload['valid_to'])))) {
-          report(e, 'authority', `executed on lease \`${id}\` outside its window`);
-        }
+        if (!(at >= Date.parse(lease.payload.valid_from) && at < Date.parse(lease.payload.valid_to))) problem('authority', `executed on lease \`${id}\` outside its window`);
         break;
       }
       case 'rollback.executed':
-        if (!artifacts.has(str(e, 'artifact') ?? '')) report(e, 'authority', `ran rollback \`${str(e, 'artifact') ?? '-'}\`, which was never registered`);
+        if (!artifacts.has(e.payload.artifact)) problem('authority', `ran rollback \`${e.payload.artifact}\`, which was never registered`);
         break;
       default:
         break;
     }
   }
   return problems;
+}
+
+/** The refusals that carry one code (an override denial carries every failing gate's). */
+function isRefusal(e: AuthorityEntry): e is AuthorityEntry<'approval.rejected' | 'grant.rejected' | 'hold.rejected' | 'lease.rejected' | 'lease.clock_breach' | 'authority.rejected'> {
+  switch (e.type) {
+    case 'approval.rejected':
+    case 'grant.rejected':
+    case 'hold.rejected':
+    case 'lease.rejected':
+    case 'lease.clock_breach':
+    case 'authority.rejected':
+      return true;
+    default:
+      return false;
+  }
 }

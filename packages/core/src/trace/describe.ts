@@ -1,145 +1,216 @@
-import type { LedgerEntry } from '../ledger/entry.js';
+import type { HaltScopeData, HoldScopeData, RequirementsData, SignerData } from '../state/entries.js';
+import type { AuthorityEntry } from '../state/parse.js';
 
 /**
  * One ledger entry as a line of an authority chain: what happened, in words,
  * and the codes that say why. The words are for people; the codes, rule ids,
- * seq and bundle id are the API.
+ * seq and bundle id are the API. Entries arrive parsed (state/parse.ts):
+ * every field read here is the type the catalog says.
  */
-
-type Payload = LedgerEntry['payload'];
-
-function str(p: Payload, key: string): string {
-  const v = p[key];
-  return typeof v === 'string' ? v : v === null || v === undefined ? '-' : JSON.stringify(v);
-}
-
-function strings(p: Payload, key: string): string[] {
-  const v = p[key];
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
 
 function list(items: readonly string[]): string {
   return items.length === 0 ? 'none' : items.join(', ');
 }
 
-/** `quorum 1 of incident-lead|payments-owner` from a requirements payload. */
-function quorumText(requirements: unknown): string {
-  if (typeof requirements !== 'object' || requirements === null) return 'no requirements';
-  const r = requirements as { quorum?: { roles?: string[]; count?: number }[]; surfaces?: string[] };
-  const factors = (r.quorum ?? []).map((f) => `${f.count ?? 0} of ${(f.roles ?? []).join('|')}`);
+/** `-` for a field the entry records as null. */
+function orDash(value: string | null): string {
+  return value ?? '-';
+}
+
+/** `quorum 1 of incident-lead|payments-owner via signed-cli` from a request's requirements. */
+function quorumText(r: RequirementsData): string {
+  const factors = r.quorum.map((f) => `${f.count} of ${f.roles.join('|')}`);
   if (factors.length === 0) return 'no approval needed';
-  return `quorum ${factors.join(' + ')} via ${(r.surfaces ?? []).join('|') || 'no surface'}`;
+  return `quorum ${factors.join(' + ')} via ${r.surfaces.join('|') || 'no surface'}`;
 }
 
-function signerText(signers: unknown): string {
-  if (!Array.isArray(signers)) return 'none';
-  return (
-    signers
-      .map((s: { role?: string; principal?: string; surface?: string; signature_verified?: boolean }) => `${s.role ?? '?'}:${s.principal ?? '?'}@${s.surface ?? '?'} (${s.signature_verified ? 'verified' : 'NOT verified'})`)
-      .join(', ') || 'none'
-  );
+function signerText(signers: readonly SignerData[]): string {
+  return signers.map((s) => `${s.role}:${s.principal}@${s.surface} (${s.signature_verified ? 'verified' : 'NOT verified'})`).join(', ') || 'none';
 }
 
-function scopeText(scope: unknown): string {
-  if (typeof scope !== 'object' || scope === null) return 'everything';
-  const parts = Object.entries(scope as Record<string, unknown>)
-    .filter(([, v]) => Array.isArray(v) && v.length > 0)
-    .map(([k, v]) => `${k} ${(v as string[]).join('|')}`);
+/** The non-empty lists of a hold's scope, in the canonical (sorted) key order the ledger's bytes hold them. */
+function scopeText(scope: HoldScopeData): string {
+  const parts = (['actions', 'classes', 'environments', 'targets'] as const)
+    .map((key) => [key, scope[key]] as const)
+    .filter(([, values]) => values.length > 0)
+    .map(([key, values]) => `${key} ${values.join('|')}`);
   return parts.length === 0 ? 'everything' : parts.join(', ');
 }
 
-/** The reason codes an entry carries: decision reasons, a refusal code, every failing override gate. */
-export function entryCodes(entry: LedgerEntry): string[] {
-  const p = entry.payload;
-  switch (entry.type) {
-    case 'step.decided':
-      return strings(p, 'reasons');
-    case 'override.denied':
-      return strings(p, 'codes');
-    default:
-      return typeof p['code'] === 'string' ? [p['code']] : [];
+function haltScopeText(scope: HaltScopeData): string {
+  switch (scope.kind) {
+    case 'all':
+      return 'everything';
+    case 'environment':
+      return `environment ${scope.environment}`;
+    case 'incident':
+      return `incident ${scope.incident}`;
   }
 }
 
-export function entryRuleIds(entry: LedgerEntry): string[] {
-  return strings(entry.payload, 'rule_ids');
+/** The reason codes an entry carries: decision reasons, a refusal code, every failing override gate. */
+export function entryCodes(entry: AuthorityEntry): readonly string[] {
+  switch (entry.type) {
+    case 'step.decided':
+      return entry.payload.reasons;
+    case 'override.denied':
+      return entry.payload.codes;
+    case 'approval.rejected':
+    case 'grant.rejected':
+    case 'hold.rejected':
+    case 'lease.rejected':
+    case 'lease.clock_breach':
+    case 'authority.rejected':
+      return [entry.payload.code];
+    default:
+      return [];
+  }
+}
+
+/**
+ * The rule ids that decided an entry; null for the entries that record no
+ * authority decision and so cite no rule: a proposal as received, an
+ * expiry, a void, an outcome as reported.
+ */
+export function citedRuleIds(entry: AuthorityEntry): readonly string[] | null {
+  switch (entry.type) {
+    case 'proposal.received':
+    case 'request.expired':
+    case 'request.voided':
+    case 'execution.outcome':
+      return null;
+    default:
+      return entry.payload.rule_ids;
+  }
+}
+
+export function entryRuleIds(entry: AuthorityEntry): readonly string[] {
+  return citedRuleIds(entry) ?? [];
+}
+
+/** The credential the caller used: the trace field of every payload that records a call. */
+export function entryCredential(entry: AuthorityEntry): string | null {
+  switch (entry.type) {
+    case 'request.opened':
+    case 'request.approved':
+    case 'request.denied':
+    case 'request.expired':
+    case 'request.voided':
+    case 'grant.issued':
+    case 'grant.revoked':
+    case 'lease.revoked':
+    case 'lease.step_retired':
+      return null;
+    default:
+      return entry.payload.credential;
+  }
 }
 
 /** What the entry records, in one line. */
-export function describeEntry(entry: LedgerEntry): string {
-  const p = entry.payload;
+export function describeEntry(entry: AuthorityEntry): string {
   switch (entry.type) {
-    case 'bundle.activated':
-      return `bundle ${str(p, 'name')} ${str(p, 'bundle_id')} activated${p['previous_bundle_id'] ? `, replacing ${str(p, 'previous_bundle_id')}` : ''}`;
+    case 'bundle.activated': {
+      const p = entry.payload;
+      return `bundle ${p.name} ${p.bundle_id} activated${p.previous_bundle_id ? `, replacing ${p.previous_bundle_id}` : ''}`;
+    }
     case 'proposal.received': {
-      const steps = Array.isArray(p['steps']) ? p['steps'].length : 0;
-      return `proposal ${str(p, 'proposal')} from ${str(p, 'agent')} on behalf of ${str(p, 'on_behalf_of')} via ${str(p, 'surface')}, ${steps} step${steps === 1 ? '' : 's'}${p['incident'] ? `, incident ${str(p, 'incident')}` : ''}`;
+      const p = entry.payload;
+      const steps = p.steps.length;
+      return `proposal ${p.proposal} from ${p.agent} on behalf of ${p.on_behalf_of} via ${p.surface}, ${steps} step${steps === 1 ? '' : 's'}${p.incident ? `, incident ${p.incident}` : ''}`;
     }
-    case 'step.decided':
-      return `step ${str(p, 'step')} ${str(p, 'action')}@${str(p, 'environment')} ${str(p, 'target')} decided ${str(p, 'effect')}, risk ${str(p, 'risk')}, class ${str(p, 'class')}${p['redecided'] ? ` (decided again: ${str(p, 'redecided')})` : ''}`;
-    case 'request.opened':
-      return `request ${str(p, 'request')} opened for step ${str(p, 'step')}: ${quorumText(p['requirements'])}, expires ${str(p, 'expires_at')}`;
-    case 'approval.accepted':
-      return `${str(p, 'approver')} (${strings(p, 'roles').join('|') || 'no role'}) ${p['decision'] === 'deny' ? 'denies' : 'approves'} ${str(p, 'request')} via ${str(p, 'surface')}, attestation ${str(p, 'attestation')}${p['key_id'] ? ` ${str(p, 'key_id')}` : ''}, signature ${p['signature_verified'] ? 'verified' : 'NOT verified'}`;
-    case 'approval.rejected':
-      return `${str(p, 'approver')} tried to ${str(p, 'decision')} ${str(p, 'request')} via ${str(p, 'surface')}: refused, signature ${p['signature_verified'] ? 'verified' : 'NOT verified'}`;
+    case 'step.decided': {
+      const p = entry.payload;
+      return `step ${p.step} ${p.action}@${p.environment} ${p.target} decided ${p.effect}, risk ${orDash(p.risk)}, class ${orDash(p.class)}${p.redecided ? ` (decided again: ${p.redecided})` : ''}`;
+    }
+    case 'request.opened': {
+      const p = entry.payload;
+      return `request ${p.request} opened for step ${p.step}: ${quorumText(p.requirements)}, expires ${p.expires_at}`;
+    }
+    case 'approval.accepted': {
+      const p = entry.payload;
+      return `${p.approver} (${p.roles.join('|') || 'no role'}) ${p.decision === 'deny' ? 'denies' : 'approves'} ${p.request} via ${p.surface}, attestation ${p.attestation}${p.key_id ? ` ${p.key_id}` : ''}, signature ${p.signature_verified ? 'verified' : 'NOT verified'}`;
+    }
+    case 'approval.rejected': {
+      const p = entry.payload;
+      return `${p.approver} tried to ${p.decision} ${p.request} via ${p.surface}: refused, signature ${p.signature_verified ? 'verified' : 'NOT verified'}`;
+    }
     case 'request.approved':
-      return `request ${str(p, 'request')} approved by ${list(strings(p, 'approvers'))}`;
+      return `request ${entry.payload.request} approved by ${list(entry.payload.approvers)}`;
     case 'request.denied':
-      return `request ${str(p, 'request')} denied by ${str(p, 'denied_by')}: ${str(p, 'reason')}`;
+      return `request ${entry.payload.request} denied by ${entry.payload.denied_by}: ${entry.payload.reason}`;
     case 'request.expired':
-      return `request ${str(p, 'request')} expired at ${str(p, 'expires_at')}`;
-    case 'request.voided':
-      return p['reason'] === 'step_executed'
-        ? `request ${str(p, 'request')} voided: step ${str(p, 'step')} ran under another authority (execution ${str(p, 'execution')})`
-        : `request ${str(p, 'request')} voided by bundle change to ${str(p, 'new_bundle_id')}`;
-    case 'grant.issued':
-      return `grant ${str(p, 'jti')} issued for step ${str(p, 'step')}${p['request'] ? ` on request ${str(p, 'request')}` : ' without a request'}, expires ${str(p, 'expires_at')}`;
-    case 'grant.consumed':
-      return `grant ${str(p, 'jti')} consumed: execution ${str(p, 'execution')} of step ${str(p, 'step')} on ${str(p, 'target')}@${str(p, 'environment')}`;
-    case 'grant.rejected':
-      return `grant ${str(p, 'jti')} presented: refused`;
-    case 'grant.revoked':
-      return `grant ${str(p, 'jti')} revoked (${str(p, 'reason')} ${str(p, 'cause')})`;
-    case 'execution.outcome':
-      return `execution ${str(p, 'execution')} ${str(p, 'outcome')}${p['detail'] ? `: ${str(p, 'detail')}` : ''}`;
-    case 'hold.opened':
-      return `hold ${str(p, 'hold')} opened, trip gate ${str(p, 'trip_gate')}, scope ${scopeText(p['scope'])}: ${str(p, 'reason')}`;
-    case 'hold.evidence_added':
-      return `hold ${str(p, 'hold')} evidence added ${str(p, 'evidence_hash')}`;
-    case 'hold.lifted':
-      return `hold ${str(p, 'hold')} lifted: ${str(p, 'reason')}`;
-    case 'hold.rejected':
-      return `${str(p, 'operation').replace('_', ' ')}${p['hold'] ? ` ${str(p, 'hold')}` : ''}: refused`;
-    case 'override.requested': {
-      const body = (p['body'] ?? {}) as Payload;
-      return `override ${str(p, 'override')} requested for ${strings(p, 'step_digests').length} step(s), reason ${str(body, 'reason_code')}, window ${str(body, 'valid_from')} to ${str(body, 'valid_to')}, rollback ${str(body, 'rollback_ref')}${p['hold'] ? `, hold ${str(p, 'hold')}` : ''}`;
+      return `request ${entry.payload.request} expired at ${entry.payload.expires_at}`;
+    case 'request.voided': {
+      const p = entry.payload;
+      return p.reason === 'step_executed'
+        ? `request ${p.request} voided: step ${p.step} ran under another authority (execution ${p.execution})`
+        : `request ${p.request} voided by bundle change to ${p.new_bundle_id}`;
     }
-    case 'override.granted':
-      return `override ${str(p, 'override')} granted as lease ${str(p, 'lease')}, reason ${str(p, 'reason_code')}, ${str(p, 'valid_from')} to ${str(p, 'valid_to')}, signers ${signerText(p['signers'])}`;
+    case 'grant.issued': {
+      const p = entry.payload;
+      return `grant ${p.jti} issued for step ${p.step}${p.request ? ` on request ${p.request}` : ' without a request'}, expires ${p.expires_at}`;
+    }
+    case 'grant.consumed': {
+      const p = entry.payload;
+      return `grant ${p.jti} consumed: execution ${p.execution} of step ${p.step} on ${p.target}@${p.environment}`;
+    }
+    case 'grant.rejected':
+      return `grant ${entry.payload.jti} presented: refused`;
+    case 'grant.revoked':
+      return `grant ${entry.payload.jti} revoked (${entry.payload.reason} ${entry.payload.cause})`;
+    case 'execution.outcome': {
+      const p = entry.payload;
+      return `execution ${p.execution} ${p.outcome}${p.detail ? `: ${p.detail}` : ''}`;
+    }
+    case 'hold.opened': {
+      const p = entry.payload;
+      return `hold ${p.hold} opened, trip gate ${p.trip_gate}, scope ${scopeText(p.scope)}: ${p.reason}`;
+    }
+    case 'hold.evidence_added':
+      return `hold ${entry.payload.hold} evidence added ${entry.payload.evidence_hash}`;
+    case 'hold.lifted':
+      return `hold ${entry.payload.hold} lifted: ${entry.payload.reason}`;
+    case 'hold.rejected':
+      return `${entry.payload.operation.replace('_', ' ')}${entry.payload.hold ? ` ${entry.payload.hold}` : ''}: refused`;
+    case 'override.requested': {
+      const p = entry.payload;
+      return `override ${p.override} requested for ${p.step_digests.length} step(s), reason ${p.body.reason_code}, window ${p.body.valid_from} to ${p.body.valid_to}, rollback ${p.body.rollback_ref}${p.hold ? `, hold ${p.hold}` : ''}`;
+    }
+    case 'override.granted': {
+      const p = entry.payload;
+      return `override ${p.override} granted as lease ${p.lease}, reason ${p.reason_code}, ${p.valid_from} to ${p.valid_to}, signers ${signerText(p.signers)}`;
+    }
     case 'override.denied':
-      return `override ${str(p, 'override')} denied, signers ${signerText(p['signers'])}`;
-    case 'lease.used':
-      return `lease ${str(p, 'lease')} used: execution ${str(p, 'execution')} of step ${str(p, 'step')}`;
+      return `override ${entry.payload.override} denied, signers ${signerText(entry.payload.signers)}`;
+    case 'lease.used': {
+      const p = entry.payload;
+      return `lease ${p.lease} used: execution ${p.execution} of step ${p.step}`;
+    }
     case 'lease.rejected':
-      return `lease ${str(p, 'lease')} presented${p['step'] ? ` for step ${str(p, 'step')}` : ''}: refused`;
+      return `lease ${entry.payload.lease} presented${entry.payload.step ? ` for step ${entry.payload.step}` : ''}: refused`;
     case 'lease.revoked':
-      return `lease ${str(p, 'lease')} revoked (${str(p, 'reason')} ${str(p, 'cause')})`;
-    case 'lease.step_retired':
-      return `lease ${str(p, 'lease')} retired for step ${str(p, 'step')}: it ran under another authority (execution ${str(p, 'execution')})`;
-    case 'lease.clock_breach':
-      return `lease ${str(p, 'lease')} used at ${str(p, 'attempted_at')} outside ${str(p, 'valid_from')} to ${str(p, 'valid_to')}: refused, flagged for incident review`;
-    case 'rollback.registered':
-      return `rollback ${str(p, 'artifact')} registered for step ${str(p, 'reverses_step')}: ${str(p, 'action')} on ${str(p, 'target')}@${str(p, 'environment')}`;
-    case 'rollback.executed':
-      return `rollback ${str(p, 'artifact')} run: execution ${str(p, 'execution')} reverses step ${str(p, 'reverses_step')}`;
+      return `lease ${entry.payload.lease} revoked (${entry.payload.reason} ${entry.payload.cause})`;
+    case 'lease.step_retired': {
+      const p = entry.payload;
+      return `lease ${p.lease} retired for step ${p.step}: it ran under another authority (execution ${p.execution})`;
+    }
+    case 'lease.clock_breach': {
+      const p = entry.payload;
+      return `lease ${p.lease} used at ${p.attempted_at} outside ${p.valid_from} to ${p.valid_to}: refused, flagged for incident review`;
+    }
+    case 'rollback.registered': {
+      const p = entry.payload;
+      return `rollback ${p.artifact} registered for step ${p.reverses_step}: ${p.action} on ${p.target}@${p.environment}`;
+    }
+    case 'rollback.executed': {
+      const p = entry.payload;
+      return `rollback ${p.artifact} run: execution ${p.execution} reverses step ${p.reverses_step}`;
+    }
     case 'halt.issued':
-      return `halt ${str(p, 'halt')} issued, scope ${scopeText(p['scope'])}: ${str(p, 'reason')}`;
+      return `halt ${entry.payload.halt} issued, scope ${haltScopeText(entry.payload.scope)}: ${entry.payload.reason}`;
     case 'halt.lifted':
-      return `halt ${str(p, 'halt')} lifted: ${str(p, 'reason')}`;
+      return `halt ${entry.payload.halt} lifted: ${entry.payload.reason}`;
     case 'authority.rejected':
-      return `${str(p, 'operation').replace('_', ' ')}${p['target_id'] ? ` ${str(p, 'target_id')}` : ''}: refused`;
-    default:
-      return entry.type;
+      return `${entry.payload.operation.replace('_', ' ')}${entry.payload.target_id ? ` ${entry.payload.target_id}` : ''}: refused`;
   }
 }

@@ -4,6 +4,8 @@ import { fixtureSigner } from '../../../../test/helpers/record-incident.js';
 import { signCheckpoint } from '../ledger/checkpoint.js';
 import { merkleRoot } from '../ledger/merkle.js';
 import { inclusionProofFromJson, verifyInclusion } from '../ledger/proof.js';
+import { KEY_ROTATED } from '../ledger/rotation.js';
+import { caller, examplePolicy, World } from '../../../../test/scenario/world.js';
 import { checkTraceContract } from './check.js';
 import { formatTrace } from './format.js';
 import { proveTrace } from './prove.js';
@@ -92,6 +94,48 @@ describe('checkTraceContract', () => {
     expect(problems.map((p) => p.message)).toEqual([
       `step \`${String(consumed.payload['step'])}\` ran again (execution \`execution-twice\`) after execution \`${String(consumed.payload['execution'])}\``,
     ]);
+  });
+});
+
+describe('entries the parser does not read as authority entries', () => {
+  const ran = buildTrace(entries, 'request-1').lines.find((l) => l.type === 'grant.consumed');
+  const consumed = ran === undefined ? undefined : entries[ran.seq];
+  if (!consumed) throw new Error('request-1 runs on a grant');
+  // the payload loses its step: the envelope still says where the entry sits and what it names
+  const broken = entries.map((e) => (e === consumed ? { ...e, payload: { ...e.payload, step: 7 } } : e));
+
+  it('shows a malformed entry of the chain as unreadable, reading nothing from its payload', () => {
+    const trace = buildTrace(broken, 'request-1');
+    const line = trace.lines.find((l) => l.seq === consumed.seq);
+    expect(line).toMatchObject({ type: 'grant.consumed', actor: consumed.actor, what: 'unreadable grant.consumed entry: `/payload/step`: expected string, found number', codes: [], rule_ids: [], credential: null });
+    // what only its payload said is not guessed at: no execution for the step
+    expect(trace.steps[0]?.executions).toEqual([]);
+  });
+
+  it('--check reports it with its seq, type and field, and nothing else about it', () => {
+    const problems = checkTraceContract(broken);
+    expect(problems).toEqual([{ seq: consumed.seq, type: 'grant.consumed', field: 'entry', message: 'does not match its type at `/payload/step`: expected string, found number' }]);
+    expect(formatTrace({ ...buildTrace(broken, 'request-1'), check: { required_fields: [], problems } })).toContain(`#${consumed.seq} grant.consumed: entry: does not match its type at \`/payload/step\``);
+  });
+
+  it('leaves an entry outside the catalog out of every chain and every check', () => {
+    const last = entries.at(-1);
+    if (!last) throw new Error('empty ledger');
+    // a key rotation: no bundle, no actor, no rule ids, and not an authority entry
+    const rotation = { ...last, seq: entries.length, type: KEY_ROTATED, actor: null, surface: 'signed-cli', bundle_id: null, subjects: { incident: 'inc-payments-0912' }, payload: { old_key: 'a', new_key: 'b', signature: 'c' } };
+    expect(buildTrace([...entries, rotation], 'inc-payments-0912').lines).toHaveLength(entries.length);
+    expect(checkTraceContract([...entries, rotation])).toEqual([]);
+  });
+});
+
+describe('describeEntry', () => {
+  it('names the scope of a halt', () => {
+    const w = new World(examplePolicy());
+    w.run({ kind: 'halt', caller: caller('sam', 'signed-cli'), scope: { kind: 'environment', environment: 'prod' }, reason: 'stop' });
+    w.run({ kind: 'halt', caller: caller('sam', 'signed-cli'), scope: { kind: 'incident', incident: 'inc-1' }, reason: 'stop' });
+    w.run({ kind: 'halt', caller: caller('sam', 'signed-cli'), scope: { kind: 'all' }, reason: 'stop' });
+    const halts = w.machine.entries.filter((e) => e.type === 'halt.issued').map((e) => buildTrace(w.machine.entries, String(e.subjects['halt'])).lines.at(-1)?.what);
+    expect(halts).toEqual(['halt halt-1 issued, scope environment prod: stop', 'halt halt-2 issued, scope incident inc-1: stop', 'halt halt-3 issued, scope everything: stop']);
   });
 });
 

@@ -1,6 +1,7 @@
 import { CountersignError } from '../errors.js';
 import type { LedgerEntry } from '../ledger/entry.js';
-import { describeEntry, entryCodes, entryRuleIds } from './describe.js';
+import { entryIssueText, parseEntries, type AuthorityEntry, type EntryEnvelope, type EntryIssue, type ParsedEntry } from '../state/parse.js';
+import { describeEntry, entryCodes, entryCredential, entryRuleIds } from './describe.js';
 
 /**
  * The authority chain of a request, proposal, step or incident, rebuilt from
@@ -14,6 +15,12 @@ import { describeEntry, entryCodes, entryRuleIds } from './describe.js';
  * digests. Ledger order is causal, so one pass in seq order is enough.
  * Incident, bundle, hold and halt ids never spread: they are shared by
  * everything in their scope and would pull in unrelated chains.
+ *
+ * Entries are read through the parser (state/parse.ts). Entries of types
+ * outside the catalog have no place in a chain. A malformed entry whose
+ * envelope is readable joins by its subjects like any other and is shown
+ * as unreadable, its payload never read: a chain with a hole says so
+ * (and `trace --check` reports it) rather than guessing what it held.
  */
 
 export interface TraceLine {
@@ -66,48 +73,93 @@ export interface Trace {
 const SPREADING_KEYS = new Set(['proposal', 'step', 'request', 'grant', 'execution', 'override', 'lease', 'artifact', 'target']);
 const KIND_KEYS: readonly TraceKind[] = ['request', 'proposal', 'incident', 'step', 'grant', 'execution', 'override', 'lease', 'artifact', 'hold', 'halt'];
 
-function payloadString(entry: LedgerEntry, key: string): string | null {
-  const v = entry.payload[key];
-  return typeof v === 'string' ? v : null;
+/** An entry a chain can hold: parsed, or malformed with a readable envelope (`entry` null, `issue` says why). */
+type Placed = { readonly head: AuthorityEntry; readonly entry: AuthorityEntry; readonly issue: null } | { readonly head: EntryEnvelope; readonly entry: null; readonly issue: EntryIssue };
+
+function place(parsed: readonly ParsedEntry[]): Placed[] {
+  const out: Placed[] = [];
+  for (const p of parsed) {
+    if (p.kind === 'authority') out.push({ head: p.entry, entry: p.entry, issue: null });
+    else if (p.kind === 'malformed' && p.envelope !== null) out.push({ head: p.envelope, entry: null, issue: p.issue });
+  }
+  return out;
 }
 
-function payloadStrings(entry: LedgerEntry, key: string): string[] {
-  const v = entry.payload[key];
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
-
-/** What kind of id `id` is: the subject key it first appears under. */
-export function traceKind(entries: readonly LedgerEntry[], id: string): TraceKind | null {
+function kindIn(all: readonly Placed[], id: string): TraceKind | null {
   for (const key of KIND_KEYS) {
-    if (entries.some((e) => e.subjects[key] === id)) return key;
+    if (all.some((e) => e.head.subjects[key] === id)) return key;
   }
   return null;
 }
 
-function stepIdsOf(proposal: LedgerEntry): string[] {
-  const steps = proposal.payload['steps'];
-  if (!Array.isArray(steps)) return [];
-  return steps.map((s) => (s as { step?: unknown }).step).filter((s): s is string => typeof s === 'string');
+/** What kind of id `id` is: the subject key it first appears under. */
+export function traceKind(entries: readonly LedgerEntry[], id: string): TraceKind | null {
+  return kindIn(place(parseEntries(entries)), id);
 }
 
-interface Scope {
-  readonly environments: readonly string[];
-  readonly classes: readonly string[];
-  readonly actions: readonly string[];
-  readonly targets: readonly string[];
+/** Ids the payload names beyond its subjects that pull later entries into the chain: lease, override, execution, artifact. */
+function payloadIds(e: AuthorityEntry): readonly string[] {
+  switch (e.type) {
+    case 'override.requested':
+    case 'override.denied':
+      return [e.payload.override];
+    case 'override.granted':
+      return [e.payload.override, e.payload.lease];
+    case 'lease.used':
+    case 'lease.step_retired':
+      return [e.payload.lease, e.payload.execution];
+    case 'lease.rejected':
+    case 'lease.revoked':
+    case 'lease.clock_breach':
+      return [e.payload.lease];
+    case 'request.voided':
+      return e.payload.reason === 'step_executed' ? [e.payload.execution] : [];
+    case 'grant.consumed':
+    case 'execution.outcome':
+      return [e.payload.execution];
+    case 'rollback.registered':
+      return [e.payload.artifact];
+    case 'rollback.executed':
+      return [e.payload.artifact, e.payload.execution];
+    case 'bundle.activated':
+    case 'proposal.received':
+    case 'step.decided':
+    case 'request.opened':
+    case 'approval.accepted':
+    case 'approval.rejected':
+    case 'request.approved':
+    case 'request.denied':
+    case 'request.expired':
+    case 'grant.issued':
+    case 'grant.rejected':
+    case 'grant.revoked':
+    case 'hold.opened':
+    case 'hold.evidence_added':
+    case 'hold.lifted':
+    case 'hold.rejected':
+    case 'halt.issued':
+    case 'halt.lifted':
+    case 'authority.rejected':
+      return [];
+  }
 }
 
-function scopeOf(entry: LedgerEntry): Scope {
-  const s = (entry.payload['scope'] ?? {}) as Record<string, unknown>;
-  const arr = (k: string): string[] => (Array.isArray(s[k]) ? (s[k] as unknown[]).filter((x): x is string => typeof x === 'string') : []);
-  return { environments: arr('environments'), classes: arr('classes'), actions: arr('actions'), targets: arr('targets') };
+/** The step a rollback reverses: its line is about that step. */
+function reversedStep(e: AuthorityEntry): string | null {
+  return e.type === 'rollback.registered' || e.type === 'rollback.executed' ? e.payload.reverses_step : null;
 }
 
 const within = (list: readonly string[], value: string): boolean => list.length === 0 || list.includes(value);
 
 /** Build the chain of `id`. Throws TRACE_NOT_FOUND when no entry names it. */
 export function buildTrace(entries: readonly LedgerEntry[], id: string): Trace {
-  const kind = traceKind(entries, id);
+  return traceParsed(parseEntries(entries), id);
+}
+
+/** `buildTrace` over entries already parsed (the postmortem parses once for all its analyses). */
+export function traceParsed(parsed: readonly ParsedEntry[], id: string): Trace {
+  const all = place(parsed);
+  const kind = kindIn(all, id);
   if (kind === null) throw new CountersignError('TRACE_NOT_FOUND', `no ledger entry names \`${id}\``);
 
   // A request, grant or execution is about one step: its chain is that step's,
@@ -116,88 +168,94 @@ export function buildTrace(entries: readonly LedgerEntry[], id: string): Trace {
   const spreads = (key: string): boolean => SPREADING_KEYS.has(key) && (wide || key !== 'proposal');
   const ids = new Set<string>([id]);
   if (!wide) {
-    for (const e of entries) {
-      const step = e.subjects['step'];
-      if (step !== undefined && e.subjects[kind] === id) ids.add(step);
+    for (const { head } of all) {
+      const step = head.subjects['step'];
+      if (step !== undefined && head.subjects[kind] === id) ids.add(step);
     }
   }
   const digests = new Set<string>();
   const members = new Set<number>();
-  const join = (e: LedgerEntry): void => {
-    members.add(e.seq);
-    for (const [key, value] of Object.entries(e.subjects)) if (spreads(key)) ids.add(value);
-    for (const key of ['lease', 'override', 'execution', 'artifact']) {
-      const v = payloadString(e, key);
-      if (v !== null) ids.add(v);
-    }
-    const digest = payloadString(e, 'digest');
-    if (digest !== null && (e.type === 'step.decided' || e.type === 'grant.issued')) digests.add(digest);
+  const join = ({ head, entry }: Placed): void => {
+    members.add(head.seq);
+    for (const [key, value] of Object.entries(head.subjects)) if (spreads(key)) ids.add(value);
+    if (entry === null) return;
+    for (const v of payloadIds(entry)) ids.add(v);
+    if (entry.type === 'step.decided' && entry.payload.digest !== null) digests.add(entry.payload.digest);
+    if (entry.type === 'grant.issued') digests.add(entry.payload.digest);
   };
 
-  for (const e of entries) {
-    const named = Object.entries(e.subjects).some(([key, value]) => ids.has(value) && (spreads(key) || key === kind));
-    const overridesChain = e.type === 'override.requested' && payloadStrings(e, 'step_digests').some((d) => digests.has(d));
+  for (const e of all) {
+    const named = Object.entries(e.head.subjects).some(([key, value]) => ids.has(value) && (spreads(key) || key === kind));
+    const t = e.entry;
+    const overridesChain = t?.type === 'override.requested' && t.payload.step_digests.some((d) => digests.has(d));
     // the proposal of a step in the chain: who asked, for whom, through which surface
-    const proposes = e.type === 'proposal.received' && stepIdsOf(e).some((s) => ids.has(s));
+    const proposes = t?.type === 'proposal.received' && t.payload.steps.some((s) => ids.has(s.step));
     if (named || overridesChain || proposes) join(e);
   }
-  const chain = entries.filter((e) => members.has(e.seq));
+  const chain = all.filter((e) => members.has(e.head.seq));
 
   const steps = stepsOf(chain);
-  const namedSteps = new Set(chain.map((e) => e.subjects['step']).filter((x): x is string => x !== undefined));
+  const namedSteps = new Set(chain.map((e) => e.head.subjects['step']).filter((x): x is string => x !== undefined));
   for (const step of [...steps.keys()]) if (!namedSteps.has(step)) steps.delete(step);
-  addContext(entries, chain, steps, kind === 'incident' ? id : null, members);
+  addContext(all, chain, steps, kind === 'incident' ? id : null, members);
 
-  const lines = entries.filter((e) => members.has(e.seq)).map(toLine);
+  const held = all.filter((e) => members.has(e.head.seq));
+  const lines = held.map(toLine);
   const bundleIds = [...new Set(lines.map((l) => l.bundle_id).filter((b): b is string => b !== null))];
-  return { id, kind, bundle_ids: bundleIds, steps: summarise(entries.filter((e) => members.has(e.seq)), steps), lines };
+  return { id, kind, bundle_ids: bundleIds, steps: summarise(held, steps), lines };
 }
 
 /** Holds and halts in force over the chain's steps, and the bundle it ran under. */
-function addContext(entries: readonly LedgerEntry[], chain: readonly LedgerEntry[], steps: Map<string, StepFacts>, incident: string | null, members: Set<number>): void {
-  const first = chain[0];
-  const last = chain.at(-1);
+function addContext(all: readonly Placed[], chain: readonly Placed[], steps: Map<string, StepFacts>, incident: string | null, members: Set<number>): void {
+  const first = chain[0]?.head.seq;
+  const last = chain.at(-1)?.head.seq;
   if (first === undefined || last === undefined) return;
-  const incidents = new Set(chain.map((e) => e.subjects['incident']).filter((x): x is string => x !== undefined));
+  const incidents = new Set(chain.map((e) => e.head.subjects['incident']).filter((x): x is string => x !== undefined));
   if (incident !== null) incidents.add(incident);
   const stepList = [...steps.values()];
 
+  // hold and halt ids never collide (`hold-1`, `halt-1`): one map for both
   const lifted = new Map<string, number>();
-  for (const e of entries) {
-    if (e.type === 'hold.lifted' || e.type === 'halt.lifted') lifted.set(payloadString(e, e.type === 'hold.lifted' ? 'hold' : 'halt') ?? '', e.seq);
+  for (const { entry: e } of all) {
+    if (e?.type === 'hold.lifted') lifted.set(e.payload.hold, e.seq);
+    if (e?.type === 'halt.lifted') lifted.set(e.payload.halt, e.seq);
   }
-  const inForce = (opened: LedgerEntry, key: string): boolean => {
-    const end = lifted.get(payloadString(opened, key) ?? '');
-    return opened.seq <= last.seq && (end === undefined || end >= first.seq);
+  const inForce = (openedAt: number, id: string): boolean => {
+    const end = lifted.get(id);
+    return openedAt <= last && (end === undefined || end >= first);
   };
   const extra = new Set<string>();
-  for (const e of entries) {
-    if (e.type === 'hold.opened' && inForce(e, 'hold')) {
-      const scope = scopeOf(e);
+  for (const { entry: e } of all) {
+    if (e?.type === 'hold.opened' && inForce(e.seq, e.payload.hold)) {
+      const scope = e.payload.scope;
       const covers = stepList.some((s) => within(scope.environments, s.environment) && within(scope.actions, s.action) && within(scope.targets, s.target) && (s.class === null || within(scope.classes, s.class)));
-      if (covers || (incident !== null && e.subjects['incident'] === incident)) extra.add(`hold:${payloadString(e, 'hold')}`);
+      if (covers || (incident !== null && e.subjects['incident'] === incident)) extra.add(`hold:${e.payload.hold}`);
     }
-    if (e.type === 'halt.issued' && inForce(e, 'halt')) {
-      const scope = (e.payload['scope'] ?? {}) as { kind?: string; environment?: string; incident?: string };
-      const covers =
-        scope.kind === 'all' ||
-        (scope.kind === 'environment' && stepList.some((s) => s.environment === scope.environment)) ||
-        (scope.kind === 'incident' && incidents.has(scope.incident ?? ''));
-      if (covers) extra.add(`halt:${payloadString(e, 'halt')}`);
-    }
+    if (e?.type === 'halt.issued' && inForce(e.seq, e.payload.halt) && haltCovers(e.payload.scope, stepList, incidents)) extra.add(`halt:${e.payload.halt}`);
   }
-  let bundle: LedgerEntry | null = null;
-  for (const e of entries) {
-    if (e.type !== 'bundle.activated') continue;
-    if (e.seq <= first.seq) bundle = e;
-    else if (e.seq <= last.seq) members.add(e.seq);
+  let bundle: number | null = null;
+  for (const { entry: e } of all) {
+    if (e?.type !== 'bundle.activated') continue;
+    if (e.seq <= first) bundle = e.seq;
+    else if (e.seq <= last) members.add(e.seq);
   }
-  if (bundle !== null) members.add(bundle.seq);
-  for (const e of entries) {
-    const hold = e.subjects['hold'];
-    const halt = e.subjects['halt'];
+  if (bundle !== null) members.add(bundle);
+  for (const { head } of all) {
+    const hold = head.subjects['hold'];
+    const halt = head.subjects['halt'];
     const inScope = (hold !== undefined && extra.has(`hold:${hold}`)) || (halt !== undefined && extra.has(`halt:${halt}`));
-    if (inScope && e.type !== 'hold.rejected') members.add(e.seq);
+    if (inScope && head.type !== 'hold.rejected') members.add(head.seq);
+  }
+}
+
+function haltCovers(scope: AuthorityEntry<'halt.issued'>['payload']['scope'], steps: readonly StepFacts[], incidents: ReadonlySet<string>): boolean {
+  switch (scope.kind) {
+    case 'all':
+      return true;
+    case 'environment':
+      return steps.some((s) => s.environment === scope.environment);
+    case 'incident':
+      return incidents.has(scope.incident);
   }
 }
 
@@ -210,80 +268,77 @@ interface StepFacts {
   class: string | null;
 }
 
-function stepsOf(chain: readonly LedgerEntry[]): Map<string, StepFacts> {
+function stepsOf(chain: readonly Placed[]): Map<string, StepFacts> {
   const steps = new Map<string, StepFacts>();
-  for (const e of chain) {
-    if (e.type === 'proposal.received') {
-      const proposal = payloadString(e, 'proposal') ?? '';
-      for (const s of (e.payload['steps'] ?? []) as { step?: string; action?: string; environment?: string; target?: string }[]) {
-        if (typeof s.step !== 'string') continue;
-        steps.set(s.step, { step: s.step, proposal, action: s.action ?? '', environment: s.environment ?? '', target: s.target ?? '', class: null });
-      }
+  for (const { entry: e } of chain) {
+    if (e?.type === 'proposal.received') {
+      for (const s of e.payload.steps) steps.set(s.step, { step: s.step, proposal: e.payload.proposal, action: s.action, environment: s.environment, target: s.target, class: null });
     }
-    if (e.type === 'step.decided') {
-      const facts = steps.get(payloadString(e, 'step') ?? '');
-      if (facts) facts.class = payloadString(e, 'class');
+    if (e?.type === 'step.decided') {
+      const facts = steps.get(e.payload.step);
+      if (facts) facts.class = e.payload.class;
     }
   }
   return steps;
 }
 
-function toLine(e: LedgerEntry): TraceLine {
+function toLine({ head, entry, issue }: Placed): TraceLine {
+  const where = { seq: head.seq, at: head.at, type: head.type, actor: head.actor, surface: head.surface, bundle_id: head.bundle_id };
+  if (entry === null) {
+    return { ...where, step: head.subjects['step'] ?? null, what: `unreadable ${head.type} entry: ${entryIssueText(issue)}`, codes: [], rule_ids: [], credential: null };
+  }
   return {
-    seq: e.seq,
-    at: e.at,
-    type: e.type,
-    actor: e.actor,
-    surface: e.surface,
-    bundle_id: e.bundle_id,
-    step: e.subjects['step'] ?? payloadString(e, 'reverses_step'),
-    what: describeEntry(e),
-    codes: entryCodes(e),
-    rule_ids: entryRuleIds(e),
-    credential: payloadString(e, 'credential'),
+    ...where,
+    step: head.subjects['step'] ?? reversedStep(entry),
+    what: describeEntry(entry),
+    codes: entryCodes(entry),
+    rule_ids: entryRuleIds(entry),
+    credential: entryCredential(entry),
   };
 }
 
-function summarise(chain: readonly LedgerEntry[], facts: Map<string, StepFacts>): TraceStep[] {
+function summarise(chain: readonly Placed[], facts: Map<string, StepFacts>): TraceStep[] {
   type Mutable = { -readonly [K in keyof TraceStep]: TraceStep[K] extends readonly (infer U)[] ? U[] : TraceStep[K] };
   const out = new Map<string, Mutable>();
-  const named = new Set(chain.map((e) => e.subjects['step']).filter((s): s is string => s !== undefined));
+  const named = new Set(chain.map((e) => e.head.subjects['step']).filter((s): s is string => s !== undefined));
   for (const f of facts.values()) {
     // a proposal lists every step; a request's chain shows only its own
     if (!named.has(f.step)) continue;
     out.set(f.step, { step: f.step, proposal: f.proposal, action: f.action, environment: f.environment, target: f.target, effect: null, risk: null, digest: null, approvers: [], grants: [], leases: [], executions: [] });
   }
   const executions = new Map<string, { execution: string; via: TraceExecution['via']; seq: number; outcome: string | null }>();
-  for (const e of chain) {
-    const s = out.get(e.subjects['step'] ?? payloadString(e, 'reverses_step') ?? '');
+  for (const { head, entry: e } of chain) {
+    if (e === null) continue;
+    const s = out.get(head.subjects['step'] ?? reversedStep(e) ?? '');
     switch (e.type) {
       case 'step.decided':
-        if (s) Object.assign(s, { effect: payloadString(e, 'effect'), risk: payloadString(e, 'risk'), digest: payloadString(e, 'digest') });
+        if (s) {
+          s.effect = e.payload.effect;
+          s.risk = e.payload.risk;
+          s.digest = e.payload.digest;
+        }
         break;
       case 'request.approved':
-        if (s) s.approvers.push(...payloadStrings(e, 'approvers'));
+        if (s) s.approvers.push(...e.payload.approvers);
         break;
       case 'grant.issued':
-        if (s) s.grants.push(payloadString(e, 'jti') ?? '');
+        if (s) s.grants.push(e.payload.jti);
         break;
       case 'grant.consumed':
       case 'lease.used':
       case 'rollback.executed': {
-        const execution = payloadString(e, 'execution') ?? '';
+        const execution = e.payload.execution;
         const via: TraceExecution['via'] = e.type === 'grant.consumed' ? 'grant' : e.type === 'lease.used' ? 'lease' : 'rollback';
         const record: { execution: string; via: TraceExecution['via']; seq: number; outcome: string | null } = { execution, via, seq: e.seq, outcome: null };
         executions.set(execution, record);
         // the same object: its outcome is filled in when the outcome entry comes
         if (s) s.executions.push(record);
-        if (e.type === 'lease.used' && s) {
-          const lease = payloadString(e, 'lease') ?? '';
-          if (!s.leases.includes(lease)) s.leases.push(lease);
-        }
+        if (e.type === 'lease.used' && s && !s.leases.includes(e.payload.lease)) s.leases.push(e.payload.lease);
         break;
       }
       case 'execution.outcome': {
-        const ex = executions.get(payloadString(e, 'execution') ?? '');
-        if (ex) ex.outcome = payloadString(e, 'outcome');
+        const ex = executions.get(e.payload.execution);
+        if (ex) ex.outcome = e.payload.outcome;
         break;
       }
       default:

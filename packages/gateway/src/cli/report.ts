@@ -36,7 +36,9 @@ export function register(program: Command): void {
 An override path people call rare must be provably rare. The override rate is
 granted overrides / (granted overrides + approved requests) in the window; the
 medians compare the time from a step's first decision to its approval with the
-time to an override that unlocked it.
+time to an override that unlocked it. A ledger holding an entry that does not
+match its type is refused (LEDGER_ENTRY_INVALID, naming its seq and field):
+a count cannot count around an entry it cannot read.
 
 Examples:
   countersign report overrides --db ledger.db --policy policy.yaml

@@ -28,7 +28,8 @@ export function register(program: Command): void {
       `
 Each line is one ledger entry: time, seq, who@surface, what, [reason codes],
 with the rule ids that decided below it. Steps come first: what ran, on whose
-authority. See docs/trace-and-postmortem.md.
+authority. An entry that does not match its type is shown as unreadable,
+naming the field, and --check reports it. See docs/trace-and-postmortem.md.
 
 Examples:
   countersign trace request-1 --db ledger.db
