@@ -164,6 +164,10 @@ describe('evaluateApproval', () => {
     expect(res).toMatchObject({ ok: true, decision: 'deny', closes: true, quorum_met: false, counted_for: [] });
   });
 
+  it('refuses an approval for a step whose quorum has no factor: nobody can fill it', () => {
+    expect(codeOf(ctx(incoming('lena'), { requirement: { ...critical, quorum: [] } }))).toBe('ROLE_NOT_ELIGIBLE');
+  });
+
   it('accepts gateway attestation when the class allows any', () => {
     const res = evaluateApproval(ctx(incoming('lena', {}, { attestation: 'gateway' }), { requirement: { ...critical, attestation: 'any' } }));
     expect(res.ok).toBe(true);

@@ -7,6 +7,7 @@ const rolesOf: Record<string, readonly string[]> = {
   lead: ['lead'],
   owner: ['owner'],
   finance: ['finance'],
+  delegate: ['owner', 'finance'],
 };
 const hasRole = (p: string, r: string): boolean => rolesOf[p]?.includes(r) ?? false;
 
@@ -35,14 +36,29 @@ describe('assignQuorum', () => {
     expect(state.seats).toEqual([{ approver: 'both', factor: 1 }, { approver: 'lead', factor: 0 }]);
   });
 
-  it('needs distinct people for a count above one', () => {
+  it('moves approvers along a chain of factors when that lets a later one count', () => {
+    // both sits on lead, delegate on owner; a plain lead needs both to move to
+    // owner, which needs delegate to move to finance: an augmenting path of two moves
+    const factors = [{ roles: ['lead'], count: 1 }, { roles: ['owner'], count: 1 }, { roles: ['finance'], count: 1 }];
+    const state = assignQuorum(factors, ['both', 'delegate', 'lead'], hasRole);
+    expect(state.met).toBe(true);
+    expect(state.seats).toEqual([{ approver: 'both', factor: 1 }, { approver: 'delegate', factor: 2 }, { approver: 'lead', factor: 0 }]);
+    expect(state.remaining).toEqual([]);
+  });
+
+  it('needs distinct people for a count above one, and says how many are still missing', () => {
     const factors = [{ roles: ['lead', 'owner'], count: 2 }];
+    expect(assignQuorum(factors, [], hasRole).remaining).toEqual([{ factor: 0, roles: ['lead', 'owner'], needed: 2 }]);
     expect(assignQuorum(factors, ['lead'], hasRole).remaining).toEqual([{ factor: 0, roles: ['lead', 'owner'], needed: 1 }]);
     expect(assignQuorum(factors, ['lead', 'owner'], hasRole).met).toBe(true);
   });
 
-  it('fails closed on a factor whose count is not a positive integer', () => {
-    expect(assignQuorum([{ roles: ['lead'], count: 0 }], ['lead'], hasRole).met).toBe(false);
+  // The schema allows 1..16; a count that slipped past it must never be met, however many approve.
+  it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])('fails closed on a factor whose count is %s', (count) => {
+    const state = assignQuorum([{ roles: ['lead', 'owner'], count }], ['lead', 'owner', 'both'], hasRole);
+    expect(state.met).toBe(false);
+    expect(state.seats).toEqual([]);
+    expect(state.remaining).toEqual([{ factor: 0, roles: ['lead', 'owner'], needed: 1 }]);
   });
 
   it('seats as many approvers as the best assignment, for random factors', () => {

@@ -96,6 +96,56 @@ describe('approval statements', () => {
     expect(verifyStatement(nfc, signStatement(nfd, lenaKeys.privateKey), roster).verified).toBe(true);
   });
 
+  it('verifies against the key id the attestation names, and only that key', () => {
+    const signature = signStatement(stmt, lenaKeys.privateKey);
+    expect(verifyStatement(stmt, signature, roster, 'lena-2025')).toEqual({ verified: true, keyId: 'lena-2025' });
+    expect(verifyStatement(stmt, signature, roster, 'lena-2024').verified).toBe(false);
+    expect(verifyApprovalAttestation(stmt, { kind: 'key', key_id: 'lena-2025', signature }, roster, gateway.publicKey)).toBe(true);
+    expect(verifyApprovalAttestation(stmt, { kind: 'key', key_id: 'lena-2024', signature }, roster, gateway.publicKey)).toBe(false);
+  });
+
+  // Node's base64url decoder skips characters outside the alphabet, so a
+  // valid signature with junk around it would decode to the same 64 bytes:
+  // only the one exact encoding may verify, or a signature is malleable.
+  it.each([
+    ['a prefix', (sig: string) => `!${sig}`],
+    ['a suffix', (sig: string) => `${sig}!`],
+    ['padding', (sig: string) => `${sig}==`],
+    ['a newline', (sig: string) => `${sig}\n`],
+  ])('verifies a signature only in its exact encoding, not with %s', (_label, mangle) => {
+    const signature = signStatement(stmt, lenaKeys.privateKey);
+    expect(verifyStatement(stmt, signature, roster).verified).toBe(true);
+    expect(verifyStatement(stmt, mangle(signature), roster).verified).toBe(false);
+    const att = attestStatement(stmt, gateway.privateKey);
+    expect(verifyAttestation(stmt, att, gateway.publicKey)).toBe(true);
+    expect(verifyAttestation(stmt, mangle(att), gateway.publicKey)).toBe(false);
+  });
+
+  it('treats a malformed attestation, or a statement that has no canonical form, as not verified', () => {
+    expect(verifyAttestation(stmt, 'not base64!', gateway.publicKey)).toBe(false);
+    // an unpaired surrogate has no canonical JSON (RFC 8785 §3.1): nothing was signed, nothing verifies
+    const broken = { ...stmt, reason: 'restart \ud800' };
+    expect(verifyStatement(broken, signStatement(stmt, lenaKeys.privateKey), roster)).toEqual({ verified: false });
+    expect(verifyAttestation(broken, attestStatement(stmt, gateway.privateKey), gateway.publicKey)).toBe(false);
+  });
+
+  it('parses a denial as well as an approval', () => {
+    expect(parseStatement({ ...stmt, decision: 'deny' }).decision).toBe('deny');
+  });
+
+  // Every identifier is matched whole: a valid id with junk before or after it is refused, naming the field.
+  it.each(['request', 'bundle_id', 'approver', 'surface', 'step_digest'] as const)('refuses `%s` with anything around a valid value', (field) => {
+    for (const bad of [`!${stmt[field]}`, `${stmt[field]}!`]) {
+      try {
+        parseStatement({ ...stmt, [field]: bad });
+        expect.unreachable('should have thrown');
+      } catch (err) {
+        expect((err as CountersignError).code).toBe('STATEMENT_INVALID');
+        expect((err as CountersignError).details?.['pointer']).toBe(`/${field}`);
+      }
+    }
+  });
+
   it('parses statements strictly with STATEMENT_INVALID', () => {
     expect(parseStatement({ ...stmt })).toEqual(stmt);
     for (const bad of [{ ...stmt, extra: 1 }, { ...stmt, decision: 'maybe' }, { ...stmt, signed_at: 'yesterday' }, { ...stmt, step_digest: 'abc' }]) {
