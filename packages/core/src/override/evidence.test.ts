@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { canonicalJson, sha256Hex } from '../canonical.js';
 import { buildRoster, formatPublicKey } from '../policy/roster.js';
 import { overrideBodyHash, parseOverrideBody, type OverrideBody } from './body.js';
 import { overrideEvidenceHash, overrideSignatureBytes, signOverride, verifyOverrideSignature, type OverrideSignerClaim } from './evidence.js';
@@ -80,6 +81,69 @@ describe('override body and evidence hashes', () => {
     expect(verifyOverrideSignature(body.id, { ...sig, signer: 'fatima', key_id: 'fatima-2025' }, roster)).toBe(false);
     expect(verifyOverrideSignature(body.id, { ...sig, key_id: 'fatima-2025' }, roster)).toBe(false);
     expect(verifyOverrideSignature(body.id, { ...sig, signature: 'x' }, roster)).toBe(false);
+  });
+
+  it('is the sha256 of the canonical JSON of the body as sent: anyone can recompute it from the request', () => {
+    const nfc = { ...body, reason_text: body.reason_text.normalize('NFC') };
+    expect(overrideBodyHash(nfc)).toBe(`sha256:${sha256Hex(canonicalJson(nfc))}`);
+    const classed = { ...nfc, incident_class: 'sev1' };
+    expect(overrideBodyHash(classed)).toBe(`sha256:${sha256Hex(canonicalJson(classed))}`);
+  });
+
+  it('verifies only the exact base64url encoding of a signature, never one with junk around it', () => {
+    const { publicKey, privateKey } = newEd25519KeyPair();
+    const roster = buildRoster({ principals: [{ id: 'lena', kind: 'human', roles: [], keys: [{ id: 'lena-2025', public_key: formatPublicKey(publicKey) }] }] });
+    const sig = signOverride(body, signers[0]!, privateKey);
+    expect(verifyOverrideSignature(body.id, sig, roster)).toBe(true);
+    for (const mangled of [`!${sig.signature}`, `${sig.signature}!`, `${sig.signature}==`]) {
+      expect(verifyOverrideSignature(body.id, { ...sig, signature: mangled }, roster)).toBe(false);
+    }
+  });
+
+  it('refuses a signature by one person’s key that claims to be another’s, and a key the roster does not know', () => {
+    const lena = newEd25519KeyPair();
+    const fatima = newEd25519KeyPair();
+    const roster = buildRoster({
+      principals: [
+        { id: 'lena', kind: 'human', roles: [], keys: [{ id: 'lena-2025', public_key: formatPublicKey(lena.publicKey) }] },
+        { id: 'fatima', kind: 'human', roles: [], keys: [{ id: 'fatima-2025', public_key: formatPublicKey(fatima.publicKey) }] },
+      ],
+    });
+    // a valid Ed25519 signature by fatima's key over a claim that names lena as the signer
+    const borrowed = signOverride(body, { ...signers[0]!, signer: 'lena', key_id: 'fatima-2025' }, fatima.privateKey);
+    expect(verifyOverrideSignature(body.id, borrowed, roster)).toBe(false);
+    expect(verifyOverrideSignature(body.id, { ...signOverride(body, signers[0]!, lena.privateKey), key_id: 'lena-2019' }, roster)).toBe(false);
+  });
+
+  it('treats a claim that has no canonical form as not verified rather than throwing', () => {
+    const lena = newEd25519KeyPair();
+    const roster = buildRoster({ principals: [{ id: 'lena', kind: 'human', roles: [], keys: [{ id: 'lena-2025', public_key: formatPublicKey(lena.publicKey) }] }] });
+    const sig = signOverride(body, signers[0]!, lena.privateKey);
+    // an unpaired surrogate cannot be canonical JSON (RFC 8785 §3.1)
+    expect(verifyOverrideSignature(body.id, { ...sig, surface: 'signed-cli\ud800' }, roster)).toBe(false);
+  });
+
+  // Every identifier is matched whole; the error names the field, nested paths included.
+  it.each([
+    ['id', { id: '!ovr_1' }, '/id'],
+    ['id', { id: 'ovr_1!' }, '/id'],
+    ['hold_ref', { hold_ref: 'hold_1!' }, '/hold_ref'],
+    ['rollback_ref', { rollback_ref: '!rb_1' }, '/rollback_ref'],
+    ['requester', { requester: '!olivia' }, '/requester'],
+    ['requester', { requester: 'olivia!' }, '/requester'],
+    ['request_surface', { request_surface: 'copilot-console!' }, '/request_surface'],
+    ['incident_class', { incident_class: '!sev1' }, '/incident_class'],
+    ['a step digest', { step_digests: [`!sha256:${'a'.repeat(64)}`] }, '/step_digests/0'],
+    ['a step digest', { step_digests: [`sha256:${'a'.repeat(64)}`, `sha256:${'a'.repeat(64)}!`] }, '/step_digests/1'],
+    ['a scope target', { scope: { ...body.scope, targets: ['t'.repeat(257)] } }, '/scope/targets/0'],
+  ])('refuses %s with anything around a valid value, pointing at it', (_label, change, pointer) => {
+    try {
+      parseOverrideBody({ ...body, ...change });
+      expect.unreachable('should have thrown');
+    } catch (err) {
+      expect((err as CountersignError).code).toBe('STATEMENT_INVALID');
+      expect((err as CountersignError).details?.['pointer']).toBe(pointer);
+    }
   });
 
   it('parses override requests strictly', () => {

@@ -7,7 +7,7 @@ import { buildRoster, formatPublicKey } from '../policy/roster.js';
 import { ActionContract, OverrideRules, type PolicyBundle, type Principal } from '../policy/schema.js';
 import type { OverrideBody } from './body.js';
 import { signOverride, type OverrideSignature, type OverrideSignerClaim } from './evidence.js';
-import { checkLeaseUse, evaluateOverride, maxDurationMs, type OverrideContext, type OverrideStep } from './gates.js';
+import { checkLeaseUse, evaluateOverride, maxDurationMs, SIGNING_SKEW_MS, type OverrideContext, type OverrideLease, type OverrideStep } from './gates.js';
 import { newEd25519KeyPair } from '../ledger/key.js';
 
 // The payments roster: olivia -> lena -> priya, omar -> leo -> priya; fatima, sam outside.
@@ -58,6 +58,8 @@ const restart: OverrideStep = {
 const clear: OverrideStep = { ...restart, digest: canonicalDigest({ action: 'queue.clear_shard' }), action: 'queue.clear_shard', target: 'payments/shard-7' };
 const requeue: OverrideStep = { ...restart, digest: canonicalDigest({ action: 'queue.requeue' }), action: 'queue.requeue' };
 const flush: OverrideStep = { ...restart, digest: canonicalDigest({ action: 'cache.flush' }), action: 'cache.flush' };
+const restartDev: OverrideStep = { ...restart, digest: canonicalDigest({ action: 'workers.restart_pool', environment: 'dev' }), environment: 'dev' };
+const unknownAction: OverrideStep = { ...restart, digest: canonicalDigest({ action: 'workers.make_it_so' }), action: 'workers.make_it_so' };
 
 const NOW = Date.parse('2025-06-01T10:00:00.000Z');
 const body: OverrideBody = {
@@ -120,6 +122,17 @@ describe('evaluateOverride', () => {
     });
     expect(r.lease.signers.map((s) => [s.role, s.signer])).toEqual([['a', 'lena'], ['b', 'fatima']]);
     expect(r.lease.body_hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it('records the environments a lease covers once each, sorted, whatever the order of its steps', () => {
+    const b: OverrideBody = {
+      ...body,
+      step_digests: [restart.digest, restartDev.digest, flush.digest],
+      scope: { environments: ['prod', 'dev'], actions: ['workers.restart_pool', 'cache.flush'], targets: ['payments-worker'] },
+      valid_to: '2025-06-01T10:30:00.000Z',
+    };
+    const r = evaluateOverride(ctx({ steps: [restart, restartDev, flush] }, b));
+    expect(r.ok ? r.lease.environments : r.codes).toEqual(['dev', 'prod']);
   });
 
   describe('O1_IDENTITY_COLLISION', () => {
@@ -186,6 +199,24 @@ describe('evaluateOverride', () => {
     expect(codes(ctx({ signatures: sigs }))).toEqual(['O3_CLOCK_BREACH']);
   });
 
+  it('O3_CLOCK_BREACH: tolerates a signing clock up to five minutes ahead, not a millisecond more', () => {
+    expect(SIGNING_SKEW_MS).toBe(5 * 60_000);
+    const at = (ms: number): OverrideSignature[] => [
+      signed(body, 'lena', 'a', { signed_at: new Date(ms).toISOString() }),
+      signed(body, 'fatima', 'b', { surface: 'approver-console' }),
+    ];
+    expect(codes(ctx({ signatures: at(NOW + 5 * 60_000) }))).toEqual([]);
+    expect(codes(ctx({ signatures: at(NOW + 5 * 60_000 + 1) }))).toEqual(['O3_CLOCK_BREACH']);
+  });
+
+  it('O3_CLOCK_BREACH: refuses a signature dated at the end of the window, even within the skew', () => {
+    const end = Date.parse(body.valid_to);
+    const sigs = [signed(body, 'lena', 'a', { signed_at: body.valid_to }), signed(body, 'fatima', 'b', { surface: 'approver-console' })];
+    expect(codes(ctx({ signatures: sigs, now: end - 60_000 }))).toEqual(['O3_CLOCK_BREACH']);
+    const before = [signed(body, 'lena', 'a', { signed_at: new Date(end - 1).toISOString() }), sigs[1]!];
+    expect(codes(ctx({ signatures: before, now: end - 60_000 }))).toEqual([]);
+  });
+
   it.each([
     ['absent', null],
     ['not ready', { id: 'rb_1', status: 'draft' }],
@@ -221,6 +252,24 @@ describe('evaluateOverride', () => {
       expect(codes(ctx({ bundle: { actions: bundle.actions } }))).toContain('O5_NOT_ELIGIBLE');
       expect(codes(ctx({ signatures: [signed(body, 'lena', 'a')] }))).toEqual(['O5_NOT_ELIGIBLE']);
     });
+    it('refuses two signers in seat a, even beside a valid signer b', () => {
+      const sigs = [signed(body, 'lena', 'a'), signed(body, 'sam', 'a'), signed(body, 'fatima', 'b', { surface: 'approver-console' })];
+      expect(codes(ctx({ signatures: sigs }))).toEqual(['O5_NOT_ELIGIBLE']);
+    });
+    it('refuses an incident class the policy does not list', () => {
+      const strict = { ...bundle, overrides: { ...bundle.overrides!, incident_classes: ['sev1'] } };
+      expect(codes(ctx({ bundle: strict }, { ...body, incident_class: 'sev2' }))).toEqual(['O5_NOT_ELIGIBLE']);
+    });
+    it('refuses a signer outside the roster, whose signature cannot verify either', () => {
+      const ghost = newEd25519KeyPair();
+      const sig = signOverride(body, { role: 'b', signer: 'ghost', key_id: 'ghost-2025', surface: 'approver-console', signed_at: '2025-06-01T09:58:00.000Z' }, ghost.privateKey);
+      const r = evaluateOverride(ctx({ signatures: [signed(body, 'lena', 'a'), sig] }));
+      expect(r.ok ? [] : r.codes).toEqual(['O5_NOT_ELIGIBLE', 'BAD_SIGNATURE']);
+    });
+    it('refuses a step whose action has no contract in the bundle', () => {
+      const b = { ...body, step_digests: [unknownAction.digest], scope: { ...body.scope, actions: [unknownAction.action] } };
+      expect(codes(ctx({ steps: [unknownAction] }, b))).toEqual(['O5_NOT_ELIGIBLE']);
+    });
   });
 
   describe('O6_GATE_ACK_MISMATCH', () => {
@@ -231,6 +280,17 @@ describe('evaluateOverride', () => {
       expect(codes(ctx({}, { ...body, hold_ref: null, trip_gate_ack: null }))).toEqual(['O6_GATE_ACK_MISMATCH']);
       expect(codes(ctx({ holds: [] }))).toEqual(['O6_GATE_ACK_MISMATCH']);
       expect(codes(ctx({ holds: [{ id: 'hold_1', trip_gate: 'K4' }, { id: 'hold_2', trip_gate: 'K1' }] }))).toEqual(['O6_GATE_ACK_MISMATCH']);
+    });
+    it('refuses two holds over the steps whatever the body acknowledges', () => {
+      const two = [{ id: 'hold_1', trip_gate: 'K4' }, { id: 'hold_2', trip_gate: 'K1' }];
+      expect(codes(ctx({ holds: two }, { ...body, hold_ref: null, trip_gate_ack: null }))).toEqual(['O6_GATE_ACK_MISMATCH']);
+    });
+    it('refuses an acknowledgement that names another hold, even with the right gate', () => {
+      expect(codes(ctx({}, { ...body, hold_ref: 'hold_2' }))).toEqual(['O6_GATE_ACK_MISMATCH']);
+    });
+    it('refuses half an acknowledgement when no hold is active', () => {
+      expect(codes(ctx({ holds: [] }, { ...body, trip_gate_ack: null }))).toEqual(['O6_GATE_ACK_MISMATCH']);
+      expect(codes(ctx({ holds: [] }, { ...body, hold_ref: null }))).toEqual(['O6_GATE_ACK_MISMATCH']);
     });
     it('accepts no hold and no acknowledgement when approvers are unavailable', () => {
       expect(codes(ctx({ holds: [] }, { ...body, hold_ref: null, trip_gate_ack: null }))).toEqual([]);
@@ -248,6 +308,14 @@ describe('evaluateOverride', () => {
       expect(maxDurationMs(bundle, [restart, requeue])).toBe(3_600_000);
       expect(maxDurationMs(bundle, [flush, requeue])).toBe(30 * 60_000);
       expect(maxDurationMs({ actions: [] }, [])).toBe(4 * 3_600_000);
+      // an action without a contract adds no limit of its own (O5 refuses it)
+      expect(maxDurationMs(bundle, [unknownAction])).toBe(4 * 3_600_000);
+    });
+    it('takes the policy’s own default over the built-in four hours', () => {
+      const tight = { ...bundle, overrides: { ...bundle.overrides!, max_duration: { default: '2h', destructive: '1h' } } };
+      expect(maxDurationMs(tight, [restart])).toBe(2 * 3_600_000);
+      expect(maxDurationMs(tight, [restart, requeue])).toBe(3_600_000);
+      expect(codes(ctx({ bundle: tight }, { ...body, valid_to: '2025-06-01T12:00:00.001Z' }))).toEqual(['O7_DURATION_EXCEEDED']);
       const b = { ...body, step_digests: [requeue.digest], scope: { ...body.scope, actions: ['queue.requeue'] } };
       expect(codes(ctx({}, b))).toEqual(['O7_DURATION_EXCEEDED']);
     });
@@ -264,6 +332,46 @@ describe('evaluateOverride', () => {
     it('does not count overrides outside the window or in other environments', () => {
       const old = [{ ...spent[0]!, granted_at: '2025-05-20T10:00:00.000Z' }, { environments: ['staging'], granted_at: '2025-05-31T10:00:00.000Z' }, spent[1]!];
       expect(codes(ctx({ past_overrides: old }))).toEqual([]);
+    });
+    it('counts grants inside the window only: exactly seven days ago and later than now are outside', () => {
+      const edges = [
+        { environments: ['prod'], granted_at: new Date(NOW - 7 * 24 * 3_600_000).toISOString() },
+        { environments: ['prod'], granted_at: new Date(NOW + 60_000).toISOString() },
+        spent[1]!,
+      ];
+      expect(codes(ctx({ past_overrides: edges }))).toEqual([]);
+      const inside = [{ environments: ['prod'], granted_at: new Date(NOW - 7 * 24 * 3_600_000 + 1).toISOString() }, spent[1]!];
+      expect(codes(ctx({ past_overrides: inside }))).toEqual(['O8_BUDGET_EXHAUSTED']);
+    });
+    it('counts an unreadable grant time against the budget: fail closed', () => {
+      expect(codes(ctx({ past_overrides: [{ environments: ['prod'], granted_at: 'last tuesday' }, spent[1]!] }))).toEqual(['O8_BUDGET_EXHAUSTED']);
+    });
+    it('spends a budget only for steps in its environment', () => {
+      const b = { ...body, step_digests: [restartDev.digest], scope: { ...body.scope, environments: ['dev'] } };
+      expect(codes(ctx({ past_overrides: spent, steps: [restartDev] }, b))).toEqual([]);
+    });
+    it('does not take a core signer signing again as the extra signer', () => {
+      const sigs = [signed(body, 'lena', 'a'), signed(body, 'priya', 'b', { surface: 'approver-console' }), signed(body, 'priya', 'extra')];
+      expect(codes(ctx({ past_overrides: spent, signatures: sigs }))).toEqual(['O1_IDENTITY_COLLISION', 'O8_BUDGET_EXHAUSTED']);
+    });
+    it('does not take an extra signature that did not verify', () => {
+      const forged = { ...signed(body, 'priya', 'extra'), signed_at: '2025-06-01T09:59:00.000Z' };
+      const sigs = [signed(body, 'lena', 'a'), signed(body, 'fatima', 'b', { surface: 'approver-console' }), forged];
+      expect(codes(ctx({ past_overrides: spent, signatures: sigs }))).toEqual(['O8_BUDGET_EXHAUSTED', 'BAD_SIGNATURE']);
+    });
+    it('takes an extra signer holding any one of the extra roles', () => {
+      const either = { ...bundle, overrides: { ...bundle.overrides!, budgets: [{ ...bundle.overrides!.budgets[0]!, extra_signer_roles: ['payments-owner', 'finance-delegate'] }] } };
+      const sigs = [signed(body, 'lena', 'a'), signed(body, 'fatima', 'b', { surface: 'approver-console' }), signed(body, 'priya', 'extra')];
+      expect(codes(ctx({ bundle: either, past_overrides: spent, signatures: sigs }))).toEqual([]);
+    });
+    it('judges the extra signer by the extra roles of the steps’ environments, not by the roles of signer b', () => {
+      // fatima holds a signer-b role, not the extra role of prod
+      const sigs = [signed(body, 'lena', 'a'), signed(body, 'priya', 'b', { surface: 'approver-console' }), signed(body, 'fatima', 'extra')];
+      expect(codes(ctx({ past_overrides: spent, signatures: sigs }))).toEqual(['O5_NOT_ELIGIBLE', 'O8_BUDGET_EXHAUSTED']);
+      // sre is the extra role of staging only: it does not qualify sam for a prod step
+      const staging = { ...bundle, overrides: { ...bundle.overrides!, budgets: [...bundle.overrides!.budgets, { environment: 'staging', max: 1, window: '7d', extra_signer_roles: ['sre'] }] } };
+      const withSam = [signed(body, 'lena', 'a'), signed(body, 'fatima', 'b', { surface: 'approver-console' }), signed(body, 'sam', 'extra')];
+      expect(codes(ctx({ bundle: staging, signatures: withSam }))).toEqual(['O5_NOT_ELIGIBLE']);
     });
     it('grants with an extra signer holding the extra role', () => {
       const sigs = [signed(body, 'lena', 'a'), signed(body, 'fatima', 'b', { surface: 'approver-console' }), signed(body, 'priya', 'extra')];
@@ -339,22 +447,30 @@ describe('every failing gate is reported', () => {
 });
 
 describe('checkLeaseUse', () => {
-  const granted = evaluateOverride(ctx());
-  if (!granted.ok) throw new Error('fixture lease must be granted');
-  const lease = granted.lease;
+  // Granted inside each test, not at collection: a gate that breaks must fail a test, not the file.
+  const granted = (): OverrideLease => {
+    const r = evaluateOverride(ctx());
+    if (!r.ok) throw new Error(`fixture lease must be granted, got ${r.codes.join(', ')}`);
+    return r.lease;
+  };
 
-  it('lets a listed step run once inside the window', () => {
+  it('lets a listed step run once inside the window, from its first millisecond', () => {
+    const lease = granted();
+    expect(checkLeaseUse(lease, lease.valid_from_ms, restart.digest)).toEqual({ ok: true });
     expect(checkLeaseUse(lease, NOW + 60_000, restart.digest)).toEqual({ ok: true });
     expect(checkLeaseUse(lease, NOW + 60_000, restart.digest, { used: [restart.digest], revoked: false })).toEqual({ ok: false, code: 'LEASE_STEP_USED', incident_flag: false });
   });
 
   it('treats use outside the window as a clock breach flagged for incident review', () => {
+    const lease = granted();
+    expect(checkLeaseUse(lease, lease.valid_to_ms - 1, restart.digest)).toEqual({ ok: true });
     expect(checkLeaseUse(lease, lease.valid_to_ms, restart.digest)).toEqual({ ok: false, code: 'O3_CLOCK_BREACH', incident_flag: true });
     expect(checkLeaseUse(lease, NOW - 1, restart.digest)).toEqual({ ok: false, code: 'O3_CLOCK_BREACH', incident_flag: true });
   });
 
-  it('refuses a step the lease does not list, and any step once revoked', () => {
-    expect(checkLeaseUse(lease, NOW + 1, clear.digest)).toMatchObject({ ok: false, code: 'O2_SCOPE_CREEP' });
-    expect(checkLeaseUse(lease, NOW + 1, restart.digest, { used: [], revoked: true })).toMatchObject({ ok: false, code: 'LEASE_REVOKED' });
+  it('refuses a step the lease does not list, and any step once revoked, without an incident flag', () => {
+    const lease = granted();
+    expect(checkLeaseUse(lease, NOW + 1, clear.digest)).toEqual({ ok: false, code: 'O2_SCOPE_CREEP', incident_flag: false });
+    expect(checkLeaseUse(lease, NOW + 1, restart.digest, { used: [], revoked: true })).toEqual({ ok: false, code: 'LEASE_REVOKED', incident_flag: false });
   });
 });
