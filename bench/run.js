@@ -12,6 +12,7 @@ const PARTS = {
   decide: 'decide.js',
   ledger: 'ledger.js',
   http: 'http.js',
+  replicas: 'replicas.js',
 };
 
 const requested = process.argv.slice(2);

@@ -238,7 +238,8 @@ describe('the UNIQUE backstop (ADR 002 §5)', () => {
     const store = SqliteLedgerStore.open(b.path);
     extra.push(store);
     // the blind replica knows the grant, then the other consumes it behind its back
-    const blind = await Gateway.open({ store: blindCatchUp(store), policy: examplePolicy(), key: b.key, origin: GATEWAY_ORIGIN, clock: b.clock.read });
+    // and follows nothing: a replica whose follower is broken too
+    const blind = await Gateway.open({ store: blindCatchUp(store), policy: examplePolicy(), key: b.key, origin: GATEWAY_ORIGIN, clock: b.clock.read, follow: false });
     extra.push(blind);
     expect((await b.gateway.execute(COPILOT, { token })).ok).toBe(true);
     const size = (await b.store.head()).size;

@@ -104,6 +104,10 @@ describe.skipIf(url === null)('two gateways on one PostgreSQL database', () => {
           if (prop === 'appendWith' && blinded) {
             return (knownSize: number, build: AppendBuilder) => target.appendWith(knownSize, (_caughtUp, head) => build([], { ...head, size: knownSize }));
           }
+          // and its follower hears nothing once blinded
+          if (prop === 'follow') {
+            return (onAppended: (size: number | null) => void) => target.follow((size) => (blinded ? undefined : onAppended(size)));
+          }
           const value = Reflect.get(target, prop, receiver) as unknown;
           return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
         },

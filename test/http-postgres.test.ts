@@ -33,8 +33,9 @@ describe.skipIf(url === null)('two gateway processes on one PostgreSQL', () => {
   beforeAll(async () => {
     const policy = writeTestPolicy(dir);
     a = await startGatewayProcess({ policy, dir, postgres: { url: url!, schema } });
-    // the same gateway key: either replica verifies the grants the other signed
-    b = await startGatewayProcess({ policy, dir, postgres: { url: url!, schema }, key: a.keyPath });
+    // the same gateway key: either replica verifies the grants the other signed; B relies on
+    // LISTEN/NOTIFY alone (no slow re-read while clients wait), so what it sees the follower brought
+    b = await startGatewayProcess({ policy, dir, postgres: { url: url!, schema }, key: a.keyPath, args: ['--replica-refresh', 'off'] });
   }, 60_000);
 
   afterAll(async () => {
@@ -64,6 +65,55 @@ describe.skipIf(url === null)('two gateway processes on one PostgreSQL', () => {
     const priyaA = await a.token('priya', 'approver-console');
     const [headA, headB] = await Promise.all([call(a.url, 'GET', '/v1/ledger/head', priyaA), call(b.url, 'GET', '/v1/ledger/head', priyaA)]);
     expect(headA.body['size']).toBe(headB.body['size']);
+  });
+
+  it('B answers GET, a long poll and an event stream for a request proposed on A, without writing anything itself', async () => {
+    const agent = await a.token('payments-copilot', 'copilot-console');
+    const priya = await a.token('priya', 'approver-console');
+    const headB = async (): Promise<number> => (await call(b.url, 'GET', '/v1/ledger/head', priya)).body['size'] as number;
+    const proposed = await call(a.url, 'POST', '/v1/proposals', agent, {
+      agent: 'payments-copilot',
+      on_behalf_of: 'olivia',
+      surface: 'copilot-console',
+      steps: [{ action: 'comms.send_status_update', environment: 'prod', target: 'customers', params: { channel: 'statuspage', message: 'degraded' } }],
+    });
+    expect(proposed.status, JSON.stringify(proposed.body)).toBe(201);
+    const requestId = (proposed.body['steps'] as { request: string }[])[0]!.request;
+    // bounded: the follower applies A's commit when PostgreSQL delivers the notification
+    let seen = await call(b.url, 'GET', `/v1/requests/${requestId}`, agent);
+    for (let i = 0; i < 250 && seen.status === 404; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      seen = await call(b.url, 'GET', `/v1/requests/${requestId}`, agent);
+    }
+    expect(seen.status, JSON.stringify(seen.body)).toBe(200);
+    expect(seen.body['status']).toBe('open');
+    const before = await headB();
+
+    // B's long poll and B's event stream, answered by an approval made through A
+    const polled = call(b.url, 'GET', `/v1/requests/${requestId}?wait=20s`, agent);
+    const controller = new AbortController();
+    const stream = await fetch(`${b.url}/v1/requests/${requestId}/events`, { headers: { authorization: `Bearer ${agent}` }, signal: controller.signal });
+    expect(stream.status).toBe(200);
+    const events = (async (): Promise<string> => {
+      const reader = stream.body!.getReader();
+      let text = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return text;
+        text += Buffer.from(value).toString('utf8');
+        if (text.includes('approved')) return text;
+      }
+    })();
+    const approved = await call(a.url, 'POST', `/v1/requests/${requestId}/approvals`, await a.token('sam', 'signed-cli'), signedApproval(seen.body as never, 'sam', 'signed-cli'));
+    expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+    const answer = await polled;
+    expect(answer.body['status']).toBe('approved');
+    expect(await events).toContain('approved');
+    controller.abort();
+    // B wrote nothing of its own: every entry it now knows, A committed
+    const headA = (await call(a.url, 'GET', '/v1/ledger/head', priya)).body['size'] as number;
+    expect(await headB()).toBe(headA);
+    expect(headA).toBeGreaterThan(before);
   });
 
   it('a long poll on one replica sees an approval made through the other', async () => {

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoreConfig } from '../packages/gateway/src/store/open.js';
 import { openStore } from '../packages/gateway/src/store/open.js';
@@ -27,19 +28,57 @@ const postgres = await reachableTestPostgres();
 interface Target {
   readonly label: string;
   start(dir: string): Promise<GatewayProcess>;
+  /** Make the store refuse every write (`true`), or take them again (`false`), under the running server. */
+  fault(dir: string, on: boolean): Promise<void>;
   cleanup(): Promise<void>;
 }
 
 const targets: Target[] = [
-  { label: 'sqlite', start: (dir) => startGatewayProcess({ policy: EXAMPLE_POLICY, dir, db: join(dir, 'ledger.db') }), cleanup: async () => undefined },
+  {
+    label: 'sqlite',
+    start: (dir) => startGatewayProcess({ policy: EXAMPLE_POLICY, dir, db: join(dir, 'ledger.db') }),
+    // the ledger's files made immutable while serving, as the issue found them (root on ext4, as on CI)
+    fault: async (dir, on) => {
+      const db = join(dir, 'ledger.db');
+      const run = spawnSync('chattr', [on ? '+i' : '-i', db, `${db}-wal`], { encoding: 'utf8' });
+      if (run.status !== 0) throw new Error(`chattr failed (${String(run.status)}): ${run.stderr}; the fault test needs root on a filesystem with immutable files`);
+    },
+    cleanup: async () => undefined,
+  },
 ];
 if (postgres !== null) {
   const schema = testSchemaName('cs_race12');
   targets.push({
     label: 'postgres',
     start: (dir) => startGatewayProcess({ policy: EXAMPLE_POLICY, dir, postgres: { url: postgres, schema } }),
+    // every insert and update in the ledger's schema refused as a read-only session refuses it
+    fault: async (_dir, on) => {
+      const client = new pg.Client({ connectionString: postgres });
+      await client.connect();
+      try {
+        if (on) {
+          await client.query(`CREATE OR REPLACE FUNCTION ${schema}.refuse_writes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'cannot execute in a read-only transaction' USING ERRCODE = 'read_only_sql_transaction'; END $$`);
+          for (const table of ['ledger_entries', 'write_probe']) {
+            await client.query(`CREATE TRIGGER refuse_writes BEFORE INSERT OR UPDATE ON ${schema}.${table} FOR EACH ROW EXECUTE FUNCTION ${schema}.refuse_writes()`);
+          }
+        } else {
+          for (const table of ['ledger_entries', 'write_probe']) await client.query(`DROP TRIGGER refuse_writes ON ${schema}.${table}`);
+        }
+      } finally {
+        await client.end();
+      }
+    },
     cleanup: () => dropTestSchema(postgres, schema),
   });
+}
+
+function tally(list: readonly Answer[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const a of list) {
+    const key = `${a.status} ${String((a.body as Json)['error']?.['code'] ?? '')}`.trim();
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
 }
 
 function verify(store: StoreConfig, keyPath: string): { code: number | null; out: string } {
@@ -80,16 +119,8 @@ for (const target of targets) {
         }
         await Promise.all(work);
       }
-      const statuses = (list: readonly Answer[]): Record<string, number> => {
-        const counts: Record<string, number> = {};
-        for (const a of list) {
-          const key = `${a.status} ${String((a.body as Json)['error']?.['code'] ?? '')}`.trim();
-          counts[key] = (counts[key] ?? 0) + 1;
-        }
-        return counts;
-      };
-      expect(statuses(proposals)).toEqual({ '201': ROUNDS * PER_ROUND });
-      expect(statuses(refusals)).toEqual({ '403 FORBIDDEN': ROUNDS * PER_ROUND });
+      expect(tally(proposals)).toEqual({ '201': ROUNDS * PER_ROUND });
+      expect(tally(refusals)).toEqual({ '403 FORBIDDEN': ROUNDS * PER_ROUND });
 
       const store = await openStore(gw.store);
       try {
@@ -105,6 +136,61 @@ for (const target of targets) {
       const verified = verify(gw.store, gw.keyPath);
       expect(verified.out).toMatch(/^ok /);
       expect(verified.code).toBe(0);
+    }, 120_000);
+
+    it('under a write fault answers 503 (never 500, never an unrecorded 403), is not ready, and recovers by itself', async () => {
+      const ready = async (): Promise<number> => (await call(gw.url, 'GET', '/readyz', null)).status;
+      expect(await ready()).toBe(200);
+      const proposals: Answer<Record<string, Json>>[] = [];
+      const refusals: Answer<Record<string, Json>>[] = [];
+      const round = async (): Promise<void> => {
+        const work: Promise<void>[] = [];
+        for (let i = 0; i < PER_ROUND; i++) {
+          work.push(call(gw.url, 'POST', '/v1/proposals', agent, { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps: [inspect] }).then((a) => void proposals.push(a)));
+          work.push(call(gw.url, 'GET', '/v1/ledger/head', agent).then((a) => void refusals.push(a)));
+        }
+        await Promise.all(work);
+      };
+      await target.fault(dir, true);
+      try {
+        await round();
+        await round();
+        // readiness is the truth: a replica whose store refuses writes leaves the rotation
+        expect(await ready()).toBe(503);
+      } finally {
+        await target.fault(dir, false);
+      }
+      // and comes back by itself, with no other traffic (bounded wait: the probe runs at most once a second)
+      let status = await ready();
+      for (let i = 0; i < 100 && status !== 200; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        status = await ready();
+      }
+      expect(status).toBe(200);
+      const during = { proposals: tally(proposals), refusals: tally(refusals) };
+      await round();
+      const after = { proposals: tally(proposals.slice(-PER_ROUND)), refusals: tally(refusals.slice(-PER_ROUND)) };
+      expect(after, gw.output().split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-5).join('\n')).toEqual({ proposals: { '201': PER_ROUND }, refusals: { '403 FORBIDDEN': PER_ROUND } });
+
+      // during the fault: only 201/403 that were recorded, or 503
+      const fiveHundreds = [...proposals, ...refusals].filter((a) => a.status >= 500 && a.status !== 503).map((a) => JSON.stringify(a.body));
+      expect(fiveHundreds).toEqual([]);
+      for (const key of Object.keys(during.proposals)) expect(['201', '503 STORE_UNAVAILABLE']).toContain(key);
+      for (const key of Object.keys(during.refusals)) expect(['403 FORBIDDEN', '503 STORE_UNAVAILABLE']).toContain(key);
+      expect(during.proposals['503 STORE_UNAVAILABLE'] ?? 0).toBeGreaterThan(0);
+      const store = await openStore(gw.store);
+      try {
+        const { entries } = await readEntries(store);
+        const received = new Set(entries.filter((e) => e.type === 'proposal.received').map((e) => e.payload['proposal']));
+        for (const a of proposals.filter((p) => p.status === 201)) expect(received.has(a.body['proposal'])).toBe(true);
+        const forbidden = entries.filter((e) => e.type === 'authority.rejected' && e.payload['operation'] === 'ledger_read').length;
+        // every 403 answered is recorded, the first test's included
+        expect(forbidden).toBe(ROUNDS * PER_ROUND + refusals.filter((r) => r.status === 403).length);
+      } finally {
+        await store.close();
+      }
+      const verified = verify(gw.store, gw.keyPath);
+      expect(verified.out).toMatch(/^ok /);
     }, 120_000);
   });
 }

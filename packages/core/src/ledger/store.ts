@@ -111,6 +111,22 @@ export interface TransactionalLedgerStore extends LedgerStore {
    * their unique keys, upsert its projection rows, commit.
    */
   appendWith(knownSize: number, build: AppendBuilder, options?: AppendOptions): Promise<AppendWithResult>;
+  /**
+   * Prove the write path works now, without touching the ledger: one durable
+   * write (a single-row table, `write_probe`) through the same connection and
+   * lock appends use. Rejects when the store refuses writes (disk full,
+   * read-only files or sessions), so readiness is the truth (issue 12).
+   */
+  probeWrite(at: string): Promise<void>;
+  /**
+   * Follow the ledger: `onAppended(size)` is called after any writer (this
+   * process or another replica) committed entries, with the ledger size
+   * they left, or with `null` when notifications may have been missed (a
+   * reconnect) and the follower should read from where it is. PostgreSQL
+   * uses LISTEN/NOTIFY, the notification sent inside the append transaction;
+   * SQLite announces in process. Resolves with a function that stops.
+   */
+  follow(onAppended: (size: number | null) => void): Promise<() => Promise<void>>;
   /** Every stored projection row, ordered by kind then id. */
   readProjections(): AsyncIterable<StoredProjection>;
 }

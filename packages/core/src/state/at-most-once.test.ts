@@ -10,6 +10,9 @@ import type { RequestOverrideResult, SubmitOverrideResult } from './override.js'
 import { runCommand } from './commands.js';
 import { counterIds } from './machine.js';
 import { uniqueKey } from './entries.js';
+import { rebuildState } from './machine.js';
+import { projectionRows } from './state.js';
+import { canonicalJson } from '../canonical.js';
 
 /**
  * INVARIANT under test: a step runs at most once, whichever authority is
@@ -183,6 +186,8 @@ type Action =
   | { readonly kind: 'consume'; readonly grant: number }
   | { readonly kind: 'use'; readonly lease: number; readonly step: number }
   | { readonly kind: 'propose' }
+  | { readonly kind: 'outcome'; readonly execution: number; readonly outcome: 'succeeded' | 'failed' | 'ambiguous' }
+  | { readonly kind: 'rollback'; readonly artifact: number }
   | { readonly kind: 'advance'; readonly ms: number };
 
 const APPROVERS = ['lena', 'fatima', 'leo', 'sam'];
@@ -198,11 +203,13 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('consume' as const), grant: fc.nat(7) }) },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('use' as const), lease: fc.nat(7), step: fc.nat(3) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'propose' as const }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('outcome' as const), execution: fc.nat(7), outcome: fc.constantFrom('succeeded' as const, 'failed' as const, 'ambiguous' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('rollback' as const), artifact: fc.nat(3) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 20 * MINUTE }) }) },
 );
 
-describe('property: no interleaving runs a step twice', () => {
-  it('approve, override, hold, lift, halt, consume and lease use in any order: at most one execution per step, and every success is one', () => {
+describe('property: no interleaving runs a step twice, and replay rebuilds the state', () => {
+  it('approve, override, hold, lift, halt, consume, lease use, outcomes and rollbacks in any order: at most one execution per step, every success is one, and the ledger replays to the live state', () => {
     fc.assert(
       fc.property(fc.array(actionArb, { minLength: 1, maxLength: 40 }), (actions) => {
         const w = new World(examplePolicy());
@@ -253,11 +260,26 @@ describe('property: no interleaving runs a step twice', () => {
               // during a hold or halt the restart is decided `held`, with no request to approve
               if (steps.length < 4 && w.state.index.openHolds.size === 0 && w.state.index.activeHalts.size === 0) steps.push(openRestart(w));
               break;
+            case 'outcome': {
+              const executions = [...w.state.executions.keys()];
+              const id = executions[a.execution % Math.max(1, executions.length)];
+              if (id !== undefined) w.run({ kind: 'outcome', caller: COPILOT, execution: id, outcome: a.outcome });
+              break;
+            }
+            case 'rollback': {
+              const artifacts = [...w.state.artifacts.keys()];
+              const id = artifacts[a.artifact % Math.max(1, artifacts.length)];
+              if (id !== undefined) w.run({ kind: 'rollback_run', caller: LENA, artifact: id });
+              break;
+            }
             case 'advance':
               w.advance(a.ms);
               break;
           }
         }
+        // ADR 002 §2: replaying the ledger alone rebuilds exactly the live state, row for row
+        const rows = (state: Parameters<typeof projectionRows>[0]): string[] => projectionRows(state).map((r) => `${r.kind}/${r.id}=${canonicalJson(r.value)}`);
+        expect(rows(rebuildState(w.machine.entries))).toEqual(rows(w.state));
         const executed = w.machine.entries.filter((e) => e.type === 'grant.consumed' || e.type === 'lease.used').map((e) => e.payload['step'] as string);
         expect(executed).toHaveLength(successes);
         expect(new Set(executed).size).toBe(executed.length);

@@ -22,6 +22,7 @@ interface ServeOptions {
   initKey?: boolean;
   origin: string;
   logLevel: string;
+  replicaRefresh: string;
 }
 
 export function register(program: Command): void {
@@ -39,6 +40,7 @@ export function register(program: Command): void {
     .option('--origin <name>', 'origin line of signed checkpoints and the gateway key name: names this ledger', DEFAULT_LEDGER_ORIGIN)
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
     .option('--expire-every <duration>', 'how often approval requests past their window are closed', '5s')
+    .option('--replica-refresh <duration>', 'PostgreSQL: how often a replica re-reads the ledger while a client waits, in case a change notification was lost; `off` relies on notifications alone', '1s')
     .option('--max-body <bytes>', 'largest request body accepted; bundle activation allows 2 MiB', String(DEFAULT_BODY_LIMIT_BYTES))
     .addHelpText(
       'after',
@@ -46,6 +48,10 @@ export function register(program: Command): void {
 Examples:
   countersign serve --policy examples/payments/policy.yaml --db ledger.db --key gateway.key --init-key
   countersign serve --policy policy.yaml --postgres postgres://countersign@db/countersign --key /run/secrets/gateway.key
+
+Replicas: several \`serve\` processes on one PostgreSQL share one chain. Each
+follows the others' entries through LISTEN/NOTIFY, so any replica answers
+for a request, grant, hold or lease committed on another.
 
 Tokens for callers: countersign token issue --principal ID --surface NAME (same --db or --postgres).
 Logs are JSON lines on stdout (pino); they never contain tokens or keys. The
@@ -78,6 +84,12 @@ a final signed checkpoint and close the store before exit.`,
       } catch {
         throw new GatewayError('USAGE', `\`--expire-every\` must be a duration such as \`5s\`; got \`${opts.expireEvery}\``);
       }
+      let replicaRefreshMs: number | null;
+      try {
+        replicaRefreshMs = opts.replicaRefresh === 'off' ? null : parseDuration(opts.replicaRefresh);
+      } catch {
+        throw new GatewayError('USAGE', `\`--replica-refresh\` must be a duration such as \`1s\`, or \`off\`; got \`${opts.replicaRefresh}\``);
+      }
       const key = loadPrivateKey(opts.key);
       if (opts.db !== undefined) mkdirSync(dirname(opts.db), { recursive: true });
       const config: StoreConfig =
@@ -95,6 +107,7 @@ a final signed checkpoint and close the store before exit.`,
         logLevel: opts.logLevel,
         bodyLimitBytes: maxBody,
         expireIntervalMs,
+        ...(opts.postgres === undefined ? {} : { replicaRefreshMs }),
         observability: createObservability(),
       });
 

@@ -84,6 +84,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   // command-sequencer checkpoints would only sign the same roots twice.
   // entries the gateway commits reach the checkpoint writer in memory; it reads back only what it did not see
   let checkpointWriter: CheckpointWriter | null = null;
+  let feedRef: ChangeFeed | null = null;
   const gateway = await Gateway.open({
     store,
     policy: served.compiled,
@@ -92,6 +93,8 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     clock,
     checkpoints: false,
     observer: { committed: (entries) => checkpointWriter?.observe(entries) },
+    // the follower: another replica's entries wake this one's long polls and event streams at once
+    onFollowed: () => feedRef?.changed(),
   });
   const port: GatewayPort = observability ? observability.instrumentGateway(gateway) : gateway;
   const policies = new Map<string, ServedPolicy>([[policy.bundleId, served]]);
@@ -111,6 +114,8 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   });
   checkpointWriter = checkpoints;
 
+  // the follower applies other replicas' entries as they are notified; this slow read-only catch-up
+  // while anyone waits only covers a notification lost with its connection
   const refreshMs = options.replicaRefreshMs === undefined ? (store.kind === 'postgres' ? 1_000 : null) : options.replicaRefreshMs;
   const feed = new ChangeFeed({
     ...(refreshMs === null ? {} : { refresh: () => port.sync(), refreshMs }),
@@ -119,6 +124,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
       log?.warn({ err }, 'catching up with other replicas failed');
     },
   });
+  feedRef = feed;
 
   const notifiers = new Map<string, WebhookNotifier>();
   const notifierFor = (served: ServedPolicy): WebhookNotifier => {

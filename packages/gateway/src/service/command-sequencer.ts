@@ -63,6 +63,18 @@ export interface CommandSequencerOptions {
   readonly observer?: CommandSequencerObserver;
   /** Monotonic milliseconds for the checkpoint interval; defaults to `clock`. */
   readonly now?: () => number;
+  /**
+   * Each store transaction's outcome for the write path: true once a batch
+   * committed, false when the store refused it (unavailable, corrupt). A
+   * stale batch (retried) or a unique-key conflict (the store wrote fine and
+   * refused a duplicate) says nothing about the write path and is not reported.
+   */
+  readonly onWrite?: (ok: boolean) => void;
+  /**
+   * Entries another writer committed, applied to the state by the follower
+   * (`follow`): what wakes long polls and event streams on this replica.
+   */
+  readonly onFollowed?: (entries: readonly LedgerEntry[]) => void;
 }
 
 interface Waiter {
@@ -104,6 +116,13 @@ export class CommandSequencer {
   readonly #observer: CommandSequencerObserver;
   readonly #now: () => number;
   readonly #checkpoints: CheckpointScheduler | null;
+  readonly #onWrite: (ok: boolean) => void;
+  readonly #onFollowed: (entries: readonly LedgerEntry[]) => void;
+  /** The ledger is known to be longer than `#size` (a follower notification): read it when no batch is in flight. */
+  #behind = false;
+  /** A follower read is running: no batch starts until it ends, so the state is changed by one thing at a time. */
+  #following: Promise<void> | null = null;
+  #unfollow: (() => Promise<void>) | null = null;
   /** Leaf hashes of the whole ledger as this writer knows it, for checkpoint roots (O(log n) memory). */
   #frontier = MerkleFrontier.empty();
   #state: AuthorityState = createState();
@@ -126,6 +145,8 @@ export class CommandSequencer {
     this.#ids = options.ids;
     this.#observer = options.observer ?? {};
     this.#now = options.now ?? options.clock;
+    this.#onWrite = options.onWrite ?? (() => undefined);
+    this.#onFollowed = options.onFollowed ?? (() => undefined);
     this.#checkpoints = options.checkpoints
       ? new CheckpointScheduler(store, options.checkpoints, { observer: this.#observer, now: this.#now, onInterval: () => this.#onCheckpointTimer() })
       : null;
@@ -145,6 +166,42 @@ export class CommandSequencer {
     await sequencer.#checkpoints?.resume();
     sequencer.#armCheckpointTimer();
     return sequencer;
+  }
+
+  /**
+   * The follower (ADR 002, issue 12): from now on, entries any other writer
+   * commits are read and applied as soon as the store announces them
+   * (PostgreSQL LISTEN/NOTIFY), outside the write lock, between this
+   * process's own batches. Every replica's state, long polls and event
+   * streams then see a request, grant, hold or bundle committed elsewhere
+   * without waiting for a write of their own.
+   */
+  async follow(): Promise<void> {
+    if (this.#unfollow !== null || this.#closed) return;
+    this.#unfollow = await this.#store.follow((size) => {
+      if (size !== null && size <= this.#size) return;
+      this.#behind = true;
+      this.#schedule();
+    });
+    // whatever was appended before the subscription took
+    this.#behind = true;
+    this.#schedule();
+  }
+
+  /** Read and apply what other writers committed, now (for a caller that cannot wait for a notification). */
+  catchUp(): Promise<void> {
+    this.#behind = true;
+    this.#schedule();
+    return this.#idle();
+  }
+
+  /** Resolves once no batch and no follower read is running. */
+  async #idle(): Promise<void> {
+    while (this.#cycles.size > 0 || this.#following !== null || (this.#behind && !this.#closed && !this.#stale)) {
+      if (this.#following !== null) await this.#following;
+      else if (this.#cycles.size > 0) await Promise.all(this.#cycles);
+      else await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   /** The live state. Read-only outside the sequencer; as of the last batch this process ran. */
@@ -173,6 +230,10 @@ export class CommandSequencer {
   /** Stop taking commands, settle the ones queued, and cover every entry with a last checkpoint. */
   async close(): Promise<void> {
     this.#closed = true;
+    const unfollow = this.#unfollow;
+    this.#unfollow = null;
+    await unfollow?.().catch(() => undefined);
+    if (this.#following !== null) await this.#following;
     while (this.#queued() > 0 || this.#cycles.size > 0) {
       if (this.#cycles.size === 0) this.#run();
       await Promise.all(this.#cycles);
@@ -184,19 +245,57 @@ export class CommandSequencer {
     return this.#retry.length + this.#pending.length;
   }
 
-  /** A free slot, or none: a stale state is rebuilt only once nothing else is in flight. */
+  /** A free slot, or none: a stale state is rebuilt only once nothing else is in flight; nothing runs beside a follower read. */
   #canRun(): boolean {
-    return this.#cycles.size < (this.#stale ? 1 : this.#depth);
+    return this.#following === null && this.#cycles.size < (this.#stale ? 1 : this.#depth);
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#queued() === 0 || !this.#canRun()) return;
+    if (this.#scheduled) return;
+    const follow = this.#behind && this.#cycles.size === 0 && this.#following === null && !this.#closed;
+    if (!follow && (this.#queued() === 0 || !this.#canRun())) return;
     this.#scheduled = true;
     // setImmediate: commands submitted in the same turn share one transaction
     setImmediate(() => {
       this.#scheduled = false;
-      if (this.#canRun()) this.#run();
+      // queued commands first: their batch catches up under the lock anyway, which also settles `#behind`
+      if (this.#queued() > 0 && this.#canRun()) this.#run();
+      else if (this.#behind && this.#cycles.size === 0 && this.#following === null && !this.#closed) this.#startFollow();
     });
+  }
+
+  #startFollow(): void {
+    this.#behind = false;
+    const reading = this.#readFollowed()
+      .catch((err: unknown) => {
+        // the entries stay in the store: the next notification, batch or catch-up reads them
+        notify(this.#observer, 'error', err);
+      })
+      .finally(() => {
+        this.#following = null;
+        this.#schedule();
+      });
+    this.#following = reading;
+  }
+
+  /**
+   * Apply every entry past `#size`, in order, outside the write lock: only
+   * committed rows are read, and no batch of this process runs meanwhile
+   * (`#canRun`), so the state moves from one committed ledger to a longer one.
+   */
+  async #readFollowed(): Promise<void> {
+    if (this.#stale) await this.#rebuild();
+    const entries: LedgerEntry[] = [];
+    for await (const sealed of this.#store.read(this.#size)) {
+      if (sealed.seq !== this.#size) throw new GatewayError('STORE_CORRUPT', `following read entry ${sealed.seq} where ${this.#size} was expected`, { seq: this.#size });
+      const entry = decodeEntry(sealed.bytes);
+      applyEntry(this.#state, entry);
+      // the root a checkpoint signs is recomputed from the bytes, never taken from a stored hash
+      this.#frontier.push(leafHash(sealed.bytes));
+      this.#size += 1;
+      entries.push(entry);
+    }
+    if (entries.length > 0) this.#onFollowed(entries);
   }
 
   #run(): void {
@@ -282,16 +381,19 @@ export class CommandSequencer {
         this.#retry.push(...batch);
         return;
       }
+      if (!isConflict(err)) this.#onWrite(false);
       // alone in flight, rebuild before anyone hears of the failure; otherwise the last batch in flight does (#cycleOf)
       if (this.#cycles.size === 1) await this.#rebuild().catch(() => undefined);
       // every caller of the batch gets the failure
       for (const w of batch) w.reject(err);
       return;
     }
+    this.#onWrite(true);
     // the root a checkpoint signs is recomputed from the bytes, never taken from a stored hash
     for (const entry of caught) this.#frontier.push(leafHash(entry.bytes));
     for (const entry of local) this.#frontier.push(entry.hash);
     if (local.length > 0) notify(this.#observer, 'committed', local);
+    if (caught.length > 0) this.#onFollowed(caught.map((sealed) => decodeEntry(sealed.bytes)));
     batch.forEach((w, i) => {
       const settled = settlements[i];
       if (settled === null || settled === undefined) w.reject(new GatewayError('STORE_CORRUPT', 'a command of the batch was not evaluated'));
@@ -300,17 +402,26 @@ export class CommandSequencer {
     });
   }
 
-  /** Apply what other writers appended since this process last looked. */
+  /**
+   * Apply what other writers appended since this process last looked.
+   *
+   * A head that does not meet this process's count is this process's view
+   * gone stale, not a corrupt store: with two batches in flight, the one
+   * before this one may have failed (a write fault) after this one was
+   * given its expected size. Nothing is written; the batch is evaluated
+   * again on the rebuilt state. Corruption is what the stored bytes say
+   * (a rebuild that finds a gap, an entry that does not decode).
+   */
   #catchUp(caughtUp: readonly SealedEntry[], head: LedgerHead): void {
     for (const sealed of caughtUp) {
       if (sealed.seq !== this.#size) {
-        throw new GatewayError('STORE_CORRUPT', `catching up read entry ${sealed.seq} where ${this.#size} was expected`, { seq: this.#size });
+        throw new GatewayError('STORE_STALE', `catching up read entry ${sealed.seq} where ${this.#size} was expected: evaluate again`, { seq: this.#size });
       }
       applyEntry(this.#state, decodeEntry(sealed.bytes));
       this.#size += 1;
     }
     if (this.#size !== head.size) {
-      throw new GatewayError('STORE_CORRUPT', `the ledger head is ${head.size} but catching up reached ${this.#size}`, { seq: this.#size });
+      throw new GatewayError('STORE_STALE', `the ledger head is ${head.size} but this writer counted ${this.#size}: evaluate again`, { seq: this.#size });
     }
   }
 
@@ -382,6 +493,10 @@ export class CommandSequencer {
 
 function isStale(err: unknown): boolean {
   return err instanceof GatewayError && err.code === 'STORE_STALE';
+}
+
+function isConflict(err: unknown): boolean {
+  return err instanceof GatewayError && err.code === 'STORE_CONFLICT';
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -33,6 +33,7 @@ import {
   type HoldResult,
   type IdGenerator,
   type IssuedGrant,
+  type LedgerEntry,
   type LiftHaltCommand,
   type LiftHoldCommand,
   type LoadedPolicy,
@@ -55,6 +56,7 @@ import {
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { signedCheckpoints } from '../ledger/sequencer.js';
+import { WriteHealth } from './write-health.js';
 import { CommandSequencer, type CommandSequencerObserver, type Committed, type Evaluate } from './command-sequencer.js';
 import { publicKeyFor, signGrantToken, verifyGrantToken } from './grant-token.js';
 import { randomIds } from './ids.js';
@@ -81,6 +83,13 @@ export interface GatewayOptions {
   /** Monotonic milliseconds for the checkpoint interval; defaults to `clock`. */
   readonly monotonic?: () => number;
   readonly observer?: CommandSequencerObserver;
+  /**
+   * Follow entries other writers commit (PostgreSQL LISTEN/NOTIFY; other
+   * stores on the same SQLite file in this process) into the state at once,
+   * and call `onFollowed` with them. Default true.
+   */
+  readonly follow?: boolean;
+  readonly onFollowed?: (entries: readonly LedgerEntry[]) => void;
 }
 
 /**
@@ -141,11 +150,13 @@ export class Gateway {
   readonly publicKey: KeyObject;
   readonly #key: KeyObject;
   readonly #sequencer: CommandSequencer;
+  readonly #health: WriteHealth;
   readonly #rosters = new WeakMap<CompiledPolicy, Roster>();
   #closed: Promise<void> | null = null;
 
-  private constructor(options: GatewayOptions, sequencer: CommandSequencer) {
+  private constructor(options: GatewayOptions, sequencer: CommandSequencer, health: WriteHealth) {
     this.origin = options.origin;
+    this.#health = health;
     this.#key = options.key;
     this.publicKey = publicKeyFor(options.key);
     this.keyId = noteKeyId(options.origin, rawPublicKey(this.publicKey));
@@ -163,7 +174,10 @@ export class Gateway {
     }
     const compiled = compilePolicy(options.policy.bundle, options.policy.bundleId);
     const checkpoints = options.checkpoints === false ? undefined : signedCheckpoints(options.origin, ed25519Signer(options.origin, options.key), options.checkpoints ?? {});
+    const health = new WriteHealth({ probe: () => options.store.probeWrite(new Date(options.clock()).toISOString()), now: options.monotonic ?? options.clock });
     const sequencer = await CommandSequencer.open(options.store, {
+      onWrite: (ok) => health.record(ok),
+      ...(options.onFollowed === undefined ? {} : { onFollowed: options.onFollowed }),
       clock: options.clock,
       ids: options.ids ?? randomIds(options.clock),
       policies: [compiled],
@@ -172,7 +186,8 @@ export class Gateway {
       ...(options.monotonic === undefined ? {} : { now: options.monotonic }),
       ...(options.observer === undefined ? {} : { observer: options.observer }),
     });
-    const gateway = new Gateway(options, sequencer);
+    const gateway = new Gateway(options, sequencer, health);
+    if (options.follow ?? true) await sequencer.follow();
     if (sequencer.state.bundle.bundle_id !== compiled.bundleId) {
       const result = await gateway.#run<ActivateBundleResult>({ kind: 'bundle_activate', caller: null, policy: compiled }, compiled);
       if (!result.ok) throw new GatewayError('STORE_CONFLICT', `bundle \`${compiled.bundleId}\` could not be activated: ${result.code}`);
@@ -285,9 +300,18 @@ export class Gateway {
     return this.#run({ kind: 'expire' });
   }
 
-  /** Catch up on entries other replicas appended, under the write lock, writing nothing. */
-  async sync(): Promise<void> {
-    await this.#sequencer.submit({ evaluate: () => ({ entries: [], result: null }) });
+  /** Whether the ledger store takes writes now: the last write's outcome, or a probe write when that failed or is old. */
+  writable(): Promise<boolean> {
+    return this.#health.check();
+  }
+
+  /**
+   * Read and apply what other replicas committed, now, outside the write
+   * lock: the follower does this on every notification; this is for a caller
+   * that must not depend on one (the change feed's slow fallback).
+   */
+  sync(): Promise<void> {
+    return this.#sequencer.catchUp();
   }
 
   /**

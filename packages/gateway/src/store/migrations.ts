@@ -93,6 +93,21 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (kind, id)
       );`,
   },
+  {
+    version: 4,
+    name: 'write_probe',
+    // One row the readiness probe rewrites: a real write through the append path, outside the ledger
+    sqlite: `
+      CREATE TABLE write_probe (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        at TEXT NOT NULL
+      );`,
+    postgres: `
+      CREATE TABLE write_probe (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        at TEXT NOT NULL
+      );`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -53,11 +53,17 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
 
   private readonly beginAppend: string;
   private readonly beginLocked: string;
+  /** The LISTEN/NOTIFY channel of this ledger: one per schema, at most 63 bytes as PostgreSQL truncates. */
+  private readonly channel: string;
+  /** A client of its own for LISTEN, outside the pool; never logged (it holds the URL's credentials). */
+  private readonly listener: () => pg.Client;
 
-  private constructor(pool: pg.Pool, schema: string, where: string) {
+  private constructor(pool: pg.Pool, schema: string, where: string, listener: () => pg.Client) {
     this.pool = pool;
     this.schema = schema;
     this.where = where;
+    this.listener = listener;
+    this.channel = `countersign_${schema}`.slice(0, 63);
     // schema is a checked lower-case identifier (quoteIdent), so it is safe as a literal here
     this.beginAppend = [
       'BEGIN',
@@ -83,7 +89,8 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
     });
     // an idle client losing its connection must not crash the process; the next query reports it
     pool.on('error', () => undefined);
-    const store = new PostgresLedgerStore(pool, schema, where);
+    const listener = (): pg.Client => new pg.Client({ connectionString: url, connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000, application_name: 'countersign-follow' });
+    const store = new PostgresLedgerStore(pool, schema, where, listener);
     try {
       const client = await store.connect('open the ledger');
       try {
@@ -165,6 +172,8 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
         const sealed = sealPlan(plan, head);
         await this.insert(client, plan, sealed);
         await this.writeProjections(client, plan);
+        // delivered to every follower at COMMIT, never before, and never for a rollback
+        if (sealed.length > 0) await client.query('SELECT pg_notify($1, $2)', [this.channel, String(head.size + sealed.length)]);
         await client.query('COMMIT');
         return { caughtUp, sealed };
       } catch (err) {
@@ -222,6 +231,63 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
   /** Leaf hashes of `from <= seq < to`, without the entry bytes: enough for Merkle roots and proofs. */
   async *readLeafHashes(from: number, to?: number): AsyncIterable<Uint8Array> {
     for await (const row of this.pages(from, to, 'seq, hash')) yield row.hash;
+  }
+
+  async follow(onAppended: (size: number | null) => void): Promise<() => Promise<void>> {
+    this.assertOpen('follow the ledger');
+    let stopped = false;
+    let client: pg.Client | null = null;
+    let retry: NodeJS.Timeout | null = null;
+    const connect = async (): Promise<void> => {
+      const next = this.listener();
+      // a lost connection: reconnect, and tell the follower it may have missed appends
+      next.on('error', () => undefined);
+      next.on('end', () => {
+        if (stopped || client !== next) return;
+        client = null;
+        retry = setTimeout(() => void reconnect(), FOLLOW_RETRY_MS);
+        retry.unref();
+      });
+      next.on('notification', (message) => {
+        if (message.channel !== this.channel) return;
+        const size = Number(message.payload);
+        onAppended(Number.isSafeInteger(size) && size >= 0 ? size : null);
+      });
+      await next.connect();
+      await next.query(`LISTEN ${quoteIdent(this.channel)}`);
+      if (stopped) {
+        await next.end().catch(() => undefined);
+        return;
+      }
+      client = next;
+    };
+    const reconnect = async (): Promise<void> => {
+      retry = null;
+      if (stopped) return;
+      try {
+        await connect();
+        onAppended(null);
+      } catch {
+        retry = setTimeout(() => void reconnect(), FOLLOW_RETRY_MS);
+        retry.unref();
+      }
+    };
+    try {
+      await connect();
+    } catch (err) {
+      throw this.storeError(err, 'follow the ledger');
+    }
+    return async () => {
+      stopped = true;
+      if (retry !== null) clearTimeout(retry);
+      const open = client;
+      client = null;
+      await open?.end().catch(() => undefined);
+    };
+  }
+
+  async probeWrite(at: string): Promise<void> {
+    await this.query('write to the database', 'INSERT INTO write_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at', [at]);
   }
 
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
@@ -363,6 +429,9 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
     return new GatewayError('STORE_UNAVAILABLE', `cannot ${what}: postgres at \`${this.where}\` failed${code === undefined ? '' : ` (${code})`}`, details);
   }
 }
+
+/** How long a follower waits before reconnecting its LISTEN client. */
+const FOLLOW_RETRY_MS = 1_000;
 
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

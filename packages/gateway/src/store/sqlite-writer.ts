@@ -56,6 +56,7 @@ type Request =
   | { readonly op: 'rollback' }
   | { readonly op: 'synchronous' }
   | { readonly op: 'checkpoint'; readonly treeSize: number; readonly note: string }
+  | { readonly op: 'probe'; readonly at: string }
   | { readonly op: 'close' };
 
 type Reply = { readonly id: number; readonly ok: true; readonly result: unknown } | { readonly id: number; readonly ok: false; readonly message: string; readonly code: string | null };
@@ -130,6 +131,11 @@ export class SqliteWriterThread {
 
   async putCheckpoint(treeSize: number, note: string): Promise<CheckpointOutcome> {
     return (await this.#call({ op: 'checkpoint', treeSize, note })) as CheckpointOutcome;
+  }
+
+  /** One durable write outside the ledger, through this connection: the readiness probe. */
+  async probeWrite(at: string): Promise<void> {
+    await this.#call({ op: 'probe', at });
   }
 
   /** Stop the thread at once, as a crash would: an open transaction is never committed, and every later call fails. */
@@ -238,7 +244,7 @@ function writerThread(): void {
   /* eslint-enable @typescript-eslint/no-require-imports */
   const port = parentPort!;
   let db: Database.Database | null = null;
-  let statements: Record<'begin' | 'commit' | 'rollback' | 'last' | 'since' | 'insert' | 'upsert' | 'remove' | 'checkpointAt' | 'insertCheckpoint', Database.Statement> | null = null;
+  let statements: Record<'begin' | 'commit' | 'rollback' | 'last' | 'since' | 'insert' | 'upsert' | 'remove' | 'checkpointAt' | 'insertCheckpoint' | 'probe', Database.Statement> | null = null;
   const open = (): NonNullable<typeof statements> => {
     if (statements !== null) return statements;
     const conn = new Sqlite(data.path, { fileMustExist: true });
@@ -257,6 +263,7 @@ function writerThread(): void {
       remove: conn.prepare('DELETE FROM projections WHERE kind = ? AND id = ?'),
       checkpointAt: conn.prepare('SELECT note FROM checkpoints WHERE tree_size = ?'),
       insertCheckpoint: conn.prepare('INSERT INTO checkpoints (tree_size, note) VALUES (?, ?)'),
+      probe: conn.prepare('INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at'),
     };
     return statements;
   };
@@ -324,6 +331,11 @@ function writerThread(): void {
         return null;
       case 'synchronous':
         return db?.pragma('synchronous', { simple: true }) ?? null;
+      case 'probe':
+        s.begin.run();
+        s.probe.run(request.at);
+        s.commit.run();
+        return null;
       case 'checkpoint': {
         s.begin.run();
         try {

@@ -186,6 +186,34 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
   }
 
   append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
+    return this.appendPlain(drafts).then((sealed) => {
+      announce(this.path, sealed);
+      return sealed;
+    });
+  }
+
+  appendWith(knownSize: number, build: AppendBuilder, options: AppendOptions = {}): Promise<AppendWithResult> {
+    return this.appendBuilt(knownSize, build, options).then((result) => {
+      announce(this.path, result.sealed);
+      return result;
+    });
+  }
+
+  async follow(onAppended: (size: number | null) => void): Promise<() => Promise<void>> {
+    const inMemory = this.path === ':memory:' || this.path === '';
+    if (inMemory) return async () => undefined;
+    let set = followers.get(this.path);
+    if (set === undefined) followers.set(this.path, (set = new Set()));
+    // a listener of its own: the same function followed twice is two followers
+    const listener = (size: number | null): void => onAppended(size);
+    set.add(listener);
+    return async () => {
+      set.delete(listener);
+      if (set.size === 0) followers.delete(this.path);
+    };
+  }
+
+  private appendPlain(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
     if (this.writer !== null && drafts.length > 0 && !this.closed) {
       const build = (): AppendPlan => plainPlan(drafts);
       // sealing is pure: an append sent ahead on a head that went stale is sealed again under the lock
@@ -196,7 +224,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     return this.run(() => (drafts.length === 0 ? [] : this.appendTx(null, () => plainPlan(drafts)).sealed), 'append to the ledger');
   }
 
-  appendWith(knownSize: number, build: AppendBuilder, options: AppendOptions = {}): Promise<AppendWithResult> {
+  private appendBuilt(knownSize: number, build: AppendBuilder, options: AppendOptions): Promise<AppendWithResult> {
     if (this.writer !== null && !this.closed) {
       try {
         assertKnownSize(knownSize);
@@ -292,6 +320,16 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
   /** Leaf hashes of `from <= seq < to`, without the entry bytes: enough for Merkle roots and proofs. */
   async *readLeafHashes(from: number, to?: number): AsyncIterable<Uint8Array> {
     for await (const row of this.pages(from, to, this.statements.hashPage)) yield row.hash;
+  }
+
+  probeWrite(at: string): Promise<void> {
+    const writer = this.writer;
+    if (writer !== null && !this.closed) return this.serialWrite(() => writer.probeWrite(at), 'write to the database');
+    return this.run(() => {
+      // prepared here, not at open: a store opened read-only on an older schema never needs it
+      const probe = this.db.prepare('INSERT INTO write_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at');
+      this.db.transaction(() => probe.run(at)).immediate();
+    }, 'write to the database');
   }
 
   putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
@@ -442,6 +480,21 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
       return Promise.reject(storeError(err, `cannot ${what}`));
     }
   }
+}
+
+/**
+ * In-process followers of each SQLite file (ADR 002, the follower): every
+ * store instance on one path announces its commits to every follower of
+ * that path. A SQLite ledger has one writing process; other processes (the
+ * CLI) only read it.
+ */
+const followers = new Map<string, Set<(size: number | null) => void>>();
+
+function announce(path: string, sealed: readonly SealedEntry[]): void {
+  const last = sealed.at(-1);
+  const set = followers.get(path);
+  if (last === undefined || set === undefined) return;
+  for (const listener of set) listener(last.seq + 1);
 }
 
 function staleAhead(): GatewayError {

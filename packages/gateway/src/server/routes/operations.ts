@@ -25,18 +25,20 @@ export function operationRoutes(ctx: ServerContext, options: { readonly registry
     route({
       method: 'GET',
       path: '/readyz',
-      summary: 'ready only when the ledger store answers, the gateway key signs and the active bundle is loaded',
+      summary: 'ready only when the ledger store takes writes, the gateway key signs and the active bundle is loaded',
       tag: 'operations',
       response: Ready,
       handler: async () => {
         try {
           const head = await ctx.store.head();
+          // a store that answers reads but refuses every write is not ready: the load balancer must route around it
+          if (!(await ctx.reader.writable())) throw new Error('the store refuses writes');
           ctx.checkpoints.probe();
           const bundleId = ctx.reader.bundleId;
           if (bundleId === null || !ctx.policies.has(bundleId) || ctx.feed.closed) throw new Error('not serving');
           return { status: 'ready' as const, ledger_size: head.size, bundle_id: bundleId };
         } catch {
-          throw new ApiError('NOT_READY', 'the ledger store, the gateway key or the active bundle is not usable');
+          throw new ApiError('NOT_READY', 'the ledger store (reads or writes), the gateway key or the active bundle is not usable');
         }
       },
     }),
