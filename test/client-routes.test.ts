@@ -193,9 +193,16 @@ describe('the client against the real gateway', () => {
     const step = (await (await agent()).propose({ ...AGENT, steps: [restart] })).steps[0]!;
     const olivia = await as('olivia', 'approver-console');
     const registered = await olivia.registerRollback({ step: step.step, action: 'workers.rollback_pool', target: 'payments-worker' });
+    // a wildcard would be matched literally and hold nothing: refused
+    const wildcardHold = await refusal((await as('sam', 'signed-cli')).openHold({ trip_gate: 'K2', scope: { targets: ['payments-queue/shard-*'] }, evidence_hash: EVIDENCE }));
+    expect([wildcardHold.code, wildcardHold.status]).toEqual(['HOLD_SCOPE_INVALID', 422]);
     const hold = await (await as('sam', 'signed-cli')).openHold({ trip_gate: 'K2', scope: { environments: ['prod'], actions: ['workers.restart_pool'] }, evidence_hash: EVIDENCE });
     try {
-      const asked = await olivia.requestOverride(restartOverrideAt(Date.now(), hold['hold'] as string, 'K2', step.digest as string, registered['artifact'] as string));
+      const draft = restartOverrideAt(Date.now(), hold['hold'] as string, 'K2', step.digest as string, registered['artifact'] as string);
+      // a scope that can never be granted is refused when requested, before anyone is asked to sign
+      const creep = await refusal(olivia.requestOverride({ ...draft, scope: { ...draft.scope, targets: ['payments-*'] } }));
+      expect([creep.code, creep.status]).toEqual(['O2_SCOPE_CREEP', 422]);
+      const asked = await olivia.requestOverride(draft);
       const body = parseOverrideBody(asked.body);
       const lease = await olivia.submitOverride(asked.id, [overrideSignature(body, 'a', 'leo', 'signed-cli'), overrideSignature(body, 'b', 'fatima', 'signed-cli')]);
       const leaseId = lease['lease'] as string;

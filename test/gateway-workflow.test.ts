@@ -292,6 +292,8 @@ describe('holds through the gateway', () => {
     await b.refused('ROLE_NOT_ELIGIBLE', (g) => g.openHold(caller('fatima', 'signed-cli'), open));
     await b.refused('UNKNOWN_TRIP_GATE', (g) => g.openHold(LENA, { ...open, trip_gate: 'K9' }));
     await b.refused('HOLD_SCOPE_INVALID', (g) => g.openHold(LENA, { ...open, scope: { environments: ['Prod'] } }));
+    // a wildcard would be matched literally and hold nothing: refused, not accepted
+    await b.refused('HOLD_SCOPE_INVALID', (g) => g.openHold(LENA, { ...open, scope: { environments: ['prod'], targets: ['payments-queue/shard-*'] } }), 'hold.rejected');
     await b.refused('EVIDENCE_INVALID', (g) => g.openHold(LENA, { ...open, evidence_hash: 'sha256:short' }));
     const hold = (await b.ok((g) => g.openHold(caller('olivia', 'copilot-console'), open))).hold;
     await b.refused('HOLD_UNKNOWN', (g) => g.addEvidence(LENA, { hold: 'hold-404', evidence_hash: EVIDENCE_2 }));
@@ -444,7 +446,8 @@ describe('override leases through the gateway', () => {
       const req = await b.ok<RequestOverrideResult>((g) => g.requestOverride(OLIVIA_CONSOLE, draft));
       await b.refused(code, (g) => g.submitOverride(LENA_CLI, { override: req.override, signatures: [b.sign(req.body, 'a', 'lena', 'signed-cli'), b.sign(req.body, 'b', 'fatima', 'signed-cli')] }), 'override.denied');
     };
-    await expectGate('O2_SCOPE_CREEP', { ...base, scope: { ...base.scope, targets: ['*'] } });
+    // O2 needs no signature to decide: refused when requested, before anyone signs
+    await b.refused('O2_SCOPE_CREEP', (g) => g.requestOverride(OLIVIA_CONSOLE, { ...base, scope: { ...base.scope, targets: ['*'] } }), 'authority.rejected');
     await expectGate('O3_CLOCK_BREACH', { ...base, valid_from: new Date(b.now - 120 * MINUTE).toISOString(), valid_to: new Date(b.now - 60 * MINUTE).toISOString() });
     await expectGate('O4_MISSING_ROLLBACK', { ...base, rollback_artifact: 'artifact-404' });
     await expectGate('O5_NOT_ELIGIBLE', { ...base, reason_code: 'BECAUSE_I_SAID_SO' });

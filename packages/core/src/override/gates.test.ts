@@ -7,7 +7,7 @@ import { buildRoster, formatPublicKey } from '../policy/roster.js';
 import { ActionContract, OverrideRules, type PolicyBundle, type Principal } from '../policy/schema.js';
 import type { OverrideBody } from './body.js';
 import { signOverride, type OverrideSignature, type OverrideSignerClaim } from './evidence.js';
-import { checkLeaseUse, evaluateOverride, maxDurationMs, SIGNING_SKEW_MS, type OverrideContext, type OverrideLease, type OverrideStep } from './gates.js';
+import { checkLeaseUse, checkOverrideScope, evaluateOverride, maxDurationMs, SIGNING_SKEW_MS, type OverrideContext, type OverrideLease, type OverrideStep } from './gates.js';
 import { newEd25519KeyPair } from '../ledger/key.js';
 
 // The payments roster: olivia -> lena -> priya, omar -> leo -> priya; fatima, sam outside.
@@ -190,6 +190,19 @@ describe('evaluateOverride', () => {
     it('refuses a digest of no recorded step, or a digest listed twice', () => {
       expect(codes(ctx({}, { ...body, step_digests: [`sha256:${'f'.repeat(64)}`] }))).toContain('O2_SCOPE_CREEP');
       expect(codes(ctx({}, { ...body, step_digests: [restart.digest, restart.digest] }))).toContain('O2_SCOPE_CREEP');
+    });
+    // checkOverrideScope is what the gateway runs at request time: it must say
+    // exactly what the gate would say about the body, no more and no less
+    it.each([
+      ['a clean body', body],
+      ['a wildcard', { ...body, scope: { ...body.scope, targets: ['payments-*'] } }],
+      ['a step outside the allowlist', { ...body, scope: { ...body.scope, environments: ['staging'] } }],
+      ['an unknown digest', { ...body, step_digests: [`sha256:${'f'.repeat(64)}`] }],
+      ['a digest listed twice', { ...body, step_digests: [restart.digest, restart.digest] }],
+    ])('checkOverrideScope finds what the gate finds as O2 for %s', (_label, b) => {
+      const r = evaluateOverride(ctx({}, b));
+      const gate = r.ok ? [] : r.findings.filter((f) => f.code === 'O2_SCOPE_CREEP');
+      expect(checkOverrideScope(b, [restart, clear, requeue, flush]).findings).toEqual(gate);
     });
   });
 

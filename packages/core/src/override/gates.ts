@@ -1,5 +1,6 @@
 import { OVERRIDE_CODE_ORDER, type LeaseUseCode, type OverrideRejectionCode } from '../authority/codes.js';
 import { parseUtc } from '../authority/nfc.js';
+import { hasWildcard } from '../authority/wildcard.js';
 import { parseDuration } from '../policy/duration.js';
 import type { Roster } from '../policy/roster.js';
 import type { ActionClass, PolicyBundle } from '../policy/schema.js';
@@ -107,7 +108,43 @@ export type OverrideEvaluation =
 const DEFAULT_MAX_MS = 4 * 3_600_000;
 /** Signing clocks are not the gateway's: a signature may be dated this far ahead of `now`. */
 export const SIGNING_SKEW_MS = 5 * 60_000;
-const WILDCARD = /[*?]/;
+
+export interface OverrideScopeCheck {
+  /** The recorded steps the body's digests name, in the body's order. */
+  readonly steps: readonly OverrideStep[];
+  /** Every O2 failure of the body, empty when its scope can be granted. */
+  readonly findings: readonly OverrideFinding[];
+}
+
+/**
+ * O2 over the body alone: its digests name distinct recorded steps, its scope
+ * is an explicit allowlist with no wildcard, and every unlocked step lies
+ * inside it. Nothing a signature adds can change the answer, so the gateway
+ * runs this when an override is requested, and nobody is asked to sign a body
+ * that can never be granted; `evaluateOverride` runs it again at submit.
+ */
+export function checkOverrideScope(body: Pick<OverrideBody, 'step_digests' | 'scope'>, recorded: readonly OverrideStep[]): OverrideScopeCheck {
+  const findings: OverrideFinding[] = [];
+  const fail = (detail: string): void => {
+    findings.push({ code: 'O2_SCOPE_CREEP', detail });
+  };
+  const stepByDigest = new Map(recorded.map((s) => [s.digest, s]));
+  const steps: OverrideStep[] = [];
+  if (new Set(body.step_digests).size !== body.step_digests.length) fail('a step digest is listed twice');
+  for (const digest of body.step_digests) {
+    const step = stepByDigest.get(digest);
+    if (!step) fail(`step \`${digest}\` is not a recorded step`);
+    else steps.push(step);
+  }
+  const scope = body.scope;
+  if ([...scope.environments, ...scope.actions, ...scope.targets].some(hasWildcard)) fail('scope holds a wildcard');
+  for (const s of steps) {
+    if (!scope.environments.includes(s.environment)) fail(`environment \`${s.environment}\` is outside the scope`);
+    if (!scope.actions.includes(s.action)) fail(`action \`${s.action}\` is outside the scope`);
+    if (!scope.targets.includes(s.target)) fail(`target \`${s.target}\` is outside the scope`);
+  }
+  return { steps, findings };
+}
 
 /**
  * Evaluate every override gate and report every failure, so a denied attempt
@@ -124,16 +161,11 @@ export function evaluateOverride(ctx: OverrideContext): OverrideEvaluation {
   const bodyHash = overrideBodyHash(body);
   const evidenceHash = overrideEvidenceHash(body, ctx.signatures);
 
-  // Resolve the unlocked steps and their contracts.
-  const stepByDigest = new Map(ctx.steps.map((s) => [s.digest, s]));
+  // Resolve the unlocked steps and their contracts; O2 over the body.
   const contracts = new Map(ctx.bundle.actions.map((a) => [a.id, a]));
-  const steps: OverrideStep[] = [];
-  if (new Set(body.step_digests).size !== body.step_digests.length) fail('O2_SCOPE_CREEP', 'a step digest is listed twice');
-  for (const digest of body.step_digests) {
-    const step = stepByDigest.get(digest);
-    if (!step) fail('O2_SCOPE_CREEP', `step \`${digest}\` is not a recorded step`);
-    else steps.push(step);
-  }
+  const scoped = checkOverrideScope(body, ctx.steps);
+  const steps = scoped.steps;
+  findings.push(...scoped.findings);
 
   // Signers.
   const byRole = (role: SignerRole): OverrideSignature[] => ctx.signatures.filter((s) => s.role === role);
@@ -159,16 +191,6 @@ export function evaluateOverride(ctx: OverrideContext): OverrideEvaluation {
     if (parties.has(sig.signer)) fail('O1_IDENTITY_COLLISION', `\`${sig.signer}\` is the requester or a party to an unlocked step`);
     const reportsToParty = [body.requester, ...steps.map((s) => s.on_behalf_of)].some((p) => roster.reportsTo(sig.signer, p));
     if (reportsToParty) fail('O1_IDENTITY_COLLISION', `\`${sig.signer}\` reports to the requester`);
-  }
-
-  // O2 scope creep: explicit allowlist, no wildcards, every step inside it.
-  const scope = body.scope;
-  const scopeEntries = [...scope.environments, ...scope.actions, ...scope.targets];
-  if (scopeEntries.some((e) => WILDCARD.test(e))) fail('O2_SCOPE_CREEP', 'scope holds a wildcard');
-  for (const s of steps) {
-    if (!scope.environments.includes(s.environment)) fail('O2_SCOPE_CREEP', `environment \`${s.environment}\` is outside the scope`);
-    if (!scope.actions.includes(s.action)) fail('O2_SCOPE_CREEP', `action \`${s.action}\` is outside the scope`);
-    if (!scope.targets.includes(s.target)) fail('O2_SCOPE_CREEP', `target \`${s.target}\` is outside the scope`);
   }
 
   // O3 clock: a window already over cannot be granted; a signature may not

@@ -1,5 +1,6 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
+import { hasWildcard } from '../authority/wildcard.js';
 import { CountersignError } from '../errors.js';
 import { policyBundleId } from './bundle-id.js';
 import { PolicyBundle } from './schema.js';
@@ -234,10 +235,6 @@ function shapeIssues(issue: z.core.$ZodIssue, raw: unknown): PolicyIssueDraft[] 
       return [{ path, code: 'INVALID_VALUE', message: zodMessage(issue.message) }];
     }
   }
-}
-
-function hasWildcard(text: string): boolean {
-  return text.includes('*') || text.includes('?');
 }
 
 function wildcardMessage(text: string): string {

@@ -1,3 +1,4 @@
+import { hasWildcard } from '../authority/wildcard.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import type { CommandCode } from './codes.js';
 import {
@@ -78,14 +79,24 @@ function standingProblem(policy: CompiledPolicy, caller: Caller, roles: readonly
   return null;
 }
 
-function scopeProblem(policy: CompiledPolicy, scope: HoldScopeData): boolean {
+/** Why a hold scope would not hold what it says, or null when it is sound. */
+function scopeProblem(policy: CompiledPolicy, scope: HoldScopeData): string | null {
+  // Scopes match literally: a `shard-*` hold would report success and stop nothing.
+  const entries = [...scope.environments, ...scope.classes, ...scope.actions, ...scope.targets];
+  const wildcard = entries.find((e) => hasWildcard(e));
+  if (wildcard !== undefined) return `hold scope entry \`${shown(wildcard)}\` holds a wildcard: scopes are explicit lists, name each one`;
   // A misspelt scope would silently hold nothing: refuse what the bundle does not declare.
-  return (
+  const undeclared =
     scope.environments.some((e) => !policy.environments.has(e)) ||
     scope.classes.some((c) => !CLASSES.has(c)) ||
     scope.actions.some((a) => !policy.actions.has(a)) ||
-    scope.targets.some((t) => t.length === 0 || t.length > 512)
-  );
+    scope.targets.some((t) => t.length === 0 || t.length > 512);
+  return undeclared ? 'hold scope names something the bundle does not declare' : null;
+}
+
+/** Scope entries come from the caller: shortened so a message stays one short line. */
+function shown(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
 }
 
 export function openHold(state: AuthorityState, policy: CompiledPolicy | null, command: OpenHoldCommand, ctx: CommandContext): CommandOutput<HoldResult> {
@@ -104,7 +115,8 @@ export function openHold(state: AuthorityState, policy: CompiledPolicy | null, c
     actions: [...(command.scope.actions ?? [])],
     targets: [...(command.scope.targets ?? [])],
   };
-  if (scopeProblem(compiled, scope)) return refuse(d, caller, 'hold_open', null, 'HOLD_SCOPE_INVALID', 'hold scope names something the bundle does not declare', [RULE_OPEN]);
+  const invalid = scopeProblem(compiled, scope);
+  if (invalid !== null) return refuse(d, caller, 'hold_open', null, 'HOLD_SCOPE_INVALID', invalid, [RULE_OPEN]);
   if (!EVIDENCE.test(command.evidence_hash)) return refuse(d, caller, 'hold_open', null, 'EVIDENCE_INVALID', 'evidence hash is not `sha256:` and 64 hex digits', [RULE_OPEN]);
 
   const hold = ctx.ids.next('hold');

@@ -1,6 +1,6 @@
 import { OverrideBody, overrideBodyHash, overrideBodyValue, parseOverrideBody, type OverrideBody as OverrideBodyType } from '../override/body.js';
 import { verifyOverrideSignature, type OverrideSignature } from '../override/evidence.js';
-import { evaluateOverride, type OverrideHold, type OverrideStep, type PastOverride } from '../override/gates.js';
+import { checkOverrideScope, evaluateOverride, type OverrideHold, type OverrideStep, type PastOverride } from '../override/gates.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import {
   assertActive,
@@ -116,8 +116,15 @@ export function requestOverride(state: AuthorityState, policy: CompiledPolicy | 
   });
   if (!parsed.success) return reject(d, caller, 'override_request', 'OVERRIDE_INVALID', 'override request is not well formed', command.hold, [RULE_OVERRIDES]);
   const body = parsed.data;
+  const { steps, incident } = stepsFor(state, compiled.bundleId, body.step_digests);
+  // O2 depends on the body and the recorded steps alone: a body that fails it
+  // can never be granted, so it is refused (and recorded) before anyone signs it.
+  const scope = checkOverrideScope(body, steps);
+  if (scope.findings.length > 0) {
+    const details = scope.findings.map((f) => f.detail).join('; ');
+    return reject(d, caller, 'override_request', 'O2_SCOPE_CREEP', `override scope can never be granted: ${details}`, command.hold, [RULE_OVERRIDES]);
+  }
   const bodyHash = overrideBodyHash(body);
-  const { incident } = stepsFor(state, compiled.bundleId, body.step_digests);
   const holdIncident = body.hold_ref === null ? null : state.holds.get(body.hold_ref)?.incident ?? null;
   const subjects: Record<string, string> = { override: id };
   if (body.hold_ref !== null) subjects['hold'] = body.hold_ref;

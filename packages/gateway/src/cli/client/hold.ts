@@ -50,7 +50,7 @@ Examples:
         .option('--scope-env <env>', 'environment in scope (repeat for more)', collect, [])
         .option('--scope-class <class>', 'action class in scope: read, write or destructive (repeat for more)', collect, [])
         .option('--scope-action <action>', 'action id in scope (repeat for more)', collect, [])
-        .option('--scope-target <target>', 'target in scope (repeat for more)', collect, [])
+        .option('--scope-target <target>', 'target in scope, named in full: `*` and `?` are refused (repeat for more)', collect, [])
         .option('--incident <id>', 'incident the hold belongs to')
         .option('--reason <text>', 'why, recorded with the hold'),
     ),
