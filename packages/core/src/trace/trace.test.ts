@@ -11,13 +11,23 @@ import { formatTrace } from './format.js';
 import { proveTrace } from './prove.js';
 import { buildTrace } from './trace.js';
 
-const { world } = playGoverned();
-const entries = world.machine.entries;
-const leaves = world.machine.sealed.map((s) => s.hash);
-const note = signCheckpoint({ origin: fixtureSigner().name, treeSize: leaves.length, rootHash: merkleRoot(leaves) }, fixtureSigner());
+/**
+ * The governed incident, played again inside each test that reads it (about
+ * 50 ms): built at collection time it would make every state-machine line it
+ * runs a static mutant for StrykerJS, run against every test, and a mutant
+ * that broke it would fail the file's collection instead of a test.
+ */
+function governed() {
+  const { world } = playGoverned();
+  const entries = world.machine.entries;
+  const leaves = world.machine.sealed.map((s) => s.hash);
+  const note = signCheckpoint({ origin: fixtureSigner().name, treeSize: leaves.length, rootHash: merkleRoot(leaves) }, fixtureSigner());
+  return { entries, leaves, note };
+}
 
 describe('buildTrace', () => {
   it('follows one request: its proposal, decision, refusals, override attempt, rollback, approval, grant, run and outcome', () => {
+    const { entries } = governed();
     const trace = buildTrace(entries, 'request-1');
     expect(trace.kind).toBe('request');
     expect(trace.lines.map((l) => l.type)).toEqual([
@@ -42,11 +52,13 @@ describe('buildTrace', () => {
   });
 
   it('shows a hold in force over a held step', () => {
+    const { entries } = governed();
     const trace = buildTrace(entries, 'proposal-4');
     expect(trace.lines.map((l) => l.type)).toEqual(['bundle.activated', 'hold.opened', 'proposal.received', 'step.decided', 'hold.lifted']);
   });
 
   it('follows a proposal to every step, and an incident to every proposal', () => {
+    const { entries } = governed();
     expect(buildTrace(entries, 'proposal-2').steps.map((s) => s.step)).toEqual(['proposal-2.0', 'proposal-2.1']);
     const incident = buildTrace(entries, 'inc-payments-0912');
     expect(incident.kind).toBe('incident');
@@ -54,10 +66,12 @@ describe('buildTrace', () => {
   });
 
   it('says which id it does not know', () => {
+    const { entries } = governed();
     expect(() => buildTrace(entries, 'request-9')).toThrow(expect.objectContaining({ code: 'TRACE_NOT_FOUND' }));
   });
 
   it('prints a timeline line per entry with seq, who@surface and codes', () => {
+    const { entries } = governed();
     const text = formatTrace(buildTrace(entries, 'request-1'));
     expect(text).toMatch(/#24 +olivia@copilot-console +override override-1 denied, .*\[O1_IDENTITY_COLLISION, O4_MISSING_ROLLBACK, O5_NOT_ELIGIBLE\]/);
   });
@@ -65,10 +79,12 @@ describe('buildTrace', () => {
 
 describe('checkTraceContract', () => {
   it('passes the governed incident', () => {
+    const { entries } = governed();
     expect(checkTraceContract(entries)).toEqual([]);
   });
 
   it('reports a decision without rule ids or surface, only for the fields the policy requires', () => {
+    const { entries } = governed();
     const decided = entries.find((e) => e.type === 'step.decided');
     const broken = entries.map((e) => (e === decided ? { ...e, surface: null, payload: { ...e.payload, rule_ids: [] } } : e));
     expect(checkTraceContract(broken).map((p) => [p.seq, p.field])).toEqual([
@@ -79,6 +95,7 @@ describe('checkTraceContract', () => {
   });
 
   it('reports an execution whose grant was never issued, and one with no outcome', () => {
+    const { entries } = governed();
     const issued = entries.find((e) => e.type === 'grant.issued' && e.payload['jti'] === 'grant-9');
     const outcome = entries.find((e) => e.type === 'execution.outcome' && e.payload['execution'] === 'execution-9');
     const broken = entries.filter((e) => e !== issued && e !== outcome);
@@ -86,6 +103,7 @@ describe('checkTraceContract', () => {
   });
 
   it('reports a step that ran twice, as ledgers written before the at-most-once rule may show', () => {
+    const { entries } = governed();
     const consumed = entries.find((e) => e.type === 'grant.consumed');
     if (!consumed) throw new Error('the governed incident consumes grants');
     // the same grant.consumed again, as a second execution of the same step
@@ -98,13 +116,18 @@ describe('checkTraceContract', () => {
 });
 
 describe('entries the parser does not read as authority entries', () => {
-  const ran = buildTrace(entries, 'request-1').lines.find((l) => l.type === 'grant.consumed');
-  const consumed = ran === undefined ? undefined : entries[ran.seq];
-  if (!consumed) throw new Error('request-1 runs on a grant');
-  // the payload loses its step: the envelope still says where the entry sits and what it names
-  const broken = entries.map((e) => (e === consumed ? { ...e, payload: { ...e.payload, step: 7 } } : e));
+  const malformed = () => {
+    const { entries } = governed();
+    const ran = buildTrace(entries, 'request-1').lines.find((l) => l.type === 'grant.consumed');
+    const consumed = ran === undefined ? undefined : entries[ran.seq];
+    if (!consumed) throw new Error('request-1 runs on a grant');
+    // the payload loses its step: the envelope still says where the entry sits and what it names
+    const broken = entries.map((e) => (e === consumed ? { ...e, payload: { ...e.payload, step: 7 } } : e));
+    return { consumed, broken };
+  };
 
   it('shows a malformed entry of the chain as unreadable, reading nothing from its payload', () => {
+    const { consumed, broken } = malformed();
     const trace = buildTrace(broken, 'request-1');
     const line = trace.lines.find((l) => l.seq === consumed.seq);
     expect(line).toMatchObject({ type: 'grant.consumed', actor: consumed.actor, what: 'unreadable grant.consumed entry: `/payload/step`: expected string, found number', codes: [], rule_ids: [], credential: null });
@@ -113,12 +136,14 @@ describe('entries the parser does not read as authority entries', () => {
   });
 
   it('--check reports it with its seq, type and field, and nothing else about it', () => {
+    const { consumed, broken } = malformed();
     const problems = checkTraceContract(broken);
     expect(problems).toEqual([{ seq: consumed.seq, type: 'grant.consumed', field: 'entry', message: 'does not match its type at `/payload/step`: expected string, found number' }]);
     expect(formatTrace({ ...buildTrace(broken, 'request-1'), check: { required_fields: [], problems } })).toContain(`#${consumed.seq} grant.consumed: entry: does not match its type at \`/payload/step\``);
   });
 
   it('leaves an entry outside the catalog out of every chain and every check', () => {
+    const { entries } = governed();
     const last = entries.at(-1);
     if (!last) throw new Error('empty ledger');
     // a key rotation: no bundle, no actor, no rule ids, and not an authority entry
@@ -141,6 +166,7 @@ describe('describeEntry', () => {
 
 describe('proveTrace', () => {
   it('proves every line against the checkpoint', () => {
+    const { entries, leaves, note } = governed();
     const trace = buildTrace(entries, 'request-1');
     const proofs = proveTrace(trace, leaves, note);
     expect(proofs.proofs).toHaveLength(trace.lines.length);
@@ -149,12 +175,14 @@ describe('proveTrace', () => {
   });
 
   it('refuses to prove from leaves that disagree with the checkpoint', () => {
+    const { entries, leaves, note } = governed();
     const tampered = [...leaves];
     tampered[3] = new Uint8Array(32);
     expect(() => proveTrace(buildTrace(entries, 'request-1'), tampered, note)).toThrow(expect.objectContaining({ code: 'LEDGER_VERIFY_FAILED' }));
   });
 
   it('leaves lines after the checkpoint unproven', () => {
+    const { entries, leaves } = governed();
     const early = signCheckpoint({ origin: fixtureSigner().name, treeSize: 30, rootHash: merkleRoot(leaves.slice(0, 30)) }, fixtureSigner());
     const proofs = proveTrace(buildTrace(entries, 'request-1'), leaves, early);
     expect(proofs.unproven).toEqual([43, 44, 45, 46, 47, 48]);
