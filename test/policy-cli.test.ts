@@ -32,6 +32,13 @@ function where(file: string, needle: string, offset = 0): string {
   return `${file}:${before.length}:${(before[before.length - 1]?.length ?? 0) + 1}`;
 }
 
+function lineColumn(text: string, needle: string): string {
+  const at = text.indexOf(needle);
+  expect(at, needle).toBeGreaterThanOrEqual(0);
+  const before = text.slice(0, at).split('\n');
+  return `${before.length}:${(before[before.length - 1]?.length ?? 0) + 1}`;
+}
+
 beforeAll(() => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` before these tests`);
 });
@@ -77,6 +84,38 @@ describe('countersign policy check', () => {
     expect(status).toBe(1);
     const codes = stderr.trimEnd().split('\n').map((line) => /\[([A-Z_]+)\]/.exec(line)?.[1]);
     expect(codes).toEqual(['REPORTS_TO_CYCLE', 'DURATION_EXCEEDED', 'UNKNOWN_ROLE', 'POLICY_INVALID']);
+  });
+
+  it('names a risk class or override rule nobody in the roster could ever satisfy', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-policy-'));
+    const file = join(dir, 'unreachable.yaml');
+    // three incident leads for a critical step, in a roster of two; and the leads' keys gone, so nobody can sign by key
+    const text = readFileSync(join(ROOT, EXAMPLE), 'utf8')
+      .replace('        - roles: [incident-lead]\n          count: 1\n', '        - roles: [incident-lead]\n          count: 3\n')
+      .replace(/ {4}keys:\n {6}- id: (lena|leo)-2025\n {8}public_key: \S+\n/g, '');
+    writeFileSync(file, text);
+    const { status, stderr } = run('policy', 'check', file);
+    expect(status).toBe(1);
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines).toEqual([
+      // at the factor: the mapping that starts with its `roles`
+      `${file}:${lineColumn(text, 'roles: [incident-lead]\n          count: 3')}: [QUORUM_UNREACHABLE] risk class \`critical\` can never be approved: 3 people holding \`incident-lead\` are needed, and the roster has 2`,
+      expect.stringMatching(/: \[APPROVER_KEY_MISSING\] no override can ever be signed: 1 person holding `incident-lead` and signing with a roster key is needed, and none of the 2 who hold it has a key$/),
+      `error[POLICY_INVALID]: policy \`${file}\` is invalid: 2 issues`,
+    ]);
+  });
+
+  it('reports meaning despite shape where it safely can: an unknown key and a reports_to cycle together', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-policy-'));
+    const file = join(dir, 'both.yaml');
+    const text = readFileSync(join(ROOT, EXAMPLE), 'utf8')
+      .replace('    reports_to: priya\n', '    reports_to: olivia\n')
+      .replace('  open_roles: [', '  open_roels: [incident-lead]\n  open_roles: [');
+    writeFileSync(file, text);
+    const { status, stderr } = run('policy', 'check', file);
+    expect(status).toBe(1);
+    const codes = stderr.trimEnd().split('\n').map((line) => /\[([A-Z_]+)\]/.exec(line)?.[1]);
+    expect(codes).toEqual(['REPORTS_TO_CYCLE', 'UNKNOWN_KEY', 'POLICY_INVALID']);
   });
 
   it('treats a file that is not YAML as invalid (exit 1) with a position', () => {

@@ -1,5 +1,5 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { newEd25519KeyPair } from '@countersign/core';
 import { GatewayError } from './errors.js';
 
@@ -37,13 +37,38 @@ export function generateKeyPair(target: string | KeyPairPaths): KeyPairPaths & {
   return { ...paths, key: privateKey };
 }
 
-function createExclusive(path: string, contents: string, mode: number): void {
+/**
+ * Generate an approver's Ed25519 key pair and write the private key (PKCS#8
+ * PEM, mode 0600) to `path`; the public half goes in the policy's roster, not
+ * in a file. Refuses an existing file unless `force`, and then replaces it
+ * whole: the new key is written to a fresh 0600 file beside it and renamed
+ * over, so the old file's mode never applies and no reader sees half a key.
+ */
+export function generateRosterKey(path: string, force: boolean): { readonly path: string; readonly publicKey: KeyObject } {
+  const { publicKey, privatePem } = newEd25519KeyPair();
+  if (!force) {
+    createExclusive(path, privatePem, 0o600);
+    return { path, publicKey };
+  }
+  const fresh = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  createExclusive(fresh, privatePem, 0o600, path);
+  try {
+    renameSync(fresh, path);
+  } catch (err) {
+    unlinkSync(fresh);
+    throw fileError(err, path);
+  }
+  return { path, publicKey };
+}
+
+/** `shownAs` names the file in errors when `path` is a temporary name for it. */
+function createExclusive(path: string, contents: string, mode: number, shownAs = path): void {
   let fd: number;
   try {
     // 'wx' is O_CREAT|O_EXCL: fails with EEXIST rather than truncating someone's key
     fd = openSync(path, 'wx', mode);
   } catch (err) {
-    throw fileError(err, path);
+    throw fileError(err, shownAs);
   }
   try {
     writeSync(fd, contents);

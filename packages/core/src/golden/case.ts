@@ -50,10 +50,11 @@ export type GoldenGiven = z.infer<typeof GoldenGiven>;
 
 const Reason = z.enum(DECISION_REASONS);
 
-/** Expected requirements: only the keys written are compared. */
+/** Expected requirements, who must approve among them: only the keys written are compared (docs/golden-cases.md). */
 export const GoldenRequirements = z.strictObject({
+  /** Compared exactly: every factor as often as the decision has it, same count, same roles in any order. `[]`: no approval. */
   quorum: z.array(z.strictObject({ roles: z.array(z.string()), count: z.number().int() })).optional(),
-  /** Compared as a set. */
+  /** Compared as a set; the request's own surface is already removed from the decision's. */
   surfaces: z.array(z.string()).optional(),
   /** None of these may be an allowed approval surface. */
   surfaces_exclude: z.array(z.string()).optional(),

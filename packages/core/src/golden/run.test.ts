@@ -87,6 +87,29 @@ describe('runGoldenCase', () => {
     ]);
   });
 
+  it('compares who must approve exactly: every factor, as often as it appears, and the surfaces', () => {
+    const expectQuorum = (quorum: { roles: string[]; count: number }[], surfaces = ['signed-cli']) =>
+      run({
+        name: 'who approves',
+        given: { executions: [{ action: 'queue.snapshot_shard', environment: 'prod', target: 'payments/shard-7', ago: '1m' }] },
+        when: { proposal: proposal([clear]) },
+        expect: [{ effect: 'require_approval', requirements: { quorum, surfaces } }],
+      }).differences.map(formatDifference);
+    expect(expectQuorum([{ roles: ['lead'], count: 1 }])).toEqual([]);
+    // one lead is not two leads, nor two of lead
+    expect(expectQuorum([{ roles: ['lead'], count: 1 }, { roles: ['lead'], count: 1 }])).toEqual([
+      'step 1 queue.clear_shard@prod: requirements.quorum expected ["1 of lead","1 of lead"], got ["1 of lead"]',
+    ]);
+    expect(expectQuorum([{ roles: ['lead'], count: 2 }])).toEqual(['step 1 queue.clear_shard@prod: requirements.quorum expected ["2 of lead"], got ["1 of lead"]']);
+    expect(expectQuorum([{ roles: ['lead', 'owner'], count: 1 }])).toEqual([
+      'step 1 queue.clear_shard@prod: requirements.quorum expected ["1 of lead|owner"], got ["1 of lead"]',
+    ]);
+    // the request's own surface is never an approval surface
+    expect(expectQuorum([{ roles: ['lead'], count: 1 }], ['signed-cli', 'copilot-console'])).toEqual([
+      'step 1 queue.clear_shard@prod: requirements.surfaces expected ["copilot-console","signed-cli"], got ["signed-cli"]',
+    ]);
+  });
+
   it('fails when the number of expectations differs from the number of steps', () => {
     const result = run({ name: 'count', when: { proposal: proposal([clear, clear]) }, expect: [{ effect: 'deny' }] });
     expect(result.differences.map(formatDifference)).toEqual(['decisions: expected 1, got 2']);

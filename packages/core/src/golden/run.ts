@@ -72,8 +72,12 @@ function compareStep(index: number, expected: GoldenExpectation, actual: Decisio
   const e = expected.requirements;
   const a = actual.requirements;
   if (e.quorum) {
-    const norm = (q: readonly { roles: readonly string[]; count: number }[]) => q.map((f) => `${f.count} of ${sortedCopy(f.roles).join('|')}`);
-    if (!sameSet(norm(e.quorum), norm(a.quorum))) diff('requirements.quorum', norm(e.quorum), norm(a.quorum));
+    // Who must approve, compared exactly: the same factors, each as often, each
+    // with the same count and the same roles (in any order). A set comparison
+    // would let `[lead], [lead]` (two leads) pass for `[lead]` (one).
+    const norm = (q: readonly { roles: readonly string[]; count: number }[]) => q.map((f) => `${f.count} of ${[...new Set(f.roles)].sort().join('|')}`).sort();
+    const [expectedQuorum, actualQuorum] = [norm(e.quorum), norm(a.quorum)];
+    if (expectedQuorum.join('\n') !== actualQuorum.join('\n')) diff('requirements.quorum', expectedQuorum, actualQuorum);
   }
   if (e.surfaces && !sameSet(e.surfaces, a.surfaces)) diff('requirements.surfaces', sortedCopy(e.surfaces), sortedCopy(a.surfaces));
   for (const surface of e.surfaces_exclude ?? []) {

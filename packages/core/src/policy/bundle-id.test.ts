@@ -105,7 +105,8 @@ describe('policyBundleId', () => {
     const base = idOf(POLICY);
     const variants = [
       POLICY.replace('risk: { dev: low, prod: high }', 'risk: { dev: low, prod: low }'),
-      POLICY.replace('        - roles: [operator]\n', '        - roles: [operator]\n          count: 2\n'),
+      // the roster has two people: a count of 2 over one factor is a meaning they can still meet
+      POLICY.replace('        - roles: [lead, owner]\n        - roles: [operator]\n', '        - roles: [lead, owner, operator]\n          count: 2\n'),
       POLICY.replace('environments: [dev, prod]', 'environments: [dev, prod, staging]'),
       POLICY.replace('    reports_to: lena\n', ''),
       POLICY.replace('      surfaces: [signed-cli, copilot-console]', '      surfaces: [signed-cli]'),

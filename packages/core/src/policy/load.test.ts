@@ -143,6 +143,28 @@ describe('loadPolicy', () => {
     );
   });
 
+  it('reports an unknown key and a reports_to cycle together', () => {
+    const text = edit('    roles: [lead]\nrisk', '    roles: [lead]\n    reports_to: olivia\n    rolez: [lead]\nrisk');
+    expect(issuesOf(text).issues.map((i) => `${i.line}:${i.column} ${i.code}`)).toEqual(['15:17 REPORTS_TO_CYCLE', '20:5 UNKNOWN_KEY']);
+  });
+
+  it('reports a cycle beside a bad value, which is dropped so its default stands in', () => {
+    const text = edit('    roles: [lead]\nrisk', '    roles: [lead]\n    reports_to: olivia\nrisk').replace('      surfaces: [signed-cli]\n', '      surfaces: [signed-cli]\n      grant_ttl: 5 minutes\n');
+    expect(issuesOf(text).issues.map((i) => `${i.line}:${i.column} ${i.code}`)).toEqual(['15:17 REPORTS_TO_CYCLE', '29:18 INVALID_VALUE']);
+  });
+
+  it('keeps back what dropping a bad value could cause: a quorum left without people is not reported', () => {
+    // lena's role is dropped with the bad one beside it, which would leave `high` with no lead
+    const text = edit('    roles: [lead]\nrisk', '    roles: [lead, Lead]\n    reports_to: olivia\nrisk');
+    const { issues } = issuesOf(text);
+    expect(issues.map((i) => `${i.line}:${i.column} ${i.code}`)).toEqual(['15:17 REPORTS_TO_CYCLE', '18:19 INVALID_VALUE']);
+  });
+
+  it('adds nothing when a required key is missing: the rules would run on a guess', () => {
+    const text = edit('    roles: [lead]\nrisk', '    roles: [lead]\n    reports_to: olivia\nrisk').replace('    class: destructive\n', '');
+    expect(issuesOf(text).issues.map((i) => i.code)).toEqual(['MISSING']);
+  });
+
   it('reports every shape issue, missing keys at their parent', () => {
     const text = edit('    class: read\n', '').replace('version: 1', 'version: 2').replace('      quorum:\n        - roles: [lead]\n', '      quorum: lead\n');
     const { issues } = issuesOf(text);

@@ -55,7 +55,9 @@ export interface LoadedPolicy {
  * Pure: the caller reads the file. Throws CountersignError `POLICY_PARSE_ERROR`
  * (not a YAML mapping) or `POLICY_INVALID` (readable but wrong) with every issue
  * found in `details.issues` (PolicyIssue[]) and listed in the message.
- * Semantic rules run only once the shape is valid: they need a typed bundle.
+ * Semantic rules need a typed bundle: when the shape is wrong they run on a
+ * repaired copy, and only the issues the repair cannot have caused are kept
+ * (see semanticDespite).
  */
 export function loadPolicy(text: string, fileName: string): LoadedPolicy {
   // every UTF-16 code unit is at least one UTF-8 byte, so a long string need not be encoded to be refused
@@ -152,26 +154,62 @@ export function loadPolicy(text: string, fileName: string): LoadedPolicy {
 }
 
 /**
- * So that one pass reports everything it can: when the only shape problems are
- * stray keys (unknown keys, misspelt environments in a risk map), those keys
- * are dropped from a copy and the semantic rules run on the rest. Issues at or
- * under a path already reported are left out, to say each thing once.
+ * Semantic issues that removing a value can never cause: something declared
+ * twice, one key held twice, a reporting cycle, an agent holding authority, an
+ * unsafe pattern. Removing a value removes facts, and none of these needs a
+ * fact to be missing.
+ */
+const SURVIVE_REMOVAL: ReadonlySet<PolicyIssueCode> = new Set(['DUPLICATE_ID', 'SHARED_KEY', 'REPORTS_TO_CYCLE', 'AGENT_HOLDS_AUTHORITY', 'BAD_PATTERN']);
+
+/**
+ * So that one pass reports everything it can, the semantic rules also run when
+ * the shape is wrong, on a copy with the offending parts removed:
+ *  - a stray key (an unknown key, a misspelt environment in a risk map) is
+ *    dropped. It meant nothing, so every semantic issue of the rest stands.
+ *  - a bad value is dropped together with the nearest mapping key holding it,
+ *    so the schema's default, or nothing, takes its place. That loses a fact,
+ *    and a lost fact can raise an issue that is not there (a role list dropped
+ *    leaves a quorum nobody can fill), so then only SURVIVE_REMOVAL issues are
+ *    kept: a `reports_to` cycle is reported beside a mistyped duration.
+ * When the copy still does not parse (a required key is missing or was bad),
+ * nothing is added. Issues at or under a removed path are left out, to say
+ * each thing once.
  */
 function semanticDespite(raw: unknown, shape: readonly PolicyIssueDraft[]): PolicyIssueDraft[] {
-  if (!shape.every((issue) => issue.atKey === true)) return [];
+  if (shape.some((issue) => issue.code === 'MISSING')) return [];
   const copy = structuredClone(raw);
+  const removed: PolicyPath[] = [];
+  let lossy = false;
   for (const issue of shape) {
-    const parent = valueIn(copy, issue.path.slice(0, -1));
-    const key = issue.path[issue.path.length - 1];
+    const path = issue.atKey === true ? issue.path : holdingKey(copy, issue.path);
+    if (path === null) return [];
+    lossy ||= issue.atKey !== true;
+    const parent = valueIn(copy, path.slice(0, -1));
+    const key = path[path.length - 1];
     if (parent !== null && typeof parent === 'object' && key !== undefined) delete (parent as Record<string | number, unknown>)[key];
+    removed.push(path);
   }
   const retry = PolicyBundle.safeParse(copy);
   if (!retry.success) return [];
-  const reported = shape.map((issue) => jsonPointer(issue.path));
+  const reported = removed.map(jsonPointer);
   return validatePolicy(retry.data).filter((issue) => {
+    if (lossy && !SURVIVE_REMOVAL.has(issue.code)) return false;
     const pointer = jsonPointer(issue.path);
     return !reported.some((r) => pointer === r || pointer.startsWith(`${r}/`));
   });
+}
+
+/**
+ * The path of the nearest mapping key at or above `path`: removing a list
+ * element would renumber its siblings and misplace every later issue, so the
+ * whole list goes, with its key. Null when no mapping holds it.
+ */
+function holdingKey(raw: unknown, path: PolicyPath): PolicyPath | null {
+  for (let end = path.length; end > 0; end -= 1) {
+    const parent = valueIn(raw, path.slice(0, end - 1));
+    if (typeof path[end - 1] === 'string' && parent !== null && typeof parent === 'object' && !Array.isArray(parent)) return path.slice(0, end);
+  }
+  return null;
 }
 
 /** `file:line:col: [CODE] message (value `...`)`; the value is left out when the message already quotes it. */

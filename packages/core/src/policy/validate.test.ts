@@ -45,7 +45,7 @@ function base(): PolicyBundleInput {
       surfaces: ['signed-cli'],
       reason_codes: ['CUSTOMER_IMPACT'],
       max_duration: { default: '4h', destructive: '1h' },
-      budgets: [{ environment: 'prod', max: 2, window: '7d', extra_signer_roles: ['owner'] }],
+      budgets: [{ environment: 'prod', max: 2, window: '7d', extra_signer_roles: ['operator'] }],
     },
     holds: { trip_gates: [{ id: 'K1', description: 'evidence at risk' }], open_roles: ['operator', 'lead'], lift_roles: ['lead'] },
     rollback: { roles: ['operator'], environments: ['prod'] },
@@ -102,7 +102,7 @@ describe('validatePolicy', () => {
   });
 
   it('suggests the declared id a misspelling is closest to', () => {
-    expect(only((p) => (p.principals[1].roles = ['operatr'])).message).toBe('role `operatr` is not declared in `roles` (did you mean `operator`?)');
+    expect(only((p) => (p.holds.open_roles = ['operatr', 'lead'])).message).toBe('role `operatr` is not declared in `roles` (did you mean `operator`?)');
     expect(didYouMean('Prod', ['dev', 'prod'])).toBe(' (did you mean `prod`?)');
     expect(didYouMean('prod ', ['dev', 'prod'])).toBe(' (did you mean `prod`?)');
     expect(didYouMean('production', ['dev', 'prod'])).toBe('');
@@ -162,7 +162,7 @@ describe('validatePolicy', () => {
         p.actions.push({ id: 'queue.clear_shard', class: 'read', risk: {} });
         p.holds.trip_gates.push({ id: 'K1', description: 'again' });
         p.overrides.reason_codes.push('CUSTOMER_IMPACT');
-        p.overrides.budgets.push({ environment: 'prod', max: 1, window: '1d', extra_signer_roles: ['lead'] });
+        p.overrides.budgets.push({ environment: 'prod', max: 1, window: '1d', extra_signer_roles: ['operator'] });
         p.principals[3].keys.push({ id: 'lena-1', public_key: `ed25519:${'D'.repeat(43)}` });
       }),
     ).toEqual([
@@ -242,6 +242,63 @@ describe('validatePolicy', () => {
     expect(issues((p) => (p.risk_classes[0].approval = { quorum: [] }))).toEqual([]);
   });
 
+  describe('refuses a requirement no one in the roster could ever meet, naming it', () => {
+    it('a risk class: a count above the people holding its roles, keys nobody eligible has, no surface', () => {
+      expect(only((p) => (p.risk_classes[1].approval.quorum = [{ roles: ['lead', 'owner'], count: 3 }]))).toEqual({
+        code: 'QUORUM_UNREACHABLE',
+        message: 'risk class `high` can never be approved: 3 people holding `lead` or `owner` are needed, and the roster has 2',
+      });
+      expect(issues((p) => (p.risk_classes[1].approval.quorum = [{ roles: ['lead', 'owner'], count: 3 }]))).toEqual(['QUORUM_UNREACHABLE /risk_classes/1/approval/quorum/0']);
+      expect(
+        issues((p) => {
+          p.risk_classes[1].approval.attestation = 'key';
+          p.principals[2].keys = [];
+          p.principals[3].keys = [];
+        }),
+      ).toEqual(['APPROVER_KEY_MISSING /risk_classes/1/approval/quorum/0', 'APPROVER_KEY_MISSING /overrides/signer_a_roles', 'APPROVER_KEY_MISSING /overrides/signer_b_roles']);
+      expect(issues((p) => (p.risk_classes[1].approval.surfaces = []))).toEqual(['NO_APPROVAL_SURFACE /risk_classes/1/approval/surfaces']);
+      // together: `lead` and `lead|owner`, one lead and one owner, fine; two leads needed, not
+      expect(issues((p) => (p.risk_classes[1].approval.quorum = [{ roles: ['lead'] }, { roles: ['lead', 'owner'] }]))).toEqual([]);
+      expect(issues((p) => (p.risk_classes[1].approval.quorum = [{ roles: ['lead'] }, { roles: ['lead'] }]))).toEqual(['QUORUM_UNREACHABLE /risk_classes/1/approval/quorum']);
+    });
+
+    it('only humans approve: an agent holding the role does not count', () => {
+      const found = issues((p) => {
+        p.roles.push('sre');
+        p.principals[0].roles = ['agent', 'sre'];
+        p.risk_classes[1].approval.quorum = [{ roles: ['sre'] }];
+      });
+      expect(found).toEqual(['QUORUM_UNREACHABLE /risk_classes/1/approval/quorum/0', 'AGENT_HOLDS_AUTHORITY /principals/0/roles/1']);
+    });
+
+    it('an action whose own approval replaces its class', () => {
+      expect(issues((p) => (p.actions[1].approval = { quorum: [{ roles: ['operator'], count: 2 }], surfaces: ['signed-cli'] }))).toEqual([
+        'QUORUM_UNREACHABLE /actions/1/approval/quorum/0',
+      ]);
+    });
+
+    it('override signers, always by key, two people; and the extra signer a spent budget demands', () => {
+      expect(only((p) => (p.overrides.signer_b_roles = ['lead']))).toEqual({
+        code: 'QUORUM_UNREACHABLE',
+        message: 'no override can ever be signed: the factors together need 2 people, one person counting for one factor, and the roster cannot seat them',
+      });
+      expect(issues((p) => (p.overrides.signer_b_roles = ['lead']))).toEqual(['QUORUM_UNREACHABLE /overrides']);
+      expect(issues((p) => (p.principals[3].keys = []))).toEqual(['APPROVER_KEY_MISSING /overrides/signer_b_roles']);
+      expect(issues((p) => (p.overrides.surfaces = []))).toEqual(['NO_APPROVAL_SURFACE /overrides/surfaces']);
+      // the extra signer must be a third person: priya is signer B already
+      expect(only((p) => (p.overrides.budgets[0].extra_signer_roles = ['owner']))).toEqual({
+        code: 'QUORUM_UNREACHABLE',
+        message:
+          'once the override budget for `prod` is spent, no override can be signed: the factors together need 3 people, one person counting for one factor, and the roster cannot seat them',
+      });
+    });
+
+    it('says nothing more where an undeclared role already explains it, nor about classes that need no approval', () => {
+      expect(issues((p) => (p.risk_classes[1].approval.quorum = [{ roles: ['leed'], count: 2 }]))).toEqual(['UNKNOWN_ROLE /risk_classes/1/approval/quorum/0/roles/0']);
+      expect(issues((p) => (p.risk_classes[0].approval = { quorum: [{ roles: ['lead'], count: 9 }] }))).toEqual([]);
+    });
+  });
+
   it('refuses an agent holding a role that carries authority (proposal is not authority)', () => {
     expect(issues((p) => (p.principals[0].roles = ['agent', 'lead']))).toEqual(['AGENT_HOLDS_AUTHORITY /principals/0/roles/1']);
     expect(issues((p) => (p.principals[0].roles = ['owner']))).toEqual(['AGENT_HOLDS_AUTHORITY /principals/0/roles/0']);
@@ -264,7 +321,7 @@ describe('validatePolicy', () => {
   it('reports every problem in one pass', () => {
     expect(
       issues((p) => {
-        p.principals[1].roles = ['ghost'];
+        p.principals[1].roles = ['operator', 'ghost'];
         p.principals[3].reports_to = 'olivia';
         p.actions[1].target_pattern = '(';
       }),

@@ -1,4 +1,5 @@
 import { formatDuration, parseDuration } from './duration.js';
+import { unsatisfiable, type ApproverRequirement, type UnsatisfiableCode } from './satisfiable.js';
 import type { ApprovalRequirement, PolicyBundle } from './schema.js';
 
 /**
@@ -35,7 +36,9 @@ export type PolicyIssueCode =
   | 'DURATION_EXCEEDED'
   | 'EMPTY_QUORUM'
   | 'AGENT_HOLDS_AUTHORITY'
-  | 'BAD_PATTERN';
+  | 'BAD_PATTERN'
+  // who could ever approve (satisfiable.ts): NO_APPROVAL_SURFACE, QUORUM_UNREACHABLE, APPROVER_KEY_MISSING
+  | UnsatisfiableCode;
 
 export type PolicyPath = readonly (string | number)[];
 
@@ -137,6 +140,9 @@ export function validatePolicy(bundle: PolicyBundle): PolicyIssueDraft[] {
       );
     }
     if (risk.approval !== undefined) approval(['risk_classes', i, 'approval'], risk.approval);
+    if (risk.effect === 'require_approval' && risk.approval !== undefined && risk.approval.quorum.length > 0) {
+      reachable(['risk_classes', i, 'approval'], `risk class \`${risk.id}\` can never be approved`, risk.approval);
+    }
   });
 
   // Override lease limits, needed by the per-action checks below.
@@ -183,6 +189,8 @@ export function validatePolicy(bundle: PolicyBundle): PolicyIssueDraft[] {
         add([...at, 'approval', 'quorum'], 'EMPTY_QUORUM', `action \`${action.id}\` replaces its approval rule with an empty quorum: nobody could ever approve it`);
       }
       approval([...at, 'approval'], action.approval);
+      // a per-action approval replaces the class's in every environment it does not deny
+      if (action.approval.quorum.length > 0) reachable([...at, 'approval'], `action \`${action.id}\` can never be approved`, action.approval);
     }
     const leaseText = action.override?.max_duration;
     if (leaseText !== undefined) {
@@ -219,6 +227,7 @@ export function validatePolicy(bundle: PolicyBundle): PolicyIssueDraft[] {
       budgetEnvs.add(budget.environment);
       roleList([...o, 'budgets', b, 'extra_signer_roles'], budget.extra_signer_roles);
     });
+    overrideSigners(overrides);
   }
 
   roleList(['holds', 'open_roles'], bundle.holds.open_roles);
@@ -243,6 +252,37 @@ export function validatePolicy(bundle: PolicyBundle): PolicyIssueDraft[] {
     surfaceList([...path, 'surfaces'], requirement.surfaces);
     ceiling([...path, 'approval_ttl'], requirement.approval_ttl, TTL_CEILING_MS, 'an approval');
     ceiling([...path, 'grant_ttl'], requirement.grant_ttl, TTL_CEILING_MS, 'a grant');
+  }
+
+  /**
+   * A requirement nobody in the roster could ever meet fails shut for ever,
+   * and every step it gates waits for an override. Requirements naming an
+   * undeclared role are left out: UNKNOWN_ROLE already says why.
+   */
+  function reachable(path: PolicyPath, what: string, requirement: ApproverRequirement, at: (factor: number | null) => PolicyPath = (f) => [...path, 'quorum', ...(f === null ? [] : [f])]): boolean {
+    if (requirement.quorum.some((f) => f.roles.some((r) => !roles.has(r)))) return true;
+    const problems = unsatisfiable(requirement, bundle.principals);
+    for (const p of problems) add(p.code === 'NO_APPROVAL_SURFACE' ? [...path, 'surfaces'] : at(p.factor), p.code, `${what}: ${p.message}`);
+    return problems.length === 0;
+  }
+
+  /** Override signatures are always made with a roster key (override/evidence.ts), by distinct people. */
+  function overrideSigners(rules: NonNullable<PolicyBundle['overrides']>): void {
+    const o = ['overrides'] as const;
+    const seats = [
+      { roles: rules.signer_a_roles, count: 1 },
+      { roles: rules.signer_b_roles, count: 1 },
+    ];
+    const seatPath = (f: number | null): PolicyPath => (f === 0 ? [...o, 'signer_a_roles'] : f === 1 ? [...o, 'signer_b_roles'] : [...o]);
+    const signers = { quorum: seats, surfaces: rules.surfaces, attestation: 'key' } as const;
+    if (!reachable(o, 'no override can ever be signed', signers, seatPath)) return;
+    // once a budget is spent, a third person signs too: distinct from signers a and b
+    rules.budgets.forEach((budget, b) => {
+      const at = [...o, 'budgets', b] as const;
+      reachable(at, `once the override budget for \`${budget.environment}\` is spent, no override can be signed`, { ...signers, quorum: [...seats, { roles: budget.extra_signer_roles, count: 1 }] }, (f) =>
+        f === 2 ? [...at, 'extra_signer_roles'] : [...at],
+      );
+    });
   }
 
   function ceiling(path: PolicyPath, text: string, limit: number, what: string): void {

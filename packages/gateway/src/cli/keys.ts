@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import {
   ed25519Signer,
+  formatPublicKey,
+  Id,
   KEY_ROTATED,
   MerkleFrontier,
   leafHash,
@@ -10,7 +12,7 @@ import {
   type EntryDraft,
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
-import { generateKeyPair, loadPrivateKey } from '../keys.js';
+import { generateKeyPair, generateRosterKey, loadPrivateKey } from '../keys.js';
 import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
 import { openStore } from '../store/open.js';
 import { storeConfig, storeOptions, type StoreFlags } from './store-options.js';
@@ -20,7 +22,7 @@ const DEFAULT_KEY_PATH = './countersign.key';
 export function register(program: Command): void {
   const keys = program
     .command('keys')
-    .description('generate, show and rotate the gateway signing key (Ed25519)')
+    .description('generate, show and rotate the gateway signing key; make approver keys for the roster (Ed25519)')
     .addHelpText(
       'after',
       `
@@ -28,8 +30,80 @@ Examples:
   countersign keys generate --out /etc/countersign/gateway.key
   countersign keys public --key /etc/countersign/gateway.key
   countersign keys rotate --key old.key --new-key new.key --db ledger.db
+  countersign keys roster --principal lena --out ~/.countersign/lena.key
 `,
     );
+
+  keys
+    .command('roster')
+    .description("make an approver's key pair: the private key to --out (mode 0600), the `ed25519:` public key for the policy's roster to stdout")
+    .requiredOption('--principal <id>', 'the principal in the policy whose key this is, e.g. lena')
+    .requiredOption('--out <file>', 'private key file (PKCS#8 PEM, mode 0600); keep it on the approver\'s machine')
+    .option('--key-id <id>', 'roster id of the key (default: <principal>-<year>)')
+    .option('--force', 'replace an existing --out file (its old key is gone for good)')
+    .option('--json', 'print {"principal", "key_id", "public_key", "private_key_file"} as JSON')
+    .addHelpText(
+      'after',
+      `
+An approver signs approvals, denials and override signatures with their own
+key; the policy lists the public half under the principal, in
+principals[].keys[], as \`ed25519:\` and the raw 32-byte key in base64url. Run
+this on the approver's machine: the private key never needs to leave it. Then
+paste the printed lines under the principal, check the policy, and sign with
+\`countersign approve ID --key FILE --policy POLICY\`.
+
+Exit status:
+  0  the key pair was made; the public key line is printed
+  2  bad usage: an id that is not a lower-case id, --out exists (pass --force
+     to replace it), or its directory does not exist
+  3  --out cannot be written (permissions)
+
+Examples:
+  $ countersign keys roster --principal lena --out lena.key
+  wrote private key lena.key (mode 0600); it never goes in the policy
+  ed25519:IKT-_YVTJSxv_b8jO_EFNlANT-z7sVkgAk1Ls46HbeQ
+
+  paste under principal \`lena\` in the policy:
+      keys:
+        - id: lena-2026
+          public_key: ed25519:IKT-_YVTJSxv_b8jO_EFNlANT-z7sVkgAk1Ls46HbeQ
+  $ countersign keys roster --principal lena --key-id lena-laptop --out lena.key --force
+  $ countersign keys roster --principal sam --out sam.key --json | jq -r .public_key
+`,
+    )
+    .action((opts: { principal: string; out: string; keyId?: string; force?: boolean; json?: boolean }) => {
+      const keyId = opts.keyId ?? `${opts.principal}-${new Date().getUTCFullYear()}`;
+      // ids are checked as the policy will check them, before a key is made for nothing
+      for (const [flag, value] of [['--principal', opts.principal], ['--key-id', keyId]] as const) {
+        if (!Id.safeParse(value).success) throw new GatewayError('USAGE', `${flag} \`${value}\` is not a lower-case id (a-z, 0-9, \`.\`, \`_\`, \`-\`)`);
+      }
+      let written: ReturnType<typeof generateRosterKey>;
+      try {
+        written = generateRosterKey(opts.out, opts.force === true);
+      } catch (err) {
+        if (err instanceof GatewayError && err.code === 'FILE_EXISTS') {
+          throw new GatewayError('FILE_EXISTS', `\`${opts.out}\` already exists; refusing to overwrite a key (pass --force to replace it)`, { path: opts.out });
+        }
+        throw err;
+      }
+      const publicKey = formatPublicKey(written.publicKey);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ principal: opts.principal, key_id: keyId, public_key: publicKey, private_key_file: written.path })}\n`);
+        return;
+      }
+      process.stdout.write(
+        [
+          `wrote private key ${written.path} (mode 0600); it never goes in the policy`,
+          publicKey,
+          '',
+          `paste under principal \`${opts.principal}\` in the policy:`,
+          '    keys:',
+          `      - id: ${keyId}`,
+          `        public_key: ${publicKey}`,
+          '',
+        ].join('\n'),
+      );
+    });
 
   keys
     .command('generate')
