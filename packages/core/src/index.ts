@@ -131,6 +131,26 @@ export { loadPolicy, formatPolicyIssue, MAX_POLICY_BYTES, type LoadedPolicy, typ
 export { validatePolicy, type PolicyIssueCode, type PolicyIssueDraft, type PolicyPath } from './policy/validate.js';
 export { normalisePolicy, policyBundleId } from './policy/bundle-id.js';
 export {
+  formatPolicyDiff,
+  policyDiff,
+  replayDiff,
+  REPLAY_CHANGE_KINDS,
+  staticDiff,
+  type BundleRef,
+  type DecisionSummary,
+  type FieldChange,
+  type PolicyDiff,
+  type PolicyDiffOptions,
+  type ReplayChange,
+  type ReplayChangeKind,
+  type ReplayDiff,
+  type ReplayOptions,
+  type SectionCount,
+  type StaticChange,
+  type StaticChangeKind,
+  type StaticDiff,
+} from './policy/diff.js';
+export {
   GOLDEN_DEFAULT_NOW,
   GoldenCase,
   GoldenExecution,

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { GatewayError } from '../errors.js';
 import { readPolicyFile } from '../policy-file.js';
 import { EXIT, reportError } from './exit.js';
+import { registerPolicyDiff } from './policy-diff.js';
 import { registerPolicyTest } from './policy-test.js';
 
 export function register(program: Command): void {
@@ -80,6 +81,7 @@ Examples:
     });
 
   registerPolicyTest(policy);
+  registerPolicyDiff(policy);
 }
 
 
