@@ -242,18 +242,32 @@ describe('the client against the real gateway', () => {
     expect([refused.code, refused.status]).toEqual(['FORBIDDEN', 403]);
   });
 
-  it('activates a bundle (last: it revokes everything) and reads it back', async () => {
+  it('releases a bundle (last: it revokes everything): a lone activation is refused, two independent signatures activate it', async () => {
     const client = await priya();
     const before = await client.policy();
     const yaml = readFileSync(EXAMPLE_POLICY, 'utf8').replace(/^description: .*$/m, 'description: payments, revised');
-    const activated = await client.activateBundle(yaml);
+    const lone = await refusal(client.activateBundle(yaml));
+    expect([lone.code, lone.status]).toEqual(['RELEASE_REQUIRED', 409]);
+    expect((await client.policy()).bundle_id).toBe(before.bundle_id);
+    const release = await client.proposeRelease(yaml);
+    expect(release).toMatchObject({ status: 'open', previous_bundle_id: before.bundle_id, proposer: 'priya' });
+    expect(release.diff_report).toContain(release.candidate);
+    expect((await client.release(release.id)).statement).toEqual({ request: release.id, step_digest: release.release_digest, bundle_id: before.bundle_id });
+    const sign = async (signer: string) =>
+      (await as(signer, 'signed-cli')).signRelease(release.id, signedApproval({ id: release.id, digest: release.release_digest, bundle_id: before.bundle_id }, signer, 'signed-cli') as never);
+    const first = await sign('fatima');
+    expect([first.quorum_met, first.activated]).toEqual([false, null]);
+    const second = await sign('sam');
+    expect(second.status).toBe('activated');
+    const activated = second.activated;
+    if (activated === null) throw new Error('the second signature completes the quorum');
     expect(activated.previous_bundle_id).toBe(before.bundle_id);
-    expect(activated.bundle_id).not.toBe(before.bundle_id);
+    expect(activated.bundle_id).toBe(release.candidate);
     expect(Array.isArray(activated.revoked_grants) && Array.isArray(activated.voided_requests) && Array.isArray(activated.redecided)).toBe(true);
     expect((await client.policy()).bundle_id).toBe(activated.bundle_id);
     const again = await refusal(client.activateBundle(yaml));
     expect([again.code, again.status]).toEqual(['BUNDLE_ALREADY_ACTIVE', 409]);
-    expect((await refusal(client.activateBundle('version: 1\nname: ['))).code).toMatch(/^POLICY_(PARSE_ERROR|INVALID)$/);
+    expect((await refusal(client.proposeRelease('version: 1\nname: ['))).code).toMatch(/^POLICY_(PARSE_ERROR|INVALID)$/);
   });
 });
 

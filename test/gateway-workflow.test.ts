@@ -257,7 +257,7 @@ describe('grants as JWS', () => {
 
     const third = await grantedRestart(b);
     const next = compileBundle({ ...examplePolicy().bundle, description: 'next version' });
-    const activated = await b.ok((g) => g.activateBundle(PRIYA, next));
+    const activated = await b.activate(next);
     // the snapshot granted during the halt is still unused, and goes with it
     expect(activated.revoked_grants).toEqual([snap, third.grant]);
     await b.refused('BUNDLE_CHANGED', () => b.execute(third.grant));
@@ -541,20 +541,39 @@ describe('rollback, halt and bundles through the gateway', () => {
     await b.refused('HALT_NOT_ACTIVE', (g) => g.liftHalt(SAM, { halt: h }));
   });
 
-  it('activation is governed: AGENT_CANNOT_ACTIVATE, BUNDLE_ALREADY_ACTIVE; a new bundle voids and re-decides pending requests', async () => {
+  it('activation is governed: AGENT_CANNOT_ACTIVATE, BUNDLE_ALREADY_ACTIVE, RELEASE_REQUIRED; a release voids and re-decides pending requests', async () => {
     const b = await bench();
     const { request } = await openedRequest(b);
     const current = examplePolicy();
     await b.refused('AGENT_CANNOT_ACTIVATE', (g) => g.activateBundle(COPILOT, compileBundle({ ...current.bundle, description: 'x' })));
     await b.refused('BUNDLE_ALREADY_ACTIVE', (g) => g.activateBundle(PRIYA, current));
     const next = compileBundle({ ...current.bundle, description: 'next' });
-    const activated = await b.ok((g) => g.activateBundle(PRIYA, next));
+    // the payments owner alone, and the on-call operator alone: refused and recorded
+    await b.refused('RELEASE_REQUIRED', (g) => g.activateBundle(PRIYA, next), 'authority.rejected');
+    await b.refused('RELEASE_REQUIRED', (g) => g.activateBundle(caller('olivia', 'copilot-console'), next), 'authority.rejected');
+    expect(b.gateway.bundleId).toBe(current.bundleId);
+    // a release: lena reports to priya, the proposer, so her signature does not count
+    const diff = { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` };
+    await b.refused('RELEASE_GOLDEN_FAILED', (g) => g.proposeRelease(PRIYA, { candidate: next, golden: { cases: 2, failed: 1, failures: ['x'], coverage_percent: 50, digest: `sha256:${'9'.repeat(64)}` }, diff }));
+    await b.refused('RELEASE_UNKNOWN', (g) => g.signRelease(caller('fatima', 'signed-cli'), { statement: { request: 'release-404', step_digest: `sha256:${'0'.repeat(64)}`, bundle_id: current.bundleId, decision: 'approve', approver: 'fatima', surface: 'signed-cli', reason: 'x', signed_at: new Date(b.now).toISOString() }, attestation: { kind: 'key', key_id: 'fatima-2025', signature: 'A'.repeat(86) } }), 'release.rejected');
+    const activated = await b.activate(next);
     expect(activated.voided_requests).toEqual([request]);
     expect(b.gateway.bundleId).toBe(next.bundleId);
     const again = activated.redecided[0]?.request ?? '';
     expect(b.gateway.state.requests.get(again)?.bundle_id).toBe(next.bundleId);
     // the new bundle's request is approved under it, and the grant comes with its token
     await b.ok(() => b.approve(again, 'lena', 'approver-console'));
+  });
+});
+
+describe('governed release through the gateway (issue 13)', () => {
+  it('refuses a candidate without golden cases where the release rules require them: RELEASE_GOLDEN_MISSING', async () => {
+    const example = examplePolicy().bundle;
+    const strict = compileBundle({ ...example, release: { approval: { quorum: [{ roles: ['finance-delegate', 'sre'], count: 2 }], surfaces: ['signed-cli'], attestation: 'key' }, golden: { required: true, min_coverage_percent: 50 } } });
+    const b = await bench(strict);
+    const diff = { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` };
+    await b.refused('RELEASE_GOLDEN_MISSING', (g) => g.proposeRelease(PRIYA, { candidate: compileBundle({ ...example, description: 'loose' }), golden: null, diff }), 'authority.rejected');
+    expect(b.gateway.state.releases.size).toBe(0);
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -114,6 +114,37 @@ describe.skipIf(url === null)('two gateway processes on one PostgreSQL', () => {
     const headA = (await call(a.url, 'GET', '/v1/ledger/head', priya)).body['size'] as number;
     expect(await headB()).toBe(headA);
     expect(headA).toBeGreaterThan(before);
+  });
+
+  it('a release activated on A is the bundle in force on B, from the text in the ledger, without a restart', async () => {
+    const priya = await a.token('priya', 'approver-console');
+    const before = (await call(b.url, 'GET', '/v1/policy', priya)).body['bundle_id'] as string;
+    const yaml = readFileSync(join(dir, 'policy.yaml'), 'utf8').replace(/^description: .*$/m, 'description: released on replica A');
+    const proposed = await call(a.url, 'POST', '/v1/releases', priya, { policy: yaml });
+    expect(proposed.status, JSON.stringify(proposed.body)).toBe(201);
+    const release = proposed.body;
+    for (const signer of ['fatima', 'sam']) {
+      const signed = await call(a.url, 'POST', `/v1/releases/${release['id']}/signatures`, await a.token(signer, 'signed-cli'), signedApproval({ id: release['id'], digest: release['release_digest'], bundle_id: before }, signer, 'signed-cli'));
+      expect(signed.status, JSON.stringify(signed.body)).toBe(200);
+    }
+    // bounded: B's follower applies the activation when PostgreSQL delivers the notification
+    let onB = (await call(b.url, 'GET', '/v1/policy', priya)).body['bundle_id'];
+    for (let i = 0; i < 250 && onB !== release['candidate']; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      onB = (await call(b.url, 'GET', '/v1/policy', priya)).body['bundle_id'];
+    }
+    expect(onB).toBe(release['candidate']);
+    // and B decides under it: a proposal through B is recorded under the released bundle
+    const agent = await b.token('payments-copilot', 'copilot-console');
+    const decided = await call(b.url, 'POST', '/v1/proposals', agent, {
+      agent: 'payments-copilot',
+      on_behalf_of: 'olivia',
+      surface: 'copilot-console',
+      steps: [{ action: 'queue.inspect', environment: 'prod', target: 'payments-queue/shard-7', params: {} }],
+    });
+    expect(decided.status, JSON.stringify(decided.body)).toBe(201);
+    expect(decided.body['bundle_id']).toBe(release['candidate']);
+    expect((await call(b.url, 'GET', '/readyz', null)).status).toBe(200);
   });
 
   it('a long poll on one replica sees an approval made through the other', async () => {

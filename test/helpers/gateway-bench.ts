@@ -18,6 +18,8 @@ import { REJECTION_TYPES, type EntryType } from '../../packages/core/src/state/e
 import type { ExecutionResult } from '../../packages/core/src/state/execute.js';
 import { counterIds } from '../../packages/core/src/state/machine.js';
 import type { ProposeResult } from '../../packages/core/src/state/propose.js';
+import type { ActivateBundleResult } from '../../packages/core/src/state/bundle.js';
+import type { ApproveReleaseResult, ProposeReleaseResult } from '../../packages/core/src/state/release.js';
 import { Gateway, type AttestationInput, type GatewayResult, type Success } from '../../packages/gateway/src/service/gateway.js';
 import { SqliteLedgerStore } from '../../packages/gateway/src/store/sqlite.js';
 import { signGrantToken } from '../../packages/gateway/src/service/grant-token.js';
@@ -116,6 +118,34 @@ export class GatewayBench {
   }
 
   /** A statement signed with `signer`'s fixture key (the approver's by default), delivered through `surface`. */
+  /**
+   * A governed release of `policy` through the gateway (issue 13): proposed by
+   * priya through the approver console, signed by fatima and sam with their
+   * own keys through the signed CLI. Resolves with the activation.
+   */
+  async activate(policy: CompiledPolicy): Promise<ActivateBundleResult & { tokens: Readonly<Record<string, string>> }> {
+    const diff = { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` };
+    const proposed = await this.ok<ProposeReleaseResult>((g) => g.proposeRelease(caller('priya', 'approver-console'), { candidate: policy, golden: null, diff }));
+    let last: (ApproveReleaseResult & { tokens: Readonly<Record<string, string>> }) | null = null;
+    for (const signer of ['fatima', 'sam']) {
+      const statement: ApprovalStatement = {
+        request: proposed.release,
+        step_digest: proposed.release_digest,
+        bundle_id: proposed.previous_bundle_id ?? '',
+        decision: 'approve',
+        approver: signer,
+        surface: 'signed-cli',
+        reason: 'read the diff and the golden result',
+        signed_at: new Date(this.now).toISOString(),
+      };
+      last = await this.ok<ApproveReleaseResult>((g) =>
+        g.signRelease(caller(signer, 'signed-cli'), { statement, attestation: { kind: 'key', key_id: `${signer}-2025`, signature: signStatement(statement, privateKeyOf(signer)) } }),
+      );
+    }
+    if (last === null || last.activated === null) throw new Error('the release should have activated');
+    return { ...last.activated, tokens: last.tokens };
+  }
+
   approve(
     request: string,
     approver: string,

@@ -585,14 +585,31 @@ export function httpSuite(label: string, setup: () => Promise<SuiteSetup>): void
     });
 
     describe('bundle activation (last: it revokes everything)', () => {
-      it('is a governed, recorded action that revokes unconsumed grants: BUNDLE_CHANGED', async () => {
+      it('is a governed release: lone activations refused and recorded, a signer reporting to the proposer refused, two independent keys activate; BUNDLE_CHANGED after', async () => {
         const grant = (await propose([snapshotStep]))['steps'][0].grant as string;
         const yaml = readFileSync(policyPath, 'utf8').replace(/^description: .*$/m, 'description: payments, revised');
+        const before = (await call(gw.url, 'GET', '/v1/policy', await tok('priya', 'approver-console'))).body['bundle_id'] as string;
+        // an agent, the payments owner, the on-call operator: nobody activates alone
         await refused(async () => call(gw.url, 'POST', '/v1/bundles', await tok('alert-relay', 'signed-cli'), { policy: yaml }), 403, 'AGENT_CANNOT_ACTIVATE');
-        const activated = await call(gw.url, 'POST', '/v1/bundles', await tok('priya', 'approver-console'), { policy: yaml });
-        expect(activated.status, JSON.stringify(activated.body)).toBe(201);
-        expect(activated.body['revoked_grants'].length).toBeGreaterThan(0);
-        expect((await call(gw.url, 'GET', '/v1/policy', await tok('priya', 'approver-console'))).body['bundle_id']).toBe(activated.body['bundle_id']);
+        await refused(async () => call(gw.url, 'POST', '/v1/bundles', await tok('priya', 'approver-console'), { policy: yaml }), 409, 'RELEASE_REQUIRED');
+        await refused(async () => call(gw.url, 'POST', '/v1/bundles', await tok('olivia', 'approver-console'), { policy: yaml }), 409, 'RELEASE_REQUIRED');
+        await refused(async () => call(gw.url, 'POST', '/v1/releases', await agent(), { policy: yaml }), 403, 'FORBIDDEN');
+        expect((await call(gw.url, 'GET', '/v1/policy', await tok('priya', 'approver-console'))).body['bundle_id']).toBe(before);
+
+        const proposed = await call(gw.url, 'POST', '/v1/releases', await tok('priya', 'approver-console'), { policy: yaml });
+        expect(proposed.status, JSON.stringify(proposed.body)).toBe(201);
+        const release = proposed.body;
+        const sign = async (signer: string) =>
+          call(gw.url, 'POST', `/v1/releases/${release['id']}/signatures`, await tok(signer, 'signed-cli'), signedApproval({ id: release['id'], digest: release['release_digest'], bundle_id: before }, signer, 'signed-cli'));
+        // lena reports to priya, the proposer: her signature is refused and recorded
+        await refused(() => sign('lena'), 403, 'REPORTS_TO_REQUESTER');
+        const first = await sign('fatima');
+        expect([first.status, first.body['quorum_met']], JSON.stringify(first.body)).toEqual([200, false]);
+        expect((await call(gw.url, 'GET', '/v1/policy', await tok('priya', 'approver-console'))).body['bundle_id']).toBe(before);
+        const second = await sign('sam');
+        expect(second.status, JSON.stringify(second.body)).toBe(200);
+        expect(second.body['activated']['revoked_grants'].length).toBeGreaterThan(0);
+        expect((await call(gw.url, 'GET', '/v1/policy', await tok('priya', 'approver-console'))).body['bundle_id']).toBe(release['candidate']);
         await refused(async () => call(gw.url, 'POST', '/v1/executions', await agent(), { grant }), 409, 'BUNDLE_CHANGED');
         await refused(async () => call(gw.url, 'POST', '/v1/bundles', await tok('priya', 'approver-console'), { policy: yaml }), 409, 'BUNDLE_ALREADY_ACTIVE');
       });

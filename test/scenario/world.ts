@@ -14,6 +14,8 @@ import type { Command, CommandResult } from '../../packages/core/src/state/comma
 import { AuthorityMachine, type MachineStep } from '../../packages/core/src/state/machine.js';
 import type { ProposeResult } from '../../packages/core/src/state/propose.js';
 import type { ApprovalResult } from '../../packages/core/src/state/approve.js';
+import type { ApproveReleaseResult, ProposeReleaseResult } from '../../packages/core/src/state/release.js';
+import { canonicalDigest } from '../../packages/core/src/canonical.js';
 import { restartOverrideAt, type OverrideDraft } from './override-draft.js';
 
 export type { OverrideDraft } from './override-draft.js';
@@ -181,6 +183,50 @@ export class World {
   /** An override signature by an example principal over `body`. */
   sign(body: OverrideBody, role: SignerRole, signer: string, surface: string, signedAt = this.now): OverrideSignature {
     return signOverride(body, { role, signer, key_id: `${signer}-2025`, surface, signed_at: new Date(signedAt).toISOString() }, privateKeyOf(signer));
+  }
+
+  /**
+   * A governed release of `policy` (issue 13): proposed by priya through the
+   * approver console, signed by fatima and sam through the signed CLI, two
+   * independent key holders outside priya's reporting line. Returns the last
+   * signature's step: the activation, unless a signature was refused.
+   */
+  activate(policy: CompiledPolicy, options: { proposer?: Caller; signers?: readonly string[]; surface?: string } = {}): MachineStep<ApproveReleaseResult> {
+    const proposed = ok(
+      this.run<ProposeReleaseResult>({
+        kind: 'release_propose',
+        caller: options.proposer ?? caller('priya', 'approver-console'),
+        candidate: policy,
+        golden: null,
+        diff: { replayed: 0, changed: 0, static_changes: 0, digest: canonicalDigest({ diff: 'not computed in the scenario world' }) },
+      }),
+    );
+    let last: MachineStep<ApproveReleaseResult> | null = null;
+    for (const signer of options.signers ?? ['fatima', 'sam']) last = this.signRelease(proposed.release, signer, options.surface ?? 'signed-cli');
+    if (last === null) throw new Error('a release needs signers');
+    return last;
+  }
+
+  /** A release statement signed with the signer's own fixture key, delivered through `surface`. */
+  signRelease(release: string, signer: string, surface: string, decision: 'approve' | 'deny' = 'approve'): MachineStep<ApproveReleaseResult> {
+    const record = this.state.releases.get(release);
+    const statement: ApprovalStatement = {
+      request: release,
+      step_digest: record?.release_digest ?? `sha256:${'0'.repeat(64)}`,
+      bundle_id: record?.previous_bundle_id ?? this.policy.bundleId,
+      decision,
+      approver: signer,
+      surface,
+      reason: 'read the diff and the golden result',
+      signed_at: new Date(this.now).toISOString(),
+    };
+    return this.run<ApproveReleaseResult>({
+      kind: 'release_approve',
+      caller: caller(signer, surface),
+      statement,
+      attestation: { kind: 'key', key_id: `${signer}-2025`, signature: signStatement(statement, privateKeyOf(signer)) },
+      signature_verified: true,
+    });
   }
 
   /** Every entry type in ledger order. */

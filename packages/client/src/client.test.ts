@@ -77,6 +77,10 @@ describe('CountersignClient requests', () => {
     await client.executeWithLease('lease-2', 'prp-1.1');
     await client.policy();
     await client.activateBundle('version: 1\nname: payments\n');
+    await client.proposeRelease('version: 1\nname: payments\n', [{ name: 'cases.yaml', text: '- name: x' }]);
+    await client.release('rel 1');
+    await client.releaseShadow('rel-1');
+    await client.signRelease('rel-1', signed);
     await client.ledgerHead();
     await client.trace('inc/1');
     await client.health();
@@ -106,6 +110,10 @@ describe('CountersignClient requests', () => {
       'POST /v1/leases/lease-2/executions',
       'GET /v1/policy',
       'POST /v1/bundles',
+      'POST /v1/releases',
+      'GET /v1/releases/rel%201',
+      'GET /v1/releases/rel-1/shadow',
+      'POST /v1/releases/rel-1/signatures',
       'GET /v1/ledger/head',
       'GET /v1/trace/inc%2F1',
       'GET /healthz',

@@ -105,6 +105,22 @@ export interface BundleActivation extends Json {
   readonly redecided: readonly StepResult[];
 }
 
+/** A governed policy release as the gateway shows it (GET /v1/releases/{id}). */
+export interface Release extends Json {
+  readonly id: string;
+  readonly candidate: string;
+  readonly name: string;
+  readonly previous_bundle_id: string | null;
+  readonly status: 'open' | 'activated' | 'denied' | 'expired' | 'superseded';
+  readonly golden: { readonly cases: number; readonly failed: number; readonly failures: readonly string[]; readonly coverage_percent: number; readonly digest: string } | null;
+  readonly diff: { readonly replayed: number; readonly changed: number; readonly static_changes: number; readonly digest: string };
+  readonly release_digest: string;
+  readonly requirements: { readonly quorum: readonly { readonly roles: readonly string[]; readonly count: number }[]; readonly surfaces: readonly string[]; readonly attestation: 'key' | 'any' };
+  readonly signatures: readonly { readonly approver: string; readonly decision: 'approve' | 'deny'; readonly surface: string; readonly attestation: 'key' | 'gateway'; readonly signed_at: string }[];
+  /** What a signer signs: an approval statement with these fields, plus decision, approver, surface, reason and signed_at. */
+  readonly statement: { readonly request: string; readonly step_digest: string; readonly bundle_id: string | null };
+}
+
 /** A signed checkpoint: a C2SP signed note over the first `tree_size` entries. */
 export interface Checkpoint extends Json {
   readonly tree_size: number;
@@ -328,12 +344,32 @@ export class CountersignClient {
   }
 
   /**
-   * Activate a policy bundle (its YAML text). Validated in full before anything
-   * is recorded; then pending requests are voided and re-decided, unconsumed
-   * grants and live leases revoked.
+   * A lone activation: the gateway refuses it for anyone and records the
+   * attempt (RELEASE_REQUIRED). Bundles change by `proposeRelease` and the
+   * quorum's `signRelease` (DESIGN invariant 8).
    */
   activateBundle(policyYaml: string): Promise<BundleActivation> {
     return this.call('activateBundle', {}, { policy: policyYaml });
+  }
+
+  /** Propose a candidate bundle (YAML text) with its golden case files; nothing changes until the release quorum signs. */
+  proposeRelease(policyYaml: string, golden: readonly { readonly name: string; readonly text: string }[] = []): Promise<Release & { readonly diff_report: string }> {
+    return this.call('proposeRelease', {}, { policy: policyYaml, golden: golden.map((g) => ({ name: g.name, text: g.text })) });
+  }
+
+  /** A release: candidate, golden result, diff summary, requirements, signatures, and the statement to sign. */
+  release(releaseId: string): Promise<Release> {
+    return this.call('release', { id: releaseId });
+  }
+
+  /** The shadow run of a release: the decisions recorded while it was open, decided again under the candidate. */
+  releaseShadow(releaseId: string): Promise<Json & { readonly release: string; readonly candidate: string; readonly window: { readonly from: string; readonly to: string | null }; readonly replay: Json }> {
+    return this.call('releaseShadow', { id: releaseId });
+  }
+
+  /** Sign a release with a statement signed on the signer's machine; on quorum the candidate is activated. */
+  signRelease(releaseId: string, body: { readonly statement: ApprovalStatement; readonly attestation: Json }): Promise<Release & { readonly quorum_met: boolean; readonly activated: BundleActivation | null }> {
+    return this.call('signRelease', { id: releaseId }, body as unknown as Json);
   }
 
   /** Ledger size and the latest signed checkpoint (null before the first). */

@@ -49,8 +49,15 @@ export const ENDPOINTS = {
   halt: { method: 'POST', path: '/v1/halts', operation: 'halt' },
   liftHalt: { method: 'POST', path: '/v1/halts/{id}/lift', operation: 'halt_lift' },
   policy: { method: 'GET', path: '/v1/policy', operation: 'policy_read' },
-  /** Body `{ policy: <YAML text> }`: validated in full, then activated as a recorded, governed action. */
+  /** Refused for anyone, and recorded (RELEASE_REQUIRED): bundles change by a governed release. */
   activateBundle: { method: 'POST', path: '/v1/bundles', operation: 'bundle_activate' },
+  /** Body `{ policy: <YAML text>, golden?: [{ name, text }] }`: a candidate for release, golden sets run and diff recorded. */
+  proposeRelease: { method: 'POST', path: '/v1/releases', operation: 'release_propose' },
+  release: { method: 'GET', path: '/v1/releases/{id}', operation: 'policy_read' },
+  /** The shadow run: every decision recorded while the release was open, decided again under the candidate. */
+  releaseShadow: { method: 'GET', path: '/v1/releases/{id}/shadow', operation: 'policy_read' },
+  /** Body `{ statement, attestation }`, as an approval: `request` is the release id, `step_digest` its release digest. */
+  signRelease: { method: 'POST', path: '/v1/releases/{id}/signatures', operation: 'release_sign' },
   ledgerHead: { method: 'GET', path: '/v1/ledger/head', operation: 'ledger_read' },
   /** JSON Lines, the format of `countersign ledger export`, streamed. */
   exportLedger: { method: 'GET', path: '/v1/ledger/export', operation: 'ledger_read', accept: 'application/jsonl' },

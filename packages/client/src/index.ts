@@ -8,6 +8,7 @@ export { endpointUrl, ENDPOINTS, type Endpoint, type EndpointName } from './endp
 export {
   CountersignClient,
   type BundleActivation,
+  type Release,
   type Checkpoint,
   type ClientOptions,
   type DecisionsResult,

@@ -248,6 +248,8 @@ export {
   type LeaseScopeData,
   type Operation,
   type RequirementsData,
+  type GoldenSummaryData,
+  type DiffSummaryData,
   type SignerData,
   type StepBody,
   type TypedDraft,
@@ -288,6 +290,7 @@ export {
   type ProjectionRef,
   type ProjectionRow,
   type ProposalRecord,
+  type ReleaseRecord,
   type RequestRecord,
   type StepRecord,
 } from './state/state.js';
@@ -336,6 +339,19 @@ export {
 } from './state/rollback.js';
 export { halt, liftHalt, type HaltCommand, type HaltResult, type LiftHaltCommand } from './state/halt.js';
 export { activateBundle, type ActivateBundleCommand, type ActivateBundleResult } from './state/bundle.js';
+export { shadowDecision, shadowReport, type ShadowReport, type ShadowWindow } from './policy/shadow.js';
+export { unsatisfiable, type ApproverRequirement, type RosterCandidate, type Unsatisfiable, type UnsatisfiableCode } from './policy/satisfiable.js';
+export {
+  approveRelease,
+  proposeRelease,
+  releaseDigest,
+  releaseRules,
+  storedPolicy,
+  type ApproveReleaseCommand,
+  type ApproveReleaseResult,
+  type ProposeReleaseCommand,
+  type ProposeReleaseResult,
+} from './state/release.js';
 export { AuthorityMachine, counterIds, rebuildState, type MachineStep } from './state/machine.js';
 export { buildTrace, traceKind, type Trace, type TraceExecution, type TraceKind, type TraceLine, type TraceStep } from './trace/trace.js';
 export { describeEntry, entryCodes, entryRuleIds } from './trace/describe.js';

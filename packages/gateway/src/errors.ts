@@ -15,6 +15,7 @@ export type GatewayErrorCode =
   | 'MIGRATION_FAILED'
   | 'SEQUENCER_CLOSED'
   | 'BUNDLE_NOT_LOADED'
+  | 'POLICY_MISMATCH'
   | 'DEMO_FAILED';
 
 export class GatewayError extends Error {

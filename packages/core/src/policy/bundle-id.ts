@@ -33,6 +33,9 @@ export function normalisePolicy(bundle: PolicyBundle): CanonicalValue {
           surfaces: idSet(a.surfaces),
         });
 
+  const approvalOf = (a: NonNullable<PolicyBundle['release']>['approval']): CanonicalValue =>
+    strip({ ...a, quorum: byCanonical(a.quorum.map((f) => ({ ...f, roles: idSet(f.roles) }))), surfaces: idSet(a.surfaces) });
+
   return strip({
     ...b,
     environments: idSet(b.environments),
@@ -88,6 +91,10 @@ export function normalisePolicy(bundle: PolicyBundle): CanonicalValue {
       b.notifications === undefined
         ? undefined
         : { webhooks: byId(b.notifications.webhooks.map((w) => strip({ ...w, risks: idSet(w.risks) }))) },
+    release:
+      b.release === undefined
+        ? undefined
+        : strip({ propose_roles: idSet(b.release.propose_roles), approval: approvalOf(b.release.approval), golden: strip(b.release.golden) }),
   });
 }
 

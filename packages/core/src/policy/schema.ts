@@ -184,6 +184,28 @@ export const Webhook = z.strictObject({
   risks: z.array(Id).default([]),
 });
 
+/**
+ * Who may change the rules (DESIGN invariant 8, issue 13): activating a bundle
+ * is a governed release. A candidate is proposed with its full text and its
+ * golden sets; the gateway records their result and the replay diff; the
+ * quorum below, judged under the bundle in force and independent of the
+ * proposer as for approvals, signs a statement binding candidate, previous
+ * bundle, golden result and diff; on quorum the candidate is activated.
+ * Absent: two independent humans, each signing with a roster key.
+ */
+export const ReleaseRules = z.strictObject({
+  propose_roles: z.array(Id).default([]).describe('roles that may propose a candidate bundle; empty: any human of the roster (agents never)'),
+  approval: ApprovalRequirement.describe('the quorum that activates a candidate, the surfaces its signatures may arrive through, and their attestation'),
+  golden: z
+    .strictObject({
+      required: z.boolean().default(false).describe('a candidate without golden cases cannot be proposed'),
+      // a whole percentage: the bundle id is a digest of canonical JSON, which has no fractions
+      min_coverage_percent: z.number().int().min(0).max(100).default(0).describe('share of the candidate\'s action contracts its golden cases must exercise, in percent'),
+    })
+    .default({ required: false, min_coverage_percent: 0 }),
+});
+export type ReleaseRules = z.infer<typeof ReleaseRules>;
+
 export const TRACE_FIELDS = [
   'bundle_id',
   'actor',
@@ -216,6 +238,7 @@ export const PolicyBundle = z.strictObject({
     .strictObject({ required_fields: z.array(z.enum(TRACE_FIELDS)).default([...TRACE_FIELDS]) })
     .default({ required_fields: [...TRACE_FIELDS] }),
   notifications: z.strictObject({ webhooks: z.array(Webhook).default([]) }).optional(),
+  release: ReleaseRules.optional().describe('who may propose a new bundle and the quorum that activates it; absent: two independent humans signing with their keys'),
 });
 /** A bundle as written (defaults not yet applied). */
 export type PolicyBundleInput = z.input<typeof PolicyBundle>;

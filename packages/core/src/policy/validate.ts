@@ -145,6 +145,13 @@ export function validatePolicy(bundle: PolicyBundle): PolicyIssueDraft[] {
     }
   });
 
+  // A release quorum no one could ever fill would freeze the rules for good (issue 13).
+  if (bundle.release !== undefined) {
+    roleList(['release', 'propose_roles'], bundle.release.propose_roles);
+    approval(['release', 'approval'], bundle.release.approval);
+    reachable(['release', 'approval'], 'no release can ever be activated', bundle.release.approval);
+  }
+
   // Override lease limits, needed by the per-action checks below.
   const overrides = bundle.overrides;
   const leaseDefault = overrides === undefined ? 4 * HOUR : parseDuration(overrides.max_duration.default);

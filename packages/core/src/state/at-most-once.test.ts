@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { caller, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, MINUTE, ok, refused, restartOverride, restartStep, World, type OverrideDraft } from '../../../../test/scenario/world.js';
+import { caller, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, MINUTE, ok, refused, restartOverride, restartStep, World, type OverrideDraft } from '../../../../test/scenario/world.js';
 import type { MachineStep } from './machine.js';
 import type { ApprovalResult } from './approve.js';
 import type { ExecutionResult } from './execute.js';
@@ -152,9 +152,7 @@ describe('a step runs at most once', () => {
     const granted = ok(lease(w, restartOverride(w, null, r.digest, r.artifact)));
     ok(useLease(w, granted.lease, r.step));
     const decidedBefore = w.machine.entries.filter((e) => e.type === 'step.decided' && e.payload['step'] === r.step).length;
-    const next = examplePolicy();
-    const activated = w.run({ kind: 'bundle_activate', caller: PRIYA, policy: { ...next, bundleId: `sha256:${'a'.repeat(64)}` } });
-    ok(activated);
+    ok(w.activate(compileBundle({ ...examplePolicy().bundle, description: 'next' })));
     expect(w.machine.entries.filter((e) => e.type === 'step.decided' && e.payload['step'] === r.step)).toHaveLength(decidedBefore);
   });
 

@@ -10,7 +10,11 @@ import {
   type Caller,
   type CommandContext,
   type CommandOutput,
+  type Drafts,
 } from './command.js';
+import type { CanonicalValue } from '../canonical.js';
+import { CountersignError } from '../errors.js';
+import { normalisePolicy } from '../policy/bundle-id.js';
 import { settleDecision, type StepOutcome } from './propose.js';
 import { decisionState, type AuthorityState } from './state.js';
 
@@ -39,6 +43,7 @@ export interface ActivateBundleResult {
 }
 
 const RULE_ACTIVATION = 'bundle:activation';
+const RULE_RELEASE = 'release:quorum';
 
 export function activateBundle(state: AuthorityState, current: CompiledPolicy | null, command: ActivateBundleCommand, ctx: CommandContext): CommandOutput<ActivateBundleResult> {
   const { caller, policy: next } = command;
@@ -50,17 +55,42 @@ export function activateBundle(state: AuthorityState, current: CompiledPolicy | 
     if (standing.kind === 'unknown') return reject(d, caller, 'bundle_activate', 'UNKNOWN_PRINCIPAL', 'caller is not in the roster', next.bundleId, [RULE_ACTIVATION]);
     if (standing.kind === 'agent') return reject(d, caller, 'bundle_activate', 'AGENT_CANNOT_ACTIVATE', 'an agent cannot activate a bundle', next.bundleId, [RULE_ACTIVATION]);
     if (previous === next.bundleId) return reject(d, caller, 'bundle_activate', 'BUNDLE_ALREADY_ACTIVE', 'bundle is already active', next.bundleId, [RULE_ACTIVATION]);
-  } else if (previous === next.bundleId) {
+    // DESIGN invariant 8: nobody changes the rules alone, whoever they are
+    return reject(d, caller, 'bundle_activate', 'RELEASE_REQUIRED', 'a bundle is activated only by a governed release: propose it and collect its quorum', next.bundleId, [RULE_ACTIVATION]);
+  }
+  if (previous === next.bundleId) {
     return { entries: [], result: { ok: true, bundle_id: next.bundleId, previous_bundle_id: previous, voided_requests: [], revoked_grants: [], revoked_leases: [], redecided: [] } };
   }
+  // The gateway installs the first bundle of a ledger, and only that one: a replica
+  // started with another file must not change the rules by being restarted.
+  if (previous !== null) {
+    throw new CountersignError('INTERNAL', `bundle \`${next.bundleId}\` cannot replace \`${previous}\` without a governed release`);
+  }
+  return { entries: d.list, result: activationEffects(d, state, next, ctx, { credential: null, release: null, text: normalisePolicy(next.bundle) }) };
+}
 
+/**
+ * Make `next` the bundle in force, in the commit of `d`: the first bundle of a
+ * ledger (with its text), or a release's candidate on quorum. Everything
+ * decided under the old bundle and not yet used loses its footing.
+ */
+export function activationEffects(
+  d: Drafts,
+  state: AuthorityState,
+  next: CompiledPolicy,
+  ctx: CommandContext,
+  options: { readonly credential: string | null; readonly release: string | null; readonly text: CanonicalValue | null },
+): ActivateBundleResult {
+  const previous = state.bundle.bundle_id;
   d.bundleId = next.bundleId;
-  d.push('bundle.activated', { bundle: next.bundleId }, {
+  d.push('bundle.activated', { bundle: next.bundleId, ...(options.release === null ? {} : { release: options.release }) }, {
     bundle_id: next.bundleId,
     name: next.bundle.name,
     previous_bundle_id: previous,
-    credential: caller?.credential ?? null,
-    rule_ids: [RULE_ACTIVATION],
+    credential: options.credential,
+    rule_ids: [options.release === null ? RULE_ACTIVATION : RULE_RELEASE],
+    release: options.release,
+    bundle: options.text,
   });
 
   const redecide = new Set<string>();
@@ -128,8 +158,5 @@ export function activateBundle(state: AuthorityState, current: CompiledPolicy | 
       ),
     );
   }
-  return {
-    entries: d.list,
-    result: { ok: true, bundle_id: next.bundleId, previous_bundle_id: previous, voided_requests: voided, revoked_grants: revokedGrants, revoked_leases: revokedLeases, redecided: outcomes },
-  };
+  return { ok: true, bundle_id: next.bundleId, previous_bundle_id: previous, voided_requests: voided, revoked_grants: revokedGrants, revoked_leases: revokedLeases, redecided: outcomes };
 }

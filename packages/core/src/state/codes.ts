@@ -50,8 +50,12 @@ export type StateRejectionCode =
   | 'ROLLBACK_NOT_READY'
   | 'HALT_UNKNOWN'
   | 'HALT_NOT_ACTIVE'
-  // bundles
-  | 'BUNDLE_ALREADY_ACTIVE';
+  // bundles and their governed release (issue 13)
+  | 'BUNDLE_ALREADY_ACTIVE'
+  | 'RELEASE_REQUIRED'
+  | 'RELEASE_UNKNOWN'
+  | 'RELEASE_GOLDEN_MISSING'
+  | 'RELEASE_GOLDEN_FAILED';
 
 export type CommandCode = StateRejectionCode | ApprovalRejectionCode | OverrideRejectionCode | LeaseUseCode | GrantClaimCode;
 
@@ -96,6 +100,10 @@ const COMMAND_CODE_SET = {
   HALT_UNKNOWN: true,
   HALT_NOT_ACTIVE: true,
   BUNDLE_ALREADY_ACTIVE: true,
+  RELEASE_REQUIRED: true,
+  RELEASE_UNKNOWN: true,
+  RELEASE_GOLDEN_MISSING: true,
+  RELEASE_GOLDEN_FAILED: true,
   REQUEST_CLOSED: true,
   REQUEST_EXPIRED: true,
   ATTESTATION_REQUIRED: true,

@@ -24,7 +24,7 @@ export interface Caller {
   readonly credential: string;
 }
 
-export type IdKind = 'proposal' | 'request' | 'grant' | 'execution' | 'hold' | 'override' | 'lease' | 'artifact' | 'halt';
+export type IdKind = 'proposal' | 'request' | 'grant' | 'execution' | 'hold' | 'override' | 'lease' | 'artifact' | 'halt' | 'release';
 
 /** Injected so the core stays deterministic: tests count, the gateway draws random ids. */
 export interface IdGenerator {

@@ -14,6 +14,7 @@ import {
   type SubmitOverrideResult,
 } from './override.js';
 import { propose, type ProposeCommand, type ProposeResult } from './propose.js';
+import { approveRelease, proposeRelease, type ApproveReleaseCommand, type ApproveReleaseResult, type ProposeReleaseCommand, type ProposeReleaseResult } from './release.js';
 import { registerRollback, runRollback, type RegisterRollbackCommand, type RegisterRollbackResult, type RunRollbackCommand, type RunRollbackResult } from './rollback.js';
 import type { AuthorityState } from './state.js';
 
@@ -58,6 +59,8 @@ export type Command =
   | HaltCommand
   | LiftHaltCommand
   | ActivateBundleCommand
+  | ProposeReleaseCommand
+  | ApproveReleaseCommand
   | ExpireCommand;
 
 export type CommandResult =
@@ -72,6 +75,8 @@ export type CommandResult =
   | RunRollbackResult
   | HaltResult
   | ActivateBundleResult
+  | ProposeReleaseResult
+  | ApproveReleaseResult
   | ExpireResult;
 
 /**
@@ -111,6 +116,10 @@ export function runCommand(state: AuthorityState, policy: CompiledPolicy | null,
       return liftHalt(state, policy, command, ctx);
     case 'bundle_activate':
       return activateBundle(state, policy, command, ctx);
+    case 'release_propose':
+      return proposeRelease(state, policy, command, ctx);
+    case 'release_approve':
+      return approveRelease(state, policy, command, ctx);
     case 'expire':
       return expire(state, policy, command, ctx);
   }

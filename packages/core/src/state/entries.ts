@@ -117,6 +117,8 @@ export type Operation =
   | 'halt'
   | 'halt_lift'
   | 'bundle_activate'
+  | 'release_propose'
+  | 'release_approve'
   // reads: refused to a credential without the right (an agent token reading
   // the ledger), recorded under their API name
   | 'status'
@@ -128,13 +130,93 @@ export type Operation =
   | 'prove'
   | 'trace';
 
+/** What the gateway found running a candidate's golden sets (issue 13), as recorded and as signers see it. */
+export type GoldenSummaryData = {
+  readonly cases: number;
+  readonly failed: number;
+  /** Names of failing cases, first 20. */
+  readonly failures: readonly string[];
+  /** Share of the candidate's action contracts some case exercised, in whole percent. */
+  readonly coverage_percent: number;
+  /** canonicalDigest of this summary's other fields and every case's result. */
+  readonly digest: string;
+};
+
+/** The replay diff of a candidate against recorded traffic, as recorded and as signers see it. */
+export type DiffSummaryData = {
+  /** Steps re-decided under the candidate. */
+  readonly replayed: number;
+  /** Steps whose decision would change. */
+  readonly changed: number;
+  /** Changes of the static diff (contracts, risks, quorums, roster, keys...). */
+  readonly static_changes: number;
+  /** canonicalDigest of the whole diff. */
+  readonly digest: string;
+};
+
 export type EntryPayloads = {
+  /**
+   * A candidate bundle proposed for release, with its full normalised text:
+   * content-addressed (its canonical digest is `candidate`), so every replica
+   * and every offline verifier can load the rules by id.
+   */
+  'release.proposed': {
+    readonly release: string;
+    readonly candidate: string;
+    readonly name: string;
+    readonly previous_bundle_id: string | null;
+    readonly bundle: Json;
+    readonly golden: GoldenSummaryData | null;
+    readonly diff: DiffSummaryData;
+    /** What signers sign as `step_digest`: canonicalDigest of {candidate, previous, golden digest, diff digest}. */
+    readonly release_digest: string;
+    readonly requirements: RequirementsData;
+    readonly expires_at: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
+  /** A release signer's statement accepted: approve or deny. */
+  'release.signed': {
+    readonly release: string;
+    readonly candidate: string;
+    readonly release_digest: string;
+    readonly decision: 'approve' | 'deny';
+    readonly approver: string;
+    readonly roles: readonly string[];
+    readonly surface: string;
+    readonly credential: string;
+    readonly attestation: 'key' | 'gateway';
+    readonly key_id: string | null;
+    readonly signature: string;
+    readonly signature_verified: boolean;
+    readonly signed_at: string;
+    readonly reason: string;
+    readonly counted_for: readonly number[];
+    readonly rule_ids: readonly string[];
+  };
+  /** A release signature refused, with its code: independence is judged as for approvals. */
+  'release.rejected': {
+    readonly release: string;
+    readonly code: string;
+    readonly decision: 'approve' | 'deny';
+    readonly approver: string;
+    readonly surface: string;
+    readonly credential: string;
+    readonly attestation: 'key' | 'gateway';
+    readonly signature_verified: boolean;
+    readonly statement_digest: string | null;
+    readonly rule_ids: readonly string[];
+  };
   'bundle.activated': {
     readonly bundle_id: string;
     readonly name: string;
     readonly previous_bundle_id: string | null;
     readonly credential: CredentialRef;
     readonly rule_ids: readonly string[];
+    /** The governed release that activated it; null for the first bundle of a ledger. Absent in ledgers before issue 13. */
+    readonly release?: string | null | undefined;
+    /** The first bundle's normalised text (a release's is in `release.proposed`). Absent in ledgers before issue 13. */
+    readonly bundle?: Json | null | undefined;
   };
   'proposal.received': {
     readonly proposal: string;
@@ -437,6 +519,9 @@ export type EntryPayloads = {
 export type EntryType = keyof EntryPayloads;
 
 export const ENTRY_TYPES: readonly EntryType[] = [
+  'release.proposed',
+  'release.signed',
+  'release.rejected',
   'bundle.activated',
   'proposal.received',
   'step.decided',
@@ -479,6 +564,7 @@ export function isEntryType(type: string): type is EntryType {
 
 /** Entry types that record a refusal: the loudest entries (DESIGN invariant 7). */
 export const REJECTION_TYPES: ReadonlySet<EntryType> = new Set<EntryType>([
+  'release.rejected',
   'approval.rejected',
   'grant.rejected',
   'hold.rejected',

@@ -61,7 +61,7 @@ describe('consumption', () => {
               w.run({ kind: 'halt', caller: caller('sam', 'signed-cli'), scope: { kind: 'environment', environment: 'prod' } });
               break;
             case 'activate':
-              w.run({ kind: 'bundle_activate', caller: caller('priya', 'approver-console'), policy: w.policy === NEXT ? POLICY : NEXT });
+              w.activate(w.policy.bundleId === NEXT.bundleId ? POLICY : NEXT);
               break;
           }
         }

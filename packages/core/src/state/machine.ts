@@ -3,6 +3,7 @@ import type { CompiledPolicy } from '../policy/compile.js';
 import type { CommandContext, IdGenerator, IdKind, Refusal } from './command.js';
 import { runCommand, type Command, type CommandResult } from './commands.js';
 import { applyEntry } from './reduce.js';
+import { storedPolicy } from './release.js';
 import { createState, type AuthorityState, type ProjectionRef } from './state.js';
 
 /**
@@ -37,6 +38,9 @@ export class AuthorityMachine {
       touched.push(...applyEntry(this.state, entry));
     }
     if (command.kind === 'bundle_activate' && result.ok) this.policy = command.policy;
+    // a release activated on quorum: the rules in force are the ones the ledger holds for that id
+    const active = this.state.bundle.bundle_id;
+    if (active !== null && this.policy?.bundleId !== active) this.policy = storedPolicy(this.state, active) ?? this.policy;
     return { result: result as R | Refusal, entries: applied, touched };
   }
 }

@@ -134,6 +134,8 @@ const OPERATIONS = z.enum([
   'halt',
   'halt_lift',
   'bundle_activate',
+  'release_propose',
+  'release_approve',
   'status',
   'wait',
   'decide',
@@ -204,9 +206,64 @@ const OverrideBody = z
 
 const decision = z.enum(['approve', 'deny']);
 
+const GoldenSummary = z.object({ cases: int, failed: int, failures: strs, coverage_percent: int, digest: str });
+const DiffSummary = z.object({ replayed: int, changed: int, static_changes: int, digest: str });
+
 /** One schema per catalog type, in the catalog's order; checked both ways against the types below. */
 const SCHEMAS = {
-  'bundle.activated': z.object({ bundle_id: str, name: str, previous_bundle_id: strOrNull, credential, rule_ids: strs }),
+  'release.proposed': z.object({
+    release: str,
+    candidate: str,
+    name: str,
+    previous_bundle_id: strOrNull,
+    bundle: canonical,
+    golden: GoldenSummary.nullable(),
+    diff: DiffSummary,
+    release_digest: str,
+    requirements: Requirements,
+    expires_at: str,
+    credential,
+    rule_ids: strs,
+  }),
+  'release.signed': z.object({
+    release: str,
+    candidate: str,
+    release_digest: str,
+    decision,
+    approver: str,
+    roles: strs,
+    surface: str,
+    credential: str,
+    attestation: z.enum(['key', 'gateway']),
+    key_id: strOrNull,
+    signature: str,
+    signature_verified: z.boolean(),
+    signed_at: str,
+    reason: str,
+    counted_for: z.array(int),
+    rule_ids: strs,
+  }),
+  'release.rejected': z.object({
+    release: str,
+    code: str,
+    decision,
+    approver: str,
+    surface: str,
+    credential: str,
+    attestation: z.enum(['key', 'gateway']),
+    signature_verified: z.boolean(),
+    statement_digest: strOrNull,
+    rule_ids: strs,
+  }),
+  'bundle.activated': z.object({
+    bundle_id: str,
+    name: str,
+    previous_bundle_id: strOrNull,
+    credential,
+    rule_ids: strs,
+    release: strOrNull.optional(),
+    bundle: canonical.nullable().optional(),
+  }),
   'proposal.received': z.object({ proposal: str, agent: str, on_behalf_of: str, surface: str, credential, incident: strOrNull, steps: z.array(StepBody) }),
   'step.decided': z.object({
     step: str,

@@ -106,7 +106,11 @@ function busyWorld(stored?: Map<string, string>): World {
   ok(track(w.propose([restartStep({ target: 'ledger-worker' })])));
   const denied = ok(track(w.propose([restartStep({ target: 'refund-worker' })])));
   ok(track(w.approve(denied.steps[0]?.request ?? '', 'leo', 'approver-console', { decision: 'deny' })));
-  ok(run({ kind: 'bundle_activate', caller: caller('priya', 'approver-console'), policy: compileBundle({ ...w.policy.bundle, description: 'next' }) }));
+  // a release signature from the proposer's own reporting line, refused; then a governed release
+  const candidate = compileBundle({ ...w.policy.bundle, description: 'next' });
+  track(w.run({ kind: 'release_propose', caller: caller('priya', 'approver-console'), candidate, golden: null, diff: { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` } }));
+  track(w.signRelease([...w.state.releases.keys()][0] ?? '', 'lena', 'signed-cli'));
+  ok(track(w.activate(candidate)));
   w.advance(40 * MINUTE);
   ok(run({ kind: 'expire' }));
   return w;

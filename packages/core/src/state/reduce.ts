@@ -96,6 +96,66 @@ function startExecution(
 }
 
 const REDUCERS: ReducerTable = {
+  'release.proposed'(state, e, touched) {
+    const p = e.payload;
+    state.releases.set(p.release, {
+      id: p.release,
+      candidate: p.candidate,
+      name: p.name,
+      previous_bundle_id: p.previous_bundle_id,
+      golden: p.golden,
+      diff: p.diff,
+      release_digest: p.release_digest,
+      requirements: p.requirements,
+      proposer: e.actor,
+      surface: e.surface,
+      credentials: p.credential === null ? [] : [p.credential],
+      bundle_id: e.bundle_id,
+      proposed_at: e.at,
+      expires_at: p.expires_at,
+      status: 'open',
+      signatures: [],
+      rejected: 0,
+      closed_at: null,
+    });
+    state.index.bundleTexts.set(p.candidate, p.bundle);
+    touched.add('release', p.release);
+  },
+
+  'release.signed'(state, e, touched) {
+    const p = e.payload;
+    const release = state.releases.get(p.release);
+    if (!release) return;
+    release.signatures.push({
+      approver: p.approver,
+      decision: p.decision,
+      roles: strings(p.roles),
+      surface: p.surface,
+      credential: p.credential,
+      attestation: p.attestation,
+      key_id: p.key_id,
+      signed_at: p.signed_at,
+      seq: e.seq,
+    });
+    if (!release.credentials.includes(p.credential)) release.credentials.push(p.credential);
+    if (p.decision === 'deny' && release.status === 'open') {
+      release.status = 'denied';
+      release.closed_at = e.at;
+    }
+    touched.add('release', release.id);
+  },
+
+  'release.rejected'(state, e, touched) {
+    const release = state.releases.get(e.payload.release);
+    if (!release) return;
+    release.rejected += 1;
+    if (e.payload.code === 'REQUEST_EXPIRED' && release.status === 'open') {
+      release.status = 'expired';
+      release.closed_at = e.at;
+    }
+    touched.add('release', release.id);
+  },
+
   'bundle.activated'(state, e, touched) {
     const b = state.bundle;
     if (b.bundle_id !== null) b.previous.push(b.bundle_id);
@@ -104,6 +164,15 @@ const REDUCERS: ReducerTable = {
     b.activated_at = e.at;
     b.activated_by = e.actor;
     touched.add('bundle', BUNDLE_ROW_ID);
+    const text = e.payload.bundle;
+    if (text !== undefined && text !== null) state.index.bundleTexts.set(e.payload.bundle_id, text);
+    // the release that activated it closes; every other open release was signed against a bundle no longer in force
+    for (const release of state.releases.values()) {
+      if (release.status !== 'open') continue;
+      release.status = release.id === e.payload.release ? 'activated' : 'superseded';
+      release.closed_at = e.at;
+      touched.add('release', release.id);
+    }
   },
 
   'proposal.received'(state, e, touched) {

@@ -2,6 +2,8 @@ import type { CanonicalValue } from '../canonical.js';
 import type { ActiveHold, DecisionState } from '../decision/decide.js';
 import type { ActionClass } from '../policy/schema.js';
 import type {
+  DiffSummaryData,
+  GoldenSummaryData,
   ExecutionOutcome,
   GrantRevocationReason,
   HaltScopeData,
@@ -230,6 +232,31 @@ export type HaltRecord = {
   lifted_at: string | null;
 };
 
+export type ReleaseStatus = 'open' | 'activated' | 'denied' | 'expired' | 'superseded';
+
+/** A candidate bundle on its way to activation (issue 13): proposed, signed, activated or not. */
+export type ReleaseRecord = {
+  id: string;
+  candidate: string;
+  name: string;
+  previous_bundle_id: string | null;
+  golden: GoldenSummaryData | null;
+  diff: DiffSummaryData;
+  release_digest: string;
+  requirements: RequirementsData;
+  proposer: string | null;
+  surface: string | null;
+  /** The proposer's credential, then each accepted signer's. */
+  credentials: string[];
+  bundle_id: string | null;
+  proposed_at: string;
+  expires_at: string;
+  status: ReleaseStatus;
+  signatures: ApprovalRecord[];
+  rejected: number;
+  closed_at: string | null;
+};
+
 export type BundleRecord = {
   bundle_id: string | null;
   name: string | null;
@@ -257,8 +284,11 @@ export interface AuthorityState {
   artifacts: Map<string, ArtifactRecord>;
   halts: Map<string, HaltRecord>;
   budgets: Map<string, BudgetRecord>;
+  releases: Map<string, ReleaseRecord>;
   /** Indexes, rebuilt by the reducer and never projected: they follow from the records. */
   index: {
+    /** Bundle id -> its normalised text, from `bundle.activated` and `release.proposed`: what a replica compiles. */
+    bundleTexts: Map<string, CanonicalValue>;
     openRequests: Set<string>;
     liveGrants: Set<string>;
     liveLeases: Set<string>;
@@ -285,7 +315,9 @@ export function createState(): AuthorityState {
     artifacts: new Map(),
     halts: new Map(),
     budgets: new Map(),
+    releases: new Map(),
     index: {
+      bundleTexts: new Map(),
       openRequests: new Set(),
       liveGrants: new Set(),
       liveLeases: new Set(),
@@ -346,6 +378,7 @@ export const PROJECTION_KINDS = [
   'artifact',
   'halt',
   'budget',
+  'release',
 ] as const;
 export type ProjectionKind = (typeof PROJECTION_KINDS)[number];
 
@@ -385,6 +418,8 @@ function tableOf(state: AuthorityState, kind: Exclude<ProjectionKind, 'bundle'>)
       return state.halts as Map<string, CanonicalValue>;
     case 'budget':
       return state.budgets as Map<string, CanonicalValue>;
+    case 'release':
+      return state.releases as Map<string, CanonicalValue>;
   }
 }
 

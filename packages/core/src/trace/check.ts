@@ -221,8 +221,9 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
 }
 
 /** The refusals that carry one code (an override denial carries every failing gate's). */
-function isRefusal(e: AuthorityEntry): e is AuthorityEntry<'approval.rejected' | 'grant.rejected' | 'hold.rejected' | 'lease.rejected' | 'lease.clock_breach' | 'authority.rejected'> {
+function isRefusal(e: AuthorityEntry): e is AuthorityEntry<'release.rejected' | 'approval.rejected' | 'grant.rejected' | 'hold.rejected' | 'lease.rejected' | 'lease.clock_breach' | 'authority.rejected'> {
   switch (e.type) {
+    case 'release.rejected':
     case 'approval.rejected':
     case 'grant.rejected':
     case 'hold.rejected':

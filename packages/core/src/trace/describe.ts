@@ -55,6 +55,7 @@ export function entryCodes(entry: AuthorityEntry): readonly string[] {
       return entry.payload.reasons;
     case 'override.denied':
       return entry.payload.codes;
+    case 'release.rejected':
     case 'approval.rejected':
     case 'grant.rejected':
     case 'hold.rejected':
@@ -109,6 +110,19 @@ export function entryCredential(entry: AuthorityEntry): string | null {
 /** What the entry records, in one line. */
 export function describeEntry(entry: AuthorityEntry): string {
   switch (entry.type) {
+    case 'release.proposed': {
+      const p = entry.payload;
+      const golden = p.golden === null ? 'no golden cases' : `golden ${p.golden.cases - p.golden.failed}/${p.golden.cases} passed, coverage ${p.golden.coverage_percent}%`;
+      return `release ${p.release} proposed: bundle ${p.name} ${p.candidate} to replace ${p.previous_bundle_id ?? 'none'}; ${golden}; ${p.diff.changed} of ${p.diff.replayed} recorded decisions would change`;
+    }
+    case 'release.signed': {
+      const p = entry.payload;
+      return `${p.approver} (${p.roles.join('|') || 'no role'}) ${p.decision === 'deny' ? 'denies' : 'signs'} release ${p.release} via ${p.surface}, attestation ${p.attestation}${p.key_id ? ` ${p.key_id}` : ''}, signature ${p.signature_verified ? 'verified' : 'NOT verified'}`;
+    }
+    case 'release.rejected': {
+      const p = entry.payload;
+      return `${p.approver} tried to ${p.decision === 'deny' ? 'deny' : 'sign'} release ${p.release} via ${p.surface}: refused`;
+    }
     case 'bundle.activated': {
       const p = entry.payload;
       return `bundle ${p.name} ${p.bundle_id} activated${p.previous_bundle_id ? `, replacing ${p.previous_bundle_id}` : ''}`;

@@ -60,7 +60,7 @@ export interface TraceStep {
   readonly executions: readonly TraceExecution[];
 }
 
-export type TraceKind = 'proposal' | 'step' | 'request' | 'grant' | 'execution' | 'override' | 'lease' | 'artifact' | 'incident' | 'hold' | 'halt';
+export type TraceKind = 'proposal' | 'step' | 'request' | 'grant' | 'execution' | 'override' | 'lease' | 'artifact' | 'incident' | 'hold' | 'halt' | 'release';
 
 export interface Trace {
   readonly id: string;
@@ -70,8 +70,8 @@ export interface Trace {
   readonly lines: readonly TraceLine[];
 }
 
-const SPREADING_KEYS = new Set(['proposal', 'step', 'request', 'grant', 'execution', 'override', 'lease', 'artifact', 'target']);
-const KIND_KEYS: readonly TraceKind[] = ['request', 'proposal', 'incident', 'step', 'grant', 'execution', 'override', 'lease', 'artifact', 'hold', 'halt'];
+const SPREADING_KEYS = new Set(['proposal', 'step', 'request', 'grant', 'execution', 'override', 'lease', 'artifact', 'target', 'release']);
+const KIND_KEYS: readonly TraceKind[] = ['request', 'proposal', 'incident', 'step', 'grant', 'execution', 'override', 'lease', 'artifact', 'hold', 'halt', 'release'];
 
 /** An entry a chain can hold: parsed, or malformed with a readable envelope (`entry` null, `issue` says why). */
 type Placed = { readonly head: AuthorityEntry; readonly entry: AuthorityEntry; readonly issue: null } | { readonly head: EntryEnvelope; readonly entry: null; readonly issue: EntryIssue };
@@ -121,6 +121,10 @@ function payloadIds(e: AuthorityEntry): readonly string[] {
       return [e.payload.artifact];
     case 'rollback.executed':
       return [e.payload.artifact, e.payload.execution];
+    case 'release.proposed':
+    case 'release.signed':
+    case 'release.rejected':
+      return [e.payload.release];
     case 'bundle.activated':
     case 'proposal.received':
     case 'step.decided':

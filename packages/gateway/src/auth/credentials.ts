@@ -58,6 +58,8 @@ export const OPERATIONS = {
   halt: { agent: false },
   halt_lift: { agent: false },
   bundle_activate: { agent: false },
+  release_propose: { agent: false },
+  release_sign: { agent: false },
   policy_read: { agent: false },
   ledger_read: { agent: false },
   checkpoint: { agent: false },

@@ -11,6 +11,7 @@ import { GatewayError } from '../errors.js';
 import { readPolicyFile } from '../policy-file.js';
 import { EXIT, reportError } from './exit.js';
 import { registerPolicyDiff } from './policy-diff.js';
+import { registerPolicyRelease } from './policy-release.js';
 import { registerPolicyTest } from './policy-test.js';
 
 export function register(program: Command): void {
@@ -82,6 +83,7 @@ Examples:
 
   registerPolicyTest(policy);
   registerPolicyDiff(policy);
+  registerPolicyRelease(policy);
 }
 
 

@@ -10,7 +10,7 @@ import { GatewayError } from '../errors.js';
 import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
 
 interface ServeOptions {
-  policy: string;
+  policy?: string;
   db?: string;
   postgres?: string;
   schema?: string;
@@ -29,7 +29,7 @@ export function register(program: Command): void {
   program
     .command('serve')
     .description('run the gateway: HTTP API over the policy and the signed ledger')
-    .requiredOption('--policy <file>', 'policy bundle (YAML)')
+    .option('--policy <file>', 'policy bundle (YAML): the first bundle of an empty ledger; on a ledger in use, omit it (the active bundle is read from the ledger) or name the active one')
     .option('--db <file>', 'SQLite ledger file (the embedded default)')
     .option('--postgres <url>', 'PostgreSQL connection URL, for several replicas sharing one chain')
     .option('--schema <name>', 'PostgreSQL schema of the ledger and credential tables (default: public)')
@@ -48,6 +48,12 @@ export function register(program: Command): void {
 Examples:
   countersign serve --policy examples/payments/policy.yaml --db ledger.db --key gateway.key --init-key
   countersign serve --policy policy.yaml --postgres postgres://countersign@db/countersign --key /run/secrets/gateway.key
+
+Policy: the ledger records its bundles with their full text. The first start
+installs --policy; later starts run the bundle in force and refuse a --policy
+that differs (error[POLICY_MISMATCH], exit 2): rules change only by a governed
+release (countersign policy propose, then its quorum signs), never by
+restarting a replica with another file.
 
 Replicas: several \`serve\` processes on one PostgreSQL share one chain. Each
 follows the others' entries through LISTEN/NOTIFY, so any replica answers
@@ -99,7 +105,7 @@ a final signed checkpoint and close the store before exit.`,
       const store = await openStore(config);
       const credentials = await openCredentialStore(config);
       const gateway = await startGateway({
-        policyPath: opts.policy,
+        ...(opts.policy === undefined ? {} : { policyPath: opts.policy }),
         store,
         credentials,
         key,

@@ -28,22 +28,24 @@ export type GatewayPort = Pick<
   | 'halt'
   | 'liftHalt'
   | 'activateBundle'
+  | 'proposeRelease'
+  | 'signRelease'
   | 'expire'
   | 'sync'
   | 'recordRefusal'
   | 'close'
 >;
 
-/** A bundle as loaded from YAML and compiled once. */
+/** A bundle as loaded from YAML (or from the text the ledger holds) and compiled once. */
 export interface ServedPolicy {
-  readonly loaded: LoadedPolicy;
+  readonly loaded: Pick<LoadedPolicy, 'bundle' | 'bundleId'>;
   readonly compiled: CompiledPolicy;
   /** What authorization reads: the principals with their reporting chains, and the declared surfaces. */
   readonly roster: Roster;
   readonly surfaces: ReadonlySet<string>;
 }
 
-export function servedPolicy(loaded: LoadedPolicy): ServedPolicy {
+export function servedPolicy(loaded: Pick<LoadedPolicy, 'bundle' | 'bundleId'>): ServedPolicy {
   return {
     loaded,
     compiled: compilePolicy(loaded.bundle, loaded.bundleId),
@@ -79,10 +81,21 @@ export function viewContext(ctx: ServerContext): ViewContext {
   return { state: ctx.reader.state, key: ctx.key, keyId: ctx.reader.keyId };
 }
 
-/** The bundle in force, if this process has loaded it. */
+/**
+ * The bundle in force: one this process served, or the text the ledger holds
+ * for it (a release activated on any replica, issue 13), compiled once.
+ * Null only for a ledger whose active bundle has no recorded text.
+ */
 export function activePolicy(ctx: ServerContext): ServedPolicy | null {
   const id = ctx.reader.bundleId;
-  return id === null ? null : (ctx.policies.get(id) ?? null);
+  if (id === null) return null;
+  const known = ctx.policies.get(id);
+  if (known !== undefined) return known;
+  const compiled = ctx.reader.policy;
+  if (compiled === null || compiled.bundleId !== id) return null;
+  const served = servedPolicy({ bundle: compiled.bundle, bundleId: compiled.bundleId });
+  ctx.policies.set(id, served);
+  return served;
 }
 
 /**

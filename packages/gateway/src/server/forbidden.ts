@@ -21,6 +21,8 @@ const ENTRY_OPERATION = {
   halt: 'halt',
   halt_lift: 'halt_lift',
   bundle_activate: 'bundle_activate',
+  release_propose: 'release_propose',
+  release_sign: 'release_approve',
   policy_read: 'policy_read',
   ledger_read: 'ledger_read',
   checkpoint: 'checkpoint',

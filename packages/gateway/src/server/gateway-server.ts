@@ -1,12 +1,13 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { LoadedPolicy, TransactionalLedgerStore } from '@countersign/core';
+import { decodeEntry, type LoadedPolicy, type TransactionalLedgerStore } from '@countersign/core';
 import type { CredentialStore } from '../auth/credential-store.js';
 import { createGuard } from '../auth/hook.js';
 import type { Operation } from '../auth/credentials.js';
 import { isOperation } from '../auth/credentials.js';
 import { WebhookNotifier, type WebhookDelivery, type WebhookTarget } from '../notify/webhook.js';
 import type { Observability } from '../observability/index.js';
+import { GatewayError } from '../errors.js';
 import { readPolicyFile } from '../policy-file.js';
 import { Gateway } from '../service/gateway.js';
 import { ApiError, buildApp, type RouteSpec } from './app.js';
@@ -23,10 +24,17 @@ import { operationRoutes } from './routes/operations.js';
 import { overrideRoutes } from './routes/overrides.js';
 import { proposalRoutes } from './routes/proposals.js';
 import { requestRoutes } from './routes/requests.js';
+import { releaseRoutes } from './routes/releases.js';
+import { ShadowCounter } from './shadow.js';
 import { rollbackRoutes } from './routes/rollbacks.js';
 
 export interface GatewayServerOptions {
-  readonly policyPath: string;
+  /**
+   * The first bundle of an empty ledger; on a ledger with an active bundle it
+   * must name that bundle (POLICY_MISMATCH otherwise). Omitted: the bundle the
+   * ledger holds is served.
+   */
+  readonly policyPath?: string;
   readonly store: TransactionalLedgerStore;
   /** Bearer credentials (`countersign token issue`); usually the `credentials` table of the same database. */
   readonly credentials: CredentialStore;
@@ -57,8 +65,8 @@ export interface GatewayServerOptions {
 
 export interface GatewayServer {
   readonly app: FastifyInstance;
-  /** The bundle served at start. */
-  readonly policy: LoadedPolicy;
+  /** The bundle served at start: the ledger's active bundle. */
+  readonly policy: Pick<LoadedPolicy, 'bundle' | 'bundleId'>;
   readonly gateway: Gateway;
   /** Stop accepting requests, answer waiters, drain in-flight requests, flush the ledger (final checkpoint), close the stores. */
   close(): Promise<void>;
@@ -75,8 +83,7 @@ export const DEFAULT_EXPIRE_INTERVAL_MS = 5_000;
 export async function startGateway(options: GatewayServerOptions): Promise<GatewayServer> {
   const clock = options.clock ?? (() => Date.now());
   const observability = options.observability;
-  const policy = readPolicyFile(options.policyPath);
-  const served = servedPolicy(policy);
+  const given = options.policyPath === undefined ? null : servedPolicy(readPolicyFile(options.policyPath));
   const store = observability ? observability.instrumentStore(options.store) : options.store;
 
   // One checkpoint writer per process: the CheckpointWriter below follows the store
@@ -85,19 +92,29 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   // entries the gateway commits reach the checkpoint writer in memory; it reads back only what it did not see
   let checkpointWriter: CheckpointWriter | null = null;
   let feedRef: ChangeFeed | null = null;
+  let shadowRef: ShadowCounter | null = null;
   const gateway = await Gateway.open({
     store,
-    policy: served.compiled,
+    ...(given === null ? {} : { policy: given.compiled }),
     key: options.key,
     origin: options.origin,
     clock,
     checkpoints: false,
-    observer: { committed: (entries) => checkpointWriter?.observe(entries) },
+    observer: {
+      committed: (entries) => {
+        checkpointWriter?.observe(entries);
+        // decoded only while a release is open: the hot path pays nothing otherwise
+        if (shadowRef?.watching()) shadowRef.observe(entries.map((e) => decodeEntry(e.bytes)));
+      },
+    },
     // the follower: another replica's entries wake this one's long polls and event streams at once
-    onFollowed: () => feedRef?.changed(),
+    onFollowed: (entries) => {
+      shadowRef?.observe(entries);
+      feedRef?.changed();
+    },
   });
   const port: GatewayPort = observability ? observability.instrumentGateway(gateway) : gateway;
-  const policies = new Map<string, ServedPolicy>([[policy.bundleId, served]]);
+  const policies = new Map<string, ServedPolicy>(given === null ? [] : [[given.compiled.bundleId, given]]);
 
   // a late logger: the app (and its pino) is built after the context that reports into it
   let log: FastifyInstance['log'] | null = null;
@@ -125,6 +142,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     },
   });
   feedRef = feed;
+  if (observability) shadowRef = new ShadowCounter(observability.registry, () => gateway.state);
 
   const notifiers = new Map<string, WebhookNotifier>();
   const notifierFor = (served: ServedPolicy): WebhookNotifier => {
@@ -210,6 +228,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     ...rollbackRoutes(ctx),
     ...haltRoutes(ctx),
     ...bundleRoutes(ctx),
+    ...releaseRoutes(ctx),
     ...ledgerRoutes(ctx),
   ];
 
@@ -242,7 +261,11 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   let closing: Promise<void> | null = null;
   return {
     app,
-    policy,
+    get policy() {
+      const served = activePolicy(ctx);
+      if (served === null) throw new GatewayError('BUNDLE_NOT_LOADED', 'the active bundle is not loaded');
+      return served.loaded;
+    },
     gateway,
     close() {
       closing ??= (async () => {

@@ -7,6 +7,7 @@ import {
   MerkleFrontier,
   projectionRow,
   sealEntry,
+  storedPolicy,
   uniqueKey,
   type AppendPlan,
   type AuthorityState,
@@ -213,10 +214,20 @@ export class CommandSequencer {
     return this.#size;
   }
 
-  /** The compiled policy of the active bundle, or null when none is active or this process does not know it. */
+  /**
+   * The compiled policy of the active bundle: one this process was given, or
+   * the text the ledger holds for that id (a bundle activated by a release on
+   * any replica, issue 13). Null when none is active, or for a ledger written
+   * before bundle texts were recorded whose bundle this process was not given.
+   */
   get policy(): CompiledPolicy | null {
     const id = this.#state.bundle.bundle_id;
-    return id === null ? null : (this.#policies.get(id) ?? null);
+    if (id === null) return null;
+    const known = this.#policies.get(id);
+    if (known !== undefined) return known;
+    const stored = storedPolicy(this.#state, id);
+    if (stored !== null) this.#policies.set(id, stored);
+    return stored;
   }
 
   submit(job: CommandJob): Promise<Committed> {
@@ -443,7 +454,7 @@ export class CommandSequencer {
         ok: false,
         err: new GatewayError(
           'BUNDLE_NOT_LOADED',
-          id === null ? 'no policy bundle is active' : `the active bundle \`${id}\` was activated by another replica and is not loaded here: restart with it`,
+          id === null ? 'no policy bundle is active' : `the active bundle \`${id}\` has no text in the ledger (recorded before issue 13) and is not loaded here: restart with \`--policy\` naming it`,
           { bundle_id: id },
         ),
       };

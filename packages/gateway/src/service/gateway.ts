@@ -14,6 +14,10 @@ import {
   verifyAttestation,
   verifyStatement,
   type ActivateBundleResult,
+  type ApproveReleaseResult,
+  type DiffSummaryData,
+  type GoldenSummaryData,
+  type ProposeReleaseResult,
   type AddEvidenceCommand,
   type ApprovalAttestation,
   type ApprovalResult,
@@ -63,8 +67,14 @@ import { randomIds } from './ids.js';
 
 export interface GatewayOptions {
   readonly store: TransactionalLedgerStore;
-  /** The bundle this process runs (a `LoadedPolicy` or a `CompiledPolicy`); recorded as activated at open if the ledger's active bundle differs. */
-  readonly policy: PolicyInput;
+  /**
+   * The bundle this process was given (a `LoadedPolicy` or a `CompiledPolicy`).
+   * On an empty ledger it is recorded as the first bundle, text included. On
+   * a ledger with an active bundle it must be that bundle (POLICY_MISMATCH
+   * otherwise: rules change only by a governed release, never by restarting
+   * a replica with another file); omit it to run the bundle the ledger holds.
+   */
+  readonly policy?: PolicyInput;
   /** The gateway's Ed25519 private key: signs grants and console attestations. */
   readonly key: KeyObject;
   /** Names this ledger (the checkpoint origin); with the key it gives the grants' `kid`. */
@@ -172,7 +182,7 @@ export class Gateway {
     if (options.key.type !== 'private' || options.key.asymmetricKeyType !== 'ed25519') {
       throw new GatewayError('KEY_INVALID', 'the gateway key is not an ed25519 private key');
     }
-    const compiled = compilePolicy(options.policy.bundle, options.policy.bundleId);
+    const compiled = options.policy === undefined ? null : compilePolicy(options.policy.bundle, options.policy.bundleId);
     const checkpoints = options.checkpoints === false ? undefined : signedCheckpoints(options.origin, ed25519Signer(options.origin, options.key), options.checkpoints ?? {});
     const health = new WriteHealth({ probe: () => options.store.probeWrite(new Date(options.clock()).toISOString()), now: options.monotonic ?? options.clock });
     const sequencer = await CommandSequencer.open(options.store, {
@@ -180,7 +190,7 @@ export class Gateway {
       ...(options.onFollowed === undefined ? {} : { onFollowed: options.onFollowed }),
       clock: options.clock,
       ids: options.ids ?? randomIds(options.clock),
-      policies: [compiled],
+      policies: compiled === null ? [] : [compiled],
       ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
       ...(checkpoints === undefined ? {} : { checkpoints }),
       ...(options.monotonic === undefined ? {} : { now: options.monotonic }),
@@ -188,9 +198,21 @@ export class Gateway {
     });
     const gateway = new Gateway(options, sequencer, health);
     if (options.follow ?? true) await sequencer.follow();
-    if (sequencer.state.bundle.bundle_id !== compiled.bundleId) {
+    const active = sequencer.state.bundle.bundle_id;
+    if (active === null) {
+      if (compiled === null) throw new GatewayError('USAGE', 'the ledger is empty: give its first policy bundle (`--policy FILE`)');
       const result = await gateway.#run<ActivateBundleResult>({ kind: 'bundle_activate', caller: null, policy: compiled }, compiled);
       if (!result.ok) throw new GatewayError('STORE_CONFLICT', `bundle \`${compiled.bundleId}\` could not be activated: ${result.code}`);
+    } else if (compiled !== null && compiled.bundleId !== active) {
+      await sequencer.close();
+      throw new GatewayError(
+        'POLICY_MISMATCH',
+        `the policy given is bundle \`${compiled.bundleId}\` but the ledger's active bundle is \`${active}\`: a bundle changes only by a governed release (\`countersign policy propose\`, then its quorum signs); start without \`--policy\` to run the active one`,
+        { given: compiled.bundleId, active },
+      );
+    } else if (sequencer.policy === null) {
+      await sequencer.close();
+      throw new GatewayError('BUNDLE_NOT_LOADED', `the ledger's active bundle \`${active}\` has no text in the ledger (recorded before bundle texts were): start with \`--policy\` naming it`, { active });
     }
     return gateway;
   }
@@ -207,6 +229,11 @@ export class Gateway {
 
   get bundleId(): string | null {
     return this.#sequencer.state.bundle.bundle_id;
+  }
+
+  /** The compiled bundle in force, or null when the ledger holds no text for it and this process was not given it. */
+  get policy(): CompiledPolicy | null {
+    return this.#sequencer.policy;
   }
 
   /** An agent proposes; each step is decided, granted, sent for approval, denied or held on its own. */
@@ -289,10 +316,47 @@ export class Gateway {
     return this.#run({ kind: 'halt_lift', caller, ...input });
   }
 
-  /** Activate another bundle: a governed action; pending requests are voided and re-decided, grants and leases revoked. */
+  /**
+   * A lone activation: refused and recorded (RELEASE_REQUIRED; an agent's is
+   * AGENT_CANNOT_ACTIVATE), whoever asks. Bundles change by `proposeRelease`
+   * and the quorum's `signRelease` (DESIGN invariant 8).
+   */
   async activateBundle(caller: Caller, policy: PolicyInput): Promise<GatewayResult<ActivateBundleResult>> {
     const compiled = compilePolicy(policy.bundle, policy.bundleId);
-    return this.#run({ kind: 'bundle_activate', caller, policy: compiled }, compiled);
+    return this.#run({ kind: 'bundle_activate', caller, policy: compiled });
+  }
+
+  /**
+   * Propose a candidate bundle for release, with what the caller found
+   * running its golden sets and diffing it against recorded traffic
+   * (`server/release.ts` computes both): recorded with its full text.
+   */
+  proposeRelease(caller: Caller, input: { readonly candidate: PolicyInput; readonly golden: GoldenSummaryData | null; readonly diff: DiffSummaryData }): Promise<GatewayResult<ProposeReleaseResult>> {
+    const candidate = compilePolicy(input.candidate.bundle, input.candidate.bundleId);
+    return this.#run({ kind: 'release_propose', caller, candidate, golden: input.golden, diff: input.diff });
+  }
+
+  /**
+   * A release signer's statement (`request`: the release id, `step_digest`:
+   * its release digest, `bundle_id`: the bundle in force), verified against
+   * the signer's key in the bundle in force. On quorum the candidate is the
+   * bundle in force, on every replica, from the text the ledger holds.
+   */
+  async signRelease(caller: Caller, input: ApprovalInput): Promise<GatewayResult<ApproveReleaseResult>> {
+    const statement = parseStatement(input.statement);
+    const policy = this.#sequencer.policy;
+    const given = input.attestation;
+    let attestation: ApprovalAttestation;
+    let verified: boolean;
+    if (given.kind === 'key') {
+      attestation = { kind: 'key', key_id: given.key_id, signature: given.signature };
+      verified = policy !== null && verifyStatement(statement, given.signature, this.#roster(policy), given.key_id).verified;
+    } else {
+      // a console session's click: recorded as gateway attestation, which a key-only quorum refuses
+      attestation = { kind: 'gateway', credential_id: caller.credential, signature: given.signature ?? attestStatement(statement, this.#key) };
+      verified = given.signature === undefined || verifyAttestation(statement, given.signature, this.publicKey);
+    }
+    return this.#run({ kind: 'release_approve', caller, statement, attestation, signature_verified: verified });
   }
 
   /** Close approval requests whose window has passed; for the server's timer. */

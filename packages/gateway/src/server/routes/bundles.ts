@@ -41,7 +41,7 @@ export function bundleRoutes(ctx: ServerContext): RouteSpec[] {
       method: 'POST',
       path: '/v1/bundles',
       summary:
-        'activate a policy bundle (YAML text): a governed, recorded action; pending requests are voided and re-decided, unconsumed grants and live leases revoked',
+        'refused, and recorded, for anyone (RELEASE_REQUIRED; an agent: FORBIDDEN): a bundle is activated only by a governed release, `POST /v1/releases` and its quorum\'s signatures',
       tag: 'policy',
       operation: 'bundle_activate',
       bodyLimit: BUNDLE_BODY_LIMIT_BYTES,
@@ -60,7 +60,6 @@ export function bundleRoutes(ctx: ServerContext): RouteSpec[] {
         // validated in full (schema and semantics) before anything is recorded: POLICY_PARSE_ERROR or POLICY_INVALID
         const served = servedPolicy(loadPolicy(body.policy, 'request body'));
         const result = await run(ctx, () => ctx.gateway.activateBundle(caller, served.compiled));
-        ctx.policies.set(served.compiled.bundleId, served);
         ctx.requestsOpened(result.redecided.flatMap((s) => (s.request === null ? [] : [s.request])));
         return {
           bundle_id: result.bundle_id,

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { ApiError, route, type RouteSpec } from '../app.js';
-import type { ServerContext } from '../context.js';
+import { activePolicy, type ServerContext } from '../context.js';
 
 const Health = z.object({ status: z.literal('ok') });
 const Ready = z.object({ status: z.literal('ready'), ledger_size: z.number().int(), bundle_id: z.string() });
@@ -35,7 +35,7 @@ export function operationRoutes(ctx: ServerContext, options: { readonly registry
           if (!(await ctx.reader.writable())) throw new Error('the store refuses writes');
           ctx.checkpoints.probe();
           const bundleId = ctx.reader.bundleId;
-          if (bundleId === null || !ctx.policies.has(bundleId) || ctx.feed.closed) throw new Error('not serving');
+          if (bundleId === null || activePolicy(ctx) === null || ctx.feed.closed) throw new Error('not serving');
           return { status: 'ready' as const, ledger_size: head.size, bundle_id: bundleId };
         } catch {
           throw new ApiError('NOT_READY', 'the ledger store (reads or writes), the gateway key or the active bundle is not usable');

@@ -1,0 +1,78 @@
+import {
+  canonicalDigest,
+  compilePolicy,
+  decodeEntry,
+  formatDifference,
+  goldenCoverage,
+  loadPolicy,
+  policyDiff,
+  runGoldenCase,
+  type CompiledPolicy,
+  type DiffSummaryData,
+  type GoldenSummaryData,
+  type LedgerEntry,
+  type LedgerStore,
+  type LoadedPolicy,
+  type PolicyDiff,
+} from '@countersign/core';
+import { parseCaseFile } from '../golden/cases.js';
+
+/** One golden case file sent with a candidate: its name (for messages) and its YAML text. */
+export interface GoldenFile {
+  readonly name: string;
+  readonly text: string;
+}
+
+export interface CandidateCheck {
+  readonly candidate: LoadedPolicy;
+  readonly compiled: CompiledPolicy;
+  /** Null when no golden files were sent. */
+  readonly golden: GoldenSummaryData | null;
+  readonly diff: DiffSummaryData;
+  /** The whole diff, as `countersign policy diff --json` prints it: what signers read. */
+  readonly fullDiff: PolicyDiff;
+}
+
+const MAX_FAILURES_RECORDED = 20;
+
+/**
+ * What the gateway finds about a candidate bundle before it is proposed
+ * (issue 13): its text validated, its golden sets run, and the diff against
+ * the bundle in force, both static and replayed over every step the ledger
+ * recorded. Reads the ledger; decides nothing: the release command records
+ * the summaries and refuses a candidate whose golden sets fail.
+ *
+ * The text and the cases arrive from a person's client: attacker-controlled,
+ * validated by the same loaders `policy check` and `policy test` use.
+ */
+export async function checkCandidate(store: LedgerStore, active: CompiledPolicy, policyText: string, goldenFiles: readonly GoldenFile[]): Promise<CandidateCheck> {
+  const candidate = loadPolicy(policyText, 'candidate');
+  const compiled = compilePolicy(candidate.bundle, candidate.bundleId);
+  const golden = goldenFiles.length === 0 ? null : runGolden(compiled, goldenFiles);
+  const entries: LedgerEntry[] = [];
+  for await (const sealed of store.read(0)) entries.push(decodeEntry(sealed.bytes));
+  const fullDiff = policyDiff(active, compiled, { entries });
+  const diff: DiffSummaryData = {
+    replayed: fullDiff.replay?.counts.decisions ?? 0,
+    changed: fullDiff.replay?.counts.changed ?? 0,
+    static_changes: fullDiff.static.changes.length,
+    digest: fullDiff.digest,
+  };
+  return { candidate, compiled, golden, diff, fullDiff };
+}
+
+function runGolden(compiled: CompiledPolicy, files: readonly GoldenFile[]): GoldenSummaryData {
+  const results = files.flatMap((file) => parseCaseFile(file.text, file.name)).map((located) => runGoldenCase(compiled, located.case));
+  const failed = results.filter((r) => !r.passed);
+  const coverage = goldenCoverage(compiled, results.flatMap((r) => r.decisions));
+  const contracts = compiled.actions.size;
+  const coverage_percent = contracts === 0 ? 100 : Math.floor((100 * (contracts - coverage.contracts.length)) / contracts);
+  const outcome = results.map((r) => ({ name: r.name, passed: r.passed, differences: r.differences.map(formatDifference) }));
+  return {
+    cases: results.length,
+    failed: failed.length,
+    failures: failed.slice(0, MAX_FAILURES_RECORDED).map((r) => r.name),
+    coverage_percent,
+    digest: canonicalDigest({ kind: 'countersign.golden/v1', bundle_id: compiled.bundleId, coverage_percent, outcome }),
+  };
+}
