@@ -71,6 +71,7 @@ describe('countersign demo', () => {
       'plan.clear': 'PREREQUISITE_MISSING',
       second_key: 'SELF_APPROVAL',
       override: 'O1_IDENTITY_COLLISION',
+      'policy.swap': 'RELEASE_REQUIRED',
       hold: 'opened',
       'diagnostics.hold': 'allow',
       rollback: 'registered',
@@ -83,7 +84,7 @@ describe('countersign demo', () => {
       'approval.clear': 'approved',
       clear: 'executed',
     });
-    expect(governed?.timeline.filter((h) => h.refused).map((h) => h.code)).toEqual(['SELF_APPROVAL', 'O1_IDENTITY_COLLISION']);
+    expect(governed?.timeline.filter((h) => h.refused).map((h) => h.code)).toEqual(['SELF_APPROVAL', 'O1_IDENTITY_COLLISION', 'RELEASE_REQUIRED']);
   });
 
   it('keeps ledgers that verify, trace and classify as the report does', () => {

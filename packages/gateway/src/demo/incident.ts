@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { signOverride, signStatement, type ApprovalStatement, type OverrideBody, type ProposalStep } from '@countersign/core';
 import { isCountersignClientError, type CountersignClient, type ProposalResult, type StepResult } from '@countersign/client';
 import type { Sandbox } from './sandbox.js';
@@ -207,6 +208,16 @@ export async function playGoverned(sandbox: Sandbox, t: Timeline): Promise<void>
     );
   }
 
+  // ...and, with the same token, swaps the rules for a looser bundle: a lone activation, refused and recorded
+  const looser = readFileSync(sandbox.policyPath, 'utf8').replace(/^description: .*$/m, 'description: approvals relaxed for the incident');
+  const swapped = await attempt(() => olivia.activateBundle(looser));
+  t.add(
+    'policy.swap',
+    isRefused(swapped) ? 'replacing the policy alone is refused: a bundle changes only by a release its quorum signs' : `activated ${swapped.bundle_id}`,
+    isRefused(swapped) ? swapped.code : 'activated',
+    isRefused(swapped),
+  );
+
   // evidence is at risk: the SRE trips K1 over destructive steps in prod
   const hold = await sandbox.client('sam', 'signed-cli').openHold({
     trip_gate: 'K1',
@@ -273,6 +284,7 @@ export const GOVERNED_EXPECTED: Readonly<Partial<Record<string, string>>> = {
   'plan.clear': 'PREREQUISITE_MISSING',
   second_key: 'SELF_APPROVAL',
   override: 'O1_IDENTITY_COLLISION',
+  'policy.swap': 'RELEASE_REQUIRED',
   'diagnostics.hold': 'allow',
   'approval.restart': 'approved',
   restart: 'executed',

@@ -12,6 +12,7 @@ export const MOMENTS = [
   { id: 'plan.clear', time: '09:16', label: 'plan step 2: clear the shard' },
   { id: 'second_key', time: '09:17', label: 'operator as her own second key' },
   { id: 'override', time: '09:17', label: 'override from her own console' },
+  { id: 'policy.swap', time: '09:17', label: 'a looser policy, activated alone' },
   { id: 'hold', time: '09:17', label: 'hold K1: evidence at risk' },
   { id: 'diagnostics.hold', time: '09:17', label: 'diagnostics during the hold' },
   { id: 'rollback', time: '09:18', label: 'rollback of the restart registered' },
