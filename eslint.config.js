@@ -42,6 +42,18 @@ export default tseslint.config(
     },
   },
   {
+    // ADR 002 (issue 12): one writer. Every entry the gateway records goes through the command
+    // sequencer; the plain Sequencer appends around it and is left to tests and the bench
+    // (through the package index, which exports it for them).
+    files: ['packages/gateway/src/**/*.ts'],
+    ignores: ['packages/gateway/src/**/*.test.ts', 'packages/gateway/src/index.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/ledger/sequencer.js', './sequencer.js'], importNames: ['Sequencer'], message: 'one writer (ADR 002): append through the Gateway\'s command sequencer, not the plain Sequencer' }],
+      }],
+    },
+  },
+  {
     files: ['packages/client/src/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {

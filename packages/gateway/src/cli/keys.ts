@@ -1,23 +1,15 @@
 import type { Command } from 'commander';
-import {
-  ed25519Signer,
-  formatPublicKey,
-  Id,
-  KEY_ROTATED,
-  MerkleFrontier,
-  leafHash,
-  signCheckpoint,
-  signerVerifierKey,
-  signKeyRotation,
-  type EntryDraft,
-} from '@countersign/core';
+import { ed25519Signer, formatPublicKey, Id, signerVerifierKey } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { generateKeyPair, generateRosterKey, loadPrivateKey } from '../keys.js';
 import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
+import { Gateway } from '../service/gateway.js';
 import { openStore } from '../store/open.js';
 import { storeConfig, storeOptions, type StoreFlags } from './store-options.js';
 
 const DEFAULT_KEY_PATH = './countersign.key';
+/** The longest delay a Node timer takes (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function register(program: Command): void {
   const keys = program
@@ -152,8 +144,10 @@ Example:
       .addHelpText(
         'after',
         `
-Stop the gateway first: the rotation entry names its own sequence number, and
-is appended as the next entry. Then restart the gateway with --key NEW.
+Stop the gateway first: a running gateway would go on signing checkpoints with
+the old key. The rotation entry names its own sequence number and is appended
+as the next entry, through the same writer as every other entry; a checkpoint
+covering it is signed with the new key. Then restart the gateway with --key NEW.
 
 Example:
   countersign keys generate --out new.key
@@ -162,34 +156,34 @@ Example:
       ),
   ).action(async (opts: StoreFlags & { key: string; newKey: string; origin: string }) => {
     const oldSigner = ed25519Signer(opts.origin, loadPrivateKey(opts.key));
-    const newSigner = ed25519Signer(opts.origin, loadPrivateKey(opts.newKey));
+    const newKey = loadPrivateKey(opts.newKey);
+    const newSigner = ed25519Signer(opts.origin, newKey);
     const newVkey = signerVerifierKey(newSigner);
     if (newVkey.keyId === signerVerifierKey(oldSigner).keyId) {
       throw new GatewayError('USAGE', 'the new key is the key in force');
     }
     const store = await openStore(storeConfig(opts));
     try {
-      // INVARIANT: the statement the old key signs names the entry's seq, so it cannot be replayed elsewhere
-      const { size } = await store.head();
-      const draft: EntryDraft = {
-        at: new Date().toISOString(),
-        type: KEY_ROTATED,
-        actor: null,
-        surface: 'signed-cli',
-        bundle_id: null,
-        subjects: {},
-        payload: signKeyRotation({ origin: opts.origin, seq: size }, oldSigner, newVkey),
-      };
-      const [entry] = await store.append([draft]);
-      if (entry?.seq !== size) {
-        throw new GatewayError('STORE_CONFLICT', `another writer appended while rotating: the rotation landed at seq ${entry?.seq ?? '?'}, not ${size}; stop the gateway and rotate again`);
+      // one writer (ADR 002, issue 12): the rotation goes through a Gateway's command sequencer like every
+      // other entry, under the store's write lock. Opened with the new key, with a schedule that never
+      // fires, so the one checkpoint it writes is the closing one, covering the rotation: a checkpoint of
+      // a tree that ends before the rotation must not be signed by the new key.
+      const gateway = await Gateway.open({
+        store,
+        key: newKey,
+        origin: opts.origin,
+        clock: () => Date.now(),
+        checkpoints: { every: Number.MAX_SAFE_INTEGER, intervalMs: MAX_TIMER_MS },
+        follow: false,
+        requireBundle: false,
+      });
+      let seq: number;
+      try {
+        ({ seq } = await gateway.recordKeyRotation(oldSigner, newVkey));
+      } finally {
+        await gateway.close();
       }
-      // checkpoints covering the rotation are signed by the new key from here on
-      const frontier = MerkleFrontier.empty();
-      for await (const stored of store.read(0, size + 1)) frontier.push(leafHash(stored.bytes));
-      const note = signCheckpoint({ origin: opts.origin, treeSize: frontier.size, rootHash: frontier.root() }, newSigner);
-      await store.putCheckpoint({ treeSize: frontier.size, note });
-      process.stdout.write(`rotated at seq ${size}: key ${signerVerifierKey(oldSigner).keyId} -> ${newVkey.keyId}\nverifier key ${newVkey.text}\n`);
+      process.stdout.write(`rotated at seq ${seq}: key ${signerVerifierKey(oldSigner).keyId} -> ${newVkey.keyId}\nverifier key ${newVkey.text}\n`);
     } finally {
       await store.close();
     }

@@ -30,13 +30,18 @@ import { PIPELINE_DEPTH, type CheckpointSchedule, type SequencerObserver } from 
 
 /**
  * Evaluates one command against the live state: a core command
- * (`runCommand`) or a refusal the gateway itself records. Pure and
- * synchronous, like the core commands it wraps.
+ * (`runCommand`) or an entry the gateway itself records (a refusal, a key
+ * rotation). Pure and synchronous, like the core commands it wraps. `seq` is
+ * the sequence number its first entry will take: a statement signed over it
+ * (a key rotation) is evaluated again, with the new `seq`, if its batch goes
+ * stale.
  */
-export type Evaluate = (state: AuthorityState, policy: CompiledPolicy | null, ctx: CommandContext) => CommandOutput<unknown>;
+export type Evaluate = (state: AuthorityState, policy: CompiledPolicy | null, ctx: CommandContext, seq: number) => CommandOutput<unknown>;
 
 export interface CommandJob {
   readonly evaluate: Evaluate;
+  /** Evaluated even when no policy is loaded, because it reads none (a key rotation); refused BUNDLE_NOT_LOADED otherwise. */
+  readonly withoutPolicy?: true;
   /** A bundle activation brings its own policy, which is the one in force once it applies. */
   readonly activates?: CompiledPolicy;
 }
@@ -448,7 +453,7 @@ export class CommandSequencer {
   ): { readonly ok: true; readonly result: unknown; readonly drafts: readonly EntryDraft[]; readonly sealed: readonly SealedEntry[] } | { readonly ok: false; readonly err: unknown } {
     if (job.activates) this.#policies.set(job.activates.bundleId, job.activates);
     const policy = this.policy;
-    if (!job.activates && policy === null) {
+    if (!job.activates && job.withoutPolicy !== true && policy === null) {
       const id = this.#state.bundle.bundle_id;
       return {
         ok: false,
@@ -460,7 +465,7 @@ export class CommandSequencer {
       };
     }
     try {
-      const { entries: drafts, result } = job.evaluate(this.#state, policy, { now: this.#clock(), ids: this.#ids });
+      const { entries: drafts, result } = job.evaluate(this.#state, policy, { now: this.#clock(), ids: this.#ids }, this.#size);
       let prev = prevHash;
       const sealed = drafts.map((draft, i) => {
         const entry = sealEntry(draft, this.#size + i, prev);

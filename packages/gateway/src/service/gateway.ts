@@ -5,11 +5,13 @@ import {
   compilePolicy,
   ed25519Signer,
   grantTokenClaims,
+  KEY_ROTATED,
   noteKeyId,
   parseProposal,
   parseStatement,
   rawPublicKey,
   runCommand,
+  signKeyRotation,
   toDraft,
   verifyAttestation,
   verifyStatement,
@@ -41,6 +43,7 @@ import {
   type LiftHaltCommand,
   type LiftHoldCommand,
   type LoadedPolicy,
+  type NoteVerifierKey,
   type OpenHoldCommand,
   type OutcomeCommand,
   type OutcomeResult,
@@ -54,6 +57,7 @@ import {
   type RunRollbackCommand,
   type RunRollbackResult,
   type SubmitOverrideCommand,
+  type Signer,
   type SubmitOverrideResult,
   type TransactionalLedgerStore,
   type UseLeaseCommand,
@@ -100,6 +104,12 @@ export interface GatewayOptions {
    */
   readonly follow?: boolean;
   readonly onFollowed?: (entries: readonly LedgerEntry[]) => void;
+  /**
+   * `false` opens a ledger with no bundle in force, or one whose bundle is not
+   * loaded here, for a write that reads no policy (`keys rotate`): commands
+   * that need one are refused BUNDLE_NOT_LOADED. Default true.
+   */
+  readonly requireBundle?: boolean;
 }
 
 /**
@@ -199,7 +209,9 @@ export class Gateway {
     const gateway = new Gateway(options, sequencer, health);
     if (options.follow ?? true) await sequencer.follow();
     const active = sequencer.state.bundle.bundle_id;
+    const requireBundle = options.requireBundle ?? true;
     if (active === null) {
+      if (compiled === null && !requireBundle) return gateway;
       if (compiled === null) throw new GatewayError('USAGE', 'the ledger is empty: give its first policy bundle (`--policy FILE`)');
       const result = await gateway.#run<ActivateBundleResult>({ kind: 'bundle_activate', caller: null, policy: compiled }, compiled);
       if (!result.ok) throw new GatewayError('STORE_CONFLICT', `bundle \`${compiled.bundleId}\` could not be activated: ${result.code}`);
@@ -210,7 +222,7 @@ export class Gateway {
         `the policy given is bundle \`${compiled.bundleId}\` but the ledger's active bundle is \`${active}\`: a bundle changes only by a governed release (\`countersign policy propose\`, then its quorum signs); start without \`--policy\` to run the active one`,
         { given: compiled.bundleId, active },
       );
-    } else if (sequencer.policy === null) {
+    } else if (sequencer.policy === null && requireBundle) {
       await sequencer.close();
       throw new GatewayError('BUNDLE_NOT_LOADED', `the ledger's active bundle \`${active}\` has no text in the ledger (recorded before bundle texts were): start with \`--policy\` naming it`, { active });
     }
@@ -440,6 +452,38 @@ export class Gateway {
    */
   async recordRefusal(caller: Caller, refused: RefusalRecord): Promise<void> {
     await this.#sequencer.submit({ evaluate: refusalEntry(caller, refused) });
+  }
+
+  /**
+   * Record `key.rotated` (core `ledger/rotation.ts`): `oldSigner`, the key in
+   * force, signs the hand-over to `newKey` for the seq the entry takes,
+   * through the one writer like every other entry (ADR 002, issue 12).
+   * Checkpoints covering it must be signed by the new key: open this Gateway
+   * with the new key so its closing checkpoint is.
+   */
+  async recordKeyRotation(oldSigner: Signer, newKey: NoteVerifierKey): Promise<{ readonly seq: number }> {
+    let at = -1;
+    const evaluate: Evaluate = (_state, _policy, ctx, seq) => {
+      // INVARIANT: the statement names the entry's own seq, so it cannot be replayed elsewhere; a stale batch signs again
+      at = seq;
+      return {
+        // outside the authority entry catalog: the reducer skips it, verifiers read it
+        entries: [
+          {
+            at: new Date(ctx.now).toISOString(),
+            type: KEY_ROTATED,
+            actor: null,
+            surface: 'signed-cli',
+            bundle_id: null,
+            subjects: {},
+            payload: signKeyRotation({ origin: this.origin, seq }, oldSigner, newKey),
+          },
+        ],
+        result: null,
+      };
+    };
+    const committed = await this.#sequencer.submit({ evaluate, withoutPolicy: true });
+    return { seq: committed.entries[0]?.seq ?? at };
   }
 
   /** A refusal the gateway decides before any command (a grant token that does not verify), recorded like any other. */
