@@ -189,6 +189,31 @@ describe('the client against the real gateway', () => {
     expect((await refusal((await priya()).trace('no-such-thing'))).code).toBe('TRACE_NOT_FOUND');
   });
 
+  it('proposes and executes an allowed step in one call; a step needing approval gets its request', async () => {
+    const client = await agent();
+    const before = (await (await priya()).ledgerHead()).size;
+    const result = await client.proposeAndExecute({
+      agent: 'payments-copilot',
+      on_behalf_of: 'olivia',
+      surface: 'copilot-console',
+      steps: [
+        { action: 'queue.inspect', environment: 'prod', target: 'payments-queue/shard-2', params: {} },
+        { action: 'workers.restart_pool', environment: 'prod', target: 'refund-worker', params: { strategy: 'rolling' } },
+      ],
+    });
+    const [inspect, restart] = result.steps;
+    expect(inspect).toMatchObject({ effect: 'allow', grant: null, refused: null });
+    expect(typeof inspect?.execution).toBe('string');
+    expect(restart).toMatchObject({ effect: 'require_approval', grant: null });
+    expect(typeof restart?.request).toBe('string');
+    // proposal.received, two decisions, the execution and the request: no grant, no second call
+    expect((await (await priya()).ledgerHead()).size - before).toBe(5);
+    expect(await client.reportOutcome(inspect?.execution ?? '', 'succeeded', 'inspected')).toMatchObject({ execution: inspect?.execution, outcome: 'succeeded' });
+    // a human token cannot propose for the agent
+    const human = await refusal((await priya()).proposeAndExecute({ agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps: [] }));
+    expect(human.status).toBeGreaterThanOrEqual(400);
+  });
+
   it('runs a step under an override lease, once', async () => {
     const step = (await (await agent()).propose({ ...AGENT, steps: [restart] })).steps[0]!;
     const olivia = await as('olivia', 'approver-console');

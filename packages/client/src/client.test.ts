@@ -55,6 +55,7 @@ describe('CountersignClient requests', () => {
       attestation: { kind: 'key' as const, key_id: 'fatima-2025', signature: 'x'.repeat(86) },
     };
     await client.propose(proposal);
+    await client.proposeAndExecute(proposal);
     await client.proposal('p 1/..');
     await client.status('req-1');
     await client.approve('req-1', signed);
@@ -88,6 +89,7 @@ describe('CountersignClient requests', () => {
 
     expect(seen.map((r) => `${r.method} ${r.url.replace('http://127.0.0.1:8080', '')}`)).toEqual([
       'POST /v1/proposals',
+      'POST /v1/proposals/execute',
       'GET /v1/proposals/p%201%2F..',
       'GET /v1/requests/req-1',
       'POST /v1/requests/req-1/approvals',
@@ -128,14 +130,15 @@ describe('CountersignClient requests', () => {
       expect(r.headers['content-type']).toBe(r.method === 'POST' ? 'application/json' : undefined);
     }
     expect(seen[0]?.body).toEqual(proposal);
-    expect(seen[3]?.body).toEqual(signed);
-    expect(seen[5]?.body).toEqual({ grant: 'jws.jws.jws', step: { action: 'a.b', environment: 'prod', target: 't', params: {} } });
-    expect(seen[6]?.body).toEqual({ outcome: 'succeeded', detail: 'done' });
-    expect(seen[11]?.body).toEqual({ signatures: [] });
-    expect(seen[18]?.body).toEqual(proposal);
-    expect(seen[19]?.body).toEqual({ step: 'prp-1.0', presented: { action: 'a.b', environment: 'prod', target: 't' } });
-    expect(seen[20]?.body).toEqual({ step: 'prp-1.1' });
-    expect(seen[22]?.body).toEqual({ policy: 'version: 1\nname: payments\n' });
+    expect(seen[1]?.body).toEqual(proposal);
+    expect(seen[4]?.body).toEqual(signed);
+    expect(seen[6]?.body).toEqual({ grant: 'jws.jws.jws', step: { action: 'a.b', environment: 'prod', target: 't', params: {} } });
+    expect(seen[7]?.body).toEqual({ outcome: 'succeeded', detail: 'done' });
+    expect(seen[12]?.body).toEqual({ signatures: [] });
+    expect(seen[19]?.body).toEqual(proposal);
+    expect(seen[20]?.body).toEqual({ step: 'prp-1.0', presented: { action: 'a.b', environment: 'prod', target: 't' } });
+    expect(seen[21]?.body).toEqual({ step: 'prp-1.1' });
+    expect(seen[23]?.body).toEqual({ policy: 'version: 1\nname: payments\n' });
     // every endpoint of the table is exercised above, but for the long poll and the two streams (their own tests below)
     const hit = (path: string, method: string) =>
       seen.some((r) => r.method === method && new RegExp(`^http://127\\.0\\.0\\.1:8080${path.replace(/\?/g, '\\?').replace(/\{[a-z]+\}/g, '[^/?]+')}$`).test(r.url));

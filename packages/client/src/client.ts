@@ -45,6 +45,10 @@ export interface StepResult extends Json {
   readonly grant: string | null;
   /** Allowed, but the grant waits for a rollback artifact registered for this step. */
   readonly awaiting_rollback: boolean;
+  /** `proposeAndExecute`: the execution started for an allowed step, or null. */
+  readonly execution?: string | null;
+  /** `proposeAndExecute`: why an allowed step was not executed (`HALT_ACTIVE`), or null. */
+  readonly refused?: string | null;
   /** Named in answers that mix steps of several proposals (re-decisions after a bundle activation). */
   readonly action?: string;
   readonly environment?: string;
@@ -211,6 +215,16 @@ export class CountersignClient {
   /** Propose steps; each is decided on its own. The gateway records the token's surface, whatever `surface` says. */
   propose(proposal: ProposalInput): Promise<ProposalResult> {
     return this.call('propose', {}, proposal);
+  }
+
+  /**
+   * The one-call path: propose, and have every step the policy allows
+   * executed at once (no grant token, no second call). Each such step comes
+   * back with its `execution` id: run it, then `reportOutcome`. Steps that
+   * need approval come back with their `request`, as from `propose`.
+   */
+  proposeAndExecute(proposal: ProposalInput): Promise<ProposalResult> {
+    return this.call('proposeAndExecute', {}, proposal);
   }
 
   /** A proposal and what became of each of its steps. */

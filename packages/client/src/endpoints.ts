@@ -25,6 +25,8 @@ export interface Endpoint {
 export const ENDPOINTS = {
   propose: { method: 'POST', path: '/v1/proposals', operation: 'propose' },
   proposal: { method: 'GET', path: '/v1/proposals/{id}', operation: 'status' },
+  /** The one-call path: propose, and execute at once each step decided `allow`; each such step comes back with its `execution`. */
+  proposeAndExecute: { method: 'POST', path: '/v1/proposals/execute', operation: 'propose' },
   /** Dry run: each step decided under the active bundle and open holds; records nothing, grants nothing. */
   decide: { method: 'POST', path: '/v1/decisions', operation: 'decide' },
   status: { method: 'GET', path: '/v1/requests/{id}', operation: 'status' },

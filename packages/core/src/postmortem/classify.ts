@@ -132,7 +132,7 @@ interface StepFacts {
 }
 
 interface Execution {
-  readonly entry: AuthorityEntry<'grant.consumed' | 'lease.used'>;
+  readonly entry: AuthorityEntry<'grant.consumed' | 'step.executed' | 'lease.used'>;
   readonly via: 'grant' | 'lease';
   readonly step: StepFacts;
   readonly decision: AuthorityEntry<'step.decided'> | null;
@@ -549,6 +549,7 @@ function replay(entries: readonly AuthorityEntry[], policy: CompiledPolicy): Rep
         break;
       }
       case 'grant.consumed':
+      case 'step.executed':
       case 'lease.used': {
         const facts = steps.get(e.payload.step);
         if (!facts) break;
@@ -560,7 +561,8 @@ function replay(entries: readonly AuthorityEntry[], policy: CompiledPolicy): Rep
         const contract = policy.actions.get(facts.body.action);
         out.push({
           entry: e,
-          via: e.type === 'grant.consumed' ? 'grant' : 'lease',
+          // the one-call path runs on the allow decision itself: a grant issued and consumed in one commit
+          via: e.type === 'lease.used' ? 'lease' : 'grant',
           step: facts,
           decision: decisions.get(e.payload.step) ?? null,
           grant,

@@ -337,6 +337,22 @@ export type EntryPayloads = {
     readonly credential: CredentialRef;
     readonly rule_ids: readonly string[];
   };
+  /**
+   * The one-call path (issue 15): a step decided `allow` executed in the
+   * commit that decided it, without a grant issued and consumed by two calls.
+   * Same at-most-once key as a consumption.
+   */
+  'step.executed': {
+    readonly step: string;
+    readonly proposal: string;
+    readonly execution: string;
+    readonly digest: string;
+    readonly action: string;
+    readonly environment: string;
+    readonly target: string;
+    readonly credential: CredentialRef;
+    readonly rule_ids: readonly string[];
+  };
   'grant.rejected': {
     readonly jti: string;
     readonly code: string;
@@ -534,6 +550,7 @@ export const ENTRY_TYPES: readonly EntryType[] = [
   'request.voided',
   'grant.issued',
   'grant.consumed',
+  'step.executed',
   'grant.rejected',
   'grant.revoked',
   'execution.outcome',
@@ -603,6 +620,7 @@ export function uniqueKey(entry: Pick<EntryDraft, 'type' | 'payload'>): string |
     // `lease.used:<lease>:<digest>`; their rows keep those keys.)
     case 'grant.consumed':
     case 'lease.used':
+    case 'step.executed':
       return typeof p['step'] === 'string' ? `step.executed:${p['step']}` : null;
     case 'grant.issued':
       return typeof p['jti'] === 'string' ? `grant.issued:${p['jti']}` : null;

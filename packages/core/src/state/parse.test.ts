@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { playGoverned, playPermissive } from '../../../../test/scenario/incident.js';
-import { caller, clearStep, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, MINUTE, ok, restartOverride, restartStep, World } from '../../../../test/scenario/world.js';
+import { caller, clearStep, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, inspectStep, MINUTE, ok, restartOverride, restartStep, World } from '../../../../test/scenario/world.js';
 import type { CanonicalValue } from '../canonical.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import { KEY_ROTATED } from '../ledger/rotation.js';
@@ -47,6 +47,8 @@ function consume(w: World, grant: string): string | null {
  */
 function tour(): World {
   const w = new World(examplePolicy());
+  // the one-call path: an allowed diagnostic run in the deciding commit
+  ok(w.run({ kind: 'propose', caller: COPILOT, proposal: { agent: COPILOT.principal, on_behalf_of: 'olivia', surface: COPILOT.surface, steps: [inspectStep()] }, execute: true }));
 
   // a request denied, and one approved after a self-approval is refused
   const denied = openRestart(w, 'ledger-worker');

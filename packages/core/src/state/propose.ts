@@ -3,6 +3,7 @@ import type { Decision } from '../decision/decision.js';
 import type { Proposal } from '../decision/proposal.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import {
+  activeHaltFor,
   assertActive,
   draftsFor,
   issueGrant,
@@ -24,6 +25,14 @@ export interface ProposeCommand {
   readonly caller: Caller;
   /** Already validated with `parseProposal`: sizes bounded, values canonical. */
   readonly proposal: Proposal;
+  /**
+   * The one-call path (issue 15): a step decided `allow` (and needing no
+   * rollback artifact first) is executed at once, recorded as `step.executed`
+   * instead of a grant issued now and consumed by a second call. Same rules,
+   * same refusals, the same at-most-once key. Other steps are settled as by
+   * a plain proposal.
+   */
+  readonly execute?: boolean;
 }
 
 /** What became of one step. */
@@ -38,6 +47,10 @@ export interface StepOutcome {
   readonly grant: IssuedGrant | null;
   /** Authorized, but the grant waits for a rollback artifact to be registered for this step. */
   readonly awaiting_rollback: boolean;
+  /** On the one-call path: the execution started for an allowed step, or null. */
+  readonly execution: string | null;
+  /** On the one-call path: why an allowed step was not executed (HALT_ACTIVE), recorded; else null. */
+  readonly refused: 'HALT_ACTIVE' | null;
 }
 
 export interface ProposeResult {
@@ -73,7 +86,7 @@ export function settleDecision(
   step: StepIdentity,
   proposer: Proposer,
   decision: Decision,
-  options: { readonly redecided: 'bundle_change' | null; readonly rollbackReady: boolean },
+  options: { readonly redecided: 'bundle_change' | null; readonly rollbackReady: boolean; readonly execute?: { readonly state: AuthorityState } },
 ): StepOutcome {
   const requirements = requirementsData(decision);
   d.push('step.decided', stepSubjects(step), {
@@ -96,12 +109,40 @@ export function settleDecision(
   let request: string | null = null;
   let grant: IssuedGrant | null = null;
   let awaiting = false;
+  let execution: string | null = null;
+  let refused: 'HALT_ACTIVE' | null = null;
   const digest = decision.step_digest;
   if (digest !== null && requirements !== null) {
     const info = { ...step, action: decision.action, environment: decision.environment, target: decision.target, rule_ids: [...decision.rule_ids] };
     if (decision.effect === 'allow') {
       if (requirements.rollback_required && !options.rollbackReady) awaiting = true;
-      else grant = issueGrant(d, ids, now, info, digest, decision.bundle_id, requirements, null);
+      else if (options.execute !== undefined) {
+        // the checks a consumption repeats that a fresh decision has not made: an active halt
+        const halt = activeHaltFor(options.execute.state, decision.environment, step.incident);
+        if (halt !== null) {
+          refused = 'HALT_ACTIVE';
+          d.push('authority.rejected', stepSubjects(step, { target: step.id }), {
+            operation: 'consume',
+            code: 'HALT_ACTIVE',
+            target_id: step.id,
+            credential: proposer.credential,
+            rule_ids: [...decision.rule_ids, `halt:${halt.id}`],
+          });
+        } else {
+          execution = ids.next('execution');
+          d.push('step.executed', stepSubjects(step, { execution }), {
+            step: step.id,
+            proposal: step.proposal,
+            execution,
+            digest,
+            action: decision.action,
+            environment: decision.environment,
+            target: decision.target,
+            credential: proposer.credential,
+            rule_ids: [...decision.rule_ids],
+          });
+        }
+      } else grant = issueGrant(d, ids, now, info, digest, decision.bundle_id, requirements, null);
     } else if (decision.effect === 'require_approval') {
       request = ids.next('request');
       d.push('request.opened', stepSubjects(step, { request }), {
@@ -133,6 +174,8 @@ export function settleDecision(
     request,
     grant,
     awaiting_rollback: awaiting,
+    execution,
+    refused,
   };
 }
 
@@ -176,7 +219,11 @@ export function propose(state: AuthorityState, policy: CompiledPolicy | null, co
   const decisions = decideProposal(compiled, proposal, decisionState(state), ctx.now);
   const proposer: Proposer = { agent: proposal.agent, on_behalf_of: proposal.on_behalf_of, surface: proposal.surface, credential: caller.credential };
   const outcomes = decisions.map((decision, index) =>
-    settleDecision(d, ctx.ids, ctx.now, { id: stepId(id, index), proposal: id, index, incident }, proposer, decision, { redecided: null, rollbackReady: false }),
+    settleDecision(d, ctx.ids, ctx.now, { id: stepId(id, index), proposal: id, index, incident }, proposer, decision, {
+      redecided: null,
+      rollbackReady: false,
+      ...(command.execute === true ? { execute: { state } } : {}),
+    }),
   );
   return { entries: d.list, result: { ok: true, proposal: id, steps: outcomes } };
 }

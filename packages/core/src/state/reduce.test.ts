@@ -50,6 +50,8 @@ function busyWorld(stored?: Map<string, string>): World {
   const olivia = caller('olivia', 'approver-console');
 
   const p = ok(track(w.propose([restartStep(), inspectStep(), snapshotStep()], { incident: 'inc-42' })));
+  // the one-call path: an allowed diagnostic run in the deciding commit
+  ok(run({ kind: 'propose', caller: COPILOT, proposal: { agent: COPILOT.principal, on_behalf_of: 'olivia', surface: COPILOT.surface, steps: [inspectStep({ target: 'payments-queue/shard-1' })] }, execute: true }));
   // the requester approving her own request: refused, recorded
   track(w.approve(p.steps[0]?.request ?? '', 'olivia', 'approver-console'));
   ok(track(w.approve(p.steps[0]?.request ?? '', 'lena', 'approver-console')));

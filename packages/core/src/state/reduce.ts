@@ -66,7 +66,7 @@ function endGrant(state: AuthorityState, grant: GrantRecord, status: GrantRecord
 function startExecution(
   state: AuthorityState,
   entry: LedgerEntry,
-  p: { execution: string; via: 'grant' | 'lease' | 'rollback'; grant: string | null; lease: string | null; artifact: string | null; step: string | null; action: string; environment: string; target: string; digest: string; credential: string | null },
+  p: { execution: string; via: 'grant' | 'lease' | 'rollback' | 'direct'; grant: string | null; lease: string | null; artifact: string | null; step: string | null; action: string; environment: string; target: string; digest: string; credential: string | null },
   touched: Touched,
 ): void {
   state.executions.set(p.execution, {
@@ -367,6 +367,16 @@ const REDUCERS: ReducerTable = {
       state,
       e,
       { execution: p.execution, via: 'grant', grant: p.jti, lease: null, artifact: null, step: grant.step, action: grant.action, environment: grant.environment, target: grant.target, digest: grant.digest, credential: p.credential },
+      touched,
+    );
+  },
+
+  'step.executed'(state, e, touched) {
+    const p = e.payload;
+    startExecution(
+      state,
+      e,
+      { execution: p.execution, via: 'direct', grant: null, lease: null, artifact: null, step: p.step, action: p.action, environment: p.environment, target: p.target, digest: p.digest, credential: p.credential },
       touched,
     );
   },

@@ -132,7 +132,8 @@ export type GrantRecord = {
 
 export type ExecutionRecord = {
   id: string;
-  via: 'grant' | 'lease' | 'rollback';
+  /** `direct`: the one-call path, executed in the commit that decided the step allowed. */
+  via: 'grant' | 'lease' | 'rollback' | 'direct';
   grant: string | null;
   lease: string | null;
   artifact: string | null;

@@ -43,6 +43,7 @@ function environmentOf(e: AuthorityEntry): string | null {
     case 'request.opened':
     case 'grant.issued':
     case 'grant.consumed':
+    case 'step.executed':
     case 'rollback.registered':
       return e.payload.environment;
     default:
@@ -58,6 +59,7 @@ function requiredDigestOf(e: AuthorityEntry): string | null {
     case 'request.approved':
     case 'grant.issued':
     case 'grant.consumed':
+    case 'step.executed':
     case 'lease.used':
     case 'rollback.registered':
     case 'rollback.executed':
@@ -142,11 +144,11 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
     if (need.has('override_event') && (e.type === 'override.granted' || e.type === 'override.denied') && !overrides.has(e.payload.override)) {
       problem('override_event', `override \`${e.payload.override}\` was never requested`);
     }
-    if (need.has('outcome') && (e.type === 'grant.consumed' || e.type === 'lease.used' || e.type === 'rollback.executed') && !outcomes.has(e.payload.execution)) {
+    if (need.has('outcome') && (e.type === 'grant.consumed' || e.type === 'step.executed' || e.type === 'lease.used' || e.type === 'rollback.executed') && !outcomes.has(e.payload.execution)) {
       problem('outcome', `execution \`${e.payload.execution}\` has no recorded outcome`);
     }
 
-    if (e.type === 'grant.consumed' || e.type === 'lease.used') {
+    if (e.type === 'grant.consumed' || e.type === 'step.executed' || e.type === 'lease.used') {
       const { step, execution } = e.payload;
       const before = ranSteps.get(step);
       if (before !== undefined) problem('authority', `step \`${step}\` ran again (execution \`${execution}\`) after execution \`${before}\``);
@@ -177,6 +179,10 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
         break;
       case 'rollback.registered':
         artifacts.add(e.payload.artifact);
+        break;
+      case 'step.executed':
+        // the one-call path runs on the decision recorded just before it, which must be an allow
+        if (effects.get(e.payload.step) !== 'allow') problem('authority', `ran step \`${e.payload.step}\` in one call, but its decision is not \`allow\``);
         break;
       case 'grant.consumed': {
         const { jti, step } = e.payload;

@@ -110,6 +110,10 @@ export function entryCredential(entry: AuthorityEntry): string | null {
 /** What the entry records, in one line. */
 export function describeEntry(entry: AuthorityEntry): string {
   switch (entry.type) {
+    case 'step.executed': {
+      const p = entry.payload;
+      return `step ${p.step} allowed and run in one call: execution ${p.execution} on ${p.target}@${p.environment}`;
+    }
     case 'release.proposed': {
       const p = entry.payload;
       const golden = p.golden === null ? 'no golden cases' : `golden ${p.golden.cases - p.golden.failed}/${p.golden.cases} passed, coverage ${p.golden.coverage_percent}%`;

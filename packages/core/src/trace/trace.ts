@@ -115,6 +115,7 @@ function payloadIds(e: AuthorityEntry): readonly string[] {
     case 'request.voided':
       return e.payload.reason === 'step_executed' ? [e.payload.execution] : [];
     case 'grant.consumed':
+    case 'step.executed':
     case 'execution.outcome':
       return [e.payload.execution];
     case 'rollback.registered':

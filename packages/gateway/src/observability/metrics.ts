@@ -293,6 +293,9 @@ export class LedgerMetrics {
       case 'lease.used':
         this.executions.inc({ via: 'lease' });
         return;
+      case 'step.executed':
+        this.executions.inc({ via: 'direct' });
+        return;
       case 'rollback.executed':
         this.executions.inc({ via: 'rollback' });
         return;

@@ -13,6 +13,7 @@ import type { ViewContext } from './views.js';
 export type GatewayPort = Pick<
   Gateway,
   | 'propose'
+  | 'proposeAndExecute'
   | 'approve'
   | 'deny'
   | 'execute'

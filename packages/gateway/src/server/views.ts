@@ -31,6 +31,9 @@ export const StepResultBody = z.object({
   grant: z.string().nullable(),
   /** Allowed or approved, but the grant waits for a rollback artifact registered for this step. */
   awaiting_rollback: z.boolean(),
+  /** The one-call path (`POST /v1/proposals/execute`): the execution started for an allowed step, and why one was not. */
+  execution: z.string().nullable().optional(),
+  refused: z.string().nullable().optional(),
   action: z.string().optional(),
   environment: z.string().optional(),
   target: z.string().optional(),
@@ -202,5 +205,6 @@ export function stepOutcomeView(outcome: StepOutcome, tokens: Readonly<Record<st
     request: outcome.request,
     grant: showGrant && jti !== undefined ? (tokens[jti] ?? null) : null,
     awaiting_rollback: outcome.awaiting_rollback,
+    ...(outcome.execution === null && outcome.refused === null ? {} : { execution: outcome.execution, refused: outcome.refused }),
   };
 }

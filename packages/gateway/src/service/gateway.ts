@@ -255,6 +255,18 @@ export class Gateway {
     return this.#run({ kind: 'propose', caller, proposal: parsed });
   }
 
+  /**
+   * The one-call path (issue 15): propose, and execute at once every step
+   * decided `allow` that needs no rollback artifact first, in one commit,
+   * without a grant token. Other steps are settled as `propose` settles them.
+   * The executor reports outcomes as for any execution.
+   */
+  async proposeAndExecute(caller: Caller, proposal: unknown): Promise<GatewayResult<ProposeResult>> {
+    // the proposal arrives from an agent: attacker-controlled, parsed before anything reads it
+    const parsed = parseProposal(proposal);
+    return this.#run({ kind: 'propose', caller, proposal: parsed, execute: true });
+  }
+
   /** An approval statement with `decision: approve`. */
   approve(caller: Caller, input: ApprovalInput): Promise<GatewayResult<ApprovalResult>> {
     return this.#approval(caller, input, 'approve');
