@@ -629,13 +629,23 @@ describe('governed release (issue 13)', () => {
     });
 
   it('activates on two independent key signatures, with the text in the ledger, and voids a half-approved request', () => {
-    const w = new World(examplePolicy());
+    // high risk needs an incident lead AND an owner or finance delegate here: one approval is half the quorum
+    const base = examplePolicy().bundle;
+    const twoKeys = compileBundle({
+      ...base,
+      risk_classes: base.risk_classes.map((r) =>
+        r.id === 'high' && r.approval ? { ...r, approval: { ...r.approval, quorum: [{ roles: ['incident-lead'], count: 1 }, { roles: ['payments-owner', 'finance-delegate'], count: 1 }] } } : r,
+      ),
+    });
+    const w = new World(twoKeys);
     const example = w.policy.bundle;
-    // a request under the old rules, approved by one of the two it needs (the clear needs two)
     const next = compileBundle({ ...example, description: 'release 2' });
     const proposed = ok(propose(w, next));
-    expect(w.state.releases.get(proposed.release)).toMatchObject({ status: 'open', candidate: next.bundleId, previous_bundle_id: example === next.bundle ? null : w.policy.bundleId });
+    expect(w.state.releases.get(proposed.release)).toMatchObject({ status: 'open', candidate: next.bundleId, previous_bundle_id: twoKeys.bundleId });
     const half = ok(w.propose([restartStep()])).steps[0]?.request ?? '';
+    const lena = ok(w.approve(half, 'lena', 'approver-console'));
+    expect([lena.status, lena.quorum_met]).toEqual(['open', false]);
+    expect(w.state.requests.get(half)?.approvals).toHaveLength(1);
     const first = ok(w.signRelease(proposed.release, 'fatima', 'signed-cli'));
     expect([first.quorum_met, first.activated]).toEqual([false, null]);
     expect(w.state.bundle.bundle_id).not.toBe(next.bundleId);
