@@ -15,6 +15,8 @@ export type GatewayErrorCode =
   | 'MIGRATION_FAILED'
   | 'SEQUENCER_CLOSED'
   | 'BUNDLE_NOT_LOADED'
+  | 'NO_CHECKPOINT'
+  | 'NOT_CHECKPOINTED'
   | 'POLICY_MISMATCH'
   | 'DEMO_FAILED';
 

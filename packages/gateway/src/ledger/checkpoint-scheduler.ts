@@ -52,7 +52,7 @@ export class CheckpointScheduler {
   #checkpointedSize = 0;
   /** When the last write was attempted, or `resume` ran: the interval counts from here. */
   #checkpointedAt = 0;
-  #writing = false;
+  #writing: Promise<void> | null = null;
   /** The last write failed: until one succeeds, only the interval brings the next attempt, not `every`. */
   #failing = false;
   #timer: NodeJS.Timeout | null = null;
@@ -78,7 +78,7 @@ export class CheckpointScheduler {
   /** A checkpoint of `tree` is due by the schedule, and none is being written. */
   due(tree: CheckpointTree): boolean {
     const uncovered = tree.size - this.#checkpointedSize;
-    if (uncovered <= 0 || this.#writing) return false;
+    if (uncovered <= 0 || this.#writing !== null) return false;
     // after a failure `every` stays reached: on its own it would retry at the end of every cycle
     return (uncovered >= this.#every && !this.#failing) || this.#now() - this.#checkpointedAt >= this.#intervalMs;
   }
@@ -88,11 +88,24 @@ export class CheckpointScheduler {
    * throws: a failure goes to the observer's `error`. Callers other than
    * `close` ask `due` first, which is false while a write is running.
    */
-  async write(tree: CheckpointTree): Promise<void> {
+  write(tree: CheckpointTree): Promise<void> {
+    const writing = this.#write(tree).finally(() => {
+      this.#writing = null;
+    });
+    this.#writing = writing;
+    return writing;
+  }
+
+  /** Once no write is running, cover every entry of `tree` (an export that must verify to its end). Never throws, like `write`. */
+  async flush(tree: CheckpointTree): Promise<void> {
+    while (this.#writing !== null) await this.#writing;
+    if (tree.size > this.#checkpointedSize) await this.write(tree);
+  }
+
+  async #write(tree: CheckpointTree): Promise<void> {
     const treeSize = tree.size;
     // a failure waits a full interval before the next attempt instead of retrying every batch
     this.#checkpointedAt = this.#now();
-    this.#writing = true;
     try {
       // the root is taken before the first await: the tree grows while the store works
       const note = this.#sign(treeSize, tree.root());
@@ -101,11 +114,16 @@ export class CheckpointScheduler {
       this.#failing = false;
       notify(this.#observer, 'checkpoint', { treeSize });
     } catch (err) {
-      // another replica may have checkpointed the same size with its own note: entries stay durable either way
+      // a replica with another key stored its note for this size first: it stands, and the tree is covered
+      const latest = await this.#store.latestCheckpoint().catch(() => null);
+      if (latest !== null && latest.treeSize >= treeSize) {
+        this.#checkpointedSize = Math.max(this.#checkpointedSize, treeSize);
+        this.#failing = false;
+        return;
+      }
+      // entries stay durable either way
       this.#failing = true;
       notify(this.#observer, 'error', err);
-    } finally {
-      this.#writing = false;
     }
   }
 

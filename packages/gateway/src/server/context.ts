@@ -6,7 +6,6 @@ import { identityOf } from '../auth/hook.js';
 import type { Gateway, GatewayResult, Success } from '../service/gateway.js';
 import { ApiError } from './app.js';
 import type { ChangeFeed } from './change-feed.js';
-import type { CheckpointWriter } from './checkpoints.js';
 import type { ViewContext } from './views.js';
 
 /** The Gateway's operations as routes call them: the Gateway itself, or an instrumented wrapper of it. */
@@ -55,6 +54,15 @@ export function servedPolicy(loaded: Pick<LoadedPolicy, 'bundle' | 'bundleId'>):
   };
 }
 
+/** What routes ask of the checkpointer. */
+export interface CheckpointPort {
+  prove(seq: number): ReturnType<Gateway['prove']>;
+  /** Cover every committed entry with a checkpoint now. */
+  flush(): Promise<unknown>;
+  /** Throws when the gateway key cannot sign. */
+  probe(): void;
+}
+
 /** Everything a route needs, built once by `startGateway`. */
 export interface ServerContext {
   /** Where commands go (possibly instrumented). */
@@ -66,7 +74,8 @@ export interface ServerContext {
   readonly origin: string;
   readonly clock: () => number;
   readonly feed: ChangeFeed;
-  readonly checkpoints: CheckpointWriter;
+  /** Proofs, an export's closing checkpoint and the key probe: the Gateway's one checkpointer (ADR 002, issue 12). */
+  readonly checkpoints: CheckpointPort;
   /** Bundles this process has loaded, by id: the one served at start and those activated over HTTP. */
   readonly policies: Map<string, ServedPolicy>;
   /** Tell approvers (webhooks) that these requests wait for them. */

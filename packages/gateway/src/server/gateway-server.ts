@@ -12,7 +12,6 @@ import { readPolicyFile } from '../policy-file.js';
 import { Gateway } from '../service/gateway.js';
 import { ApiError, buildApp, type RouteSpec } from './app.js';
 import { ChangeFeed } from './change-feed.js';
-import { CheckpointWriter } from './checkpoints.js';
 import { activePolicy, servedPolicy, type GatewayPort, type ServedPolicy, type ServerContext } from './context.js';
 import { forbiddenRefusal } from './forbidden.js';
 import { bundleRoutes } from './routes/bundles.js';
@@ -86,11 +85,10 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   const given = options.policyPath === undefined ? null : servedPolicy(readPolicyFile(options.policyPath));
   const store = observability ? observability.instrumentStore(options.store) : options.store;
 
-  // One checkpoint writer per process: the CheckpointWriter below follows the store
-  // (covering other replicas' entries too) and serves proofs, so the Gateway's own
-  // command-sequencer checkpoints would only sign the same roots twice.
-  // entries the gateway commits reach the checkpoint writer in memory; it reads back only what it did not see
-  let checkpointWriter: CheckpointWriter | null = null;
+  // a late logger: the app (and its pino) is built after the context that reports into it
+  let log: FastifyInstance['log'] | null = null;
+  // One checkpointer (ADR 002, issue 12): the Gateway's command sequencer signs checkpoints over the
+  // entries it commits and those its follower applies, every `every` entries or `intervalMs`, and on close.
   let feedRef: ChangeFeed | null = null;
   let shadowRef: ShadowCounter | null = null;
   const gateway = await Gateway.open({
@@ -99,10 +97,16 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     key: options.key,
     origin: options.origin,
     clock,
-    checkpoints: false,
+    checkpoints: options.checkpoints ?? {},
     observer: {
+      checkpoint: (event) => observability?.sequencerObserver.checkpoint?.(event),
+      // a checkpoint that could not be stored, or a follower read that failed: the entries stay durable and the
+      // next interval (or notification) tries again, but an operator must hear of it
+      error: (err) => {
+        observability?.sequencerObserver.error?.(err);
+        log?.warn({ err }, 'checkpointing failed (storing the signed note) or following the ledger failed; the next interval tries again');
+      },
       committed: (entries) => {
-        checkpointWriter?.observe(entries);
         // decoded only while a release is open: the hot path pays nothing otherwise
         if (shadowRef?.watching()) shadowRef.observe(entries.map((e) => decodeEntry(e.bytes)));
       },
@@ -116,20 +120,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   const port: GatewayPort = observability ? observability.instrumentGateway(gateway) : gateway;
   const policies = new Map<string, ServedPolicy>(given === null ? [] : [[given.compiled.bundleId, given]]);
 
-  // a late logger: the app (and its pino) is built after the context that reports into it
-  let log: FastifyInstance['log'] | null = null;
-  const checkpoints = await CheckpointWriter.open(store, {
-    origin: options.origin,
-    key: options.key,
-    ...options.checkpoints,
-    ...(observability ? { onCheckpoint: (treeSize: number) => observability.sequencerObserver.checkpoint?.({ treeSize }) } : {}),
-    // a tick that could not checkpoint: the entries stay durable and the next tick tries again, but an operator must hear of it
-    onError: (err) => {
-      observability?.sequencerObserver.error?.(err);
-      log?.warn({ err }, 'checkpointing failed (reading the ledger or storing the signed note); the next tick tries again');
-    },
-  });
-  checkpointWriter = checkpoints;
+  const checkpoints = { prove: (seq: number) => gateway.prove(seq), flush: () => gateway.checkpoint(), probe: () => gateway.probeKey() };
 
   // the follower applies other replicas' entries as they are notified; this slow read-only catch-up
   // while anyone waits only covers a notification lost with its connection
@@ -274,9 +265,8 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
         feed.close();
         await app.close();
         await Promise.all([...notifiers.values()].map((n) => n.close()));
+        // ADR 002: every acknowledged entry is durable already; the Gateway's final checkpoint signs them all
         await gateway.close();
-        // ADR 002: every acknowledged entry is durable already; the final checkpoint signs them all
-        await checkpoints.close().catch((err: unknown) => log?.error({ err }, 'final checkpoint failed'));
         await options.credentials.close();
         await options.store.close();
         await observability?.shutdown();

@@ -4,7 +4,6 @@ import {
   createState,
   decodeEntry,
   leafHash,
-  MerkleFrontier,
   projectionRow,
   sealEntry,
   storedPolicy,
@@ -25,6 +24,7 @@ import {
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { CheckpointScheduler } from '../ledger/checkpoint-scheduler.js';
+import { LeafTree, proveEntry, type EntryProof } from '../ledger/checkpointer.js';
 import { notify } from '../ledger/observer.js';
 import { PIPELINE_DEPTH, type CheckpointSchedule, type SequencerObserver } from '../ledger/sequencer.js';
 
@@ -129,8 +129,12 @@ export class CommandSequencer {
   /** A follower read is running: no batch starts until it ends, so the state is changed by one thing at a time. */
   #following: Promise<void> | null = null;
   #unfollow: (() => Promise<void>) | null = null;
-  /** Leaf hashes of the whole ledger as this writer knows it, for checkpoint roots (O(log n) memory). */
-  #frontier = MerkleFrontier.empty();
+  /**
+   * The ledger as this writer knows it, committed entries only (its own and
+   * those it caught up on or followed): what the one checkpointer signs and
+   * what inclusion proofs are computed from. Replaced by a rebuild.
+   */
+  #frontier = new LeafTree();
   #state: AuthorityState = createState();
   /** Entries applied to `#state`: the `knownSize` of the next catch-up. */
   #size = 0;
@@ -170,6 +174,8 @@ export class CommandSequencer {
     const sequencer = new CommandSequencer(store, options);
     await sequencer.#rebuild();
     await sequencer.#checkpoints?.resume();
+    // a crash may have left `every` or more entries uncovered: cover them before the first batch adds to them
+    if (sequencer.#checkpoints?.due(sequencer.#frontier)) await sequencer.#checkpoints.write(sequencer.#frontier);
     sequencer.#armCheckpointTimer();
     return sequencer;
   }
@@ -192,6 +198,28 @@ export class CommandSequencer {
     // whatever was appended before the subscription took
     this.#behind = true;
     this.#schedule();
+  }
+
+  /**
+   * RFC 9162 inclusion proof of entry `seq` against the latest stored
+   * checkpoint. A checkpoint another replica wrote past what this one
+   * followed is caught up on first.
+   */
+  async prove(seq: number): Promise<EntryProof> {
+    const latest = await this.#store.latestCheckpoint();
+    if (latest !== null && latest.treeSize > this.#frontier.size) await this.catchUp();
+    return proveEntry(this.#store, this.#frontier, seq);
+  }
+
+  /**
+   * Cover every entry committed so far with a checkpoint now (an export that
+   * must verify to its end); false without checkpoints. Does not wait for
+   * batches in flight: under steady load it would never find the writer idle.
+   */
+  async checkpoint(): Promise<boolean> {
+    if (this.#checkpoints === null) return false;
+    await this.#checkpoints.flush(this.#frontier);
+    return true;
   }
 
   /** Read and apply what other writers committed, now (for a caller that cannot wait for a notification). */
@@ -289,6 +317,9 @@ export class CommandSequencer {
       })
       .finally(() => {
         this.#following = null;
+        // followed entries count toward `every` as this writer's own do: a checkpoint due now is written now
+        if (!this.#closed && !this.#stale && this.#cycles.size === 0 && this.#checkpoints?.due(this.#frontier)) this.#run();
+        else this.#armCheckpointTimer();
         this.#schedule();
       });
     this.#following = reading;
@@ -480,7 +511,7 @@ export class CommandSequencer {
 
   async #rebuild(): Promise<void> {
     const state = createState();
-    const frontier = MerkleFrontier.empty();
+    const frontier = new LeafTree();
     let size = 0;
     for await (const sealed of this.#store.read(0)) {
       if (sealed.seq !== size) throw new GatewayError('STORE_CORRUPT', `the store returned entry ${sealed.seq} where ${size} was expected`, { seq: size });

@@ -10,6 +10,7 @@ import {
   parseProposal,
   parseStatement,
   rawPublicKey,
+  signCheckpoint,
   runCommand,
   signKeyRotation,
   toDraft,
@@ -63,6 +64,7 @@ import {
   type UseLeaseCommand,
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
+import type { EntryProof } from '../ledger/checkpointer.js';
 import { signedCheckpoints } from '../ledger/sequencer.js';
 import { WriteHealth } from './write-health.js';
 import { CommandSequencer, type CommandSequencerObserver, type Committed, type Evaluate } from './command-sequencer.js';
@@ -400,6 +402,25 @@ export class Gateway {
    */
   sync(): Promise<void> {
     return this.#sequencer.catchUp();
+  }
+
+  /**
+   * RFC 9162 inclusion proof of entry `seq` against the latest signed
+   * checkpoint, from the leaves the one writer committed or followed.
+   * GatewayError `NO_CHECKPOINT` / `NOT_CHECKPOINTED` when none covers it.
+   */
+  prove(seq: number): Promise<EntryProof> {
+    return this.#sequencer.prove(seq);
+  }
+
+  /** Cover every entry committed so far with a signed checkpoint now; false when this Gateway writes none (`checkpoints: false`). */
+  checkpoint(): Promise<boolean> {
+    return this.#sequencer.checkpoint();
+  }
+
+  /** Sign a test note with the gateway key: proves the key is usable, for readiness. */
+  probeKey(): void {
+    signCheckpoint({ origin: this.origin, treeSize: 0, rootHash: new Uint8Array(32) }, ed25519Signer(this.origin, this.#key));
   }
 
   /**

@@ -1,0 +1,195 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ed25519Signer,
+  inclusionProofFromJson,
+  leafHash,
+  merkleRoot,
+  newEd25519KeyPair,
+  signCheckpoint,
+  verifyInclusion,
+  type EntryDraft,
+} from '@countersign/core';
+import { CommandSequencer, type CommandJob } from '../service/command-sequencer.js';
+import { randomIds } from '../service/ids.js';
+import { SqliteLedgerStore } from '../store/sqlite.js';
+import { CheckpointScheduler } from './checkpoint-scheduler.js';
+import { LeafTree, proveEntry } from './checkpointer.js';
+import { signedCheckpoints } from './sequencer.js';
+
+const ORIGIN = 'countersign.dev/ledger/test';
+
+function draft(n: number): EntryDraft {
+  return { at: '2025-01-01T00:00:00.000Z', type: 'test.appended', actor: null, surface: null, bundle_id: null, subjects: { request: `r-${n}` }, payload: { n } };
+}
+
+describe('LeafTree and proveEntry', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  const open = (): SqliteLedgerStore => {
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-checkpointer-'));
+    dirs.push(dir);
+    return SqliteLedgerStore.open(join(dir, 'ledger.db'));
+  };
+
+  it('keeps every leaf past a growth of its buffer, and its root is the RFC 6962 root of the bytes', () => {
+    const tree = new LeafTree();
+    const leaves = Array.from({ length: 1500 }, (_, i) => leafHash(new TextEncoder().encode(`entry ${i}`)));
+    for (const leaf of leaves) tree.push(leaf);
+    expect(tree.size).toBe(1500);
+    expect(Buffer.from(tree.leaf(1234)).equals(Buffer.from(leaves[1234]!))).toBe(true);
+    expect(Buffer.from(tree.root())).toEqual(Buffer.from(merkleRoot(leaves)));
+  });
+
+  it('proves an entry against the latest checkpoint, and refuses with codes before one covers it', async () => {
+    const store = open();
+    try {
+      const sealed = await store.append(Array.from({ length: 10 }, (_, i) => draft(i)));
+      const tree = new LeafTree();
+      for (const entry of sealed) tree.push(leafHash(entry.bytes));
+      await expect(proveEntry(store, tree, 3)).rejects.toMatchObject({ code: 'NO_CHECKPOINT' });
+
+      const signer = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
+      await store.putCheckpoint({ treeSize: 8, note: signCheckpoint({ origin: ORIGIN, treeSize: 8, rootHash: merkleRoot(sealed.slice(0, 8).map((e) => leafHash(e.bytes))) }, signer) });
+      await expect(proveEntry(store, tree, 8)).rejects.toMatchObject({ code: 'NOT_CHECKPOINTED', details: { tree_size: 8 } });
+
+      const proof = await proveEntry(store, tree, 3);
+      expect(proof.tree_size).toBe(8);
+      const root = Buffer.from(proof.root, 'base64');
+      verifyInclusion(inclusionProofFromJson(proof), Buffer.from(proof.leaf_hash, 'base64'), root);
+      expect(Buffer.from(proof.entry, 'base64')).toEqual(Buffer.from(sealed[3]!.bytes));
+
+      // a tree that does not hold the checkpoint's entries, or whose leaf is not the stored bytes', proves nothing
+      const short = new LeafTree();
+      short.push(leafHash(sealed[0]!.bytes));
+      await expect(proveEntry(store, short, 0)).rejects.toMatchObject({ code: 'LEDGER_VERIFY_FAILED' });
+      const wrong = new LeafTree();
+      for (const entry of sealed) wrong.push(leafHash(entry.bytes.subarray(1)));
+      await expect(proveEntry(store, wrong, 3)).rejects.toMatchObject({ code: 'LEDGER_VERIFY_FAILED' });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('the one checkpointer, fed by the command sequencer', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const EVERY = 50;
+  const MAX_BATCH = 8;
+  const appended: CommandJob = {
+    withoutPolicy: true,
+    evaluate: (_state, _policy, ctx, seq) => ({ entries: [{ ...draft(seq), at: new Date(ctx.now).toISOString() }], result: seq }),
+  };
+
+  it('checkpoints as soon as a batch leaves `every` uncovered: never more than every - 1 + two batches past the last one stored', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-checkpointer-'));
+    dirs.push(dir);
+    const store = SqliteLedgerStore.open(join(dir, 'ledger.db'));
+    let durable = 0;
+    const put = store.putCheckpoint.bind(store);
+    store.putCheckpoint = async (checkpoint) => {
+      await put(checkpoint);
+      durable = Math.max(durable, checkpoint.treeSize);
+    };
+    let worst = 0;
+    const signer = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
+    const sequencer = await CommandSequencer.open(store, {
+      clock: () => Date.parse('2025-01-01T00:00:00.000Z'),
+      ids: randomIds(),
+      policies: [],
+      maxBatch: MAX_BATCH,
+      // the interval never fires in this test: only `every` brings checkpoints
+      checkpoints: signedCheckpoints(ORIGIN, signer, { every: EVERY, intervalMs: 2 ** 31 - 1 }),
+      observer: {
+        committed: (entries) => {
+          worst = Math.max(worst, entries.at(-1)!.seq + 1 - durable);
+        },
+      },
+    });
+    try {
+      for (let wave = 0; wave < 20; wave++) await Promise.all(Array.from({ length: 37 }, () => sequencer.submit(appended)));
+      expect(sequencer.size).toBe(740);
+      expect(durable).toBeGreaterThanOrEqual(740 - EVERY);
+      // one entry a command here, so a batch is at most MAX_BATCH entries
+      expect(worst).toBeLessThanOrEqual(EVERY - 1 + 2 * MAX_BATCH);
+    } finally {
+      await sequencer.close();
+      await store.close();
+    }
+    expect(durable).toBe(740);
+  });
+
+  it('counts entries its follower applied: a replica that only follows checkpoints them and proves against its own leaves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-checkpointer-'));
+    dirs.push(dir);
+    const path = join(dir, 'ledger.db');
+    const writerStore = SqliteLedgerStore.open(path);
+    const followerStore = SqliteLedgerStore.open(path);
+    const signer = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
+    const options = { clock: () => Date.parse('2025-01-01T00:00:00.000Z'), ids: randomIds(), policies: [] };
+    // the writer signs nothing: whatever is checkpointed, the follower signed
+    const writer = await CommandSequencer.open(writerStore, options);
+    await Promise.all(Array.from({ length: 3 }, () => writer.submit(appended)));
+    const checkpoints: number[] = [];
+    const follower = await CommandSequencer.open(followerStore, {
+      ...options,
+      checkpoints: signedCheckpoints(ORIGIN, signer, { every: EVERY, intervalMs: 2 ** 31 - 1 }),
+      observer: { checkpoint: (e) => checkpoints.push(e.treeSize) },
+    });
+    await follower.follow();
+    // the follower reads the store only to follow, never to learn what a checkpoint covers
+    const reads: number[] = [];
+    const read = followerStore.read.bind(followerStore);
+    followerStore.read = (from: number, to?: number) => {
+      reads.push(from);
+      return read(from, to);
+    };
+    try {
+      await Promise.all(Array.from({ length: EVERY + 2 }, () => writer.submit(appended)));
+      const deadline = Date.now() + 5_000;
+      while (checkpoints.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(checkpoints[0]).toBeGreaterThanOrEqual(EVERY);
+      const proof = await follower.prove(7);
+      verifyInclusion(inclusionProofFromJson(proof), Buffer.from(proof.leaf_hash, 'base64'), Buffer.from(proof.root, 'base64'));
+      // follower reads start where the last one ended (at 3 or later, never the whole ledger again); a proof reads the one entry it proves
+      expect(reads.filter((from) => from < 3 && from !== 7)).toEqual([]);
+    } finally {
+      await follower.close();
+      await writer.close();
+      await followerStore.close();
+      await writerStore.close();
+    }
+  });
+});
+
+describe('CheckpointScheduler against another replica', () => {
+  it('counts a tree covered when the store refuses its note because another key stored one for that size first', async () => {
+    const other = { treeSize: 5, note: 'theirs' };
+    const store = {
+      putCheckpoint: async () => {
+        throw new Error('a different checkpoint for tree size 5 is already stored');
+      },
+      latestCheckpoint: async () => other,
+    };
+    const errors: unknown[] = [];
+    const scheduler = new CheckpointScheduler(store, { every: 5, intervalMs: 60_000, sign: () => 'ours' }, {
+      observer: { error: (err) => errors.push(err) },
+      now: () => 0,
+      onInterval: () => undefined,
+    });
+    const tree = { size: 5, root: () => new Uint8Array(32) };
+    expect(scheduler.due(tree)).toBe(true);
+    await scheduler.write(tree);
+    expect(errors).toEqual([]);
+    expect(scheduler.due(tree)).toBe(false);
+    await scheduler.close(tree);
+  });
+});
