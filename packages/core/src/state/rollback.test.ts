@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { caller, compileBundle, COPILOT, examplePolicy, ok, refused, restartOverride, restartStep, World } from '../../../../test/scenario/world.js';
+import type { LedgerEntry } from '../ledger/entry.js';
+import type { ExecutionResult } from './execute.js';
+import type { MachineStep } from './machine.js';
+import type { RequestOverrideResult, SubmitOverrideResult } from './override.js';
+import type { RegisterRollbackResult, RunRollbackResult } from './rollback.js';
+
+/**
+ * Rollback artifacts: registered as steps of their own under the active
+ * bundle, run by rollback authority without a new quorum, revoking the live
+ * leases of their environment. Every entry is filed under the artifact, the
+ * step it reverses, its proposal and incident, and cites the rollback rules.
+ */
+
+const OLIVIA = caller('olivia', 'approver-console');
+
+const only = <R>(step: MachineStep<R>): LedgerEntry => {
+  expect(step.entries).toHaveLength(1);
+  return step.entries[0] as LedgerEntry;
+};
+
+const register = (w: World, step: string, params?: Record<string, string>, target = 'payments-worker'): MachineStep<RegisterRollbackResult> =>
+  w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: OLIVIA, step, action: 'workers.rollback_pool', target, ...(params === undefined ? {} : { params }) });
+
+const run = (w: World, artifact: string, who = OLIVIA): MachineStep<RunRollbackResult> => w.run<RunRollbackResult>({ kind: 'rollback_run', caller: who, artifact });
+
+/** A lease, signed by lena and fatima, over the restart with `digest` (proposed in `environment`, its rollback registered). */
+function leaseFor(w: World, digest: string, artifact: string, environment: string): string {
+  const draft = { ...restartOverride(w, null, digest, artifact), scope: { environments: [environment], actions: ['workers.restart_pool'], targets: ['payments-worker'] } };
+  const requested = ok(w.run<RequestOverrideResult>({ kind: 'override_request', caller: OLIVIA, ...draft }));
+  const signatures = [w.sign(requested.body, 'a', 'lena', 'signed-cli'), w.sign(requested.body, 'b', 'fatima', 'signed-cli')];
+  return ok(w.run<SubmitOverrideResult>({ kind: 'override_submit', caller: caller('lena', 'signed-cli'), override: requested.override, signatures })).lease;
+}
+
+describe('registering a rollback', () => {
+  it('records the artifact’s own parameters, which its digest covers', () => {
+    const w = new World(examplePolicy());
+    const s = ok(w.propose([restartStep()], { incident: 'inc-3' })).steps[0];
+    const plain = register(w, s?.step ?? '');
+    const withParams = register(w, s?.step ?? '', { to_release: '2025-05-30' });
+    expect(w.state.artifacts.get(ok(withParams).artifact)?.params).toEqual({ to_release: '2025-05-30' });
+    expect(ok(withParams).digest).not.toBe(ok(plain).digest);
+    expect(only(plain).subjects).toEqual({ step: s?.step, proposal: w.state.steps.get(s?.step ?? '')?.proposal, incident: 'inc-3', artifact: ok(plain).artifact });
+  });
+
+  it('is refused for a step decided under an earlier bundle', () => {
+    const w = new World(examplePolicy());
+    const s = ok(w.propose([restartStep()])).steps[0];
+    const artifact = ok(register(w, s?.step ?? '')).artifact;
+    const lease = leaseFor(w, s?.digest ?? '', artifact, 'prod');
+    ok(w.run<ExecutionResult>({ kind: 'use_lease', caller: COPILOT, lease, step: s?.step ?? '' }));
+    // an executed step is not decided again when the bundle changes: it stays under the bundle it ran under
+    ok(w.activate(compileBundle({ ...w.policy.bundle, description: 'next' })));
+    expect(refused(register(w, s?.step ?? '')).code).toBe('STEP_UNKNOWN');
+  });
+
+  it('issues a waiting grant with no request when the step, decided again, no longer needs approval', () => {
+    const w = new World(examplePolicy());
+    const s = ok(w.propose([restartStep()])).steps[0];
+    expect(s?.request).toBeTruthy();
+    const example = w.policy.bundle;
+    // the next bundle makes the restart low risk in prod: allowed, once its rollback is registered
+    ok(w.activate(compileBundle({ ...example, actions: example.actions.map((a) => (a.id === 'workers.restart_pool' ? { ...a, risk: { ...a.risk, prod: 'low' } } : a)) })));
+    expect(w.state.steps.get(s?.step ?? '')?.effect).toBe('allow');
+    const grant = ok(register(w, s?.step ?? '')).grant;
+    expect(grant?.step).toBe(s?.step);
+    expect(grant?.request).toBeNull();
+  });
+});
+
+describe('running a rollback', () => {
+  it('refuses a caller outside the roster, and every refusal cites the rollback authority', () => {
+    const w = new World(examplePolicy());
+    const s = ok(w.propose([restartStep()])).steps[0];
+    const artifact = ok(register(w, s?.step ?? '')).artifact;
+    for (const [who, id, code] of [
+      [caller('mallory', 'signed-cli'), artifact, 'UNKNOWN_PRINCIPAL'],
+      [COPILOT, artifact, 'AGENT_CANNOT_ROLLBACK'],
+      [caller('fatima', 'signed-cli'), artifact, 'ROLE_NOT_ELIGIBLE'],
+      [OLIVIA, 'artifact-404', 'ARTIFACT_UNKNOWN'],
+    ] as const) {
+      const attempt = run(w, id, who);
+      expect(refused(attempt).code).toBe(code);
+      expect(only(attempt)).toMatchObject({ subjects: { target: id }, payload: { rule_ids: ['rollback:authority'] } });
+    }
+    ok(run(w, artifact));
+    expect(only(run(w, artifact)).payload).toMatchObject({ code: 'ROLLBACK_NOT_READY', rule_ids: ['rollback:authority'] });
+    const dev = ok(w.propose([restartStep({ environment: 'dev' })])).steps[0];
+    const devArtifact = ok(register(w, dev?.step ?? '')).artifact;
+    expect(only(run(w, devArtifact)).payload).toMatchObject({ code: 'ENVIRONMENT_NOT_ALLOWED', rule_ids: ['rollback:authority'] });
+  });
+
+  it('is filed under the artifact, the execution, the step it reverses, its proposal and incident', () => {
+    const w = new World(examplePolicy());
+    const s = ok(w.propose([restartStep()], { incident: 'inc-3' })).steps[0];
+    const artifact = ok(register(w, s?.step ?? '')).artifact;
+    const step = run(w, artifact);
+    const { execution } = ok(step);
+    const entry = step.entries[0];
+    expect(entry?.type).toBe('rollback.executed');
+    expect(entry?.subjects).toEqual({ artifact, execution, step: s?.step, proposal: w.state.steps.get(s?.step ?? '')?.proposal, incident: 'inc-3' });
+    expect(entry?.payload['rule_ids']).toEqual(['rollback:authority']);
+  });
+
+  it('revokes the live leases of its environment, and no other, filed under the artifact', () => {
+    const w = new World(examplePolicy());
+    const prod = ok(w.propose([restartStep()])).steps[0];
+    const dev = ok(w.propose([restartStep({ environment: 'dev' })])).steps[0];
+    const prodArtifact = ok(register(w, prod?.step ?? '')).artifact;
+    const devArtifact = ok(register(w, dev?.step ?? '')).artifact;
+    const prodLease = leaseFor(w, prod?.digest ?? '', prodArtifact, 'prod');
+    const devLease = leaseFor(w, dev?.digest ?? '', devArtifact, 'dev');
+    const step = run(w, prodArtifact);
+    expect(ok(step).revoked_leases).toEqual([prodLease]);
+    expect(w.state.leases.get(devLease)?.status).toBe('live');
+    const revoked = step.entries.find((e) => e.type === 'lease.revoked');
+    expect(revoked?.subjects).toEqual({ lease: prodLease, override: w.state.leases.get(prodLease)?.override, artifact: prodArtifact });
+    expect(revoked?.payload).toMatchObject({ reason: 'rollback', cause: prodArtifact, rule_ids: ['override:revocation'] });
+  });
+});
