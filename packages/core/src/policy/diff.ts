@@ -7,6 +7,7 @@ import { CountersignError } from '../errors.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import type { RequirementsData } from '../state/entries.js';
 import { parseEntry, type AuthorityEntry } from '../state/parse.js';
+import { recordedStepProposal } from '../state/propose.js';
 import { applyEntry } from '../state/reduce.js';
 import { createState, decisionState, type AuthorityState } from '../state/state.js';
 import { normalisePolicy } from './bundle-id.js';
@@ -408,27 +409,7 @@ function redecide(state: AuthorityState, entry: AuthorityEntry<'step.decided'>, 
   if (step === undefined || proposal === undefined) {
     throw unreadable(entry.seq, entry.type, '/payload/step', `no \`proposal.received\` before it names step \`${entry.payload.step}\``);
   }
-  const [decision] = decideProposal(
-    policy,
-    {
-      agent: proposal.agent,
-      on_behalf_of: proposal.on_behalf_of,
-      surface: proposal.surface,
-      ...(proposal.incident === null ? {} : { incident: proposal.incident }),
-      steps: [
-        {
-          action: step.action,
-          environment: step.environment,
-          target: step.target,
-          params: step.params,
-          ...(step.rationale === null ? {} : { rationale: step.rationale }),
-          ...(step.expected_consequence === null ? {} : { expected_consequence: step.expected_consequence }),
-        },
-      ],
-    },
-    decisionState(state),
-    now,
-  );
+  const [decision] = decideProposal(policy, recordedStepProposal(step, proposal), decisionState(state), now);
   // decideProposal returns one decision per step, and there is one step
   return decision as Decision;
 }

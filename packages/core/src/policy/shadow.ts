@@ -1,6 +1,7 @@
 import { decideProposal } from '../decision/decide.js';
 import type { Decision } from '../decision/decision.js';
 import type { LedgerEntry } from '../ledger/entry.js';
+import { recordedStepProposal } from '../state/propose.js';
 import { decisionState, type AuthorityState, type ReleaseRecord } from '../state/state.js';
 import type { CompiledPolicy } from './compile.js';
 import { replayDiff, type ReplayDiff } from './diff.js';
@@ -22,27 +23,7 @@ export function shadowDecision(state: AuthorityState, stepId: string, candidate:
   const step = state.steps.get(stepId);
   const proposal = step === undefined ? undefined : state.proposals.get(step.proposal);
   if (step === undefined || proposal === undefined) return null;
-  const [decision] = decideProposal(
-    candidate,
-    {
-      agent: proposal.agent,
-      on_behalf_of: proposal.on_behalf_of,
-      surface: proposal.surface,
-      ...(proposal.incident === null ? {} : { incident: proposal.incident }),
-      steps: [
-        {
-          action: step.action,
-          environment: step.environment,
-          target: step.target,
-          params: step.params,
-          ...(step.rationale === null ? {} : { rationale: step.rationale }),
-          ...(step.expected_consequence === null ? {} : { expected_consequence: step.expected_consequence }),
-        },
-      ],
-    },
-    decisionState(state),
-    now,
-  );
+  const [decision] = decideProposal(candidate, recordedStepProposal(step, proposal), decisionState(state), now);
   return decision ?? null;
 }
 

@@ -15,7 +15,7 @@ import {
 import type { CanonicalValue } from '../canonical.js';
 import { CountersignError } from '../errors.js';
 import { normalisePolicy } from '../policy/bundle-id.js';
-import { settleDecision, type StepOutcome } from './propose.js';
+import { recordedStepProposal, settleDecision, type StepOutcome } from './propose.js';
 import { decisionState, type AuthorityState } from './state.js';
 
 /**
@@ -122,28 +122,7 @@ export function activationEffects(
     if (step.executions.length > 0) continue;
     const proposal = state.proposals.get(step.proposal);
     if (!proposal) continue;
-    const params = step.params;
-    const [decision] = decideProposal(
-      next,
-      {
-        agent: proposal.agent,
-        on_behalf_of: proposal.on_behalf_of,
-        surface: proposal.surface,
-        ...(proposal.incident === null ? {} : { incident: proposal.incident }),
-        steps: [
-          {
-            action: step.action,
-            environment: step.environment,
-            target: step.target,
-            params,
-            ...(step.rationale === null ? {} : { rationale: step.rationale }),
-            ...(step.expected_consequence === null ? {} : { expected_consequence: step.expected_consequence }),
-          },
-        ],
-      },
-      view,
-      ctx.now,
-    );
+    const [decision] = decideProposal(next, recordedStepProposal(step, proposal), view, ctx.now);
     if (!decision) continue;
     outcomes.push(
       settleDecision(

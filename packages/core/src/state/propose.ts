@@ -18,7 +18,7 @@ import {
   type IdGenerator,
 } from './command.js';
 import { stepId, type StepBody } from './entries.js';
-import { decisionState, type AuthorityState } from './state.js';
+import { decisionState, type AuthorityState, type ProposalRecord, type StepRecord } from './state.js';
 
 export interface ProposeCommand {
   readonly kind: 'propose';
@@ -226,4 +226,28 @@ export function propose(state: AuthorityState, policy: CompiledPolicy | null, co
     }),
   );
   return { entries: d.list, result: { ok: true, proposal: id, steps: outcomes } };
+}
+
+/**
+ * A recorded step as the one-step proposal it was decided as, with the
+ * proposal's agent, requester, surface and incident: what a bundle change, a
+ * replay diff and a shadow run decide again under another bundle.
+ */
+export function recordedStepProposal(step: StepRecord, proposal: ProposalRecord): Proposal {
+  return {
+    agent: proposal.agent,
+    on_behalf_of: proposal.on_behalf_of,
+    surface: proposal.surface,
+    ...(proposal.incident === null ? {} : { incident: proposal.incident }),
+    steps: [
+      {
+        action: step.action,
+        environment: step.environment,
+        target: step.target,
+        params: step.params,
+        ...(step.rationale === null ? {} : { rationale: step.rationale }),
+        ...(step.expected_consequence === null ? {} : { expected_consequence: step.expected_consequence }),
+      },
+    ],
+  };
 }

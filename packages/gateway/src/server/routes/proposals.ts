@@ -8,61 +8,43 @@ import { IdParams } from './bounds.js';
 const Decisions = z.object({ bundle_id: z.string(), decisions: z.array(z.record(z.string(), z.unknown())) });
 
 export function proposalRoutes(ctx: ServerContext): RouteSpec[] {
+  /** A proposal, plain or on the one-call path: the same body, answer and checks, one flag apart. */
+  const propose = (path: string, summary: string, execute: boolean): RouteSpec =>
+    route({
+      method: 'POST',
+      path,
+      summary,
+      tag: 'proposals',
+      operation: 'propose',
+      // the proposal arrives from an agent: attacker-controlled, validated by core's schema before anything reads it
+      body: Proposal,
+      response: ProposalBody,
+      status: 201,
+      handler: async ({ body, request }) => {
+        const caller = callerFrom(request);
+        const result = await run(ctx, () => (execute ? ctx.gateway.proposeAndExecute(caller, body) : ctx.gateway.propose(caller, body)));
+        const record = ctx.reader.state.proposals.get(result.proposal);
+        ctx.requestsOpened(result.steps.flatMap((s) => (s.request === null ? [] : [s.request])));
+        return {
+          proposal: result.proposal,
+          bundle_id: record?.bundle_id ?? ctx.reader.bundleId,
+          agent: record?.agent ?? caller.principal,
+          on_behalf_of: record?.on_behalf_of ?? body.on_behalf_of,
+          surface: record?.surface ?? caller.surface,
+          incident: record?.incident ?? null,
+          // the caller is the proposing agent (the core refuses any other): it gets its grants
+          steps: result.steps.map((s) => stepOutcomeView(s, result.tokens, true)),
+        };
+      },
+    });
+
   return [
-    route({
-      method: 'POST',
-      path: '/v1/proposals',
-      summary: 'propose steps: each is decided on its own; allowed steps come back with a grant, others with a request id or their refusal codes',
-      tag: 'proposals',
-      operation: 'propose',
-      // the proposal arrives from an agent: attacker-controlled, validated by core's schema before anything reads it
-      body: Proposal,
-      response: ProposalBody,
-      status: 201,
-      handler: async ({ body, request }) => {
-        const caller = callerFrom(request);
-        const result = await run(ctx, () => ctx.gateway.propose(caller, body));
-        const record = ctx.reader.state.proposals.get(result.proposal);
-        ctx.requestsOpened(result.steps.flatMap((s) => (s.request === null ? [] : [s.request])));
-        return {
-          proposal: result.proposal,
-          bundle_id: record?.bundle_id ?? ctx.reader.bundleId,
-          agent: record?.agent ?? caller.principal,
-          on_behalf_of: record?.on_behalf_of ?? body.on_behalf_of,
-          surface: record?.surface ?? caller.surface,
-          incident: record?.incident ?? null,
-          // the caller is the proposing agent (the core refuses any other): it gets its grants
-          steps: result.steps.map((s) => stepOutcomeView(s, result.tokens, true)),
-        };
-      },
-    }),
-    route({
-      method: 'POST',
-      path: '/v1/proposals/execute',
-      summary: 'the one-call path: propose, and execute at once each step decided allow (recorded as step.executed, no grant token, no second call); other steps are settled as by POST /v1/proposals; report each outcome on its execution',
-      tag: 'proposals',
-      operation: 'propose',
-      // the proposal arrives from an agent: attacker-controlled, validated by core's schema before anything reads it
-      body: Proposal,
-      response: ProposalBody,
-      status: 201,
-      handler: async ({ body, request }) => {
-        const caller = callerFrom(request);
-        const result = await run(ctx, () => ctx.gateway.proposeAndExecute(caller, body));
-        const record = ctx.reader.state.proposals.get(result.proposal);
-        ctx.requestsOpened(result.steps.flatMap((s) => (s.request === null ? [] : [s.request])));
-        return {
-          proposal: result.proposal,
-          bundle_id: record?.bundle_id ?? ctx.reader.bundleId,
-          agent: record?.agent ?? caller.principal,
-          on_behalf_of: record?.on_behalf_of ?? body.on_behalf_of,
-          surface: record?.surface ?? caller.surface,
-          incident: record?.incident ?? null,
-          // the caller is the proposing agent (the core refuses any other): it gets its grants
-          steps: result.steps.map((s) => stepOutcomeView(s, result.tokens, true)),
-        };
-      },
-    }),
+    propose('/v1/proposals', 'propose steps: each is decided on its own; allowed steps come back with a grant, others with a request id or their refusal codes', false),
+    propose(
+      '/v1/proposals/execute',
+      'the one-call path: propose, and execute at once each step decided allow (recorded as step.executed, no grant token, no second call); other steps are settled as by POST /v1/proposals; report each outcome on its execution',
+      true,
+    ),
     route({
       method: 'GET',
       path: '/v1/proposals/:id',
