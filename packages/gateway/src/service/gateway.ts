@@ -23,6 +23,7 @@ import {
   type ProposeReleaseResult,
   type AddEvidenceCommand,
   type ApprovalAttestation,
+  type ApprovalStatement,
   type ApprovalResult,
   type AuthorityState,
   type Caller,
@@ -370,18 +371,8 @@ export class Gateway {
    */
   async signRelease(caller: Caller, input: ApprovalInput): Promise<GatewayResult<ApproveReleaseResult>> {
     const statement = parseStatement(input.statement);
-    const policy = this.#sequencer.policy;
-    const given = input.attestation;
-    let attestation: ApprovalAttestation;
-    let verified: boolean;
-    if (given.kind === 'key') {
-      attestation = { kind: 'key', key_id: given.key_id, signature: given.signature };
-      verified = policy !== null && verifyStatement(statement, given.signature, this.#roster(policy), given.key_id).verified;
-    } else {
-      // a console session's click: recorded as gateway attestation, which a key-only quorum refuses
-      attestation = { kind: 'gateway', credential_id: caller.credential, signature: given.signature ?? attestStatement(statement, this.#key) };
-      verified = given.signature === undefined || verifyAttestation(statement, given.signature, this.publicKey);
-    }
+    // a console session's click is gateway attestation, which a key-only release quorum refuses
+    const { attestation, verified } = this.#attest(caller, statement, input.attestation);
     return this.#run({ kind: 'release_approve', caller, statement, attestation, signature_verified: verified });
   }
 
@@ -442,23 +433,27 @@ export class Gateway {
     if (statement.decision !== decision) {
       throw new GatewayError('USAGE', `the statement says \`${statement.decision}\`, not \`${decision}\``);
     }
-    const policy = this.#sequencer.policy;
-    let attestation: ApprovalAttestation;
-    let verified: boolean;
-    const given = input.attestation;
-    if (given.kind === 'key') {
-      // the approver's own key from the roster of the bundle in force, and only theirs
-      attestation = { kind: 'key', key_id: given.key_id, signature: given.signature };
-      verified = policy !== null && verifyStatement(statement, given.signature, this.#roster(policy), given.key_id).verified;
-    } else if (given.signature === undefined) {
-      // an authenticated console session: the gateway vouches for the statement with its own key
-      attestation = { kind: 'gateway', credential_id: caller.credential, signature: attestStatement(statement, this.#key) };
-      verified = true;
-    } else {
-      attestation = { kind: 'gateway', credential_id: caller.credential, signature: given.signature };
-      verified = verifyAttestation(statement, given.signature, this.publicKey);
-    }
+    const { attestation, verified } = this.#attest(caller, statement, input.attestation);
     return this.#run({ kind: 'approval', caller, statement, attestation, signature_verified: verified });
+  }
+
+  /**
+   * How a statement (an approval's or a release's) is vouched for, and whether
+   * that checks out: the signer's own key from the roster of the bundle in
+   * force, and only theirs; or, for an authenticated console session, the
+   * gateway's own attestation.
+   */
+  #attest(caller: Caller, statement: ApprovalStatement, given: AttestationInput): { readonly attestation: ApprovalAttestation; readonly verified: boolean } {
+    if (given.kind === 'key') {
+      const policy = this.#sequencer.policy;
+      const verified = policy !== null && verifyStatement(statement, given.signature, this.#roster(policy), given.key_id).verified;
+      return { attestation: { kind: 'key', key_id: given.key_id, signature: given.signature }, verified };
+    }
+    if (given.signature === undefined) {
+      // an authenticated console session: the gateway vouches for the statement with its own key
+      return { attestation: { kind: 'gateway', credential_id: caller.credential, signature: attestStatement(statement, this.#key) }, verified: true };
+    }
+    return { attestation: { kind: 'gateway', credential_id: caller.credential, signature: given.signature }, verified: verifyAttestation(statement, given.signature, this.publicKey) };
   }
 
   #roster(policy: CompiledPolicy): Roster {
