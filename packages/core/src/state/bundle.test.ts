@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { AuthorityMachine } from './machine.js';
+import { caller, compileBundle, COPILOT, examplePolicy, ok, refused, restartOverride, restartStep, snapshotStep, World } from '../../../../test/scenario/world.js';
+import type { ActivateBundleResult } from './bundle.js';
+import type { RequestOverrideResult, SubmitOverrideResult } from './override.js';
+import type { RegisterRollbackResult } from './rollback.js';
+
+/**
+ * Bundle activation: the gateway installs the first bundle of a ledger and
+ * only that one; any later bundle comes through a governed release. What was
+ * decided under the old bundle and not used loses its footing, and every
+ * entry says which bundle (and release) did it.
+ */
+
+const OLIVIA = caller('olivia', 'approver-console');
+const T = Date.parse('2025-06-01T09:00:00.000Z');
+
+describe('the gateway’s own activation', () => {
+  it('installs the first bundle, filed under it and citing the activation rule', () => {
+    const machine = new AuthorityMachine();
+    const policy = examplePolicy();
+    const step = machine.run<ActivateBundleResult>({ kind: 'bundle_activate', caller: null, policy }, T);
+    expect(step.entries.map((e) => e.type)).toEqual(['bundle.activated']);
+    expect(step.entries[0]?.subjects).toEqual({ bundle: policy.bundleId });
+    expect(step.entries[0]?.payload['rule_ids']).toEqual(['bundle:activation']);
+  });
+
+  it('writes nothing when a replica restarts with the bundle already in force', () => {
+    const machine = new AuthorityMachine();
+    const policy = examplePolicy();
+    machine.run({ kind: 'bundle_activate', caller: null, policy }, T);
+    const again = machine.run<ActivateBundleResult>({ kind: 'bundle_activate', caller: null, policy }, T + 1);
+    expect(again.entries).toEqual([]);
+    expect(again.result).toEqual({ ok: true, bundle_id: policy.bundleId, previous_bundle_id: policy.bundleId, voided_requests: [], revoked_grants: [], revoked_leases: [], redecided: [] });
+  });
+
+  it('refuses to replace the bundle in force: a replica started with another file does not change the rules', () => {
+    const machine = new AuthorityMachine();
+    const policy = examplePolicy();
+    machine.run({ kind: 'bundle_activate', caller: null, policy }, T);
+    const other = compileBundle({ ...policy.bundle, description: 'another file' });
+    expect(() => machine.run({ kind: 'bundle_activate', caller: null, policy: other }, T + 1)).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    expect(machine.state.bundle.bundle_id).toBe(policy.bundleId);
+  });
+});
+
+describe('activation by a caller', () => {
+  it('is always refused, citing the activation rule: unknown, agent, already active, or anyone at all', () => {
+    const w = new World(examplePolicy());
+    const next = compileBundle({ ...w.policy.bundle, description: 'next' });
+    for (const [who, policy, code] of [
+      [caller('mallory', 'signed-cli'), next, 'UNKNOWN_PRINCIPAL'],
+      [COPILOT, next, 'AGENT_CANNOT_ACTIVATE'],
+      [caller('priya', 'approver-console'), w.policy, 'BUNDLE_ALREADY_ACTIVE'],
+      [caller('priya', 'approver-console'), next, 'RELEASE_REQUIRED'],
+    ] as const) {
+      const attempt = w.run({ kind: 'bundle_activate', caller: who, policy });
+      expect(refused(attempt).code).toBe(code);
+      expect(attempt.entries[0]?.payload['rule_ids']).toEqual(['bundle:activation']);
+    }
+  });
+
+  it('judges the caller by the bundle in force, not by the candidate', () => {
+    const w = new World(examplePolicy());
+    const example = w.policy.bundle;
+    // a candidate without priya: she is still a person of the bundle in force
+    const next = compileBundle({ ...example, principals: example.principals.filter((p) => p.id !== 'priya') });
+    expect(refused(w.run({ kind: 'bundle_activate', caller: caller('priya', 'approver-console'), policy: next })).code).toBe('RELEASE_REQUIRED');
+  });
+});
+
+describe('a release’s activation', () => {
+  it('is filed under the bundle and the release, citing the release quorum', () => {
+    const w = new World(examplePolicy());
+    const next = compileBundle({ ...w.policy.bundle, description: 'next' });
+    ok(w.activate(next));
+    const activated = w.machine.entries.filter((e) => e.type === 'bundle.activated').at(-1);
+    const release = activated?.payload['release'];
+    expect(typeof release).toBe('string');
+    expect(activated?.subjects).toEqual({ bundle: next.bundleId, release });
+    expect(activated?.payload['rule_ids']).toEqual(['release:quorum']);
+  });
+
+  it('files the grants, leases and requests it ends under the new bundle', () => {
+    const w = new World(examplePolicy());
+    const snap = ok(w.propose([snapshotStep()])).steps[0];
+    const restart = ok(w.propose([restartStep()])).steps[0];
+    const held = ok(w.propose([restartStep({ target: 'ledger-worker' })])).steps[0];
+    const artifact = ok(w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: OLIVIA, step: held?.step ?? '', action: 'workers.rollback_pool', target: 'ledger-worker' })).artifact;
+    const draft = { ...restartOverride(w, null, held?.digest ?? '', artifact), scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['ledger-worker'] } };
+    const requested = ok(w.run<RequestOverrideResult>({ kind: 'override_request', caller: OLIVIA, ...draft }));
+    const signatures = [w.sign(requested.body, 'a', 'lena', 'signed-cli'), w.sign(requested.body, 'b', 'fatima', 'signed-cli')];
+    const lease = ok(w.run<SubmitOverrideResult>({ kind: 'override_submit', caller: caller('lena', 'signed-cli'), override: requested.override, signatures })).lease;
+
+    const next = compileBundle({ ...w.policy.bundle, description: 'next' });
+    const activation = w.activate(next);
+    ok(activation);
+    const entry = (type: string) => activation.entries.find((e) => e.type === type);
+    expect(entry('grant.revoked')?.subjects).toEqual({ grant: snap?.grant?.jti, step: snap?.step, proposal: w.state.steps.get(snap?.step ?? '')?.proposal, bundle: next.bundleId });
+    expect(entry('grant.revoked')?.payload).toMatchObject({ reason: 'bundle_change', rule_ids: ['bundle:activation'] });
+    expect(entry('lease.revoked')?.subjects).toEqual({ lease, override: requested.override, bundle: next.bundleId });
+    expect(entry('lease.revoked')?.payload).toMatchObject({ reason: 'bundle_change', rule_ids: ['bundle:activation'] });
+    const voided = activation.entries.filter((e) => e.type === 'request.voided').find((e) => e.payload['request'] === restart?.request);
+    expect(voided?.subjects).toEqual({ request: restart?.request, step: restart?.step, proposal: w.state.steps.get(restart?.step ?? '')?.proposal });
+  });
+
+  it('does not count a rollback artifact registered under the old bundle: the step waits for a new one', () => {
+    const w = new World(examplePolicy());
+    const s = ok(w.propose([restartStep({ environment: 'dev' })])).steps[0];
+    expect(ok(w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: OLIVIA, step: s?.step ?? '', action: 'workers.rollback_pool', target: 'payments-worker' })).grant).not.toBeNull();
+    ok(w.activate(compileBundle({ ...w.policy.bundle, description: 'next' })));
+    const again = w.machine.entries.filter((e) => e.type === 'step.decided' && e.payload['step'] === s?.step).at(-1);
+    expect(again?.payload).toMatchObject({ effect: 'allow', redecided: 'bundle_change' });
+    expect(w.state.steps.get(s?.step ?? '')?.grants.filter((jti) => w.state.grants.get(jti)?.status === 'issued')).toEqual([]);
+  });
+});
