@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalDigest } from '../canonical.js';
+import type { CompiledPolicy } from '../policy/compile.js';
+import type { ApprovalStatement } from '../approval/statement.js';
+import { caller, compileBundle, COPILOT, examplePolicy, ok, refused, World } from '../../../../test/scenario/world.js';
+import type { Caller } from './command.js';
+import type { GoldenSummaryData } from './entries.js';
+import type { MachineStep } from './machine.js';
+import { releaseDigest, releaseRules, storedPolicy, type ProposeReleaseResult } from './release.js';
+import { createState } from './state.js';
+
+/**
+ * A governed release: a human proposes a candidate bundle with what the
+ * gateway found (golden cases, replay diff), independent humans sign its
+ * digest under the bundle in force, and the quorum activates it. Every entry
+ * is filed under the release and the candidate and cites the release rules.
+ */
+
+const PRIYA = caller('priya', 'approver-console');
+const DIFF = { replayed: 0, changed: 0, static_changes: 1, digest: canonicalDigest({ diff: 'test' }) };
+const golden = (over: Partial<GoldenSummaryData> = {}): GoldenSummaryData => ({ cases: 10, failed: 0, failures: [], coverage_percent: 80, digest: canonicalDigest({ golden: 'test' }), ...over });
+
+function propose(w: World, candidate: CompiledPolicy, who: Caller = PRIYA, goldenSummary: GoldenSummaryData | null = null): MachineStep<ProposeReleaseResult> {
+  return w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: who, candidate, golden: goldenSummary, diff: DIFF });
+}
+
+const next = (w: World, description = 'next'): CompiledPolicy => compileBundle({ ...w.policy.bundle, description });
+
+/** The example bundle with release rules of its own. */
+function withReleaseRules(rules: { propose_roles?: string[]; golden?: { required: boolean; min_coverage_percent: number } }): World {
+  const example = examplePolicy().bundle;
+  return new World(
+    compileBundle({
+      ...example,
+      release: {
+        propose_roles: rules.propose_roles ?? [],
+        approval: { quorum: [{ roles: ['payments-owner', 'finance-delegate', 'sre'], count: 2 }], surfaces: ['signed-cli', 'approver-console'], attestation: 'key' },
+        golden: rules.golden ?? { required: false, min_coverage_percent: 0 },
+      },
+    }),
+  );
+}
+
+describe('the default release rules', () => {
+  it('ask two people holding any role a human of the roster holds, by key, through any surface', () => {
+    const policy = examplePolicy();
+    expect(releaseRules(policy).approval).toMatchObject({
+      quorum: [{ roles: ['finance-delegate', 'incident-lead', 'oncall-operator', 'payments-owner', 'sre'], count: 2 }],
+      surfaces: policy.bundle.surfaces.map((s) => s.id),
+      attestation: 'key',
+    });
+  });
+});
+
+describe('the release digest signers sign', () => {
+  it('changes with the candidate, the bundle it replaces, the golden result and the diff', () => {
+    const base = releaseDigest('sha256:a', 'sha256:b', golden(), DIFF);
+    expect(releaseDigest('sha256:c', 'sha256:b', golden(), DIFF)).not.toBe(base);
+    expect(releaseDigest('sha256:a', null, golden(), DIFF)).not.toBe(base);
+    expect(releaseDigest('sha256:a', 'sha256:b', null, DIFF)).not.toBe(base);
+    expect(releaseDigest('sha256:a', 'sha256:b', golden(), { ...DIFF, digest: canonicalDigest({ diff: 'other' }) })).not.toBe(base);
+  });
+});
+
+describe('proposing a release', () => {
+  it('is refused to a caller outside the roster, citing the propose rule', () => {
+    const w = new World(examplePolicy());
+    const attempt = propose(w, next(w), caller('mallory', 'signed-cli'));
+    expect(refused(attempt).code).toBe('UNKNOWN_PRINCIPAL');
+    expect(attempt.entries[0]?.payload['rule_ids']).toEqual(['release:propose_roles']);
+    expect(refused(propose(w, next(w), COPILOT)).code).toBe('AGENT_CANNOT_ACTIVATE');
+  });
+
+  it('is reserved to the propose roles when the bundle names some', () => {
+    const w = withReleaseRules({ propose_roles: ['payments-owner'] });
+    const attempt = propose(w, next(w), caller('lena', 'approver-console'));
+    expect(refused(attempt).code).toBe('ROLE_NOT_ELIGIBLE');
+    expect(attempt.entries[0]?.payload['rule_ids']).toEqual(['release:propose_roles']);
+    ok(propose(w, next(w)));
+  });
+
+  it('holds the candidate to the golden rules, citing them', () => {
+    const w = withReleaseRules({ golden: { required: true, min_coverage_percent: 80 } });
+    for (const [summary, code] of [
+      [null, 'RELEASE_GOLDEN_MISSING'],
+      [golden({ failed: 1, failures: ['restart in prod needs a lead'] }), 'RELEASE_GOLDEN_FAILED'],
+      [golden({ coverage_percent: 79 }), 'RELEASE_GOLDEN_FAILED'],
+    ] as const) {
+      const attempt = propose(w, next(w), PRIYA, summary);
+      expect(refused(attempt).code).toBe(code);
+      expect(attempt.entries[0]?.payload['rule_ids']).toEqual(['release:golden']);
+    }
+    // exactly the minimum coverage is enough
+    ok(propose(w, next(w), PRIYA, golden({ coverage_percent: 80 })));
+  });
+
+  it('is filed under the release and the candidate, with the requirements its signers must meet', () => {
+    const w = new World(examplePolicy());
+    const candidate = next(w);
+    const step = propose(w, candidate);
+    const { release } = ok(step);
+    const entry = step.entries[0];
+    expect(entry?.subjects).toEqual({ release, bundle: candidate.bundleId });
+    expect(entry?.payload['rule_ids']).toEqual(['release:propose_roles', 'release:golden']);
+    expect(entry?.payload['requirements']).toMatchObject({ grant_ttl_ms: 0, rollback_required: false, prerequisites: [], attestation: 'key' });
+  });
+});
+
+describe('signing a release', () => {
+  it('refuses an agent as an agent, before looking at its signature', () => {
+    const w = new World(examplePolicy());
+    const { release, release_digest } = ok(propose(w, next(w)));
+    const statement: ApprovalStatement = { request: release, step_digest: release_digest, bundle_id: w.policy.bundleId, decision: 'approve', approver: 'payments-copilot', surface: 'copilot-console', reason: 'lgtm', signed_at: new Date(w.now).toISOString() };
+    const attempt = w.run({ kind: 'release_approve', caller: COPILOT, statement, attestation: { kind: 'key', key_id: 'x', signature: 'A'.repeat(86) }, signature_verified: false });
+    expect(refused(attempt).code).toBe('AGENT_CANNOT_APPROVE');
+    expect(attempt.entries[0]).toMatchObject({ type: 'release.rejected', subjects: { release }, payload: { rule_ids: ['release:quorum'] } });
+  });
+
+  it('refuses a signature through the surface the release was proposed from', () => {
+    const w = new World(examplePolicy());
+    const { release } = ok(propose(w, next(w)));
+    expect(refused(w.signRelease(release, 'fatima', 'approver-console')).code).toBe('SURFACE_NOT_ALLOWED');
+  });
+
+  it('records each signature under the release and the candidate, and activates on the quorum', () => {
+    const w = new World(examplePolicy());
+    const candidate = next(w);
+    const { release } = ok(propose(w, candidate));
+    const first = w.signRelease(release, 'fatima', 'signed-cli');
+    expect(ok(first)).toEqual({ ok: true, release, decision: 'approve', status: 'open', quorum_met: false, remaining: [{ factor: 0, roles: ['finance-delegate', 'incident-lead', 'oncall-operator', 'payments-owner', 'sre'], needed: 1 }], activated: null });
+    expect(first.entries[0]?.subjects).toEqual({ release, bundle: candidate.bundleId });
+    expect(first.entries[0]?.payload).toMatchObject({ approver: 'fatima', roles: ['finance-delegate'], key_id: 'fatima-2025', counted_for: [0], rule_ids: ['release:quorum'] });
+    const second = ok(w.signRelease(release, 'sam', 'signed-cli'));
+    expect(second).toMatchObject({ status: 'activated', quorum_met: true, remaining: [] });
+    expect(second.activated?.bundle_id).toBe(candidate.bundleId);
+    // the release is closed: a late signature is refused as such
+    expect(refused(w.signRelease(release, 'lena', 'signed-cli')).code).toBe('REQUEST_CLOSED');
+  });
+
+  it('is closed by one eligible denial, which activates nothing', () => {
+    const w = new World(examplePolicy());
+    const { release } = ok(propose(w, next(w)));
+    const denied = ok(w.signRelease(release, 'fatima', 'signed-cli', 'deny'));
+    expect(denied).toMatchObject({ decision: 'deny', status: 'denied', quorum_met: false, activated: null });
+    expect(w.state.releases.get(release)?.status).toBe('denied');
+    expect(refused(w.signRelease(release, 'sam', 'signed-cli')).code).toBe('REQUEST_CLOSED');
+  });
+});
+
+describe('the stored text of a bundle', () => {
+  it('is used only when it hashes to the id it is stored under: a replica never runs rules other than the ones named', () => {
+    const state = createState();
+    const policy = examplePolicy();
+    const other = compileBundle({ ...policy.bundle, description: 'another' });
+    state.index.bundleTexts.set(`sha256:${'0'.repeat(64)}`, other.bundle as never);
+    expect(storedPolicy(state, `sha256:${'0'.repeat(64)}`)).toBeNull();
+    state.index.bundleTexts.set(other.bundleId, other.bundle as never);
+    expect(storedPolicy(state, other.bundleId)?.bundleId).toBe(other.bundleId);
+    expect(storedPolicy(state, `sha256:${'1'.repeat(64)}`)).toBeNull();
+  });
+});
