@@ -152,3 +152,14 @@ describe('a denial by an eligible approver', () => {
     expect(denied?.payload['rule_ids']).toEqual(w.state.requests.get(r.request)?.rule_ids);
   });
 });
+
+describe('the timer’s expiry', () => {
+  it('files each request it expires under the request, its step and its proposal', () => {
+    const w = new World(examplePolicy());
+    const r = openRestart(w);
+    w.advance(15 * MINUTE);
+    const expired = w.run({ kind: 'expire' });
+    expect(expired.entries.map((e) => e.type)).toEqual(['request.expired']);
+    expect(expired.entries[0]?.subjects).toEqual({ request: r.request, step: r.step, proposal: r.proposal });
+  });
+});
