@@ -1,0 +1,304 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalDigest, canonicalJson } from '../canonical.js';
+import type { LedgerEntry } from '../ledger/entry.js';
+import {
+  caller,
+  clearStep,
+  compileBundle,
+  COPILOT,
+  EVIDENCE,
+  EVIDENCE_2,
+  examplePolicy,
+  MINUTE,
+  ok,
+  refused,
+  restartOverride,
+  restartStep,
+  snapshotStep,
+  World,
+} from '../../../../test/scenario/world.js';
+import type { ExecutionResult } from './execute.js';
+import type { HaltResult } from './halt.js';
+import type { HoldResult } from './hold.js';
+import { rebuildState } from './machine.js';
+import type { RequestOverrideResult, SubmitOverrideResult } from './override.js';
+import { applyEntries, applyEntry } from './reduce.js';
+import { storedPolicy, type ProposeReleaseResult } from './release.js';
+import type { RegisterRollbackResult, RunRollbackResult } from './rollback.js';
+import { createState, projectionRows, type AuthorityState } from './state.js';
+
+/**
+ * The reducer is what the ledger means (ADR 002 §2). Its laws, over a ledger
+ * that walks every kind of record through its life: an entry naming
+ * something the state does not hold changes nothing and never throws, so
+ * every ledger ever written replays; a transition applies once, so an entry
+ * seen twice (two replicas racing, a ledger stitched back together) cannot
+ * move a record a second time; and the projection says what happened.
+ */
+
+const OLIVIA = caller('olivia', 'approver-console');
+const LENA = caller('lena', 'approver-console');
+const PRIYA = caller('priya', 'approver-console');
+const SAM = caller('sam', 'signed-cli');
+
+interface Tour {
+  readonly w: World;
+  readonly ids: Record<string, string>;
+}
+
+function consume(w: World, grant: string): string {
+  return ok(w.run<ExecutionResult>({ kind: 'consume', caller: COPILOT, grant })).execution;
+}
+
+/** Every kind of record taken through its life, with the ids of what it made. */
+function tour(): Tour {
+  const w = new World(examplePolicy());
+  const ids: Record<string, string> = {};
+
+  // a snapshot that ran and succeeded; a grant presented twice
+  const snap = ok(w.propose([snapshotStep()])).steps[0];
+  ids['snapshotGrant'] = snap?.grant?.jti ?? '';
+  ids['snapshotRun'] = consume(w, ids['snapshotGrant']);
+  ok(w.run({ kind: 'outcome', caller: COPILOT, execution: ids['snapshotRun'], outcome: 'succeeded' }));
+  refused(w.run({ kind: 'consume', caller: COPILOT, grant: ids['snapshotGrant'] }));
+
+  // a restart approved after one refusal, run on its grant, that failed
+  const restart = ok(w.propose([restartStep()], { incident: 'inc-9' })).steps[0];
+  ids['restartStep'] = restart?.step ?? '';
+  ids['restartRequest'] = restart?.request ?? '';
+  refused(w.approve(ids['restartRequest'], 'olivia', 'approver-console'));
+  ok(w.approve(ids['restartRequest'], 'lena', 'approver-console'));
+  const reg = ok(w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: OLIVIA, step: ids['restartStep'], action: 'workers.rollback_pool', target: 'payments-worker', params: { to: 'previous' } }));
+  ids['restartArtifact'] = reg.artifact;
+  ids['restartGrant'] = reg.grant?.jti ?? '';
+  ids['restartRun'] = consume(w, ids['restartGrant']);
+  ok(w.run({ kind: 'outcome', caller: COPILOT, execution: ids['restartRun'], outcome: 'failed' }));
+
+  // a request denied, another left to expire
+  ids['deniedRequest'] = ok(w.propose([restartStep({ target: 'ledger-worker' })])).steps[0]?.request ?? '';
+  ok(w.approve(ids['deniedRequest'], 'leo', 'approver-console', { decision: 'deny' }));
+  ids['expiredRequest'] = ok(w.propose([restartStep({ target: 'refund-worker' })])).steps[0]?.request ?? '';
+
+  // a hold; a held restart unlocked by a lease, an attempt by the requester denied; new evidence
+  ids['hold'] = ok(w.run<HoldResult>({ kind: 'hold_open', caller: LENA, trip_gate: 'K1', scope: { environments: ['prod'] }, evidence_hash: EVIDENCE, incident: 'inc-9' })).hold;
+  const held = ok(w.propose([restartStep({ params: { strategy: 'immediate' } })])).steps[0];
+  ids['heldStep'] = held?.step ?? '';
+  ids['heldArtifact'] = ok(w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: OLIVIA, step: ids['heldStep'], action: 'workers.rollback_pool', target: 'payments-worker' })).artifact;
+  const draft = restartOverride(w, ids['hold'], held?.digest ?? '', ids['heldArtifact']);
+  const granted = ok(w.run<RequestOverrideResult>({ kind: 'override_request', caller: OLIVIA, ...draft }));
+  ids['grantedOverride'] = granted.override;
+  ids['lease'] = ok(
+    w.run<SubmitOverrideResult>({ kind: 'override_submit', caller: caller('lena', 'signed-cli'), override: granted.override, signatures: [w.sign(granted.body, 'a', 'lena', 'signed-cli'), w.sign(granted.body, 'b', 'fatima', 'signed-cli')] }),
+  ).lease;
+  const denied = ok(w.run<RequestOverrideResult>({ kind: 'override_request', caller: OLIVIA, ...draft }));
+  ids['deniedOverride'] = denied.override;
+  refused(w.run({ kind: 'override_submit', caller: OLIVIA, override: denied.override, signatures: [w.sign(denied.body, 'a', 'olivia', 'approver-console'), w.sign(denied.body, 'b', 'fatima', 'signed-cli')] }));
+  ids['leaseRun'] = ok(w.run<ExecutionResult>({ kind: 'use_lease', caller: COPILOT, lease: ids['lease'], step: ids['heldStep'] })).execution;
+  ok(w.run({ kind: 'hold_evidence', caller: LENA, hold: ids['hold'], evidence_hash: EVIDENCE_2 }));
+
+  // the restart's rollback runs; a halt comes and goes; the hold is lifted
+  ids['rollbackRun'] = ok(w.run<RunRollbackResult>({ kind: 'rollback_run', caller: OLIVIA, artifact: ids['restartArtifact'] })).execution;
+  ids['halt'] = ok(w.run<HaltResult>({ kind: 'halt', caller: SAM, scope: { kind: 'environment', environment: 'prod' } })).halt;
+  ok(w.run({ kind: 'halt_lift', caller: SAM, halt: ids['halt'] }));
+  ok(w.run({ kind: 'hold_lift', caller: PRIYA, hold: ids['hold'] }));
+
+  // a step with a grant and a lease: the grant runs it and retires the lease's entry
+  const settle = ok(w.propose([restartStep({ target: 'settle-worker' })])).steps[0];
+  ok(w.approve(settle?.request ?? '', 'lena', 'approver-console'));
+  const settleReg = ok(w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: OLIVIA, step: settle?.step ?? '', action: 'workers.rollback_pool', target: 'settle-worker' }));
+  const second = ok(w.run<RequestOverrideResult>({ kind: 'override_request', caller: OLIVIA, ...restartOverride(w, null, settle?.digest ?? '', settleReg.artifact), scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['settle-worker'] } }));
+  ok(w.run<SubmitOverrideResult>({ kind: 'override_submit', caller: caller('lena', 'signed-cli'), override: second.override, signatures: [w.sign(second.body, 'a', 'lena', 'signed-cli'), w.sign(second.body, 'b', 'fatima', 'signed-cli')] }));
+  consume(w, settleReg.grant?.jti ?? '');
+
+  // the timer expires what is left; two releases, one activated, the other superseded
+  w.advance(16 * MINUTE);
+  ok(w.run({ kind: 'expire' }));
+  const diff = { replayed: 0, changed: 0, static_changes: 1, digest: canonicalDigest({ diff: 'tour' }) };
+  const propose = (description: string) => ok(w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: PRIYA, candidate: compileBundle({ ...w.policy.bundle, description }), golden: null, diff }));
+  const first = propose('the tour, activated');
+  ids['activatedRelease'] = first.release;
+  ids['candidate'] = first.candidate;
+  ids['supersededRelease'] = propose('the tour, superseded').release;
+  // what the activation ends: a live grant and an open request; and a signature refused
+  ids['liveGrant'] = ok(w.propose([snapshotStep({ target: 'payments-queue/shard-8' })])).steps[0]?.grant?.jti ?? '';
+  ids['openRequest'] = ok(w.propose([restartStep({ target: 'audit-worker' })])).steps[0]?.request ?? '';
+  refused(w.signRelease(first.release, 'priya', 'signed-cli'));
+  ok(w.signRelease(first.release, 'fatima', 'signed-cli'));
+  ok(w.signRelease(first.release, 'sam', 'signed-cli'));
+  return { w, ids };
+}
+
+/** The projection rows as canonical text, for comparing states. */
+const rows = (state: AuthorityState): string[] => projectionRows(state).map((r) => `${r.kind}/${r.id} ${canonicalJson(r.value)}`);
+
+// Entries that move a record already there; each must name it to apply.
+const TRANSITIONS = new Set([
+  'approval.accepted',
+  'approval.rejected',
+  'request.approved',
+  'request.denied',
+  'request.expired',
+  'request.voided',
+  'grant.consumed',
+  'grant.rejected',
+  'grant.revoked',
+  'execution.outcome',
+  'hold.evidence_added',
+  'hold.lifted',
+  'override.granted',
+  'override.denied',
+  'lease.used',
+  'lease.revoked',
+  'lease.step_retired',
+  'rollback.executed',
+  'halt.lifted',
+  'release.signed',
+  'release.rejected',
+]);
+
+// Of those, the ones whose reducer moves a record once, whatever the store: counters and
+// evidence lists grow with each entry, an execution is made once by the store's unique key
+// (`step.executed:<step>`, ADR 002 §5), and approving or granting again rewrites the same outcome.
+const ONCE = new Set(
+  [...TRANSITIONS].filter(
+    (t) => !['approval.rejected', 'grant.rejected', 'hold.evidence_added', 'release.rejected', 'approval.accepted', 'release.signed', 'grant.consumed', 'lease.used', 'request.approved', 'override.granted'].includes(t),
+  ),
+);
+
+describe('replaying the ledger', () => {
+  it('walks every transition of the catalog in the tour', () => {
+    const types = new Set(tour().w.machine.entries.map((e) => e.type));
+    expect([...TRANSITIONS].filter((t) => !types.has(t as never))).toEqual([]);
+  });
+
+  it('ignores an entry that names something the state does not hold, rather than throwing', () => {
+    const { entries } = tour().w.machine;
+    const empty = rows(createState());
+    for (const entry of entries) {
+      const state = createState();
+      expect(() => applyEntry(state, entry), entry.type).not.toThrow();
+      // a granted override is also the lease's own record, made whether or not the request is known
+      if (TRANSITIONS.has(entry.type) && entry.type !== 'override.granted') expect(rows(state), entry.type).toEqual(empty);
+    }
+  });
+
+  it('applies a transition once: the same entry again, later and from elsewhere, changes nothing', () => {
+    const { entries } = tour().w.machine;
+    let checked = 0;
+    for (const [i, entry] of entries.entries()) {
+      if (!ONCE.has(entry.type)) continue;
+      const state = rebuildState(entries.slice(0, i + 1));
+      const before = rows(state);
+      const again: LedgerEntry = { ...entry, seq: entries.length + i, at: new Date(Date.parse(entry.at) + 60 * MINUTE).toISOString(), actor: 'replica-2' };
+      applyEntry(state, again);
+      expect(rows(state), `${entry.type} #${entry.seq}`).toEqual(before);
+      checked += 1;
+    }
+    expect(checked).toBeGreaterThan(10);
+  });
+
+  it('touches each projection row at most once per entry, and applyEntries is applyEntry in order', () => {
+    const { entries } = tour().w.machine;
+    const one = createState();
+    for (const entry of entries) {
+      const touched = applyEntry(one, entry).map((r) => `${r.kind}/${r.id}`);
+      expect(new Set(touched).size, entry.type).toBe(touched.length);
+    }
+    const all = createState();
+    applyEntries(all, entries);
+    expect(rows(all)).toEqual(rows(one));
+    expect(all.seq).toBe(entries.length - 1);
+  });
+});
+
+describe('what the projection says happened', () => {
+  it('records each life to its end', () => {
+    const { w, ids } = tour();
+    const s = rebuildState(w.machine.entries);
+    const id = (k: string): string => ids[k] ?? '';
+    expect(s.requests.get(id('restartRequest'))).toMatchObject({ status: 'approved', rejected: 1, approvals: [expect.objectContaining({ approver: 'lena', decision: 'approve' })] });
+    expect(s.requests.get(id('deniedRequest'))?.status).toBe('denied');
+    expect(s.requests.get(id('expiredRequest'))?.status).toBe('expired');
+    expect(s.grants.get(id('snapshotGrant'))).toMatchObject({ status: 'consumed', execution: id('snapshotRun'), rejected: 1 });
+    expect(s.executions.get(id('snapshotRun'))).toMatchObject({ via: 'grant', outcome: 'succeeded', action: 'queue.snapshot_shard' });
+    expect(s.executions.get(id('restartRun'))).toMatchObject({ via: 'grant', outcome: 'failed' });
+    expect(s.executions.get(id('leaseRun'))).toMatchObject({ via: 'lease', lease: id('lease'), step: id('heldStep'), action: 'workers.restart_pool', environment: 'prod', target: 'payments-worker' });
+    expect(s.executions.get(id('rollbackRun'))).toMatchObject({ via: 'rollback', artifact: id('restartArtifact'), step: null });
+    expect(s.artifacts.get(id('restartArtifact'))).toMatchObject({ status: 'executed', execution: id('rollbackRun'), params: { to: 'previous' } });
+    expect(s.holds.get(id('hold'))).toMatchObject({ status: 'lifted', lifted_by: 'priya', evidence: [EVIDENCE, EVIDENCE_2] });
+    expect(s.halts.get(id('halt'))).toMatchObject({ status: 'lifted', lifted_by: 'sam' });
+    expect(s.overrides.get(id('grantedOverride'))).toMatchObject({ status: 'granted', lease: id('lease'), codes: [] });
+    expect(s.overrides.get(id('deniedOverride'))).toMatchObject({ status: 'denied', lease: null });
+    expect(s.overrides.get(id('deniedOverride'))?.codes).toContain('O1_IDENTITY_COLLISION');
+    expect(s.leases.get(id('lease'))).toMatchObject({ status: 'revoked', revoked_reason: 'hold_evidence', used: { [s.steps.get(id('heldStep'))?.digest ?? '']: id('leaseRun') } });
+    expect(s.steps.get(id('heldStep'))?.params).toEqual({ strategy: 'immediate' });
+    expect(s.releases.get(id('activatedRelease'))?.status).toBe('activated');
+    expect(s.releases.get(id('supersededRelease'))?.status).toBe('superseded');
+    expect(s.bundle).toMatchObject({ bundle_id: id('candidate'), previous: [examplePolicy().bundleId] });
+    expect(s.grants.get(id('liveGrant'))).toMatchObject({ status: 'revoked', revoked_reason: 'bundle_change' });
+    expect(s.requests.get(id('openRequest'))?.status).toBe('voided');
+    expect(s.releases.get(id('activatedRelease'))?.rejected).toBe(1);
+    // the text of every bundle activated stays in the ledger: a replica can compile the rules in force
+    expect(storedPolicy(s, id('candidate'))?.bundleId).toBe(id('candidate'));
+  });
+
+  it('opens a request with no approval and no refusal yet', () => {
+    const w = new World(examplePolicy());
+    const request = ok(w.propose([restartStep()])).steps[0]?.request ?? '';
+    expect(w.state.requests.get(request)).toMatchObject({ status: 'open', approvals: [], rejected: 0, credentials: [COPILOT.credential] });
+  });
+
+  it('lets a signer’s credential count once per release: a second signer on it is refused', () => {
+    const w = new World(examplePolicy());
+    const diff = { replayed: 0, changed: 0, static_changes: 1, digest: canonicalDigest({ diff: 'once' }) };
+    const { release } = ok(w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: PRIYA, candidate: compileBundle({ ...w.policy.bundle, description: 'credential once' }), golden: null, diff }));
+    ok(w.signRelease(release, 'fatima', 'signed-cli'));
+    expect(w.state.releases.get(release)?.credentials).toContain('cred-fatima-signed-cli');
+    const record = w.state.releases.get(release);
+    const statement = { request: release, step_digest: record?.release_digest ?? '', bundle_id: w.policy.bundleId, decision: 'approve' as const, approver: 'sam', surface: 'signed-cli', reason: 'ok', signed_at: new Date(w.now).toISOString() };
+    const reused = w.run({ kind: 'release_approve', caller: caller('sam', 'signed-cli', 'cred-fatima-signed-cli'), statement, attestation: { kind: 'key', key_id: 'sam-2025', signature: 'A'.repeat(86) }, signature_verified: true });
+    expect(refused(reused).code).toBe('CREDENTIAL_REUSED');
+    expect(w.state.releases.get(release)?.rejected).toBe(1);
+  });
+
+  it('expires a release signed after its window', () => {
+    const w = new World(examplePolicy());
+    const diff = { replayed: 0, changed: 0, static_changes: 1, digest: canonicalDigest({ diff: 'late' }) };
+    const { release } = ok(w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: PRIYA, candidate: compileBundle({ ...w.policy.bundle, description: 'signed late' }), golden: null, diff }));
+    w.advance(24 * 60 * MINUTE);
+    expect(refused(w.signRelease(release, 'fatima', 'signed-cli')).code).toBe('REQUEST_EXPIRED');
+    expect(w.state.releases.get(release)?.status).toBe('expired');
+  });
+
+  it('lets an approver’s credential count once per request', () => {
+    const w = new World(examplePolicy());
+    const snap = ok(w.propose([snapshotStep()])).steps[0]?.grant?.jti ?? '';
+    ok(w.run({ kind: 'outcome', caller: COPILOT, execution: consume(w, snap), outcome: 'succeeded' }));
+    const request = ok(w.propose([clearStep()])).steps[0]?.request ?? '';
+    ok(w.approve(request, 'lena', 'signed-cli'));
+    expect(w.state.requests.get(request)?.credentials).toEqual([COPILOT.credential, 'cred-lena-signed-cli']);
+    expect(refused(w.approve(request, 'fatima', 'approver-console', { credential: 'cred-lena-signed-cli' })).code).toBe('CREDENTIAL_REUSED');
+  });
+});
+
+describe('the latest success of a step on a target', () => {
+  it('is what a prerequisite counts from: a failed run does not count', () => {
+    const w = new World(examplePolicy());
+    const snap = ok(w.propose([snapshotStep({ environment: 'dev' })])).steps[0]?.grant?.jti ?? '';
+    ok(w.run({ kind: 'outcome', caller: COPILOT, execution: consume(w, snap), outcome: 'failed' }));
+    expect(ok(w.propose([clearStep({ environment: 'dev' })])).steps[0]?.reasons).toContain('PREREQUISITE_MISSING');
+  });
+
+  it('is the latest in time, not the latest reported: a replica reporting an older success does not move it back', () => {
+    const w = new World(examplePolicy());
+    const first = ok(w.propose([snapshotStep({ environment: 'dev' }), snapshotStep({ environment: 'dev', params: {} })])).steps.map((s) => s.grant?.jti ?? '');
+    const t = w.now;
+    ok(w.run({ kind: 'outcome', caller: COPILOT, execution: consume(w, first[0] ?? ''), outcome: 'succeeded' }));
+    // a replica twenty minutes behind reports another success of the same snapshot
+    w.now = t - 20 * MINUTE;
+    ok(w.run({ kind: 'outcome', caller: COPILOT, execution: consume(w, first[1] ?? ''), outcome: 'succeeded' }));
+    // 25 minutes after the real latest success: within its 30 minutes
+    w.now = t + 25 * MINUTE;
+    expect(ok(w.propose([clearStep({ environment: 'dev' })])).steps[0]?.effect).toBe('allow');
+  });
+});
