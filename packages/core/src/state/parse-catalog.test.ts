@@ -3,7 +3,9 @@ import { caller, compileBundle, COPILOT, EVIDENCE, examplePolicy, inspectStep, o
 import type { LedgerEntry } from '../ledger/entry.js';
 import type { Operation } from './entries.js';
 import type { HaltResult } from './halt.js';
+import type { ExecutionResult } from './execute.js';
 import { parseEntry } from './parse.js';
+import type { ProposeReleaseResult } from './release.js';
 
 /**
  * Every variant the gateway may write parses as its type: each operation a
@@ -97,7 +99,7 @@ describe('parseEntry reads every variant the gateway writes', () => {
   it('an outcome of each kind', () => {
     const w = new World(examplePolicy());
     const jti = ok(w.propose([inspectStep()])).steps[0]?.grant?.jti ?? '';
-    const { execution } = ok(w.run<{ ok: true; execution: string }>({ kind: 'consume', caller: COPILOT, grant: jti }));
+    const { execution } = ok(w.run<ExecutionResult>({ kind: 'consume', caller: COPILOT, grant: jti }));
     ok(w.run({ kind: 'outcome', caller: COPILOT, execution, outcome: 'ambiguous', detail: 'half done' }));
     const outcome = find(w, 'execution.outcome');
     for (const kind of ['succeeded', 'failed', 'ambiguous']) expectAuthority(variant(outcome, { outcome: kind }));
@@ -117,7 +119,7 @@ describe('parseEntry reads every variant the gateway writes', () => {
   it('a release signature attested by a key or by the gateway, accepted or refused, and a release with golden results', () => {
     const w = new World(examplePolicy());
     const diff = { replayed: 0, changed: 0, static_changes: 1, digest: `sha256:${'d'.repeat(64)}` };
-    const { release } = ok(w.run<{ ok: true; release: string }>({ kind: 'release_propose', caller: caller('priya', 'approver-console'), candidate: compileBundle({ ...w.policy.bundle, description: 'next' }), golden: null, diff }));
+    const { release } = ok(w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: caller('priya', 'approver-console'), candidate: compileBundle({ ...w.policy.bundle, description: 'next' }), golden: null, diff }));
     refused(w.signRelease(release, 'lena', 'signed-cli'));
     ok(w.signRelease(release, 'fatima', 'signed-cli'));
     for (const type of ['release.signed', 'release.rejected']) {
