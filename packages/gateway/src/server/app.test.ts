@@ -174,3 +174,25 @@ describe('buildApp while closing', () => {
     expect(second?.slice(second.indexOf('\r\n\r\n') + 4)).toBe(JSON.stringify({ error: { code: 'NOT_READY', message: 'the gateway is shutting down' } }));
   });
 });
+
+describe('buildApp drain', () => {
+  it('closes at once a connection that never sent a request, instead of waiting out its headers timeout', async () => {
+    const app = buildApp({ logLevel: 'silent', routes: [] });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const socket = connect({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    // the server has taken the connection before the drain begins
+    for (let i = 0; i < 100; i++) {
+      const open = await new Promise<number>((resolve, reject) => app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+      if (open === 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const started = Date.now();
+    await app.close();
+    await ended;
+    // Node alone would hold this close for headersTimeout, a minute
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 20_000);
+});

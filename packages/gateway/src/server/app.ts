@@ -7,6 +7,7 @@ import { httpStatusFor } from './http-status.js';
 import { ApiError } from './api-error.js';
 import { parseJsonBody } from './json-body.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from './limits.js';
+import { closeQuietConnectionsOnDrain } from './drain.js';
 import { answerClientError, answerExpectation } from './protocol-errors.js';
 import { ID_MAX_LENGTH } from './routes/bounds.js';
 
@@ -181,8 +182,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   let closing = false;
+  const connections = closeQuietConnectionsOnDrain(app.server);
   app.addHook('preClose', async () => {
     closing = true;
+    connections.drain();
   });
   app.addHook('onRequest', async (request, reply) => {
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400 (Node's check, taken over for the body)
