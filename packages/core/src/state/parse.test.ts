@@ -112,7 +112,8 @@ function tour(): World {
   return w;
 }
 
-const TOUR = tour().machine.entries;
+/** Built by each test that reads it, not at collection: see docs/testing.md, "Keep tests countable". */
+const tourEntries = (): readonly LedgerEntry[] => tour().machine.entries;
 
 function expectAuthority(entries: readonly LedgerEntry[]): void {
   for (const entry of entries) {
@@ -125,8 +126,9 @@ function expectAuthority(entries: readonly LedgerEntry[]): void {
 
 describe('parseEntry accepts what the state machine writes', () => {
   it('the tour writes every type of the catalog, and every entry parses as its type', () => {
-    expect(new Set(TOUR.map((e) => e.type))).toEqual(new Set(ENTRY_TYPES));
-    expectAuthority(TOUR);
+    const entries = tourEntries();
+    expect(new Set(entries.map((e) => e.type))).toEqual(new Set(ENTRY_TYPES));
+    expectAuthority(entries);
   });
 
   it('both runs of the reference incident', () => {
@@ -135,16 +137,17 @@ describe('parseEntry accepts what the state machine writes', () => {
   });
 
   it('an old variant and a new one of `request.voided`, and an entry a later writer extended', () => {
-    const voided = TOUR.filter((e) => e.type === 'request.voided').map((e) => e.payload['reason']);
+    const entries = tourEntries();
+    const voided = entries.filter((e) => e.type === 'request.voided').map((e) => e.payload['reason']);
     expect(new Set(voided)).toEqual(new Set(['bundle_change', 'step_executed']));
-    const first = TOUR[0] as LedgerEntry;
+    const first = entries[0] as LedgerEntry;
     const extended = { ...first, payload: { ...first.payload, added_later: ['x'] } };
     const parsed = parseEntry(extended);
     expect(parsed).toMatchObject({ kind: 'authority', entry: { type: 'bundle.activated' } });
   });
 
   it('an authority entry is the reducer\'s typed entry', () => {
-    const parsed = parseEntry(TOUR[0] as LedgerEntry);
+    const parsed = parseEntry(tourEntries()[0] as LedgerEntry);
     if (parsed.kind !== 'authority') throw new Error('expected an authority entry');
     // compile-time: AuthorityEntry is assignable to TypedEntry
     const typed: TypedEntry = parsed.entry;
@@ -364,10 +367,10 @@ function edited(entry: LedgerEntry, path: Path, change: (parent: Record<string |
 const pointerOf = (path: Path): string => path.map((k) => `/${String(k).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
 
 describe('parseEntry refuses a field of the wrong kind or a missing field, naming it', () => {
-  const constrained = TOUR.flatMap((entry) => positions(asJson(entry)).map((p) => ({ entry, ...p })));
+  const constrainedOf = (entries: readonly LedgerEntry[]) => entries.flatMap((entry) => positions(asJson(entry)).map((p) => ({ entry, ...p })));
 
   it('property: any constrained field of any entry type, given a value of another kind, is refused at its pointer', () => {
-    const corrupted = fc.constantFrom(...constrained).chain((c) => wrongFor(c.value).map((bad) => ({ ...c, bad })));
+    const corrupted = fc.constantFrom(...constrainedOf(tourEntries())).chain((c) => wrongFor(c.value).map((bad) => ({ ...c, bad })));
     fc.assert(
       fc.property(corrupted, ({ entry, path, bad }) => {
         const parsed = parseEntry(edited(entry, path, (parent, key) => (parent[key] = bad)));
@@ -380,7 +383,7 @@ describe('parseEntry refuses a field of the wrong kind or a missing field, namin
 
   it('property: any field an object type names, removed, is refused as missing at its pointer', () => {
     // array elements may come and go, and so may the keys of records (subjects, params, an override body's own)
-    const named = constrained.filter(({ entry, path }) => typeof path.at(-1) === 'string' && path.at(-2) !== 'subjects' && !(path.length === 2 && ADDED_LATER.has(`${entry.type}/${String(path[1])}`)));
+    const named = constrainedOf(tourEntries()).filter(({ entry, path }) => typeof path.at(-1) === 'string' && path.at(-2) !== 'subjects' && !(path.length === 2 && ADDED_LATER.has(`${entry.type}/${String(path[1])}`)));
     fc.assert(
       fc.property(fc.constantFrom(...named), ({ entry, path }) => {
         const parsed = parseEntry(edited(entry, path, (parent, key) => delete parent[key]));
@@ -392,7 +395,8 @@ describe('parseEntry refuses a field of the wrong kind or a missing field, namin
   });
 
   it('says which entry, which field and what is wrong, and keeps the envelope when only the payload is at fault', () => {
-    const consumed = TOUR.find((e) => e.type === 'grant.consumed') as LedgerEntry;
+    const entries = tourEntries();
+    const consumed = entries.find((e) => e.type === 'grant.consumed') as LedgerEntry;
     const parsed = parseEntry({ ...consumed, payload: { ...consumed.payload, step: 42 } });
     expect(parsed).toEqual({
       kind: 'malformed',
@@ -401,13 +405,13 @@ describe('parseEntry refuses a field of the wrong kind or a missing field, namin
     });
     if (parsed.kind === 'malformed') expect(entryIssueText(parsed.issue)).toBe('`/payload/step`: expected string, found number');
 
-    const voided = TOUR.find((e) => e.type === 'request.voided') as LedgerEntry;
+    const voided = entries.find((e) => e.type === 'request.voided') as LedgerEntry;
     const unknownReason = parseEntry({ ...voided, payload: { ...voided.payload, reason: 'superseded' } });
     expect(unknownReason).toMatchObject({ kind: 'malformed', issue: { pointer: '/payload/reason', problem: 'expected "bundle_change" or "step_executed", found "superseded"' } });
   });
 
   it('a broken envelope: no envelope is given back, and the pointer names the field', () => {
-    const first = TOUR[0] as LedgerEntry;
+    const first = tourEntries()[0] as LedgerEntry;
     expect(parseEntry({ ...first, subjects: { bundle: 3 } } as unknown as LedgerEntry)).toMatchObject({ kind: 'malformed', issue: { pointer: '/subjects/bundle' }, envelope: null });
     expect(parseEntry({ ...first, seq: -1 })).toMatchObject({ kind: 'malformed', issue: { seq: null, pointer: '/seq' }, envelope: null });
     expect(parseEntry('not an entry' as unknown as LedgerEntry)).toMatchObject({ kind: 'malformed', issue: { seq: null, type: null, pointer: '' }, envelope: null });
@@ -417,14 +421,14 @@ describe('parseEntry refuses a field of the wrong kind or a missing field, namin
 
 describe('entries outside the catalog', () => {
   it('are not authority entries: a key rotation, a test\'s own type', () => {
-    const first = TOUR[0] as LedgerEntry;
+    const first = tourEntries()[0] as LedgerEntry;
     const rotation: LedgerEntry = { ...first, type: KEY_ROTATED, actor: null, surface: 'signed-cli', bundle_id: null, subjects: {}, payload: { old_key: 'a', new_key: 'b', signature: 'c' } };
     const parsed: ParsedEntry[] = parseEntries([rotation, { ...first, type: 'proposal.decided' }]);
     expect(parsed.map((p) => p.kind)).toEqual(['other', 'other']);
   });
 
   it('still need an envelope', () => {
-    const first = TOUR[0] as LedgerEntry;
+    const first = tourEntries()[0] as LedgerEntry;
     expect(parseEntry({ ...first, type: KEY_ROTATED, actor: 5 } as unknown as LedgerEntry)).toMatchObject({ kind: 'malformed', issue: { type: KEY_ROTATED, pointer: '/actor' } });
   });
 });
