@@ -16,21 +16,26 @@ export interface StoredCheckpoint {
  * The ledger storage port. SQLite and PostgreSQL implement it in packages/gateway;
  * both run the same conformance suite (`runStoreContract`).
  *
- * INVARIANT: entries are only ever appended. `append` seals each draft with the
- * sequence number and previous hash read inside the same transaction that
- * inserts it, so two writers can never fork the chain; `UNIQUE(seq)` backs
- * this even if two processes believe they lead.
+ * INVARIANT: entries are only ever appended, and only after the head they
+ * were sealed on. The writer seals; the store compares that head with its own
+ * inside the transaction that inserts, and writes nothing when they differ
+ * (ADR 002, issue 12). `UNIQUE(seq)` backs this even if two processes believe
+ * they lead.
  */
 export interface LedgerStore {
   readonly kind: string;
   /**
-   * True when an append may be issued before the previous one settled and the
-   * store commits them in the order they were issued (SQLite's writer
-   * thread); a sequencer then keeps a second batch in flight. Absent or false:
-   * one append at a time.
+   * True when an append with an `expected` head may be issued before the
+   * previous one settled and the store commits them in the order they were
+   * issued (SQLite's writer thread); a sequencer then keeps a second batch
+   * in flight. Absent or false: one append at a time.
    */
   readonly pipelines?: boolean;
-  /** Append drafts as the next entries, all or nothing, durable when the promise resolves. */
+  /**
+   * Append drafts as the next entries, all or nothing, durable when the
+   * promise resolves: a writer of its own for tools and tests, which seals
+   * them on the head it reads under the lock (the gateway never uses it).
+   */
   append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]>;
   head(): Promise<LedgerHead>;
   /** Entries with `from <= seq < to` (to the end when `to` is omitted), in order, in bounded memory. */
@@ -56,46 +61,48 @@ export interface StoredProjection {
   readonly value: string;
 }
 
-/** What a command batch writes: its drafts, each draft's at-most-once key (or null), and the rows it touched. */
+/**
+ * What a command batch writes: its entries, sealed by the writer after the
+ * head it was given, each entry's at-most-once key (or null), and the rows
+ * the batch touched. The store never seals: it checks that `sealed` extends
+ * its head and inserts the entries as they are, or refuses with STORE_STALE.
+ */
 export interface AppendPlan {
+  /** The drafts `sealed` was sealed from, one per entry, in order (what instrumentation counts). */
   readonly drafts: readonly EntryDraft[];
-  /** One per draft. A key already stored aborts the whole transaction with STORE_CONFLICT (ADR 002 §5). */
+  /** The entries to append, in order, the first one sealed at the head the builder was given. */
+  readonly sealed: readonly SealedEntry[];
+  /** One per entry. A key already stored aborts the whole transaction with STORE_CONFLICT (ADR 002 §5). */
   readonly uniqueKeys: readonly (string | null)[];
   readonly projections: readonly ProjectionWrite[];
-  /**
-   * The drafts as the builder already sealed them on the head it was given
-   * (one per draft, in order). The store keeps each seal that sits at its
-   * place in the chain instead of sealing the draft again, and seals the
-   * drafts itself from the first one that does not.
-   */
-  readonly sealed?: readonly SealedEntry[];
 }
 
 /**
- * Called inside the write transaction, under the single-writer lock, with the
- * entries other writers appended since the caller's `knownSize` and the head
- * after them. Synchronous on purpose: nothing else can run between catching up
- * and inserting, so the plan is built on exactly the ledger it extends.
+ * Called with the entries other writers appended since the caller's
+ * `knownSize` and the head after them: inside the write transaction, under
+ * the single-writer lock, or (with `expected`) at once with no entries and
+ * the expected head. Synchronous on purpose: nothing can run between reading
+ * the head and sealing after it. The builder seals; the store compares.
  */
 export type AppendBuilder = (caughtUp: readonly SealedEntry[], head: LedgerHead) => AppendPlan;
 
 export interface AppendOptions {
   /**
-   * Build on the head the store expects once every append already issued has
-   * committed, without waiting for them (only with `pipelines`, and only when
-   * that head is `knownSize`; otherwise the store locks as usual). If the
-   * ledger turns out to end elsewhere at commit time (an earlier append
-   * failed, another writer appended), nothing is written and the append
-   * rejects with STORE_STALE: the caller discards what `build` did and
-   * evaluates again.
+   * Seal on this head without taking the lock first: `build` runs at once,
+   * with no entries caught up, and the store commits the plan only if its
+   * head is still `expected` when the transaction holds the lock. Otherwise
+   * nothing is written and the append rejects with STORE_STALE; the caller
+   * catches up and seals again. On a store that `pipelines`, the caller may
+   * issue the next append, sealed on the head this one will leave, before
+   * this one settled (the sequencer's pipelining: the store keeps no tip).
    */
-  readonly ahead?: boolean;
+  readonly expected?: LedgerHead;
 }
 
 export interface AppendWithResult {
-  /** Entries read while catching up, `knownSize <= seq < head.size`. */
+  /** Entries read while catching up, `knownSize <= seq < head.size` (none with `expected`). */
   readonly caughtUp: readonly SealedEntry[];
-  /** The plan's drafts as sealed and committed. */
+  /** The plan's entries, as committed. */
   readonly sealed: readonly SealedEntry[];
 }
 
@@ -106,9 +113,11 @@ export interface AppendWithResult {
  */
 export interface TransactionalLedgerStore extends LedgerStore {
   /**
-   * One write transaction holding the single-writer lock: read the entries
-   * appended since `knownSize`, call `build`, seal and insert its drafts with
-   * their unique keys, upsert its projection rows, commit.
+   * One write transaction holding the single-writer lock: read the head and
+   * the entries appended since `knownSize`, call `build`, check that its
+   * sealed entries extend that head (STORE_STALE, nothing written, if not),
+   * insert them with their unique keys, upsert its projection rows, commit.
+   * With `options.expected`, compare that head instead (see AppendOptions).
    */
   appendWith(knownSize: number, build: AppendBuilder, options?: AppendOptions): Promise<AppendWithResult>;
   /**

@@ -94,19 +94,22 @@ type Settlement = { readonly ok: true; readonly committed: Committed } | { reado
 export const DEFAULT_MAX_BATCH = 128;
 
 /**
- * Group commit of commands (ADR 002 §3). Commands queue while a store
- * transaction runs; each batch is one `appendWith`: under the single-writer
- * lock the sequencer catches up on entries other replicas appended, evaluates
- * the batch's commands one after another against the live state (each sees
- * the effects of those before it), seals and applies their entries, and hands
- * the store the drafts, their at-most-once keys and the projection rows they
- * touched.
+ * The one writer of the gateway (ADR 002, issue 12): group commit of
+ * commands. Commands queue while a store transaction runs; each batch is one
+ * `appendWith`: under the single-writer lock the sequencer catches up on
+ * entries other replicas appended, evaluates the batch's commands one after
+ * another against the live state (each sees the effects of those before it),
+ * seals and applies their entries, and hands the store the sealed entries,
+ * their at-most-once keys and the projection rows they touched. The store
+ * only compares the head they were sealed on with its own and appends.
  *
- * On a store that `pipelines`, the next batch is evaluated on the state the
- * batch in flight will leave and sent behind it (`ahead`), so evaluation
- * overlaps the fsync. If the batch in flight fails, the one behind it finds
- * the ledger stale and writes nothing; its commands are evaluated again after
- * the rebuild, as if they had just arrived.
+ * Pipelining lives here alone. On a store that `pipelines`, every batch is
+ * sealed on the head this sequencer expects (`#size`, `#lastHash`: the
+ * committed ledger plus the batch in flight) and the next one is evaluated
+ * and sent behind the one in flight, so evaluation overlaps the fsync. If the
+ * batch in flight fails, or another writer appended, the store finds the
+ * head moved and writes nothing (STORE_STALE); the commands are evaluated
+ * and sealed again after the rebuild, as if they had just arrived.
  *
  * INVARIANT: a caller's promise resolves only after the transaction holding
  * its entries committed. If the transaction fails, the in-memory state is
@@ -136,8 +139,10 @@ export class CommandSequencer {
    */
   #frontier = new LeafTree();
   #state: AuthorityState = createState();
-  /** Entries applied to `#state`: the `knownSize` of the next catch-up. */
+  /** Entries applied to `#state`, those of batches in flight included: the `knownSize` of the next catch-up. */
   #size = 0;
+  /** The hash of entry `#size - 1` (null when empty): with `#size`, the head the next batch is sealed on. */
+  #lastHash: Uint8Array | null = null;
   readonly #depth: number;
   #pending: Waiter[] = [];
   /** Commands of batches sent ahead on a head that went stale: first in line, in their order. */
@@ -338,8 +343,9 @@ export class CommandSequencer {
       const entry = decodeEntry(sealed.bytes);
       applyEntry(this.#state, entry);
       // the root a checkpoint signs is recomputed from the bytes, never taken from a stored hash
-      this.#frontier.push(leafHash(sealed.bytes));
+      this.#frontier.push(verifiedLeaf(sealed));
       this.#size += 1;
+      this.#lastHash = sealed.hash;
       entries.push(entry);
     }
     if (entries.length > 0) this.#onFollowed(entries);
@@ -378,8 +384,9 @@ export class CommandSequencer {
     const settlements: (Settlement | null)[] = batch.map(() => null);
     const local: SealedEntry[] = [];
     const caught: SealedEntry[] = [];
+    const caughtLeaves: Uint8Array[] = [];
     const build = (caughtUp: readonly SealedEntry[], head: LedgerHead): AppendPlan => {
-      this.#catchUp(caughtUp, head);
+      caughtLeaves.push(...this.#catchUp(caughtUp, head));
       caught.push(...caughtUp);
       const drafts: EntryDraft[] = [];
       const uniqueKeys: (string | null)[] = [];
@@ -401,6 +408,7 @@ export class CommandSequencer {
           this.#size += 1;
           prevHash = sealed.hash;
         }
+        this.#lastHash = prevHash;
         drafts.push(...outcome.drafts);
         uniqueKeys.push(...outcome.drafts.map((draft) => uniqueKey(draft)));
         settlements[index] = { ok: true, committed: { result: outcome.result, entries } };
@@ -410,16 +418,15 @@ export class CommandSequencer {
         const value = projectionRow(this.#state, ref);
         projections.push({ kind: ref.kind, id: ref.id, value: value === null ? null : canonicalJson(value) });
       }
-      // sealed once, here: the store checks each seal extends the chain instead of sealing again
+      // sealed here, once: the store compares the head they extend with its own and appends them as they are
       return { drafts, uniqueKeys, projections, sealed: local };
     };
 
     try {
       // until the store answers, #state holds this batch's uncommitted effects (and the next batch builds on them)
-      const { sealed } = await this.#store.appendWith(this.#size, build, { ahead: this.#depth > 1 });
-      if (sealed.length !== local.length || sealed.some((entry, i) => !sameBytes(entry.hash, local[i]!.hash))) {
-        throw new GatewayError('STORE_CORRUPT', 'the store sealed a batch differently from the gateway');
-      }
+      // pipelined: sealed on the head this sequencer expects, compared by the store; else on the head read under the lock
+      const options = this.#depth > 1 ? { expected: { size: this.#size, lastHash: this.#lastHash } } : {};
+      await this.#store.appendWith(this.#size, build, options);
     } catch (err) {
       // ADR 002 §3: discard and rebuild (once nothing else is in flight, see #canRun)
       this.#stale = true;
@@ -437,7 +444,7 @@ export class CommandSequencer {
     }
     this.#onWrite(true);
     // the root a checkpoint signs is recomputed from the bytes, never taken from a stored hash
-    for (const entry of caught) this.#frontier.push(leafHash(entry.bytes));
+    for (const leaf of caughtLeaves) this.#frontier.push(leaf);
     for (const entry of local) this.#frontier.push(entry.hash);
     if (local.length > 0) notify(this.#observer, 'committed', local);
     if (caught.length > 0) this.#onFollowed(caught.map((sealed) => decodeEntry(sealed.bytes)));
@@ -453,23 +460,28 @@ export class CommandSequencer {
    * Apply what other writers appended since this process last looked.
    *
    * A head that does not meet this process's count is this process's view
-   * gone stale, not a corrupt store: with two batches in flight, the one
-   * before this one may have failed (a write fault) after this one was
-   * given its expected size. Nothing is written; the batch is evaluated
-   * again on the rebuilt state. Corruption is what the stored bytes say
-   * (a rebuild that finds a gap, an entry that does not decode).
+   * gone stale, not a corrupt store: it counted a batch of its own that
+   * failed. Nothing is written; the batch is evaluated again on the rebuilt
+   * state. Corruption is what the stored bytes say (a rebuild that finds a
+   * gap, an entry that does not decode, a stored hash that is not the leaf
+   * hash of its bytes).
    */
-  #catchUp(caughtUp: readonly SealedEntry[], head: LedgerHead): void {
+  #catchUp(caughtUp: readonly SealedEntry[], head: LedgerHead): Uint8Array[] {
+    const leaves: Uint8Array[] = [];
     for (const sealed of caughtUp) {
       if (sealed.seq !== this.#size) {
         throw new GatewayError('STORE_STALE', `catching up read entry ${sealed.seq} where ${this.#size} was expected: evaluate again`, { seq: this.#size });
       }
+      // the root a checkpoint signs is recomputed from the bytes, never taken from a stored hash
+      leaves.push(verifiedLeaf(sealed));
       applyEntry(this.#state, decodeEntry(sealed.bytes));
       this.#size += 1;
     }
     if (this.#size !== head.size) {
       throw new GatewayError('STORE_STALE', `the ledger head is ${head.size} but this writer counted ${this.#size}: evaluate again`, { seq: this.#size });
     }
+    this.#lastHash = head.lastHash;
+    return leaves;
   }
 
   /**
@@ -513,16 +525,19 @@ export class CommandSequencer {
     const state = createState();
     const frontier = new LeafTree();
     let size = 0;
+    let lastHash: Uint8Array | null = null;
     for await (const sealed of this.#store.read(0)) {
       if (sealed.seq !== size) throw new GatewayError('STORE_CORRUPT', `the store returned entry ${sealed.seq} where ${size} was expected`, { seq: size });
       applyEntry(state, decodeEntry(sealed.bytes));
       // the root a checkpoint signs is recomputed from the bytes, never taken from the stored hash
-      frontier.push(leafHash(sealed.bytes));
+      frontier.push(verifiedLeaf(sealed));
       size += 1;
+      lastHash = sealed.hash;
     }
     this.#state = state;
     this.#frontier = frontier;
     this.#size = size;
+    this.#lastHash = lastHash;
     this.#stale = false;
   }
 
@@ -546,6 +561,15 @@ function isConflict(err: unknown): boolean {
   return err instanceof GatewayError && err.code === 'STORE_CONFLICT';
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+/**
+ * The leaf hash of a stored entry, recomputed from its bytes. A stored hash
+ * that differs is corruption in the stored bytes (STORE_CORRUPT): the store
+ * compares heads by that hash, so every append would otherwise be found stale.
+ */
+function verifiedLeaf(sealed: SealedEntry): Uint8Array {
+  const leaf = leafHash(sealed.bytes);
+  if (!Buffer.from(leaf).equals(Buffer.from(sealed.hash.buffer, sealed.hash.byteOffset, sealed.hash.byteLength))) {
+    throw new GatewayError('STORE_CORRUPT', `the stored hash of entry ${sealed.seq} is not the leaf hash of its bytes`, { seq: sealed.seq });
+  }
+  return leaf;
 }

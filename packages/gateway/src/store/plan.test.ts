@@ -1,52 +1,50 @@
 import { describe, expect, it } from 'vitest';
-import { sealEntry, type AppendPlan, type LedgerHead, type SealedEntry } from '@countersign/core';
-import { sealPlan } from './plan.js';
-import { draft } from './store.contract.js';
+import type { LedgerHead } from '@countersign/core';
+import { assertExtends, assertWithinHead, checkPlan, sameHead } from './plan.js';
+import { draft, plan, sealAfter } from './store.contract.js';
 
-function sealedAfter(head: LedgerHead, count: number, from = 0): SealedEntry[] {
-  let prev = head.lastHash;
-  return Array.from({ length: count }, (_, i) => {
-    const entry = sealEntry(draft(from + i), head.size + i, prev);
-    prev = entry.hash;
-    return entry;
-  });
-}
-
-const plan = (count: number, sealed?: SealedEntry[]): AppendPlan => ({
-  drafts: Array.from({ length: count }, (_, i) => draft(i)),
-  uniqueKeys: Array.from({ length: count }, () => null),
-  projections: [],
-  ...(sealed === undefined ? {} : { sealed }),
-});
-
-describe('sealPlan', () => {
+describe('the compare of compare-and-append', () => {
   const genesis: LedgerHead = { size: 0, lastHash: null };
-  const [first] = sealedAfter(genesis, 1);
+  const [first] = sealAfter(genesis, [draft(0)]);
   const head: LedgerHead = { size: 1, lastHash: first!.hash };
 
-  it('seals the drafts after the head when the builder gave no seals', () => {
-    expect(sealPlan(plan(2), head)).toEqual(sealedAfter(head, 2));
+  it('accepts entries sealed after the head, and no entries at all', () => {
+    expect(() => assertExtends(head, sealAfter(head, [draft(1), draft(2), draft(3)]))).not.toThrow();
+    expect(() => assertExtends(genesis, sealAfter(genesis, [draft(0)]))).not.toThrow();
+    expect(() => assertExtends(head, [])).not.toThrow();
   });
 
-  it('stores the builder seals as they are when they extend this head', () => {
-    const offered = sealedAfter(head, 3);
-    const stored = sealPlan(plan(3, offered), head);
-    stored.forEach((entry, i) => expect(entry).toBe(offered[i]));
+  it('finds entries sealed on another head stale: it never seals them again', () => {
+    // a writer that read a stale head: its entries start one too early
+    expect(() => assertExtends(head, sealAfter(genesis, [draft(0), draft(1)]))).toThrow(expect.objectContaining({ code: 'STORE_STALE' }));
+    // the right place, linked to another entry
+    expect(() => assertExtends(head, sealAfter({ size: 1, lastHash: new Uint8Array(32) }, [draft(1)]))).toThrow(expect.objectContaining({ code: 'STORE_STALE' }));
+    // entries sealed after this head, offered as the first ones of an empty ledger
+    expect(() => assertExtends(genesis, sealAfter(head, [draft(1)]))).toThrow(expect.objectContaining({ code: 'STORE_STALE' }));
   });
 
-  it('seals again from the first seal that does not sit at its place', () => {
-    // a builder that read a stale head: its seals start one entry too early
-    const stale = sealedAfter(genesis, 2);
-    expect(sealPlan(plan(2, stale), head)).toEqual(sealedAfter(head, 2));
-    // right place, but bytes and hash that do not belong together
-    const offered = sealedAfter(head, 2);
-    const tampered = [offered[0]!, { ...offered[1]!, hash: new Uint8Array(32) }];
-    const stored = sealPlan(plan(2, tampered), head);
-    expect(stored[0]).toBe(offered[0]);
-    expect(stored[1]).toEqual(sealedAfter(head, 2)[1]);
+  it('refuses a hash that is not the leaf hash of its bytes as the writer’s bug', () => {
+    const [entry] = sealAfter(head, [draft(1)]);
+    expect(() => assertExtends(head, [{ ...entry!, hash: new Uint8Array(32) }])).toThrow(expect.objectContaining({ code: 'USAGE' }));
   });
 
-  it('refuses seals that do not match the drafts one for one', () => {
-    expect(() => sealPlan(plan(2, sealedAfter(head, 1)), head)).toThrow(expect.objectContaining({ code: 'USAGE' }));
+  it('compares heads by size and last hash', () => {
+    expect(sameHead(head, { size: 1, lastHash: Uint8Array.from(first!.hash) })).toBe(true);
+    expect(sameHead(head, { size: 2, lastHash: first!.hash })).toBe(false);
+    expect(sameHead(head, { size: 1, lastHash: new Uint8Array(32) })).toBe(false);
+    expect(sameHead(genesis, { size: 0, lastHash: null })).toBe(true);
+    expect(sameHead(genesis, { size: 0, lastHash: new Uint8Array(32) })).toBe(false);
+  });
+
+  it('calls a writer that counted more entries than the ledger holds stale, not corrupt', () => {
+    expect(() => assertWithinHead(2, 1)).toThrow(expect.objectContaining({ code: 'STORE_STALE' }));
+    expect(() => assertWithinHead(1, 1)).not.toThrow();
+  });
+
+  it('refuses a plan whose entries, drafts and keys do not line up', () => {
+    const good = plan(head, [draft(1), draft(2)]);
+    expect(checkPlan(good)).toBe(good);
+    expect(() => checkPlan({ ...good, uniqueKeys: [null] })).toThrow(expect.objectContaining({ code: 'USAGE' }));
+    expect(() => checkPlan({ ...good, sealed: good.sealed.slice(1) })).toThrow(expect.objectContaining({ code: 'USAGE' }));
   });
 });

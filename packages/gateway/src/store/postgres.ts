@@ -2,6 +2,7 @@ import pg from 'pg';
 import {
   isCountersignError,
   type AppendBuilder,
+  type AppendOptions,
   type AppendPlan,
   type AppendWithResult,
   type EntryDraft,
@@ -13,7 +14,8 @@ import {
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { migratePostgres, quoteIdent } from './migrations.js';
-import { assertKnownSize, assertWithinHead, checkPlan, latestProjections, plainPlan, sealPlan } from './plan.js';
+import { plainAppend } from '../ledger/plain-append.js';
+import { assertExtends, assertKnownSize, assertWithinHead, checkPlan, latestProjections, planOnExpected, sameHead, staleAppend } from './plan.js';
 import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
 import { describeUrl } from './describe-url.js';
 
@@ -39,7 +41,8 @@ interface EntryRow {
  * The scale-out ledger store: several gateway replicas share one chain.
  *
  * INVARIANT: one sequencer at a time. Every append transaction first takes a
- * transaction-scoped advisory lock, then reads the head, seals and inserts.
+ * transaction-scoped advisory lock, then reads the head, compares it with the
+ * head the entries were sealed on (by the writer, never here) and inserts.
  * `seq` is the primary key, so even a writer that skipped the lock (or a lock
  * lost with its session) cannot fork the chain: its insert fails on the unique
  * index and its whole append is rolled back.
@@ -110,10 +113,16 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
       this.assertOpen('append to the ledger');
       return [];
     }
-    return (await this.transact(null, () => plainPlan(drafts))).sealed;
+    return (await this.transact(null, plainAppend(drafts))).sealed;
   }
 
-  async appendWith(knownSize: number, build: AppendBuilder): Promise<AppendWithResult> {
+  async appendWith(knownSize: number, build: AppendBuilder, options: AppendOptions = {}): Promise<AppendWithResult> {
+    if (options.expected !== undefined) {
+      const expected = options.expected;
+      // built before any IO; the builder's own failure passes through as it is
+      const plan = planOnExpected(knownSize, build, expected);
+      return this.transact(null, () => plan, expected);
+    }
     assertKnownSize(knownSize);
     return this.transact(knownSize, build);
   }
@@ -139,7 +148,7 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
    * catch-up query issued after the lock statement sees every append committed before the
    * lock was granted (one statement with the lock in a subquery would not).
    */
-  private async transact(knownSize: number | null, build: AppendBuilder): Promise<AppendWithResult> {
+  private async transact(knownSize: number | null, build: AppendBuilder, expected?: LedgerHead): Promise<AppendWithResult> {
     const client = await this.connect('append to the ledger');
     let broken = false;
     // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
@@ -153,6 +162,9 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
           const results = (await client.query(this.beginAppend)) as unknown as pg.QueryResult<{ seq: string; hash: Buffer }>[];
           const last = results[2]?.rows[0];
           head = last === undefined ? { size: 0, lastHash: null } : { size: Number(last.seq) + 1, lastHash: last.hash };
+          if (expected !== undefined && !sameHead(head, expected)) {
+            throw staleAppend(`the ledger ends at ${head.size}, not at the head ${expected.size} the entries were sealed on`, head.size);
+          }
         } else {
           await client.query(this.beginLocked);
           // the entry before `knownSize` too: its hash is the head when nothing is new
@@ -169,7 +181,8 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
           buildFailure = { err };
           throw err;
         }
-        const sealed = sealPlan(plan, head);
+        assertExtends(head, plan.sealed);
+        const sealed = plan.sealed;
         await this.insert(client, plan, sealed);
         await this.writeProjections(client, plan);
         // delivered to every follower at COMMIT, never before, and never for a rollback

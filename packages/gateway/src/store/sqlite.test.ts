@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AppendPlan, EntryDraft, LedgerStore, TransactionalLedgerStore } from '@countersign/core';
+import type { LedgerHead, LedgerStore, TransactionalLedgerStore } from '@countersign/core';
 import { SCHEMA_VERSION } from './migrations.js';
 import type { SqliteWriterThread } from './sqlite-writer.js';
 import { SqliteLedgerStore } from './sqlite.js';
-import { draft, runStoreContract } from './store.contract.js';
+import { assertLinearChain, draft, plan, runStoreContract } from './store.contract.js';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'countersign-sqlite-'));
@@ -102,7 +102,9 @@ describe('SqliteLedgerStore', () => {
     await store.append([draft(0)]);
     await (store as unknown as { writer: SqliteWriterThread }).writer.abort();
     await expect(store.append([draft(1)])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
-    await expect(store.appendWith(1, () => ({ drafts: [draft(1)], uniqueKeys: [null], projections: [] }))).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    await expect(store.appendWith(1, (_caughtUp, head) => plan(head, [draft(1)]))).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    const head = await store.head();
+    await expect(store.appendWith(1, (_caughtUp, at) => plan(at, [draft(1)]), { expected: head })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
     expect((await store.head()).size).toBe(1);
     await store.close();
   });
@@ -160,16 +162,19 @@ describe('SqliteLedgerStore', () => {
     await store.close();
   });
 
-  describe('appends sent ahead (pipelining)', () => {
-    const plan = (drafts: readonly EntryDraft[], keys: readonly (string | null)[] = drafts.map(() => null)): AppendPlan => ({ drafts, uniqueKeys: keys, projections: [] });
+  describe('appends with an expected head, posted without waiting (the sequencer pipelines)', () => {
+    const genesis: LedgerHead = { size: 0, lastHash: null };
 
-    it('builds and sends the next append before the previous one committed; the thread commits them in order', async () => {
+    it('posts the next append before the previous one committed; the thread commits them in order', async () => {
       const store = SqliteLedgerStore.open(fresh());
       expect(store.pipelines).toBe(true);
       const built: number[] = [];
-      const first = store.appendWith(0, (_c, head) => (built.push(head.size), plan([draft(0), draft(1)])), { ahead: true });
-      const second = store.appendWith(2, (_c, head) => (built.push(head.size), plan([draft(2)])), { ahead: true });
-      // both plans were built at once, on the heads the appends before them will leave
+      const firstPlan = plan(genesis, [draft(0), draft(1)]);
+      const first = store.appendWith(0, (_c, head) => (built.push(head.size), firstPlan), { expected: genesis });
+      // the caller, not the store, knows the head the first append will leave
+      const tip: LedgerHead = { size: 2, lastHash: firstPlan.sealed[1]!.hash };
+      const second = store.appendWith(2, (_c, head) => (built.push(head.size), plan(head, [draft(2)])), { expected: tip });
+      // both plans were built at once, on the heads the caller gave
       expect(built).toEqual([0, 2]);
       const [a, b] = await Promise.all([first, second]);
       expect(a.sealed.map((e) => e.seq)).toEqual([0, 1]);
@@ -180,29 +185,33 @@ describe('SqliteLedgerStore', () => {
       await store.close();
     });
 
-    it('refuses as STORE_STALE, writing nothing, an append sent ahead behind one that failed; a plain append is sealed again', async () => {
+    it('refuses as STORE_STALE, writing nothing, an append posted behind one that failed; the store seals nothing again', async () => {
       const store = SqliteLedgerStore.open(fresh());
-      await store.appendWith(0, () => plan([draft(0)], ['once']));
-      const failing = store.appendWith(1, () => plan([draft(1)], ['once']), { ahead: true });
-      const behind = store.appendWith(2, () => plan([draft(2)]), { ahead: true });
+      const [zero] = (await store.appendWith(0, (_c, head) => plan(head, [draft(0)], ['once']))).sealed;
+      const head: LedgerHead = { size: 1, lastHash: zero!.hash };
+      const failingPlan = plan(head, [draft(1)], ['once']);
+      const failing = store.appendWith(1, () => failingPlan, { expected: head });
+      const behind = store.appendWith(2, (_c, at) => plan(at, [draft(2)]), { expected: { size: 2, lastHash: failingPlan.sealed[0]!.hash } });
       const plain = store.append([draft(3)]);
       await expect(failing).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
       await expect(behind).rejects.toMatchObject({ code: 'STORE_STALE' });
-      // sealed on head 3 when sent, committed at seq 1 after the two before it wrote nothing
+      // a plain append seals on the head it reads under the lock: after the two that wrote nothing
       expect((await plain).map((e) => e.seq)).toEqual([1]);
       expect((await store.head()).size).toBe(2);
       await store.close();
     });
 
-    it('calls a caller stale, not corrupt, when it built on an append sent ahead that failed', async () => {
+    it('keeps a locked append and appends posted around it apart on the one connection', async () => {
       const store = SqliteLedgerStore.open(fresh());
-      await store.appendWith(0, () => plan([draft(0)], ['once']));
-      await expect(store.appendWith(1, () => plan([draft(1)], ['once']), { ahead: true })).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
-      // the caller counts the failed append (known size 2); the tip is gone, so the store locks and finds 1
-      await expect(store.appendWith(2, () => plan([draft(2)]), { ahead: true })).rejects.toMatchObject({ code: 'STORE_STALE' });
-      // without `ahead` the same known size is a writer that read another ledger
-      await expect(store.appendWith(2, () => plan([draft(2)]))).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
-      expect((await store.head()).size).toBe(1);
+      const firstPlan = plan(genesis, [draft(0)]);
+      const first = store.appendWith(0, () => firstPlan, { expected: genesis });
+      const locked = store.appendWith(1, (_caughtUp, head) => plan(head, [draft(1)]));
+      const after = store.appendWith(1, (_c, head) => plan(head, [draft(9)]), { expected: { size: 1, lastHash: firstPlan.sealed[0]!.hash } });
+      await first;
+      expect((await locked).sealed.map((e) => e.seq)).toEqual([1]);
+      // posted once the locked append ended, which moved the head it expected
+      await expect(after).rejects.toMatchObject({ code: 'STORE_STALE' });
+      await assertLinearChain(store);
       await store.close();
     });
 
@@ -210,12 +219,12 @@ describe('SqliteLedgerStore', () => {
       const path = fresh();
       const a = SqliteLedgerStore.open(path);
       const b = SqliteLedgerStore.open(path);
-      await a.append([draft(0)]);
-      // b still believes the ledger is empty: its append is sent ahead, found stale, sealed again under the lock
+      const [zero] = await a.append([draft(0)]);
       expect((await b.append([draft(1)])).map((e) => e.seq)).toEqual([1]);
-      await expect(a.appendWith(1, () => plan([draft(2)]), { ahead: true })).rejects.toMatchObject({ code: 'STORE_STALE' });
+      const believed: LedgerHead = { size: 1, lastHash: zero!.hash };
+      await expect(a.appendWith(1, (_c, head) => plan(head, [draft(2)]), { expected: believed })).rejects.toMatchObject({ code: 'STORE_STALE' });
       expect((await a.head()).size).toBe(2);
-      const caught = await a.appendWith(1, (caughtUp) => plan([draft(2 + caughtUp.length)]));
+      const caught = await a.appendWith(1, (caughtUp, head) => plan(head, [draft(2 + caughtUp.length)]));
       expect(caught.caughtUp.map((e) => e.seq)).toEqual([1]);
       expect(caught.sealed.map((e) => e.seq)).toEqual([2]);
       await a.close();

@@ -17,7 +17,8 @@ import { GatewayError } from '../errors.js';
 import { migrateSqlite, pendingMigrations, sqliteSchemaVersion } from './migrations.js';
 import { SqliteWriterThread } from './sqlite-writer.js';
 import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
-import { assertKnownSize, assertWithinHead, checkPlan, headAfter, latestProjections, plainPlan, sealPlan } from './plan.js';
+import { plainAppend } from '../ledger/plain-append.js';
+import { assertExtends, assertKnownSize, assertWithinHead, checkPlan, latestProjections, planOnExpected, sameHead, staleAppend } from './plan.js';
 
 export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
 
@@ -81,25 +82,24 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     readonly checkpointPage: Database.Statement<[number, number], CheckpointRow>;
   };
   private readonly appendTx: (knownSize: number | null, build: AppendBuilder) => AppendWithResult;
+  private readonly compareTx: (expected: LedgerHead, plan: AppendPlan) => void;
   /** Writes on a worker thread, or null to write inline on this connection. */
   private readonly writer: SqliteWriterThread | null;
-  /** Writes through the writer thread, one at a time: its transaction spans awaits. */
+  /** Settles once every write issued so far settled: what a locked transaction, a checkpoint or `close` waits for. */
   private writes: Promise<unknown> = Promise.resolve();
   /**
-   * The head the ledger will have once every append sent to the writer
-   * thread committed, or null when unknown (after a failure, before the
-   * first locked append). Appends sealed on it go out without waiting.
+   * Resolves once no transaction spanning several messages (a locked append)
+   * is open or queued before: an append with an expected head is posted to
+   * the thread after it. Mutual exclusion on the connection, not a head: the
+   * store keeps no view of the ledger of its own.
    */
-  private tip: LedgerHead | null = null;
-  /** Locked appends queued or running: while any is, nothing is sent ahead of it (its BEGIN ... COMMIT spans messages). */
-  private locked = 0;
-  /** The last append sent ahead; the thread answers in order, so it settles last. */
-  private ahead: Promise<unknown> = Promise.resolve();
+  private posting: Promise<unknown> = Promise.resolve();
 
   /**
-   * True when appends pipeline: with a writer thread, an append sealed on the
-   * head the previous one will leave is sent before that one committed
-   * (ADR 002 §3). A sequencer may then keep a second batch in flight.
+   * True when appends pipeline: with a writer thread, appends with an
+   * expected head are posted as they come and committed in that order, each
+   * only if the ledger still ends at its expected head (ADR 002 §3). The
+   * sequencer may then seal a second batch on the head the first will leave.
    */
   get pipelines(): boolean {
     return this.writer !== null;
@@ -132,17 +132,26 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
         caughtUp = this.statements.since.all(knownSize);
       }
       const plan = checkPlan(build(caughtUp, head));
-      const sealed = sealPlan(plan, head);
-      sealed.forEach((entry, index) => this.statements.insert.run(entry.seq, entry.hash, entry.bytes, plan.uniqueKeys[index] ?? null));
-      for (const row of latestProjections(plan.projections)) {
-        if (row.value === null) this.statements.deleteProjection.run(row.kind, row.id);
-        else this.statements.upsertProjection.run(row.kind, row.id, row.value);
-      }
-      return { caughtUp, sealed };
+      assertExtends(head, plan.sealed);
+      this.insertPlan(plan);
+      return { caughtUp, sealed: plan.sealed };
+    });
+    const compare = db.transaction((expected: LedgerHead, plan: AppendPlan): void => {
+      const head = this.readHead();
+      if (!sameHead(head, expected)) throw staleAppend(`the ledger ends at ${head.size}, not at the head ${expected.size} the entries were sealed on`, head.size);
+      this.insertPlan(plan);
     });
     // BEGIN IMMEDIATE: the write lock is taken before the head is read (ADR 002 §3)
     this.appendTx = (knownSize, build) => transaction.immediate(knownSize, build);
-    if (writer !== null) this.tip = this.readHead();
+    this.compareTx = (expected, plan) => compare.immediate(expected, plan);
+  }
+
+  private insertPlan(plan: AppendPlan): void {
+    plan.sealed.forEach((entry, index) => this.statements.insert.run(entry.seq, entry.hash, entry.bytes, plan.uniqueKeys[index] ?? null));
+    for (const row of latestProjections(plan.projections)) {
+      if (row.value === null) this.statements.deleteProjection.run(row.kind, row.id);
+      else this.statements.upsertProjection.run(row.kind, row.id, row.value);
+    }
   }
 
   static open(path: string, options: SqliteStoreOptions = {}): SqliteLedgerStore {
@@ -186,14 +195,17 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
   }
 
   append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
-    return this.appendPlain(drafts).then((sealed) => {
-      announce(this.path, sealed);
-      return sealed;
-    });
+    if (drafts.length === 0) return this.run(() => [], 'append to the ledger');
+    return this.announced(this.appendBuilt(null, plainAppend(drafts), {})).then((result) => result.sealed);
   }
 
   appendWith(knownSize: number, build: AppendBuilder, options: AppendOptions = {}): Promise<AppendWithResult> {
-    return this.appendBuilt(knownSize, build, options).then((result) => {
+    return this.announced(this.appendBuilt(knownSize, build, options));
+  }
+
+  /** Every commit is announced to the followers of this file. */
+  private announced(appended: Promise<AppendWithResult>): Promise<AppendWithResult> {
+    return appended.then((result) => {
       announce(this.path, result.sealed);
       return result;
     });
@@ -213,34 +225,26 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     };
   }
 
-  private appendPlain(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
-    if (this.writer !== null && drafts.length > 0 && !this.closed) {
-      const build = (): AppendPlan => plainPlan(drafts);
-      // sealing is pure: an append sent ahead on a head that went stale is sealed again under the lock
-      const ahead = this.sendAhead(build);
-      const done = ahead === null ? this.threadAppend(null, build) : ahead.then((result) => (result === 'stale' ? this.threadAppend(null, build) : result));
-      return done.then((result) => result.sealed);
+  /** `knownSize` null: a plain append, which catches up on nothing. */
+  private appendBuilt(knownSize: number | null, build: AppendBuilder, options: AppendOptions): Promise<AppendWithResult> {
+    const expected = options.expected;
+    if (expected !== undefined) {
+      let plan: AppendPlan;
+      try {
+        plan = planOnExpected(knownSize ?? expected.size, build, expected);
+      } catch (err) {
+        // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
+        return Promise.reject(err);
+      }
+      return this.compareAndAppend(expected, plan).then(() => ({ caughtUp: [], sealed: plan.sealed }));
     }
-    return this.run(() => (drafts.length === 0 ? [] : this.appendTx(null, () => plainPlan(drafts)).sealed), 'append to the ledger');
-  }
-
-  private appendBuilt(knownSize: number, build: AppendBuilder, options: AppendOptions): Promise<AppendWithResult> {
     if (this.writer !== null && !this.closed) {
       try {
-        assertKnownSize(knownSize);
+        if (knownSize !== null) assertKnownSize(knownSize);
       } catch (err) {
         return Promise.reject(err);
       }
-      if (options.ahead === true && this.tip?.size === knownSize) {
-        const ahead = this.sendAhead(build);
-        if (ahead !== null) {
-          return ahead.then((result) => {
-            if (result !== 'stale') return result;
-            throw staleAhead();
-          });
-        }
-      }
-      return this.threadAppend(knownSize, build, options.ahead === true);
+      return this.threadAppend(knownSize, build);
     }
     // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
     let failure: { readonly err: unknown } | null = null;
@@ -253,7 +257,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
       }
     };
     return this.run(() => {
-      assertKnownSize(knownSize);
+      if (knownSize !== null) assertKnownSize(knownSize);
       return this.appendTx(knownSize, guarded);
     }, 'append to the ledger').catch((err: unknown) => {
       throw failure === null ? err : failure.err;
@@ -261,41 +265,28 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
   }
 
   /**
-   * Build and seal on the tip, here and now, and send the append to the
-   * writer thread without waiting for the ones before it: the thread commits
-   * it only if the ledger still ends where the tip said, else answers
-   * `stale` having written nothing. Null when there is no tip to build on (a
-   * locked append is queued, or the head is unknown): the caller locks.
-   * The builder's or the seal's error rejects as it is (the builder's failure
-   * is the gateway's, not the store's); nothing is sent then.
+   * Insert `plan` only if the ledger still ends at `expected`, in one
+   * transaction; otherwise write nothing and reject with STORE_STALE. On the
+   * writer thread this is one message, posted at once (after any locked
+   * transaction before it): the thread answers in order, so a caller may
+   * post the next one, sealed on the head this one leaves, before this one
+   * committed. If this one fails, the next finds its expected head missing.
    */
-  private sendAhead(build: AppendBuilder): Promise<AppendWithResult | 'stale'> | null {
+  private compareAndAppend(expected: LedgerHead, plan: AppendPlan): Promise<void> {
     const writer = this.writer;
-    const tip = this.tip;
-    if (writer === null || tip === null || this.locked > 0 || this.closed) return null;
-    let plan: AppendPlan;
-    let sealed: SealedEntry[];
-    try {
-      plan = checkPlan(build([], tip));
-      sealed = sealPlan(plan, tip);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    this.tip = headAfter(tip, sealed);
-    const sent = writer.append(tip, { sealed, uniqueKeys: plan.uniqueKeys, projections: latestProjections(plan.projections) }).then(
-      (outcome): AppendWithResult | 'stale' => {
-        if (outcome === 'committed') return { caughtUp: [], sealed };
-        // what the tip promised did not happen: every later append sent ahead finds it stale too
-        this.tip = null;
-        return 'stale';
+    if (writer === null || this.closed) return this.run(() => this.compareTx(expected, plan), 'append to the ledger');
+    const commit = { sealed: plan.sealed, uniqueKeys: plan.uniqueKeys, projections: latestProjections(plan.projections) };
+    const reply = this.posting.then(() => writer.append(expected, commit)).then(
+      (outcome) => {
+        if (outcome === 'stale') throw staleAppend(`the ledger no longer ends at the head ${expected.size} the entries were sealed on`, expected.size);
       },
       (err: unknown) => {
-        this.tip = null;
         throw storeError(err, 'cannot append to the ledger');
       },
     );
-    this.ahead = sent.catch(() => undefined);
-    return sent;
+    const settled = reply.catch(() => undefined);
+    this.writes = Promise.all([this.writes, settled]);
+    return reply;
   }
 
   async *readProjections(): AsyncIterable<StoredProjection> {
@@ -382,7 +373,6 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     this.closed = true;
     // writes already queued finish (or fail) first: nothing acknowledged is cut short
     await this.writes;
-    await this.ahead;
     try {
       await this.writer?.close();
     } finally {
@@ -392,23 +382,18 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
 
   /**
    * appendWith on the writer thread: the lock is taken there, the plan is
-   * built here on the head it read, and the commit runs there. The builder
-   * stays synchronous: between the head it is given and the commit, the
-   * write lock is held, so no other writer can append in between.
+   * built here on the head it read, compared with it, and committed there.
+   * The builder stays synchronous: between the head it is given and the
+   * commit, the write lock is held, so no other writer can append in between.
    */
-  private threadAppend(knownSize: number | null, build: AppendBuilder, ahead = false): Promise<AppendWithResult> {
+  private threadAppend(knownSize: number | null, build: AppendBuilder): Promise<AppendWithResult> {
     const writer = this.writer!;
     // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
     let failure: { readonly err: unknown } | null = null;
-    this.locked += 1;
-    let after: LedgerHead | null = null;
     return this.serialWrite(async () => {
       const { head, caughtUp } = await writer.begin(knownSize);
-      let sealed: SealedEntry[];
       let plan: AppendPlan;
       try {
-        // a caller that sends ahead counts its own appends in flight: one of them failed, so it is stale, not corrupt
-        if (ahead && knownSize !== null && knownSize > head.size) throw staleAhead();
         if (knownSize !== null) assertWithinHead(knownSize, head.size);
         try {
           plan = checkPlan(build(caughtUp, head));
@@ -416,24 +401,16 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
           failure = { err };
           throw err;
         }
-        sealed = sealPlan(plan, head);
+        assertExtends(head, plan.sealed);
       } catch (err) {
         await writer.rollback().catch(() => undefined);
-        after = head;
         throw err;
       }
-      await writer.commit({ sealed, uniqueKeys: plan.uniqueKeys, projections: latestProjections(plan.projections) });
-      after = headAfter(head, sealed);
-      return { caughtUp, sealed };
-    }, 'append to the ledger')
-      .catch((err: unknown) => {
-        throw failure === null ? err : failure.err;
-      })
-      .finally(() => {
-        // the thread has answered everything sent before this append: the head it left is the tip
-        this.locked -= 1;
-        if (this.locked === 0) this.tip = after;
-      });
+      await writer.commit({ sealed: plan.sealed, uniqueKeys: plan.uniqueKeys, projections: latestProjections(plan.projections) });
+      return { caughtUp, sealed: plan.sealed };
+    }, 'append to the ledger').catch((err: unknown) => {
+      throw failure === null ? err : failure.err;
+    });
   }
 
   private serialWrite<T>(work: () => Promise<T>, what: string): Promise<T> {
@@ -441,7 +418,9 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     const run = this.writes.then(work).catch((err: unknown) => {
       throw storeError(err, `cannot ${what}`);
     });
+    // its messages may span awaits (BEGIN ... COMMIT): nothing is posted before it settled
     this.writes = run.catch(() => undefined);
+    this.posting = this.writes;
     return run;
   }
 
@@ -495,10 +474,6 @@ function announce(path: string, sealed: readonly SealedEntry[]): void {
   const set = followers.get(path);
   if (last === undefined || set === undefined) return;
   for (const listener of set) listener(last.seq + 1);
-}
-
-function staleAhead(): GatewayError {
-  return new GatewayError('STORE_STALE', 'the ledger moved on under an append sent ahead (an earlier append failed or another writer appended); nothing of it was written: evaluate again');
 }
 
 /** Core and gateway errors pass through; SQLite's become gateway codes. */

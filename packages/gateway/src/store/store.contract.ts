@@ -8,6 +8,7 @@ import {
   sealEntry,
   type AppendPlan,
   type EntryDraft,
+  type LedgerHead,
   type LedgerStore,
   type ProjectionWrite,
   type SealedEntry,
@@ -43,8 +44,19 @@ export function draft(n: number, extra: Record<string, string> = {}): EntryDraft
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
-function plan(drafts: readonly EntryDraft[], keys: readonly (string | null)[] = [], projections: readonly ProjectionWrite[] = []): AppendPlan {
-  return { drafts, uniqueKeys: drafts.map((_, i) => keys[i] ?? null), projections };
+/** The drafts sealed after `head`, as a writer seals them: `sealEntry` for each, chained. */
+export function sealAfter(head: LedgerHead, drafts: readonly EntryDraft[]): SealedEntry[] {
+  let prev = head.lastHash;
+  return drafts.map((d, i) => {
+    const entry = sealEntry(d, head.size + i, prev);
+    prev = entry.hash;
+    return entry;
+  });
+}
+
+/** A plan as a writer builds it: the drafts sealed after `head` (the store never seals), their keys and rows. */
+export function plan(head: LedgerHead, drafts: readonly EntryDraft[], keys: readonly (string | null)[] = [], projections: readonly ProjectionWrite[] = []): AppendPlan {
+  return { drafts, sealed: sealAfter(head, drafts), uniqueKeys: drafts.map((_, i) => keys[i] ?? null), projections };
 }
 
 async function projections(store: TransactionalLedgerStore): Promise<StoredProjection[]> {
@@ -275,12 +287,12 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
       expect(hex((await other.head()).lastHash!)).toBe(hex(entries[43]!.hash));
     });
 
-    it('appendWith seals a plan after the head it was given and stores its projection rows', async () => {
+    it('appendWith appends a plan sealed after the head it was given and stores its projection rows', async () => {
       await store.append([draft(0)]);
       const seen: { caughtUp: number[]; size: number }[] = [];
       const result = await store.appendWith(1, (caughtUp, head) => {
         seen.push({ caughtUp: caughtUp.map((e) => e.seq), size: head.size });
-        return plan([draft(1), draft(2)], ['k-1', null], [
+        return plan(head, [draft(1), draft(2)], ['k-1', null], [
           { kind: 'grant', id: 'g-1', value: '{"status":"issued"}' },
           { kind: 'bundle', id: 'active', value: '{"bundle_id":"b"}' },
         ]);
@@ -295,8 +307,8 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
         { kind: 'grant', id: 'g-1', value: '{"status":"issued"}' },
       ]);
       // later writes replace a row; a null value deletes it; the last write of a plan wins
-      await store.appendWith(3, () =>
-        plan([draft(3)], [], [
+      await store.appendWith(3, (_caughtUp, head) =>
+        plan(head, [draft(3)], [], [
           { kind: 'grant', id: 'g-1', value: '{"status":"used"}' },
           { kind: 'grant', id: 'g-1', value: '{"status":"consumed"}' },
           { kind: 'bundle', id: 'active', value: null },
@@ -308,15 +320,15 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
 
     it('appendWith catches up on what another connection appended, inside the same transaction', async () => {
       const other = await sut.openAnother();
-      await store.appendWith(0, () => plan([draft(0)]));
+      await store.appendWith(0, (_caughtUp, head) => plan(head, [draft(0)]));
       await other.append([draft(1), draft(2)]);
-      await other.appendWith(3, () => plan([draft(3)], [], [{ kind: 'step', id: 's', value: '1' }]));
+      await other.appendWith(3, (_caughtUp, head) => plan(head, [draft(3)], [], [{ kind: 'step', id: 's', value: '1' }]));
       let caught: SealedEntry[] = [];
       const result = await store.appendWith(1, (caughtUp, head) => {
         caught = [...caughtUp];
         expect(head.size).toBe(4);
         expect(hex(head.lastHash!)).toBe(hex(caughtUp[2]!.hash));
-        return plan([draft(4)]);
+        return plan(head, [draft(4)]);
       });
       expect(caught.map((e) => e.seq)).toEqual([1, 2, 3]);
       expect(result.caughtUp.map((e) => decodeEntry(e.bytes).payload['n'])).toEqual([1, 2, 3]);
@@ -337,7 +349,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
           return writers[i % 2]!.appendWith(known, (caughtUp, head) => {
             expect(caughtUp.map((e) => e.seq)).toEqual(Array.from({ length: head.size - known }, (_, j) => known + j));
             sizes.push(head.size);
-            return plan([draft(i)], [`k-${i}`], [{ kind: 'count', id: 'n', value: String(head.size + 1) }]);
+            return plan(head, [draft(i)], [`k-${i}`], [{ kind: 'count', id: 'n', value: String(head.size + 1) }]);
           });
         }),
       );
@@ -347,22 +359,22 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     });
 
     it('refuses a unique key already stored: the whole plan, entries and projection rows, is rolled back', async () => {
-      await store.appendWith(0, () => plan([draft(0)], ['grant.consumed:g-1'], [{ kind: 'grant', id: 'g-1', value: '"consumed"' }]));
+      await store.appendWith(0, (_caughtUp, head) => plan(head, [draft(0)], ['grant.consumed:g-1'], [{ kind: 'grant', id: 'g-1', value: '"consumed"' }]));
       const before = await store.head();
       const other = await sut.openAnother();
       await expect(
-        other.appendWith(1, () => plan([draft(1), draft(2)], [null, 'grant.consumed:g-1'], [{ kind: 'grant', id: 'g-1', value: '"twice"' }, { kind: 'execution', id: 'e-2', value: '{}' }])),
+        other.appendWith(1, (_caughtUp, head) => plan(head, [draft(1), draft(2)], [null, 'grant.consumed:g-1'], [{ kind: 'grant', id: 'g-1', value: '"twice"' }, { kind: 'execution', id: 'e-2', value: '{}' }])),
       ).rejects.toMatchObject({ code: 'STORE_CONFLICT', details: expect.objectContaining({ constraint: 'unique_key' }) });
-      // even a writer with a stale view that skipped catch-up (knownSize says nothing new) is refused
-      await expect(store.appendWith(1, () => plan([draft(3)], ['grant.consumed:g-1']))).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+      // entries sealed at the head, from a state that never saw the key: refused all the same
+      await expect(store.appendWith(1, (_caughtUp, head) => plan(head, [draft(3)], ['grant.consumed:g-1']))).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
       // two equal keys in one plan
-      await expect(store.appendWith(1, () => plan([draft(4), draft(5)], ['x', 'x']))).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+      await expect(store.appendWith(1, (_caughtUp, head) => plan(head, [draft(4), draft(5)], ['x', 'x']))).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
       const after = await store.head();
       expect(after.size).toBe(before.size);
       expect(hex(after.lastHash!)).toBe(hex(before.lastHash!));
       expect(await projections(store)).toEqual([{ kind: 'grant', id: 'g-1', value: '"consumed"' }]);
       // other keys still go in, and the chain continues where it was
-      const next = await store.appendWith(1, () => plan([draft(6)], ['grant.consumed:g-2']));
+      const next = await store.appendWith(1, (_caughtUp, head) => plan(head, [draft(6)], ['grant.consumed:g-2']));
       expect(next.sealed[0]!.seq).toBe(1);
       await assertLinearChain(store);
     });
@@ -380,29 +392,95 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
       const boom = new Error('build failed');
       await expect(store.appendWith(1, () => { throw boom; })).rejects.toBe(boom);
       await expect(
-        store.appendWith(1, () => plan([draft(1), { ...draft(2), type: 'Bad Type' }], [], [{ kind: 'grant', id: 'g', value: '1' }])),
+        store.appendWith(1, (_caughtUp, head) => plan(head, [draft(1), { ...draft(2), type: 'Bad Type' }], [], [{ kind: 'grant', id: 'g', value: '1' }])),
       ).rejects.toMatchObject({ code: 'LEDGER_ENTRY_INVALID' });
-      await expect(store.appendWith(1, () => ({ drafts: [draft(1)], uniqueKeys: [], projections: [] }))).rejects.toMatchObject({ code: 'USAGE' });
+      await expect(store.appendWith(1, (_caughtUp, head) => ({ ...plan(head, [draft(1)]), uniqueKeys: [] }))).rejects.toMatchObject({ code: 'USAGE' });
       expect((await store.head()).size).toBe(1);
       expect(await projections(store)).toEqual([]);
     });
 
-    it('appendWith refuses a known size beyond the head or not a size at all', async () => {
+    it('appendWith refuses a known size beyond the head (a stale view, not corruption) or not a size at all', async () => {
       await store.append([draft(0)]);
       let called = false;
-      const build = (): AppendPlan => {
+      const build = (_caughtUp: readonly SealedEntry[], head: LedgerHead): AppendPlan => {
         called = true;
-        return plan([draft(1)]);
+        return plan(head, [draft(1)]);
       };
-      await expect(store.appendWith(2, build)).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+      await expect(store.appendWith(2, build)).rejects.toMatchObject({ code: 'STORE_STALE' });
       await expect(store.appendWith(-1, build)).rejects.toMatchObject({ code: 'USAGE' });
       expect(called).toBe(false);
       expect((await store.head()).size).toBe(1);
     });
 
+    it('never seals: entries sealed on another head are refused as STORE_STALE, and nothing is written', async () => {
+      const [first] = await store.append([draft(0)]);
+      const genesis: LedgerHead = { size: 0, lastHash: null };
+      const row = [{ kind: 'grant', id: 'g', value: '1' }];
+      // sealed on the empty ledger, one entry too early
+      await expect(store.appendWith(1, () => plan(genesis, [draft(1)], ['k'], row))).rejects.toMatchObject({ code: 'STORE_STALE' });
+      // the right sequence number, but linked to another previous hash
+      const elsewhere: LedgerHead = { size: 1, lastHash: new Uint8Array(32) };
+      await expect(store.appendWith(1, () => plan(elsewhere, [draft(1)], ['k'], row))).rejects.toMatchObject({ code: 'STORE_STALE' });
+      // the second entry of the plan does not follow the first
+      await expect(
+        store.appendWith(1, (_caughtUp, head) => {
+          const good = plan(head, [draft(1), draft(2)]);
+          return { ...good, sealed: [good.sealed[0]!, sealAfter(head, [draft(2)])[0]!] };
+        }),
+      ).rejects.toMatchObject({ code: 'STORE_STALE' });
+      // a hash that is not the leaf hash of the bytes is the writer's bug
+      await expect(
+        store.appendWith(1, (_caughtUp, head) => {
+          const good = plan(head, [draft(1)]);
+          return { ...good, sealed: [{ ...good.sealed[0]!, hash: new Uint8Array(32) }] };
+        }),
+      ).rejects.toMatchObject({ code: 'USAGE' });
+      const head = await store.head();
+      expect(head.size).toBe(1);
+      expect(hex(head.lastHash!)).toBe(hex(first!.hash));
+      expect(await projections(store)).toEqual([]);
+      // the key was not taken by any of them
+      expect((await store.appendWith(1, (_caughtUp, at) => plan(at, [draft(1)], ['k'], row))).sealed[0]!.seq).toBe(1);
+      await assertLinearChain(store);
+    });
+
+    it('appendWith with an expected head: built at once, committed only if the ledger still ends there', async () => {
+      const [first] = await store.append([draft(0)]);
+      const expected: LedgerHead = { size: 1, lastHash: first!.hash };
+      const seen: { caughtUp: number; size: number }[] = [];
+      const result = await store.appendWith(
+        1,
+        (caughtUp, head) => {
+          seen.push({ caughtUp: caughtUp.length, size: head.size });
+          return plan(head, [draft(1)], ['k-1'], [{ kind: 'grant', id: 'g', value: '1' }]);
+        },
+        { expected },
+      );
+      expect(seen).toEqual([{ caughtUp: 0, size: 1 }]);
+      expect(result.caughtUp).toEqual([]);
+      expect(result.sealed.map((e) => e.seq)).toEqual([1]);
+      // another connection appends: the head this writer expects is gone
+      const other = await sut.openAnother();
+      const moved = await other.append([draft(2)]);
+      const stale: LedgerHead = { size: 2, lastHash: result.sealed[0]!.hash };
+      await expect(store.appendWith(2, (_caughtUp, head) => plan(head, [draft(3)], ['k-3'], [{ kind: 'grant', id: 'g', value: '3' }]), { expected: stale })).rejects.toMatchObject({
+        code: 'STORE_STALE',
+      });
+      // a size that the expected head does not have is a usage error, refused before anything is built
+      await expect(store.appendWith(1, (_caughtUp, head) => plan(head, [draft(3)]), { expected: stale })).rejects.toMatchObject({ code: 'USAGE' });
+      const head = await store.head();
+      expect(head.size).toBe(3);
+      expect(hex(head.lastHash!)).toBe(hex(moved[0]!.hash));
+      expect(await projections(store)).toEqual([{ kind: 'grant', id: 'g', value: '1' }]);
+      // sealed again on the real head, it commits, and the key it carries was never taken
+      const again = await store.appendWith(3, (_caughtUp, at) => plan(at, [draft(3)], ['k-3']), { expected: head });
+      expect(again.sealed.map((e) => e.seq)).toEqual([3]);
+      await assertLinearChain(store);
+    });
+
     it('reads projection rows across pages', async () => {
       const rows = Array.from({ length: 2100 }, (_, i) => ({ kind: i % 2 === 0 ? 'grant' : 'step', id: `id-${String(i).padStart(5, '0')}`, value: String(i) }));
-      await store.appendWith(0, () => plan([draft(0)], [], rows));
+      await store.appendWith(0, (_caughtUp, head) => plan(head, [draft(0)], [], rows));
       const read = await projections(store);
       expect(read.length).toBe(2100);
       expect(read.map((r) => `${r.kind}/${r.id}`)).toEqual(rows.map((r) => `${r.kind}/${r.id}`).sort());
