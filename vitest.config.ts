@@ -6,6 +6,7 @@ export default defineConfig({
     alias: {
       '@countersign/core': fileURLToPath(new URL('./packages/core/src/index.ts', import.meta.url)),
       '@countersign/client': fileURLToPath(new URL('./packages/client/src/index.ts', import.meta.url)),
+      '@countersign/mcp': fileURLToPath(new URL('./packages/mcp/src/index.ts', import.meta.url)),
       '@countersign/gateway': fileURLToPath(new URL('./packages/gateway/src/index.ts', import.meta.url)),
     },
   },
