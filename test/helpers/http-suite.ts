@@ -26,6 +26,7 @@ import { call, CLI, type Json, EVIDENCE, EXAMPLE_POLICY, fixtureKeyFile, overrid
 export function writeTestPolicy(dir: string): string {
   const doc = parseYaml(readFileSync(EXAMPLE_POLICY, 'utf8')) as Record<string, Json>;
   doc['principals'].push({ id: 'alert-relay', kind: 'service', display_name: 'Alert relay', roles: ['sre'] });
+  doc['principals'].push({ id: 'ops-copilot', kind: 'agent', display_name: 'A second copilot' });
   doc['risk_classes'].push({
     id: 'brief',
     description: 'lapses at once: for expiry tests',
@@ -531,6 +532,51 @@ export function httpSuite(label: string, setup: () => Promise<SuiteSetup>): void
           [400, expect.stringMatching(/^POLICY_(PARSE_ERROR|INVALID)$/)],
         ]);
         expect(await size()).toBe(before);
+      });
+    });
+
+    describe('listing requests', () => {
+      it('pages through requests in the order they were opened; an agent sees only its own; an unknown cursor is refused', async () => {
+        const first = (await propose([restartStep]))['steps'][0];
+        const second = (await propose([restartStep]))['steps'][0];
+        const other = await call(gw.url, 'POST', '/v1/proposals', await tok('ops-copilot', 'copilot-console'), {
+          agent: 'ops-copilot',
+          on_behalf_of: 'olivia',
+          surface: 'copilot-console',
+          steps: [clearStep],
+        });
+        expect(other.status, JSON.stringify(other.body)).toBe(201);
+        const otherRequest = other.body['steps'][0]['request'] as string;
+        const priya = await tok('priya', 'approver-console');
+
+        // one at a time, by digest: every page holds one open request with it, and the two just opened come in order
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        for (let page = 0; page < 100; page++) {
+          const query: string = `?digest=${first.digest}&limit=1${cursor === null ? '' : `&cursor=${cursor}`}`;
+          const res = await call(gw.url, 'GET', `/v1/requests${query}`, priya);
+          expect(res.status, JSON.stringify(res.body)).toBe(200);
+          expect(res.body['requests'].length).toBeLessThanOrEqual(1);
+          for (const r of res.body['requests']) expect([r.digest, r.status]).toEqual([first.digest, 'open']);
+          seen.push(...res.body['requests'].map((r: { id: string }) => r.id));
+          cursor = res.body['next_cursor'];
+          if (cursor === null) break;
+        }
+        expect(seen.indexOf(first.request)).toBeGreaterThanOrEqual(0);
+        expect(seen.indexOf(second.request)).toBeGreaterThan(seen.indexOf(first.request));
+        expect(seen).not.toContain(otherRequest);
+
+        // every status, as the second agent: its own request only, and no grant of anyone else's
+        const mine = await call(gw.url, 'GET', '/v1/requests?status=open,approved,denied,expired,voided&limit=200', await tok('ops-copilot', 'copilot-console'));
+        expect(mine.body['requests'].map((r: { id: string }) => r.id)).toEqual([otherRequest]);
+        // a human reads any: the second agent's request, by its action
+        const byAction = await call(gw.url, 'GET', `/v1/requests?action=${clearStep.action}&limit=200`, priya);
+        expect(byAction.body['requests'].map((r: { id: string }) => r.id)).toContain(otherRequest);
+
+        const unknown = await call(gw.url, 'GET', '/v1/requests?cursor=request-nonesuch', priya);
+        expect([unknown.status, unknown.body['error']['code']]).toEqual([400, 'CURSOR_UNKNOWN']);
+        const badStatus = await call(gw.url, 'GET', '/v1/requests?status=pending', priya);
+        expect([badStatus.status, badStatus.body['error']['code']]).toEqual([400, 'VALIDATION_FAILED']);
       });
     });
 

@@ -86,6 +86,8 @@ describe('CountersignClient requests', () => {
     await client.trace('inc/1');
     await client.health();
     await client.ready();
+    await client.listRequests();
+    await client.listRequests({ status: ['open', 'approved'], target: 'payments-queue/shard 7&x=1', cursor: 'request-1', limit: 10 });
 
     expect(seen.map((r) => `${r.method} ${r.url.replace('http://127.0.0.1:8080', '')}`)).toEqual([
       'POST /v1/proposals',
@@ -120,6 +122,8 @@ describe('CountersignClient requests', () => {
       'GET /v1/trace/inc%2F1',
       'GET /healthz',
       'GET /readyz',
+      'GET /v1/requests',
+      'GET /v1/requests?status=open%2Capproved&target=payments-queue%2Fshard%207%26x%3D1&cursor=request-1&limit=10',
     ]);
     for (const r of seen) {
       const isPublic = r.url.endsWith('/healthz') || r.url.endsWith('/readyz');

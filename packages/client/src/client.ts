@@ -56,6 +56,8 @@ export interface StepResult extends Json {
 }
 
 export interface ProposalResult extends Json {
+  /** The one-call path with `resume`: an earlier proposal's request, found by the step's digest; nothing was proposed anew. */
+  readonly resumed?: boolean;
   readonly proposal: string;
   readonly steps: readonly StepResult[];
 }
@@ -64,10 +66,16 @@ export interface ProposalResult extends Json {
 export interface RequestView extends Json {
   readonly id: string;
   readonly status: RequestState;
+  /** The step's digest under `bundle_id`: recompute it from the step to know the request is for it. */
   readonly digest: string;
+  readonly bundle_id: string | null;
   readonly action: string;
   readonly environment: string;
   readonly target: string;
+  readonly params: { readonly [key: string]: unknown };
+  readonly risk: string;
+  readonly agent: string;
+  readonly on_behalf_of: string;
   readonly expires_at: string;
   readonly grant: string | null;
   /** Approved, but the grant waits for a rollback artifact registered for the step. */
@@ -158,6 +166,24 @@ export interface Readiness extends Json {
   readonly bundle_id: string;
 }
 
+/** What `listRequests` narrows by; each given field must match exactly. */
+export interface RequestFilter {
+  readonly status?: RequestState | readonly RequestState[];
+  readonly action?: string;
+  readonly environment?: string;
+  readonly target?: string;
+  readonly digest?: string;
+  readonly incident?: string;
+  readonly risk?: string;
+  readonly cursor?: string;
+  readonly limit?: number;
+}
+
+export interface RequestPage extends Json {
+  readonly requests: readonly RequestView[];
+  readonly next_cursor: string | null;
+}
+
 export interface StreamOptions {
   /** Abort the stream; the iteration then throws the signal's reason. Breaking out of the loop also ends it. */
   readonly signal?: AbortSignal;
@@ -222,9 +248,14 @@ export class CountersignClient {
    * executed at once (no grant token, no second call). Each such step comes
    * back with its `execution` id: run it, then `reportOutcome`. Steps that
    * need approval come back with their `request`, as from `propose`.
+   *
+   * With `resume`, a one-step proposal whose step already has an open request
+   * of this agent (or an approved one not yet executed) comes back with that
+   * request (`resumed: true`) instead of opening another: a retried call
+   * waits for the approval already asked for.
    */
-  proposeAndExecute(proposal: ProposalInput): Promise<ProposalResult> {
-    return this.call('proposeAndExecute', {}, proposal);
+  proposeAndExecute(proposal: ProposalInput, options: { readonly resume?: boolean } = {}): Promise<ProposalResult> {
+    return this.call('proposeAndExecute', options.resume === true ? { resume: 'true' } : {}, proposal);
   }
 
   /** A proposal and what became of each of its steps. */
@@ -235,6 +266,17 @@ export class CountersignClient {
   /** Dry run: decide each step under the active bundle and the open holds. Records nothing, grants nothing. */
   decide(proposal: ProposalInput): Promise<DecisionsResult> {
     return this.call('decide', {}, proposal);
+  }
+
+  /** One page of approval requests (`open` ones unless `status` says otherwise); pass `next_cursor` back as `cursor` for the next. */
+  listRequests(filter: RequestFilter = {}): Promise<RequestPage> {
+    const { status, ...rest } = filter;
+    return this.call('listRequests', { ...rest, status: status === undefined || typeof status === 'string' ? status : status.join(',') });
+  }
+
+  /** The request's page in the approver console this gateway serves: where an approver decides it. */
+  requestPage(requestId: string): string {
+    return `${this.server.replace(/\/+$/, '')}/console/requests/${encodeURIComponent(requestId)}`;
   }
 
   /** An approval request as it stands now. */
@@ -437,7 +479,7 @@ export class CountersignClient {
     return headers;
   }
 
-  private async call<T>(name: EndpointName, params: Readonly<Record<string, string | number>> = {}, body?: unknown, extraTimeoutMs = 0): Promise<T> {
+  private async call<T>(name: EndpointName, params: Readonly<Record<string, string | number | undefined>> = {}, body?: unknown, extraTimeoutMs = 0): Promise<T> {
     const endpoint: Endpoint = ENDPOINTS[name];
     const url = endpointUrl(this.server, name, params);
     const init: RequestInit = {

@@ -20,15 +20,24 @@ export interface Endpoint {
   readonly operation: string | null;
   /** The media type of a streamed answer; JSON when absent. */
   readonly accept?: 'text/event-stream' | 'application/jsonl';
+  /** Optional query parameters: those given are appended, percent-encoded, in this order. */
+  readonly query?: readonly string[];
 }
 
 export const ENDPOINTS = {
   propose: { method: 'POST', path: '/v1/proposals', operation: 'propose' },
   proposal: { method: 'GET', path: '/v1/proposals/{id}', operation: 'status' },
   /** The one-call path: propose, and execute at once each step decided `allow`; each such step comes back with its `execution`. */
-  proposeAndExecute: { method: 'POST', path: '/v1/proposals/execute', operation: 'propose' },
+  proposeAndExecute: { method: 'POST', path: '/v1/proposals/execute', operation: 'propose', query: ['resume'] },
   /** Dry run: each step decided under the active bundle and open holds; records nothing, grants nothing. */
   decide: { method: 'POST', path: '/v1/decisions', operation: 'decide' },
+  /** Requests in the order they were opened (`open` unless `status` names others, comma-separated); an agent sees its own. Answers `{ requests, next_cursor }`. */
+  listRequests: {
+    method: 'GET',
+    path: '/v1/requests',
+    operation: 'status',
+    query: ['status', 'action', 'environment', 'target', 'digest', 'incident', 'risk', 'cursor', 'limit'],
+  },
   status: { method: 'GET', path: '/v1/requests/{id}', operation: 'status' },
   /** Long poll: the status route, answering as soon as the request is settled, or after `wait` (the gateway holds 60 s at most) with it still open. */
   wait: { method: 'GET', path: '/v1/requests/{id}?wait={wait}', operation: 'status' },
@@ -72,12 +81,21 @@ export const ENDPOINTS = {
 
 export type EndpointName = keyof typeof ENDPOINTS;
 
-/** Fill `{name}` placeholders; values are percent-encoded so an id can never add a path segment or a query. */
-export function endpointUrl(server: string, name: EndpointName, params: Readonly<Record<string, string | number>> = {}): string {
-  const path = ENDPOINTS[name].path.replace(/\{([a-z]+)\}/g, (_, key: string) => {
+/**
+ * Fill `{name}` placeholders and append the endpoint's optional query
+ * parameters that are given; values are percent-encoded so an id can never add
+ * a path segment or a query.
+ */
+export function endpointUrl(server: string, name: EndpointName, params: Readonly<Record<string, string | number | undefined>> = {}): string {
+  const endpoint: Endpoint = ENDPOINTS[name];
+  const path = endpoint.path.replace(/\{([a-z]+)\}/g, (_, key: string) => {
     const value = params[key];
     if (value === undefined) throw new CountersignClientError('USAGE', `endpoint \`${name}\` needs \`${key}\``);
     return encodeURIComponent(String(value));
   });
-  return `${server.replace(/\/+$/, '')}${path}`;
+  const query = (endpoint.query ?? []).flatMap((key) => {
+    const value = params[key];
+    return value === undefined ? [] : [`${key}=${encodeURIComponent(String(value))}`];
+  });
+  return `${server.replace(/\/+$/, '')}${path}${query.length === 0 ? '' : `?${query.join('&')}`}`;
 }

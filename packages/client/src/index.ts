@@ -25,10 +25,12 @@ export {
   type ProposalResult,
   type Readiness,
   type RequestState,
+  type RequestFilter,
+  type RequestPage,
   type RequestView,
   type SignedStatement,
   type StepResult,
   type StreamOptions,
 } from './client.js';
 export { verifyGrant, type GrantExpectation, type GrantPublicKey, type VerifyGrantOptions } from './grant.js';
-export { guardTool, type GuardedStep, type GuardOptions } from './guard.js';
+export { guardTool, type GuardedStep, type GuardOptions, type PendingApproval } from './guard.js';

@@ -47,8 +47,12 @@ export const ProposalBody = z.object({
   on_behalf_of: z.string(),
   surface: z.string(),
   incident: z.string().nullable(),
+  /** The one-call path with `resume=true`: an earlier proposal's step, found by its digest, nothing proposed anew. */
+  resumed: z.boolean().optional(),
   steps: z.array(StepResultBody),
 });
+
+export type ProposalBody = z.input<typeof ProposalBody>;
 
 const ApprovalView = z.object({
   approver: z.string(),
@@ -106,7 +110,7 @@ export function grantToken(grant: GrantRecord, key: KeyObject, keyId: string): P
 }
 
 /** The step's grant that can still be consumed (issued, under the step's bundle), if any. */
-function liveGrant(state: AuthorityState, step: StepRecord): GrantRecord | null {
+export function liveGrant(state: AuthorityState, step: StepRecord): GrantRecord | null {
   for (let i = step.grants.length - 1; i >= 0; i -= 1) {
     const grant = state.grants.get(step.grants[i]!);
     if (grant && grant.status === 'issued' && grant.bundle_id === step.bundle_id) return grant;

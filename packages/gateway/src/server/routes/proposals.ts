@@ -1,11 +1,41 @@
 import { z } from 'zod';
-import { decideProposal, decisionState, parseProposal, Proposal } from '@countersign/core';
+import { decideProposal, decisionState, parseProposal, Proposal, stepDigest, type Caller, type RequestRecord } from '@countersign/core';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, viewContext, type ServerContext } from '../context.js';
-import { ProposalBody, stepOutcomeView, stepView } from '../views.js';
+import { liveGrant, ProposalBody, stepOutcomeView, stepView, type ProposalBody as ProposalAnswer } from '../views.js';
 import { IdParams } from './bounds.js';
 
 const Decisions = z.object({ bundle_id: z.string(), decisions: z.array(z.record(z.string(), z.unknown())) });
+
+const ResumeQuery = z.strictObject({
+  resume: z.enum(['true', 'false']).optional(),
+});
+
+/**
+ * A retried call finds its request: the caller's open request, or approved one
+ * whose grant is still live, for exactly this one step (same digest under the
+ * bundle in force, same `on_behalf_of`). Reads only; nothing is recorded.
+ */
+function resumable(ctx: ServerContext, caller: Caller, body: Proposal): RequestRecord | null {
+  const policy = activePolicy(ctx);
+  if (policy === null || body.steps.length !== 1) return null;
+  let digest: string;
+  try {
+    digest = stepDigest(parseProposal(body).steps[0]!, policy.compiled.bundleId);
+  } catch {
+    // a step that cannot be digested is decided (and refused) by the proposal itself
+    return null;
+  }
+  const state = ctx.reader.state;
+  for (const record of state.requests.values()) {
+    if (record.digest !== digest || record.agent !== caller.principal || record.on_behalf_of !== body.on_behalf_of) continue;
+    if (record.status === 'open') return record;
+    const step = state.steps.get(record.step);
+    // approved, its grant still live (not consumed, expired or revoked): the retry consumes it
+    if (record.status === 'approved' && step !== undefined && step.executions.length === 0 && liveGrant(state, step) !== null) return record;
+  }
+  return null;
+}
 
 export function proposalRoutes(ctx: ServerContext): RouteSpec[] {
   /** A proposal, plain or on the one-call path: the same body, answer and checks, one flag apart. */
@@ -18,10 +48,15 @@ export function proposalRoutes(ctx: ServerContext): RouteSpec[] {
       operation: 'propose',
       // the proposal arrives from an agent: attacker-controlled, validated by core's schema before anything reads it
       body: Proposal,
+      ...(execute ? { query: ResumeQuery } : {}),
       response: ProposalBody,
       status: 201,
-      handler: async ({ body, request }) => {
+      handler: async ({ body, query, request }) => {
         const caller = callerFrom(request);
+        if (execute && (query as z.output<typeof ResumeQuery>).resume === 'true') {
+          const found = resumable(ctx, caller, body);
+          if (found !== null) return resumed(found, caller);
+        }
         const result = await run(ctx, () => (execute ? ctx.gateway.proposeAndExecute(caller, body) : ctx.gateway.propose(caller, body)));
         const record = ctx.reader.state.proposals.get(result.proposal);
         ctx.requestsOpened(result.steps.flatMap((s) => (s.request === null ? [] : [s.request])));
@@ -38,11 +73,29 @@ export function proposalRoutes(ctx: ServerContext): RouteSpec[] {
       },
     });
 
+  /** The proposal a found request belongs to, its one step as it stands: what the first call answered, brought up to date. */
+  const resumed = async (found: RequestRecord, caller: Caller): Promise<ProposalAnswer> => {
+    const state = ctx.reader.state;
+    const record = state.proposals.get(found.proposal);
+    const step = state.steps.get(found.step);
+    if (record === undefined || step === undefined) throw new ApiError('STORE_STALE', `request \`${found.id}\` has no proposal or step in this replica's state`);
+    return {
+      proposal: record.id,
+      bundle_id: record.bundle_id,
+      agent: record.agent,
+      on_behalf_of: record.on_behalf_of,
+      surface: record.surface,
+      incident: record.incident,
+      resumed: true,
+      steps: [await stepView(viewContext(ctx), step, record.agent, caller)],
+    };
+  };
+
   return [
     propose('/v1/proposals', 'propose steps: each is decided on its own; allowed steps come back with a grant, others with a request id or their refusal codes', false),
     propose(
       '/v1/proposals/execute',
-      'the one-call path: propose, and execute at once each step decided allow (recorded as step.executed, no grant token, no second call); other steps are settled as by POST /v1/proposals; report each outcome on its execution',
+      'the one-call path: propose, and execute at once each step decided allow (recorded as step.executed, no grant token, no second call); other steps are settled as by POST /v1/proposals; report each outcome on its execution. With `resume=true`, a one-step proposal whose step has an open request of the caller (or an approved one not yet executed) answers with that request instead of proposing again (`resumed: true`), recording nothing',
       true,
     ),
     route({

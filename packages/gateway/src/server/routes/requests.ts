@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { ApprovalStatement, type Caller, type RequestRecord } from '@countersign/core';
 import type { AttestationInput } from '../../service/gateway.js';
 import { ApiError, route, type RouteSpec } from '../app.js';
-import { callerFrom, run, viewContext, type ServerContext } from '../context.js';
+import { activePolicy, callerFrom, run, viewContext, type ServerContext } from '../context.js';
 import { RequestBody, requestView } from '../views.js';
-import { IdParams } from './bounds.js';
+import { Digest, Id, IdParams, ShortText } from './bounds.js';
 
 /** A long poll is held at most this long, whatever `wait` asks (docs/http-api.md "Waiting"). */
 export const MAX_WAIT_MS = 60_000;
@@ -33,6 +33,34 @@ const ApprovalAnswer = RequestBody.extend({
   decision: z.enum(['approve', 'deny']),
   quorum_met: z.boolean(),
   remaining: z.array(z.object({ factor: z.number().int(), roles: z.array(z.string()), needed: z.number().int() })),
+});
+
+/** A page of the request list holds this many at most; `limit` asks for fewer. */
+export const MAX_LIST_LIMIT = 200;
+const STATUSES = ['open', 'approved', 'denied', 'expired', 'voided'] as const;
+
+const ListQuery = z.strictObject({
+  status: z
+    .string()
+    .regex(/^(open|approved|denied|expired|voided)(,(open|approved|denied|expired|voided))*$/, `a status is one of ${STATUSES.join(', ')}, or several separated by commas`)
+    .optional(),
+  action: Id.optional(),
+  environment: Id.optional(),
+  target: ShortText.optional(),
+  digest: Digest.optional(),
+  incident: Id.optional(),
+  risk: Id.optional(),
+  cursor: Id.optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, 'a limit is a whole number')
+    .optional(),
+});
+
+const ListAnswer = z.object({
+  requests: z.array(RequestBody),
+  /** Pass as `cursor` for the next page; null on the last one. */
+  next_cursor: z.string().nullable(),
 });
 
 function waitMs(wait: string | undefined): number {
@@ -88,6 +116,49 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
     });
 
   return [
+    route({
+      method: 'GET',
+      path: '/v1/requests',
+      summary:
+        'approval requests in the order they were opened, `open` ones unless `status` says otherwise (comma-separated), narrowed by `action`, `environment`, `target`, `digest`, `incident` and `risk`; an agent sees only the requests it proposed; `cursor` pages on',
+      tag: 'requests',
+      operation: 'status',
+      query: ListQuery,
+      response: ListAnswer,
+      handler: async ({ query, request }) => {
+        const caller = callerFrom(request);
+        const limit = Math.min(MAX_LIST_LIMIT, Math.max(1, query.limit === undefined ? 50 : Number(query.limit)));
+        const statuses = new Set(query.status === undefined ? ['open'] : query.status.split(','));
+        // an agent lists its own requests only (a human reads any, as by id)
+        const onlyAgent = activePolicy(ctx)?.roster.get(caller.principal)?.kind === 'agent' ? caller.principal : undefined;
+        const state = ctx.reader.state;
+        const page: RequestRecord[] = [];
+        let started = query.cursor === undefined;
+        let next: string | null = null;
+        for (const record of state.requests.values()) {
+          if (!started) {
+            started = record.id === query.cursor;
+            continue;
+          }
+          if (!statuses.has(record.status)) continue;
+          if (onlyAgent !== undefined && record.agent !== onlyAgent) continue;
+          if (query.action !== undefined && record.action !== query.action) continue;
+          if (query.environment !== undefined && record.environment !== query.environment) continue;
+          if (query.target !== undefined && record.target !== query.target) continue;
+          if (query.digest !== undefined && record.digest !== query.digest) continue;
+          if (query.risk !== undefined && record.risk !== query.risk) continue;
+          if (query.incident !== undefined && (state.steps.get(record.step)?.incident ?? null) !== query.incident) continue;
+          if (page.length === limit) {
+            next = page[page.length - 1]!.id;
+            break;
+          }
+          page.push(record);
+        }
+        if (!started) throw new ApiError('CURSOR_UNKNOWN', `no request \`${query.cursor}\` to continue after`);
+        const views = await Promise.all(page.map((record) => requestView(viewContext(ctx), record, caller)));
+        return { requests: views, next_cursor: next };
+      },
+    }),
     route({
       method: 'GET',
       path: '/v1/requests/:id',
