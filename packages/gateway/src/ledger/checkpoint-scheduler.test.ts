@@ -106,6 +106,25 @@ describe('CheckpointScheduler', () => {
       expect(scheduler.due(tree(0))).toBe(false);
     });
 
+    it('presses (holds the pipeline back) from `every` uncovered, in-flight entries counted, until a write stores one; not while writes fail', async () => {
+      const { store, scheduler } = await setup({ every: 3, intervalMs: 100 });
+      expect(scheduler.pressing(2)).toBe(false);
+      expect(scheduler.pressing(3)).toBe(true);
+      const gate = deferred();
+      store.gate = gate.promise;
+      const writing = scheduler.write(tree(3));
+      // still uncovered while the write is open
+      expect(scheduler.pressing(4)).toBe(true);
+      gate.resolve();
+      await writing;
+      expect(scheduler.pressing(5)).toBe(false);
+      expect(scheduler.pressing(6)).toBe(true);
+      store.gate = null;
+      store.fail = new Error('disk full');
+      await scheduler.write(tree(6));
+      expect(scheduler.pressing(9)).toBe(false);
+    });
+
     it('takes the store’s latest checkpoint as covered on resume', async () => {
       const { store, scheduler } = await setup({ every: 2 });
       store.stored.push({ treeSize: 10, note: 'elsewhere' });

@@ -84,6 +84,16 @@ export class CheckpointScheduler {
   }
 
   /**
+   * True when a ledger of `size` entries (those in flight counted) leaves
+   * `every` or more uncovered: the writer sends nothing behind the batch in
+   * flight until the checkpoint it makes due is stored. False while writes
+   * fail: the interval alone paces them then, and the pipeline goes on.
+   */
+  pressing(size: number): boolean {
+    return !this.#failing && size - this.#checkpointedSize >= this.#every;
+  }
+
+  /**
    * Sign and store a checkpoint of `tree` as it is now, due or not. Never
    * throws: a failure goes to the observer's `error`. Callers other than
    * `close` ask `due` first, which is false while a write is running.

@@ -294,9 +294,22 @@ export class CommandSequencer {
     return this.#retry.length + this.#pending.length;
   }
 
-  /** A free slot, or none: a stale state is rebuilt only once nothing else is in flight; nothing runs beside a follower read. */
+  /**
+   * A free slot, or none: a stale state is rebuilt only once nothing else is
+   * in flight; nothing runs beside a follower read.
+   *
+   * INVARIANT (the checkpoint bound, ADR 002): a batch is sent behind another
+   * only while the entries past the last stored checkpoint, those in flight
+   * counted, stay below `every`. The batch in flight that reaches `every`
+   * makes a checkpoint due when it commits, and its cycle writes it before
+   * any later batch is sent: at a crash at most `every` - 1 + one batch of
+   * entries are uncovered.
+   */
   #canRun(): boolean {
-    return this.#following === null && this.#cycles.size < (this.#stale ? 1 : this.#depth);
+    if (this.#following !== null) return false;
+    if (this.#cycles.size === 0) return true;
+    if (this.#stale || this.#cycles.size >= this.#depth) return false;
+    return !(this.#checkpoints?.pressing(this.#size) ?? false);
   }
 
   #schedule(): void {
