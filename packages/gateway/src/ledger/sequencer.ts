@@ -78,7 +78,8 @@ export const SEQUENCER_DEFAULTS = {
 
 /**
  * Batches in flight at once on a store that `pipelines`: one committing, the
- * next sealed and waiting behind it, so sealing overlaps the fsync. More would
+ * next evaluated and sealed on the head the first will leave, waiting behind
+ * it (the command sequencer's), so sealing overlaps the fsync. More would
  * only split the same entries over more fsyncs.
  */
 export const PIPELINE_DEPTH = 2;
@@ -97,9 +98,11 @@ interface Waiter {
  * transaction per batch, one transaction at a time. A batch is cut when it
  * reaches `maxBatch`, when its oldest entry has waited `maxDelayMs` behind a
  * busy store, and at once (next macrotask) when the store was idle, so a lone
- * append pays no timer. On a store that `pipelines`, the next batch is sealed
- * and sent while the previous one commits (PIPELINE_DEPTH); the store commits
- * them in order, and a batch whose predecessor failed is sealed again.
+ * append pays no timer. On a store that `pipelines`, the next batch is cut
+ * and handed to the store while the previous one commits (PIPELINE_DEPTH);
+ * a plain `append` is sealed on the head the store reads under its lock, so
+ * it waits there for the one before it. This writer is left to tests and the
+ * bench; the gateway's one writer is the command sequencer (ADR 002).
  *
  * INVARIANT: a caller's promise resolves only after the store committed the
  * transaction holding its entry; if the transaction fails, exactly the

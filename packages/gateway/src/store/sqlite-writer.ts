@@ -19,8 +19,10 @@ import { GatewayError } from '../errors.js';
  * One transaction at a time: `begin` takes the write lock (`BEGIN IMMEDIATE`)
  * and reads the head and the entries appended since the caller last looked;
  * the caller builds its plan on the main thread; `commit` inserts it and
- * commits, or `rollback` abandons it. The store serialises its writes, so
- * the worker never sees two transactions interleaved.
+ * commits, or `rollback` abandons it. `append` is a whole transaction in one
+ * message: compare the head, insert, commit. The store posts nothing while a
+ * `begin` ... `commit` is open, so the worker never sees two transactions
+ * interleaved. The thread never seals: it inserts the entries it is given.
  */
 export interface WriterOptions {
   readonly path: string;
@@ -104,12 +106,13 @@ export class SqliteWriterThread {
   }
 
   /**
-   * One message, one transaction, on a head the caller only believes in:
-   * `BEGIN IMMEDIATE`, then insert and COMMIT only if the ledger still ends at
-   * `expected` (size and last hash); otherwise roll back, write nothing and
-   * resolve `stale`. Messages are handled in order, so a caller may send the
-   * next append, sealed on the head this one will leave, before this one
-   * committed: if this one fails, the next finds the head it expected missing.
+   * One message, one transaction, compare-and-append on a head the caller
+   * only believes in: `BEGIN IMMEDIATE`, then insert and COMMIT only if the
+   * ledger still ends at `expected` (size and last hash); otherwise roll
+   * back, write nothing and resolve `stale`. Messages are handled in order,
+   * so a caller may send the next append, sealed on the head this one will
+   * leave, before this one committed: if this one fails, the next finds the
+   * head it expected missing.
    */
   async append(expected: LedgerHead, commit: WriterCommit): Promise<'committed' | 'stale'> {
     const packed = pack(commit);
