@@ -196,9 +196,12 @@ export {
 } from './approval/statement.js';
 export { assignQuorum, type QuorumFactorSpec, type QuorumSeat, type QuorumShortfall, type QuorumState } from './approval/quorum.js';
 export {
+  approvalEligibility,
   evaluateApproval,
   type AcceptedApproval,
   type ApprovalContext,
+  type ApprovalEligibility,
+  type ApprovalSubject,
   type ApprovalEvaluation,
   type ApprovalRequestState,
   type ApprovalRequirementSpec,
@@ -308,7 +311,7 @@ export {
 } from './state/command.js';
 export { runCommand, expire, type Command, type CommandResult, type ExpireCommand, type ExpireResult } from './state/commands.js';
 export { propose, type ProposeCommand, type ProposeResult, type StepOutcome } from './state/propose.js';
-export { approve, type ApprovalCommand, type ApprovalResult } from './state/approve.js';
+export { approve, mayApprove, type ApprovalCommand, type ApprovalResult } from './state/approve.js';
 export {
   consumeGrant,
   reportOutcome,

@@ -1,5 +1,5 @@
 import { canonicalDigest } from '../canonical.js';
-import { evaluateApproval } from '../approval/independence.js';
+import { approvalEligibility, evaluateApproval, type ApprovalEligibility, type ApprovalSubject, type DeliveringCredential } from '../approval/independence.js';
 import type { ApprovalAttestation, ApprovalStatement } from '../approval/statement.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import {
@@ -74,20 +74,18 @@ function rejectApproval(d: Drafts, command: ApprovalCommand, request: RequestRec
   return { entries: d.list, result: refusal(code, message) };
 }
 
-export function approve(state: AuthorityState, policy: CompiledPolicy | null, command: ApprovalCommand, ctx: CommandContext): CommandOutput<ApprovalResult> {
-  const compiled = assertActive(state, policy);
-  const { caller, statement } = command;
-  const d = draftsFor(state, caller, ctx.now);
-  const request = state.requests.get(statement.request);
-  // DESIGN invariant 1, checked before anything about the request: an agent's
-  // credential never approves or denies, whatever it names.
-  if (standingOf(compiled, caller.principal).kind === 'agent') {
-    return rejectApproval(d, command, request, 'AGENT_CANNOT_APPROVE', 'an agent cannot approve or deny');
-  }
-  if (!request) return rejectApproval(d, command, request, 'REQUEST_UNKNOWN', 'request is not known');
+/** DESIGN invariant 1: an agent's credential never approves or denies, whatever it names. */
+function isAgent(policy: CompiledPolicy, caller: Caller): boolean {
+  return standingOf(policy, caller.principal).kind === 'agent';
+}
 
-  const roster = rosterOf(compiled);
-  const evaluation = evaluateApproval({
+function credentialOf(caller: Caller): DeliveringCredential {
+  return { id: caller.credential, principal: caller.principal, surface: caller.surface };
+}
+
+/** What the independence rules read of a request under the bundle in force: everything but a statement. */
+function approvalSubject(request: RequestRecord, policy: CompiledPolicy, now: number): ApprovalSubject {
+  return {
     requirement: request.requirements,
     request: {
       id: request.id,
@@ -100,15 +98,46 @@ export function approve(state: AuthorityState, policy: CompiledPolicy | null, co
       surface: request.surface,
       credential_ids: request.credentials,
     },
-    roster,
+    roster: rosterOf(policy),
     accepted: request.approvals.filter((a) => a.decision === 'approve').map((a) => ({ approver: a.approver, surface: a.surface, credential_id: a.credential })),
-    active_bundle_id: compiled.bundleId,
-    now: ctx.now,
+    active_bundle_id: policy.bundleId,
+    now,
+  };
+}
+
+/**
+ * May `caller` approve `request` now, and if not, every reason why: the rules
+ * `approve` enforces (the agent check, then `approvalEligibility`), for an
+ * inbox or a pre-check; nothing is recorded. `now` is epoch milliseconds from
+ * the caller's clock. Without the bundle in force nothing can be approved:
+ * fail closed with BUNDLE_CHANGED.
+ */
+export function mayApprove(state: AuthorityState, policy: CompiledPolicy | null, caller: Caller, request: RequestRecord, now: number): ApprovalEligibility {
+  if (policy === null || state.bundle.bundle_id === null || policy.bundleId !== state.bundle.bundle_id) return { eligible: false, reasons: ['BUNDLE_CHANGED'] };
+  if (isAgent(policy, caller)) return { eligible: false, reasons: ['AGENT_CANNOT_APPROVE'] };
+  return approvalEligibility(approvalSubject(request, policy, now), credentialOf(caller), 'approve');
+}
+
+export function approve(state: AuthorityState, policy: CompiledPolicy | null, command: ApprovalCommand, ctx: CommandContext): CommandOutput<ApprovalResult> {
+  const compiled = assertActive(state, policy);
+  const { caller, statement } = command;
+  const d = draftsFor(state, caller, ctx.now);
+  const request = state.requests.get(statement.request);
+  // DESIGN invariant 1, checked before anything about the request: an agent's
+  // credential never approves or denies, whatever it names.
+  if (isAgent(compiled, caller)) {
+    return rejectApproval(d, command, request, 'AGENT_CANNOT_APPROVE', 'an agent cannot approve or deny');
+  }
+  if (!request) return rejectApproval(d, command, request, 'REQUEST_UNKNOWN', 'request is not known');
+
+  const roster = rosterOf(compiled);
+  const evaluation = evaluateApproval({
+    ...approvalSubject(request, compiled, ctx.now),
     incoming: {
       statement,
       attestation: command.attestation.kind,
       signature_verified: command.signature_verified,
-      credential: { id: caller.credential, principal: caller.principal, surface: caller.surface },
+      credential: credentialOf(caller),
     },
   });
 
