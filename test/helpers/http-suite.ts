@@ -578,6 +578,81 @@ export function httpSuite(label: string, setup: () => Promise<SuiteSetup>): void
         const badStatus = await call(gw.url, 'GET', '/v1/requests?status=pending', priya);
         expect([badStatus.status, badStatus.body['error']['code']]).toEqual([400, 'VALIDATION_FAILED']);
       });
+
+      /** Every listed request for `token`, following next_cursor (bounded), by id. */
+      const listAll = async (token: string, query: string, limit = 200): Promise<Map<string, Json>> => {
+        const seen = new Map<string, Json>();
+        let cursor: string | null = null;
+        for (let page = 0; page < 500; page++) {
+          const res = await call(gw.url, 'GET', `/v1/requests?${query}&limit=${limit}${cursor === null ? '' : `&cursor=${cursor}`}`, token);
+          expect(res.status, JSON.stringify(res.body)).toBe(200);
+          expect(res.body['requests'].length).toBeLessThanOrEqual(limit);
+          for (const r of res.body['requests']) seen.set(r.id, r);
+          cursor = res.body['next_cursor'];
+          if (cursor === null) return seen;
+        }
+        throw new Error('the listing did not end');
+      };
+
+      it('approvable_by=me keeps what the caller may approve now, by the approve command\'s rules, and every view says why not', async () => {
+        // high risk, one incident lead or payments owner, through the approver console or the signed CLI
+        const forOlivia = (await propose([restartStep]))['steps'][0].request as string;
+        // lena and leo report to priya
+        const forPriya = (await propose([restartStep], { on_behalf_of: 'priya' }))['steps'][0].request as string;
+        // critical: a lead and an owner or finance delegate; leo signs first
+        await execute((await propose([snapshotStep]))['steps'][0].grant);
+        const clear = (await propose([clearStep]))['steps'][0].request as string;
+        expect((await approve(clear, 'leo', 'signed-cli')).status).toBe(200);
+
+        const verdicts = async (principal: string, surface: string): Promise<{ mine: Map<string, Json>; all: Map<string, Json> }> => {
+          const token = await tok(principal, surface);
+          return { mine: await listAll(token, 'status=open&approvable_by=me'), all: await listAll(token, 'status=open') };
+        };
+        const shown = (v: { mine: Map<string, Json> }, id: string): boolean => v.mine.has(id);
+        const reasons = (v: { all: Map<string, Json> }, id: string): string[] => v.all.get(id).approvable.reasons;
+
+        // an eligible approver sees the request, with a clean verdict; every listed view says by_you
+        const lena = await verdicts('lena', 'signed-cli');
+        expect(shown(lena, forOlivia)).toBe(true);
+        expect(lena.mine.get(forOlivia).approvable).toEqual({ by_you: true, reasons: [] });
+        for (const view of lena.mine.values()) expect(view.approvable.by_you).toBe(true);
+        expect(lena.all.get(forOlivia)).toMatchObject({ id: forOlivia, status: 'open', action: restartStep.action, approvable: { by_you: true, reasons: [] } });
+        // ... but not one asked for the principal she reports to
+        expect(shown(lena, forPriya)).toBe(false);
+        expect(reasons(lena, forPriya)).toEqual(['REPORTS_TO_REQUESTER']);
+
+        // the requester, through her own console or another
+        for (const surface of ['copilot-console', 'approver-console']) {
+          const olivia = await verdicts('olivia', surface);
+          expect(shown(olivia, forOlivia)).toBe(false);
+          expect(reasons(olivia, forOlivia)[0]).toBe('SELF_APPROVAL');
+        }
+        // a principal without a role of the quorum
+        const sam = await verdicts('sam', 'signed-cli');
+        expect([shown(sam, forOlivia), reasons(sam, forOlivia)]).toEqual([false, ['ROLE_NOT_ELIGIBLE']]);
+        // an eligible lead through a surface the request does not allow (the copilot's own)
+        const leoCopilot = await verdicts('leo', 'copilot-console');
+        expect([shown(leoCopilot, forOlivia), reasons(leoCopilot, forOlivia)]).toEqual([false, ['SURFACE_NOT_ALLOWED']]);
+        // one who already approved: not again, through any surface; the second key still can
+        const leo = await verdicts('leo', 'approver-console');
+        expect(shown(leo, forOlivia)).toBe(true);
+        expect([shown(leo, clear), reasons(leo, clear)]).toEqual([false, ['DUPLICATE_APPROVER']]);
+        const fatima = await verdicts('fatima', 'signed-cli');
+        expect([shown(fatima, clear), fatima.mine.get(clear)?.approvable]).toEqual([true, { by_you: true, reasons: [] }]);
+
+        // one at a time, the filter holds on every page and the cursor walks to the end
+        const paged = await listAll(await tok('lena', 'signed-cli'), 'status=open&approvable_by=me', 1);
+        expect([...paged.keys()]).toEqual([...lena.mine.keys()]);
+
+        // an agent approves nothing: an empty list, and its own requests say so
+        const agentMine = await call(gw.url, 'GET', '/v1/requests?approvable_by=me&limit=200', await agent());
+        expect([agentMine.status, agentMine.body['requests'], agentMine.body['next_cursor']]).toEqual([200, [], null]);
+        const agentAll = await listAll(await agent(), 'status=open');
+        expect(agentAll.get(forOlivia).approvable).toEqual({ by_you: false, reasons: ['AGENT_CANNOT_APPROVE'] });
+
+        const other = await call(gw.url, 'GET', '/v1/requests?approvable_by=leo', await tok('leo', 'signed-cli'));
+        expect([other.status, other.body['error']['code']]).toEqual([400, 'VALIDATION_FAILED']);
+      });
     });
 
     describe('waiting for a decision', () => {

@@ -175,12 +175,25 @@ export interface RequestFilter {
   readonly digest?: string;
   readonly incident?: string;
   readonly risk?: string;
+  /** `me`: only the requests the caller may approve now, by the gateway's own approval rules. */
+  readonly approvable_by?: 'me';
   readonly cursor?: string;
   readonly limit?: number;
 }
 
+/** Whether the caller may approve a request now; if not, the approval refusal codes that say why (e.g. `SELF_APPROVAL`). */
+export interface Approvable extends Json {
+  readonly by_you: boolean;
+  readonly reasons: readonly string[];
+}
+
+/** A request as `listRequests` returns it: with the caller's `approvable` verdict. */
+export interface ListedRequestView extends RequestView {
+  readonly approvable: Approvable;
+}
+
 export interface RequestPage extends Json {
-  readonly requests: readonly RequestView[];
+  readonly requests: readonly ListedRequestView[];
   readonly next_cursor: string | null;
 }
 

@@ -31,12 +31,12 @@ export const ENDPOINTS = {
   proposeAndExecute: { method: 'POST', path: '/v1/proposals/execute', operation: 'propose', query: ['resume'] },
   /** Dry run: each step decided under the active bundle and open holds; records nothing, grants nothing. */
   decide: { method: 'POST', path: '/v1/decisions', operation: 'decide' },
-  /** Requests in the order they were opened (`open` unless `status` names others, comma-separated); an agent sees its own. Answers `{ requests, next_cursor }`. */
+  /** Requests in the order they were opened (`open` unless `status` names others, comma-separated); an agent sees its own; `approvable_by=me` keeps those the caller may approve now. Answers `{ requests, next_cursor }`, each request with its `approvable` verdict. */
   listRequests: {
     method: 'GET',
     path: '/v1/requests',
     operation: 'status',
-    query: ['status', 'action', 'environment', 'target', 'digest', 'incident', 'risk', 'cursor', 'limit'],
+    query: ['status', 'action', 'environment', 'target', 'digest', 'incident', 'risk', 'approvable_by', 'cursor', 'limit'],
   },
   status: { method: 'GET', path: '/v1/requests/{id}', operation: 'status' },
   /** Long poll: the status route, answering as soon as the request is settled, or after `wait` (the gateway holds 60 s at most) with it still open. */

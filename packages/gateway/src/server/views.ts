@@ -98,6 +98,20 @@ export const RequestBody = z.object({
 });
 export type RequestBody = z.input<typeof RequestBody>;
 
+/**
+ * A request as the list shows it: with whether the caller may approve it now
+ * and, if not, every approval refusal code that says why (core `mayApprove`,
+ * the approve command's own rules; codes in APPROVAL_CHECK_ORDER). A verdict,
+ * not a promise: the request may change before a statement arrives.
+ */
+export const ListedRequestBody = RequestBody.extend({
+  approvable: z.object({
+    by_you: z.boolean(),
+    reasons: z.array(z.string()),
+  }),
+});
+export type ListedRequestBody = z.input<typeof ListedRequestBody>;
+
 export interface ViewContext {
   readonly state: AuthorityState;
   readonly key: KeyObject;

@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
 import { z } from 'zod';
-import { ApprovalStatement, type Caller, type RequestRecord } from '@countersign/core';
+import { ApprovalStatement, mayApprove, type ApprovalEligibility, type Caller, type RequestRecord } from '@countersign/core';
 import type { AttestationInput } from '../../service/gateway.js';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, viewContext, type ServerContext } from '../context.js';
-import { RequestBody, requestView } from '../views.js';
+import { ListedRequestBody, RequestBody, requestView } from '../views.js';
 import { Digest, Id, IdParams, ShortText } from './bounds.js';
 
 /** A long poll is held at most this long, whatever `wait` asks (docs/http-api.md "Waiting"). */
@@ -50,6 +50,8 @@ const ListQuery = z.strictObject({
   digest: Digest.optional(),
   incident: Id.optional(),
   risk: Id.optional(),
+  /** `me`: only the requests the caller may approve now, by the approve command's own rules (core `mayApprove`). */
+  approvable_by: z.string().regex(/^me$/, '`approvable_by` takes only `me`').optional(),
   cursor: Id.optional(),
   limit: z
     .string()
@@ -58,7 +60,7 @@ const ListQuery = z.strictObject({
 });
 
 const ListAnswer = z.object({
-  requests: z.array(RequestBody),
+  requests: z.array(ListedRequestBody),
   /** Pass as `cursor` for the next page; null on the last one. */
   next_cursor: z.string().nullable(),
 });
@@ -120,7 +122,7 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
       method: 'GET',
       path: '/v1/requests',
       summary:
-        'approval requests in the order they were opened, `open` ones unless `status` says otherwise (comma-separated), narrowed by `action`, `environment`, `target`, `digest`, `incident` and `risk`; an agent sees only the requests it proposed; `cursor` pages on',
+        'approval requests in the order they were opened, `open` ones unless `status` says otherwise (comma-separated), narrowed by `action`, `environment`, `target`, `digest`, `incident` and `risk`, and with `approvable_by=me` to those the caller may approve now; each says whether the caller may approve it and why not (`approvable`); an agent sees only the requests it proposed and approves none; `cursor` pages on',
       tag: 'requests',
       operation: 'status',
       query: ListQuery,
@@ -132,6 +134,18 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
         // an agent lists its own requests only (a human reads any, as by id)
         const onlyAgent = activePolicy(ctx)?.roster.get(caller.principal)?.kind === 'agent' ? caller.principal : undefined;
         const state = ctx.reader.state;
+        const policy = ctx.reader.policy;
+        const now = Date.now();
+        // one verdict per request, by the rules the approve command enforces, judged at one instant
+        const verdicts = new Map<string, ApprovalEligibility>();
+        const verdict = (record: RequestRecord): ApprovalEligibility => {
+          let known = verdicts.get(record.id);
+          if (known === undefined) {
+            known = mayApprove(state, policy, caller, record, now);
+            verdicts.set(record.id, known);
+          }
+          return known;
+        };
         const page: RequestRecord[] = [];
         let started = query.cursor === undefined;
         let next: string | null = null;
@@ -148,6 +162,7 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
           if (query.digest !== undefined && record.digest !== query.digest) continue;
           if (query.risk !== undefined && record.risk !== query.risk) continue;
           if (query.incident !== undefined && (state.steps.get(record.step)?.incident ?? null) !== query.incident) continue;
+          if (query.approvable_by === 'me' && !verdict(record).eligible) continue;
           if (page.length === limit) {
             next = page[page.length - 1]!.id;
             break;
@@ -155,7 +170,12 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
           page.push(record);
         }
         if (!started) throw new ApiError('CURSOR_UNKNOWN', `no request \`${query.cursor}\` to continue after`);
-        const views = await Promise.all(page.map((record) => requestView(viewContext(ctx), record, caller)));
+        const views = await Promise.all(
+          page.map(async (record) => {
+            const { eligible, reasons } = verdict(record);
+            return { ...(await requestView(viewContext(ctx), record, caller)), approvable: { by_you: eligible, reasons: [...reasons] } };
+          }),
+        );
         return { requests: views, next_cursor: next };
       },
     }),
