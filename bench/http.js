@@ -7,6 +7,10 @@
 //      against a bare Fastify route answering the same JSON     >= 5,000/s
 //   2. p50/p99 latency at a fixed 2,000 proposals/s, same baseline  p99 < 10 ms
 //   3. the ledger afterwards: every 2xx answer is a durable `proposal.received`
+//   5. the one-call path (`POST /v1/proposals/execute`: decided and executed
+//      in one commit, no grant token) against the propose-then-execute pair
+//      it replaces (`POST /v1/proposals`, then `POST /v1/executions` with the
+//      grant): steps executed per second, closed loop, same connections
 //   4. where the CPU goes at max load, in µs per request: the server's main
 //      thread and all its threads (/proc, Linux), the load generator; and the
 //      rates those allow, one main thread alone or every core shared
@@ -134,6 +138,10 @@ async function main() {
     const gwQuota = await load({ ...target(gatewayUrl), connections: RATE_CONNECTIONS, overallRate: RATE, duration: DURATION_S });
     const bareQuota = await load({ ...target(bareUrl), connections: RATE_CONNECTIONS, overallRate: RATE, duration: DURATION_S });
 
+    log(`executed steps: one-call path against propose-then-execute, ${CONNECTIONS} callers, ${DURATION_S}s each`);
+    const oneCall = await executedPerSecond(gatewayUrl, headers, body, CONNECTIONS, DURATION_S, 'one-call');
+    const pair = await executedPerSecond(gatewayUrl, headers, body, CONNECTIONS, DURATION_S, 'pair');
+
     // SIGTERM drains and flushes; then the ledger is read back to check durability
     await stop(gateway);
     await stop(bare);
@@ -156,6 +164,8 @@ async function main() {
       ['CPU µs/request at max: load generator', cpuCell(gwMax, 'client'), cpuCell(bareMax, 'client'), '', '', null],
       [`CPU ceiling, req/s: one main thread / ${CORES} cores shared`, ceilingCell(gwMax), ceilingCell(bareMax), '', 'from the rows above', null],
       ['non-2xx / errors', bad(gwMax, gwRate, gwQuota), bad(bareMax, bareRate, bareQuota), '', '0 / 0', null],
+      ['steps executed/s: one-call path / propose + execute', `${int(oneCall.rps)} / ${int(pair.rps)}`, '', `x${(oneCall.rps / pair.rps).toFixed(2)}`, '', null],
+      ['  failed calls: one-call / pair', `${oneCall.failed} / ${pair.failed}`, '', '', '0 / 0', null],
     ];
     const header = ['', 'gateway', 'bare fastify', 'ratio', 'target', 'met'];
     const cells = [header, ...rows.map((r) => [...r.slice(0, 5), r[5] === null ? '' : r[5] ? 'yes' : 'NO'])];
@@ -170,6 +180,45 @@ async function main() {
     stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Steps executed per second, closed loop: `callers` each propose one allowed
+ * step and execute it, on the one-call path (one request) or as the pair it
+ * replaces (a proposal, then the grant consumed). Bounded in time and count.
+ */
+async function executedPerSecond(base, headers, body, callers, seconds, mode) {
+  const pool = new Pool(base, { connections: callers, pipelining: 1 });
+  const post = async (path, payload) => {
+    const res = await pool.request({ path, method: 'POST', headers, body: payload });
+    const text = await res.body.text();
+    if (res.statusCode !== 201) throw new Error(`${path} answered ${res.statusCode}`);
+    return JSON.parse(text);
+  };
+  let done = 0;
+  let failed = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  const caller = async () => {
+    while (performance.now() < deadline && done + failed < 1_000_000) {
+      try {
+        if (mode === 'one-call') {
+          const answer = await post('/v1/proposals/execute', body);
+          if (typeof answer.steps[0].execution !== 'string') throw new Error('not executed');
+        } else {
+          const proposed = await post('/v1/proposals', body);
+          await post('/v1/executions', JSON.stringify({ grant: proposed.steps[0].grant }));
+        }
+        done++;
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: callers }, caller));
+  const elapsed = (performance.now() - started) / 1000;
+  await pool.close();
+  return { rps: done / elapsed, failed };
 }
 
 /** One autocannon run; latencies from each response's own timer, in fractional ms. */

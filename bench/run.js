@@ -13,6 +13,7 @@ const PARTS = {
   ledger: 'ledger.js',
   http: 'http.js',
   replicas: 'replicas.js',
+  mcp: 'mcp.js',
 };
 
 const requested = process.argv.slice(2);
