@@ -7,7 +7,7 @@ import { buildRoster, formatPublicKey } from '../policy/roster.js';
 import { ActionContract, OverrideRules, type PolicyBundle, type Principal } from '../policy/schema.js';
 import type { OverrideBody } from './body.js';
 import { signOverride, type OverrideSignature, type OverrideSignerClaim } from './evidence.js';
-import { checkLeaseUse, checkOverrideScope, evaluateOverride, maxDurationMs, SIGNING_SKEW_MS, type OverrideContext, type OverrideLease, type OverrideStep } from './gates.js';
+import { checkLeaseUse, checkOverrideScope, evaluateOverride, maxDurationMs, SIGNING_SKEW_MS, type OverrideContext, type OverrideFinding, type OverrideLease, type OverrideStep } from './gates.js';
 import { newEd25519KeyPair } from '../ledger/key.js';
 
 // The payments roster: olivia -> lena -> priya, omar -> leo -> priya; fatima, sam outside.
@@ -456,6 +456,44 @@ describe('every failing gate is reported', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('what a denied attempt records', () => {
+  // A finding's wording is not API, but which signer, step, artifact or hold it
+  // is about is the record: a reviewer reads it to tell who or what failed.
+  const findings = (c: OverrideContext): readonly OverrideFinding[] => {
+    const r = evaluateOverride(c);
+    return r.ok ? [] : r.findings;
+  };
+  const ghost = (): OverrideSignature =>
+    signOverride(body, { role: 'b', signer: 'ghost', key_id: 'ghost-2025', surface: 'approver-console', signed_at: '2025-06-01T09:58:00.000Z' }, newEd25519KeyPair().privateKey);
+  const neverOverridable = { ...body, step_digests: [clear.digest], scope: { environments: ['prod'], actions: ['queue.clear_shard'], targets: ['payments/shard-7'] }, valid_to: '2025-06-01T10:30:00.000Z' };
+  const unlisted = { ...body, step_digests: [unknownAction.digest], scope: { ...body.scope, actions: [unknownAction.action] } };
+  const spent = [
+    { environments: ['prod'], granted_at: '2025-05-30T10:00:00.000Z' },
+    { environments: ['prod'], granted_at: '2025-05-31T10:00:00.000Z' },
+  ];
+  const cases: [string, OverrideRejectionCode, string, () => OverrideContext][] = [
+    ['an environment outside the scope', 'O2_SCOPE_CREEP', '`prod`', () => ctx({}, { ...body, scope: { ...body.scope, environments: ['staging'] } })],
+    ['an action outside the scope', 'O2_SCOPE_CREEP', '`workers.restart_pool`', () => ctx({}, { ...body, scope: { ...body.scope, actions: ['workers.rollback_pool'] } })],
+    ['a signature over another body', 'O2_SCOPE_CREEP', '`fatima`', () => ctx({ signatures: [signed(body, 'lena', 'a'), signed(body, 'fatima', 'b', { surface: 'approver-console' })] }, { ...body, reason_text: 'widened after signing' })],
+    ['a signature that does not verify', 'BAD_SIGNATURE', '`fatima`', () => ctx({ signatures: [signed(body, 'lena', 'a'), { ...signed(body, 'fatima', 'b', { surface: 'approver-console' }), signed_at: '2025-06-01T09:59:00.000Z' }] })],
+    ['the requester signing', 'O1_IDENTITY_COLLISION', '`lena`', () => ctx({}, { ...body, requester: 'lena' })],
+    ['a signature from the future', 'O3_CLOCK_BREACH', '`lena`', () => ctx({ signatures: [signed(body, 'lena', 'a', { signed_at: '2025-06-01T10:30:00.000Z' }), signed(body, 'fatima', 'b', { surface: 'approver-console' })] })],
+    ['a missing rollback artifact', 'O4_MISSING_ROLLBACK', '`rb_1`', () => ctx({ rollback: null })],
+    ['a reason code outside the policy', 'O5_NOT_ELIGIBLE', '`CEO_SAID_SO`', () => ctx({}, { ...body, reason_code: 'CEO_SAID_SO' })],
+    ['a signer outside the roster', 'O5_NOT_ELIGIBLE', '`ghost`', () => ctx({ signatures: [signed(body, 'lena', 'a'), ghost()] })],
+    ['an agent signing', 'O5_NOT_ELIGIBLE', '`payments-copilot`', () => ctx({ signatures: [signed(body, 'payments-copilot', 'a'), signed(body, 'fatima', 'b', { surface: 'approver-console' })], steps: [{ ...restart, agent: 'other-bot' }] })],
+    ['a signer without the seat’s role', 'O5_NOT_ELIGIBLE', '`sam`', () => ctx({ signatures: [signed(body, 'lena', 'a'), signed(body, 'sam', 'b', { surface: 'approver-console' })] })],
+    ['a signature through the request’s own surface', 'O5_NOT_ELIGIBLE', '`copilot-console`', () => ctx({ signatures: [signed(body, 'lena', 'a', { surface: 'copilot-console' }), signed(body, 'fatima', 'b', { surface: 'approver-console' })] })],
+    ['an action without a contract', 'O5_NOT_ELIGIBLE', '`workers.make_it_so`', () => ctx({ steps: [unknownAction] }, unlisted)],
+    ['an action never overridable', 'O5_NOT_ELIGIBLE', '`queue.clear_shard`', () => ctx({}, neverOverridable)],
+    ['an acknowledgement of the wrong gate', 'O6_GATE_ACK_MISMATCH', '`hold_1`', () => ctx({}, { ...body, trip_gate_ack: 'K1' })],
+    ['a spent budget', 'O8_BUDGET_EXHAUSTED', '`prod`', () => ctx({ past_overrides: spent })],
+  ];
+  it.each(cases)('%s: %s names %s', (_label, code, subject, make) => {
+    expect(findings(make())).toContainEqual({ code, detail: expect.stringContaining(subject) });
   });
 });
 
