@@ -60,11 +60,11 @@ let many: string[];
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'countersign-requests-'));
   gw = await startGatewayProcess({ policy: EXAMPLE_POLICY, dir, db: join(dir, 'ledger.db'), args: ['--expire-every', '1h'] });
-  [forOlivia] = await propose([restart('payments-worker')], { incident: INCIDENT });
+  forOlivia = (await propose([restart('payments-worker')], { incident: INCIDENT }))[0]!;
   // lena and leo report to priya
-  [forPriya] = await propose([restart('payments-worker')], { on_behalf_of: 'priya' });
+  forPriya = (await propose([restart('payments-worker')], { on_behalf_of: 'priya' }))[0]!;
   // medium in staging
-  [staging] = await propose([restart('payments-worker', 'staging')]);
+  staging = (await propose([restart('payments-worker', 'staging')]))[0]!;
   // more than one page of the gateway's (200): the CLI follows next_cursor
   many = [];
   for (let p = 0; p < 4; p++) many.push(...(await propose(Array.from({ length: 64 }, (_, i) => restart(`pool-${p}-${i}`)))));

@@ -584,7 +584,7 @@ export function httpSuite(label: string, setup: () => Promise<SuiteSetup>): void
         const seen = new Map<string, Json>();
         let cursor: string | null = null;
         for (let page = 0; page < 500; page++) {
-          const res = await call(gw.url, 'GET', `/v1/requests?${query}&limit=${limit}${cursor === null ? '' : `&cursor=${cursor}`}`, token);
+          const res: { status: number; body: Record<string, Json> } = await call(gw.url, 'GET', `/v1/requests?${query}&limit=${limit}${cursor === null ? '' : `&cursor=${cursor}`}`, token);
           expect(res.status, JSON.stringify(res.body)).toBe(200);
           expect(res.body['requests'].length).toBeLessThanOrEqual(limit);
           for (const r of res.body['requests']) seen.set(r.id, r);
