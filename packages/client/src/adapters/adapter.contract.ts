@@ -34,9 +34,9 @@ export interface AdapterHarness {
 const BUNDLE = 'sha256-bundle-1';
 const NOW = Date.parse('2026-05-15T09:20:00Z');
 const keys = newEd25519KeyPair();
-const header = { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console' } as const;
+export const header = { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console' } as const;
 
-const stepFor = (input: RestartInput) => ({ action: 'workers.restart_pool', environment: 'prod', target: input.pool, params: { strategy: input.strategy } });
+export const stepFor = (input: RestartInput) => ({ action: 'workers.restart_pool', environment: 'prod', target: input.pool, params: { strategy: input.strategy } });
 
 function grantFor(s: ReturnType<typeof stepFor>) {
   return new SignJWT({
@@ -61,7 +61,7 @@ const decided = (effect: string, extra: Record<string, unknown> = {}) => ({
 });
 
 /** A scripted gateway: route by `METHOD path` to an answer; records every call. */
-function gatewayDouble(routes: Record<string, (body: unknown) => Response | Promise<Response>>) {
+export function gatewayDouble(routes: Record<string, (body: unknown) => Response | Promise<Response>>) {
   const calls: { route: string; body: unknown }[] = [];
   const fetch: FetchLike = async (url, init) => {
     const route = `${init.method} ${new URL(url).pathname}`;
@@ -72,6 +72,19 @@ function gatewayDouble(routes: Record<string, (body: unknown) => Response | Prom
   };
   const client = new CountersignClient({ server: 'http://gw', token: 'cst_aaaaaaaaaaaaaaaa_x', fetch, now: () => NOW, sleep: async () => undefined });
   return { client, calls, routes: () => calls.map((c) => c.route) };
+}
+
+/** The gateway's answers when the policy allows the step `input` maps to: recorded at once, outcome accepted. */
+export function allowing(input: RestartInput): Record<string, () => Response> {
+  return {
+    'POST /v1/proposals/execute': () => json(201, decided('allow', { execution: 'exe-1', digest: stepDigest(stepFor(input), BUNDLE) })),
+    'POST /v1/executions/exe-1/outcome': () => json(200, { execution: 'exe-1', outcome: 'succeeded' }),
+  };
+}
+
+/** The gateway's answer when the policy denies every step. */
+export function denying(): Record<string, () => Response> {
+  return { 'POST /v1/proposals/execute': () => json(201, decided('deny', { reasons: ['PREREQUISITE_MISSING'] })) };
 }
 
 /** A restart that records each run. */

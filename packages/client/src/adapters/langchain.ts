@@ -73,8 +73,10 @@ export function guardLangChainTool<SchemaT, SchemaOutputT, SchemaInputT, ToolOut
   return new GuardedTool(tool, guard);
 }
 
-async function drained<Output>(result: Promise<Output> | AsyncGenerator<unknown, Output>, runManager: CallbackManagerForToolRun | undefined): Promise<Output> {
-  if (!isAsyncGenerator(result)) return await result;
+async function drained<Output>(called: Promise<Output> | AsyncGenerator<unknown, Output>, runManager: CallbackManagerForToolRun | undefined): Promise<Output> {
+  // DynamicStructuredTool#_call is async: its promise may resolve to the generator itself
+  const result: Output | AsyncGenerator<unknown, Output> = await called;
+  if (!isAsyncGenerator(result)) return result;
   for (;;) {
     const next = await result.next();
     if (next.done === true) return next.value;
@@ -82,6 +84,6 @@ async function drained<Output>(result: Promise<Output> | AsyncGenerator<unknown,
   }
 }
 
-function isAsyncGenerator<Output>(value: Promise<Output> | AsyncGenerator<unknown, Output>): value is AsyncGenerator<unknown, Output> {
-  return typeof (value as Partial<AsyncGenerator<unknown, Output>>).next === 'function' && Symbol.asyncIterator in value;
+function isAsyncGenerator<Output>(value: Output | AsyncGenerator<unknown, Output>): value is AsyncGenerator<unknown, Output> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value && typeof (value as { next?: unknown }).next === 'function';
 }
