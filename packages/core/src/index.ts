@@ -10,6 +10,7 @@ export {
 } from './canonical.js';
 export { formatDuration, parseDuration } from './policy/duration.js';
 export * from './policy/schema.js';
+export { principalForIdentity, type IdentityClaims, type UnmappedCode } from './policy/identity.js';
 export {
   decodeEntry,
   ENTRY_VERSION,

@@ -206,6 +206,24 @@ export const ReleaseRules = z.strictObject({
 });
 export type ReleaseRules = z.infer<typeof ReleaseRules>;
 
+/**
+ * Who signs in to the approver console (issue 14): an identity the
+ * organisation's OpenID Connect provider vouches for, mapped to one human of
+ * the roster. A person is matched by issuer and subject, or by issuer and an
+ * email the provider marks verified; `groups`, when given, must all be in the
+ * ID token's `groups` claim. An identity no entry matches signs in as no one.
+ */
+export const IdentityMapping = z
+  .strictObject({
+    issuer: z.string().url().max(2_000).describe('the identity provider, exactly as its ID tokens name it (`iss`)'),
+    subject: z.string().min(1).max(255).optional().describe("the provider's stable id for the person (`sub`)"),
+    email: z.string().email().max(320).optional().describe('an email the provider marks verified (`email`, `email_verified: true`)'),
+    groups: z.array(z.string().min(1).max(255)).optional().describe('groups the ID token must all carry (`groups` claim)'),
+    principal: Id.describe('the human of the roster this identity signs in as'),
+  })
+  .refine((m) => (m.subject === undefined) !== (m.email === undefined), 'give exactly one of `subject` or `email`');
+export type IdentityMapping = z.infer<typeof IdentityMapping>;
+
 export const TRACE_FIELDS = [
   'bundle_id',
   'actor',
@@ -239,6 +257,7 @@ export const PolicyBundle = z.strictObject({
     .default({ required_fields: [...TRACE_FIELDS] }),
   notifications: z.strictObject({ webhooks: z.array(Webhook).default([]) }).optional(),
   release: ReleaseRules.optional().describe('who may propose a new bundle and the quorum that activates it; absent: two independent humans signing with their keys'),
+  identities: z.array(IdentityMapping).optional().describe('identity-provider accounts mapped to roster humans, for the approver console; absent: nobody signs in through an identity provider'),
 });
 /** A bundle as written (defaults not yet applied). */
 export type PolicyBundleInput = z.input<typeof PolicyBundle>;

@@ -145,6 +145,17 @@ export function validatePolicy(bundle: PolicyBundle): PolicyIssueDraft[] {
     }
   });
 
+  // A console sign-in is a human's: an agent or a service never signs in, and an identity maps to one person.
+  const mapped = new Set<string>();
+  (bundle.identities ?? []).forEach((identity, i) => {
+    const who = bundle.principals.find((p) => p.id === identity.principal);
+    if (who === undefined) add(['identities', i, 'principal'], 'UNKNOWN_PRINCIPAL', `principal \`${identity.principal}\` is not declared`);
+    else if (who.kind !== 'human') add(['identities', i, 'principal'], 'AGENT_HOLDS_AUTHORITY', `\`${identity.principal}\` is ${who.kind === 'agent' ? 'an agent' : 'a service'}: only humans sign in to the console`);
+    const key = `${identity.issuer}\u0000${identity.subject ?? ''}\u0000${identity.email ?? ''}`;
+    if (mapped.has(key)) add(['identities', i], 'DUPLICATE_ID', 'this identity is mapped twice: it would sign in as whichever entry comes first');
+    mapped.add(key);
+  });
+
   // A release quorum no one could ever fill would freeze the rules for good (issue 13).
   if (bundle.release !== undefined) {
     roleList(['release', 'propose_roles'], bundle.release.propose_roles);
