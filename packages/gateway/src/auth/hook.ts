@@ -2,6 +2,7 @@ import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { ApiError } from '../server/app.js';
 import type { CredentialStore } from './credential-store.js';
 import { authenticate, authorize, VerifiedCredentials, type AuthorityRoster, type Identity, type Operation } from './credentials.js';
+import { credentialHeader } from './session.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -42,7 +43,8 @@ export function createGuard(options: GuardOptions): Guard {
   // one per guard: the credentials of this server's callers, revocation still read on every call
   const verified = new VerifiedCredentials();
   return async (request, operation) => {
-    const identity = await authenticate(options.credentials, request.headers.authorization, options.clock(), verified);
+    // a bearer header, or the console's session cookie (with its CSRF token on any change)
+    const identity = await authenticate(options.credentials, credentialHeader(request), options.clock(), verified);
     request.identity = identity;
     const { roster, surfaces } = options.authority();
     try {

@@ -23,6 +23,11 @@ interface ServeOptions {
   origin: string;
   logLevel: string;
   replicaRefresh: string;
+  publicUrl?: string;
+  consoleSurface: string;
+  oidcIssuer?: string;
+  oidcClientId?: string;
+  consoleTokenSignIn?: boolean;
 }
 
 export function register(program: Command): void {
@@ -42,6 +47,11 @@ export function register(program: Command): void {
     .option('--expire-every <duration>', 'how often approval requests past their window are closed', '5s')
     .option('--replica-refresh <duration>', 'PostgreSQL: how often a replica re-reads the ledger while a client waits, in case a change notification was lost; `off` relies on notifications alone', '1s')
     .option('--max-body <bytes>', 'largest request body accepted; bundle activation allows 2 MiB', String(DEFAULT_BODY_LIMIT_BYTES))
+    .option('--public-url <url>', 'the URL browsers reach this gateway at: console links and the sign-in redirect (default: the bound address)')
+    .option('--console-surface <id>', 'the surface approver console sessions act from; the policy must declare it', 'approver-console')
+    .option('--oidc-issuer <url>', 'console sign-in: the OpenID Connect provider (its client secret, if any, in COUNTERSIGN_OIDC_CLIENT_SECRET)')
+    .option('--oidc-client-id <id>', 'console sign-in: this gateway\'s client id at the provider (redirect URI: <public-url>/console/callback)')
+    .option('--console-token-sign-in', 'DEVELOPMENT ONLY: let the console sign in with a pasted token of the console surface')
     .addHelpText(
       'after',
       `
@@ -58,6 +68,10 @@ restarting a replica with another file.
 Replicas: several \`serve\` processes on one PostgreSQL share one chain. Each
 follows the others' entries through LISTEN/NOTIFY, so any replica answers
 for a request, grant, hold or lease committed on another.
+
+Console: /console is the approver console. People sign in through the
+organisation's identity provider (--oidc-issuer, --oidc-client-id; the
+policy's \`identities\` map their accounts to roster humans); see docs/console.md.
 
 Tokens for callers: countersign token issue --principal ID --surface NAME (same --db or --postgres).
 Logs are JSON lines on stdout (pino); they never contain tokens or keys. The
@@ -96,11 +110,18 @@ a final signed checkpoint and close the store before exit.`,
       } catch {
         throw new GatewayError('USAGE', `\`--replica-refresh\` must be a duration such as \`1s\`, or \`off\`; got \`${opts.replicaRefresh}\``);
       }
+      if ((opts.oidcIssuer === undefined) !== (opts.oidcClientId === undefined)) {
+        throw new GatewayError('USAGE', 'console sign-in needs both `--oidc-issuer` and `--oidc-client-id`');
+      }
+      if (opts.publicUrl !== undefined && !/^https?:\/\/[^/]+\/?$/.test(opts.publicUrl)) {
+        throw new GatewayError('USAGE', `\`--public-url\` is an origin such as \`https://countersign.example.com\`; got \`${opts.publicUrl}\``);
+      }
       const key = loadPrivateKey(opts.key);
       if (opts.db !== undefined) mkdirSync(dirname(opts.db), { recursive: true });
       const config: StoreConfig =
         opts.db !== undefined ? { sqlite: opts.db } : { postgres: opts.postgres as string, ...(opts.schema === undefined ? {} : { schema: opts.schema }) };
       // the server and its metrics load only here: every other command starts without Fastify, pino or prom-client
+      let boundUrl = `http://${opts.host}:${port}`;
       const [{ startGateway }, { createObservability }] = await Promise.all([import('../server/gateway-server.js'), import('../observability/index.js')]);
       const store = await openStore(config);
       const credentials = await openCredentialStore(config);
@@ -115,6 +136,20 @@ a final signed checkpoint and close the store before exit.`,
         expireIntervalMs,
         ...(opts.postgres === undefined ? {} : { replicaRefreshMs }),
         observability: createObservability(),
+        console: {
+          surface: opts.consoleSurface,
+          publicUrl: () => opts.publicUrl ?? boundUrl,
+          ...(opts.oidcIssuer === undefined || opts.oidcClientId === undefined
+            ? {}
+            : {
+                oidc: {
+                  issuer: opts.oidcIssuer,
+                  clientId: opts.oidcClientId,
+                  ...(process.env['COUNTERSIGN_OIDC_CLIENT_SECRET'] ? { clientSecret: process.env['COUNTERSIGN_OIDC_CLIENT_SECRET'] } : {}),
+                },
+              }),
+          ...(opts.consoleTokenSignIn === true ? { tokenSignIn: true } : {}),
+        },
       });
 
       const shutdown = (signal: string): void => {
@@ -131,6 +166,7 @@ a final signed checkpoint and close the store before exit.`,
       process.once('SIGINT', () => shutdown('SIGINT'));
 
       const address = await gateway.app.listen({ port, host: opts.host });
+      boundUrl = address;
       gateway.app.log.info({ address, bundle_id: gateway.policy.bundleId }, 'countersign gateway listening');
     });
 }

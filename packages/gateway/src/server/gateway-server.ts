@@ -24,6 +24,7 @@ import { overrideRoutes } from './routes/overrides.js';
 import { proposalRoutes } from './routes/proposals.js';
 import { requestRoutes } from './routes/requests.js';
 import { releaseRoutes } from './routes/releases.js';
+import { registerConsole, type ConsoleOptions } from '../console/routes.js';
 import { ShadowCounter } from './shadow.js';
 import { rollbackRoutes } from './routes/rollbacks.js';
 
@@ -60,6 +61,8 @@ export interface GatewayServerOptions {
    * store and the Gateway are wrapped here, and `GET /metrics` is mounted.
    */
   readonly observability?: Observability;
+  /** The approver console at /console (issue 14): its surface, public URL and sign-in. Absent: no console. */
+  readonly console?: ConsoleOptions;
 }
 
 export interface GatewayServer {
@@ -181,7 +184,8 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
           expected_consequence: step?.expected_consequence ?? null,
           rollback_plan: artifact ? `${artifact.action} on ${artifact.target} (${artifact.id})` : null,
           step_digest: request.digest,
-          link: null,
+          // the request's page in the console, where the approver decides it
+          link: options.console === undefined ? null : `${options.console.publicUrl().replace(/\/+$/, '')}/console/requests/${encodeURIComponent(request.id)}`,
         });
       }
     },
@@ -233,6 +237,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
   });
   log = app.log;
+  if (options.console !== undefined) registerConsole(app, ctx, options.credentials, options.console, (event) => gateway.recordSession(event));
 
   const expireEvery = options.expireIntervalMs ?? DEFAULT_EXPIRE_INTERVAL_MS;
   let expiring = false;

@@ -57,6 +57,9 @@ const STATUS: Readonly<Record<string, number>> = {
   TOKEN_REVOKED: 401,
   // authority: the caller may not do this (DESIGN invariants 1, 4)
   FORBIDDEN: 403,
+  CSRF_FAILED: 403,
+  IDENTITY_UNMAPPED: 403,
+  IDENTITY_NOT_HUMAN: 403,
   UNKNOWN_PRINCIPAL: 403,
   UNKNOWN_APPROVER: 403,
   PROPOSER_MISMATCH: 403,

@@ -514,6 +514,30 @@ export class Gateway {
     return { seq: committed.entries[0]?.seq ?? at };
   }
 
+  /**
+   * Record a console sign-in, a refused one, or a sign-out (issue 14):
+   * `session.opened`, `session.refused`, `session.closed`. Outside the
+   * authority entry catalog, like `key.rotated`: the reducer skips them, the
+   * trace and an auditor read them. Through the one writer, like everything.
+   */
+  async recordSession(event: SessionEvent): Promise<void> {
+    const evaluate: Evaluate = (_state, policy, ctx) => ({
+      entries: [
+        {
+          at: new Date(ctx.now).toISOString(),
+          type: `session.${event.kind}`,
+          actor: event.kind === 'refused' ? null : event.principal,
+          surface: event.surface,
+          bundle_id: policy?.bundleId ?? null,
+          subjects: event.kind === 'refused' ? {} : { principal: event.principal, credential: event.credential },
+          payload: sessionPayload(event),
+        },
+      ],
+      result: null,
+    });
+    await this.#sequencer.submit({ evaluate, withoutPolicy: true });
+  }
+
   /** A refusal the gateway decides before any command (a grant token that does not verify), recorded like any other. */
   async #refuse<R extends Success>(caller: Caller, operation: 'consume', code: CommandCode, message: string, rule: string): Promise<GatewayResult<R>> {
     await this.#sequencer.submit({ evaluate: refusalEntry(caller, { operation, code, rule }) });
@@ -558,4 +582,21 @@ function refusalEntry(caller: Caller, refused: RefusalRecord): Evaluate {
     ],
     result: null,
   });
+}
+
+/** A console session event, as `recordSession` writes it. */
+export type SessionEvent =
+  | { readonly kind: 'opened'; readonly principal: string; readonly surface: string; readonly credential: string; readonly issuer: string; readonly subject: string; readonly expires_at: string }
+  | { readonly kind: 'refused'; readonly surface: string; readonly issuer: string; readonly subject: string; readonly email: string | null; readonly code: string }
+  | { readonly kind: 'closed'; readonly principal: string; readonly surface: string; readonly credential: string };
+
+function sessionPayload(event: SessionEvent): Record<string, string | null> {
+  switch (event.kind) {
+    case 'opened':
+      return { principal: event.principal, credential: event.credential, issuer: event.issuer, subject: event.subject, expires_at: event.expires_at };
+    case 'refused':
+      return { issuer: event.issuer, subject: event.subject, email: event.email, code: event.code };
+    case 'closed':
+      return { principal: event.principal, credential: event.credential };
+  }
 }

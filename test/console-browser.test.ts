@@ -1,0 +1,223 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Provider from 'oidc-provider';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { call, startGatewayProcess, type GatewayProcess, type Json } from './helpers/gateway-process.js';
+import { writeTestPolicy } from './helpers/http-suite.js';
+
+/**
+ * The approver console in a real browser (issue 14): Debian's Chromium
+ * driven by playwright-core, the real gateway process, and a real OpenID
+ * Connect provider (`oidc-provider`, started here on loopback with its
+ * development login form) where any user name signs in as that subject.
+ * Build first (`npm run build`).
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+/** `COUNTERSIGN_SCREENSHOTS=docs/console` refreshes the documentation's screenshots; never in CI. */
+const SCREENSHOTS = process.env['COUNTERSIGN_SCREENSHOTS'];
+if (SCREENSHOTS !== undefined && process.env['CI'] !== undefined) throw new Error('COUNTERSIGN_SCREENSHOTS writes into the repository: not in CI');
+const CLIENT_SECRET = 'console-test-client-secret';
+
+let dir = '';
+let gw: GatewayProcess;
+let idp: Server;
+let issuer = '';
+let browserContext: BrowserContext;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+async function agentProposes(step: Record<string, unknown>): Promise<string> {
+  const token = await gw.token('payments-copilot', 'copilot-console');
+  const proposed = await call(gw.url, 'POST', '/v1/proposals', token, { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps: [step] });
+  expect(proposed.status, JSON.stringify(proposed.body)).toBe(201);
+  const request = proposed.body['steps'][0]['request'] as string | null;
+  expect(request).not.toBeNull();
+  return request!;
+}
+
+async function ledgerTypes(): Promise<{ type: string; payload: Json }[]> {
+  const res = await fetch(`${gw.url}/v1/ledger/export`, { headers: { authorization: `Bearer ${await gw.token('priya', 'approver-console')}` } });
+  return (await res.text())
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { type: string; payload: Json });
+}
+
+/** Sign in through the identity provider's development login form as `user`, on a fresh page. */
+async function signIn(user: string): Promise<Page> {
+  // another person at the same browser: no session at the provider or here
+  await browserContext.clearCookies();
+  const page = await browserContext.newPage();
+  await page.goto(`${gw.url}/console`);
+  await page.click('#sign-in');
+  await page.waitForURL(/\/interaction\//);
+  await page.fill('input[name=login]', user);
+  await page.fill('input[name=password]', 'anything');
+  await page.click('button[type=submit]');
+  // the development provider asks for consent once per client and user
+  await page.waitForURL((url) => url.pathname.startsWith('/console') || url.pathname.includes('/interaction/'));
+  if (new URL(page.url()).pathname.includes('/interaction/')) await page.click('button[type=submit]');
+  await page.waitForURL((url) => url.pathname.startsWith('/console'));
+  return page;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'countersign-console-'));
+  const [gwPort, idpPort] = await Promise.all([freePort(), freePort()]);
+  issuer = `http://127.0.0.1:${idpPort}`;
+  const gatewayUrl = `http://127.0.0.1:${gwPort}`;
+
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: 'countersign',
+        client_secret: CLIENT_SECRET,
+        redirect_uris: [`${gatewayUrl}/console/callback`],
+        response_types: ['code'],
+        grant_types: ['authorization_code'],
+      },
+    ],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id, email: `${id}@example.com`, email_verified: true }) }),
+    cookies: { keys: ['countersign-console-test-cookie-key'] },
+    features: { devInteractions: { enabled: true } },
+  });
+  idp = provider.listen(idpPort, '127.0.0.1');
+
+  const policyPath = writeTestPolicy(dir);
+  const policy = parseYaml(readFileSync(policyPath, 'utf8')) as Record<string, Json>;
+  policy['identities'] = [
+    { issuer, subject: 'priya', principal: 'priya' },
+    { issuer, subject: 'olivia', principal: 'olivia' },
+  ];
+  writeFileSync(policyPath, stringifyYaml(policy));
+  gw = await startGatewayProcess({
+    policy: policyPath,
+    dir,
+    args: ['--port', String(gwPort), '--oidc-issuer', issuer, '--oidc-client-id', 'countersign'],
+    env: { COUNTERSIGN_OIDC_CLIENT_SECRET: CLIENT_SECRET },
+  });
+  browserContext = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await browserContext?.close();
+  await new Promise((resolve) => (idp ? idp.close(resolve) : resolve(undefined)));
+  expect(await gw?.stop()).toBe(0);
+  rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe('the approver console in Chromium', () => {
+  it('signs in through the identity provider, shows the waiting request, and an approval by keyboard alone lets the waiting agent proceed', async () => {
+    const requestId = await agentProposes({
+      action: 'comms.send_status_update',
+      environment: 'prod',
+      target: 'customers',
+      params: { channel: 'statuspage', message: 'payments degraded' },
+      rationale: 'customers see failed payments',
+      expected_consequence: 'customers read this message',
+    });
+    const page = await signIn('priya');
+    await page.waitForSelector(`#yours tr[data-request="${requestId}"]`);
+    expect(await page.textContent('#who')).toContain('priya · approver-console');
+    if (SCREENSHOTS !== undefined) await page.screenshot({ path: join(SCREENSHOTS, 'inbox.png'), fullPage: true });
+
+    // the session cookie: HttpOnly, Secure, SameSite=Strict, host-only
+    const session = (await browserContext.cookies(gw.url)).find((c) => c.name === '__Host-countersign-session');
+    expect(session).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict', path: '/' });
+    // and the page cannot read it
+    expect(await page.evaluate<string>('document.cookie')).not.toContain('countersign-session');
+
+    // a change without the CSRF token is refused, though the cookie rides along
+    const forged = await page.evaluate(async (id) => {
+      const res = await fetch(`/v1/requests/${id}/approvals`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      return { status: res.status, body: await res.json() };
+    }, requestId);
+    expect(forged).toMatchObject({ status: 403, body: { error: { code: 'CSRF_FAILED' } } });
+
+    // the agent waits on a long poll meanwhile
+    const agentToken = await gw.token('payments-copilot', 'copilot-console');
+    const waiting = call(gw.url, 'GET', `/v1/requests/${requestId}?wait=30s`, agentToken);
+
+    // keyboard only: Tab to the request's link, Enter; Tab to Approve, Enter
+    await page.keyboard.press('Tab');
+    const onLink = `document.activeElement?.getAttribute('href') === ${JSON.stringify(`/console/requests/${requestId}`)}`;
+    for (let i = 0; i < 40 && !(await page.evaluate<boolean>(onLink)); i++) {
+      await page.keyboard.press('Tab');
+    }
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#verdict');
+    expect(await page.textContent('#verdict')).toContain('You can approve');
+    for (const field of ['comms.send_status_update', 'customers', 'prod', 'customers read this message', 'customers see failed payments', 'payments-copilot on behalf of olivia, from copilot-console']) {
+      expect(await page.textContent('#details')).toContain(field);
+    }
+    expect(await page.textContent('#statement')).toContain(`"request": "${requestId}"`);
+    if (SCREENSHOTS !== undefined) await page.screenshot({ path: join(SCREENSHOTS, 'request.png'), fullPage: true });
+    for (let i = 0; i < 40 && (await page.evaluate<string>('document.activeElement?.id')) !== 'approve'; i++) await page.keyboard.press('Tab');
+    expect(await page.evaluate<string>('document.activeElement?.id')).toBe('approve');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#result.yes');
+    expect(await page.textContent('#result')).toContain('approved');
+
+    const answer = await waiting;
+    expect(answer.body['status']).toBe('approved');
+    expect(typeof answer.body['grant']).toBe('string');
+    const approvals = (await call(gw.url, 'GET', `/v1/requests/${requestId}`, agentToken)).body['approvals'] as Json[];
+    expect(approvals).toEqual([expect.objectContaining({ approver: 'priya', surface: 'approver-console', attestation: 'gateway' })]);
+
+    const entries = await ledgerTypes();
+    expect(entries.find((e) => e.type === 'session.opened')?.payload).toMatchObject({ principal: 'priya', issuer, subject: 'priya' });
+    // the sign-in entries sit in the chain like any other: the request's trace still reads
+    expect((await call(gw.url, 'GET', `/v1/trace/${requestId}`, await gw.token('priya', 'approver-console'))).status).toBe(200);
+
+    // signing out revokes the session everywhere
+    await page.click('#sign-out');
+    await page.waitForSelector('#sign-in');
+    expect((await browserContext.cookies(gw.url)).find((c) => c.name === '__Host-countersign-session')).toBeUndefined();
+    expect((await ledgerTypes()).some((e) => e.type === 'session.closed')).toBe(true);
+    await page.close();
+  }, 90_000);
+
+  it('refuses an identity mapped to no one, and records the refusal', async () => {
+    const page = await signIn('mallory');
+    expect(await page.textContent('#code')).toBe('IDENTITY_UNMAPPED');
+    expect((await browserContext.cookies(gw.url)).find((c) => c.name === '__Host-countersign-session')).toBeUndefined();
+    expect((await ledgerTypes()).find((e) => e.type === 'session.refused')?.payload).toMatchObject({ issuer, subject: 'mallory', code: 'IDENTITY_UNMAPPED' });
+    await page.close();
+  }, 60_000);
+
+  it('shows the person a request is for that they cannot approve it, and the refusal with its code when they try', async () => {
+    const requestId = await agentProposes({ action: 'comms.send_status_update', environment: 'prod', target: 'customers', params: { channel: 'statuspage', message: 'resolved' } });
+    const page = await signIn('olivia');
+    await page.waitForSelector(`#others tr[data-request="${requestId}"]`);
+    await page.goto(`${gw.url}/console/requests/${requestId}`);
+    await page.waitForSelector('#verdict');
+    expect(await page.textContent('#verdict')).toContain('SELF_APPROVAL');
+    await page.click('#approve');
+    await page.waitForSelector('#result.no');
+    expect(await page.textContent('#result')).toContain('SELF_APPROVAL');
+    const agentToken = await gw.token('payments-copilot', 'copilot-console');
+    expect((await call(gw.url, 'GET', `/v1/requests/${requestId}`, agentToken)).body['status']).toBe('open');
+    await page.click('#sign-out');
+    await page.close();
+  }, 60_000);
+});
