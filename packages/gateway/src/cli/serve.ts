@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { parseDuration } from '@countersign/core';
 import { generateKeyPair, loadPrivateKey } from '../keys.js';
 import { openCredentialStore } from '../auth/credential-store.js';
@@ -8,6 +8,7 @@ import { DEFAULT_BODY_LIMIT_BYTES } from '../server/limits.js';
 import { openStore, type StoreConfig } from '../store/open.js';
 import { GatewayError } from '../errors.js';
 import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
+import { applyServeConfig, loadServeConfig, serveConfigJsonSchema } from './serve-config.js';
 
 interface ServeOptions {
   policy?: string;
@@ -28,29 +29,37 @@ interface ServeOptions {
   oidcIssuer?: string;
   oidcClientId?: string;
   consoleTokenSignIn?: boolean;
+  config?: string;
+  printConfigSchema?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export function register(program: Command): void {
   program
     .command('serve')
     .description('run the gateway: HTTP API over the policy and the signed ledger')
-    .option('--policy <file>', 'policy bundle (YAML): the first bundle of an empty ledger; on a ledger in use, omit it (the active bundle is read from the ledger) or name the active one')
-    .option('--db <file>', 'SQLite ledger file (the embedded default)')
-    .option('--postgres <url>', 'PostgreSQL connection URL, for several replicas sharing one chain')
-    .option('--schema <name>', 'PostgreSQL schema of the ledger and credential tables (default: public)')
-    .option('--port <n>', 'TCP port', '8080')
-    .option('--host <addr>', 'address to bind', '127.0.0.1')
-    .option('--key <file>', 'gateway Ed25519 private key (PKCS#8 PEM, mode 0600)', 'countersign.key')
+    .option('--config <file>', 'configuration file (YAML, countersign-serve.schema.json): flags, then COUNTERSIGN_* variables, then the file, then defaults')
+    .option('--print-config-schema', "print the configuration file's JSON Schema and exit")
+    .addOption(new Option('--policy <file>', 'policy bundle (YAML): the first bundle of an empty ledger; on a ledger in use, omit it (the active bundle is read from the ledger) or name the active one').env('COUNTERSIGN_POLICY'))
+    .addOption(new Option('--db <file>', 'SQLite ledger file (the embedded default)').env('COUNTERSIGN_DB'))
+    .addOption(new Option('--postgres <url>', 'PostgreSQL connection URL, for several replicas sharing one chain').env('COUNTERSIGN_POSTGRES'))
+    .addOption(new Option('--schema <name>', 'PostgreSQL schema of the ledger and credential tables (default: public)').env('COUNTERSIGN_SCHEMA'))
+    .addOption(new Option('--port <n>', 'TCP port').env('COUNTERSIGN_PORT').default('8080'))
+    .addOption(new Option('--host <addr>', 'address to bind').env('COUNTERSIGN_HOST').default('127.0.0.1'))
+    .addOption(new Option('--key <file>', 'gateway Ed25519 private key (PKCS#8 PEM, mode 0600)').env('COUNTERSIGN_KEY').default('countersign.key'))
     .option('--init-key', 'generate the gateway key at --key if the file does not exist')
-    .option('--origin <name>', 'origin line of signed checkpoints and the gateway key name: names this ledger', DEFAULT_LEDGER_ORIGIN)
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
+    .addOption(new Option('--origin <name>', 'origin line of signed checkpoints and the gateway key name: names this ledger').env('COUNTERSIGN_ORIGIN').default(DEFAULT_LEDGER_ORIGIN))
+    .addOption(new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent').env('COUNTERSIGN_LOG_LEVEL').default('info'))
     .option('--expire-every <duration>', 'how often approval requests past their window are closed', '5s')
     .option('--replica-refresh <duration>', 'PostgreSQL: how often a replica re-reads the ledger while a client waits, in case a change notification was lost; `off` relies on notifications alone', '1s')
     .option('--max-body <bytes>', 'largest request body accepted; bundle activation allows 2 MiB', String(DEFAULT_BODY_LIMIT_BYTES))
-    .option('--public-url <url>', 'the URL browsers reach this gateway at: console links and the sign-in redirect (default: the bound address)')
+    .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this certificate chain (PEM); re-read with --tls-key on SIGHUP, open connections kept').env('COUNTERSIGN_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'the TLS private key (PEM)').env('COUNTERSIGN_TLS_KEY'))
+    .addOption(new Option('--public-url <url>', 'the URL browsers reach this gateway at: console links and the sign-in redirect (default: the bound address)').env('COUNTERSIGN_PUBLIC_URL'))
     .option('--console-surface <id>', 'the surface approver console sessions act from; the policy must declare it', 'approver-console')
-    .option('--oidc-issuer <url>', 'console sign-in: the OpenID Connect provider (its client secret, if any, in COUNTERSIGN_OIDC_CLIENT_SECRET)')
-    .option('--oidc-client-id <id>', 'console sign-in: this gateway\'s client id at the provider (redirect URI: <public-url>/console/callback)')
+    .addOption(new Option('--oidc-issuer <url>', 'console sign-in: the OpenID Connect provider (its client secret, if any, in COUNTERSIGN_OIDC_CLIENT_SECRET)').env('COUNTERSIGN_OIDC_ISSUER'))
+    .addOption(new Option('--oidc-client-id <id>', "console sign-in: this gateway's client id at the provider (redirect URI: <public-url>/console/callback)").env('COUNTERSIGN_OIDC_CLIENT_ID'))
     .option('--console-token-sign-in', 'DEVELOPMENT ONLY: let the console sign in with a pasted token of the console surface')
     .addHelpText(
       'after',
@@ -58,6 +67,19 @@ export function register(program: Command): void {
 Examples:
   countersign serve --policy examples/payments/policy.yaml --db ledger.db --key gateway.key --init-key
   countersign serve --policy policy.yaml --postgres postgres://countersign@db/countersign --key /run/secrets/gateway.key
+  countersign serve --config /etc/countersign/countersign.yaml
+  COUNTERSIGN_PORT=9443 countersign serve --config countersign.yaml --log-level debug
+
+Configuration: --config names a YAML file (JSON Schema: --print-config-schema,
+committed as countersign-serve.schema.json). A value comes from, in order: the
+flag, its COUNTERSIGN_* variable (shown below each flag's name in docs/cli.md),
+the file, the default. Secrets only from the environment:
+COUNTERSIGN_OIDC_CLIENT_SECRET, COUNTERSIGN_METRICS_TOKEN (when set, /metrics
+needs it as a bearer token).
+
+TLS: --tls-cert and --tls-key serve HTTPS; SIGHUP re-reads both files for new
+connections without dropping open ones (a file that fails to load keeps the
+previous certificate, and says so in the log).
 
 Policy: the ledger records its bundles with their full text. The first start
 installs --policy; later starts run the bundle in force and refuse a --policy
@@ -81,7 +103,17 @@ Prometheus metrics on the bound address without a token.
 SIGTERM and SIGINT drain in-flight requests, answer waiting long polls, write
 a final signed checkpoint and close the store before exit.`,
     )
-    .action(async (opts: ServeOptions) => {
+    .action(async (_flags: ServeOptions, command: Command) => {
+      if (_flags.printConfigSchema === true) {
+        process.stdout.write(`${JSON.stringify(serveConfigJsonSchema(), null, 2)}\n`);
+        return;
+      }
+      if (_flags.config !== undefined) applyServeConfig(command, loadServeConfig(_flags.config), _flags.config);
+      const opts = command.opts<ServeOptions>();
+      if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+        throw new GatewayError('USAGE', 'TLS needs both `--tls-cert` and `--tls-key`');
+      }
+      const tls = opts.tlsCert === undefined || opts.tlsKey === undefined ? undefined : readTls(opts.tlsCert, opts.tlsKey);
       if ((opts.db === undefined) === (opts.postgres === undefined)) {
         throw new GatewayError('USAGE', 'give exactly one of `--db FILE` or `--postgres URL`');
       }
@@ -121,7 +153,7 @@ a final signed checkpoint and close the store before exit.`,
       const config: StoreConfig =
         opts.db !== undefined ? { sqlite: opts.db } : { postgres: opts.postgres as string, ...(opts.schema === undefined ? {} : { schema: opts.schema }) };
       // the server and its metrics load only here: every other command starts without Fastify, pino or prom-client
-      let boundUrl = `http://${opts.host}:${port}`;
+      let boundUrl = `${tls === undefined ? 'http' : 'https'}://${opts.host}:${port}`;
       const [{ startGateway }, { createObservability }] = await Promise.all([import('../server/gateway-server.js'), import('../observability/index.js')]);
       const store = await openStore(config);
       const credentials = await openCredentialStore(config);
@@ -136,6 +168,8 @@ a final signed checkpoint and close the store before exit.`,
         expireIntervalMs,
         ...(opts.postgres === undefined ? {} : { replicaRefreshMs }),
         observability: createObservability(),
+        ...(tls === undefined ? {} : { tls }),
+        ...(process.env['COUNTERSIGN_METRICS_TOKEN'] ? { metricsToken: process.env['COUNTERSIGN_METRICS_TOKEN'] } : {}),
         console: {
           surface: opts.consoleSurface,
           publicUrl: () => opts.publicUrl ?? boundUrl,
@@ -162,11 +196,36 @@ a final signed checkpoint and close the store before exit.`,
           },
         );
       };
+      if (tls !== undefined) {
+        // new connections get the files as they are now; open ones keep theirs
+        process.on('SIGHUP', () => {
+          try {
+            gateway.reloadTls(readTls(opts.tlsCert!, opts.tlsKey!));
+            gateway.app.log.info('tls certificate reloaded');
+          } catch (err) {
+            gateway.app.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'tls reload failed; the previous certificate stays in use');
+          }
+        });
+      }
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       process.once('SIGINT', () => shutdown('SIGINT'));
 
       const address = await gateway.app.listen({ port, host: opts.host });
       boundUrl = address;
+      // for the person who ran it: where to point a browser or a client
+      process.stderr.write(`countersign gateway listening on ${address} (console: ${opts.publicUrl ?? address}/console)\n`);
       gateway.app.log.info({ address, bundle_id: gateway.policy.bundleId }, 'countersign gateway listening');
     });
+}
+
+/** Certificate and key from their files; a USAGE error names the one that cannot be read. */
+function readTls(certPath: string, keyPath: string): { readonly cert: Buffer; readonly key: Buffer } {
+  const read = (path: string, what: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new GatewayError('USAGE', `cannot read the TLS ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  return { cert: read(certPath, 'certificate'), key: read(keyPath, 'key') };
 }

@@ -82,6 +82,8 @@ export interface AppOptions {
   readonly logLevel?: string;
   readonly title?: string;
   readonly version?: string;
+  /** Serve HTTPS with this certificate and key (PEM); `server.setSecureContext` replaces them later. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
 
 export { ApiError, DEFAULT_BODY_LIMIT_BYTES };
@@ -151,7 +153,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // onRequest hook below, router errors by frameworkErrors, the HTTP
     // parser's errors and a failed Expect in protocol-errors.ts.
     return503OnClosing: false,
-    http: { requireHostHeader: false },
+    ...(options.tls === undefined ? { http: { requireHostHeader: false } } : { https: { cert: options.tls.cert, key: options.tls.key, requireHostHeader: false } }),
     clientErrorHandler: answerClientError,
     // a path parameter is an id at most (routes/bounds.ts): the router and the schema bound it alike
     routerOptions: { maxParamLength: ID_MAX_LENGTH },

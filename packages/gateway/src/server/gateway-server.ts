@@ -61,6 +61,10 @@ export interface GatewayServerOptions {
    * store and the Gateway are wrapped here, and `GET /metrics` is mounted.
    */
   readonly observability?: Observability;
+  /** HTTPS: certificate chain and key, PEM. `reloadTls` swaps them for new connections. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  /** When set, `GET /metrics` needs it as a bearer token (compared in constant time). */
+  readonly metricsToken?: string;
   /** The approver console at /console (issue 14): its surface, public URL and sign-in. Absent: no console. */
   readonly console?: ConsoleOptions;
 }
@@ -70,6 +74,8 @@ export interface GatewayServer {
   /** The bundle served at start: the ledger's active bundle. */
   readonly policy: Pick<LoadedPolicy, 'bundle' | 'bundleId'>;
   readonly gateway: Gateway;
+  /** New TLS connections use this certificate and key; open ones keep theirs (HTTPS only). */
+  reloadTls(tls: { readonly cert: Buffer; readonly key: Buffer }): void;
   /** Stop accepting requests, answer waiters, drain in-flight requests, flush the ledger (final checkpoint), close the stores. */
   close(): Promise<void>;
 }
@@ -214,7 +220,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   });
 
   const routes: RouteSpec[] = [
-    ...operationRoutes(ctx, observability ? { registry: observability.registry } : {}),
+    ...operationRoutes(ctx, { ...(observability ? { registry: observability.registry } : {}), ...(options.metricsToken === undefined ? {} : { metricsToken: options.metricsToken }) }),
     ...proposalRoutes(ctx),
     ...requestRoutes(ctx),
     ...executionRoutes(ctx),
@@ -235,6 +241,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     },
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
     ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   log = app.log;
   if (options.console !== undefined) registerConsole(app, ctx, options.credentials, options.console, (event) => gateway.recordSession(event));
@@ -263,6 +270,11 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
       return served.loaded;
     },
     gateway,
+    reloadTls(tls) {
+      const server = app.server as unknown as { setSecureContext?: (options: { cert: Buffer; key: Buffer }) => void };
+      if (options.tls === undefined || server.setSecureContext === undefined) throw new GatewayError('USAGE', 'this gateway serves plain HTTP: there is no certificate to reload');
+      server.setSecureContext({ cert: tls.cert, key: tls.key });
+    },
     close() {
       closing ??= (async () => {
         clearInterval(expireTimer);

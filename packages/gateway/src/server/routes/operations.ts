@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { ApiError, route, type RouteSpec } from '../app.js';
@@ -12,7 +13,7 @@ const Ready = z.object({ status: z.literal('ready'), ledger_size: z.number().int
  * gateway binds (loopback by default), so expose that address only to the
  * scraper (docs/http-api.md "Operations").
  */
-export function operationRoutes(ctx: ServerContext, options: { readonly registry?: Registry }): RouteSpec[] {
+export function operationRoutes(ctx: ServerContext, options: { readonly registry?: Registry; readonly metricsToken?: string }): RouteSpec[] {
   const routes: RouteSpec[] = [
     route({
       method: 'GET',
@@ -44,6 +45,8 @@ export function operationRoutes(ctx: ServerContext, options: { readonly registry
     }),
   ];
   const registry = options.registry;
+  // a scraper's token, when the operator set one: hashed so the comparison is constant-time whatever its length
+  const expected = options.metricsToken === undefined ? null : createHash('sha256').update(options.metricsToken, 'utf8').digest();
   if (registry) {
     routes.push(
       route({
@@ -53,7 +56,14 @@ export function operationRoutes(ctx: ServerContext, options: { readonly registry
         tag: 'operations',
         response: z.string(),
         stream: { contentType: registry.contentType },
-        handler: async () => registry.metrics(),
+        handler: async ({ request }) => {
+          if (expected !== null) {
+            const header = request.headers.authorization ?? '';
+            const given = createHash('sha256').update(header.startsWith('Bearer ') ? header.slice(7) : '', 'utf8').digest();
+            if (!timingSafeEqual(given, expected)) throw new ApiError('TOKEN_MISSING', '/metrics needs `Authorization: Bearer <COUNTERSIGN_METRICS_TOKEN>`');
+          }
+          return registry.metrics();
+        },
       }),
     );
   }
