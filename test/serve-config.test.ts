@@ -136,9 +136,9 @@ function servedFingerprint(port: number): Promise<string> {
   });
 }
 
-function getOverTls(port: number, path: string, headers: Record<string, string> = {}, agent?: import('node:https').Agent): Promise<{ status: number; body: string }> {
+function getOverTls(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', port, path, headers, ca: readFileSync(join(TLS, 'a.pem')), rejectUnauthorized: false, ...(agent ? { agent } : {}) }, (res) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path, headers, rejectUnauthorized: false }, (res) => {
       let body = '';
       res.on('data', (chunk: Buffer) => (body += chunk.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
