@@ -52,6 +52,11 @@ describe('stepDigest', () => {
     );
   });
 
+  it('hashes params that are not a plain object (a caller past the parser) as the general canonicaliser does', () => {
+    const listed = { ...step, params: ['rolling', 2] as unknown as typeof step.params };
+    expect(stepDigest(listed, BUNDLE)).toBe(canonicalDigest({ ...listed, bundle_id: BUNDLE }));
+  });
+
   it('refuses what has no canonical form, on the fast path as on the slow one', () => {
     expect(() => stepDigest({ ...step, params: { n: 1.5 } }, BUNDLE)).toThrow();
     expect(() => stepDigest({ ...step, params: { ключ: 1 } }, BUNDLE)).toThrow();
@@ -62,6 +67,8 @@ describe('stepDigest', () => {
     for (const bad of [{ ...step, params: { channel: lone } }, { ...step, target: lone }, { ...step, action: lone }, { ...step, environment: lone }]) {
       expect(() => stepDigest(bad, BUNDLE)).toThrow(expect.objectContaining({ code: 'NOT_CANONICALIZABLE' }));
     }
+    // every field at once: no well-formed field sends the step down the general path first
+    expect(() => stepDigest({ action: lone, environment: lone, target: lone, params: { channel: lone } }, lone)).toThrow(expect.objectContaining({ code: 'NOT_CANONICALIZABLE' }));
     // a well-formed pair is fine and agrees with the general path
     const pair = { ...step, params: { channel: 'status \ud83d\ude80' } };
     expect(stepDigest(pair, BUNDLE)).toBe(`sha256:${sha256Hex(stepCanonicalJson(pair, BUNDLE))}`);

@@ -45,6 +45,9 @@ describe('a step that cannot be evaluated is denied', () => {
     for (const d of decisions) {
       expect(d).toMatchObject({ effect: 'deny', reasons: ['EVALUATION_ERROR'], requirements: null });
       expect(d.rule_ids[0]).toBe(RULE_FAIL_CLOSED);
+      // each step is still evaluated, so the record names its action's class and rules
+      expect(d.action_class).toBe('read');
+      expect(d.rule_ids).toContain('action:queue.inspect');
     }
   });
 });

@@ -26,7 +26,7 @@ function policy(): CompiledPolicy {
         id: 'workers.scale',
         class: 'write',
         risk: { dev: 'low', staging: 'low', prod: 'low' },
-        params: { replicas: { type: 'integer', required: true }, dry_run: { type: 'boolean' }, note: { type: 'string', max_length: 3 } },
+        params: { replicas: { type: 'integer', required: true }, dry_run: { type: 'boolean' }, note: { type: 'string', max_length: 3 }, batch: { type: 'integer', max_length: 1 } },
       },
       {
         id: 'queue.purge',
@@ -60,6 +60,11 @@ describe('typed parameters', () => {
     ['a required parameter missing', { dry_run: true }],
   ])('refuse %s as PARAM_INVALID', (_label, params) => {
     expect(decideNow(scale(params as ProposalStep['params']))).toMatchObject({ effect: 'deny', reasons: ['PARAM_INVALID'] });
+  });
+
+  it('apply a length limit to strings only: an integer under a `max_length` is judged by its type', () => {
+    expect(decideNow(scale({ replicas: 3, batch: 1234 })).effect).toBe('allow');
+    expect(decideNow(scale({ replicas: 3, batch: '1' })).reasons).toEqual(['PARAM_INVALID']);
   });
 
   it('measure length in code points: three astral characters fit a length of three', () => {
