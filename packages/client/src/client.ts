@@ -166,6 +166,16 @@ export interface Readiness extends Json {
   readonly bundle_id: string;
 }
 
+/** A token as administration shows it: never its secret. */
+export interface TokenRecord extends Json {
+  readonly id: string;
+  readonly principal: string;
+  readonly surface: string;
+  readonly created_at: string;
+  readonly expires_at: string | null;
+  readonly revoked_at: string | null;
+}
+
 /** What `listRequests` narrows by; each given field must match exactly. */
 export interface RequestFilter {
   readonly status?: RequestState | readonly RequestState[];
@@ -442,6 +452,19 @@ export class CountersignClient {
   }
 
   /** Ledger size and the latest signed checkpoint (null before the first). */
+  /** Issue a token for `principal` on `surface` (token administrators only, never for themselves); `token` is shown once. */
+  issueToken(request: { readonly principal: string; readonly surface: string; readonly expires_in?: string }): Promise<TokenRecord & { readonly token: string }> {
+    return this.call('issueToken', {}, request);
+  }
+
+  listTokens(filter: { readonly principal?: string } = {}): Promise<{ readonly tokens: readonly TokenRecord[] }> {
+    return this.call('listTokens', { principal: filter.principal });
+  }
+
+  revokeToken(id: string): Promise<TokenRecord> {
+    return this.call('revokeToken', { id }, {});
+  }
+
   ledgerHead(): Promise<LedgerHead> {
     return this.call('ledgerHead');
   }

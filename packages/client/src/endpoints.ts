@@ -69,6 +69,10 @@ export const ENDPOINTS = {
   releaseShadow: { method: 'GET', path: '/v1/releases/{id}/shadow', operation: 'policy_read' },
   /** Body `{ statement, attestation }`, as an approval: `request` is the release id, `step_digest` its release digest. */
   signRelease: { method: 'POST', path: '/v1/releases/{id}/signatures', operation: 'release_sign' },
+  /** Token administration (policy `credentials.admin_roles`): body `{ principal, surface, expires_in? }`; the secret is in the answer once. */
+  issueToken: { method: 'POST', path: '/v1/tokens', operation: 'token_admin' },
+  listTokens: { method: 'GET', path: '/v1/tokens', operation: 'token_admin', query: ['principal'] },
+  revokeToken: { method: 'POST', path: '/v1/tokens/{id}/revoke', operation: 'token_admin' },
   ledgerHead: { method: 'GET', path: '/v1/ledger/head', operation: 'ledger_read' },
   /** JSON Lines, the format of `countersign ledger export`, streamed. */
   exportLedger: { method: 'GET', path: '/v1/ledger/export', operation: 'ledger_read', accept: 'application/jsonl' },

@@ -28,6 +28,7 @@ export {
   type RequestFilter,
   type RequestPage,
   type RequestView,
+  type TokenRecord,
   type SignedStatement,
   type StepResult,
   type StreamOptions,

@@ -257,6 +257,10 @@ export const PolicyBundle = z.strictObject({
     .default({ required_fields: [...TRACE_FIELDS] }),
   notifications: z.strictObject({ webhooks: z.array(Webhook).default([]) }).optional(),
   release: ReleaseRules.optional().describe('who may propose a new bundle and the quorum that activates it; absent: two independent humans signing with their keys'),
+  credentials: z
+    .strictObject({ admin_roles: z.array(Id).min(1).describe('roles whose holders issue, list and revoke tokens over the API, never for themselves') })
+    .optional()
+    .describe('who administers tokens over the API; absent: tokens are issued only with access to the database (`countersign token issue --db`)'),
   identities: z.array(IdentityMapping).optional().describe('identity-provider accounts mapped to roster humans, for the approver console; absent: nobody signs in through an identity provider'),
 });
 /** A bundle as written (defaults not yet applied). */

@@ -145,6 +145,8 @@ export function validatePolicy(bundle: PolicyBundle): PolicyIssueDraft[] {
     }
   });
 
+  if (bundle.credentials !== undefined) roleList(['credentials', 'admin_roles'], bundle.credentials.admin_roles);
+
   // A console sign-in is a human's: an agent or a service never signs in, and an identity maps to one person.
   const mapped = new Set<string>();
   (bundle.identities ?? []).forEach((identity, i) => {

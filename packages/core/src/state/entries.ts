@@ -119,6 +119,7 @@ export type Operation =
   | 'bundle_activate'
   | 'release_propose'
   | 'release_approve'
+  | 'token_admin'
   // reads: refused to a credential without the right (an agent token reading
   // the ledger), recorded under their API name
   | 'status'

@@ -34,6 +34,7 @@ const OPERATIONS = {
   bundle_activate: true,
   release_propose: true,
   release_approve: true,
+  token_admin: true,
   status: true,
   wait: true,
   decide: true,

@@ -136,6 +136,7 @@ const OPERATIONS = z.enum([
   'bundle_activate',
   'release_propose',
   'release_approve',
+  'token_admin',
   'status',
   'wait',
   'decide',

@@ -60,6 +60,7 @@ export const OPERATIONS = {
   bundle_activate: { agent: false },
   release_propose: { agent: false },
   release_sign: { agent: false },
+  token_admin: { agent: false },
   policy_read: { agent: false },
   ledger_read: { agent: false },
   checkpoint: { agent: false },

@@ -5,6 +5,37 @@ import { issueCredential, revokeCredential } from '../auth/credentials.js';
 import { GatewayError } from '../errors.js';
 import { readPolicyFile } from '../policy-file.js';
 import { storeConfig, storeOptions, type StoreFlags } from './store-options.js';
+import { isCountersignClientError } from '@countersign/client';
+import { clientExitCode, connect, TOKEN_ENV } from './client/connection.js';
+
+/**
+ * With `--server`, the command goes through the gateway's token
+ * administration API (policy `credentials.admin_roles`; the caller's own
+ * token in COUNTERSIGN_TOKEN): recorded in the ledger, no database access.
+ */
+interface ServerFlag {
+  readonly server?: string;
+}
+
+function viaServer(flags: StoreFlags & ServerFlag): boolean {
+  if (flags.server === undefined) return false;
+  if (flags.db !== undefined || flags.postgres !== undefined) throw new GatewayError('USAGE', 'give `--server URL` (the API) or `--db`/`--postgres` (the database), not both');
+  return true;
+}
+
+/** An API call: a refusal or an unreachable gateway is printed with its code and sets the exit code (null then). */
+async function overApi<T>(work: () => Promise<T>): Promise<T | null> {
+  try {
+    return await work();
+  } catch (err) {
+    if (!isCountersignClientError(err)) throw err;
+    process.stderr.write(`error[${err.code}]: ${err.message}\n`);
+    process.exitCode = clientExitCode(err);
+    return null;
+  }
+}
+
+const SERVER_HELP = `the gateway's URL: administer tokens over its API as the principal of ${TOKEN_ENV} (an administrator under the policy's credentials.admin_roles), recorded in the ledger, instead of opening the database`;
 
 const DEFAULT_EXPIRY = '30d';
 
@@ -70,6 +101,12 @@ Examples:
   countersign token issue --principal payments-copilot --surface copilot-console --expires 12h --db ledger.db
   countersign token list --db ledger.db
   countersign token revoke 3x7kq2m4p5r6s7t2 --db ledger.db
+  COUNTERSIGN_TOKEN=$ADMIN_TOKEN countersign token issue --principal olivia --surface approver-console --server https://countersign.example.com
+  COUNTERSIGN_TOKEN=$ADMIN_TOKEN countersign token list --server https://countersign.example.com
+
+Exit codes: 0 done; 1 refused by the gateway (not an administrator, a token
+for yourself, an undeclared principal or surface); 2 usage; 3 the database or
+the gateway unreachable, or the token refused.
 
 A token reads cst_<id>_<secret>. It is printed once; the store keeps only the
 SHA-256 of the secret. Callers send it as \`Authorization: Bearer <token>\`;
@@ -84,13 +121,25 @@ the surface of every call is the token's. See docs/credentials.md.`,
       .requiredOption('--surface <name>', 'surface every call with this token comes from')
       .option('--expires <duration>', 'lifetime such as `12h` or `30d`, or `never`', DEFAULT_EXPIRY)
       .option('--policy <file>', 'refuse a principal or surface this policy does not declare')
-      .option('--json', 'print {"token", "id", "principal", "surface", "created_at", "expires_at"} as JSON'),
-  ).action(async (opts: StoreFlags & { principal: string; surface: string; expires: string; policy?: string; json?: boolean }) => {
-    const now = Date.now();
-    const expiresAt = expiryOf(opts.expires, now);
-    if (opts.policy !== undefined) checkAgainstPolicy(opts.policy, opts.principal, opts.surface);
-    const issued = await withStore(opts, (store) => issueCredential(store, { principal: opts.principal, surface: opts.surface, expiresAt }, now));
-    const { revoked_at: _revoked, ...fields } = listed(issued.credential);
+      .option('--json', 'print {"token", "id", "principal", "surface", "created_at", "expires_at"} as JSON')
+      .option('--server <url>', SERVER_HELP),
+  ).action(async (opts: StoreFlags & ServerFlag & { principal: string; surface: string; expires: string; policy?: string; json?: boolean }) => {
+    let issued: { token: string; fields: Record<string, string | null> };
+    if (viaServer(opts)) {
+      if (opts.expires === 'never') throw new GatewayError('USAGE', 'over the API a token expires: at most `365d`');
+      const answer = await overApi(() => connect({ server: opts.server! }).issueToken({ principal: opts.principal, surface: opts.surface, expires_in: opts.expires }));
+      if (answer === null) return;
+      const { token: secret, revoked_at: _r, ...rest } = answer;
+      issued = { token: secret, fields: rest as Record<string, string | null> };
+    } else {
+      const now = Date.now();
+      const expiresAt = expiryOf(opts.expires, now);
+      if (opts.policy !== undefined) checkAgainstPolicy(opts.policy, opts.principal, opts.surface);
+      const minted = await withStore(opts, (store) => issueCredential(store, { principal: opts.principal, surface: opts.surface, expiresAt }, now));
+      const { revoked_at: _revoked, ...rest } = listed(minted.credential);
+      issued = { token: minted.token, fields: rest };
+    }
+    const fields = issued.fields;
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ token: issued.token, ...fields })}\n`);
     } else {
@@ -106,10 +155,11 @@ the surface of every call is the token's. See docs/credentials.md.`,
       .command('revoke')
       .description('revoke a token by id; calls with it get 401 TOKEN_REVOKED from then on')
       .argument('<id>', 'credential id (the part between `cst_` and the second `_`, as `token list` shows)')
-      .option('--json', 'print the revoked credential as JSON'),
-  ).action(async (id: string, opts: StoreFlags & { json?: boolean }) => {
-    const revoked = await withStore(opts, (store) => revokeCredential(store, id, Date.now()));
-    const row = listed(revoked);
+      .option('--json', 'print the revoked credential as JSON')
+      .option('--server <url>', SERVER_HELP),
+  ).action(async (id: string, opts: StoreFlags & ServerFlag & { json?: boolean }) => {
+    const row = viaServer(opts) ? ((await overApi(() => connect({ server: opts.server! }).revokeToken(id))) as Record<string, string | null> | null) : listed(await withStore(opts, (store) => revokeCredential(store, id, Date.now())));
+    if (row === null) return;
     process.stdout.write(opts.json ? `${JSON.stringify(row)}\n` : `revoked ${row['id']} (${row['principal']} on ${row['surface']}) at ${row['revoked_at']}\n`);
   });
 
@@ -117,9 +167,15 @@ the surface of every call is the token's. See docs/credentials.md.`,
     token
       .command('list')
       .description('list tokens: id, principal, surface, created, expires, revoked; never a secret or its hash')
-      .option('--json', 'print a JSON array'),
-  ).action(async (opts: StoreFlags & { json?: boolean }) => {
-    const rows = (await withStore(opts, (store) => store.list())).map(listed);
+      .option('--json', 'print a JSON array')
+      .option('--server <url>', SERVER_HELP),
+  ).action(async (opts: StoreFlags & ServerFlag & { json?: boolean }) => {
+    let rows: Record<string, string | null>[];
+    if (viaServer(opts)) {
+      const answer = await overApi(() => connect({ server: opts.server! }).listTokens());
+      if (answer === null) return;
+      rows = answer.tokens.map((t) => ({ id: t.id, principal: t.principal, surface: t.surface, created_at: t.created_at, expires_at: t.expires_at, revoked_at: t.revoked_at }));
+    } else rows = (await withStore(opts, (store) => store.list())).map(listed);
     process.stdout.write(opts.json ? `${JSON.stringify(rows)}\n` : table(rows));
   });
 }

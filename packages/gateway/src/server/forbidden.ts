@@ -23,6 +23,7 @@ const ENTRY_OPERATION = {
   bundle_activate: 'bundle_activate',
   release_propose: 'release_propose',
   release_sign: 'release_approve',
+  token_admin: 'token_admin',
   policy_read: 'policy_read',
   ledger_read: 'ledger_read',
   checkpoint: 'checkpoint',

@@ -27,6 +27,7 @@ import { releaseRoutes } from './routes/releases.js';
 import { registerConsole, type ConsoleOptions } from '../console/routes.js';
 import { ShadowCounter } from './shadow.js';
 import { rollbackRoutes } from './routes/rollbacks.js';
+import { tokenRoutes } from './routes/tokens.js';
 
 export interface GatewayServerOptions {
   /**
@@ -231,6 +232,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     ...bundleRoutes(ctx),
     ...releaseRoutes(ctx),
     ...ledgerRoutes(ctx),
+    ...tokenRoutes(ctx, options.credentials, (event) => gateway.recordCredential(event)),
   ];
 
   const app = buildApp({

@@ -521,18 +521,41 @@ export class Gateway {
    * trace and an auditor read them. Through the one writer, like everything.
    */
   async recordSession(event: SessionEvent): Promise<void> {
+    await this.#notice({
+      type: `session.${event.kind}`,
+      actor: event.kind === 'refused' ? null : event.principal,
+      surface: event.surface,
+      subjects: event.kind === 'refused' ? {} : { principal: event.principal, credential: event.credential },
+      payload: sessionPayload(event),
+    });
+  }
+
+  /**
+   * Record a token issued or revoked over the API (issue 16):
+   * `credential.issued`, `credential.revoked`, with who did it. Never the
+   * secret. Outside the authority catalog, like the session entries.
+   */
+  async recordCredential(event: CredentialEvent): Promise<void> {
+    await this.#notice({
+      type: `credential.${event.kind}`,
+      actor: event.by.principal,
+      surface: event.by.surface,
+      subjects: { principal: event.principal, credential: event.credential },
+      payload: {
+        credential: event.credential,
+        principal: event.principal,
+        surface: event.surface,
+        ...(event.kind === 'issued' ? { expires_at: event.expires_at } : {}),
+        by: event.by.principal,
+        by_credential: event.by.credential,
+      },
+    });
+  }
+
+  /** One entry outside the authority catalog, through the one writer. */
+  async #notice(entry: { type: string; actor: string | null; surface: string; subjects: Record<string, string>; payload: Record<string, string | null> }): Promise<void> {
     const evaluate: Evaluate = (_state, policy, ctx) => ({
-      entries: [
-        {
-          at: new Date(ctx.now).toISOString(),
-          type: `session.${event.kind}`,
-          actor: event.kind === 'refused' ? null : event.principal,
-          surface: event.surface,
-          bundle_id: policy?.bundleId ?? null,
-          subjects: event.kind === 'refused' ? {} : { principal: event.principal, credential: event.credential },
-          payload: sessionPayload(event),
-        },
-      ],
+      entries: [{ at: new Date(ctx.now).toISOString(), type: entry.type, actor: entry.actor, surface: entry.surface, bundle_id: policy?.bundleId ?? null, subjects: entry.subjects, payload: entry.payload }],
       result: null,
     });
     await this.#sequencer.submit({ evaluate, withoutPolicy: true });
@@ -583,6 +606,16 @@ function refusalEntry(caller: Caller, refused: RefusalRecord): Evaluate {
     result: null,
   });
 }
+
+/** A token issued or revoked over the API, as `recordCredential` writes it. */
+export type CredentialEvent = {
+  readonly kind: 'issued' | 'revoked';
+  readonly credential: string;
+  readonly principal: string;
+  readonly surface: string;
+  readonly expires_at: string | null;
+  readonly by: Caller;
+};
 
 /** A console session event, as `recordSession` writes it. */
 export type SessionEvent =

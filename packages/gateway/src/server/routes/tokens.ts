@@ -1,0 +1,149 @@
+import { z } from 'zod';
+import { parseDuration, type Caller } from '@countersign/core';
+import type { CredentialStore } from '../../auth/credential-store.js';
+import { issueCredential, revokeCredential } from '../../auth/credentials.js';
+import type { CredentialEvent } from '../../service/gateway.js';
+import { ApiError, route, type RouteSpec } from '../app.js';
+import { activePolicy, callerFrom, type ServerContext } from '../context.js';
+import { Id, IdParams } from './bounds.js';
+
+/**
+ * Token administration over the API (issue 16): holders of a role the
+ * bundle's `credentials.admin_roles` lists issue, list and revoke tokens, so
+ * nobody needs the database file. Every issue and revocation is a ledger
+ * entry naming who did it (`credential.issued`, `credential.revoked`, never
+ * the secret); every refusal is `authority.rejected` (operation
+ * `token_admin`).
+ *
+ * An administrator never issues a token for themselves: a second token on
+ * another surface is exactly what the surface rules of approval exist to
+ * prevent (approving from "elsewhere"), so minting one's own authority goes
+ * through someone else. An agent's token is an agent's whoever issues it:
+ * the operations table keeps it from approving, holding or overriding.
+ */
+
+/** The longest a token issued over the API may live. */
+export const MAX_TOKEN_LIFETIME_MS = 365 * 24 * 3_600_000;
+
+const IssueBody = z.strictObject({
+  principal: Id,
+  surface: Id,
+  expires_in: z.string().max(16).optional().describe('a duration such as `12h` or `30d` (default 30d, at most 365d)'),
+});
+
+const TokenView = z.object({
+  id: z.string(),
+  principal: z.string(),
+  surface: z.string(),
+  created_at: z.string(),
+  expires_at: z.string().nullable(),
+  revoked_at: z.string().nullable(),
+});
+const Issued = TokenView.extend({ token: z.string() });
+const ListQuery = z.strictObject({ principal: Id.optional() });
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+export function tokenRoutes(ctx: ServerContext, credentials: CredentialStore, record: (event: CredentialEvent) => Promise<void>): RouteSpec[] {
+  /** A refusal, recorded before it is answered (DESIGN invariant 7); if it cannot be recorded, 503. */
+  const refuse = async (caller: Caller, code: string, message: string, details: Record<string, unknown> = {}): Promise<never> => {
+    try {
+      await ctx.gateway.recordRefusal(caller, { operation: 'token_admin', code, rule: 'policy:credentials' });
+    } catch {
+      throw new ApiError('STORE_UNAVAILABLE', 'the refusal could not be recorded; try again');
+    }
+    ctx.feed.changed();
+    throw new ApiError(code, message, details);
+  };
+
+  /** The caller administers tokens under the bundle in force, or the call is refused. */
+  const administrator = async (caller: Caller): Promise<void> => {
+    const served = activePolicy(ctx);
+    if (served === null) throw new ApiError('BUNDLE_NOT_LOADED', 'the active bundle is not loaded on this replica');
+    const roles = new Set(served.loaded.bundle.credentials?.admin_roles ?? []);
+    const principal = served.loaded.bundle.principals.find((p) => p.id === caller.principal);
+    if (principal === undefined || principal.kind !== 'human' || !principal.roles.some((r) => roles.has(r))) {
+      await refuse(caller, 'NOT_TOKEN_ADMIN', roles.size === 0 ? 'the policy names no token administrators (`credentials.admin_roles`)' : `only holders of ${[...roles].join(', ')} administer tokens`);
+    }
+  };
+
+  return [
+    route({
+      method: 'POST',
+      path: '/v1/tokens',
+      summary: 'issue a token for a principal on a surface (token administrators only, never for themselves); the secret is answered once and recorded nowhere',
+      tag: 'tokens',
+      operation: 'token_admin',
+      body: IssueBody,
+      response: Issued,
+      status: 201,
+      handler: async ({ body, request }) => {
+        const caller = callerFrom(request);
+        await administrator(caller);
+        const bundle = activePolicy(ctx)!.loaded.bundle;
+        if (body.principal === caller.principal) await refuse(caller, 'TOKEN_SELF_ISSUE', 'an administrator never issues a token for themselves: ask another administrator');
+        if (!bundle.principals.some((p) => p.id === body.principal)) await refuse(caller, 'TOKEN_PRINCIPAL_UNKNOWN', `principal \`${body.principal}\` is not declared in the active policy`);
+        if (!bundle.surfaces.some((s) => s.id === body.surface)) await refuse(caller, 'TOKEN_SURFACE_UNKNOWN', `surface \`${body.surface}\` is not declared in the active policy`);
+        let lifetime = 30 * 24 * 3_600_000;
+        if (body.expires_in !== undefined) {
+          try {
+            lifetime = parseDuration(body.expires_in);
+          } catch {
+            throw new ApiError('VALIDATION_FAILED', '`expires_in` is a duration such as `12h` or `30d`');
+          }
+          if (!(lifetime > 0 && lifetime <= MAX_TOKEN_LIFETIME_MS)) throw new ApiError('VALIDATION_FAILED', '`expires_in` is at most 365d');
+        }
+        const now = ctx.clock();
+        const issued = await issueCredential(credentials, { principal: body.principal, surface: body.surface, expiresAt: now + lifetime }, now);
+        await record({ kind: 'issued', credential: issued.credential.id, principal: body.principal, surface: body.surface, expires_at: iso(issued.credential.expiresAt), by: caller });
+        return {
+          token: issued.token,
+          id: issued.credential.id,
+          principal: issued.credential.principal,
+          surface: issued.credential.surface,
+          created_at: iso(issued.credential.createdAt)!,
+          expires_at: iso(issued.credential.expiresAt),
+          revoked_at: null,
+        };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/tokens',
+      summary: 'the tokens issued, oldest first, without their secrets (token administrators only)',
+      tag: 'tokens',
+      operation: 'token_admin',
+      query: ListQuery,
+      response: z.object({ tokens: z.array(TokenView) }),
+      handler: async ({ query, request }) => {
+        await administrator(callerFrom(request));
+        const all = await credentials.list();
+        return {
+          tokens: all
+            .filter((c) => query.principal === undefined || c.principal === query.principal)
+            .map((c) => ({ id: c.id, principal: c.principal, surface: c.surface, created_at: iso(c.createdAt)!, expires_at: iso(c.expiresAt), revoked_at: iso(c.revokedAt) })),
+        };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/v1/tokens/:id/revoke',
+      summary: 'revoke a token at once, on every replica (token administrators only)',
+      tag: 'tokens',
+      operation: 'token_admin',
+      params: IdParams,
+      response: TokenView,
+      handler: async ({ params, request }) => {
+        const caller = callerFrom(request);
+        await administrator(caller);
+        const known = (await credentials.status(params.id)) !== null;
+        if (!known) throw new ApiError('CREDENTIAL_UNKNOWN', `no token \`${params.id}\``);
+        const revoked = await revokeCredential(credentials, params.id, ctx.clock());
+        await record({ kind: 'revoked', credential: revoked.id, principal: revoked.principal, surface: revoked.surface, expires_at: iso(revoked.expiresAt), by: caller });
+        return { id: revoked.id, principal: revoked.principal, surface: revoked.surface, created_at: iso(revoked.createdAt)!, expires_at: iso(revoked.expiresAt), revoked_at: iso(revoked.revokedAt) };
+      },
+    }),
+  ];
+}
