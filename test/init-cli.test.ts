@@ -70,6 +70,9 @@ describe('countersign init', () => {
     expect(mode(join(dir, 'gateway.key'))).toBe(0o600);
     expect(mode(join(dir, 'tokens.env'))).toBe(0o600);
     expect(mode(dir) & 0o077).toBe(0);
+    // and git leaves every secret alone
+    const ignored = readFileSync(join(dir, '.gitignore'), 'utf8').split('\n');
+    for (const secret of ['gateway.key', 'keys/', 'tokens.env', 'ledger.db']) expect(ignored).toContain(secret);
     // the key pair is a pair
     const key = loadPrivateKey(join(dir, 'gateway.key'));
     expect(publicKeyOf(key).export({ format: 'jwk' })).toEqual(loadPublicKey(join(dir, 'gateway.key.pub')).export({ format: 'jwk' }));

@@ -194,6 +194,11 @@ Example:
           tokens.map((t) => `export ${t.variable}=${shellQuote(t.token)}  # ${t.principal} on ${t.surface}, id ${t.id}\n`).join(''),
       );
 
+      // secrets never reach a commit by accident: the keys, the tokens and the ledger stay out of git
+      const ignore = path('.gitignore');
+      if (!existsSync(ignore)) {
+        writeFileSync(ignore, `# written by \`countersign init\`: private keys, tokens and the ledger are not for a repository\n${FILES.key}\n${FILES.key}.pub\nkeys/\n${FILES.tokens}\n${FILES.db}\n${FILES.db}-*\n`, { flag: 'wx' });
+      }
       const serve = `countersign serve --policy ${path(FILES.policy)} --db ${path(FILES.db)} --key ${path(FILES.key)}`;
       if (opts.json) {
         process.stdout.write(
