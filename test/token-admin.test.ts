@@ -108,6 +108,10 @@ describe('token administration over the API', () => {
     const refused = cli(['issue', '--principal', 'olivia', '--surface', 'signed-cli'], await gw.token('leo', 'signed-cli'));
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain('error[NOT_TOKEN_ADMIN]');
+    // on the database, without --policy: checked against the bundle in force in the ledger
+    const direct = spawnSync(process.execPath, [CLI, 'token', 'issue', '--principal', 'nobody', '--surface', 'approver-console', '--db', join(dir, 'ledger.db')], { encoding: 'utf8' });
+    expect(direct.status).toBe(2);
+    expect(direct.stderr).toContain('not declared in the bundle in force');
     const both = spawnSync(process.execPath, [CLI, 'token', 'list', '--server', gw.url, '--db', join(dir, 'x.db')], { encoding: 'utf8' });
     expect(both.status).toBe(2);
   }, 60_000);

@@ -1,4 +1,6 @@
-import { parseDuration } from '@countersign/core';
+import { applyEntry, createState, decodeEntry, parseDuration, storedPolicy, type PolicyBundle } from '@countersign/core';
+import { existsSync } from 'node:fs';
+import { openStore } from '../store/open.js';
 import type { Command } from 'commander';
 import { openCredentialStore, type CredentialRecord, type CredentialStore } from '../auth/credential-store.js';
 import { issueCredential, revokeCredential } from '../auth/credentials.js';
@@ -71,14 +73,30 @@ function expiryOf(text: string, now: number): number | null {
   }
 }
 
-/** With `--policy`, a token may only name a principal and a surface the bundle declares. */
-function checkAgainstPolicy(path: string, principal: string, surface: string): void {
-  const { bundle } = readPolicyFile(path);
+/** A token may only name a principal and a surface the bundle declares. */
+function checkAgainstBundle(bundle: Pick<PolicyBundle, 'principals' | 'surfaces'>, where: string, principal: string, surface: string): void {
   if (!bundle.principals.some((p) => p.id === principal)) {
-    throw new GatewayError('USAGE', `principal \`${principal}\` is not declared in policy \`${path}\``);
+    throw new GatewayError('USAGE', `principal \`${principal}\` is not declared in ${where}`);
   }
   if (!bundle.surfaces.some((s) => s.id === surface)) {
-    throw new GatewayError('USAGE', `surface \`${surface}\` is not declared in policy \`${path}\``);
+    throw new GatewayError('USAGE', `surface \`${surface}\` is not declared in ${where}`);
+  }
+}
+
+/** The bundle in force in a store's ledger, from the text the ledger records; null on an empty ledger. */
+async function bundleInForce(flags: StoreFlags): Promise<{ readonly bundle: PolicyBundle; readonly id: string } | null> {
+  if (flags.db !== undefined && !existsSync(flags.db)) return null;
+  const store = await openStore(storeConfig(flags, { readonly: true }));
+  try {
+    const state = createState();
+    for await (const entry of store.read(0)) applyEntry(state, decodeEntry(entry.bytes));
+    const id = state.bundle.bundle_id;
+    if (id === null) return null;
+    const compiled = storedPolicy(state, id);
+    if (compiled === null) throw new GatewayError('USAGE', `the ledger's bundle ${id} has no recorded text; pass --policy with it`);
+    return { bundle: compiled.bundle, id };
+  } finally {
+    await store.close();
   }
 }
 
@@ -120,7 +138,7 @@ the surface of every call is the token's. See docs/credentials.md.`,
       .requiredOption('--principal <id>', 'principal the token acts as')
       .requiredOption('--surface <name>', 'surface every call with this token comes from')
       .option('--expires <duration>', 'lifetime such as `12h` or `30d`, or `never`', DEFAULT_EXPIRY)
-      .option('--policy <file>', 'refuse a principal or surface this policy does not declare')
+      .option('--policy <file>', 'refuse a principal or surface this policy does not declare (default: the bundle in force in the ledger)')
       .option('--json', 'print {"token", "id", "principal", "surface", "created_at", "expires_at"} as JSON')
       .option('--server <url>', SERVER_HELP),
   ).action(async (opts: StoreFlags & ServerFlag & { principal: string; surface: string; expires: string; policy?: string; json?: boolean }) => {
@@ -134,7 +152,13 @@ the surface of every call is the token's. See docs/credentials.md.`,
     } else {
       const now = Date.now();
       const expiresAt = expiryOf(opts.expires, now);
-      if (opts.policy !== undefined) checkAgainstPolicy(opts.policy, opts.principal, opts.surface);
+      if (opts.policy !== undefined) checkAgainstBundle(readPolicyFile(opts.policy).bundle, `policy \`${opts.policy}\``, opts.principal, opts.surface);
+      else {
+        // the ledger says which bundle is in force: a token for someone it does not declare is refused
+        const inForce = await bundleInForce(opts);
+        if (inForce !== null) checkAgainstBundle(inForce.bundle, `the bundle in force (${inForce.id})`, opts.principal, opts.surface);
+        else process.stderr.write('the ledger has no bundle yet: principal and surface not checked (pass --policy to check them)\n');
+      }
       const minted = await withStore(opts, (store) => issueCredential(store, { principal: opts.principal, surface: opts.surface, expiresAt }, now));
       const { revoked_at: _revoked, ...rest } = listed(minted.credential);
       issued = { token: minted.token, fields: rest };
