@@ -83,7 +83,10 @@ Examples:
 `,
       ),
   ).action(async (opts: StoreFlags & { file?: string; publicKey?: string; keyFile?: string; origin?: string; threads?: 1 | 2 }) => {
-    const key = trustedKey(opts);
+    // a PEM key names no origin: without --origin, the ledger's own checkpoints (or the export's header) say it
+    const derived = opts.origin === undefined && pemKeyFile(opts) ? await ledgerOrigin(opts) : undefined;
+    const origin = opts.origin ?? derived;
+    const key = trustedKey({ ...opts, ...(origin === undefined ? {} : { origin }) });
     let result: VerifyResult;
     let progress: Progress = { tick: () => undefined, stop: () => undefined };
     let verifiers: VerifierChoice | null = null;
@@ -112,7 +115,7 @@ Examples:
       progress.stop();
       await (verifiers as VerifierChoice | null)?.close();
     }
-    process.stdout.write(`ok ${result.size} entries, ${result.checkpoints} checkpoints, root ${Buffer.from(result.rootHash).toString('base64')}\n`);
+    process.stdout.write(`ok ${result.size} entries, ${result.checkpoints} checkpoints, root ${Buffer.from(result.rootHash).toString('base64')}${derived === undefined ? '' : `, origin ${derived} (as the ledger names it)`}\n`);
   });
 
   storeOptions(
@@ -383,6 +386,38 @@ async function checkpointFor(store: LedgerStore, size: number | undefined): Prom
     throw new CountersignError('LEDGER_VERIFY_FAILED', `the checkpoint stored for tree size ${found.treeSize} says ${parsed.treeSize}`);
   }
   return { ...found, rootHash: parsed.rootHash };
+}
+
+/** Whether `--key-file` is a PEM public key (which, unlike a verifier key line, names no origin). */
+function pemKeyFile(opts: { publicKey?: string; keyFile?: string }): boolean {
+  if (opts.publicKey !== undefined || opts.keyFile === undefined) return false;
+  try {
+    return readFileSync(opts.keyFile, 'utf8').startsWith('-----BEGIN');
+  } catch {
+    return false;
+  }
+}
+
+/** The origin a ledger names: its export's header, or its store's latest checkpoint; undefined when it names none. */
+async function ledgerOrigin(opts: StoreFlags & { file?: string }): Promise<string | undefined> {
+  if (opts.file !== undefined) {
+    let handle: FileHandle | null = null;
+    try {
+      handle = await open(opts.file, 'r');
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(4_096), 0, 4_096, 0);
+      const header = JSON.parse(buffer.subarray(0, bytesRead).toString('utf8').split('\n')[0] ?? '') as { origin?: unknown };
+      return typeof header.origin === 'string' ? header.origin : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      await handle?.close();
+    }
+  }
+  if (opts.db === undefined && opts.postgres === undefined) return undefined;
+  return withStore(opts, async (store) => {
+    const latest = await store.latestCheckpoint();
+    return latest === null ? undefined : parseCheckpoint(latest.note).origin;
+  });
 }
 
 /** The one key a verification trusts from the start; rotations in the ledger hand over from it. */
