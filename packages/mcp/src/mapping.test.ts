@@ -50,6 +50,12 @@ describe('deriveStep', () => {
     expect(refusal(() => deriveStep(restart, { env: ['prod'], pool: 'blue', ticket: 'INC-7' }))).toEqual({ code: 'ARGUMENT_INVALID', argument: 'env' });
   });
 
+  it('puts an argument into text as it is: replacement patterns such as `$&` stay text', () => {
+    for (const pool of ['a$$', 'a$', '$&', 'x$`', "$'", '$1']) {
+      expect(deriveStep(restart, { env: 'prod', pool, ticket: 'INC-7' }).target).toBe(`payments-worker/${pool}`);
+    }
+  });
+
   it('never treats an inherited name as an argument', () => {
     expect(refusal(() => deriveStep(restart, JSON.parse('{"__proto__": {"env": "prod"}, "pool": "blue", "ticket": "x"}') as Record<string, unknown>))).toMatchObject({
       code: 'ARGUMENT_NOT_MAPPED',
@@ -66,7 +72,8 @@ describe('deriveStep', () => {
       }
     });
     const args = fc.record(
-      { env: fc.string({ maxLength: 6 }), pool: fc.string({ maxLength: 6 }), ticket: fc.string({ maxLength: 6 }), strategy: json, batch: json },
+      // `$` and braces among the characters: the text a value becomes must still be one-to-one
+      { env: fc.string({ maxLength: 6 }), pool: fc.stringMatching(/^[a$&`'{}]{0,6}$/), ticket: fc.string({ maxLength: 6 }), strategy: json, batch: json },
       { requiredKeys: ['env', 'pool', 'ticket'] },
     );
     fc.assert(

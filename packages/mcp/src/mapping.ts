@@ -115,7 +115,8 @@ function fill(template: string, args: Readonly<Record<string, unknown>>, field: 
   const value = args[name];
   if (template === `{${name}}` && wholeMayBeAny) return value;
   if (typeof value !== 'string') throw new MappingError('ARGUMENT_INVALID', name, `argument \`${name}\` goes into the step's ${field} and must be a string`);
-  return template.replace(`{${name}}`, value);
+  // a function replacer: `$&`, `$$` and the like in the value are text, never replacement patterns
+  return template.replace(`{${name}}`, () => value);
 }
 
 /**

@@ -18,7 +18,8 @@ const ResumeQuery = z.strictObject({
  */
 function resumable(ctx: ServerContext, caller: Caller, body: Proposal): RequestRecord | null {
   const policy = activePolicy(ctx);
-  if (policy === null || body.steps.length !== 1) return null;
+  // a body that is not the caller's own (another agent, another surface) is proposed, and refused and recorded there
+  if (policy === null || body.steps.length !== 1 || body.agent !== caller.principal || body.surface !== caller.surface) return null;
   let digest: string;
   try {
     digest = stepDigest(parseProposal(body).steps[0]!, policy.compiled.bundleId);
@@ -29,8 +30,9 @@ function resumable(ctx: ServerContext, caller: Caller, body: Proposal): RequestR
   const state = ctx.reader.state;
   for (const record of state.requests.values()) {
     if (record.digest !== digest || record.agent !== caller.principal || record.on_behalf_of !== body.on_behalf_of) continue;
-    if (record.status === 'open') return record;
     const step = state.steps.get(record.step);
+    if ((step?.incident ?? null) !== (body.incident ?? null)) continue;
+    if (record.status === 'open') return record;
     // approved, its grant still live (not consumed, expired or revoked): the retry consumes it
     if (record.status === 'approved' && step !== undefined && step.executions.length === 0 && liveGrant(state, step) !== null) return record;
   }
