@@ -35,6 +35,12 @@ describe('principalForIdentity', () => {
     expect(principalForIdentity({ principals: bundle.principals }, { iss: ISSUER, sub: 'sub-priya' })).toEqual({ code: 'IDENTITY_UNMAPPED' });
   });
 
+  it('signs in as no one when two entries name different people', () => {
+    const twice = { ...bundle, identities: [...bundle.identities!, { issuer: ISSUER, email: 'priya@example.com', principal: 'fatima' }] };
+    expect(principalForIdentity(twice, { iss: ISSUER, sub: 'sub-priya', email: 'priya@example.com', email_verified: true })).toEqual({ code: 'IDENTITY_AMBIGUOUS' });
+    expect(principalForIdentity(twice, { iss: ISSUER, sub: 'sub-priya' })).toEqual({ principal: 'priya' });
+  });
+
   it('never signs an agent in, even when an entry names one', () => {
     expect(principalForIdentity(bundle, { iss: ISSUER, sub: 'sub-bot' })).toEqual({ code: 'IDENTITY_NOT_HUMAN' });
   });

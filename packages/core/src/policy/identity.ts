@@ -10,19 +10,22 @@ export interface IdentityClaims {
 }
 
 /** Why an identity signs in as no one: a stable code for the refusal recorded. */
-export type UnmappedCode = 'IDENTITY_UNMAPPED' | 'IDENTITY_NOT_HUMAN';
+export type UnmappedCode = 'IDENTITY_UNMAPPED' | 'IDENTITY_NOT_HUMAN' | 'IDENTITY_AMBIGUOUS';
 
 /**
  * The roster human an identity signs in as, by the bundle's `identities`
  * (issue 14): the first entry whose issuer matches exactly and whose subject
  * matches, or whose email matches one the provider verified (compared
  * case-insensitively, as mail systems do), with every group it lists among
- * the token's. Fails closed: no entry, or an entry naming anything but a
- * human of the roster, is no one.
+ * the token's. Fails closed: no entry, entries naming different people
+ * (IDENTITY_AMBIGUOUS: by subject one person, by email another), or an
+ * entry naming anything but a human of the roster, is no one.
  */
 export function principalForIdentity(bundle: Pick<PolicyBundle, 'identities' | 'principals'>, claims: IdentityClaims): { principal: string } | { code: UnmappedCode } {
-  const entry = (bundle.identities ?? []).find((m) => matches(m, claims));
+  const entries = (bundle.identities ?? []).filter((m) => matches(m, claims));
+  const entry = entries[0];
   if (entry === undefined) return { code: 'IDENTITY_UNMAPPED' };
+  if (entries.some((m) => m.principal !== entry.principal)) return { code: 'IDENTITY_AMBIGUOUS' };
   const who = bundle.principals.find((p) => p.id === entry.principal);
   if (who === undefined || who.kind !== 'human') return { code: 'IDENTITY_NOT_HUMAN' };
   return { principal: who.id };

@@ -153,7 +153,8 @@ export function validatePolicy(bundle: PolicyBundle): PolicyIssueDraft[] {
     const who = bundle.principals.find((p) => p.id === identity.principal);
     if (who === undefined) add(['identities', i, 'principal'], 'UNKNOWN_PRINCIPAL', `principal \`${identity.principal}\` is not declared`);
     else if (who.kind !== 'human') add(['identities', i, 'principal'], 'AGENT_HOLDS_AUTHORITY', `\`${identity.principal}\` is ${who.kind === 'agent' ? 'an agent' : 'a service'}: only humans sign in to the console`);
-    const key = `${identity.issuer}\u0000${identity.subject ?? ''}\u0000${identity.email ?? ''}`;
+    // emails match case-insensitively at sign-in: so do duplicates here
+    const key = `${identity.issuer}\u0000${identity.subject ?? ''}\u0000${(identity.email ?? '').toLowerCase()}`;
     if (mapped.has(key)) add(['identities', i], 'DUPLICATE_ID', 'this identity is mapped twice: it would sign in as whichever entry comes first');
     mapped.add(key);
   });

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import * as oidc from 'openid-client';
 import { principalForIdentity } from '@countersign/core';
-import { authenticate } from '../auth/credentials.js';
+import { authenticate, authorize, type Identity } from '../auth/credentials.js';
 import type { CredentialStore } from '../auth/credential-store.js';
 import { issueCredential, revokeCredential } from '../auth/credentials.js';
 import { clearedCookie, cookieOf, credentialHeader, csrfToken, SESSION_COOKIE, sessionCookie } from '../auth/session.js';
@@ -87,6 +87,13 @@ export function registerConsole(app: FastifyInstance, ctx: ServerContext, creden
     return discovered;
   };
 
+  /** A session's principal and surface must still be declared by the bundle in force, as for any call. */
+  const authorizeSession = (identity: Identity): void => {
+    const served = activePolicy(ctx);
+    if (served === null) throw new ApiError('BUNDLE_NOT_LOADED', 'the active bundle is not loaded on this replica');
+    authorize(identity, 'status', served.roster, served.surfaces);
+  };
+
   const sendPage = (reply: FastifyReply): FastifyReply => reply.headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(page);
   app.get('/console', async (_request, reply) => sendPage(reply));
   app.get('/console/requests/:id', async (_request, reply) => sendPage(reply));
@@ -112,6 +119,11 @@ export function registerConsole(app: FastifyInstance, ctx: ServerContext, creden
         .headers({ 'cache-control': 'no-store', 'set-cookie': clearedCookie(SESSION_COOKIE) })
         .send({ error: { code: err instanceof ApiError ? err.code : 'TOKEN_UNKNOWN', message: 'the session has ended; sign in again' }, sign_in: ways });
     }
+    try {
+      authorizeSession(identity);
+    } catch (err) {
+      return reply.code(403).headers({ 'cache-control': 'no-store' }).send({ error: { code: err instanceof ApiError ? err.code : 'FORBIDDEN', message: err instanceof Error ? err.message : 'forbidden' }, sign_in: ways });
+    }
     const session = cookieOf(request, SESSION_COOKIE)!;
     return reply.headers({ 'cache-control': 'no-store' }).send({
       principal: identity.principal,
@@ -122,25 +134,31 @@ export function registerConsole(app: FastifyInstance, ctx: ServerContext, creden
     });
   });
 
-  /** Server-Sent Events for the inbox: `changed` whenever this replica's state may have changed (its follower included). */
+  /**
+   * Server-Sent Events for the inbox: `changed` when this replica's ledger
+   * grew (its follower included), a comment line otherwise every 15 s. A
+   * closed stream waits out its current wait rather than waking every other
+   * waiter of the process.
+   */
   app.get('/console/events', async (request, reply) => {
     const header = credentialHeader(request);
     if (header === undefined || request.headers.authorization !== undefined) throw new ApiError('TOKEN_MISSING', 'not signed in');
-    await authenticate(credentials, header, ctx.clock());
+    authorizeSession(await authenticate(credentials, header, ctx.clock()));
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
     res.write('retry: 2000\n\n');
     let open = true;
-    request.raw.once('close', () => {
-      open = false;
-      ctx.feed.changed();
-    });
+    request.raw.once('close', () => (open = false));
     const started = ctx.clock();
+    let seen = ctx.reader.size;
     // bounded: a stream lasts ten minutes at most, the browser reconnects
     while (open && !ctx.feed.closed && ctx.clock() - started < 10 * 60_000) {
       await ctx.feed.next(15_000);
-      if (open) res.write(`event: changed\ndata: {}\n\n`);
+      if (!open) break;
+      const size = ctx.reader.size;
+      res.write(size === seen ? ': keep-alive\n\n' : 'event: changed\ndata: {}\n\n');
+      seen = size;
     }
     res.end();
   });
