@@ -9,7 +9,8 @@ import { writeTestPolicy } from './helpers/http-suite.js';
 
 /**
  * Token administration over the API (issue 16): the policy's
- * `credentials.admin_roles` (here `sre`: sam) issue, list and revoke tokens;
+ * `credentials.admin_roles` (here `sre`: sam) issue, list and revoke tokens,
+ * never one that would sign approvals as someone else;
  * everything recorded, every refusal too; through the HTTP API and through
  * `countersign token --server`. The real gateway process; build first.
  */
@@ -48,7 +49,7 @@ afterAll(async () => {
 describe('token administration over the API', () => {
   it('an administrator issues a working token, lists it without its secret, and revokes it everywhere; each recorded with who did it', async () => {
     const sam = await gw.token('sam', 'signed-cli');
-    const issued = await call(gw.url, 'POST', '/v1/tokens', sam, { principal: 'olivia', surface: 'approver-console', expires_in: '12h' });
+    const issued = await call(gw.url, 'POST', '/v1/tokens', sam, { principal: 'olivia', surface: 'copilot-console', expires_in: '12h' });
     expect(issued.status, JSON.stringify(issued.body)).toBe(201);
     const token = issued.body['token'] as string;
     expect(token).toMatch(/^cst_/);
@@ -66,7 +67,7 @@ describe('token administration over the API', () => {
     expect([after.status, after.body['error']['code']]).toEqual([401, 'TOKEN_REVOKED']);
 
     const recorded = await entries();
-    expect(recorded.find((e) => e.type === 'credential.issued' && e.payload['credential'] === issued.body['id'])).toMatchObject({ actor: 'sam', payload: { principal: 'olivia', surface: 'approver-console', by: 'sam' } });
+    expect(recorded.find((e) => e.type === 'credential.issued' && e.payload['credential'] === issued.body['id'])).toMatchObject({ actor: 'sam', payload: { principal: 'olivia', surface: 'copilot-console', by: 'sam' } });
     expect(recorded.find((e) => e.type === 'credential.revoked' && e.payload['credential'] === issued.body['id'])).toMatchObject({ actor: 'sam' });
     // the secret is nowhere in the ledger
     expect(JSON.stringify(recorded)).not.toContain(token.split('_')[2]);
@@ -77,6 +78,8 @@ describe('token administration over the API', () => {
     const cases: [string, unknown, number, string][] = [
       [await gw.token('leo', 'signed-cli'), { principal: 'olivia', surface: 'approver-console' }, 403, 'NOT_TOKEN_ADMIN'],
       [sam, { principal: 'sam', surface: 'approver-console' }, 403, 'TOKEN_SELF_ISSUE'],
+      // a gateway-attested approval from this token would be olivia's: the administrator could sign as her
+      [sam, { principal: 'olivia', surface: 'approver-console' }, 403, 'TOKEN_SIGNING_SURFACE'],
       [sam, { principal: 'nobody', surface: 'approver-console' }, 422, 'TOKEN_PRINCIPAL_UNKNOWN'],
       [sam, { principal: 'olivia', surface: 'back-door' }, 422, 'TOKEN_SURFACE_UNKNOWN'],
       [await gw.token('payments-copilot', 'copilot-console'), { principal: 'olivia', surface: 'approver-console' }, 403, 'FORBIDDEN'],
@@ -95,7 +98,7 @@ describe('token administration over the API', () => {
 
   it('countersign token issue, list and revoke --server: no database, and the gateway’s refusals with their exit codes', async () => {
     const sam = await gw.token('sam', 'signed-cli');
-    const issued = cli(['issue', '--principal', 'fatima', '--surface', 'signed-cli', '--expires', '2h', '--json'], sam);
+    const issued = cli(['issue', '--principal', 'fatima', '--surface', 'copilot-console', '--expires', '2h', '--json'], sam);
     expect(issued.status, issued.stderr).toBe(0);
     const { token, id } = JSON.parse(issued.stdout) as { token: string; id: string };
     expect((await call(gw.url, 'GET', '/v1/requests', token)).status).toBe(200);

@@ -26,7 +26,7 @@ export const ServeConfig = z.strictObject({
       port: z.number().int().min(0).max(65_535).optional().describe('TCP port (COUNTERSIGN_PORT, --port); default 8080'),
     })
     .optional(),
-  public_url: z.string().regex(/^https?:\/\/[^/]+\/?$/, 'an origin such as `https://countersign.example.com`').optional().describe('the URL browsers reach the gateway at (COUNTERSIGN_PUBLIC_URL, --public-url)'),
+  public_url: z.string().regex(/^https?:\/\/[^/?#]+\/?$/, 'an origin such as `https://countersign.example.com`').optional().describe('the URL browsers reach the gateway at (COUNTERSIGN_PUBLIC_URL, --public-url)'),
   policy: Path.optional().describe('policy bundle for an empty ledger, or the active one (COUNTERSIGN_POLICY, --policy)'),
   store: z
     .union([

@@ -98,7 +98,7 @@ policy's \`identities\` map their accounts to roster humans); see docs/console.m
 Tokens for callers: countersign token issue --principal ID --surface NAME (same --db or --postgres).
 Logs are JSON lines on stdout (pino); they never contain tokens or keys. The
 API is described at /openapi.json and in docs/http-api.md; /metrics serves
-Prometheus metrics on the bound address without a token.
+Prometheus metrics on the bound address, behind COUNTERSIGN_METRICS_TOKEN when set.
 
 SIGTERM and SIGINT drain in-flight requests, answer waiting long polls, write
 a final signed checkpoint and close the store before exit.`,
@@ -145,7 +145,7 @@ a final signed checkpoint and close the store before exit.`,
       if ((opts.oidcIssuer === undefined) !== (opts.oidcClientId === undefined)) {
         throw new GatewayError('USAGE', 'console sign-in needs both `--oidc-issuer` and `--oidc-client-id`');
       }
-      if (opts.publicUrl !== undefined && !/^https?:\/\/[^/]+\/?$/.test(opts.publicUrl)) {
+      if (opts.publicUrl !== undefined && !/^https?:\/\/[^/?#]+\/?$/.test(opts.publicUrl)) {
         throw new GatewayError('USAGE', `\`--public-url\` is an origin such as \`https://countersign.example.com\`; got \`${opts.publicUrl}\``);
       }
       const key = loadPrivateKey(opts.key);

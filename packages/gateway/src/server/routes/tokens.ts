@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration, type Caller } from '@countersign/core';
+import { parseDuration, type Caller, type PolicyBundle } from '@countersign/core';
 import type { CredentialStore } from '../../auth/credential-store.js';
 import { issueCredential, revokeCredential } from '../../auth/credentials.js';
 import type { CredentialEvent } from '../../service/gateway.js';
@@ -18,8 +18,14 @@ import { Id, IdParams } from './bounds.js';
  * An administrator never issues a token for themselves: a second token on
  * another surface is exactly what the surface rules of approval exist to
  * prevent (approving from "elsewhere"), so minting one's own authority goes
- * through someone else. An agent's token is an agent's whoever issues it:
- * the operations table keeps it from approving, holding or overriding.
+ * through someone else. Nor a token for another human on a surface that
+ * approvals, override signatures or release signatures may come from: such a
+ * token signs as that person (a gateway-attested approval is theirs), so an
+ * administrator holding one could approve as someone else. People get those
+ * surfaces by signing in themselves (the console) or from whoever runs the
+ * gateway (`token issue --db`). An agent's token is an agent's whoever
+ * issues it: the operations table keeps it from approving, holding or
+ * overriding.
  */
 
 /** The longest a token issued over the API may live. */
@@ -41,6 +47,17 @@ const TokenView = z.object({
 });
 const Issued = TokenView.extend({ token: z.string() });
 const ListQuery = z.strictObject({ principal: Id.optional() });
+
+/**
+ * Surfaces where a token alone signs as its holder: those of every approval
+ * requirement the gateway attests (`attestation: any`). Where a key is
+ * required (override signatures, the default release quorum, `attestation:
+ * key`), a token without the person's private key signs nothing.
+ */
+function signingSurfaces(bundle: PolicyBundle): Set<string> {
+  const requirements = [...bundle.risk_classes.flatMap((c) => (c.approval === undefined ? [] : [c.approval])), ...(bundle.release === undefined ? [] : [bundle.release.approval])];
+  return new Set(requirements.filter((r) => r.attestation === 'any').flatMap((r) => r.surfaces));
+}
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
@@ -86,6 +103,10 @@ export function tokenRoutes(ctx: ServerContext, credentials: CredentialStore, re
         if (body.principal === caller.principal) await refuse(caller, 'TOKEN_SELF_ISSUE', 'an administrator never issues a token for themselves: ask another administrator');
         if (!bundle.principals.some((p) => p.id === body.principal)) await refuse(caller, 'TOKEN_PRINCIPAL_UNKNOWN', `principal \`${body.principal}\` is not declared in the active policy`);
         if (!bundle.surfaces.some((s) => s.id === body.surface)) await refuse(caller, 'TOKEN_SURFACE_UNKNOWN', `surface \`${body.surface}\` is not declared in the active policy`);
+        const human = bundle.principals.find((p) => p.id === body.principal)?.kind === 'human';
+        if (human && signingSurfaces(bundle).has(body.surface)) {
+          await refuse(caller, 'TOKEN_SIGNING_SURFACE', `a token on \`${body.surface}\` would sign approvals as \`${body.principal}\`: people get it by signing in themselves, or from whoever runs the gateway`);
+        }
         let lifetime = 30 * 24 * 3_600_000;
         if (body.expires_in !== undefined) {
           try {
