@@ -154,8 +154,11 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
         webhooks,
         clock,
         ...(options.webhookEnv ? { env: options.webhookEnv } : {}),
-        // the entry catalog has no delivery type: deliveries are logged (never a secret or token: none is in a delivery)
-        onDelivery: (delivery: WebhookDelivery) => log?.info({ webhook_delivery: delivery }, delivery.ok ? 'webhook delivered' : 'webhook delivery failed'),
+        // every attempt and skip is a ledger entry (notification.delivered / .failed) and a log line; never a secret
+        onDelivery: async (delivery: WebhookDelivery) => {
+          log?.info({ webhook_delivery: delivery }, delivery.ok ? 'webhook delivered' : 'webhook delivery failed');
+          await gateway.recordDelivery(delivery).catch((err: unknown) => log?.warn({ err }, 'recording a webhook delivery failed'));
+        },
       });
       notifiers.set(served.compiled.bundleId, notifier);
     }

@@ -552,6 +552,42 @@ export class Gateway {
     });
   }
 
+  /**
+   * Record one webhook delivery attempt, or a skip (issue 16):
+   * `notification.delivered` or `notification.failed`, with the webhook, the
+   * event, the request, the attempt and its status or error. Never the body's
+   * signature or the secret. A delivery never blocks or allows anything: this
+   * entry is written after the fact, beside the authority entries.
+   */
+  async recordDelivery(delivery: {
+    readonly webhook: string;
+    readonly event: string;
+    readonly request_id: string;
+    readonly delivery_id: string;
+    readonly attempt: number;
+    readonly ok: boolean;
+    readonly final: boolean;
+    readonly status?: number;
+    readonly error?: string;
+  }): Promise<void> {
+    await this.#notice({
+      type: delivery.ok ? 'notification.delivered' : 'notification.failed',
+      actor: null,
+      surface: 'gateway',
+      subjects: { request: delivery.request_id },
+      payload: {
+        webhook: delivery.webhook,
+        event: delivery.event,
+        request: delivery.request_id,
+        delivery: delivery.delivery_id,
+        attempt: String(delivery.attempt),
+        final: delivery.final ? 'true' : 'false',
+        status: delivery.status === undefined ? null : String(delivery.status),
+        error: delivery.error ?? null,
+      },
+    });
+  }
+
   /** One entry outside the authority catalog, through the one writer. */
   async #notice(entry: { type: string; actor: string | null; surface: string; subjects: Record<string, string>; payload: Record<string, string | null> }): Promise<void> {
     const evaluate: Evaluate = (_state, policy, ctx) => ({

@@ -1,0 +1,110 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { verifyWebhookSignature } from '../packages/gateway/src/notify/webhook.js';
+import { call, startGatewayProcess, type GatewayProcess, type Json } from './helpers/gateway-process.js';
+import { writeTestPolicy } from './helpers/http-suite.js';
+
+/**
+ * Webhook deliveries are recorded in the ledger (issue 16): the real gateway
+ * process, a receiver on loopback that checks each signature, one webhook
+ * that answers 200, one that always answers 503 (retried, every attempt
+ * recorded, the last one final), one whose secret is not set (skipped,
+ * recorded). The agent's proposal is answered whatever the webhooks do.
+ */
+
+const SECRET = 'webhook-secret-for-the-test';
+let dir = '';
+let gw: GatewayProcess;
+let receiver: Server;
+const received: { path: string; body: Json; signed: boolean }[] = [];
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => resolve(body));
+  });
+}
+
+async function ledger(): Promise<{ type: string; payload: Json }[]> {
+  const res = await fetch(`${gw.url}/v1/ledger/export`, { headers: { authorization: `Bearer ${await gw.token('priya', 'approver-console')}` } });
+  return (await res.text())
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { type: string; payload: Json });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'countersign-webhooks-'));
+  receiver = createServer((req, res) => {
+    void readBody(req).then((body) => {
+      const signature = req.headers['countersign-signature'];
+      received.push({ path: req.url ?? '', body: JSON.parse(body) as Json, signed: verifyWebhookSignature(typeof signature === 'string' ? signature : undefined, body, SECRET, Math.floor(Date.now() / 1000)) });
+      res.writeHead(req.url === '/down' ? 503 : 200).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  const path = writeTestPolicy(dir);
+  const policy = parseYaml(readFileSync(path, 'utf8')) as Record<string, Json>;
+  policy['notifications'] = {
+    webhooks: [
+      { id: 'pager', url: `${base}/up`, secret_env: 'PAGER_SECRET' },
+      { id: 'flaky', url: `${base}/down`, secret_env: 'PAGER_SECRET' },
+      { id: 'unset', url: `${base}/never`, secret_env: 'NOT_SET_ANYWHERE' },
+    ],
+  };
+  writeFileSync(path, stringifyYaml(policy));
+  gw = await startGatewayProcess({ policy: path, dir, env: { PAGER_SECRET: SECRET } });
+}, 60_000);
+
+afterAll(async () => {
+  expect(await gw?.stop()).toBe(0);
+  await new Promise((resolve) => receiver?.close(resolve));
+  rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe('webhook deliveries', () => {
+  it('delivers a signed event with the console link, retries a failing destination, skips an unset secret; every attempt in the ledger', async () => {
+    const token = await gw.token('payments-copilot', 'copilot-console');
+    const proposed = await call(gw.url, 'POST', '/v1/proposals', token, {
+      agent: 'payments-copilot',
+      on_behalf_of: 'olivia',
+      surface: 'copilot-console',
+      steps: [{ action: 'comms.send_status_update', environment: 'prod', target: 'customers', params: { channel: 'statuspage', message: 'degraded' } }],
+    });
+    expect(proposed.status).toBe(201);
+    const requestId = proposed.body['steps'][0]['request'] as string;
+
+    // bounded: five attempts with backoff take under 8 s
+    let entries: { type: string; payload: Json }[] = [];
+    for (let i = 0; i < 150; i++) {
+      entries = (await ledger()).filter((e) => typeof e.type === 'string' && e.type.startsWith('notification.') && e.payload['request'] === requestId);
+      if (entries.some((e) => e.payload['webhook'] === 'flaky' && e.payload['final'] === 'true')) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const of = (webhook: string) => entries.filter((e) => e.payload['webhook'] === webhook);
+    expect(of('pager')).toEqual([expect.objectContaining({ type: 'notification.delivered', payload: expect.objectContaining({ attempt: '1', status: '200', final: 'true', event: 'approval.requested' }) })]);
+    expect(of('flaky').map((e) => [e.type, e.payload['attempt'], e.payload['status'], e.payload['final']])).toEqual([
+      ['notification.failed', '1', '503', 'false'],
+      ['notification.failed', '2', '503', 'false'],
+      ['notification.failed', '3', '503', 'false'],
+      ['notification.failed', '4', '503', 'false'],
+      ['notification.failed', '5', '503', 'true'],
+    ]);
+    expect(of('unset')).toEqual([expect.objectContaining({ type: 'notification.failed', payload: expect.objectContaining({ attempt: '0', error: 'SECRET_MISSING', final: 'true' }) })]);
+
+    const up = received.filter((r) => r.path === '/up');
+    expect(up).toHaveLength(1);
+    expect(up[0]!.signed).toBe(true);
+    expect(up[0]!.body).toMatchObject({ event: 'approval.requested', request_id: requestId, link: `${gw.url}/console/requests/${requestId}` });
+    expect(received.filter((r) => r.path === '/never')).toEqual([]);
+    // nothing secret in the ledger
+    expect(JSON.stringify(entries)).not.toContain(SECRET);
+  }, 30_000);
+});
