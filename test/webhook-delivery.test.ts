@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { verifyWebhookSignature } from '../packages/gateway/src/notify/webhook.js';
-import { call, startGatewayProcess, type GatewayProcess, type Json } from './helpers/gateway-process.js';
+import { call, signedApproval, startGatewayProcess, type GatewayProcess, type Json } from './helpers/gateway-process.js';
 import { writeTestPolicy } from './helpers/http-suite.js';
 
 /**
@@ -57,6 +57,8 @@ beforeAll(async () => {
       { id: 'pager', url: `${base}/up`, secret_env: 'PAGER_SECRET' },
       { id: 'flaky', url: `${base}/down`, secret_env: 'PAGER_SECRET' },
       { id: 'unset', url: `${base}/never`, secret_env: 'NOT_SET_ANYWHERE' },
+      { id: 'ops', url: `${base}/ops`, secret_env: 'PAGER_SECRET', events: ['request.approved', 'grant.consumed', 'execution.outcome'], environments: ['prod'] },
+      { id: 'staging-only', url: `${base}/staging`, secret_env: 'PAGER_SECRET', events: ['request.approved'], environments: ['staging'] },
     ],
   };
   writeFileSync(path, stringifyYaml(policy));
@@ -106,5 +108,37 @@ describe('webhook deliveries', () => {
     expect(received.filter((r) => r.path === '/never')).toEqual([]);
     // nothing secret in the ledger
     expect(JSON.stringify(entries)).not.toContain(SECRET);
+  }, 30_000);
+
+  it('sends the events a webhook subscribes to, in the environments it names, each with the request and its console link', async () => {
+    const token = await gw.token('payments-copilot', 'copilot-console');
+    const proposed = await call(gw.url, 'POST', '/v1/proposals', token, {
+      agent: 'payments-copilot',
+      on_behalf_of: 'olivia',
+      surface: 'copilot-console',
+      steps: [{ action: 'comms.send_status_update', environment: 'prod', target: 'customers', params: { channel: 'statuspage', message: 'resolved' } }],
+    });
+    const requestId = proposed.body['steps'][0]['request'] as string;
+    const view = await call(gw.url, 'GET', `/v1/requests/${requestId}`, token);
+    expect((await call(gw.url, 'POST', `/v1/requests/${requestId}/approvals`, await gw.token('sam', 'signed-cli'), signedApproval(view.body as never, 'sam', 'signed-cli'))).status).toBe(200);
+    const grant = (await call(gw.url, 'GET', `/v1/requests/${requestId}`, token)).body['grant'] as string;
+    const executed = await call(gw.url, 'POST', '/v1/executions', token, { grant });
+    expect(executed.status).toBe(201);
+    expect((await call(gw.url, 'POST', `/v1/executions/${executed.body['execution']}/outcome`, token, { outcome: 'succeeded' })).status).toBe(200);
+
+    const ops = () => received.filter((r) => r.path === '/ops' && r.body['request_id'] === requestId);
+    // bounded: three deliveries to a receiver that answers at once
+    for (let i = 0; i < 100 && ops().length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(ops().map((r) => r.body['event']).sort()).toEqual(['execution.outcome', 'grant.consumed', 'request.approved']);
+    for (const r of ops()) {
+      expect(r.signed).toBe(true);
+      expect(r.body).toMatchObject({ environment: 'prod', link: `${gw.url}/console/requests/${requestId}` });
+      expect(typeof r.body['seq']).toBe('number');
+    }
+    // the staging webhook hears nothing of prod, and nobody gets what they did not subscribe to
+    expect(received.filter((r) => r.path === '/staging')).toEqual([]);
+    expect(received.filter((r) => r.path === '/up' && r.body['event'] !== 'approval.requested')).toEqual([]);
+    const recorded = (await ledger()).filter((e) => e.type === 'notification.delivered' && e.payload['webhook'] === 'ops' && e.payload['request'] === requestId);
+    expect(recorded.map((e) => e.payload['event']).sort()).toEqual(['execution.outcome', 'grant.consumed', 'request.approved']);
   }, 30_000);
 });

@@ -176,12 +176,41 @@ export const Authority = z.strictObject({
   environments: z.array(Id).default([]),
 });
 
+/**
+ * What a webhook may subscribe to (issue 16): `approval.requested` when a
+ * request opens, and every other state change an operator acts on, named
+ * after the ledger entry that records it.
+ */
+export const NOTIFICATION_EVENTS = [
+  'approval.requested',
+  'request.approved',
+  'request.denied',
+  'request.expired',
+  'grant.consumed',
+  'step.executed',
+  'execution.outcome',
+  'hold.opened',
+  'hold.evidence_added',
+  'hold.lifted',
+  'override.requested',
+  'override.granted',
+  'override.denied',
+  'lease.clock_breach',
+  'halt.issued',
+  'halt.lifted',
+  'release.proposed',
+  'bundle.activated',
+] as const;
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+
 export const Webhook = z.strictObject({
   id: Id,
   url: z.string().url().max(2_000),
   /** Name of the environment variable holding the HMAC secret; the secret itself never sits in a bundle. */
   secret_env: z.string().regex(/^[A-Z][A-Z0-9_]{0,127}$/),
   risks: z.array(Id).default([]),
+  events: z.array(z.enum(NOTIFICATION_EVENTS)).min(1).optional().describe('what this webhook wants; absent: `approval.requested` only'),
+  environments: z.array(Id).optional().describe('environments this webhook wants; absent: every one'),
 });
 
 /**

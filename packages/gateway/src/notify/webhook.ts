@@ -23,8 +23,31 @@ export interface WebhookTarget {
   readonly url: string;
   /** Environment variable holding the HMAC secret; the secret never sits in a bundle. */
   readonly secret_env: string;
-  /** Risk classes this webhook wants; empty means every risk. */
+  /** Risk classes this webhook wants; empty means every risk (an event without a risk always passes). */
   readonly risks: readonly string[];
+  /** Events this webhook wants; absent means `approval.requested` only. */
+  readonly events?: readonly string[];
+  /** Environments this webhook wants; empty or absent means every one (an event without one always passes). */
+  readonly environments?: readonly string[];
+}
+
+/**
+ * Any other state change an operator acts on (issue 16), named after the
+ * ledger entry that records it: the entry's seq, time, actor, subjects and
+ * payload as the ledger holds them, with the request it concerns and, when
+ * known, its environment, risk and console link.
+ */
+export interface LedgerEvent {
+  readonly event: string;
+  readonly seq: number;
+  readonly at: string;
+  readonly actor: string | null;
+  readonly request_id: string | null;
+  readonly environment: string | null;
+  readonly risk: string | null;
+  readonly link: string | null;
+  readonly subjects: Readonly<Record<string, unknown>>;
+  readonly payload: Readonly<Record<string, unknown>>;
 }
 
 export interface ApprovalRequested {
@@ -57,8 +80,8 @@ export type DeliveryError =
 
 export interface WebhookDelivery {
   readonly webhook: string;
-  readonly event: ApprovalRequestedEvent['event'];
-  readonly request_id: string;
+  readonly event: string;
+  readonly request_id: string | null;
   readonly delivery_id: string;
   /** 1-based; 0 for a webhook skipped before any attempt. */
   readonly attempt: number;
@@ -151,10 +174,16 @@ export class WebhookNotifier {
    * and returns at once. Never throws, whatever the webhooks or `onDelivery` do.
    */
   approvalRequested(request: ApprovalRequested): void {
+    this.notify({ event: 'approval.requested', ...request });
+  }
+
+  /** The same for any event: each webhook subscribed to it (events, risks, environments) gets it. */
+  notify(event: ApprovalRequestedEvent | LedgerEvent): void {
     if (this.closing.signal.aborted) return;
-    const event: ApprovalRequestedEvent = { event: 'approval.requested', ...request };
     for (const webhook of this.options.webhooks) {
-      if (webhook.risks.length > 0 && !webhook.risks.includes(request.risk)) continue;
+      if (!(webhook.events ?? ['approval.requested']).includes(event.event)) continue;
+      if (event.risk !== null && webhook.risks.length > 0 && !webhook.risks.includes(event.risk)) continue;
+      if (event.environment !== null && (webhook.environments?.length ?? 0) > 0 && !webhook.environments!.includes(event.environment)) continue;
       const delivery = this.deliver(webhook, event).catch(() => undefined);
       this.inFlight.add(delivery);
       void delivery.finally(() => this.inFlight.delete(delivery));
@@ -172,7 +201,7 @@ export class WebhookNotifier {
     await this.idle();
   }
 
-  private async deliver(webhook: WebhookTarget, event: ApprovalRequestedEvent): Promise<void> {
+  private async deliver(webhook: WebhookTarget, event: ApprovalRequestedEvent | LedgerEvent): Promise<void> {
     const o = this.options;
     const base = { webhook: webhook.id, event: event.event, request_id: event.request_id, delivery_id: randomUUID() };
     const secret = (o.env ?? process.env)[webhook.secret_env];

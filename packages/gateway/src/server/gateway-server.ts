@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { decodeEntry, type LoadedPolicy, type TransactionalLedgerStore } from '@countersign/core';
+import { decodeEntry, NOTIFICATION_EVENTS, type LoadedPolicy, type SealedEntry, type TransactionalLedgerStore } from '@countersign/core';
 import type { CredentialStore } from '../auth/credential-store.js';
 import { createGuard } from '../auth/hook.js';
 import type { Operation } from '../auth/credentials.js';
@@ -101,6 +101,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   // entries it commits and those its follower applies, every `every` entries or `intervalMs`, and on close.
   let feedRef: ChangeFeed | null = null;
   let shadowRef: ShadowCounter | null = null;
+  let notifyRef: ((entries: readonly SealedEntry[]) => void) | null = null;
   const gateway = await Gateway.open({
     store,
     ...(given === null ? {} : { policy: given.compiled }),
@@ -119,6 +120,8 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
       committed: (entries) => {
         // decoded only while a release is open: the hot path pays nothing otherwise
         if (shadowRef?.watching()) shadowRef.observe(entries.map((e) => decodeEntry(e.bytes)));
+        // this replica's own commits only: each replica notifies what it wrote, so nothing is sent twice
+        notifyRef?.(entries);
       },
     },
     // the follower: another replica's entries wake this one's long polls and event streams at once
@@ -149,7 +152,14 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   const notifierFor = (served: ServedPolicy): WebhookNotifier => {
     let notifier = notifiers.get(served.compiled.bundleId);
     if (!notifier) {
-      const webhooks: WebhookTarget[] = (served.loaded.bundle.notifications?.webhooks ?? []).map((w) => ({ id: w.id, url: w.url, secret_env: w.secret_env, risks: [...w.risks] }));
+      const webhooks: WebhookTarget[] = (served.loaded.bundle.notifications?.webhooks ?? []).map((w) => ({
+        id: w.id,
+        url: w.url,
+        secret_env: w.secret_env,
+        risks: [...w.risks],
+        ...(w.events === undefined ? {} : { events: [...w.events] }),
+        ...(w.environments === undefined ? {} : { environments: [...w.environments] }),
+      }));
       notifier = new WebhookNotifier({
         webhooks,
         clock,
@@ -195,10 +205,49 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
           rollback_plan: artifact ? `${artifact.action} on ${artifact.target} (${artifact.id})` : null,
           step_digest: request.digest,
           // the request's page in the console, where the approver decides it
-          link: options.console === undefined ? null : `${options.console.publicUrl().replace(/\/+$/, '')}/console/requests/${encodeURIComponent(request.id)}`,
+          link: linkTo(request.id),
         });
       }
     },
+  };
+
+  const linkTo = (requestId: string): string | null =>
+    options.console === undefined ? null : `${options.console.publicUrl().replace(/\/+$/, '')}/console/requests/${encodeURIComponent(requestId)}`;
+  const ledgerEvents = new Set<string>(NOTIFICATION_EVENTS.filter((e) => e !== 'approval.requested'));
+  /** The request an entry concerns: named, or through its step or its execution's step. */
+  const requestOf = (subjects: Readonly<Record<string, string>>, payload: Record<string, unknown>): string | null => {
+    const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+    const state = gateway.state;
+    const named = subjects['request'] ?? text(payload['request']);
+    if (named !== undefined) return named;
+    const execution = text(payload['execution']) ?? subjects['execution'];
+    const step = text(payload['step']) ?? subjects['step'] ?? (execution === undefined ? undefined : (state.executions.get(execution)?.step ?? undefined));
+    return step === undefined ? null : (state.steps.get(step)?.request ?? null);
+  };
+  notifyRef = (entries) => {
+    const served = activePolicy(ctx);
+    // the hot path pays nothing unless a webhook subscribed to more than opened requests
+    if (served === null || !(served.loaded.bundle.notifications?.webhooks ?? []).some((w) => w.events?.some((e) => ledgerEvents.has(e)))) return;
+    const notifier = notifierFor(served);
+    for (const sealed of entries) {
+      const entry = decodeEntry(sealed.bytes);
+      if (!ledgerEvents.has(entry.type)) continue;
+      const payload = entry.payload as Record<string, unknown>;
+      const requestId = requestOf(entry.subjects, payload);
+      const record = requestId === null ? undefined : gateway.state.requests.get(requestId);
+      notifier.notify({
+        event: entry.type,
+        seq: entry.seq,
+        at: entry.at,
+        actor: entry.actor,
+        request_id: requestId,
+        environment: typeof payload['environment'] === 'string' ? payload['environment'] : (record?.environment ?? null),
+        risk: typeof payload['risk'] === 'string' ? payload['risk'] : (record?.risk ?? null),
+        link: requestId === null ? null : linkTo(requestId),
+        subjects: entry.subjects,
+        payload,
+      });
+    }
   };
 
   const guard = createGuard({

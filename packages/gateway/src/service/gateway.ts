@@ -562,7 +562,7 @@ export class Gateway {
   async recordDelivery(delivery: {
     readonly webhook: string;
     readonly event: string;
-    readonly request_id: string;
+    readonly request_id: string | null;
     readonly delivery_id: string;
     readonly attempt: number;
     readonly ok: boolean;
@@ -574,7 +574,7 @@ export class Gateway {
       type: delivery.ok ? 'notification.delivered' : 'notification.failed',
       actor: null,
       surface: 'gateway',
-      subjects: { request: delivery.request_id },
+      subjects: delivery.request_id === null ? {} : { request: delivery.request_id },
       payload: {
         webhook: delivery.webhook,
         event: delivery.event,
