@@ -14,6 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import { GatewayError } from '../errors.js';
 import { readInputFile, readStdin } from '../golden/files.js';
 import { EXIT } from './exit.js';
+import { exitCodesHelp } from './help.js';
 
 const StateFile = GoldenGiven.pick({ holds: true, executions: true });
 
@@ -63,15 +64,15 @@ export function register(program: Command): void {
       `
 Prints a JSON array of decisions, one per step, in step order. Each step is
 decided on its own: a proposal of two steps gets two decisions.
+${exitCodesHelp({
+  ok: 'every step is allow',
+  negative: 'at least one step is require_approval, deny or held; or the policy is invalid (its errors printed, as `policy check` does)',
+  usage: 'usage or input: bad flags, an unreadable file, invalid policy syntax, an invalid proposal',
+})}
 
-Exit codes:
-  0  every step is allow
-  1  at least one step is require_approval, deny or held
-  2  bad input: unreadable file, invalid policy syntax, invalid proposal
-  (an invalid policy exits 1 with its errors, as \`policy check\` does)
-
-Example:
-  countersign decide examples/payments/policy.yaml proposal.json --now 2026-05-15T09:16:00Z`,
+Examples:
+  countersign decide examples/payments/policy.yaml examples/payments/proposals/incident.json
+  countersign decide examples/payments/policy.yaml examples/payments/proposals/incident.json --now 2026-05-15T09:16:00Z`,
     )
     .action(async (policyPath: string, proposalPath: string, opts: { now?: string; state?: string }) => {
       const now = parseNow(opts.now);

@@ -5,6 +5,7 @@ import { generateKeyPair, generateRosterKey, loadPrivateKey } from '../keys.js';
 import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
 import { Gateway } from '../service/gateway.js';
 import { openStore } from '../store/open.js';
+import { ENVIRONMENT_STORE, exitCodesHelp, USAGE_INPUT } from './help.js';
 import { storeConfig, storeOptions, type StoreFlags } from './store-options.js';
 
 const DEFAULT_KEY_PATH = './countersign.key';
@@ -17,11 +18,16 @@ export function register(program: Command): void {
     .description('generate, show and rotate the gateway signing key; make approver keys for the roster (Ed25519)')
     .addHelpText(
       'after',
-      `
+      `${exitCodesHelp({
+        ok: 'done: the key was written, printed or rotated',
+        usage: 'usage or input: bad flags, an id that is not a lower-case id, an output file that already exists',
+        environment: 'environment: a key file is unusable or cannot be written, the store is unreachable',
+      })}
+
 Examples:
-  countersign keys generate --out /etc/countersign/gateway.key
-  countersign keys public --key /etc/countersign/gateway.key
-  countersign keys rotate --key old.key --new-key new.key --db ledger.db
+  countersign keys generate --out cs/gateway-2.key
+  countersign keys public --key cs/gateway.key
+  countersign keys rotate --key cs/gateway.key --new-key cs/gateway-2.key --db cs/ledger.db
   countersign keys roster --principal lena --out ~/.countersign/lena.key
 `,
     );
@@ -44,11 +50,12 @@ this on the approver's machine: the private key never needs to leave it. Then
 paste the printed lines under the principal, check the policy, and sign with
 \`countersign approve ID --key FILE --policy POLICY\`.
 
-Exit status:
-  0  the key pair was made; the public key line is printed
-  2  bad usage: an id that is not a lower-case id, --out exists (pass --force
-     to replace it), or its directory does not exist
-  3  --out cannot be written (permissions)
+Exit status: 0 when the key pair was made and its public key line printed.
+${exitCodesHelp({
+  ok: 'the key pair was made; the public key line is printed',
+  usage: 'usage: an id that is not a lower-case id, --out exists (pass --force to replace it), or its directory does not exist',
+  environment: 'environment: --out cannot be written (permissions)',
+})}
 
 Examples:
   $ countersign keys roster --principal lena --out lena.key
@@ -102,6 +109,21 @@ Examples:
     .description('write a new Ed25519 key pair: PATH (PKCS#8 PEM, mode 0600) and PATH.pub; never overwrites')
     .option('--out <path>', 'private key file; the public key goes to <path>.pub', DEFAULT_KEY_PATH)
     .option('--origin <origin>', 'ledger origin, the key name in signed checkpoints', DEFAULT_LEDGER_ORIGIN)
+    .addHelpText(
+      'after',
+      `
+Prints the key id and the verifier key; \`serve --key PATH\` signs checkpoints with it.
+${exitCodesHelp({
+  ok: 'both files were written',
+  usage: 'usage: bad flags, PATH or PATH.pub already exists, or its directory does not exist',
+  environment: 'environment: PATH cannot be written (permissions)',
+})}
+
+Examples:
+  countersign keys generate --out gateway.key
+  countersign keys generate --out /etc/countersign/gateway.key --origin payments.example.com/ledger
+`,
+    )
     .action((opts: { out: string; origin: string }) => {
       const written = generateKeyPair(opts.out);
       const vkey = signerVerifierKey(ed25519Signer(opts.origin, written.key));
@@ -120,9 +142,15 @@ Examples:
       'after',
       `
 The first line is what verifiers pass to \`countersign ledger verify --public-key\`.
+${exitCodesHelp({
+  ok: 'the verifier key and key id are printed',
+  usage: 'usage: bad flags, or --key does not exist',
+  environment: 'environment: --key is not an Ed25519 PEM private key, or cannot be read',
+})}
 
-Example:
-  countersign keys public --key countersign.key > countersign.vkey
+Examples:
+  countersign keys public --key cs/gateway.key
+  countersign keys public --key cs/gateway.key | head -1 > countersign.vkey
 `,
     )
     .action((opts: { key: string; origin: string; json?: boolean }) => {
@@ -148,10 +176,15 @@ Stop the gateway first: a running gateway would go on signing checkpoints with
 the old key. The rotation entry names its own sequence number and is appended
 as the next entry, through the same writer as every other entry; a checkpoint
 covering it is signed with the new key. Then restart the gateway with --key NEW.
+${exitCodesHelp({
+  ok: 'the rotation is recorded and checkpointed with the new key',
+  usage: `${USAGE_INPUT}; the new key is the key in force`,
+  environment: `${ENVIRONMENT_STORE}, or a key file is unusable`,
+})}
 
-Example:
-  countersign keys generate --out new.key
-  countersign keys rotate --key countersign.key --new-key new.key --db ledger.db
+Examples:
+  countersign keys generate --out cs/gateway-2.key
+  countersign keys rotate --key cs/gateway.key --new-key cs/gateway-2.key --db cs/ledger.db
 `,
       ),
   ).action(async (opts: StoreFlags & { key: string; newKey: string; origin: string }) => {

@@ -36,6 +36,7 @@ import { openStore } from '../store/open.js';
 import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
 import { ThreadedVerifier } from '../ledger/threaded-verify.js';
 import { EXIT } from './exit.js';
+import { ENVIRONMENT_STORE, exitCodesHelp, USAGE_INPUT } from './help.js';
 import { registerReplay } from './replay.js';
 import { storeConfig, storeOptions, type StoreFlags } from './store-options.js';
 
@@ -47,13 +48,19 @@ export function register(program: Command): void {
       'after',
       `
 Every command reads the ledger from --db FILE (SQLite) or --postgres URL.
+${exitCodesHelp({
+  ok: 'success: verified, written or printed',
+  negative: 'a negative answer: verification failed, replay found a difference, no checkpoint yet',
+  usage: USAGE_INPUT,
+  environment: `${ENVIRONMENT_STORE}, or a key file is unusable`,
+})}
 
 Examples:
-  countersign ledger verify --db ledger.db --public-key "$(head -1 countersign.vkey)"
-  countersign ledger export --db ledger.db --out ledger.jsonl
-  countersign ledger verify --file ledger.jsonl --key-file countersign.key.pub
-  countersign ledger prove 41 --db ledger.db > proof.json
-  countersign ledger checkpoint --db ledger.db
+  countersign ledger verify --db cs/ledger.db --public-key "$(countersign keys public --key cs/gateway.key | head -1)"
+  countersign ledger export --db cs/ledger.db --out /tmp/ledger.jsonl
+  countersign ledger verify --file /tmp/ledger.jsonl --key-file cs/gateway.key.pub
+  countersign ledger prove 3 --db cs/ledger.db > proof.json
+  countersign ledger checkpoint --db cs/ledger.db
 `,
     );
 
@@ -75,11 +82,17 @@ first bad entry and what is wrong and exits 1:
 Kinds: hash mismatch, broken chain, bad checkpoint signature, root mismatch,
 gap, duplicate, out of order, truncation, malformed.
 With two threads the verdict is the same, whichever thread finds the problem.
+${exitCodesHelp({
+  ok: 'the ledger verifies: every entry, root and checkpoint signature',
+  negative: 'a negative answer: verification failed (LEDGER_VERIFY_FAILED names the first bad entry)',
+  usage: `${USAGE_INPUT}, a malformed verifier key`,
+  environment: `${ENVIRONMENT_STORE}, or the key file is unusable (KEY_INVALID)`,
+})}
 
 Examples:
-  countersign ledger verify --db ledger.db --key-file countersign.key.pub
-  countersign ledger verify --file ledger.jsonl --public-key "$(head -1 countersign.vkey)"
-  countersign ledger verify --db ledger.db --key-file countersign.key.pub --threads 1
+  countersign ledger verify --db cs/ledger.db --key-file cs/gateway.key.pub
+  countersign ledger verify --file /tmp/ledger.jsonl --public-key "$(countersign keys public --key cs/gateway.key | head -1)"
+  countersign ledger verify --db cs/ledger.db --key-file cs/gateway.key.pub --threads 1
 `,
       ),
   ).action(async (opts: StoreFlags & { file?: string; publicKey?: string; keyFile?: string; origin?: string; threads?: 1 | 2 }) => {
@@ -126,9 +139,17 @@ Examples:
       .addHelpText(
         'after',
         `
-The export verifies offline with only the gateway's public key:
-  countersign ledger export --db ledger.db --out ledger.jsonl
-  countersign ledger verify --file ledger.jsonl --public-key "$(head -1 countersign.vkey)"
+The export verifies offline with only the gateway's public key (ledger verify --file).
+${exitCodesHelp({
+  ok: 'the ledger was written',
+  usage: 'usage or input: bad flags, --out already exists or cannot be written',
+  environment: ENVIRONMENT_STORE,
+})}
+
+Examples:
+  countersign ledger export --db cs/ledger.db --out /tmp/ledger.jsonl
+  countersign ledger verify --file /tmp/ledger.jsonl --key-file cs/gateway.key.pub
+  countersign ledger export --postgres postgres://countersign@db/countersign | gzip > ledger.jsonl.gz
 `,
       ),
   ).action(async (opts: StoreFlags & { out?: string }) => {
@@ -163,7 +184,20 @@ The export verifies offline with only the gateway's public key:
       .command('checkpoint')
       .description('print the latest signed checkpoint (C2SP tlog-checkpoint note)')
       .option('--json', 'print {"origin", "tree_size", "root", "key_id", "note"} as JSON (the signature is not verified)')
-      .addHelpText('after', '\nExample:\n  countersign ledger checkpoint --db ledger.db > checkpoint.txt\n'),
+      .addHelpText(
+        'after',
+        `${exitCodesHelp({
+          ok: 'the latest checkpoint is printed',
+          negative: 'a negative answer: no checkpoint has been written yet',
+          usage: USAGE_INPUT,
+          environment: ENVIRONMENT_STORE,
+        })}
+
+Examples:
+  countersign ledger checkpoint --db cs/ledger.db > checkpoint.txt
+  countersign ledger checkpoint --db cs/ledger.db --json | jq .tree_size
+`,
+      ),
   ).action(async (opts: StoreFlags & { json?: boolean }) => {
     await withStore(opts, async (store) => {
       const latest = await store.latestCheckpoint();
@@ -203,9 +237,16 @@ The export verifies offline with only the gateway's public key:
 The output holds the entry's bytes (base64), its leaf hash, the audit path and
 the signed checkpoint note: anyone with the gateway's public key can check it
 offline (verifyCheckpoint, then verifyInclusion from @countersign/core).
+${exitCodesHelp({
+  ok: 'the proof is printed',
+  negative: 'a negative answer: the stored entries do not match the checkpoint (LEDGER_VERIFY_FAILED)',
+  usage: 'usage or input: bad flags, no checkpoint yet (or none of --size), an entry the checkpoint does not cover (PROOF_INVALID)',
+  environment: ENVIRONMENT_STORE,
+})}
 
-Example:
-  countersign ledger prove 41 --db ledger.db > proof.json
+Examples:
+  countersign ledger prove 3 --db cs/ledger.db > proof.json
+  countersign ledger prove 3 --db cs/ledger.db | jq -r .leaf_hash
 `,
       ),
   ).action(async (seq: number, opts: StoreFlags & { size?: number }) => {

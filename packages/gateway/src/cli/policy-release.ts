@@ -167,8 +167,9 @@ Exit status: 0 when the release is activated, 1 while it is open, or when it
 was denied, expired or superseded.
 ${EXIT_CODES_HELP}
 
-Example:
-  countersign policy status release-01jf3k`,
+Examples:
+  countersign policy status RELEASE_ID
+  countersign policy status RELEASE_ID --json | jq -r .status`,
     )
     .action(clientAction((id: string, opts: ConnectionFlags) => status(id, opts)));
 
@@ -188,8 +189,9 @@ replaying the release's window of the ledger, so any replica gives the same
 list. Exit status: 0 when no decision would change, 1 when some would.
 ${EXIT_CODES_HELP}
 
-Example:
-  countersign policy shadow-report release-01jf3k --json`,
+Examples:
+  countersign policy shadow-report RELEASE_ID
+  countersign policy shadow-report RELEASE_ID --json`,
     )
     .action(clientAction((id: string, opts: ConnectionFlags) => shadow(id, opts)));
 
@@ -219,8 +221,9 @@ Exit status: 0 when the gateway accepted the signature; 1 when it refused it
 release is closed, or when you answered no.
 ${EXIT_CODES_HELP}
 
-Example:
-  countersign policy approve release-01jf3k --key ~/.countersign/fatima.key --policy policy.yaml --candidate candidate.yaml`,
+Examples:
+  countersign policy approve RELEASE_ID --key cs/keys/fatima-2025.key --policy cs/policy.yaml --candidate /tmp/candidate.yaml
+  countersign policy approve RELEASE_ID --key cs/keys/sam-2025.key --policy cs/policy.yaml --deny --reason 'golden cases do not cover the new rule'`,
     )
     .action(clientAction((id: string, opts: ApproveFlags) => approve(id, opts)));
 }

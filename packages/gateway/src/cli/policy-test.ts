@@ -6,6 +6,7 @@ import { parseCaseFile, type LocatedCase } from '../golden/cases.js';
 import { collectCaseFiles, readInputFile } from '../golden/files.js';
 import { junitXml, type JunitCase } from '../golden/junit.js';
 import { EXIT } from './exit.js';
+import { exitCodesHelp } from './help.js';
 
 interface TestOptions {
   junit?: string;
@@ -30,11 +31,15 @@ export function registerPolicyTest(policy: Command): void {
       `
 Prints one line per failing case with the differences, then a closing line
 \`N passed, N failed\`.
+${exitCodesHelp({
+  ok: 'every case passed',
+  negative: 'a negative answer: a case failed, or the policy is invalid',
+  usage: 'usage or input: bad flags, an unreadable or malformed case file, no cases found, --junit cannot be written',
+})}
 
-Exit codes:
-  0  every case passed
-  1  a case failed, or the policy is invalid
-  2  bad input: unreadable or malformed case file, no cases found`,
+Examples:
+  countersign policy test examples/payments/policy.yaml examples/payments/golden --coverage
+  countersign policy test cs/policy.yaml examples/payments/golden --junit golden.xml`,
     )
     .action(async (policyPath: string, casePaths: string[], opts: TestOptions) => {
       const { bundle, bundleId } = loadPolicy(await readInputFile(policyPath, 'policy'), policyPath);

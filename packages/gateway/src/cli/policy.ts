@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { GatewayError } from '../errors.js';
 import { readPolicyFile } from '../policy-file.js';
 import { EXIT, reportError } from './exit.js';
+import { exitCodesHelp, USAGE_INPUT } from './help.js';
 import { registerPolicyDiff } from './policy-diff.js';
 import { registerPolicyRelease } from './policy-release.js';
 import { registerPolicyTest } from './policy-test.js';
@@ -24,10 +25,18 @@ export function register(program: Command): void {
 A policy bundle is one YAML file: environments, principals, surfaces, risk
 classes, action contracts, override rules, holds, rollback and halt authority.
 Its id is the SHA-256 of its canonical JSON, so reformatting never changes it.
+Each subcommand's --help says what its exit codes mean for it.
+${exitCodesHelp({
+  ok: 'success: the policy is valid, every golden case passed, nothing changes',
+  negative: 'a negative answer: the policy is invalid, a golden case failed, a decision would change, a release is refused or not active yet',
+  usage: USAGE_INPUT,
+  environment: 'environment: the gateway or store is unreachable, a key is unusable',
+})}
 
 Examples:
   $ countersign policy check examples/payments/policy.yaml
   $ countersign policy schema > countersign.schema.json
+  $ countersign policy test examples/payments/policy.yaml examples/payments/golden --coverage
 `,
     );
 
@@ -46,10 +55,12 @@ approval classes without a quorum, agents holding approver roles, prerequisites
 that could never run, target patterns that do not compile or may backtrack.
 Every issue is reported, each as file:line:col: [CODE] message.
 
-Exit status:
-  0  the policy is valid; prints "ok <bundle id>" and a summary
-  1  the policy is invalid or not a readable YAML mapping; issues on stderr
-  2  the file cannot be read, or bad usage
+Exit status: 0 when the policy is valid, 1 when it is not.
+${exitCodesHelp({
+  ok: 'the policy is valid; prints "ok <bundle id>" and a summary',
+  negative: 'a negative answer: the policy is invalid or not a readable YAML mapping; issues on stderr',
+  usage: 'usage or input: the file cannot be read, or bad flags',
+})}
 
 Examples:
   $ countersign policy check examples/payments/policy.yaml
@@ -72,9 +83,11 @@ The schema is generated from the same definition that validates bundles.
 Commit it and point editors at it from the first line of a policy:
   # yaml-language-server: $schema=../../countersign.schema.json
 The schema checks shape only; run \`countersign policy check\` for references.
+${exitCodesHelp({ ok: 'the schema is printed', usage: 'usage: bad flags' })}
 
 Examples:
   $ countersign policy schema > countersign.schema.json
+  $ countersign policy schema | jq '.properties | keys'
 `,
     )
     .action(() => {

@@ -3,6 +3,7 @@ import { GatewayError } from '../errors.js';
 import { replayCheck, type ProjectionDifference } from '../service/replay.js';
 import { openStore } from '../store/open.js';
 import { EXIT } from './exit.js';
+import { ENVIRONMENT_STORE, exitCodesHelp, USAGE_INPUT } from './help.js';
 import { storeConfig, storeOptions, type StoreFlags } from './store-options.js';
 
 /** Differences printed in full; the rest are counted. */
@@ -39,9 +40,15 @@ artifacts, halts, budgets, the active bundle) with the row the gateway stored
 when it committed the entry. Prints \`ok <entries> entries, <rows> rows\` and exits 0,
 or lists every difference and exits 1. Run it on a quiet ledger: rows committed
 while it reads show up as differences.
+${exitCodesHelp({
+  ok: 'every stored row matches the ledger',
+  negative: 'a negative answer: a row differs from the ledger (PROJECTION_MISMATCH)',
+  usage: `${USAGE_INPUT}, --check missing`,
+  environment: ENVIRONMENT_STORE,
+})}
 
 Examples:
-  countersign ledger replay --check --db ledger.db
+  countersign ledger replay --check --db cs/ledger.db
   countersign ledger replay --check --postgres postgres://countersign@db/countersign --json
 `,
       ),

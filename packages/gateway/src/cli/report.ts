@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { compilePolicy, formatOverrideReport, overrideReport, parseDuration } from '@countersign/core';
 import { ledgerSourceOptions, loadLedger, type LedgerSourceFlags } from '../ledger-source.js';
 import { readPolicyFile } from '../policy-file.js';
+import { ENVIRONMENT_STORE, exitCodesHelp, type ExitMeanings, USAGE_INPUT } from './help.js';
 import { parseInstant } from './postmortem.js';
 
 interface OverridesFlags extends LedgerSourceFlags {
@@ -19,8 +20,28 @@ function parseWindow(value: string): number {
   }
 }
 
+/** Every report reads a policy and a ledger, and says what it found whatever it finds. */
+const REPORT_EXIT: ExitMeanings = {
+  ok: 'the report is printed, whatever it shows',
+  negative: 'a negative answer: the policy is invalid (POLICY_INVALID)',
+  usage: `${USAGE_INPUT}, a ledger entry that does not match its type (LEDGER_ENTRY_INVALID)`,
+  environment: ENVIRONMENT_STORE,
+};
+
 export function register(program: Command): void {
-  const report = program.command('report').description('reports computed from the ledger');
+  const report = program
+    .command('report')
+    .description('reports computed from the ledger')
+    .addHelpText(
+      'after',
+      `
+Every report reads the ledger from --db FILE, --postgres URL or an export (--file).
+${exitCodesHelp(REPORT_EXIT)}
+
+Examples:
+  countersign report overrides --db cs/ledger.db --policy cs/policy.yaml
+  countersign report overrides --file /tmp/ledger.jsonl --policy cs/policy.yaml --json`,
+    );
   ledgerSourceOptions(
     report
       .command('overrides')
@@ -39,10 +60,11 @@ medians compare the time from a step's first decision to its approval with the
 time to an override that unlocked it. A ledger holding an entry that does not
 match its type is refused (LEDGER_ENTRY_INVALID, naming its seq and field):
 a count cannot count around an entry it cannot read.
+${exitCodesHelp(REPORT_EXIT)}
 
 Examples:
-  countersign report overrides --db ledger.db --policy policy.yaml
-  countersign report overrides --window 24h --file ledger.jsonl --policy policy.yaml --json`,
+  countersign report overrides --db cs/ledger.db --policy cs/policy.yaml
+  countersign report overrides --window 24h --file /tmp/ledger.jsonl --policy cs/policy.yaml --json`,
     )
     .action(async (flags: OverridesFlags) => {
       const loaded = readPolicyFile(flags.policy);

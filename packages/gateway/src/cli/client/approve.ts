@@ -136,8 +136,9 @@ Exit status: 0 when the gateway accepted the ${decision === 'approve' ? 'approva
 request is no longer open, or when you answered no.
 ${EXIT_CODES_HELP}
 
-Example:
-  countersign ${decision} request-7f3k --key ~/.countersign/lena.key --policy policy.yaml${decision === 'deny' ? " --reason 'snapshot first'" : ''}`;
+Examples:
+  countersign ${decision} REQUEST_ID --key cs/keys/leo-2025.key --policy cs/policy.yaml --reason ${decision === 'deny' ? "'snapshot first'" : "'right channel'"}
+  COUNTERSIGN_TOKEN=$COUNTERSIGN_TOKEN_LEO_SIGNED_CLI countersign ${decision} REQUEST_ID --key cs/keys/leo-2025.key --policy cs/policy.yaml --json`;
 
 export function register(program: Command): void {
   connectionOptions(

@@ -1,6 +1,7 @@
 import { CountersignClient, CountersignClientError, isCountersignClientError } from '@countersign/client';
 import { Option, type Command } from 'commander';
 import { EXIT, reportError, type ExitCode } from '../exit.js';
+import { exitCodesHelp } from '../help.js';
 import { printError, printResult, type Outcome } from './output.js';
 
 /**
@@ -22,16 +23,12 @@ export interface ConnectionFlags {
 }
 
 /** Exit codes of every client command, for `--help`. */
-export const EXIT_CODES_HELP = `
-Exit codes:
-  0  done: the gateway accepted the call (and, where the command says so, the
-     step is allowed, approved or consumed)
-  1  a negative answer: denied, held, refused with an authority code, or not
-     decided yet
-  2  usage: bad flags or input file; the gateway answered 400, 405, 413 or 415
-  3  environment: the gateway is unreachable or answered 5xx, the token is
-     missing or refused (401), a key file is unusable
-  70 internal error (a bug)
+export const EXIT_CODES_HELP = `${exitCodesHelp({
+  ok: 'done: the gateway accepted the call (and, where the command says so, the step is allowed, approved or consumed)',
+  negative: 'a negative answer: denied, held, refused with an authority code, or not decided yet',
+  usage: 'usage: bad flags or input file; the gateway answered 400, 405, 413 or 415',
+  environment: 'environment: the gateway is unreachable or answered 5xx, the token is missing or refused (401), a key file is unusable',
+})}
 Errors print \`error[CODE]: message\` on stderr; with --json, stdout also gets
 {"error": {"code", "message", "details"}}.`;
 

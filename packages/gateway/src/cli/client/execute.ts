@@ -81,7 +81,8 @@ GRANT_REVOKED, HOLD_ACTIVE, HALT_ACTIVE, BUNDLE_CHANGED, DIGEST_MISMATCH,
 PREREQUISITE_MISSING on stderr).
 ${EXIT_CODES_HELP}
 
-Example:
+Examples:
+  countersign status REQUEST_ID --wait --grant | countersign execute -
   countersign execute "$GRANT" --json && ./restart-pool.sh`,
     )
     .action(
@@ -114,7 +115,8 @@ Exit status: 0 when the outcome was recorded; 1 when the gateway refused it
 (EXECUTION_UNKNOWN, OUTCOME_ALREADY_REPORTED, NOT_EXECUTOR).
 ${EXIT_CODES_HELP}
 
-Example:
+Examples:
+  countersign outcome EXECUTION_ID succeeded
   countersign outcome execution-4hq2 failed --detail 'pool did not come back'`,
     )
     .action(

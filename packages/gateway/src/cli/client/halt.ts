@@ -34,8 +34,9 @@ Exit status: 0 when the halt is in force; 1 when refused (ROLE_NOT_ELIGIBLE,
 AGENT_CANNOT_HALT, ENVIRONMENT_NOT_ALLOWED, ...).
 ${EXIT_CODES_HELP}
 
-Example:
-  countersign halt --scope env:prod --reason 'queue clear under way without snapshot'`,
+Examples:
+  countersign halt --scope env:prod --reason 'queue clear under way without snapshot'
+  countersign halt --scope incident:INC-7 --reason 'rollback unverified' --json`,
     )
     .action(
       clientAction(async (opts: ConnectionFlags & { scope: string; reason: string }): Promise<Outcome> => {

@@ -38,7 +38,8 @@ revokes every live override lease granted under it.
 Examples:
   countersign hold open --gate K1 --scope-env prod --scope-action queue.clear_shard --evidence backlog.log
   countersign hold evidence hold-3 --evidence dlq-sample.json
-  countersign hold lift hold-3 --reason 'snapshot taken, backlog drained'`,
+  countersign hold lift hold-3 --reason 'snapshot taken, backlog drained'
+${EXIT_CODES_HELP}`,
     );
 
   connectionOptions(
@@ -55,7 +56,16 @@ Examples:
         .option('--reason <text>', 'why, recorded with the hold'),
     ),
   )
-    .addHelpText('after', `\nExit status: 0 when the hold is open; 1 when refused (ROLE_NOT_ELIGIBLE, UNKNOWN_TRIP_GATE, HOLD_SCOPE_INVALID, ...).\n${EXIT_CODES_HELP}`)
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 when the hold is open; 1 when refused (ROLE_NOT_ELIGIBLE, UNKNOWN_TRIP_GATE, HOLD_SCOPE_INVALID, ...).
+${EXIT_CODES_HELP}
+
+Examples:
+  countersign hold open --gate K1 --scope-env prod --scope-action queue.clear_shard --evidence backlog.log
+  countersign hold open --gate K1 --scope-env prod --scope-class destructive --incident INC-7 --reason 'dead letters growing' --evidence dlq-sample.json --json`,
+    )
     .action(
       clientAction(async (opts: OpenFlags): Promise<Outcome> => {
         const evidence_hash = await evidenceHash(opts);
@@ -74,7 +84,16 @@ Examples:
   connectionOptions(
     evidenceOptions(hold.command('evidence').description('add evidence to an open hold; revokes the live leases granted under it').argument('<id>', 'hold id')),
   )
-    .addHelpText('after', `\nExit status: 0 when the evidence is recorded; 1 when refused (HOLD_UNKNOWN, HOLD_NOT_OPEN, ...).\n${EXIT_CODES_HELP}`)
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 when the evidence is recorded; 1 when refused (HOLD_UNKNOWN, HOLD_NOT_OPEN, ...).
+${EXIT_CODES_HELP}
+
+Examples:
+  countersign hold evidence hold-3 --evidence dlq-sample.json
+  countersign hold evidence hold-3 --evidence-hash "sha256:$(sha256sum dlq-sample.json | cut -d' ' -f1)"`,
+    )
     .action(
       clientAction(async (id: string, opts: ConnectionFlags & EvidenceFlags): Promise<Outcome> => {
         const evidence_hash = await evidenceHash(opts);
@@ -90,7 +109,15 @@ Examples:
       .argument('<id>', 'hold id')
       .requiredOption('--reason <text>', 'why it is safe to resume, recorded with the lift'),
   )
-    .addHelpText('after', `\nExit status: 0 when the hold is lifted; 1 when refused (ROLE_NOT_ELIGIBLE, HOLD_NOT_OPEN, ...).\n${EXIT_CODES_HELP}`)
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 when the hold is lifted; 1 when refused (ROLE_NOT_ELIGIBLE, HOLD_NOT_OPEN, ...).
+${EXIT_CODES_HELP}
+
+Examples:
+  countersign hold lift hold-3 --reason 'snapshot taken, backlog drained'`,
+    )
     .action(
       clientAction(async (id: string, opts: ConnectionFlags & { reason: string }): Promise<Outcome> => {
         const answer = await connect(opts).liftHold(id, { reason: opts.reason });

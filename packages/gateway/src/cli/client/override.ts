@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { GatewayError } from '../../errors.js';
 import { EXIT } from '../exit.js';
+import { exitCodesHelp } from '../help.js';
 import { clientAction, connect, connectionOptions, EXIT_CODES_HELP, type ConnectionFlags } from './connection.js';
 import { collect } from './evidence.js';
 import { fields, text, type Outcome } from './output.js';
@@ -186,7 +187,13 @@ An override is rarer, slower and louder than an approval. The flow:
   4. anyone:         countersign override submit override.json
 Neither signer may be the requester or report to them, nor sign through the
 request's surface (O1). The gateway checks every gate (O1-O8) at submit and
-records every attempt, granted or denied.`,
+records every attempt, granted or denied.
+${EXIT_CODES_HELP}
+
+Examples:
+  countersign override request --hold hold-3 --gate-ack K1 --step STEP_DIGEST --scope-env prod --scope-action workers.restart_pool --scope-target payments-worker --reason-code CUSTOMER_IMPACT --reason 'settlements failing' --rollback artifact-1 --out override.json
+  countersign override sign override.json --key cs/keys/fatima-2025.key --as a --policy cs/policy.yaml
+  countersign override submit override.json`,
     );
 
   connectionOptions(
@@ -207,7 +214,16 @@ records every attempt, granted or denied.`,
       .option('--incident-class <class>', 'incident class, when the policy restricts eligibility by class')
       .requiredOption('--out <file>', 'where to write the override file (never overwritten)'),
   )
-    .addHelpText('after', `\nExit status: 0 when the request is recorded and the file written; 1 when refused.\n${EXIT_CODES_HELP}`)
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 when the request is recorded and the file written; 1 when refused.
+${EXIT_CODES_HELP}
+
+Examples:
+  countersign override request --hold hold-3 --gate-ack K1 --step STEP_DIGEST --valid-for 1h --scope-env prod --scope-action workers.restart_pool --scope-target payments-worker --reason-code CUSTOMER_IMPACT --reason 'settlements failing' --rollback artifact-1 --out override.json
+  countersign override request --step STEP_DIGEST --scope-env prod --scope-action workers.restart_pool --scope-target payments-worker --reason-code APPROVER_UNAVAILABLE --reason 'no approver reachable' --rollback artifact-1 --out override.json`,
+    )
     .action(
       clientAction(async (opts: RequestFlags): Promise<Outcome> => {
         if (opts.step.length === 0) throw new GatewayError('USAGE', 'name at least one step digest with `--step`');
@@ -270,13 +286,16 @@ and asks for confirmation (--yes to skip; required without a terminal), then
 signs the override id, the body hash and your claim (role, principal, key id,
 surface, signing time) and writes the file back with your signature added.
 The key never leaves this machine and nothing is sent.
+${exitCodesHelp({
+  ok: 'signed: the file now holds your signature',
+  negative: "a negative answer: the file's body no longer matches its hash (BODY_HASH_MISMATCH), or you answered no (DECLINED)",
+  usage: 'usage or input: the seat is already signed, bad flags, an unreadable or malformed override file',
+  environment: 'environment: the key file is unusable (KEY_INVALID)',
+})}
 
-Exit status: 0 when signed; 1 when the file's body no longer matches its hash
-(BODY_HASH_MISMATCH) or you answered no; 2 for a seat already taken or bad flags.
-  3  the key file is unusable
-
-Example:
-  countersign override sign override.json --key ~/.countersign/lena.key --as a --policy policy.yaml`,
+Examples:
+  countersign override sign override.json --key cs/keys/fatima-2025.key --as a --policy cs/policy.yaml
+  countersign override sign override.json --key cs/keys/sam-2025.key --as b --policy cs/policy.yaml --yes`,
     )
     .action(
       clientAction(async (file: string, opts: SignerFlags & { as: string; json?: boolean }): Promise<Outcome> => {
@@ -312,7 +331,11 @@ Exit status: 0 when the lease is granted; 1 when refused (O1_IDENTITY_COLLISION,
 O2_SCOPE_CREEP, O3_CLOCK_BREACH, O4_MISSING_ROLLBACK, O5_NOT_ELIGIBLE,
 O6_GATE_ACK_MISMATCH, O7_DURATION_EXCEEDED, O8_BUDGET_EXHAUSTED: every failing
 gate is listed on stderr).
-${EXIT_CODES_HELP}`,
+${EXIT_CODES_HELP}
+
+Examples:
+  countersign override submit override.json
+  countersign override submit override.json --json | jq -r .lease`,
     )
     .action(
       clientAction(async (file: string, opts: ConnectionFlags): Promise<Outcome> => {

@@ -68,8 +68,9 @@ Exit status: 0 when every step is allowed and granted; 1 when any step needs
 approval, waits for a rollback artifact, or is denied or held.
 ${EXIT_CODES_HELP}
 
-Example:
-  COUNTERSIGN_TOKEN=cst_... countersign propose restart.json`,
+Examples:
+  countersign propose examples/payments/proposals/status-update.json
+  COUNTERSIGN_TOKEN=$COUNTERSIGN_TOKEN_PAYMENTS_COPILOT_COPILOT_CONSOLE countersign propose examples/payments/proposals/status-update.json --json`,
     )
     .action(
       clientAction(async (file: string, opts: ConnectionFlags): Promise<Outcome> => {

@@ -37,7 +37,8 @@ scope.
 
 Examples:
   countersign rollback register --for step-2 --action workers.rollback_pool --target payments-worker --params '{"release":"v41"}'
-  countersign rollback run artifact-1`,
+  countersign rollback run artifact-1
+${EXIT_CODES_HELP}`,
     );
 
   connectionOptions(
@@ -49,7 +50,16 @@ Examples:
       .requiredOption('--target <target>', 'target of the rollback')
       .option('--params <json>', 'parameters of the rollback as a JSON object'),
   )
-    .addHelpText('after', `\nExit status: 0 when the artifact is registered; 1 when refused (STEP_UNKNOWN, ROLLBACK_INVALID, ...).\n${EXIT_CODES_HELP}`)
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 when the artifact is registered; 1 when refused (STEP_UNKNOWN, ROLLBACK_INVALID, ...).
+${EXIT_CODES_HELP}
+
+Examples:
+  countersign rollback register --for step-2 --action workers.rollback_pool --target payments-worker --params '{"release":"v41"}'
+  countersign rollback register --for step-2 --action workers.rollback_pool --target payments-worker --json | jq -r .artifact`,
+    )
     .action(
       clientAction(async (opts: RegisterFlags): Promise<Outcome> => {
         const params = parseParams(opts.params);
@@ -65,7 +75,16 @@ Examples:
     );
 
   connectionOptions(rollback.command('run').description('run a registered rollback artifact').argument('<artifact>', 'artifact id'))
-    .addHelpText('after', `\nExit status: 0 when the rollback was started; 1 when refused (ARTIFACT_UNKNOWN, ROLLBACK_NOT_READY, ROLE_NOT_ELIGIBLE, ...).\n${EXIT_CODES_HELP}`)
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 when the rollback was started; 1 when refused (ARTIFACT_UNKNOWN, ROLLBACK_NOT_READY, ROLE_NOT_ELIGIBLE, ...).
+${EXIT_CODES_HELP}
+
+Examples:
+  countersign rollback run artifact-1
+  countersign rollback run artifact-1 --json | jq -r .execution`,
+    )
     .action(
       clientAction(async (artifact: string, opts: ConnectionFlags): Promise<Outcome> => {
         const answer = await connect(opts).rollback(artifact);
