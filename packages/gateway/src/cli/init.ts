@@ -13,6 +13,7 @@ import { rekeyPolicy } from '../policy-rekey.js';
 import { openStore } from '../store/open.js';
 import { DEFAULT_SERVER, TOKEN_ENV, SERVER_ENV } from './client/connection.js';
 import { table } from './client/output.js';
+import { exitCodesHelp } from './help.js';
 
 /**
  * `countersign init DIR`: everything a first run needs in one directory. The
@@ -115,14 +116,14 @@ Creates, in DIR:
 One token per principal and surface: the agent and the on-call operators on
 the copilot console; leads, owners, delegates and SRE on the approval
 surfaces (approver-console and signed-cli). Tokens are printed once; the
-database keeps only their hashes.
+database keeps only their hashes. A .gitignore keeps the keys, the tokens and
+the ledger out of any repository DIR sits in.
 
-Exit codes: 0 done; 2 DIR is not empty (without --force) or a flag is wrong;
-3 the database cannot be opened or a key is unusable.
-
-Example:
-  countersign init ./countersign-demo
-  countersign serve --policy ./countersign-demo/policy.yaml --db ./countersign-demo/ledger.db --key ./countersign-demo/gateway.key`,
+Examples:
+  countersign init ./cs
+  countersign init ./cs --force --expires 7d          # add what is missing, fresh tokens
+  countersign serve --policy ./cs/policy.yaml --db ./cs/ledger.db --key ./cs/gateway.key
+${exitCodesHelp({ ok: 'done: the directory holds everything a first run needs', usage: 'DIR is not empty (without --force), or a flag or the policy is wrong', environment: 'the database cannot be opened, or a key is unusable' })}`,
     )
     .action(async (dirArg: string, opts: InitFlags) => {
       let lifetime: number;

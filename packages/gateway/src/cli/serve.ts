@@ -9,6 +9,7 @@ import { openStore, type StoreConfig } from '../store/open.js';
 import { GatewayError } from '../errors.js';
 import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
 import { applyServeConfig, loadServeConfig, serveConfigJsonSchema } from './serve-config.js';
+import { exitCodesHelp } from './help.js';
 
 interface ServeOptions {
   policy?: string;
@@ -101,7 +102,8 @@ API is described at /openapi.json and in docs/http-api.md; /metrics serves
 Prometheus metrics on the bound address, behind COUNTERSIGN_METRICS_TOKEN when set.
 
 SIGTERM and SIGINT drain in-flight requests, answer waiting long polls, write
-a final signed checkpoint and close the store before exit.`,
+a final signed checkpoint and close the store before exit.
+${exitCodesHelp({ ok: 'stopped by SIGTERM or SIGINT after draining', usage: 'bad flags or configuration, a policy that is invalid or not the one in force (POLICY_MISMATCH)', environment: 'the store or the port is unavailable, or the key is unusable' })}`,
     )
     .action(async (_flags: ServeOptions, command: Command) => {
       if (_flags.printConfigSchema === true) {

@@ -9,6 +9,7 @@ import { readPolicyFile } from '../policy-file.js';
 import { storeConfig, storeOptions, type StoreFlags } from './store-options.js';
 import { isCountersignClientError } from '@countersign/client';
 import { clientExitCode, connect, TOKEN_ENV } from './client/connection.js';
+import { exitCodesHelp } from './help.js';
 
 /**
  * With `--server`, the command goes through the gateway's token
@@ -135,6 +136,7 @@ the surface of every call is the token's. See docs/credentials.md.`,
     token
       .command('issue')
       .description('mint a token for one principal on one surface and print it once')
+      .addHelpText('after', `\nExamples:\n  countersign token issue --principal olivia --surface approver-console --db cs/ledger.db\n  COUNTERSIGN_TOKEN=$ADMIN_TOKEN countersign token issue --principal payments-copilot --surface copilot-console --expires 12h --server https://countersign.example.com\n${exitCodesHelp({ ok: 'issued: the token is printed once', negative: 'refused by the gateway (--server): not an administrator, a token for yourself or one that would sign as someone else', usage: 'bad flags, or a principal or surface the policy does not declare', environment: 'the database or the gateway is unreachable, or your token is refused' })}`)
       .requiredOption('--principal <id>', 'principal the token acts as')
       .requiredOption('--surface <name>', 'surface every call with this token comes from')
       .option('--expires <duration>', 'lifetime such as `12h` or `30d`, or `never`', DEFAULT_EXPIRY)
@@ -178,6 +180,7 @@ the surface of every call is the token's. See docs/credentials.md.`,
     token
       .command('revoke')
       .description('revoke a token by id; calls with it get 401 TOKEN_REVOKED from then on')
+      .addHelpText('after', `\nExamples:\n  countersign token revoke 3x7kq2m4p5r6s7t2 --db cs/ledger.db\n  COUNTERSIGN_TOKEN=$ADMIN_TOKEN countersign token revoke 3x7kq2m4p5r6s7t2 --server https://countersign.example.com\n${exitCodesHelp({ ok: 'revoked (revoking twice keeps the first time)', negative: 'refused by the gateway (--server), or no such token', usage: 'bad flags or an id that is not a credential id', environment: 'the database or the gateway is unreachable, or your token is refused' })}`)
       .argument('<id>', 'credential id (the part between `cst_` and the second `_`, as `token list` shows)')
       .option('--json', 'print the revoked credential as JSON')
       .option('--server <url>', SERVER_HELP),
@@ -191,6 +194,7 @@ the surface of every call is the token's. See docs/credentials.md.`,
     token
       .command('list')
       .description('list tokens: id, principal, surface, created, expires, revoked; never a secret or its hash')
+      .addHelpText('after', `\nExamples:\n  countersign token list --db cs/ledger.db --json\n  COUNTERSIGN_TOKEN=$ADMIN_TOKEN countersign token list --server https://countersign.example.com\n${exitCodesHelp({ ok: 'listed', negative: 'refused by the gateway (--server): not an administrator', usage: 'bad flags', environment: 'the database or the gateway is unreachable, or your token is refused' })}`)
       .option('--json', 'print a JSON array')
       .option('--server <url>', SERVER_HELP),
   ).action(async (opts: StoreFlags & ServerFlag & { json?: boolean }) => {
