@@ -214,6 +214,25 @@ export const Webhook = z.strictObject({
 });
 
 /**
+ * A Slack channel told of requests that wait for approval (issue 16): a Block
+ * Kit message with the request's context and a link to its console page,
+ * updated when the request is decided. With `signing_secret_env`, and where a
+ * request accepts approvals through the `slack` surface with gateway
+ * attestation, the message also carries Approve and Deny buttons; a Slack
+ * user acts as the roster human the policy's `identities` map them to
+ * (issuer `https://slack.com`, subject the Slack user id).
+ */
+export const SlackDestination = z.strictObject({
+  id: Id,
+  channel: z.string().regex(/^[A-Z0-9]{2,32}$/, 'a Slack channel id such as `C0123456789`'),
+  /** Environment variables holding the bot token and the signing secret: secrets never sit in a bundle. */
+  token_env: z.string().regex(/^[A-Z][A-Z0-9_]{0,127}$/),
+  signing_secret_env: z.string().regex(/^[A-Z][A-Z0-9_]{0,127}$/).optional().describe('enables Approve and Deny buttons: the secret that signs Slack interaction requests'),
+  risks: z.array(Id).optional(),
+  environments: z.array(Id).optional(),
+});
+
+/**
  * Who may change the rules (DESIGN invariant 8, issue 13): activating a bundle
  * is a governed release. A candidate is proposed with its full text and its
  * golden sets; the gateway records their result and the replay diff; the
@@ -284,7 +303,7 @@ export const PolicyBundle = z.strictObject({
   trace: z
     .strictObject({ required_fields: z.array(z.enum(TRACE_FIELDS)).default([...TRACE_FIELDS]) })
     .default({ required_fields: [...TRACE_FIELDS] }),
-  notifications: z.strictObject({ webhooks: z.array(Webhook).default([]) }).optional(),
+  notifications: z.strictObject({ webhooks: z.array(Webhook).default([]), slack: z.array(SlackDestination).optional() }).optional(),
   release: ReleaseRules.optional().describe('who may propose a new bundle and the quorum that activates it; absent: two independent humans signing with their keys'),
   credentials: z
     .strictObject({ admin_roles: z.array(Id).min(1).describe('roles whose holders issue, list and revoke tokens over the API, never for themselves') })

@@ -6,6 +6,8 @@ import { createGuard } from '../auth/hook.js';
 import type { Operation } from '../auth/credentials.js';
 import { isOperation } from '../auth/credentials.js';
 import { WebhookNotifier, type WebhookDelivery, type WebhookTarget } from '../notify/webhook.js';
+import { SlackNotifier, type SlackRequest, type SlackTarget } from '../notify/slack.js';
+import { registerSlackInteractions } from './slack-interactions.js';
 import type { Observability } from '../observability/index.js';
 import { GatewayError } from '../errors.js';
 import { readPolicyFile } from '../policy-file.js';
@@ -207,9 +209,58 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
           // the request's page in the console, where the approver decides it
           link: linkTo(request.id),
         });
+        const view = slackRequest(request.id);
+        if (view !== null) {
+          slackFor(served).requestOpened(view, (t) => (t.risks ?? []).length === 0 || t.risks!.includes(request.risk) ? (t.environments ?? []).length === 0 || t.environments!.includes(request.environment) : false);
+        }
       }
     },
   };
+
+  const slackNotifiers = new Map<string, SlackNotifier>();
+  const slackFor = (served: ServedPolicy): SlackNotifier => {
+    let notifier = slackNotifiers.get(served.compiled.bundleId);
+    if (!notifier) {
+      const env = options.webhookEnv ?? process.env;
+      const targets: SlackTarget[] = (served.loaded.bundle.notifications?.slack ?? []).map((t) => ({ ...t }));
+      notifier = new SlackNotifier({
+        targets,
+        env,
+        ...(env['COUNTERSIGN_SLACK_API_URL'] ? { apiUrl: env['COUNTERSIGN_SLACK_API_URL'] } : {}),
+        onDelivery: async (delivery) => {
+          log?.info({ slack_delivery: delivery }, delivery.ok ? 'slack message sent' : 'slack message failed');
+          await gateway.recordDelivery(delivery).catch((err: unknown) => log?.warn({ err }, 'recording a slack delivery failed'));
+        },
+      });
+      slackNotifiers.set(served.compiled.bundleId, notifier);
+    }
+    return notifier;
+  };
+  /** What a Slack message shows of a request, as the state has it now; null for an unknown request. */
+  const slackRequest = (requestId: string): SlackRequest | null => {
+    const state = gateway.state;
+    const request = state.requests.get(requestId);
+    const served = activePolicy(ctx);
+    if (request === undefined || served === null) return null;
+    const step = state.steps.get(request.step);
+    const artifact = step?.artifact ? state.artifacts.get(step.artifact) : undefined;
+    const slackDeclared = served.surfaces.has('slack');
+    return {
+      id: request.id,
+      action: request.action,
+      target: request.target,
+      environment: request.environment,
+      risk: request.risk,
+      expected_consequence: step?.expected_consequence ?? null,
+      rollback: artifact ? `${artifact.action} on ${artifact.target} (${artifact.status})` : 'none registered',
+      asked_by: `${request.agent} on behalf of ${request.on_behalf_of}, from ${request.surface}`,
+      required: `${request.requirements.quorum.map((q) => `${q.count} of ${q.roles.join(' or ')}`).join(', and ')}; through ${request.requirements.surfaces.join(' or ')}`,
+      digest: request.digest,
+      link: linkTo(request.id),
+      interactive: slackDeclared && request.requirements.surfaces.includes('slack') && request.requirements.attestation === 'any',
+    };
+  };
+  const slackDecided = new Set(['request.approved', 'request.denied', 'request.expired', 'request.voided']);
 
   const linkTo = (requestId: string): string | null =>
     options.console === undefined ? null : `${options.console.publicUrl().replace(/\/+$/, '')}/console/requests/${encodeURIComponent(requestId)}`;
@@ -226,6 +277,16 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   };
   notifyRef = (entries) => {
     const served = activePolicy(ctx);
+    // Slack messages this replica posted show the decision
+    if (served !== null && (served.loaded.bundle.notifications?.slack ?? []).length > 0) {
+      for (const sealed of entries) {
+        const entry = decodeEntry(sealed.bytes);
+        const requestId = entry.subjects['request'];
+        if (slackDecided.has(entry.type) && requestId !== undefined) {
+          slackFor(served).requestDecided(requestId, `${entry.type.slice('request.'.length)}${entry.actor === null ? '' : ` by ${entry.actor}`} at ${entry.at}`);
+        }
+      }
+    }
     // the hot path pays nothing unless a webhook subscribed to more than opened requests
     if (served === null || !(served.loaded.bundle.notifications?.webhooks ?? []).some((w) => w.events?.some((e) => ledgerEvents.has(e)))) return;
     const notifier = notifierFor(served);
@@ -298,6 +359,14 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   log = app.log;
+  registerSlackInteractions(app, ctx, {
+    slack: () => {
+      const served = activePolicy(ctx);
+      return served === null ? null : slackFor(served);
+    },
+    request: slackRequest,
+    env: options.webhookEnv ?? process.env,
+  });
   if (options.console !== undefined) registerConsole(app, ctx, options.credentials, options.console, (event) => gateway.recordSession(event));
 
   const expireEvery = options.expireIntervalMs ?? DEFAULT_EXPIRE_INTERVAL_MS;
@@ -336,6 +405,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
         feed.close();
         await app.close();
         await Promise.all([...notifiers.values()].map((n) => n.close()));
+        await Promise.all([...slackNotifiers.values()].map((n) => n.idle()));
         // ADR 002: every acknowledged entry is durable already; the Gateway's final checkpoint signs them all
         await gateway.close();
         await options.credentials.close();
