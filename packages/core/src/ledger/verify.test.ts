@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { merkleRoot } from './merkle.js';
-import { buildLedger, draftArb, ORIGIN, runVerifierContract, VKEY, type Item } from './verify.contract.js';
+import { sealEntry, type EntryDraft, type SealedEntry } from './entry.js';
+import { buildLedger, draftArb, failureOf, ORIGIN, runVerifierContract, VKEY, type Item } from './verify.contract.js';
 import { VerifyTree } from './verify-tree.js';
 import { createVerifier } from './verify.js';
 import { toVerifierKeys } from './key.js';
@@ -31,5 +32,55 @@ describe('VerifyTree', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('createVerifier names what it cannot place', () => {
+  const drafts = (): EntryDraft[] => fc.sample(draftArb, { numRuns: 4, seed: 11 });
+  const sealAll = (list: readonly EntryDraft[]): SealedEntry[] => {
+    const entries: SealedEntry[] = [];
+    for (const d of list) entries.push(sealEntry(d, entries.length, entries.at(-1)?.hash ?? null));
+    return entries;
+  };
+  const verifier = () => createVerifier({ origin: ORIGIN, trustedKeys: [VKEY] });
+
+  // The last entry, linked to the one before it, with no checkpoint over it: only its seq can be judged.
+  it.each([
+    ['a gap', 5, 'gap'],
+    ['out of order', 0, 'out_of_order'],
+  ] as const)('a linked last entry whose seq says %s', (_label, seq, kind) => {
+    const entries = sealAll(drafts().slice(0, 2));
+    const last = sealEntry(drafts()[2] as EntryDraft, seq, (entries[1] as SealedEntry).hash);
+    const v = verifier();
+    for (const e of entries) v.entry(null, e.bytes);
+    v.entry(null, last.bytes);
+    expect(failureOf(() => v.finish())).toMatchObject({ seq: 2, kind, found: seq });
+  });
+
+  it('an entry in place and linked whose store row says another seq', () => {
+    const [first] = sealAll(drafts().slice(0, 1));
+    const v = verifier();
+    v.entry(5, (first as SealedEntry).bytes);
+    expect(failureOf(() => v.finish())).toMatchObject({ seq: 0, kind: 'malformed', stored_seq: 5 });
+  });
+
+  it('a stray item between two entries that link: the item, at the place of the entry after it', () => {
+    const entries = sealAll(drafts().slice(0, 3));
+    const v = verifier();
+    v.entry(null, (entries[0] as SealedEntry).bytes);
+    v.entry(null, (entries[1] as SealedEntry).bytes);
+    v.entry(null, new TextEncoder().encode('{"stray":true}'));
+    expect(failureOf(() => v.entry(null, (entries[2] as SealedEntry).bytes))).toMatchObject({ seq: 2, kind: 'malformed' });
+  });
+
+  it('a stray item after a changed entry: the changed entry, which the entry after the item no longer links to', () => {
+    const entries = sealAll(drafts().slice(0, 3));
+    const changed = new Uint8Array((entries[1] as SealedEntry).bytes);
+    changed[2] = (changed[2] as number) ^ 1;
+    const v = verifier();
+    v.entry(null, (entries[0] as SealedEntry).bytes);
+    v.entry(null, changed);
+    v.entry(null, new TextEncoder().encode('{"stray":true}'));
+    expect(failureOf(() => v.entry(null, (entries[2] as SealedEntry).bytes))).toMatchObject({ seq: 1, kind: 'hash_mismatch' });
   });
 });
