@@ -1,7 +1,7 @@
 import { verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CountersignError } from '../errors.js';
-import { checkpointText, parseCheckpoint, signCheckpoint, verifyCheckpoint } from './checkpoint.js';
+import { checkpointText, parseCheckpoint, parseCheckpointText, signCheckpoint, verifyCheckpoint } from './checkpoint.js';
 import {
   ed25519PrivateKeyFromSeed,
   ed25519Signer,
@@ -161,5 +161,33 @@ describe('checkpoints (c2sp.org/tlog-checkpoint)', () => {
     const signer = freshSigner('o');
     const note = signNote(body, [signer]);
     expect(codeOf(() => verifyCheckpoint(note, [signerVerifierKey(signer)]))).toBe('CHECKPOINT_INVALID');
+  });
+
+  it.each([
+    ['an empty origin', { origin: '' }],
+    ['an origin over two lines', { origin: 'o\nx' }],
+    ['a negative tree size', { treeSize: -1 }],
+    ['a fractional tree size', { treeSize: 1.5 }],
+    ['a root of 31 bytes', { rootHash: new Uint8Array(31) }],
+    ['a root that is not bytes', { rootHash: 'CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=' as unknown as Uint8Array }],
+    ['an empty extension line', { extensions: [''] }],
+    ['an extension line over two lines', { extensions: ['a\nb'] }],
+  ])('writes no note text for %s', (_label, over) => {
+    expect(codeOf(() => checkpointText({ origin: 'o', treeSize: 1, rootHash: root, ...over }))).toBe('CHECKPOINT_INVALID');
+  });
+
+  it.each([
+    ['a root of 31 bytes in standard base64', `o\n1\n${Buffer.alloc(31).toString('base64')}\n`],
+    ['a root without its padding', 'o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I\n'],
+    ['a root whose padding bits are set', 'o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2J=\n'],
+    ['an empty extension line', 'o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n'],
+  ])('parses no checkpoint from %s', (_label, text) => {
+    expect(codeOf(() => parseCheckpointText(text))).toBe('CHECKPOINT_INVALID');
+  });
+
+  it('verifies a checkpoint of any origin when no origin is asked for', () => {
+    const signer = freshSigner();
+    const note = signCheckpoint({ origin: signer.name, treeSize: 3, rootHash: root }, signer);
+    expect(verifyCheckpoint(note, [signerVerifierKey(signer)])).toMatchObject({ origin: signer.name, treeSize: 3 });
   });
 });

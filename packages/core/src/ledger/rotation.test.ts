@@ -42,4 +42,22 @@ describe('key rotation statements', () => {
     expect(codeOf(() => verifyKeyRotation({ old_key: OLD_KEY.text }, { origin: ORIGIN, seq: 12 }, [OLD_KEY]))).toBe('KEY_INVALID');
     expect(codeOf(() => verifyKeyRotation(null, { origin: ORIGIN, seq: 12 }, [OLD_KEY]))).toBe('KEY_INVALID');
   });
+
+  // Buffer.from is lenient with base64: only the one standard encoding of the signature may verify.
+  it.each([
+    ['without its padding', (sig: string) => sig.replace(/=+$/, '')],
+    ['with a line break', (sig: string) => `${sig.slice(0, 40)}\n${sig.slice(40)}`],
+  ])('refuses the old key\'s signature %s', (_label, mangle) => {
+    const context = { origin: ORIGIN, seq: 12 };
+    const payload = signKeyRotation(context, OLD, NEW_KEY);
+    const mangled = mangle(payload.signature);
+    expect(mangled).not.toBe(payload.signature);
+    expect(Buffer.from(mangled, 'base64').equals(Buffer.from(payload.signature, 'base64'))).toBe(true);
+    expect(codeOf(() => verifyKeyRotation({ ...payload, signature: mangled }, context, [OLD_KEY]))).toBe('BAD_SIGNATURE');
+  });
+
+  it('refuses a signature that is not a string as malformed', () => {
+    const payload = signKeyRotation({ origin: ORIGIN, seq: 12 }, OLD, NEW_KEY);
+    expect(codeOf(() => verifyKeyRotation({ ...payload, signature: 42 }, { origin: ORIGIN, seq: 12 }, [OLD_KEY]))).toBe('KEY_INVALID');
+  });
 });

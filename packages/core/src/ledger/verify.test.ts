@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { merkleRoot } from './merkle.js';
 import { sealEntry, type EntryDraft, type SealedEntry } from './entry.js';
-import { buildLedger, draftArb, failureOf, ORIGIN, runVerifierContract, VKEY, type Item } from './verify.contract.js';
+import { buildLedger, draftArb, failureOf, ORIGIN, runVerifierContract, SIGNER, VKEY, type Item } from './verify.contract.js';
+import { signCheckpoint } from './checkpoint.js';
 import { VerifyTree } from './verify-tree.js';
 import { createVerifier } from './verify.js';
 import { toVerifierKeys } from './key.js';
@@ -82,5 +83,14 @@ describe('createVerifier names what it cannot place', () => {
     v.entry(null, changed);
     v.entry(null, new TextEncoder().encode('{"stray":true}'));
     expect(failureOf(() => v.entry(null, (entries[2] as SealedEntry).bytes))).toMatchObject({ seq: 1, kind: 'hash_mismatch' });
+  });
+
+  it('a checkpoint the trusted key signed for another ledger: malformed, not a bad signature', () => {
+    const entries = sealAll(drafts().slice(0, 2));
+    const rootHash = merkleRoot(entries.map((e) => e.hash));
+    const v = verifier();
+    for (const e of entries) v.entry(null, e.bytes);
+    v.checkpoint(signCheckpoint({ origin: 'countersign.test/another-ledger', treeSize: 2, rootHash }, SIGNER));
+    expect(failureOf(() => v.finish())).toMatchObject({ seq: 1, kind: 'malformed', tree_size: 2 });
   });
 });
