@@ -165,6 +165,7 @@ describe('checkpoints (c2sp.org/tlog-checkpoint)', () => {
 
   it.each([
     ['an empty origin', { origin: '' }],
+    ['an origin that is not text', { origin: 7 as unknown as string }],
     ['an origin over two lines', { origin: 'o\nx' }],
     ['a negative tree size', { treeSize: -1 }],
     ['a fractional tree size', { treeSize: 1.5 }],
@@ -183,6 +184,10 @@ describe('checkpoints (c2sp.org/tlog-checkpoint)', () => {
     ['an empty extension line', 'o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n'],
   ])('parses no checkpoint from %s', (_label, text) => {
     expect(codeOf(() => parseCheckpointText(text))).toBe('CHECKPOINT_INVALID');
+  });
+
+  it('parses extension lines as given', () => {
+    expect(parseCheckpointText('o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\next one\n').extensions).toEqual(['ext one']);
   });
 
   it('verifies a checkpoint of any origin when no origin is asked for', () => {

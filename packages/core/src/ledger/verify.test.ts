@@ -85,6 +85,12 @@ describe('createVerifier names what it cannot place', () => {
     expect(failureOf(() => v.entry(null, (entries[2] as SealedEntry).bytes))).toMatchObject({ seq: 1, kind: 'hash_mismatch' });
   });
 
+  it('an empty ledger: the empty root and no last entry', () => {
+    const result = verifier().finish();
+    expect(result).toMatchObject({ size: 0, lastHash: null, checkpoints: 0, checkpointedSize: 0 });
+    expect(Buffer.from(result.rootHash).equals(Buffer.from(merkleRoot([])))).toBe(true);
+  });
+
   it('a checkpoint the trusted key signed for another ledger: malformed, not a bad signature', () => {
     const entries = sealAll(drafts().slice(0, 2));
     const rootHash = merkleRoot(entries.map((e) => e.hash));
