@@ -5,7 +5,8 @@ import { sealEntry, type EntryDraft, type SealedEntry } from './entry.js';
 import { buildLedger, draftArb, failureOf, ORIGIN, runVerifierContract, SIGNER, VKEY, type Item } from './verify.contract.js';
 import { signCheckpoint } from './checkpoint.js';
 import { VerifyTree } from './verify-tree.js';
-import { createVerifier } from './verify.js';
+import { createChainVerifier, createVerifier } from './verify.js';
+import type { CountersignError } from '../errors.js';
 import { toVerifierKeys } from './key.js';
 
 runVerifierContract({ name: 'createVerifier', make: createVerifier });
@@ -98,5 +99,50 @@ describe('createVerifier names what it cannot place', () => {
     for (const e of entries) v.entry(null, e.bytes);
     v.checkpoint(signCheckpoint({ origin: 'countersign.test/another-ledger', treeSize: 2, rootHash }, SIGNER));
     expect(failureOf(() => v.finish())).toMatchObject({ seq: 1, kind: 'malformed', tree_size: 2 });
+  });
+});
+
+describe('a verifier used out of turn', () => {
+  const internal = (f: () => unknown): string | undefined => {
+    try {
+      f();
+    } catch (err) {
+      return (err as CountersignError).code;
+    }
+    return undefined;
+  };
+  const pair = (): [SealedEntry, SealedEntry] => {
+    const [a, b] = fc.sample(draftArb, { numRuns: 2, seed: 13 }) as [EntryDraft, EntryDraft];
+    const first = sealEntry(a, 0, null);
+    return [first, sealEntry(b, 1, first.hash)];
+  };
+
+  it('counts what it accepted, and takes nothing once finished', () => {
+    const [first, second] = pair();
+    const v = createVerifier({ origin: ORIGIN, trustedKeys: [VKEY] });
+    v.entry(null, first.bytes);
+    v.entry(null, second.bytes);
+    expect(v.size).toBe(2);
+    expect(v.finish()).toMatchObject({ size: 2 });
+    expect(internal(() => v.entry(null, first.bytes))).toBe('INTERNAL');
+    expect(internal(() => v.finish())).toBe('INTERNAL');
+  });
+
+  it('names the expected size a ledger falls short of', () => {
+    const [first] = pair();
+    const v = createVerifier({ origin: ORIGIN, trustedKeys: [VKEY] });
+    v.entry(null, first.bytes);
+    expect(failureOf(() => v.finish({ expectedSize: 3 }))).toMatchObject({ seq: 1, kind: 'truncation', expected_size: 3 });
+  });
+
+  it('settles only an anomaly whose next entry is in, and only with the tree of what it accepted', () => {
+    const [first] = pair();
+    const tree = new VerifyTree(ORIGIN);
+    const chain = createChainVerifier({ origin: ORIGIN, trustedKeys: [VKEY] }, tree);
+    expect(internal(() => chain.settle(tree))).toBe('INTERNAL');
+    chain.entry(null, first.bytes);
+    chain.entry(null, new TextEncoder().encode('{"stray":true}'));
+    expect(internal(() => chain.settle(tree))).toBe('INTERNAL');
+    expect(internal(() => chain.finish(new VerifyTree(ORIGIN)))).toBe('INTERNAL');
   });
 });
