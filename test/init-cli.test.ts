@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,17 @@ describe('countersign init', () => {
     // only hashes in the database
     const dbBytes = readFileSync(join(dir, 'ledger.db')).toString('latin1');
     for (const token of vars.values()) if (token.startsWith('cst_')) expect(dbBytes).not.toContain(token.slice(21));
+  });
+
+  it('writes the gateway URL --server names into tokens.env, and refuses one that is not a URL', () => {
+    const dir = join(tmp, 'other-port');
+    const r = countersign(['init', dir, '--server', 'http://127.0.0.1:9090']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(envFile(join(dir, 'tokens.env')).get('COUNTERSIGN_SERVER')).toBe('http://127.0.0.1:9090');
+    const bad = countersign(['init', join(tmp, 'bad-server'), '--server', 'not a url']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('error[USAGE]');
+    expect(existsSync(join(tmp, 'bad-server'))).toBe(false);
   });
 
   it('refuses a non-empty directory and changes nothing', () => {

@@ -91,6 +91,7 @@ interface InitFlags {
   readonly policy?: string;
   readonly expires: string;
   readonly json?: boolean;
+  readonly server?: string;
 }
 
 export function register(program: Command): void {
@@ -101,6 +102,7 @@ export function register(program: Command): void {
     .option('--force', 'use a non-empty DIR: create what is missing, keep every existing file (a key is never overwritten), issue new tokens')
     .option('--policy <file>', 'start from this policy instead of examples/payments/policy.yaml')
     .option('--expires <duration>', 'lifetime of the tokens issued', DEFAULT_EXPIRY)
+    .option('--server <url>', `the gateway URL written to tokens.env as ${SERVER_ENV} (default: ${SERVER_ENV}, else ${DEFAULT_SERVER})`)
     .option('--json', 'print {"dir", "files", "roster_keys", "tokens": [{principal, surface, variable, token}], "serve"} as JSON')
     .addHelpText(
       'after',
@@ -122,10 +124,14 @@ the ledger out of any repository DIR sits in.
 Examples:
   countersign init ./cs
   countersign init ./cs --force --expires 7d          # add what is missing, fresh tokens
+  countersign init ./cs --server http://127.0.0.1:9090   # tokens.env points clients at that gateway
   countersign serve --policy ./cs/policy.yaml --db ./cs/ledger.db --key ./cs/gateway.key
 ${exitCodesHelp({ ok: 'done: the directory holds everything a first run needs', usage: 'DIR is not empty (without --force), or a flag or the policy is wrong', environment: 'the database cannot be opened, or a key is unusable' })}`,
     )
     .action(async (dirArg: string, opts: InitFlags) => {
+      // checked before anything is written
+      const server = opts.server ?? process.env[SERVER_ENV] ?? DEFAULT_SERVER;
+      if (!/^https?:\/\/[^/?#\s]+\/?$/.test(server)) throw new GatewayError('USAGE', `\`--server\` is a gateway URL such as \`http://127.0.0.1:9090\`; got \`${server}\``);
       let lifetime: number;
       try {
         lifetime = parseDuration(opts.expires);
@@ -186,7 +192,6 @@ ${exitCodesHelp({ ok: 'done: the directory holds everything a first run needs', 
       } finally {
         await credentials.close();
       }
-      const server = process.env[SERVER_ENV] ?? DEFAULT_SERVER;
       writePrivateFile(
         path(FILES.tokens),
         `# countersign tokens issued by \`countersign init\` at ${new Date(now).toISOString()}, expiring after ${opts.expires}.\n` +
