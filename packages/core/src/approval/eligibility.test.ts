@@ -104,6 +104,12 @@ describe('approvalEligibility', () => {
     expect(approvalEligibility(subject({ accepted }), cred('lena', 'approver-console', 'cred-lena-2'), 'approve').reasons).toEqual(['DUPLICATE_APPROVER']);
   });
 
+  it('says nobody may approve a step whose quorum has no factor, with every other reason', () => {
+    const none = { ...critical, quorum: [] };
+    expect(approvalEligibility(subject({ requirement: none }), cred('lena'), 'approve').reasons).toEqual(['ROLE_NOT_ELIGIBLE']);
+    expect(approvalEligibility(subject({ requirement: none }), cred('lena', 'webhook'), 'approve').reasons).toEqual(['SURFACE_NOT_ALLOWED', 'ROLE_NOT_ELIGIBLE']);
+  });
+
   it('stops at an unknown or non-human principal: nothing else applies to them', () => {
     expect(approvalEligibility(subject(), cred('mallory', 'webhook'), 'approve').reasons).toEqual(['UNKNOWN_APPROVER']);
     expect(approvalEligibility(subject(), cred('alerting', 'webhook'), 'approve').reasons).toEqual(['AGENT_CANNOT_APPROVE']);

@@ -162,6 +162,8 @@ describe('evaluateApproval', () => {
     const accepted: AcceptedApproval[] = [{ approver: 'lena', surface: 'signed-cli', credential_id: 'cred-lena' }];
     const res = evaluateApproval(ctx(incoming('leo', { decision: 'deny' }), { accepted }));
     expect(res).toMatchObject({ ok: true, decision: 'deny', closes: true, quorum_met: false, counted_for: [] });
+    // the quorum as the denial leaves it: lena seated, the second factor still short
+    expect(res).toMatchObject({ seats: [{ approver: 'lena', factor: 0 }], remaining: [{ factor: 1, needed: 1 }] });
   });
 
   it('refuses an approval for a step whose quorum has no factor: nobody can fill it', () => {
