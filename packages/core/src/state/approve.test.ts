@@ -103,7 +103,10 @@ describe('an accepted approval', () => {
   it('leaves the request open and says which factor still needs whom, until the quorum is met', () => {
     const w = new World(examplePolicy());
     const r = openClear(w);
-    const first = ok(w.approve(r.request, 'lena', 'signed-cli'));
+    const lena = w.approve(r.request, 'lena', 'signed-cli');
+    // the factor lena's approval counts for is recorded with it
+    expect(lena.entries.find((e) => e.type === 'approval.accepted')?.payload['counted_for']).toEqual([0]);
+    const first = ok(lena);
     expect(first).toEqual({
       ok: true,
       request: r.request,

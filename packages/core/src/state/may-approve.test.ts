@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { caller, clearStep, COPILOT, examplePolicy, ok, restartStep, snapshotStep, World } from '../../../../test/scenario/world.js';
+import { caller, clearStep, compileBundle, COPILOT, examplePolicy, ok, restartStep, snapshotStep, World } from '../../../../test/scenario/world.js';
 import type { ExecutionResult } from './execute.js';
 import { mayApprove } from './approve.js';
 
@@ -71,5 +71,18 @@ describe('mayApprove', () => {
     expect(mayApprove(w.state, w.policy, COPILOT, record, w.now)).toEqual({ eligible: false, reasons: ['AGENT_CANNOT_APPROVE'] });
     expect(mayApprove(w.state, null, caller('leo', 'signed-cli'), record, w.now)).toEqual({ eligible: false, reasons: ['BUNDLE_CHANGED'] });
     expect(mayApprove(w.state, w.policy, caller('leo', 'signed-cli'), record, w.now)).toEqual({ eligible: true, reasons: [] });
+  });
+
+  it('refuses an agent before the request’s own state, and everyone under a bundle not in force, with that reason alone', () => {
+    const w = new World(policy);
+    const request = ok(w.propose([restartStep()])).steps[0]?.request ?? '';
+    ok(w.approve(request, 'leo', 'approver-console', { decision: 'deny' }));
+    const record = w.state.requests.get(request)!;
+    expect(mayApprove(w.state, w.policy, COPILOT, record, w.now)).toEqual({ eligible: false, reasons: ['AGENT_CANNOT_APPROVE'] });
+    // the denier is not an approver already counted: the request is closed, nothing more
+    expect(mayApprove(w.state, w.policy, caller('leo', 'signed-cli'), record, w.now).reasons).toEqual(['REQUEST_CLOSED']);
+    const open = w.state.requests.get(ok(w.propose([restartStep({ target: 'ledger-worker' })])).steps[0]?.request ?? '')!;
+    const other = compileBundle({ ...policy.bundle, description: 'not in force' });
+    expect(mayApprove(w.state, other, caller('sam', 'signed-cli'), open, w.now)).toEqual({ eligible: false, reasons: ['BUNDLE_CHANGED'] });
   });
 });
