@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -194,5 +195,57 @@ describe('buildApp drain', () => {
     await ended;
     // Node alone would hold this close for headersTimeout, a minute
     expect(Date.now() - started).toBeLessThan(5_000);
+  }, 20_000);
+});
+
+describe('buildApp drain over TLS', () => {
+  it('answers the request in flight and closes a quiet TLS connection', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const tls = await import('node:tls');
+    const fixtures = join(import.meta.dirname, '..', '..', '..', '..', 'test', 'fixtures', 'tls');
+    let started!: () => void;
+    const inFlight = new Promise<void>((resolve) => (started = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const app = buildApp({
+      logLevel: 'silent',
+      tls: { cert: readFileSync(join(fixtures, 'a.pem')), key: readFileSync(join(fixtures, 'a.key')) },
+      routes: [
+        route({
+          method: 'GET',
+          path: '/v1/slow',
+          summary: 'answers when released',
+          tag: 'test',
+          response: z.strictObject({ done: z.boolean() }),
+          handler: async () => {
+            started();
+            await released;
+            return { done: true };
+          },
+        }),
+      ],
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const open = (): Promise<TLSSocket> =>
+      new Promise((resolve) => {
+        const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => resolve(socket));
+      });
+    const busy = await open();
+    const quiet = await open();
+    let answer = '';
+    busy.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    const busyEnded = new Promise<void>((resolve) => busy.on('close', () => resolve()));
+    const quietEnded = new Promise<void>((resolve) => quiet.on('close', () => resolve()));
+    busy.write('GET /v1/slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    await inFlight;
+    const closed = app.close();
+    await quietEnded;
+    release();
+    await closed;
+    await busyEnded;
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toContain('{"done":true}');
   }, 20_000);
 });

@@ -14,7 +14,9 @@ import type { Socket } from 'node:net';
 export function closeQuietConnectionsOnDrain(server: Server): { drain(): void } {
   const inFlight = new Map<Socket, number>();
   let draining = false;
-  server.on('connection', (socket: Socket) => {
+  // over TLS a request's socket is the TLS socket, not the TCP one 'connection' sees: count the ones requests ride
+  const opened = 'setSecureContext' in server ? 'secureConnection' : 'connection';
+  server.on(opened, (socket: Socket) => {
     if (draining) {
       socket.destroy();
       return;
