@@ -35,7 +35,6 @@
 // A script that prints figures, never a test that asserts a time (STYLE.md).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +43,7 @@ import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { newEd25519KeyPair } from '../packages/core/dist/index.js';
+import { freePort, waitReady, stop } from './processes.js';
 import { percentile } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
@@ -346,39 +346,8 @@ function bad(...runs) {
   return `${sum('bad')} / ${sum('errors')}`;
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-async function waitReady(url, child) {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode} before it was ready`);
-    try {
-      const res = await fetch(url);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} was not ready within 20 s`);
-}
 
-function stop(child) {
-  if (child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
 
 function log(line) {
   process.stderr.write(`http: ${line}\n`);

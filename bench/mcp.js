@@ -19,7 +19,6 @@
 // A script that prints figures, never a test that asserts a time (STYLE.md).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -29,6 +28,7 @@ import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotoc
 import Database from 'better-sqlite3';
 import { stringify as stringifyYaml } from 'yaml';
 import { newEd25519KeyPair } from '../packages/core/dist/index.js';
+import { freePort, waitReady, stop } from './processes.js';
 import { percentile } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
@@ -183,37 +183,8 @@ function quantiles(latencies) {
   return { p50: percentile(sorted, 50) ?? NaN, p99: percentile(sorted, 99) ?? NaN };
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-async function waitReady(url, child) {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`the gateway exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${url} did not become ready`);
-}
 
-function stop(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve();
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-  });
-}
 
 function ms(value) {
   return Number.isFinite(value) ? value.toFixed(2) : 'n/a';

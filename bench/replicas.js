@@ -18,13 +18,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { newEd25519KeyPair, signStatement } from '../packages/core/dist/index.js';
+import { freePort, stop } from './processes.js';
 import { percentile } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
@@ -158,24 +158,7 @@ function quantiles(values) {
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) };
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-function stop(child) {
-  if (child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
 
 function ms(n) {
   return n.toFixed(2);
