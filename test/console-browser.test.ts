@@ -1,13 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Provider from 'oidc-provider';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { call, startGatewayProcess, type GatewayProcess, type Json } from './helpers/gateway-process.js';
+import { call, freePort, type GatewayProcess, type Json, ledgerEntries, startGatewayProcess } from './helpers/gateway-process.js';
 import { writeTestPolicy } from './helpers/http-suite.js';
 
 /**
@@ -30,16 +29,6 @@ let idp: Server;
 let issuer = '';
 let browserContext: BrowserContext;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 async function agentProposes(step: Record<string, unknown>): Promise<string> {
   const token = await gw.token('payments-copilot', 'copilot-console');
@@ -50,13 +39,6 @@ async function agentProposes(step: Record<string, unknown>): Promise<string> {
   return request!;
 }
 
-async function ledgerTypes(): Promise<{ type: string; payload: Json }[]> {
-  const res = await fetch(`${gw.url}/v1/ledger/export`, { headers: { authorization: `Bearer ${await gw.token('priya', 'approver-console')}` } });
-  return (await res.text())
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as { type: string; payload: Json });
-}
 
 /** Sign in through the identity provider's development login form as `user`, on a fresh page. */
 async function signIn(user: string): Promise<Page> {
@@ -184,7 +166,7 @@ describe('the approver console in Chromium', () => {
     const approvals = (await call(gw.url, 'GET', `/v1/requests/${requestId}`, agentToken)).body['approvals'] as Json[];
     expect(approvals).toEqual([expect.objectContaining({ approver: 'priya', surface: 'approver-console', attestation: 'gateway' })]);
 
-    const entries = await ledgerTypes();
+    const entries = await ledgerEntries(gw);
     expect(entries.find((e) => e.type === 'session.opened')?.payload).toMatchObject({ principal: 'priya', issuer, subject: 'priya' });
     // the sign-in entries sit in the chain like any other: the request's trace still reads
     expect((await call(gw.url, 'GET', `/v1/trace/${requestId}`, await gw.token('priya', 'approver-console'))).status).toBe(200);
@@ -193,7 +175,7 @@ describe('the approver console in Chromium', () => {
     await page.click('#sign-out');
     await page.waitForSelector('#sign-in');
     expect((await browserContext.cookies(gw.url)).find((c) => c.name === '__Host-countersign-session')).toBeUndefined();
-    expect((await ledgerTypes()).some((e) => e.type === 'session.closed')).toBe(true);
+    expect((await ledgerEntries(gw)).some((e) => e.type === 'session.closed')).toBe(true);
     await page.close();
   }, 90_000);
 
@@ -201,7 +183,7 @@ describe('the approver console in Chromium', () => {
     const page = await signIn('mallory');
     expect(await page.textContent('#code')).toBe('IDENTITY_UNMAPPED');
     expect((await browserContext.cookies(gw.url)).find((c) => c.name === '__Host-countersign-session')).toBeUndefined();
-    expect((await ledgerTypes()).find((e) => e.type === 'session.refused')?.payload).toMatchObject({ issuer, subject: 'mallory', code: 'IDENTITY_UNMAPPED' });
+    expect((await ledgerEntries(gw)).find((e) => e.type === 'session.refused')?.payload).toMatchObject({ issuer, subject: 'mallory', code: 'IDENTITY_UNMAPPED' });
     await page.close();
   }, 60_000);
 

@@ -8,7 +8,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult, Progress } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as stringifyYaml } from 'yaml';
-import { call, signedApproval, startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.js';
+import { call, type GatewayProcess, ledgerEntries, signedApproval, startGatewayProcess } from './helpers/gateway-process.js';
 import { writeTestPolicy } from './helpers/http-suite.js';
 
 /**
@@ -50,18 +50,10 @@ function upstreamCalls(): UpstreamCall[] {
     .map((line) => JSON.parse(line) as UpstreamCall);
 }
 
-async function ledger(): Promise<{ type: string; payload: Record<string, unknown> }[]> {
-  const res = await fetch(`${gw.url}/v1/ledger/export`, { headers: { authorization: `Bearer ${await gw.token('priya', 'approver-console')}` } });
-  expect(res.status).toBe(200);
-  return (await res.text())
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as { type: string; payload: Record<string, unknown> });
-}
 
 /** Executions recorded for the proxy's agent: the one-call path's and the consumed grants. */
 async function executions(): Promise<number> {
-  return (await ledger()).filter((e) => e.type === 'step.executed' || e.type === 'grant.consumed').length;
+  return (await ledgerEntries(gw)).filter((e) => e.type === 'step.executed' || e.type === 'grant.consumed').length;
 }
 
 function writeConfig(name: string, upstream: Record<string, unknown>): string {
@@ -140,12 +132,12 @@ function proxyBehaviour(label: string, connect: () => Promise<Client>, disconnec
     });
 
     it('forwards an allowed read at once, decided and executed in one gateway call, and records its outcome', async () => {
-      const before = await ledger();
+      const before = await ledgerEntries(gw);
       const result = (await agent.callTool({ name: 'inspect_shard', arguments: { shard: 'shard-7', depth: 2 } })) as CallToolResult;
       expect(result.isError ?? false).toBe(false);
       expect(text(result)).toBe('shard shard-7: 1200 messages');
       expect(upstreamCalls().at(-1)).toEqual({ upstream: label, tool: 'inspect_shard', args: { shard: 'shard-7', depth: 2 } });
-      const added = (await ledger()).slice(before.length);
+      const added = (await ledgerEntries(gw)).slice(before.length);
       const executed = added.find((e) => e.type === 'step.executed');
       expect(executed?.payload).toMatchObject({ action: 'queue.inspect', environment: 'prod', target: 'payments-queue/shard-7' });
       expect(added.some((e) => e.type === 'grant.issued')).toBe(false);
@@ -154,18 +146,18 @@ function proxyBehaviour(label: string, connect: () => Promise<Client>, disconnec
     });
 
     it('refuses an argument the mapping does not carry into the step, before proposing anything', async () => {
-      const before = [upstreamCalls().length, (await ledger()).length];
+      const before = [upstreamCalls().length, (await ledgerEntries(gw)).length];
       const result = (await agent.callTool({ name: 'inspect_shard', arguments: { shard: 'shard-7', force: true } })) as CallToolResult;
       expect(errorOf(result)).toMatchObject({ code: 'ARGUMENT_NOT_MAPPED', argument: 'force' });
-      expect([upstreamCalls().length, (await ledger()).length]).toEqual(before);
+      expect([upstreamCalls().length, (await ledgerEntries(gw)).length]).toEqual(before);
     });
 
     it('records a tool that reports its own error as a failed execution', async () => {
-      const before = await ledger();
+      const before = await ledgerEntries(gw);
       const result = (await agent.callTool({ name: 'flaky_inspect', arguments: { shard: 'shard-3' } })) as CallToolResult;
       expect(result.isError).toBe(true);
       expect(text(result)).toBe('shard unavailable');
-      const added = (await ledger()).slice(before.length);
+      const added = (await ledgerEntries(gw)).slice(before.length);
       expect(added.find((e) => e.type === 'execution.outcome')?.payload).toMatchObject({ outcome: 'failed' });
       await expectCallsMatchExecutions();
     });
@@ -205,7 +197,7 @@ function proxyBehaviour(label: string, connect: () => Promise<Client>, disconnec
       const requestId = first['request'] as string;
       await approveThroughGateway(requestId);
 
-      const opened = async (): Promise<number> => (await ledger()).filter((e) => e.type === 'request.opened').length;
+      const opened = async (): Promise<number> => (await ledgerEntries(gw)).filter((e) => e.type === 'request.opened').length;
       const openedBefore = await opened();
       const before = upstreamCalls().length;
       // the approved request is for `message`; one character more is another step, and waits on its own
@@ -220,7 +212,7 @@ function proxyBehaviour(label: string, connect: () => Promise<Client>, disconnec
       expect(text(again)).toBe('posted to statuspage');
       expect(await opened()).toBe(openedBefore + 1);
       expect(upstreamCalls().slice(before)).toEqual([{ upstream: label, tool: 'post_status', args: { channel: 'statuspage', message } }]);
-      const consumed = (await ledger()).filter((e) => e.type === 'grant.consumed').at(-1);
+      const consumed = (await ledgerEntries(gw)).filter((e) => e.type === 'grant.consumed').at(-1);
       const request = await call(gw.url, 'GET', `/v1/requests/${requestId}`, token);
       expect(consumed?.payload['step']).toBe(request.body['step']);
       await expectCallsMatchExecutions();

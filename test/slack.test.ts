@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { call, startGatewayProcess, type GatewayProcess, type Json } from './helpers/gateway-process.js';
+import { call, type GatewayProcess, type Json, ledgerEntries, startGatewayProcess } from './helpers/gateway-process.js';
 import { writeTestPolicy } from './helpers/http-suite.js';
 
 /**
@@ -48,14 +48,6 @@ function interaction(user: string, action: 'countersign_approve' | 'countersign_
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }
 
-async function ledger(): Promise<{ type: string; payload: Json }[]> {
-  const res = await fetch(`${gw.url}/v1/ledger/export`, { headers: { authorization: `Bearer ${await gw.token('priya', 'approver-console')}` } });
-  return (await res.text())
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as { type: string; payload: Json })
-    .filter((e) => typeof e.type === 'string');
-}
 
 async function until<T>(probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
   // bounded: the stand-in answers at once
@@ -127,10 +119,10 @@ describe('Slack', () => {
     }
     const buttons = (posted.body['blocks'] as { type: string; elements?: { action_id: string; value?: string }[] }[]).find((b) => b.type === 'actions')!.elements!;
     expect(buttons.filter((b) => b.value === requestId).map((b) => b.action_id)).toEqual(['countersign_approve', 'countersign_deny']);
-    const ts = (await ledger()).find((e) => e.type === 'notification.delivered' && e.payload['webhook'] === 'payments')?.payload['delivery'] as string;
+    const ts = (await ledgerEntries(gw)).find((e) => e.type === 'notification.delivered' && e.payload['webhook'] === 'payments')?.payload['delivery'] as string;
     expect(ts).toMatch(/^1700000000\./);
 
-    const before = (await ledger()).length;
+    const before = (await ledgerEntries(gw)).length;
     // forged and stale requests are turned away before anything is read, and nothing is recorded
     const forgedBody = interaction('U0SAM', 'countersign_approve', requestId, ts);
     const forged = await fetch(`${gw.url}/v1/slack/interactions`, { method: 'POST', headers: signed(forgedBody, undefined, 'not-the-secret'), body: forgedBody });
@@ -139,7 +131,7 @@ describe('Slack', () => {
     expect([stale.status, ((await stale.json()) as Json).error.code]).toEqual([401, 'SLACK_SIGNATURE_STALE']);
     const tampered = await fetch(`${gw.url}/v1/slack/interactions`, { method: 'POST', headers: signed(forgedBody), body: interaction('U0SAM', 'countersign_approve', `${requestId}x`, ts) });
     expect(tampered.status).toBe(401);
-    expect((await ledger()).length).toBe(before);
+    expect((await ledgerEntries(gw)).length).toBe(before);
 
     // Olivia asked for it: her click is refused with its code, recorded, and told to her alone
     const selfBody = interaction('U0OLIVIA', 'countersign_approve', requestId, ts);
@@ -147,7 +139,7 @@ describe('Slack', () => {
     const told = await until(() => calls.find((c) => c.method === 'chat.postEphemeral'));
     expect(told.body).toMatchObject({ channel: 'C0PAYMENTS', user: 'U0OLIVIA' });
     expect(String(told.body['text'])).toContain('SELF_APPROVAL');
-    expect((await ledger()).some((e) => e.type === 'approval.rejected' && JSON.stringify(e.payload).includes('SELF_APPROVAL'))).toBe(true);
+    expect((await ledgerEntries(gw)).some((e) => e.type === 'approval.rejected' && JSON.stringify(e.payload).includes('SELF_APPROVAL'))).toBe(true);
     expect((await call(gw.url, 'GET', `/v1/requests/${requestId}`, agent)).body['status']).toBe('open');
 
     // Sam is independent: his click approves, from the slack surface, and the message shows it

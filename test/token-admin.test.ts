@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { call, startGatewayProcess, type GatewayProcess, type Json } from './helpers/gateway-process.js';
+import { call, type GatewayProcess, type Json, ledgerEntries, startGatewayProcess } from './helpers/gateway-process.js';
 import { writeTestPolicy } from './helpers/http-suite.js';
 
 /**
@@ -19,13 +19,6 @@ const CLI = join(import.meta.dirname, '..', 'packages', 'gateway', 'dist', 'cli.
 let dir = '';
 let gw: GatewayProcess;
 
-async function entries(): Promise<{ type: string; actor: string | null; payload: Json }[]> {
-  const res = await fetch(`${gw.url}/v1/ledger/export`, { headers: { authorization: `Bearer ${await gw.token('priya', 'approver-console')}` } });
-  return (await res.text())
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as { type: string; actor: string | null; payload: Json });
-}
 
 function cli(args: string[], token: string): { status: number | null; stdout: string; stderr: string } {
   const run = spawnSync(process.execPath, [CLI, 'token', ...args, '--server', gw.url], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', COUNTERSIGN_TOKEN: token } });
@@ -66,7 +59,7 @@ describe('token administration over the API', () => {
     const after = await call(gw.url, 'GET', '/v1/requests', token);
     expect([after.status, after.body['error']['code']]).toEqual([401, 'TOKEN_REVOKED']);
 
-    const recorded = await entries();
+    const recorded = await ledgerEntries(gw);
     expect(recorded.find((e) => e.type === 'credential.issued' && e.payload['credential'] === issued.body['id'])).toMatchObject({ actor: 'sam', payload: { principal: 'olivia', surface: 'copilot-console', by: 'sam' } });
     expect(recorded.find((e) => e.type === 'credential.revoked' && e.payload['credential'] === issued.body['id'])).toMatchObject({ actor: 'sam' });
     // the secret is nowhere in the ledger
@@ -85,10 +78,10 @@ describe('token administration over the API', () => {
       [await gw.token('payments-copilot', 'copilot-console'), { principal: 'olivia', surface: 'approver-console' }, 403, 'FORBIDDEN'],
     ];
     for (const [token, body, status, code] of cases) {
-      const before = (await entries()).length;
+      const before = (await ledgerEntries(gw)).length;
       const res = await call(gw.url, 'POST', '/v1/tokens', token, body);
       expect([res.status, res.body['error']?.['code']], code).toEqual([status, code]);
-      const added = (await entries()).slice(before);
+      const added = (await ledgerEntries(gw)).slice(before);
       expect(added.find((e) => e.type === 'authority.rejected')?.payload, code).toMatchObject({ operation: 'token_admin', code });
       expect(added.some((e) => e.type === 'credential.issued'), code).toBe(false);
     }

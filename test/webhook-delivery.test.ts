@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { verifyWebhookSignature } from '../packages/gateway/src/notify/webhook.js';
-import { call, signedApproval, startGatewayProcess, type GatewayProcess, type Json } from './helpers/gateway-process.js';
+import { call, type GatewayProcess, type Json, ledgerEntries, signedApproval, startGatewayProcess } from './helpers/gateway-process.js';
 import { writeTestPolicy } from './helpers/http-suite.js';
 
 /**
@@ -31,13 +31,6 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-async function ledger(): Promise<{ type: string; payload: Json }[]> {
-  const res = await fetch(`${gw.url}/v1/ledger/export`, { headers: { authorization: `Bearer ${await gw.token('priya', 'approver-console')}` } });
-  return (await res.text())
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as { type: string; payload: Json });
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'countersign-webhooks-'));
@@ -86,7 +79,7 @@ describe('webhook deliveries', () => {
     // bounded: five attempts with backoff take under 8 s
     let entries: { type: string; payload: Json }[] = [];
     for (let i = 0; i < 150; i++) {
-      entries = (await ledger()).filter((e) => typeof e.type === 'string' && e.type.startsWith('notification.') && e.payload['request'] === requestId);
+      entries = (await ledgerEntries(gw)).filter((e) => e.type.startsWith('notification.') && e.payload['request'] === requestId);
       if (entries.some((e) => e.payload['webhook'] === 'flaky' && e.payload['final'] === 'true')) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -138,7 +131,7 @@ describe('webhook deliveries', () => {
     // the staging webhook hears nothing of prod, and nobody gets what they did not subscribe to
     expect(received.filter((r) => r.path === '/staging')).toEqual([]);
     expect(received.filter((r) => r.path === '/up' && r.body['event'] !== 'approval.requested')).toEqual([]);
-    const recorded = (await ledger()).filter((e) => e.type === 'notification.delivered' && e.payload['webhook'] === 'ops' && e.payload['request'] === requestId);
+    const recorded = (await ledgerEntries(gw)).filter((e) => e.type === 'notification.delivered' && e.payload['webhook'] === 'ops' && e.payload['request'] === requestId);
     expect(recorded.map((e) => e.payload['event']).sort()).toEqual(['execution.outcome', 'grant.consumed', 'request.approved']);
   }, 30_000);
 });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signOverride, signStatement, type ApprovalStatement, type OverrideBody, type OverrideSignature, type SignerRole } from '@countersign/core';
@@ -118,6 +119,38 @@ export async function call<T = Record<string, Json>>(base: string, method: 'GET'
   const response = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
   const text = await response.text();
   return { status: response.status, body: (text === '' ? {} : JSON.parse(text)) as T };
+}
+
+/** One ledger entry as `GET /v1/ledger/export` streams it. */
+export interface ExportedEntry {
+  readonly seq: number;
+  readonly type: string;
+  readonly actor: string | null;
+  readonly subjects: Record<string, string>;
+  readonly payload: Json;
+}
+
+/** The gateway's ledger entries, in order, read over the API (the export's header and checkpoint lines left out). */
+export async function ledgerEntries(gw: Pick<GatewayProcess, 'url' | 'token'>, reader: readonly [string, string] = ['priya', 'approver-console']): Promise<ExportedEntry[]> {
+  const res = await fetch(`${gw.url}/v1/ledger/export`, { headers: { authorization: `Bearer ${await gw.token(reader[0], reader[1])}` } });
+  if (res.status !== 200) throw new Error(`ledger export answered ${res.status}`);
+  return (await res.text())
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as ExportedEntry)
+    .filter((line) => typeof line.type === 'string');
+}
+
+/** A TCP port free on loopback now, for a process that must know its address before it starts. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
 }
 
 const keys = new Map<string, KeyObject>();
