@@ -15,6 +15,21 @@ export interface CredentialRecord {
   readonly revokedAt: number | null;
 }
 
+/** A credential as the CLI and the API show it: ISO times, never the secret or its hash. */
+export type CredentialView = {
+  readonly id: string;
+  readonly principal: string;
+  readonly surface: string;
+  readonly created_at: string;
+  readonly expires_at: string | null;
+  readonly revoked_at: string | null;
+};
+
+export function credentialView(c: CredentialRecord): CredentialView {
+  const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+  return { id: c.id, principal: c.principal, surface: c.surface, created_at: new Date(c.createdAt).toISOString(), expires_at: iso(c.expiresAt), revoked_at: iso(c.revokedAt) };
+}
+
 /** A credential as stored: the record plus SHA-256 of its secret (never the secret). */
 export interface StoredCredential extends CredentialRecord {
   readonly secretSha256: Uint8Array;

@@ -2,7 +2,7 @@ import { applyEntry, createState, decodeEntry, parseDuration, storedPolicy, type
 import { existsSync } from 'node:fs';
 import { openStore } from '../store/open.js';
 import type { Command } from 'commander';
-import { openCredentialStore, type CredentialRecord, type CredentialStore } from '../auth/credential-store.js';
+import { credentialView, openCredentialStore, type CredentialRecord, type CredentialStore } from '../auth/credential-store.js';
 import { issueCredential, revokeCredential } from '../auth/credentials.js';
 import { GatewayError } from '../errors.js';
 import { readPolicyFile } from '../policy-file.js';
@@ -42,19 +42,8 @@ const SERVER_HELP = `the gateway's URL: administer tokens over its API as the pr
 
 const DEFAULT_EXPIRY = '30d';
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-
 /** The listing form of a credential: never the secret, never its hash. */
-function listed(c: CredentialRecord): Record<string, string | null> {
-  return {
-    id: c.id,
-    principal: c.principal,
-    surface: c.surface,
-    created_at: iso(c.createdAt),
-    expires_at: iso(c.expiresAt),
-    revoked_at: iso(c.revokedAt),
-  };
-}
+const listed = (c: CredentialRecord): Record<string, string | null> => credentialView(c);
 
 async function withStore<T>(flags: StoreFlags, work: (store: CredentialStore) => Promise<T>): Promise<T> {
   const store = await openCredentialStore(storeConfig(flags));

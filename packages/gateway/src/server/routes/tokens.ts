@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseDuration, type Caller, type PolicyBundle } from '@countersign/core';
-import type { CredentialStore } from '../../auth/credential-store.js';
+import { credentialView, type CredentialStore } from '../../auth/credential-store.js';
 import { issueCredential, revokeCredential } from '../../auth/credentials.js';
 import type { CredentialEvent } from '../../service/gateway.js';
 import { ApiError, route, type RouteSpec } from '../app.js';
@@ -59,9 +59,6 @@ function signingSurfaces(bundle: PolicyBundle): Set<string> {
   return new Set(requirements.filter((r) => r.attestation === 'any').flatMap((r) => r.surfaces));
 }
 
-function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
-}
 
 export function tokenRoutes(ctx: ServerContext, credentials: CredentialStore, record: (event: CredentialEvent) => Promise<void>): RouteSpec[] {
   /** A refusal, recorded before it is answered (DESIGN invariant 7); if it cannot be recorded, 503. */
@@ -118,16 +115,9 @@ export function tokenRoutes(ctx: ServerContext, credentials: CredentialStore, re
         }
         const now = ctx.clock();
         const issued = await issueCredential(credentials, { principal: body.principal, surface: body.surface, expiresAt: now + lifetime }, now);
-        await record({ kind: 'issued', credential: issued.credential.id, principal: body.principal, surface: body.surface, expires_at: iso(issued.credential.expiresAt), by: caller });
-        return {
-          token: issued.token,
-          id: issued.credential.id,
-          principal: issued.credential.principal,
-          surface: issued.credential.surface,
-          created_at: iso(issued.credential.createdAt)!,
-          expires_at: iso(issued.credential.expiresAt),
-          revoked_at: null,
-        };
+        const view = credentialView(issued.credential);
+        await record({ kind: 'issued', credential: view.id, principal: view.principal, surface: view.surface, expires_at: view.expires_at, by: caller });
+        return { token: issued.token, ...view };
       },
     }),
     route({
@@ -144,7 +134,7 @@ export function tokenRoutes(ctx: ServerContext, credentials: CredentialStore, re
         return {
           tokens: all
             .filter((c) => query.principal === undefined || c.principal === query.principal)
-            .map((c) => ({ id: c.id, principal: c.principal, surface: c.surface, created_at: iso(c.createdAt)!, expires_at: iso(c.expiresAt), revoked_at: iso(c.revokedAt) })),
+            .map(credentialView),
         };
       },
     }),
@@ -162,8 +152,9 @@ export function tokenRoutes(ctx: ServerContext, credentials: CredentialStore, re
         const known = (await credentials.status(params.id)) !== null;
         if (!known) throw new ApiError('CREDENTIAL_UNKNOWN', `no token \`${params.id}\``);
         const revoked = await revokeCredential(credentials, params.id, ctx.clock());
-        await record({ kind: 'revoked', credential: revoked.id, principal: revoked.principal, surface: revoked.surface, expires_at: iso(revoked.expiresAt), by: caller });
-        return { id: revoked.id, principal: revoked.principal, surface: revoked.surface, created_at: iso(revoked.createdAt)!, expires_at: iso(revoked.expiresAt), revoked_at: iso(revoked.revokedAt) };
+        const view = credentialView(revoked);
+        await record({ kind: 'revoked', credential: view.id, principal: view.principal, surface: view.surface, expires_at: view.expires_at, by: caller });
+        return view;
       },
     }),
   ];
