@@ -28,6 +28,7 @@ import { requestRoutes } from './routes/requests.js';
 import { releaseRoutes } from './routes/releases.js';
 import { registerConsole, type ConsoleOptions } from '../console/routes.js';
 import { ShadowCounter } from './shadow.js';
+import { rollbackPlan } from './views.js';
 import { rollbackRoutes } from './routes/rollbacks.js';
 import { tokenRoutes } from './routes/tokens.js';
 
@@ -243,7 +244,6 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     const served = activePolicy(ctx);
     if (request === undefined || served === null) return null;
     const step = state.steps.get(request.step);
-    const artifact = step?.artifact ? state.artifacts.get(step.artifact) : undefined;
     const slackDeclared = served.surfaces.has('slack');
     return {
       id: request.id,
@@ -252,7 +252,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
       environment: request.environment,
       risk: request.risk,
       expected_consequence: step?.expected_consequence ?? null,
-      rollback: artifact ? `${artifact.action} on ${artifact.target} (${artifact.status})` : 'none registered',
+      rollback: rollbackPlan(state, step) ?? 'none registered',
       asked_by: `${request.agent} on behalf of ${request.on_behalf_of}, from ${request.surface}`,
       required: `${request.requirements.quorum.map((q) => `${q.count} of ${q.roles.join(' or ')}`).join(', and ')}; through ${request.requirements.surfaces.join(' or ')}`,
       digest: request.digest,
@@ -277,26 +277,24 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   };
   notifyRef = (entries) => {
     const served = activePolicy(ctx);
-    // Slack messages this replica posted show the decision
-    if (served !== null && (served.loaded.bundle.notifications?.slack ?? []).length > 0) {
-      for (const sealed of entries) {
-        const entry = decodeEntry(sealed.bytes);
-        const requestId = entry.subjects['request'];
-        if (slackDecided.has(entry.type) && requestId !== undefined) {
-          slackFor(served).requestDecided(requestId, `${entry.type.slice('request.'.length)}${entry.actor === null ? '' : ` by ${entry.actor}`} at ${entry.at}`);
-        }
-      }
-    }
-    // the hot path pays nothing unless a webhook subscribed to more than opened requests
-    if (served === null || !(served.loaded.bundle.notifications?.webhooks ?? []).some((w) => w.events?.some((e) => ledgerEvents.has(e)))) return;
-    const notifier = notifierFor(served);
+    if (served === null) return;
+    const notifications = served.loaded.bundle.notifications;
+    // the hot path pays nothing unless Slack is set up or a webhook subscribed to more than opened requests
+    const slack = (notifications?.slack ?? []).length > 0 ? slackFor(served) : null;
+    const webhooks = (notifications?.webhooks ?? []).some((w) => w.events?.some((e) => ledgerEvents.has(e))) ? notifierFor(served) : null;
+    if (slack === null && webhooks === null) return;
     for (const sealed of entries) {
       const entry = decodeEntry(sealed.bytes);
-      if (!ledgerEvents.has(entry.type)) continue;
+      // Slack messages this replica posted show the decision
+      const named = entry.subjects['request'];
+      if (slack !== null && slackDecided.has(entry.type) && named !== undefined) {
+        slack.requestDecided(named, `${entry.type.slice('request.'.length)}${entry.actor === null ? '' : ` by ${entry.actor}`} at ${entry.at}`);
+      }
+      if (webhooks === null || !ledgerEvents.has(entry.type)) continue;
       const payload = entry.payload as Record<string, unknown>;
       const requestId = requestOf(entry.subjects, payload);
       const record = requestId === null ? undefined : gateway.state.requests.get(requestId);
-      notifier.notify({
+      webhooks.notify({
         event: entry.type,
         seq: entry.seq,
         at: entry.at,

@@ -133,7 +133,8 @@ export function liveGrant(state: AuthorityState, step: StepRecord): GrantRecord 
 }
 
 
-function rollbackPlan(state: AuthorityState, step: StepRecord | undefined): string | null {
+/** The step's registered rollback, as people read it: what, on which target, its id and state. */
+export function rollbackPlan(state: AuthorityState, step: StepRecord | undefined): string | null {
   if (!step || step.artifact === null) return null;
   const artifact = state.artifacts.get(step.artifact);
   if (!artifact) return null;
