@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { decideProposal, decisionState, parseProposal, Proposal, stepDigest, type Caller, type RequestRecord } from '@countersign/core';
+import { decideProposal, decisionState, parseProposal, Proposal, stepDigest, type Caller, type ProposalRecord, type RequestRecord } from '@countersign/core';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, viewContext, type ServerContext } from '../context.js';
 import { liveGrant, ProposalBody, stepOutcomeView, stepView, type ProposalBody as ProposalAnswer } from '../views.js';
@@ -37,6 +37,25 @@ function resumable(ctx: ServerContext, caller: Caller, body: Proposal): RequestR
     if (record.status === 'approved' && step !== undefined && step.executions.length === 0 && liveGrant(state, step) !== null) return record;
   }
   return null;
+}
+
+/** A recorded proposal and these of its steps as they stand now; grants only for the proposing agent. */
+async function proposalView(ctx: ServerContext, record: ProposalRecord, stepIds: readonly string[], caller: Caller): Promise<ProposalAnswer> {
+  const view = viewContext(ctx);
+  const steps = [];
+  for (const id of stepIds) {
+    const step = ctx.reader.state.steps.get(id);
+    if (step) steps.push(await stepView(view, step, record.agent, caller));
+  }
+  return {
+    proposal: record.id,
+    bundle_id: record.bundle_id,
+    agent: record.agent,
+    on_behalf_of: record.on_behalf_of,
+    surface: record.surface,
+    incident: record.incident,
+    steps,
+  };
 }
 
 export function proposalRoutes(ctx: ServerContext): RouteSpec[] {
@@ -81,16 +100,7 @@ export function proposalRoutes(ctx: ServerContext): RouteSpec[] {
     const record = state.proposals.get(found.proposal);
     const step = state.steps.get(found.step);
     if (record === undefined || step === undefined) throw new ApiError('STORE_STALE', `request \`${found.id}\` has no proposal or step in this replica's state`);
-    return {
-      proposal: record.id,
-      bundle_id: record.bundle_id,
-      agent: record.agent,
-      on_behalf_of: record.on_behalf_of,
-      surface: record.surface,
-      incident: record.incident,
-      resumed: true,
-      steps: [await stepView(viewContext(ctx), step, record.agent, caller)],
-    };
+    return { ...(await proposalView(ctx, record, [step.id], caller)), resumed: true };
   };
 
   return [
@@ -113,21 +123,7 @@ export function proposalRoutes(ctx: ServerContext): RouteSpec[] {
         const state = ctx.reader.state;
         const record = state.proposals.get(params.id);
         if (!record) throw new ApiError('PROPOSAL_UNKNOWN', `no proposal \`${params.id}\``);
-        const view = viewContext(ctx);
-        const steps = [];
-        for (const id of record.steps) {
-          const step = state.steps.get(id);
-          if (step) steps.push(await stepView(view, step, record.agent, caller));
-        }
-        return {
-          proposal: record.id,
-          bundle_id: record.bundle_id,
-          agent: record.agent,
-          on_behalf_of: record.on_behalf_of,
-          surface: record.surface,
-          incident: record.incident,
-          steps,
-        };
+        return proposalView(ctx, record, record.steps, caller);
       },
     }),
     route({
