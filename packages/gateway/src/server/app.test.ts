@@ -129,29 +129,36 @@ describe('buildApp', () => {
   });
 });
 
+/** An app whose one route, GET /v1/slow, answers only once released: a request held in flight. */
+function slowApp(tls?: { cert: Buffer; key: Buffer }) {
+  let started!: () => void;
+  const inFlight = new Promise<void>((resolve) => (started = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const app = buildApp({
+    logLevel: 'silent',
+    ...(tls === undefined ? {} : { tls }),
+    routes: [
+      route({
+        method: 'GET',
+        path: '/v1/slow',
+        summary: 'answers when released',
+        tag: 'test',
+        response: z.strictObject({ done: z.boolean() }),
+        handler: async () => {
+          started();
+          await released;
+          return { done: true };
+        },
+      }),
+    ],
+  });
+  return { app, inFlight, release };
+}
+
 describe('buildApp while closing', () => {
   it('turns away a request that arrives during the drain with 503 NOT_READY in the error shape, and serves the one in flight', async () => {
-    let started!: () => void;
-    const inFlight = new Promise<void>((resolve) => (started = resolve));
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const slow = buildApp({
-      logLevel: 'silent',
-      routes: [
-        route({
-          method: 'GET',
-          path: '/v1/slow',
-          summary: 'answers when released',
-          tag: 'test',
-          response: z.strictObject({ done: z.boolean() }),
-          handler: async () => {
-            started();
-            await released;
-            return { done: true };
-          },
-        }),
-      ],
-    });
+    const { app: slow, inFlight, release } = slowApp();
     await slow.listen({ port: 0, host: '127.0.0.1' });
     const { port } = slow.server.address() as AddressInfo;
     const socket = connect({ host: '127.0.0.1', port });
@@ -204,28 +211,7 @@ describe('buildApp drain over TLS', () => {
     const { join } = await import('node:path');
     const tls = await import('node:tls');
     const fixtures = join(import.meta.dirname, '..', '..', '..', '..', 'test', 'fixtures', 'tls');
-    let started!: () => void;
-    const inFlight = new Promise<void>((resolve) => (started = resolve));
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const app = buildApp({
-      logLevel: 'silent',
-      tls: { cert: readFileSync(join(fixtures, 'a.pem')), key: readFileSync(join(fixtures, 'a.key')) },
-      routes: [
-        route({
-          method: 'GET',
-          path: '/v1/slow',
-          summary: 'answers when released',
-          tag: 'test',
-          response: z.strictObject({ done: z.boolean() }),
-          handler: async () => {
-            started();
-            await released;
-            return { done: true };
-          },
-        }),
-      ],
-    });
+    const { app, inFlight, release } = slowApp({ cert: readFileSync(join(fixtures, 'a.pem')), key: readFileSync(join(fixtures, 'a.key')) });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = app.server.address() as AddressInfo;
     const open = (): Promise<TLSSocket> =>
