@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -56,12 +57,22 @@ async function executions(): Promise<number> {
   return (await ledgerEntries(gw)).filter((e) => e.type === 'step.executed' || e.type === 'grant.consumed').length;
 }
 
-function writeConfig(name: string, upstream: Record<string, unknown>): string {
+/** Entries past `from`, once one of them is an outcome (reported in the background): at most 10 s. */
+async function addedWithOutcome(from: number): Promise<Awaited<ReturnType<typeof ledgerEntries>>> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const added = (await ledgerEntries(gw)).slice(from);
+    if (added.some((e) => e.type === 'execution.outcome') || Date.now() > deadline) return added;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function writeConfig(name: string, upstream: Record<string, unknown>, server = gw.url): string {
   const path = join(dir, name);
   writeFileSync(
     path,
     stringifyYaml({
-      server: gw.url,
+      server,
       agent: 'payments-copilot',
       on_behalf_of: 'olivia',
       surface: 'copilot-console',
@@ -137,7 +148,8 @@ function proxyBehaviour(label: string, connect: () => Promise<Client>, disconnec
       expect(result.isError ?? false).toBe(false);
       expect(text(result)).toBe('shard shard-7: 1200 messages');
       expect(upstreamCalls().at(-1)).toEqual({ upstream: label, tool: 'inspect_shard', args: { shard: 'shard-7', depth: 2 } });
-      const added = (await ledgerEntries(gw)).slice(before.length);
+      // the outcome is reported after the agent has its answer, off its path
+      const added = await addedWithOutcome(before.length);
       const executed = added.find((e) => e.type === 'step.executed');
       expect(executed?.payload).toMatchObject({ action: 'queue.inspect', environment: 'prod', target: 'payments-queue/shard-7' });
       expect(added.some((e) => e.type === 'grant.issued')).toBe(false);
@@ -157,7 +169,7 @@ function proxyBehaviour(label: string, connect: () => Promise<Client>, disconnec
       const result = (await agent.callTool({ name: 'flaky_inspect', arguments: { shard: 'shard-3' } })) as CallToolResult;
       expect(result.isError).toBe(true);
       expect(text(result)).toBe('shard unavailable');
-      const added = (await ledgerEntries(gw)).slice(before.length);
+      const added = await addedWithOutcome(before.length);
       expect(added.find((e) => e.type === 'execution.outcome')?.payload).toMatchObject({ outcome: 'failed' });
       await expectCallsMatchExecutions();
     });
@@ -264,6 +276,47 @@ function startAndRead(args: string[], env: NodeJS.ProcessEnv, stream: 'stdout' |
     child.once('exit', (code) => reject(new Error(`exited ${code} before ${key}:\n${output}`)));
   });
 }
+
+describe('outcomes reported in the background', () => {
+  let slow: Server | undefined;
+  afterAll(() => new Promise<void>((resolve) => (slow === undefined ? resolve() : slow.close(() => resolve()))));
+
+  it('reach the ledger before the proxy exits, though the agent closed the session right after its answer', async () => {
+    // in front of the gateway: every outcome report is held for a second, everything else passes at once
+    slow = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const forward = async (): Promise<void> => {
+          if (req.url?.endsWith('/outcome') === true) await new Promise((resolve) => setTimeout(resolve, 1_000));
+          const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => ['authorization', 'content-type', 'accept'].includes(k))) as Record<string, string>;
+          const answer = await fetch(`${gw.url}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers, ...(chunks.length === 0 ? {} : { body: Buffer.concat(chunks) }) });
+          res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+          res.end(Buffer.from(await answer.arrayBuffer()));
+        };
+        forward().catch(() => res.destroy());
+      });
+    });
+    await new Promise<void>((resolve) => slow!.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = slow.address() as { port: number };
+    const config = writeConfig('slow.yaml', { command: process.execPath, args: [UPSTREAM], env: { UPSTREAM_LOG: log, UPSTREAM_LABEL: 'slow' } }, `http://127.0.0.1:${port}`);
+    const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp', '--config', config], env: { ...getDefaultEnvironment(), COUNTERSIGN_TOKEN: token }, stderr: 'ignore' });
+    const agent = new Client({ name: 'test-agent', version: '1.0.0' });
+    await agent.connect(transport);
+    const before = (await ledgerEntries(gw)).length;
+    const started = Date.now();
+    const result = (await agent.callTool({ name: 'inspect_shard', arguments: { shard: 'shard-5', depth: 1 } })) as CallToolResult;
+    // the answer did not wait for the held report
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(text(result)).toBe('shard shard-5: 1200 messages');
+    const exited = new Promise<number | null>((resolve) => (transport as unknown as { _process?: ChildProcess })._process?.once('exit', (code) => resolve(code)));
+    // the end of its input (or the SDK's SIGTERM 2 s later) ends it once the report was answered
+    await transport.close();
+    expect(await exited).toBe(0);
+    const added = (await ledgerEntries(gw)).slice(before);
+    expect(added.find((e) => e.type === 'execution.outcome')?.payload).toMatchObject({ outcome: 'succeeded' });
+  }, 30_000);
+});
 
 describe('Streamable HTTP', () => {
   const children: ChildProcess[] = [];

@@ -217,4 +217,41 @@ describe('guardTool', () => {
     expect(await guardTool(gw.client, step, () => 'done', { onReportError: (e) => errors.push(e) })).toBe('done');
     expect(errors).toEqual([expect.objectContaining({ code: 'UNREACHABLE' })]);
   });
+
+  it('in the background, returns the result before the outcome is answered, and hands over the report to await', async () => {
+    let answer: (value: Response) => void = () => undefined;
+    const gw = gatewayDouble({
+      'POST /v1/proposals/execute': () => json(201, decided('allow', { execution: 'exe-1', digest: stepDigest(presented, BUNDLE) })),
+      'POST /v1/executions/exe-1/outcome': () => new Promise<Response>((resolve) => (answer = resolve)),
+    });
+    const reports: Promise<void>[] = [];
+    expect(await guardTool(gw.client, step, () => 'done', { background: (p) => reports.push(p) })).toBe('done');
+    // the result came back while the outcome was still unanswered
+    expect(reports).toHaveLength(1);
+    expect(gw.calls.at(-1)?.body).toEqual({ outcome: 'succeeded' });
+    let settled = false;
+    void reports[0]!.then(() => (settled = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    answer(json(200, { execution: 'exe-1', outcome: 'succeeded' }));
+    await reports[0];
+    expect(settled).toBe(true);
+  });
+
+  it('in the background, a failed report (even with a throwing onReportError) never rejects', async () => {
+    const gw = gatewayDouble({
+      'POST /v1/proposals/execute': () => json(201, decided('allow', { execution: 'exe-1', digest: stepDigest(presented, BUNDLE) })),
+      'POST /v1/executions/exe-1/outcome': () => Promise.reject(new TypeError('fetch failed')),
+    });
+    const reports: Promise<void>[] = [];
+    const boom = new RangeError('tool failed');
+    const run = guardTool(gw.client, step, () => Promise.reject(boom), {
+      background: (p) => reports.push(p),
+      onReportError: () => {
+        throw new Error('the logger broke');
+      },
+    });
+    await expect(run).rejects.toBe(boom);
+    await expect(reports[0]).resolves.toBeUndefined();
+  });
 });

@@ -48,6 +48,13 @@ export interface GuardOptions<T = unknown> {
   readonly describe?: (error: unknown) => string;
   /** Reporting the outcome failed after the tool ran; the tool's own result or error still stands. */
   readonly onReportError?: (error: unknown) => void;
+  /**
+   * Report the outcome off the caller's path: the tool's result (or error)
+   * comes back at once, and the report's promise is handed here, to be
+   * awaited before the process exits. It never rejects: a failed report goes
+   * to `onReportError`. Without it the report is awaited first.
+   */
+  readonly background?: (report: Promise<void>) => void;
 }
 
 function notGranted(message: string, details: Record<string, unknown>): CountersignClientError {
@@ -87,11 +94,13 @@ export async function guardTool<T>(client: CountersignClient, step: GuardedStep,
   const execution = await executionFor(client, presented, proposal, decided, options);
 
   const report = async (outcome: ExecutionOutcome, detail?: string): Promise<void> => {
-    try {
-      await client.reportOutcome(execution, outcome, detail);
-    } catch (err) {
-      options.onReportError?.(err);
-    }
+    const reported = client
+      .reportOutcome(execution, outcome, detail)
+      .then(() => undefined, (err: unknown) => options.onReportError?.(err))
+      // a throwing onReportError must not turn a report in the background into an unhandled rejection
+      .catch(() => undefined);
+    if (options.background === undefined) await reported;
+    else options.background(reported);
   };
   let result: T;
   try {

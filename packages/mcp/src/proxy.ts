@@ -54,6 +54,8 @@ export class CountersignProxy {
   readonly #upstreams: ReadonlyMap<string, Client>;
   readonly #log: ProxyLog;
   readonly #progressEveryMs: number;
+  /** Outcome reports still in flight: the agent has its result, the gateway not yet the outcome. */
+  readonly #reports = new Set<Promise<void>>();
 
   constructor(options: ProxyOptions) {
     this.#config = options.config;
@@ -64,6 +66,11 @@ export class CountersignProxy {
     for (const [name, tool] of Object.entries(this.#config.tools)) {
       if (!this.#upstreams.has(tool.upstream)) throw new Error(`tool \`${name}\` names upstream \`${tool.upstream}\`, which is not connected`);
     }
+  }
+
+  /** Resolves once every outcome report in flight has been answered (or has failed and been logged). */
+  async settle(): Promise<void> {
+    while (this.#reports.size > 0) await Promise.all(this.#reports);
   }
 
   /** The mapped tools the upstreams offer, under the names the agent sees; every other tool is hidden. */
@@ -166,6 +173,11 @@ export class CountersignProxy {
           classify: upstreamOutcome,
           describe: (err) => (err instanceof McpError ? `upstream error ${err.code}` : err instanceof Error ? err.name : typeof err),
           onReportError: (err) => this.#log({ msg: 'outcome not reported', tool: name, code: isCountersignClientError(err) ? err.code : 'UNKNOWN' }),
+          // the agent's answer does not wait for the outcome's round trip; `settle` waits for it before exit
+          background: (report) => {
+            this.#reports.add(report);
+            void report.finally(() => this.#reports.delete(report));
+          },
         },
       );
       this.#log({ msg: 'tool called', tool: name, action: step.action, error: result.isError === true });

@@ -102,6 +102,8 @@ export async function startProxy(options: StartOptions): Promise<RunningProxy> {
   return {
     proxy,
     async close() {
+      // outcomes reported in the background reach the ledger before the proxy lets go
+      await proxy.settle();
       await Promise.all([...upstreams.values()].map((c) => c.close().catch(() => undefined)));
     },
   };
@@ -111,8 +113,21 @@ export async function startProxy(options: StartOptions): Promise<RunningProxy> {
 export async function serveStdio(proxy: CountersignProxy): Promise<void> {
   const server = proxy.server();
   const closed = new Promise<void>((resolve) => (server.onclose = () => resolve()));
-  await server.connect(new StdioServerTransport());
-  await closed;
+  // the SDK's stdio transport does not close at the end of its input: an agent
+  // that closed its end of the pipe, or a SIGTERM, ends the session here, so the
+  // caller settles what is in flight before the process exits
+  const end = (): void => void server.close();
+  process.stdin.once('end', end);
+  process.once('SIGTERM', end);
+  process.once('SIGINT', end);
+  try {
+    await server.connect(new StdioServerTransport());
+    await closed;
+  } finally {
+    process.stdin.off('end', end);
+    process.off('SIGTERM', end);
+    process.off('SIGINT', end);
+  }
 }
 
 export interface HttpServeOptions {
