@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import canonicalize from 'canonicalize';
-import { assertCanonicalValue, canonicalBytes, canonicalDigest, canonicalJson, MAX_CANONICAL_DEPTH, type CanonicalValue } from './canonical.js';
+import { assertCanonicalValue, canonicalBytes, canonicalJson, MAX_CANONICAL_DEPTH, type CanonicalValue } from './canonical.js';
+import { canonicalDigest } from './digest.js';
 import { CountersignError } from './errors.js';
 
 describe('canonicalJson', () => {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { CountersignError } from './errors.js';
 
 /**
@@ -180,17 +179,4 @@ export function assertCanonicalValue(value: unknown, pointer = ''): asserts valu
 /** RFC 8785 canonical bytes (UTF-8) of a restricted value. */
 export function canonicalBytes(value: unknown): Uint8Array {
   return new TextEncoder().encode(canonicalJson(value));
-}
-
-export function sha256(data: Uint8Array | string): Uint8Array {
-  return createHash('sha256').update(data).digest();
-}
-
-export function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/** `sha256:<hex>` over the canonical bytes: the digest form used in ids and statements. */
-export function canonicalDigest(value: unknown): string {
-  return `sha256:${sha256Hex(canonicalJson(value))}`;
 }

@@ -1,13 +1,6 @@
 export { CountersignError, isCountersignError, type CoreErrorCode } from './errors.js';
-export {
-  assertCanonicalValue,
-  canonicalBytes,
-  canonicalDigest,
-  canonicalJson,
-  sha256,
-  sha256Hex,
-  type CanonicalValue,
-} from './canonical.js';
+export { assertCanonicalValue, canonicalBytes, canonicalJson, type CanonicalValue } from './canonical.js';
+export { canonicalDigest, sha256, sha256Hex } from './digest.js';
 export { formatDuration, parseDuration } from './policy/duration.js';
 export * from './policy/schema.js';
 export { principalForIdentity, type IdentityClaims, type UnmappedCode } from './policy/identity.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalDigest, sha256Hex } from '../canonical.js';
+import { canonicalDigest, sha256Hex } from '../digest.js';
 import { stepCanonicalJson, stepDigest } from './digest.js';
 
 const BUNDLE = 'sha256:' + '0'.repeat(64);

@@ -1,5 +1,6 @@
 import * as nodeCrypto from 'node:crypto';
-import { canonicalDigest, canonicalJson } from '../canonical.js';
+import { canonicalJson } from '../canonical.js';
+import { canonicalDigest } from '../digest.js';
 import type { ProposalStep } from './proposal.js';
 
 type DigestedStep = Pick<ProposalStep, 'action' | 'environment' | 'target' | 'params'>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { canonicalJson, sha256Hex, type CanonicalValue } from '../canonical.js';
+import { canonicalJson, type CanonicalValue } from '../canonical.js';
+import { sha256Hex } from '../digest.js';
 import { CountersignError } from '../errors.js';
 import { nfcDeep, UTC_TIMESTAMP } from '../authority/nfc.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { canonicalJson, sha256Hex } from '../canonical.js';
+import { canonicalJson } from '../canonical.js';
+import { sha256Hex } from '../digest.js';
 import { buildRoster, formatPublicKey } from '../policy/roster.js';
 import { overrideBodyHash, parseOverrideBody, type OverrideBody } from './body.js';
 import { overrideEvidenceHash, overrideSignatureBytes, signOverride, verifyOverrideSignature, type OverrideSignerClaim } from './evidence.js';

@@ -1,5 +1,6 @@
 import { sign, verify, type KeyObject } from 'node:crypto';
-import { canonicalJson, sha256Hex } from '../canonical.js';
+import { canonicalJson } from '../canonical.js';
+import { sha256Hex } from '../digest.js';
 import { nfcDeep } from '../authority/nfc.js';
 import type { Roster } from '../policy/roster.js';
 import { overrideBodyHash, overrideBodyValue, type OverrideBody } from './body.js';

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { OVERRIDE_CODE_ORDER, type OverrideRejectionCode } from '../authority/codes.js';
-import { canonicalDigest } from '../canonical.js';
+import { canonicalDigest } from '../digest.js';
 import { buildRoster, formatPublicKey } from '../policy/roster.js';
 import { ActionContract, OverrideRules, type PolicyBundle, type Principal } from '../policy/schema.js';
 import type { OverrideBody } from './body.js';

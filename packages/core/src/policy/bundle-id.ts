@@ -1,4 +1,5 @@
-import { canonicalDigest, canonicalJson, type CanonicalValue } from '../canonical.js';
+import { canonicalJson, type CanonicalValue } from '../canonical.js';
+import { canonicalDigest } from '../digest.js';
 import type { PolicyBundle } from './schema.js';
 
 /**

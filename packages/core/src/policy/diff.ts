@@ -1,5 +1,6 @@
 import { parseUtc } from '../authority/nfc.js';
-import { canonicalDigest, canonicalJson, type CanonicalValue } from '../canonical.js';
+import { canonicalJson, type CanonicalValue } from '../canonical.js';
+import { canonicalDigest } from '../digest.js';
 import { decideProposal } from '../decision/decide.js';
 import type { Decision } from '../decision/decision.js';
 import { DECISION_EFFECTS, type DecisionEffect } from '../decision/reason.js';

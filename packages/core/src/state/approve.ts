@@ -1,4 +1,4 @@
-import { canonicalDigest } from '../canonical.js';
+import { canonicalDigest } from '../digest.js';
 import { approvalEligibility, evaluateApproval, type ApprovalEligibility, type ApprovalSubject, type DeliveringCredential } from '../approval/independence.js';
 import type { ApprovalAttestation, ApprovalStatement } from '../approval/statement.js';
 import type { CompiledPolicy } from '../policy/compile.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalDigest } from '../canonical.js';
+import { canonicalDigest } from '../digest.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import type { ApprovalStatement } from '../approval/statement.js';
 import { caller, compileBundle, COPILOT, examplePolicy, ok, refused, World } from '../../../../test/scenario/world.js';

@@ -1,4 +1,5 @@
-import { canonicalDigest, type CanonicalValue } from '../canonical.js';
+import { type CanonicalValue } from '../canonical.js';
+import { canonicalDigest } from '../digest.js';
 import { evaluateApproval } from '../approval/independence.js';
 import type { ApprovalAttestation, ApprovalStatement } from '../approval/statement.js';
 import { normalisePolicy, policyBundleId } from '../policy/bundle-id.js';

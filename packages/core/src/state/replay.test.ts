@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalDigest, canonicalJson } from '../canonical.js';
+import { canonicalJson } from '../canonical.js';
+import { canonicalDigest } from '../digest.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import {
   caller,
