@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { canonicalDigest } from '../packages/core/src/canonical.js';
+import { canonicalDigest } from '../packages/core/src/digest.js';
 import { decodeEntry, sealEntry, type LedgerEntry, type SealedEntry } from '../packages/core/src/ledger/entry.js';
 import type { PolicyDiff } from '../packages/core/src/policy/diff.js';
 import { SqliteLedgerStore } from '../packages/gateway/src/store/sqlite.js';

@@ -15,7 +15,7 @@ import { AuthorityMachine, type MachineStep } from '../../packages/core/src/stat
 import type { ProposeResult } from '../../packages/core/src/state/propose.js';
 import type { ApprovalResult } from '../../packages/core/src/state/approve.js';
 import type { ApproveReleaseResult, ProposeReleaseResult } from '../../packages/core/src/state/release.js';
-import { canonicalDigest } from '../../packages/core/src/canonical.js';
+import { canonicalDigest } from '../../packages/core/src/digest.js';
 import { restartOverrideAt, type OverrideDraft } from './override-draft.js';
 
 export type { OverrideDraft } from './override-draft.js';
