@@ -12,6 +12,12 @@ export type GatewayErrorCode =
   | 'STORE_CONFLICT'
   | 'STORE_STALE'
   | 'STORE_CORRUPT'
+  /** `ledger import` into a store that already holds entries, checkpoints or projections. */
+  | 'STORE_NOT_EMPTY'
+  /** `ledger import`: entries after the export's last signed checkpoint, protected by the hash chain only. */
+  | 'EXPORT_UNSIGNED_TAIL'
+  /** `ledger import`: the export file differs from the one verified before anything was written. */
+  | 'EXPORT_CHANGED'
   | 'MIGRATION_FAILED'
   | 'SEQUENCER_CLOSED'
   | 'BUNDLE_NOT_LOADED'

@@ -37,13 +37,14 @@ import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
 import { ThreadedVerifier } from '../ledger/threaded-verify.js';
 import { EXIT } from './exit.js';
 import { ENVIRONMENT_STORE, exitCodesHelp, USAGE_INPUT } from './help.js';
+import { registerImport } from './ledger-import.js';
 import { registerReplay } from './replay.js';
 import { storeConfig, storeOptions, type StoreFlags } from './store-options.js';
 
 export function register(program: Command): void {
   const ledger = program
     .command('ledger')
-    .description('verify, export and prove entries of the signed ledger')
+    .description('verify, export, import and prove entries of the signed ledger')
     .addHelpText(
       'after',
       `
@@ -59,6 +60,7 @@ Examples:
   countersign ledger verify --db cs/ledger.db --public-key "$(countersign keys public --key cs/gateway.key | head -1)"
   countersign ledger export --db cs/ledger.db --out /tmp/ledger.jsonl
   countersign ledger verify --file /tmp/ledger.jsonl --key-file cs/gateway.key.pub
+  countersign ledger import --file /tmp/ledger.jsonl --db restored/ledger.db --key-file cs/gateway.key.pub
   countersign ledger prove 3 --db cs/ledger.db > proof.json
   countersign ledger checkpoint --db cs/ledger.db
 `,
@@ -223,6 +225,7 @@ Examples:
     });
   });
 
+  registerImport(ledger);
   registerReplay(ledger);
 
   storeOptions(
@@ -430,7 +433,7 @@ async function checkpointFor(store: LedgerStore, size: number | undefined): Prom
 }
 
 /** Whether `--key-file` is a PEM public key (which, unlike a verifier key line, names no origin). */
-function pemKeyFile(opts: { publicKey?: string; keyFile?: string }): boolean {
+export function pemKeyFile(opts: { publicKey?: string; keyFile?: string }): boolean {
   if (opts.publicKey !== undefined || opts.keyFile === undefined) return false;
   try {
     return readFileSync(opts.keyFile, 'utf8').startsWith('-----BEGIN');
@@ -440,7 +443,7 @@ function pemKeyFile(opts: { publicKey?: string; keyFile?: string }): boolean {
 }
 
 /** The origin a ledger names: its export's header, or its store's latest checkpoint; undefined when it names none. */
-async function ledgerOrigin(opts: StoreFlags & { file?: string }): Promise<string | undefined> {
+export async function ledgerOrigin(opts: StoreFlags & { file?: string }): Promise<string | undefined> {
   if (opts.file !== undefined) {
     let handle: FileHandle | null = null;
     try {
@@ -462,7 +465,7 @@ async function ledgerOrigin(opts: StoreFlags & { file?: string }): Promise<strin
 }
 
 /** The one key a verification trusts from the start; rotations in the ledger hand over from it. */
-function trustedKey(opts: { publicKey?: string; keyFile?: string; origin?: string }): NoteVerifierKey {
+export function trustedKey(opts: { publicKey?: string; keyFile?: string; origin?: string }): NoteVerifierKey {
   if (opts.publicKey !== undefined && opts.keyFile !== undefined) {
     throw new GatewayError('USAGE', 'give either `--public-key` or `--key-file`, not both');
   }
@@ -484,7 +487,7 @@ function trustedKey(opts: { publicKey?: string; keyFile?: string; origin?: strin
 }
 
 /** A verifier failure as the CLI reports it: `seq 41: hash mismatch (bytes do not ...)`. */
-function verifyError(err: unknown): unknown {
+export function verifyError(err: unknown): unknown {
   if (!isCountersignError(err) || err.code !== 'LEDGER_VERIFY_FAILED' || err.details === undefined) return err;
   const { seq, kind } = err.details as { seq?: unknown; kind?: unknown };
   if (typeof seq !== 'number' || typeof kind !== 'string') return err;

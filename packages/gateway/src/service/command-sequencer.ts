@@ -1,10 +1,8 @@
 import {
   applyEntry,
-  canonicalJson,
   createState,
   decodeEntry,
   leafHash,
-  projectionRow,
   sealEntry,
   storedPolicy,
   uniqueKey,
@@ -18,7 +16,6 @@ import {
   type LedgerEntry,
   type LedgerHead,
   type ProjectionRef,
-  type ProjectionWrite,
   type SealedEntry,
   type TransactionalLedgerStore,
 } from '@countersign/core';
@@ -27,6 +24,7 @@ import { CheckpointScheduler } from '../ledger/checkpoint-scheduler.js';
 import { LeafTree, proveEntry, type EntryProof } from '../ledger/checkpointer.js';
 import { notify } from '../ledger/observer.js';
 import { PIPELINE_DEPTH, type CheckpointSchedule, type SequencerObserver } from '../ledger/sequencer.js';
+import { projectionWrites } from './replay.js';
 
 /**
  * Evaluates one command against the live state: a core command
@@ -426,11 +424,7 @@ export class CommandSequencer {
         uniqueKeys.push(...outcome.drafts.map((draft) => uniqueKey(draft)));
         settlements[index] = { ok: true, committed: { result: outcome.result, entries } };
       });
-      const projections: ProjectionWrite[] = [];
-      for (const ref of touched.values()) {
-        const value = projectionRow(this.#state, ref);
-        projections.push({ kind: ref.kind, id: ref.id, value: value === null ? null : canonicalJson(value) });
-      }
+      const projections = projectionWrites(this.#state, touched.values());
       // sealed here, once: the store compares the head they extend with its own and appends them as they are
       return { drafts, uniqueKeys, projections, sealed: local };
     };

@@ -4,8 +4,11 @@ import {
   canonicalJson,
   createState,
   decodeEntry,
+  projectionRow,
   projectionRows,
   type AuthorityState,
+  type ProjectionRef,
+  type ProjectionWrite,
   type TransactionalLedgerStore,
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
@@ -31,6 +34,21 @@ export interface ReplayReport {
 }
 
 const rowKey = (kind: string, id: string): string => `${kind}\u0000${id}`;
+
+/**
+ * The rows a commit writes for the projections its entries touched, as the
+ * state has them after all of those entries: canonical JSON text, or `null`
+ * to delete the row. The command sequencer and `ledger import` both write
+ * through this, so a restored store holds the rows a gateway would have.
+ */
+export function projectionWrites(state: AuthorityState, touched: Iterable<ProjectionRef>): ProjectionWrite[] {
+  const writes: ProjectionWrite[] = [];
+  for (const ref of touched) {
+    const value = projectionRow(state, ref);
+    writes.push({ kind: ref.kind, id: ref.id, value: value === null ? null : canonicalJson(value) });
+  }
+  return writes;
+}
 
 /**
  * `ledger replay --check` (ADR 002 §4): rebuild the whole authority state from
