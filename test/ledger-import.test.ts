@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -195,6 +195,24 @@ describe('ledger import into SQLite', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/^error\[LEDGER_VERIFY_FAILED\]: .*bad checkpoint signature/);
     expect(existsSync(target)).toBe(false);
+  });
+
+  it('follows a key rotation recorded in the export from the first key, and refuses the new key alone', async () => {
+    const rotated = join(dir, 'rotated.db');
+    copyFileSync(original, rotated);
+    const next = join(dir, 'next.key');
+    expect(cli('keys', 'generate', '--out', next).status).toBe(0);
+    const rotation = cli('keys', 'rotate', '--key', key, '--new-key', next, '--db', rotated);
+    expect(rotation.status, rotation.stderr).toBe(0);
+    const file = join(dir, 'rotated.jsonl');
+    expect(cli('ledger', 'export', '--db', rotated, '--out', file).status).toBe(0);
+    const restored = join(dir, 'rotated-restored.db');
+    const run = cli('ledger', 'import', '--file', file, '--db', restored, '--key-file', pub);
+    expect(run.status, run.stderr).toBe(0);
+    expect(await contents({ sqlite: restored })).toEqual(await contents({ sqlite: rotated }));
+    const alone = cli('ledger', 'import', '--file', file, '--db', join(dir, 'rotated-new-key.db'), '--key-file', `${next}.pub`);
+    expect(alone.status).toBe(1);
+    expect(alone.stderr).toMatch(/^error\[LEDGER_VERIFY_FAILED\]: seq \d+: bad checkpoint signature/);
   });
 
   it('reports progress on stderr on a long import', async () => {
