@@ -151,7 +151,7 @@ export class World {
     request: string,
     approver: string,
     surface: string,
-    options: { decision?: 'approve' | 'deny'; credential?: string; statement?: Partial<ApprovalStatement>; verified?: boolean; asCaller?: Caller } = {},
+    options: { decision?: 'approve' | 'deny'; credential?: string; statement?: Partial<ApprovalStatement>; verified?: boolean; asCaller?: Caller; passkey?: string } = {},
   ): MachineStep<ApprovalResult> {
     const record = this.state.requests.get(request);
     const statement: ApprovalStatement = {
@@ -175,7 +175,11 @@ export class World {
       kind: 'approval',
       caller: options.asCaller ?? caller(approver, surface, options.credential),
       statement,
-      attestation: { kind: 'key', key_id: `${approver}-2025`, signature },
+      // with `passkey`, signed by that registered passkey (the WebAuthn bytes are stand-ins: the gateway verifies, the command reads its verdict)
+      attestation:
+        options.passkey === undefined
+          ? { kind: 'key', key_id: `${approver}-2025`, signature }
+          : { kind: 'passkey', credential_id: options.passkey, authenticator_data: 'YXV0aGRhdGE', client_data_json: 'Y2xpZW50ZGF0YQ', signature: 'c2lnbmF0dXJl' },
       signature_verified: options.verified ?? true,
     });
   }
@@ -270,6 +274,15 @@ export function permissivePolicy(): CompiledPolicy {
     halt: { roles: ['oncall-operator', 'incident-lead'], environments: ['prod'] },
   });
 }
+
+/** A passkey as the gateway hands it to `passkey_register` after the WebAuthn ceremony (the key is a stand-in). */
+export const SAMPLE_PASSKEY = {
+  credential_id: 'cred-lena-phone',
+  public_key: { kty: 'EC', crv: 'P-256', x: 'eA', y: 'eQ' },
+  algorithm: -7,
+  rp_id: 'localhost',
+  origin: 'http://localhost:8080',
+} as const;
 
 export const EVIDENCE = `sha256:${'e'.repeat(64)}`;
 export const EVIDENCE_2 = `sha256:${'f'.repeat(64)}`;

@@ -179,6 +179,7 @@ export { buildRoster, formatPublicKey, parsePublicKey, type Roster, type RosterK
 export {
   ApprovalStatement,
   attestStatement,
+  isOwnKey,
   parseStatement,
   signStatement,
   statementBytes,
@@ -188,6 +189,18 @@ export {
   type ApprovalAttestation,
   type StatementVerification,
 } from './approval/statement.js';
+export {
+  PASSKEY_ALGORITHMS,
+  passkeyChallenge,
+  passkeyPublicKey,
+  verifyPasskeyAssertion,
+  type PasskeyAlgorithm,
+  type PasskeyAssertion,
+  type PasskeyJwk,
+  type PasskeyKey,
+} from './approval/passkey.js';
+export { statementText, type AttestationKind, type StatementFields } from './approval/statement-text.js';
+export { registerPasskey, revokePasskey, type PasskeyResult, type RegisterPasskeyCommand, type RevokePasskeyCommand } from './state/passkey.js';
 export { assignQuorum, type QuorumFactorSpec, type QuorumSeat, type QuorumShortfall, type QuorumState } from './approval/quorum.js';
 export {
   approvalEligibility,
@@ -238,6 +251,7 @@ export {
   toDraft,
   uniqueKey,
   type EntryPayloads,
+  type PasskeyEvidence,
   type EntryType,
   type ExecutionOutcome,
   type HaltScopeData,
@@ -283,6 +297,7 @@ export {
   type HoldRecord,
   type LeaseRecord,
   type OverrideRecord,
+  type PasskeyRecord,
   type ProjectionKind,
   type ProjectionRef,
   type ProjectionRow,

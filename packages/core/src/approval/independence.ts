@@ -2,7 +2,7 @@ import type { ApprovalRejectionCode } from '../authority/codes.js';
 import { parseUtc } from '../authority/nfc.js';
 import type { Roster } from '../policy/roster.js';
 import { assignQuorum, type QuorumFactorSpec, type QuorumSeat, type QuorumShortfall, type QuorumState } from './quorum.js';
-import type { ApprovalAttestation, ApprovalStatement } from './statement.js';
+import { isOwnKey, type ApprovalAttestation, type ApprovalStatement } from './statement.js';
 
 /** What the compiled policy demands of approvals for one step (a subset of the schema's ApprovalRequirement). */
 export interface ApprovalRequirementSpec {
@@ -204,7 +204,8 @@ export function evaluateApproval(ctx: ApprovalContext): ApprovalEvaluation {
   const live = liveness(request, ctx.now);
   if (live !== null) return refuse(live);
 
-  if (ctx.requirement.attestation === 'key' && incoming.attestation !== 'key') return refuse('ATTESTATION_REQUIRED');
+  // a roster key and a registered passkey are both the approver's own key
+  if (ctx.requirement.attestation === 'key' && !isOwnKey(incoming.attestation)) return refuse('ATTESTATION_REQUIRED');
   if (!incoming.signature_verified) return refuse('BAD_SIGNATURE');
   if (
     stmt.request !== request.id ||

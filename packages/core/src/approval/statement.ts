@@ -1,9 +1,10 @@
 import { sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalJson } from '../canonical.js';
 import { CountersignError } from '../errors.js';
-import { nfcDeep, UTC_TIMESTAMP } from '../authority/nfc.js';
+import { UTC_TIMESTAMP } from '../authority/nfc.js';
 import type { Roster } from '../policy/roster.js';
+import { verifyPasskeyAssertion, type PasskeyAssertion, type PasskeyKey } from './passkey.js';
+import { statementText, type AttestationKind } from './statement-text.js';
 
 const TOKEN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const PRINCIPAL_ID = /^[a-z0-9][a-z0-9._-]{0,127}$/;
@@ -30,20 +31,22 @@ export type ApprovalStatement = z.infer<typeof ApprovalStatement>;
 
 /**
  * How a statement is vouched for. `key`: signed by the approver with a key of
- * theirs in the roster. `gateway`: the approver clicked in an authenticated
- * console session and the gateway signs the statement with its own key,
- * naming the credential that session used. A risk class may demand `key`.
+ * theirs in the roster. `passkey`: signed by the approver's own registered
+ * passkey (WebAuthn), whose challenge is derived from the statement. Both are
+ * the approver's own key: a risk class that demands `key` takes either.
+ * `gateway`: the approver clicked in an authenticated console session and the
+ * gateway signs the statement with its own key, naming the credential that
+ * session used.
  */
 export type ApprovalAttestation =
   | { readonly kind: 'key'; readonly key_id: string; readonly signature: string }
-  | { readonly kind: 'gateway'; readonly credential_id: string; readonly signature: string };
+  | { readonly kind: 'gateway'; readonly credential_id: string; readonly signature: string }
+  | PasskeyAssertion;
 
-// Domain separation: the signed bytes start with a context line, so a
-// signature over an approval can never be replayed as an override signature,
-// a checkpoint or a grant, and a gateway attestation never reads as a key
-// signature (same idea as the C2SP signed-note and DSSE PAE prefixes).
-const KEY_CONTEXT = 'countersign/approval/v1\n';
-const GATEWAY_CONTEXT = 'countersign/approval-gateway/v1\n';
+/** Whether an attestation is the approver's own key (a roster key or a registered passkey): what `attestation: key` demands. */
+export function isOwnKey(kind: ApprovalAttestation['kind']): boolean {
+  return kind === 'key' || kind === 'passkey';
+}
 
 /** Validate a statement that arrived from outside; throws STATEMENT_INVALID. */
 export function parseStatement(input: unknown): ApprovalStatement {
@@ -57,9 +60,8 @@ export function parseStatement(input: unknown): ApprovalStatement {
 }
 
 /** The exact bytes signed: context line, then RFC 8785 canonical JSON of the NFC-normalised statement. */
-export function statementBytes(stmt: ApprovalStatement, attestation: ApprovalAttestation['kind'] = 'key'): Uint8Array {
-  const context = attestation === 'key' ? KEY_CONTEXT : GATEWAY_CONTEXT;
-  return new TextEncoder().encode(context + canonicalJson(nfcDeep({ ...stmt })));
+export function statementBytes(stmt: ApprovalStatement, attestation: AttestationKind = 'key'): Uint8Array {
+  return new TextEncoder().encode(statementText(stmt, attestation));
 }
 
 /** Ed25519 signature (base64url, no padding) by an approver over the statement. */
@@ -106,17 +108,26 @@ export function verifyAttestation(stmt: ApprovalStatement, signature: string, ga
   }
 }
 
-/** Verify whichever attestation a statement carries. */
+/**
+ * Verify whichever attestation a statement carries. `passkeys` finds a
+ * registered passkey by credential id (the ledger's registry, state.passkeys);
+ * a passkey must be the approver's own and not revoked when it signed.
+ */
 export function verifyApprovalAttestation(
   stmt: ApprovalStatement,
   attestation: ApprovalAttestation,
   roster: Roster,
   gatewayPublicKey: KeyObject,
+  passkeys: (credentialId: string) => PasskeyKey | undefined = () => undefined,
 ): boolean {
   switch (attestation.kind) {
     case 'key':
       return verifyStatement(stmt, attestation.signature, roster, attestation.key_id).verified;
     case 'gateway':
       return verifyAttestation(stmt, attestation.signature, gatewayPublicKey);
+    case 'passkey': {
+      const key = passkeys(attestation.credential_id);
+      return key !== undefined && verifyPasskeyAssertion(stmt, attestation, key);
+    }
   }
 }

@@ -163,6 +163,15 @@ export function approve(state: AuthorityState, policy: CompiledPolicy | null, co
     attestation: command.attestation.kind,
     key_id: command.attestation.kind === 'key' ? command.attestation.key_id : null,
     signature: command.attestation.signature,
+    ...(command.attestation.kind === 'passkey'
+      ? {
+          passkey: {
+            credential_id: command.attestation.credential_id,
+            authenticator_data: command.attestation.authenticator_data,
+            client_data_json: command.attestation.client_data_json,
+          },
+        }
+      : {}),
     signature_verified: command.signature_verified,
     signed_at: statement.signed_at,
     reason: statement.reason,

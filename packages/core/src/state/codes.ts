@@ -55,7 +55,12 @@ export type StateRejectionCode =
   | 'RELEASE_REQUIRED'
   | 'RELEASE_UNKNOWN'
   | 'RELEASE_GOLDEN_MISSING'
-  | 'RELEASE_GOLDEN_FAILED';
+  | 'RELEASE_GOLDEN_FAILED'
+  // passkeys (issue 14)
+  | 'AGENT_CANNOT_REGISTER'
+  | 'PASSKEY_EXISTS'
+  | 'PASSKEY_UNKNOWN'
+  | 'PASSKEY_NOT_YOURS';
 
 export type CommandCode = StateRejectionCode | ApprovalRejectionCode | OverrideRejectionCode | LeaseUseCode | GrantClaimCode;
 
@@ -104,6 +109,10 @@ const COMMAND_CODE_SET = {
   RELEASE_UNKNOWN: true,
   RELEASE_GOLDEN_MISSING: true,
   RELEASE_GOLDEN_FAILED: true,
+  AGENT_CANNOT_REGISTER: true,
+  PASSKEY_EXISTS: true,
+  PASSKEY_UNKNOWN: true,
+  PASSKEY_NOT_YOURS: true,
   REQUEST_CLOSED: true,
   REQUEST_EXPIRED: true,
   ATTESTATION_REQUIRED: true,

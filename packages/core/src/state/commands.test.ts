@@ -12,6 +12,7 @@ import {
   ok,
   restartOverride,
   restartStep,
+  SAMPLE_PASSKEY,
   snapshotStep,
   World,
   type OverrideDraft,
@@ -695,6 +696,59 @@ describe('governed release (issue 13)', () => {
     expectRefused(propose(w, after), 'RELEASE_GOLDEN_MISSING');
     expectRefused(propose(w, after, { cases: 3, failed: 0, coverage_percent: 40 }), 'RELEASE_GOLDEN_FAILED');
     ok(propose(w, after, { cases: 3, failed: 0, coverage_percent: 60 }));
+  });
+});
+
+describe('passkeys (issue 14)', () => {
+  const PASSKEY = SAMPLE_PASSKEY;
+  const register = (w: World, who: ReturnType<typeof caller>, passkey = PASSKEY) =>
+    w.run({ kind: 'passkey_register', caller: who, passkey, identity: { issuer: 'https://idp.example', subject: 'lena-1' } });
+
+  it('registers a passkey to the signed-in human, once: PASSKEY_EXISTS, AGENT_CANNOT_REGISTER, UNKNOWN_PRINCIPAL', () => {
+    const w = new World(examplePolicy());
+    const registered = ok(register(w, LENA));
+    expect(registered).toMatchObject({ credential_id: 'cred-lena-phone', principal: 'lena' });
+    expect(w.state.passkeys.get('cred-lena-phone')).toMatchObject({ principal: 'lena', identity: { issuer: 'https://idp.example', subject: 'lena-1' }, revoked_at: null });
+    // the same credential id never moves to another person, even once revoked
+    expectRefused(register(w, PRIYA), 'PASSKEY_EXISTS', 'authority.rejected');
+    expectRefused(register(w, COPILOT, { ...PASSKEY, credential_id: 'cred-bot' }), 'AGENT_CANNOT_REGISTER', 'authority.rejected');
+    expectRefused(register(w, caller('mallory', 'approver-console'), { ...PASSKEY, credential_id: 'cred-m' }), 'UNKNOWN_PRINCIPAL', 'authority.rejected');
+    expect(w.state.passkeys.size).toBe(1);
+  });
+
+  it('is revoked by its own principal or a token administrator, by no one else: PASSKEY_NOT_YOURS, PASSKEY_UNKNOWN', () => {
+    const example = examplePolicy().bundle;
+    const w = new World(compileBundle({ ...example, credentials: { admin_roles: ['payments-owner'] } }));
+    ok(register(w, LENA));
+    ok(register(w, caller('sam', 'approver-console'), { ...PASSKEY, credential_id: 'cred-sam' }));
+    expectRefused(w.run({ kind: 'passkey_revoke', caller: caller('sam', 'approver-console'), credential_id: 'cred-lena-phone' }), 'PASSKEY_NOT_YOURS', 'authority.rejected');
+    expect(ok(w.run({ kind: 'passkey_revoke', caller: LENA, credential_id: 'cred-lena-phone' }))).toMatchObject({ revoked: true, principal: 'lena' });
+    expect(w.state.passkeys.get('cred-lena-phone')).toMatchObject({ revoked_by: 'lena' });
+    expectRefused(w.run({ kind: 'passkey_revoke', caller: LENA, credential_id: 'cred-lena-phone' }), 'PASSKEY_UNKNOWN', 'authority.rejected');
+    // priya holds the administration role
+    expect(ok(w.run({ kind: 'passkey_revoke', caller: PRIYA, credential_id: 'cred-sam' }))).toMatchObject({ revoked: true, principal: 'sam' });
+    expect(w.state.passkeys.get('cred-sam')?.revoked_by).toBe('priya');
+  });
+
+  it('counts a verified passkey signature as the approver’s own key where the class demands one, and records its WebAuthn data', () => {
+    const w = new World(examplePolicy());
+    ok(w.propose([snapshotStep()]));
+    ok(consume(w, 'grant-1'));
+    ok(w.run({ kind: 'outcome', caller: EXECUTOR, execution: 'execution-1', outcome: 'succeeded' }));
+    const request = ok(w.propose([clearStep()])).steps[0]?.request ?? '';
+    const record = w.state.requests.get(request);
+    const evidence = { credential_id: 'cred-lena-phone', authenticator_data: 'YXV0aA', client_data_json: 'Y2xpZW50' };
+    const step = w.run({
+      kind: 'approval',
+      caller: LENA,
+      statement: { request, step_digest: record?.digest ?? '', bundle_id: w.policy.bundleId, decision: 'approve', approver: 'lena', surface: 'approver-console', reason: 'ok', signed_at: new Date(w.now).toISOString() },
+      attestation: { kind: 'passkey', ...evidence, signature: 'c2ln' },
+      signature_verified: true,
+    });
+    ok(step);
+    const accepted = step.entries.find((e) => e.type === 'approval.accepted');
+    expect(accepted?.payload).toMatchObject({ attestation: 'passkey', signature: 'c2ln', passkey: evidence, key_id: null });
+    expect(w.state.requests.get(request)?.approvals.at(-1)).toMatchObject({ approver: 'lena', attestation: 'passkey' });
   });
 });
 

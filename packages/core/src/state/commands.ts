@@ -13,6 +13,7 @@ import {
   type SubmitOverrideCommand,
   type SubmitOverrideResult,
 } from './override.js';
+import { registerPasskey, revokePasskey, type PasskeyResult, type RegisterPasskeyCommand, type RevokePasskeyCommand } from './passkey.js';
 import { propose, type ProposeCommand, type ProposeResult } from './propose.js';
 import { approveRelease, proposeRelease, type ApproveReleaseCommand, type ApproveReleaseResult, type ProposeReleaseCommand, type ProposeReleaseResult } from './release.js';
 import { registerRollback, runRollback, type RegisterRollbackCommand, type RegisterRollbackResult, type RunRollbackCommand, type RunRollbackResult } from './rollback.js';
@@ -61,6 +62,8 @@ export type Command =
   | ActivateBundleCommand
   | ProposeReleaseCommand
   | ApproveReleaseCommand
+  | RegisterPasskeyCommand
+  | RevokePasskeyCommand
   | ExpireCommand;
 
 export type CommandResult =
@@ -77,6 +80,7 @@ export type CommandResult =
   | ActivateBundleResult
   | ProposeReleaseResult
   | ApproveReleaseResult
+  | PasskeyResult
   | ExpireResult;
 
 /**
@@ -120,6 +124,10 @@ export function runCommand(state: AuthorityState, policy: CompiledPolicy | null,
       return proposeRelease(state, policy, command, ctx);
     case 'release_approve':
       return approveRelease(state, policy, command, ctx);
+    case 'passkey_register':
+      return registerPasskey(state, policy, command, ctx);
+    case 'passkey_revoke':
+      return revokePasskey(state, policy, command, ctx);
     case 'expire':
       return expire(state, policy, command, ctx);
   }

@@ -1,5 +1,6 @@
 import type { CanonicalValue } from '../canonical.js';
 import type { EntryDraft, LedgerEntry } from '../ledger/entry.js';
+import type { PasskeyAlgorithm, PasskeyJwk } from '../approval/passkey.js';
 
 /**
  * The catalog of ledger entry types the authority state machine writes and
@@ -120,6 +121,8 @@ export type Operation =
   | 'release_propose'
   | 'release_approve'
   | 'token_admin'
+  | 'passkey_register'
+  | 'passkey_revoke'
   // reads: refused to a credential without the right (an agent token reading
   // the ledger), recorded under their API name
   | 'status'
@@ -153,9 +156,40 @@ export type DiffSummaryData = {
   readonly static_changes: number;
   /** canonicalDigest of the whole diff. */
   readonly digest: string;
+  /** The last ledger entry the replay read: the diff is rebuilt from the entries up to it (absent in releases before it was recorded). */
+  readonly through_seq?: number | undefined;
 };
 
+/** A golden case file sent with a candidate, recorded whole so an offline verifier can run it again. */
+export type GoldenFileData = {
+  readonly name: string;
+  readonly text: string;
+};
+
+/** What a passkey approval adds to its entry: with `signature`, everything `verifyPasskeyAssertion` reads. */
+export interface PasskeyEvidence {
+  readonly credential_id: string;
+  readonly authenticator_data: string;
+  readonly client_data_json: string;
+}
+
 export type EntryPayloads = {
+  'passkey.registered': {
+    readonly credential_id: string;
+    readonly principal: string;
+    readonly public_key: PasskeyJwk;
+    readonly algorithm: PasskeyAlgorithm;
+    readonly rp_id: string;
+    readonly origin: string;
+    readonly identity: { readonly issuer: string; readonly subject: string } | null;
+    readonly credential: string;
+  };
+  'passkey.revoked': {
+    readonly credential_id: string;
+    readonly principal: string;
+    readonly revoked_by: string;
+    readonly credential: string;
+  };
   /**
    * A candidate bundle proposed for release, with its full normalised text:
    * content-addressed (its canonical digest is `candidate`), so every replica
@@ -168,6 +202,8 @@ export type EntryPayloads = {
     readonly previous_bundle_id: string | null;
     readonly bundle: Json;
     readonly golden: GoldenSummaryData | null;
+    /** The case files `golden` was run from; their digests are bound by its digest. */
+    readonly golden_files?: readonly GoldenFileData[] | undefined;
     readonly diff: DiffSummaryData;
     /** What signers sign as `step_digest`: canonicalDigest of {candidate, previous, golden digest, diff digest}. */
     readonly release_digest: string;
@@ -272,9 +308,11 @@ export type EntryPayloads = {
     readonly roles: readonly string[];
     readonly surface: string;
     readonly credential: string;
-    readonly attestation: 'key' | 'gateway';
+    readonly attestation: 'key' | 'gateway' | 'passkey';
     readonly key_id: string | null;
     readonly signature: string;
+    /** A passkey signature's WebAuthn data (base64url), so it verifies offline; absent for the other attestations. */
+    readonly passkey?: PasskeyEvidence | undefined;
     readonly signature_verified: boolean;
     readonly signed_at: string;
     readonly reason: string;
@@ -288,7 +326,7 @@ export type EntryPayloads = {
     readonly approver: string;
     readonly surface: string;
     readonly credential: string;
-    readonly attestation: 'key' | 'gateway';
+    readonly attestation: 'key' | 'gateway' | 'passkey';
     readonly signature_verified: boolean;
     readonly statement_digest: string | null;
     readonly rule_ids: readonly string[];
@@ -530,6 +568,8 @@ export type EntryPayloads = {
     readonly target_id: string | null;
     readonly credential: CredentialRef;
     readonly rule_ids: readonly string[];
+    /** A candidate refused at its golden gate: the result that refused it, failing cases and digest included. */
+    readonly golden?: GoldenSummaryData | undefined;
   };
 };
 
@@ -539,6 +579,8 @@ export const ENTRY_TYPES: readonly EntryType[] = [
   'release.proposed',
   'release.signed',
   'release.rejected',
+  'passkey.registered',
+  'passkey.revoked',
   'bundle.activated',
   'proposal.received',
   'step.decided',
@@ -627,6 +669,9 @@ export function uniqueKey(entry: Pick<EntryDraft, 'type' | 'payload'>): string |
       return typeof p['jti'] === 'string' ? `grant.issued:${p['jti']}` : null;
     case 'execution.outcome':
       return typeof p['execution'] === 'string' ? `execution.outcome:${p['execution']}` : null;
+    // a credential id registers once, to one principal, across replicas
+    case 'passkey.registered':
+      return typeof p['credential_id'] === 'string' ? `passkey.registered:${p['credential_id']}` : null;
     default:
       return null;
   }

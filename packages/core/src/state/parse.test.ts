@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { playGoverned, playPermissive } from '../../../../test/scenario/incident.js';
-import { caller, clearStep, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, inspectStep, MINUTE, ok, restartOverride, restartStep, World } from '../../../../test/scenario/world.js';
+import { caller, clearStep, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, inspectStep, MINUTE, ok, restartOverride, restartStep, World, SAMPLE_PASSKEY } from '../../../../test/scenario/world.js';
 import type { CanonicalValue } from '../canonical.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import { KEY_ROTATED } from '../ledger/rotation.js';
@@ -97,6 +97,11 @@ function tour(): World {
   ok(w.run({ kind: 'halt_lift', caller: SAM, halt: halted, reason: 'stable again' }));
   ok(w.run({ kind: 'halt', caller: SAM, scope: { kind: 'incident', incident: 'inc-1' } }));
   ok(w.run({ kind: 'halt', caller: SAM, scope: { kind: 'all' } }));
+
+  // a passkey registered from the console, an approval signed with it, the passkey revoked
+  ok(w.run({ kind: 'passkey_register', caller: LENA, passkey: SAMPLE_PASSKEY, identity: { issuer: 'https://idp.example', subject: 'lena-1' } }));
+  ok(w.approve(openRestart(w).request, 'lena', 'approver-console', { passkey: SAMPLE_PASSKEY.credential_id }));
+  ok(w.run({ kind: 'passkey_revoke', caller: LENA, credential_id: SAMPLE_PASSKEY.credential_id }));
 
   // a request left to expire, one voided by a bundle change
   openRestart(w, 'ledger-worker');
@@ -318,7 +323,7 @@ function isFree(path: Path): boolean {
 }
 
 /** Fields a later writer added to an entry type, absent from earlier ledgers: removing one is no fault. */
-const ADDED_LATER = new Set(['bundle.activated/release', 'bundle.activated/bundle']);
+const ADDED_LATER = new Set(['bundle.activated/release', 'bundle.activated/bundle', 'approval.accepted/passkey']);
 
 /** Every position of an entry whose value its schema constrains, with the value there. */
 function positions(value: Json, path: Path = []): { path: Path; value: Json }[] {

@@ -137,6 +137,8 @@ const OPERATIONS = z.enum([
   'release_propose',
   'release_approve',
   'token_admin',
+  'passkey_register',
+  'passkey_revoke',
   'status',
   'wait',
   'decide',
@@ -208,7 +210,7 @@ const OverrideBody = z
 const decision = z.enum(['approve', 'deny']);
 
 const GoldenSummary = z.object({ cases: int, failed: int, failures: strs, coverage_percent: int, digest: str });
-const DiffSummary = z.object({ replayed: int, changed: int, static_changes: int, digest: str });
+const DiffSummary = z.object({ replayed: int, changed: int, static_changes: int, digest: str, through_seq: int.optional() });
 
 /** One schema per catalog type, in the catalog's order; checked both ways against the types below. */
 const SCHEMAS = {
@@ -219,6 +221,7 @@ const SCHEMAS = {
     previous_bundle_id: strOrNull,
     bundle: canonical,
     golden: GoldenSummary.nullable(),
+    golden_files: z.array(z.object({ name: str, text: str })).optional(),
     diff: DiffSummary,
     release_digest: str,
     requirements: Requirements,
@@ -244,6 +247,21 @@ const SCHEMAS = {
     counted_for: z.array(int),
     rule_ids: strs,
   }),
+  'passkey.registered': z.object({
+    credential_id: str,
+    principal: str,
+    public_key: z.discriminatedUnion('kty', [
+      z.object({ kty: z.literal('EC'), crv: z.literal('P-256'), x: str, y: str }),
+      z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: str }),
+      z.object({ kty: z.literal('RSA'), n: str, e: str }),
+    ]),
+    algorithm: z.literal([-7, -8, -257]),
+    rp_id: str,
+    origin: str,
+    identity: z.object({ issuer: str, subject: str }).nullable(),
+    credential: str,
+  }),
+  'passkey.revoked': z.object({ credential_id: str, principal: str, revoked_by: str, credential: str }),
   'release.rejected': z.object({
     release: str,
     code: str,
@@ -309,9 +327,10 @@ const SCHEMAS = {
     roles: strs,
     surface: str,
     credential: str,
-    attestation: z.enum(['key', 'gateway']),
+    attestation: z.enum(['key', 'gateway', 'passkey']),
     key_id: strOrNull,
     signature: str,
+    passkey: z.object({ credential_id: str, authenticator_data: str, client_data_json: str }).optional(),
     signature_verified: z.boolean(),
     signed_at: str,
     reason: str,
@@ -325,7 +344,7 @@ const SCHEMAS = {
     approver: str,
     surface: str,
     credential: str,
-    attestation: z.enum(['key', 'gateway']),
+    attestation: z.enum(['key', 'gateway', 'passkey']),
     signature_verified: z.boolean(),
     statement_digest: strOrNull,
     rule_ids: strs,
@@ -441,7 +460,7 @@ const SCHEMAS = {
   'rollback.executed': z.object({ artifact: str, execution: str, reverses_step: str, reverses_execution: strOrNull, digest: str, credential, rule_ids: strs }),
   'halt.issued': z.object({ halt: str, scope: HaltScope, reason: str, credential, rule_ids: strs }),
   'halt.lifted': z.object({ halt: str, reason: str, credential, rule_ids: strs }),
-  'authority.rejected': z.object({ operation: OPERATIONS, code: str, target_id: strOrNull, credential, rule_ids: strs }),
+  'authority.rejected': z.object({ operation: OPERATIONS, code: str, target_id: strOrNull, credential, rule_ids: strs, golden: GoldenSummary.optional() }),
 };
 
 /** zod's outputs are mutable; the catalog's types are readonly. Canonical values are compared as they are. */

@@ -15,6 +15,7 @@ import {
   restartStep,
   snapshotStep,
   World,
+  SAMPLE_PASSKEY,
 } from '../../../../test/scenario/world.js';
 import { ENTRY_TYPES } from './entries.js';
 import { rebuildState } from './machine.js';
@@ -104,6 +105,11 @@ function busyWorld(stored?: Map<string, string>): World {
   const halt = ok(run({ kind: 'halt', caller: caller('sam', 'signed-cli'), scope: { kind: 'incident', incident: 'inc-42' } })) as { halt: string };
   ok(run({ kind: 'halt_lift', caller: caller('sam', 'signed-cli'), halt: halt.halt }));
   ok(run({ kind: 'hold_lift', caller: caller('priya', 'approver-console'), hold }));
+  // a passkey registered, one approval signed with it, revoked
+  ok(run({ kind: 'passkey_register', caller: lena, passkey: SAMPLE_PASSKEY, identity: null }));
+  const keyed = ok(track(w.propose([restartStep({ target: 'billing-worker' })])));
+  ok(track(w.approve(keyed.steps[0]?.request ?? '', 'lena', 'approver-console', { passkey: SAMPLE_PASSKEY.credential_id })));
+  ok(run({ kind: 'passkey_revoke', caller: lena, credential_id: SAMPLE_PASSKEY.credential_id }));
   // left pending: voided and decided again by the activation below
   ok(track(w.propose([restartStep({ target: 'ledger-worker' })])));
   const denied = ok(track(w.propose([restartStep({ target: 'refund-worker' })])));

@@ -122,6 +122,34 @@ const REDUCERS: ReducerTable = {
     touched.add('release', p.release);
   },
 
+  'passkey.registered'(state, e, touched) {
+    const p = e.payload;
+    // a credential id registers once (the store's unique key backs this across replicas)
+    if (state.passkeys.has(p.credential_id)) return;
+    state.passkeys.set(p.credential_id, {
+      credential_id: p.credential_id,
+      principal: p.principal,
+      public_key: { ...p.public_key },
+      algorithm: p.algorithm,
+      rp_id: p.rp_id,
+      origin: p.origin,
+      identity: p.identity === null ? null : { issuer: p.identity.issuer, subject: p.identity.subject },
+      credential: p.credential,
+      registered_at: e.at,
+      revoked_at: null,
+      revoked_by: null,
+    });
+    touched.add('passkey', p.credential_id);
+  },
+
+  'passkey.revoked'(state, e, touched) {
+    const passkey = state.passkeys.get(e.payload.credential_id);
+    if (!passkey || passkey.revoked_at !== null) return;
+    passkey.revoked_at = e.at;
+    passkey.revoked_by = e.payload.revoked_by;
+    touched.add('passkey', passkey.credential_id);
+  },
+
   'release.signed'(state, e, touched) {
     const p = e.payload;
     const release = state.releases.get(p.release);

@@ -65,7 +65,8 @@ export interface ApproveReleaseCommand {
   readonly caller: Caller;
   /** `request` is the release id, `step_digest` its release digest, `bundle_id` the bundle in force. */
   readonly statement: ApprovalStatement;
-  readonly attestation: ApprovalAttestation;
+  /** A release is signed with a roster key (or attested by the gateway where the rules allow); never with a passkey. */
+  readonly attestation: Extract<ApprovalAttestation, { readonly kind: 'key' | 'gateway' }>;
   /** Outcome of the gateway's signature check against the signer's roster key in the bundle in force. */
   readonly signature_verified: boolean;
 }

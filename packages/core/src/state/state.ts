@@ -1,4 +1,5 @@
 import type { CanonicalValue } from '../canonical.js';
+import type { PasskeyAlgorithm, PasskeyJwk } from '../approval/passkey.js';
 import type { ActiveHold, DecisionState } from '../decision/decide.js';
 import type { ActionClass } from '../policy/schema.js';
 import type {
@@ -75,7 +76,7 @@ export type ApprovalRecord = {
   roles: string[];
   surface: string;
   credential: string;
-  attestation: 'key' | 'gateway';
+  attestation: 'key' | 'gateway' | 'passkey';
   key_id: string | null;
   signed_at: string;
   seq: number;
@@ -272,6 +273,28 @@ export type BudgetRecord = {
   granted_at: string[];
 };
 
+/**
+ * A passkey registered to a principal from a signed-in console session
+ * (issue 14, ADR 004): the registry an approval's passkey signature is
+ * checked against, by the gateway and offline. Revoked passkeys stay, with
+ * when and by whom: approvals they signed before still verify.
+ */
+export type PasskeyRecord = {
+  credential_id: string;
+  principal: string;
+  public_key: PasskeyJwk;
+  algorithm: PasskeyAlgorithm;
+  rp_id: string;
+  origin: string;
+  /** The identity-provider identity the registering session signed in as; null for a development token sign-in. */
+  identity: { issuer: string; subject: string } | null;
+  /** The session credential that registered it. */
+  credential: string;
+  registered_at: string;
+  revoked_at: string | null;
+  revoked_by: string | null;
+};
+
 export interface AuthorityState {
   bundle: BundleRecord;
   proposals: Map<string, ProposalRecord>;
@@ -286,6 +309,7 @@ export interface AuthorityState {
   halts: Map<string, HaltRecord>;
   budgets: Map<string, BudgetRecord>;
   releases: Map<string, ReleaseRecord>;
+  passkeys: Map<string, PasskeyRecord>;
   /** Indexes, rebuilt by the reducer and never projected: they follow from the records. */
   index: {
     /** Bundle id -> its normalised text, from `bundle.activated` and `release.proposed`: what a replica compiles. */
@@ -317,6 +341,7 @@ export function createState(): AuthorityState {
     halts: new Map(),
     budgets: new Map(),
     releases: new Map(),
+    passkeys: new Map(),
     index: {
       bundleTexts: new Map(),
       openRequests: new Set(),
@@ -380,6 +405,7 @@ export const PROJECTION_KINDS = [
   'halt',
   'budget',
   'release',
+  'passkey',
 ] as const;
 export type ProjectionKind = (typeof PROJECTION_KINDS)[number];
 
@@ -421,6 +447,8 @@ function tableOf(state: AuthorityState, kind: Exclude<ProjectionKind, 'bundle'>)
       return state.budgets as Map<string, CanonicalValue>;
     case 'release':
       return state.releases as Map<string, CanonicalValue>;
+    case 'passkey':
+      return state.passkeys as Map<string, CanonicalValue>;
   }
 }
 

@@ -79,6 +79,8 @@ export function citedRuleIds(entry: AuthorityEntry): readonly string[] | null {
     case 'request.expired':
     case 'request.voided':
     case 'execution.outcome':
+    case 'passkey.registered':
+    case 'passkey.revoked':
       return null;
     default:
       return entry.payload.rule_ids;
@@ -110,6 +112,13 @@ export function entryCredential(entry: AuthorityEntry): string | null {
 /** What the entry records, in one line. */
 export function describeEntry(entry: AuthorityEntry): string {
   switch (entry.type) {
+    case 'passkey.registered': {
+      const p = entry.payload;
+      const who = p.identity === null ? 'a token sign-in' : `${p.identity.subject} at ${p.identity.issuer}`;
+      return `${p.principal} registered passkey ${p.credential_id} (COSE alg ${p.algorithm}) for ${p.origin}, signed in as ${who}`;
+    }
+    case 'passkey.revoked':
+      return `passkey ${entry.payload.credential_id} of ${entry.payload.principal} revoked by ${entry.payload.revoked_by}`;
     case 'step.executed': {
       const p = entry.payload;
       return `step ${p.step} allowed and run in one call: execution ${p.execution} on ${p.target}@${p.environment}`;

@@ -126,6 +126,9 @@ function payloadIds(e: AuthorityEntry): readonly string[] {
     case 'release.signed':
     case 'release.rejected':
       return [e.payload.release];
+    case 'passkey.registered':
+    case 'passkey.revoked':
+      return [e.payload.credential_id];
     case 'bundle.activated':
     case 'proposal.received':
     case 'step.decided':

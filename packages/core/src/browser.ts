@@ -1,0 +1,10 @@
+/**
+ * What of core runs in a browser (the approver console, issue 14): the
+ * canonical JSON and the statement text a passkey challenge is derived from,
+ * so the console computes what it asks the authenticator to sign from what
+ * it shows, instead of taking a challenge on trust. Hash it with WebCrypto.
+ * Nothing reachable from here imports node:* (the console's bundler runs for
+ * the browser platform and fails the build if anything does).
+ */
+export { canonicalJson, type CanonicalValue } from './canonical.js';
+export { statementText, type AttestationKind, type StatementFields } from './approval/statement-text.js';
