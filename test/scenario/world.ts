@@ -105,6 +105,9 @@ export function refused<R>(step: MachineStep<R>): Refusal {
 }
 
 /** A machine with a clock that only moves when told to. */
+/** A golden result that passes: the release rules require one by default (issue 13); the scenario world does not run cases. */
+export const PASSING_GOLDEN = { cases: 1, failed: 0, failures: [], coverage_percent: 100, digest: canonicalDigest({ golden: 'not run in the scenario world' }) } as const;
+
 export class World {
   readonly machine = new AuthorityMachine();
   now = T0;
@@ -201,7 +204,7 @@ export class World {
         kind: 'release_propose',
         caller: options.proposer ?? caller('priya', 'approver-console'),
         candidate: policy,
-        golden: null,
+        golden: PASSING_GOLDEN,
         diff: { replayed: 0, changed: 0, static_changes: 0, digest: canonicalDigest({ diff: 'not computed in the scenario world' }) },
       }),
     );

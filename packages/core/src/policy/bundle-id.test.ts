@@ -44,6 +44,12 @@ actions:
 holds:
   open_roles: [operator, lead]
   lift_roles: [lead]
+release:
+  approval:
+    quorum:
+      - roles: [lead]
+    surfaces: [signed-cli]
+    attestation: any
 `;
 
 /** The same bundle, written differently: comments, flow vs block style, key order, set order, explicit defaults. */
@@ -86,6 +92,7 @@ risk_classes:
         - roles: [owner, lead]
   - { id: low, effect: allow }
 holds: { lift_roles: [lead], open_roles: [lead, operator], trip_gates: [] }
+release: { golden: { required: true }, approval: { attestation: any, approval_ttl: 30m, surfaces: [signed-cli, signed-cli], quorum: [{ roles: [lead], count: 1 }] } }
 `;
 
 const idOf = (text: string): string => loadPolicy(text, 'p.yaml').bundleId;

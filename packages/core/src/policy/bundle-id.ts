@@ -13,7 +13,7 @@ import type { PolicyBundle } from './schema.js';
  *   - id-keyed lists sorted by id (principals, keys, surfaces, risk classes,
  *     actions, trip gates, webhooks; override budgets by environment),
  *   - lists of ids that are sets (environments, roles, surfaces, allowlists,
- *     reason codes) sorted and de-duplicated,
+ *     reason codes, release golden sets) sorted and de-duplicated,
  *   - lists of objects that are sets (quorum factors, ANDed; prerequisites)
  *     sorted by their canonical JSON.
  * Order that carries meaning stays: there is none left in the schema, so a new
@@ -95,7 +95,7 @@ export function normalisePolicy(bundle: PolicyBundle): CanonicalValue {
     release:
       b.release === undefined
         ? undefined
-        : strip({ propose_roles: idSet(b.release.propose_roles), approval: approvalOf(b.release.approval), golden: strip(b.release.golden) }),
+        : strip({ propose_roles: idSet(b.release.propose_roles), approval: approvalOf(b.release.approval), golden: strip({ ...b.release.golden, sets: b.release.golden.sets === undefined ? undefined : idSet(b.release.golden.sets) }) }),
   });
 }
 

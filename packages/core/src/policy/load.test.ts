@@ -40,6 +40,12 @@ actions:
 holds:
   open_roles: [operator, lead]
   lift_roles: [lead]
+release:
+  approval:
+    quorum:
+      - roles: [lead]
+    surfaces: [signed-cli]
+    attestation: any
 `;
 
 function issuesOf(text: string, file = 'policy.yaml'): { code: string; issues: PolicyIssue[]; message: string } {
@@ -66,6 +72,12 @@ describe('loadPolicy', () => {
     expect(loaded.bundleId).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(loaded.source.file).toBe('policy.yaml');
     expect(loaded.source.locate(['actions', 1, 'class'])).toEqual({ line: 33, column: 12 });
+    // allowed but risky: a release quorum that accepts console sessions is a warning, placed in the source
+    expect(loaded.warnings).toEqual([
+      expect.objectContaining({ line: 43, column: 18, path: '/release/approval/attestation', code: 'RELEASE_GATEWAY_ATTESTATION', value: 'any' }),
+    ]);
+    // without it, release signatures are by key, and nobody eligible has one
+    expect(issuesOf(edit('    attestation: any\n', '')).issues.map((i) => `${i.code} ${i.path}`)).toEqual(['APPROVER_KEY_MISSING /release/approval/quorum/0']);
   });
 
   it('places an unknown key at the key, with a suggestion', () => {

@@ -4,7 +4,7 @@ import { hasWildcard } from '../authority/wildcard.js';
 import { CountersignError } from '../errors.js';
 import { policyBundleId } from './bundle-id.js';
 import { PolicyBundle } from './schema.js';
-import { didYouMean, validatePolicy, type PolicyIssueCode, type PolicyIssueDraft, type PolicyPath } from './validate.js';
+import { didYouMean, policyWarnings, validatePolicy, type PolicyIssueCode, type PolicyIssueDraft, type PolicyPath } from './validate.js';
 
 /** Policies are hand-written documents of kilobytes; a megabyte is a mistake or an attack. */
 export const MAX_POLICY_BYTES = 1024 * 1024;
@@ -48,6 +48,8 @@ export interface LoadedPolicy {
   /** `sha256:<hex>` of the normalised bundle, see bundle-id.ts. */
   readonly bundleId: string;
   readonly source: PolicySource;
+  /** Allowed but risky (validate.ts policyWarnings): `policy check` prints them and still succeeds. */
+  readonly warnings: readonly PolicyIssue[];
 }
 
 /**
@@ -150,7 +152,7 @@ export function loadPolicy(text: string, fileName: string): LoadedPolicy {
   const semantic = validatePolicy(parsed.data);
   if (semantic.length > 0) fail('POLICY_INVALID', fileName, semantic.map(place));
 
-  return { bundle: parsed.data, bundleId: policyBundleId(parsed.data), source };
+  return { bundle: parsed.data, bundleId: policyBundleId(parsed.data), source, warnings: policyWarnings(parsed.data).map(place) };
 }
 
 /**

@@ -25,6 +25,8 @@ export const ActionId = z.string().regex(ACTION_ID_PATTERN, 'must be a dotted ac
 export const GateId = z.string().regex(GATE_ID_PATTERN, 'must be an upper-case gate id such as `K1`');
 export const ReasonCode = z.string().regex(REASON_CODE_PATTERN, 'must be an upper-case reason code such as `CUSTOMER_IMPACT`');
 export const Duration = z.string().regex(DURATION_PATTERN, 'must be a duration such as `30m`, `4h` or `7d`');
+/** A golden case file as sent with a candidate: its base name. */
+export const GoldenSetName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a case file name such as `incident.yaml`');
 export const PublicKey = z.string().regex(ED25519_KEY_PATTERN, 'must be `ed25519:` followed by 43 base64url characters');
 
 const description = z.string().max(2_000).optional();
@@ -178,8 +180,9 @@ export const Authority = z.strictObject({
 
 /**
  * What a webhook may subscribe to (issue 16): `approval.requested` when a
- * request opens, and every other state change an operator acts on, named
- * after the ledger entry that records it.
+ * request opens, every other state change an operator acts on, named after
+ * the ledger entry that records it, and `budget.near_exhaustion` when an
+ * `override.granted` entry leaves a budget with one override or none.
  */
 export const NOTIFICATION_EVENTS = [
   'approval.requested',
@@ -200,6 +203,8 @@ export const NOTIFICATION_EVENTS = [
   'halt.lifted',
   'release.proposed',
   'bundle.activated',
+  // derived, not an entry type: a grant that leaves an override budget with one override or none
+  'budget.near_exhaustion',
 ] as const;
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 
@@ -243,14 +248,26 @@ export const SlackDestination = z.strictObject({
  */
 export const ReleaseRules = z.strictObject({
   propose_roles: z.array(Id).default([]).describe('roles that may propose a candidate bundle; empty: any human of the roster (agents never)'),
-  approval: ApprovalRequirement.describe('the quorum that activates a candidate, the surfaces its signatures may arrive through, and their attestation'),
+  // SECURITY: a release is signed with keys unless the section says otherwise. The
+  // approval default (`any`) would let two console clicks replace every rule.
+  approval: ApprovalRequirement.extend({
+    attestation: z
+      .enum(['key', 'any'])
+      .default('key')
+      .describe('`key` (the default): only release statements signed with a roster key count; `any`: console sessions count too, which `policy check` warns about'),
+  }).describe('the quorum that activates a candidate, the surfaces its signatures may arrive through, and their attestation'),
   golden: z
     .strictObject({
-      required: z.boolean().default(false).describe('a candidate without golden cases cannot be proposed'),
+      required: z.boolean().default(true).describe('a candidate without passing golden cases cannot be proposed (the default); false: cases are optional, but must pass when sent'),
       // a whole percentage: the bundle id is a digest of canonical JSON, which has no fractions
       min_coverage_percent: z.number().int().min(0).max(100).default(0).describe('share of the candidate\'s action contracts its golden cases must exercise, in percent'),
+      sets: z
+        .array(GoldenSetName)
+        .min(1)
+        .optional()
+        .describe('golden case files (by file name, e.g. `incident.yaml`) every candidate must bring, each passing; absent: any files'),
     })
-    .default({ required: false, min_coverage_percent: 0 }),
+    .default({ required: true, min_coverage_percent: 0 }),
 });
 export type ReleaseRules = z.infer<typeof ReleaseRules>;
 

@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- tests mutate policy inputs freely to build broken variants */
 import { describe, expect, it } from 'vitest';
 import { PolicyBundle, type PolicyBundleInput } from './schema.js';
-import { didYouMean, validatePolicy, type PolicyIssueCode } from './validate.js';
+import { didYouMean, policyWarnings, validatePolicy, type PolicyIssueCode } from './validate.js';
 
 const KEY_A = `ed25519:${'A'.repeat(43)}`;
 const KEY_B = `ed25519:${'B'.repeat(43)}`;
@@ -255,7 +255,13 @@ describe('validatePolicy', () => {
           p.principals[2].keys = [];
           p.principals[3].keys = [];
         }),
-      ).toEqual(['APPROVER_KEY_MISSING /risk_classes/1/approval/quorum/0', 'APPROVER_KEY_MISSING /overrides/signer_a_roles', 'APPROVER_KEY_MISSING /overrides/signer_b_roles']);
+      ).toEqual([
+        'APPROVER_KEY_MISSING /risk_classes/1/approval/quorum/0',
+        // the default release rules: two humans with keys, and only olivia has one left
+        'APPROVER_KEY_MISSING /principals',
+        'APPROVER_KEY_MISSING /overrides/signer_a_roles',
+        'APPROVER_KEY_MISSING /overrides/signer_b_roles',
+      ]);
       expect(issues((p) => (p.risk_classes[1].approval.surfaces = []))).toEqual(['NO_APPROVAL_SURFACE /risk_classes/1/approval/surfaces']);
       // together: `lead` and `lead|owner`, one lead and one owner, fine; two leads needed, not
       expect(issues((p) => (p.risk_classes[1].approval.quorum = [{ roles: ['lead'] }, { roles: ['lead', 'owner'] }]))).toEqual([]);
@@ -293,6 +299,45 @@ describe('validatePolicy', () => {
       });
     });
 
+    it('a declared release quorum: omitted or empty, unreachable, without a key', () => {
+      const release = (approval: Record<string, unknown>) => (p: any) => (p.release = { approval: { surfaces: ['signed-cli'], ...approval } });
+      // omitted and empty alike: every signature would be ROLE_NOT_ELIGIBLE, and the rules frozen
+      expect(issues(release({}))).toEqual(['EMPTY_QUORUM /release/approval/quorum']);
+      expect(issues(release({ quorum: [] }))).toEqual(['EMPTY_QUORUM /release/approval/quorum']);
+      expect(only(release({ quorum: [{ roles: ['lead'], count: 2 }] }))).toEqual({
+        code: 'QUORUM_UNREACHABLE',
+        message: 'no release can ever be activated: 2 people holding `lead` are needed, and the roster has 1',
+      });
+      // an omitted attestation is `key` for a release, whatever it is for approvals
+      expect(issues((p) => (release({ quorum: [{ roles: ['lead'] }] })(p), (p.principals[2].keys = [])))).toEqual([
+        'APPROVER_KEY_MISSING /release/approval/quorum/0',
+        'APPROVER_KEY_MISSING /overrides/signer_a_roles',
+      ]);
+      expect(issues(release({ quorum: [{ roles: ['lead'] }], surfaces: [] }))).toEqual(['NO_APPROVAL_SURFACE /release/approval/surfaces']);
+    });
+
+    it('the default release rules, when the bundle declares none: two humans with keys, through a surface approvals arrive through', () => {
+      const keyless = (p: any): void => {
+        for (const principal of p.principals) principal.keys = [];
+        delete p.overrides;
+      };
+      expect(only(keyless)).toEqual({
+        code: 'APPROVER_KEY_MISSING',
+        message:
+          'no release can ever be activated under the default release rules (two humans signing with roster keys, through a surface approvals arrive through): 2 people holding `lead`, `operator` or `owner` and signing with a roster key are needed, and none of the 3 who hold it has a key; declare `release` or change the roster',
+      });
+      expect(issues((p) => (keyless(p), (p.principals[1].keys = [{ id: 'olivia-1', public_key: KEY_A }])))).toEqual(['APPROVER_KEY_MISSING /principals']);
+      // nothing is ever approved or signed: no surface to sign a release through either
+      expect(
+        issues((p) => {
+          p.risk_classes[1].effect = 'deny';
+          delete p.overrides;
+        }),
+      ).toEqual(['NO_APPROVAL_SURFACE /surfaces']);
+      // a declared section replaces the default, and is what is judged
+      expect(issues((p) => (keyless(p), (p.release = { approval: { quorum: [{ roles: ['lead'] }], surfaces: ['signed-cli'], attestation: 'any' } })))).toEqual([]);
+    });
+
     it('says nothing more where an undeclared role already explains it, nor about classes that need no approval', () => {
       expect(issues((p) => (p.risk_classes[1].approval.quorum = [{ roles: ['leed'], count: 2 }]))).toEqual(['UNKNOWN_ROLE /risk_classes/1/approval/quorum/0/roles/0']);
       expect(issues((p) => (p.risk_classes[0].approval = { quorum: [{ roles: ['lead'], count: 9 }] }))).toEqual([]);
@@ -308,6 +353,31 @@ describe('validatePolicy', () => {
     expect(only((p) => (p.principals[0].roles = ['lead'])).message).toBe(
       'agent `bot` holds role `lead`, used for a quorum of risk class `high`: an agent may propose, never authorise',
     );
+  });
+
+  it('refuses an agent holding a release role: signing or proposing a release is authority', () => {
+    const withRelease = (p: any): void => {
+      p.roles.push('release-manager');
+      p.release = { propose_roles: ['release-manager'], approval: { quorum: [{ roles: ['lead'] }, { roles: ['owner'] }], surfaces: ['signed-cli'] } };
+    };
+    expect(issues((p) => (withRelease(p), p.roles.push('auditor'), (p.release.approval.quorum[1].roles = ['owner', 'auditor']), (p.principals[0].roles = ['agent', 'auditor'])))).toEqual([
+      'AGENT_HOLDS_AUTHORITY /principals/0/roles/1',
+    ]);
+    expect(only((p) => (withRelease(p), (p.principals[0].roles = ['release-manager']))).message).toBe(
+      'agent `bot` holds role `release-manager`, used for proposing releases: an agent may propose, never authorise',
+    );
+  });
+
+  it('warns, without failing, about a release quorum that accepts console sessions', () => {
+    const release = (attestation?: string) => {
+      const input = structuredClone(base()) as any;
+      input.release = { approval: { quorum: [{ roles: ['lead'] }], surfaces: ['signed-cli'], ...(attestation === undefined ? {} : { attestation }) } };
+      return PolicyBundle.parse(input);
+    };
+    expect(release().release?.approval.attestation).toBe('key');
+    expect(policyWarnings(release())).toEqual([]);
+    expect(validatePolicy(release('any'))).toEqual([]);
+    expect(policyWarnings(release('any')).map((w) => `${w.code} /${w.path.join('/')}`)).toEqual(['RELEASE_GATEWAY_ATTESTATION /release/approval/attestation']);
   });
 
   it('refuses a target pattern that does not compile or can backtrack catastrophically', () => {

@@ -1,5 +1,6 @@
 import { formatDuration, parseDuration } from './duration.js';
 import { unsatisfiable, type ApproverRequirement, type UnsatisfiableCode } from './satisfiable.js';
+import { releaseRulesOf } from './release-rules.js';
 import type { ApprovalRequirement, PolicyBundle } from './schema.js';
 
 /**
@@ -37,6 +38,8 @@ export type PolicyIssueCode =
   | 'EMPTY_QUORUM'
   | 'AGENT_HOLDS_AUTHORITY'
   | 'BAD_PATTERN'
+  // warnings (policyWarnings): the bundle loads, but says something risky
+  | 'RELEASE_GATEWAY_ATTESTATION'
   // who could ever approve (satisfiable.ts): NO_APPROVAL_SURFACE, QUORUM_UNREACHABLE, APPROVER_KEY_MISSING
   | UnsatisfiableCode;
 
@@ -159,11 +162,23 @@ export function validatePolicy(bundle: PolicyBundle): PolicyIssueDraft[] {
     mapped.add(key);
   });
 
-  // A release quorum no one could ever fill would freeze the rules for good (issue 13).
+  // A release quorum no one could ever fill would freeze the rules for good (issue 13),
+  // and so would the default one: two humans with keys, through an approval surface.
   if (bundle.release !== undefined) {
     roleList(['release', 'propose_roles'], bundle.release.propose_roles);
     approval(['release', 'approval'], bundle.release.approval);
-    reachable(['release', 'approval'], 'no release can ever be activated', bundle.release.approval);
+    if (bundle.release.approval.quorum.length === 0) {
+      add(['release', 'approval', 'quorum'], 'EMPTY_QUORUM', 'the release quorum is empty: nobody could ever sign a release, so the rules could never change');
+    } else {
+      reachable(['release', 'approval'], 'no release can ever be activated', bundle.release.approval);
+    }
+  } else {
+    const defaults = releaseRulesOf(bundle).approval;
+    const problems = unsatisfiable(defaults, bundle.principals);
+    for (const p of problems) {
+      // no section to point at: the roster, or the surfaces, are what make the default unreachable
+      add([p.code === 'NO_APPROVAL_SURFACE' ? 'surfaces' : 'principals'], p.code, `no release can ever be activated under the default release rules (two humans signing with roster keys, through a surface approvals arrive through): ${p.message}; declare \`release\` or change the roster`);
+    }
   }
 
   // Override lease limits, needed by the per-action checks below.
@@ -311,6 +326,25 @@ export function validatePolicy(bundle: PolicyBundle): PolicyIssueDraft[] {
   }
 }
 
+/**
+ * What a valid bundle says that is allowed but risky: `policy check` prints
+ * these as warnings and still succeeds, and the bundle loads. An explicit
+ * `release.approval.attestation: any` is one: two console sessions, with no
+ * key anywhere, could then replace every rule. It stays possible (a team that
+ * signs in through its identity provider may choose it), and is said out loud.
+ */
+export function policyWarnings(bundle: PolicyBundle): PolicyIssueDraft[] {
+  const warnings: PolicyIssueDraft[] = [];
+  if (bundle.release?.approval.attestation === 'any') {
+    warnings.push({
+      path: ['release', 'approval', 'attestation'],
+      code: 'RELEASE_GATEWAY_ATTESTATION',
+      message: 'the release quorum accepts gateway-attested console approvals: two console sessions, with no roster key, could replace every rule; use `key`',
+    });
+  }
+  return warnings;
+}
+
 type Add = (path: PolicyPath, code: PolicyIssueCode, message: string, atKey?: boolean) => void;
 
 function declared(values: readonly string[], path: PolicyPath, what: string, add: Add): Set<string> {
@@ -385,6 +419,10 @@ function agentAuthority(bundle: PolicyBundle, add: Add): void {
     note(bundle.overrides.signer_a_roles, 'override signer A');
     note(bundle.overrides.signer_b_roles, 'override signer B');
     for (const budget of bundle.overrides.budgets) note(budget.extra_signer_roles, 'override budget extra signer');
+  }
+  if (bundle.release !== undefined) {
+    for (const f of bundle.release.approval.quorum) note(f.roles, 'the release quorum');
+    note(bundle.release.propose_roles, 'proposing releases');
   }
   note(bundle.holds.open_roles, 'opening holds');
   note(bundle.holds.lift_roles, 'lifting holds');

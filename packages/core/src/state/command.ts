@@ -1,3 +1,4 @@
+import type { CanonicalValue } from '../canonical.js';
 import type { Decision } from '../decision/decision.js';
 import type { GrantClaims } from '../grant/claims.js';
 import { CountersignError } from '../errors.js';
@@ -43,6 +44,8 @@ export interface Refusal {
   /** Every failing gate, for overrides; otherwise `[code]`. */
   readonly codes: readonly CommandCode[];
   readonly message: string;
+  /** What the caller needs to act on the refusal (the golden cases that failed), as the API's `error.details`. */
+  readonly details?: { readonly [key: string]: CanonicalValue };
 }
 
 export interface CommandOutput<R> {

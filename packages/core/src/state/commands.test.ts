@@ -620,7 +620,7 @@ describe('bundle activation', () => {
 
 describe('governed release (issue 13)', () => {
   const NO_DIFF = { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` };
-  const propose = (w: World, candidate: ReturnType<typeof compileBundle>, golden: { cases: number; failed: number; coverage_percent: number } | null = null, who = PRIYA) =>
+  const propose = (w: World, candidate: ReturnType<typeof compileBundle>, golden: { cases: number; failed: number; coverage_percent: number } | null = { cases: 12, failed: 0, coverage_percent: 100 }, who = PRIYA) =>
     w.run<ProposeReleaseResult>({
       kind: 'release_propose',
       caller: who,
@@ -687,13 +687,15 @@ describe('governed release (issue 13)', () => {
     const next = compileBundle({ ...w.policy.bundle, description: 'release 4' });
     expectRefused(propose(w, next, { cases: 12, failed: 1, coverage_percent: 80 }), 'RELEASE_GOLDEN_FAILED', 'authority.rejected');
     expectRefused(propose(w, next, null, COPILOT), 'AGENT_CANNOT_ACTIVATE');
+    // absent a release section, golden cases are required too
+    expectRefused(propose(w, next, null), 'RELEASE_GOLDEN_MISSING');
     expectRefused(propose(w, w.policy), 'BUNDLE_ALREADY_ACTIVE');
     expect(w.state.releases.size).toBe(0);
     // a bundle whose release rules require golden cases and 50 % coverage
     const strict = compileBundle({ ...w.policy.bundle, description: 'strict', release: { approval: { quorum: [{ roles: ['finance-delegate', 'sre'], count: 2 }], surfaces: ['signed-cli'], attestation: 'key' }, golden: { required: true, min_coverage_percent: 50 } } });
     ok(w.activate(strict));
     const after = compileBundle({ ...strict.bundle, description: 'after strict' });
-    expectRefused(propose(w, after), 'RELEASE_GOLDEN_MISSING');
+    expectRefused(propose(w, after, null), 'RELEASE_GOLDEN_MISSING');
     expectRefused(propose(w, after, { cases: 3, failed: 0, coverage_percent: 40 }), 'RELEASE_GOLDEN_FAILED');
     ok(propose(w, after, { cases: 3, failed: 0, coverage_percent: 60 }));
   });
@@ -738,6 +740,9 @@ describe('passkeys (issue 14)', () => {
     const request = ok(w.propose([clearStep()])).steps[0]?.request ?? '';
     const record = w.state.requests.get(request);
     const evidence = { credential_id: 'cred-lena-phone', authenticator_data: 'YXV0aA', client_data_json: 'Y2xpZW50' };
+    // not (yet) registered: however the bytes verified, it is not lena's key
+    expectRefused(w.approve(request, 'lena', 'approver-console', { passkey: 'cred-lena-phone' }), 'BAD_SIGNATURE', 'approval.rejected');
+    ok(register(w, LENA));
     const step = w.run({
       kind: 'approval',
       caller: LENA,
@@ -749,6 +754,18 @@ describe('passkeys (issue 14)', () => {
     const accepted = step.entries.find((e) => e.type === 'approval.accepted');
     expect(accepted?.payload).toMatchObject({ attestation: 'passkey', signature: 'c2ln', passkey: evidence, key_id: null });
     expect(w.state.requests.get(request)?.approvals.at(-1)).toMatchObject({ approver: 'lena', attestation: 'passkey' });
+  });
+
+  it('refuses a signature by a revoked passkey, or by one registered to someone else, in ledger order: BAD_SIGNATURE', () => {
+    const w = new World(examplePolicy());
+    ok(register(w, LENA));
+    const first = ok(w.propose([restartStep()])).steps[0]?.request ?? '';
+    // sam presents lena's passkey
+    expectRefused(w.approve(first, 'sam', 'approver-console', { passkey: SAMPLE_PASSKEY.credential_id }), 'BAD_SIGNATURE', 'approval.rejected');
+    ok(w.run({ kind: 'passkey_revoke', caller: LENA, credential_id: SAMPLE_PASSKEY.credential_id }));
+    const refused = w.approve(first, 'lena', 'approver-console', { passkey: SAMPLE_PASSKEY.credential_id });
+    expectRefused(refused, 'BAD_SIGNATURE', 'approval.rejected');
+    expect(refused.entries.at(-1)?.payload).toMatchObject({ attestation: 'passkey', signature_verified: false });
   });
 });
 

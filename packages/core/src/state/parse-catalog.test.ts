@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { caller, compileBundle, COPILOT, EVIDENCE, examplePolicy, inspectStep, ok, refused, restartStep, World } from '../../../../test/scenario/world.js';
+import { caller, compileBundle, COPILOT, EVIDENCE, examplePolicy, inspectStep, ok, refused, restartStep, World, PASSING_GOLDEN } from '../../../../test/scenario/world.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import type { Operation } from './entries.js';
 import type { HaltResult } from './halt.js';
@@ -120,7 +120,7 @@ describe('parseEntry reads every variant the gateway writes', () => {
   it('a release signature attested by a key or by the gateway, accepted or refused, and a release with golden results', () => {
     const w = new World(examplePolicy());
     const diff = { replayed: 0, changed: 0, static_changes: 1, digest: `sha256:${'d'.repeat(64)}` };
-    const { release } = ok(w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: caller('priya', 'approver-console'), candidate: compileBundle({ ...w.policy.bundle, description: 'next' }), golden: null, diff }));
+    const { release } = ok(w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: caller('priya', 'approver-console'), candidate: compileBundle({ ...w.policy.bundle, description: 'next' }), golden: PASSING_GOLDEN, diff }));
     refused(w.signRelease(release, 'lena', 'signed-cli'));
     ok(w.signRelease(release, 'fatima', 'signed-cli'));
     for (const type of ['release.signed', 'release.rejected']) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { playGoverned, playPermissive } from '../../../../test/scenario/incident.js';
-import { caller, clearStep, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, inspectStep, MINUTE, ok, restartOverride, restartStep, World, SAMPLE_PASSKEY } from '../../../../test/scenario/world.js';
+import { caller, clearStep, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, inspectStep, MINUTE, ok, restartOverride, restartStep, World, PASSING_GOLDEN, SAMPLE_PASSKEY } from '../../../../test/scenario/world.js';
 import type { CanonicalValue } from '../canonical.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import { KEY_ROTATED } from '../ledger/rotation.js';
@@ -110,7 +110,7 @@ function tour(): World {
   openRestart(w);
   // a release signed by the proposer's own report is refused, then the release goes through
   const candidate = compileBundle({ ...examplePolicy().bundle, description: 'next' });
-  const proposed = w.run({ kind: 'release_propose', caller: PRIYA, candidate, golden: null, diff: { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` } });
+  const proposed = w.run({ kind: 'release_propose', caller: PRIYA, candidate, golden: PASSING_GOLDEN, diff: { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` } });
   if (!proposed.result.ok) throw new Error('the release should be proposed');
   w.signRelease([...w.state.releases.keys()][0] ?? '', 'lena', 'signed-cli');
   ok(w.activate(candidate));
@@ -323,7 +323,7 @@ function isFree(path: Path): boolean {
 }
 
 /** Fields a later writer added to an entry type, absent from earlier ledgers: removing one is no fault. */
-const ADDED_LATER = new Set(['bundle.activated/release', 'bundle.activated/bundle', 'approval.accepted/passkey']);
+const ADDED_LATER = new Set(['bundle.activated/release', 'bundle.activated/bundle', 'approval.accepted/passkey', 'release.proposed/golden_files', 'authority.rejected/golden']);
 
 /** Every position of an entry whose value its schema constrains, with the value there. */
 function positions(value: Json, path: Path = []): { path: Path; value: Json }[] {

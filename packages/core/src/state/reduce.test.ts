@@ -14,8 +14,9 @@ import {
   restartOverride,
   restartStep,
   snapshotStep,
-  World,
+  PASSING_GOLDEN,
   SAMPLE_PASSKEY,
+  World,
 } from '../../../../test/scenario/world.js';
 import { ENTRY_TYPES } from './entries.js';
 import { rebuildState } from './machine.js';
@@ -116,7 +117,7 @@ function busyWorld(stored?: Map<string, string>): World {
   ok(track(w.approve(denied.steps[0]?.request ?? '', 'leo', 'approver-console', { decision: 'deny' })));
   // a release signature from the proposer's own reporting line, refused; then a governed release
   const candidate = compileBundle({ ...w.policy.bundle, description: 'next' });
-  track(w.run({ kind: 'release_propose', caller: caller('priya', 'approver-console'), candidate, golden: null, diff: { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` } }));
+  track(w.run({ kind: 'release_propose', caller: caller('priya', 'approver-console'), candidate, golden: PASSING_GOLDEN, diff: { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` } }));
   track(w.signRelease([...w.state.releases.keys()][0] ?? '', 'lena', 'signed-cli'));
   ok(track(w.activate(candidate)));
   w.advance(40 * MINUTE);

@@ -4,7 +4,7 @@ import type { CompiledPolicy } from '../policy/compile.js';
 import type { ApprovalStatement } from '../approval/statement.js';
 import { caller, compileBundle, COPILOT, examplePolicy, ok, refused, World } from '../../../../test/scenario/world.js';
 import type { Caller } from './command.js';
-import type { GoldenSummaryData } from './entries.js';
+import type { GoldenFileData, GoldenSummaryData } from './entries.js';
 import type { MachineStep } from './machine.js';
 import { releaseDigest, releaseRules, storedPolicy, type ProposeReleaseResult } from './release.js';
 import { createState } from './state.js';
@@ -20,14 +20,14 @@ const PRIYA = caller('priya', 'approver-console');
 const DIFF = { replayed: 0, changed: 0, static_changes: 1, digest: canonicalDigest({ diff: 'test' }) };
 const golden = (over: Partial<GoldenSummaryData> = {}): GoldenSummaryData => ({ cases: 10, failed: 0, failures: [], coverage_percent: 80, digest: canonicalDigest({ golden: 'test' }), ...over });
 
-function propose(w: World, candidate: CompiledPolicy, who: Caller = PRIYA, goldenSummary: GoldenSummaryData | null = null): MachineStep<ProposeReleaseResult> {
-  return w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: who, candidate, golden: goldenSummary, diff: DIFF });
+function propose(w: World, candidate: CompiledPolicy, who: Caller = PRIYA, goldenSummary: GoldenSummaryData | null = golden(), files: readonly GoldenFileData[] = []): MachineStep<ProposeReleaseResult> {
+  return w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: who, candidate, golden: goldenSummary, golden_files: files, diff: DIFF });
 }
 
 const next = (w: World, description = 'next'): CompiledPolicy => compileBundle({ ...w.policy.bundle, description });
 
 /** The example bundle with release rules of its own. */
-function withReleaseRules(rules: { propose_roles?: string[]; golden?: { required: boolean; min_coverage_percent: number } }): World {
+function withReleaseRules(rules: { propose_roles?: string[]; golden?: { required?: boolean; min_coverage_percent?: number; sets?: string[] } }): World {
   const example = examplePolicy().bundle;
   return new World(
     compileBundle({
@@ -42,13 +42,49 @@ function withReleaseRules(rules: { propose_roles?: string[]; golden?: { required
 }
 
 describe('the default release rules', () => {
-  it('ask two people holding any role a human of the roster holds, by key, through any surface', () => {
+  it('ask two people holding any role a human of the roster holds, by key, through a surface the bundle takes signatures through, with golden cases', () => {
     const policy = examplePolicy();
     expect(releaseRules(policy).approval).toMatchObject({
       quorum: [{ roles: ['finance-delegate', 'incident-lead', 'oncall-operator', 'payments-owner', 'sre'], count: 2 }],
-      surfaces: policy.bundle.surfaces.map((s) => s.id),
+      // never the copilot console, where agents propose
+      surfaces: ['approver-console', 'signed-cli'],
       attestation: 'key',
     });
+    expect(releaseRules(policy).golden).toEqual({ required: true, min_coverage_percent: 0 });
+  });
+
+  it('do not count a key signature from the copilot console, where agents propose', () => {
+    const w = new World(examplePolicy());
+    const { release } = ok(propose(w, next(w)));
+    const attempt = w.signRelease(release, 'fatima', 'copilot-console');
+    expect(refused(attempt).code).toBe('SURFACE_NOT_ALLOWED');
+    expect(w.state.releases.get(release)?.signatures).toEqual([]);
+  });
+
+  it('refuse a candidate that brings no golden cases, or none that ran', () => {
+    const w = new World(examplePolicy());
+    expect(refused(propose(w, next(w), PRIYA, null)).code).toBe('RELEASE_GOLDEN_MISSING');
+    expect(refused(propose(w, next(w), PRIYA, golden({ cases: 0, coverage_percent: 0 }))).code).toBe('RELEASE_GOLDEN_MISSING');
+    expect(w.state.releases.size).toBe(0);
+  });
+});
+
+describe('a declared release section', () => {
+  it('asks for keys when it omits attestation: a console click (gateway attestation) does not count', () => {
+    const example = examplePolicy().bundle;
+    // as a policy author writes it: no `attestation`, which for approvals would mean `any`
+    const w = new World(compileBundle({ ...example, release: { approval: { quorum: [{ roles: ['finance-delegate', 'sre'], count: 2 }], surfaces: ['signed-cli', 'approver-console'] } } }));
+    expect(w.policy.bundle.release?.approval.attestation).toBe('key');
+    const { release, release_digest } = ok(propose(w, next(w), caller('lena', 'signed-cli')));
+    const click = w.run({
+      kind: 'release_approve',
+      caller: caller('sam', 'approver-console'),
+      statement: { request: release, step_digest: release_digest, bundle_id: w.policy.bundleId, decision: 'approve', approver: 'sam', surface: 'approver-console', reason: 'click', signed_at: new Date(w.now).toISOString() },
+      attestation: { kind: 'gateway', credential_id: 'cred-sam-approver-console', signature: 'A'.repeat(86) },
+      signature_verified: true,
+    });
+    expect(refused(click).code).toBe('ATTESTATION_REQUIRED');
+    expect(w.state.releases.get(release)?.signatures).toEqual([]);
   });
 });
 
@@ -92,6 +128,35 @@ describe('proposing a release', () => {
     }
     // exactly the minimum coverage is enough
     ok(propose(w, next(w), PRIYA, golden({ coverage_percent: 80 })));
+  });
+
+  it('says and records which cases failed, under which golden digest', () => {
+    const w = new World(examplePolicy());
+    const failing = golden({ cases: 12, failed: 2, failures: ['restart in prod needs a lead', 'clear needs a snapshot'], digest: canonicalDigest({ golden: 'failing' }) });
+    const attempt = propose(w, next(w), PRIYA, failing);
+    const refusal = refused(attempt);
+    expect(refusal).toMatchObject({
+      code: 'RELEASE_GOLDEN_FAILED',
+      message: '2 of 12 golden cases fail under the candidate: `restart in prod needs a lead`, `clear needs a snapshot`',
+      details: { golden_digest: failing.digest, cases: 12, failed: 2, failures: ['restart in prod needs a lead', 'clear needs a snapshot'] },
+    });
+    expect(attempt.entries[0]).toMatchObject({ type: 'authority.rejected', payload: { code: 'RELEASE_GOLDEN_FAILED', golden: failing, rule_ids: ['release:golden'] } });
+  });
+
+  it('requires every golden set the rules name, by file name', () => {
+    const w = withReleaseRules({ golden: { sets: ['incident.yaml', 'approval.yaml'] } });
+    const files = [{ name: 'incident.yaml', text: '- name: x' }];
+    const attempt = propose(w, next(w), PRIYA, golden(), files);
+    expect(refused(attempt)).toMatchObject({ code: 'RELEASE_GOLDEN_MISSING', message: 'the release rules require the golden sets `approval.yaml`, which were not sent' });
+    ok(propose(w, next(w), PRIYA, golden(), [...files, { name: 'approval.yaml', text: '- name: y' }]));
+  });
+
+  it('records the case files with the candidate, so an offline verifier can run them again', () => {
+    const w = new World(examplePolicy());
+    const files = [{ name: 'incident.yaml', text: '- name: restart in prod\n' }];
+    const step = propose(w, next(w), PRIYA, golden(), files);
+    ok(step);
+    expect(step.entries[0]?.payload['golden_files']).toEqual(files);
   });
 
   it('is filed under the release and the candidate, with the requirements its signers must meet', () => {

@@ -5,6 +5,7 @@ import type { ApprovalAttestation, ApprovalStatement } from '../approval/stateme
 import { normalisePolicy, policyBundleId } from '../policy/bundle-id.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
 import { parseDuration } from '../policy/duration.js';
+import { releaseRulesOf } from '../policy/release-rules.js';
 import { PolicyBundle, type ReleaseRules } from '../policy/schema.js';
 import { activationEffects, type ActivateBundleResult } from './bundle.js';
 import type { CommandCode } from './codes.js';
@@ -22,7 +23,7 @@ import {
   type CommandOutput,
   type Drafts,
 } from './command.js';
-import type { DiffSummaryData, GoldenSummaryData, RequirementsData } from './entries.js';
+import type { DiffSummaryData, GoldenFileData, GoldenSummaryData, RequirementsData } from './entries.js';
 import type { AuthorityState, ReleaseRecord } from './state.js';
 
 /**
@@ -47,6 +48,8 @@ export interface ProposeReleaseCommand {
   readonly candidate: CompiledPolicy;
   /** The candidate's golden sets as the gateway ran them; null when none were sent. */
   readonly golden: GoldenSummaryData | null;
+  /** The case files `golden` was run from, by name: recorded whole, and matched against `release.golden.sets`. */
+  readonly golden_files?: readonly GoldenFileData[];
   /** The candidate against the bundle in force and recorded traffic, as the gateway computed it. */
   readonly diff: DiffSummaryData;
 }
@@ -85,23 +88,10 @@ export interface ApproveReleaseResult {
 const RULE_RELEASE = 'release:quorum';
 const RULE_PROPOSE = 'release:propose_roles';
 const RULE_GOLDEN = 'release:golden';
-const DEFAULT_RELEASE_TTL = '24h';
 
-/** The release rules of a bundle, the default when it declares none: two independent humans, each signing with a roster key. */
+/** The release rules of the bundle in force, the default when it declares none (policy/release-rules.ts). */
 export function releaseRules(policy: CompiledPolicy): ReleaseRules {
-  if (policy.bundle.release !== undefined) return policy.bundle.release;
-  const humanRoles = [...new Set(policy.bundle.principals.filter((p) => p.kind === 'human').flatMap((p) => p.roles))].sort();
-  return {
-    propose_roles: [],
-    approval: {
-      quorum: [{ roles: humanRoles, count: 2 }],
-      surfaces: policy.bundle.surfaces.map((s) => s.id),
-      attestation: 'key',
-      approval_ttl: DEFAULT_RELEASE_TTL,
-      grant_ttl: '10m',
-    },
-    golden: { required: false, min_coverage_percent: 0 },
-  };
+  return releaseRulesOf(policy.bundle);
 }
 
 /** What release signers sign as `step_digest`: the candidate, what it replaces, and what the gateway found. */
@@ -123,10 +113,20 @@ export function proposeRelease(state: AuthorityState, policy: CompiledPolicy | n
   if (candidate.bundleId === compiled.bundleId) return refuse('BUNDLE_ALREADY_ACTIVE', 'the candidate is the bundle in force');
   // the gate a bundle passes before it can be signed: its own golden sets (DESIGN invariant 8)
   const golden = command.golden;
-  if (golden === null && rules.golden.required) return refuse('RELEASE_GOLDEN_MISSING', 'the release rules require golden cases with the candidate', [RULE_GOLDEN]);
-  if (golden !== null && golden.failed > 0) return refuse('RELEASE_GOLDEN_FAILED', `${golden.failed} of ${golden.cases} golden cases fail under the candidate`, [RULE_GOLDEN]);
-  if (golden !== null && golden.coverage_percent < rules.golden.min_coverage_percent) {
-    return refuse('RELEASE_GOLDEN_FAILED', `the golden cases exercise ${golden.coverage_percent}% of the contracts; the release rules require ${rules.golden.min_coverage_percent}%`, [RULE_GOLDEN]);
+  const files = command.golden_files ?? [];
+  const gate = goldenGate(rules, golden, files);
+  if (gate !== null) {
+    // the refusal says which cases failed and under which digest, in the ledger and to the caller
+    const details = golden === null ? null : { golden_digest: golden.digest, cases: golden.cases, failed: golden.failed, failures: [...golden.failures], coverage_percent: golden.coverage_percent };
+    d.push('authority.rejected', { target: candidate.bundleId }, {
+      operation: 'release_propose',
+      code: gate.code,
+      target_id: candidate.bundleId,
+      credential: caller.credential,
+      rule_ids: [RULE_GOLDEN],
+      ...(golden === null ? {} : { golden }),
+    });
+    return { entries: d.list, result: { ...refusal(gate.code, gate.message), ...(details === null ? {} : { details }) } };
   }
 
   const release = ctx.ids.next('release');
@@ -148,6 +148,7 @@ export function proposeRelease(state: AuthorityState, policy: CompiledPolicy | n
     previous_bundle_id: compiled.bundleId,
     bundle: normalisePolicy(candidate.bundle),
     golden,
+    golden_files: files.map((f) => ({ name: f.name, text: f.text })),
     diff: command.diff,
     release_digest: digest,
     requirements,
@@ -156,6 +157,30 @@ export function proposeRelease(state: AuthorityState, policy: CompiledPolicy | n
     rule_ids: [RULE_PROPOSE, RULE_GOLDEN],
   });
   return { entries: d.list, result: { ok: true, release, candidate: candidate.bundleId, previous_bundle_id: compiled.bundleId, release_digest: digest, expires_at: isoAt(expires) } };
+}
+
+/**
+ * Why the golden gate refuses a candidate, or null when it passes. Required
+ * (the default): at least one case, every declared set among the files sent.
+ * Always: no case fails, and the coverage the rules ask for is met.
+ */
+function goldenGate(rules: ReleaseRules, golden: GoldenSummaryData | null, files: readonly GoldenFileData[]): { code: CommandCode; message: string } | null {
+  if (rules.golden.required && (golden === null || golden.cases === 0)) {
+    return { code: 'RELEASE_GOLDEN_MISSING', message: 'the release rules require passing golden cases with the candidate, and none were sent' };
+  }
+  const missing = (rules.golden.sets ?? []).filter((set) => !files.some((f) => f.name === set));
+  if (missing.length > 0) {
+    return { code: 'RELEASE_GOLDEN_MISSING', message: `the release rules require the golden sets ${missing.map((m) => `\`${m}\``).join(', ')}, which were not sent` };
+  }
+  if (golden === null) return null;
+  if (golden.failed > 0) {
+    const named = golden.failures.map((f) => `\`${f}\``).join(', ');
+    return { code: 'RELEASE_GOLDEN_FAILED', message: `${golden.failed} of ${golden.cases} golden cases fail under the candidate: ${named}${golden.failed > golden.failures.length ? ', ...' : ''}` };
+  }
+  if (golden.coverage_percent < rules.golden.min_coverage_percent) {
+    return { code: 'RELEASE_GOLDEN_FAILED', message: `the golden cases exercise ${golden.coverage_percent}% of the contracts; the release rules require ${rules.golden.min_coverage_percent}%` };
+  }
+  return null;
 }
 
 function rejectSignature(d: Drafts, command: ApproveReleaseCommand, code: CommandCode, message: string): CommandOutput<ApproveReleaseResult> {

@@ -16,6 +16,7 @@ import {
   restartOverride,
   restartStep,
   snapshotStep,
+  PASSING_GOLDEN,
   World,
 } from '../../../../test/scenario/world.js';
 import type { ExecutionResult } from './execute.js';
@@ -115,7 +116,7 @@ function tour(): Tour {
   w.advance(16 * MINUTE);
   ok(w.run({ kind: 'expire' }));
   const diff = { replayed: 0, changed: 0, static_changes: 1, digest: canonicalDigest({ diff: 'tour' }) };
-  const propose = (description: string) => ok(w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: PRIYA, candidate: compileBundle({ ...w.policy.bundle, description }), golden: null, diff }));
+  const propose = (description: string) => ok(w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: PRIYA, candidate: compileBundle({ ...w.policy.bundle, description }), golden: PASSING_GOLDEN, diff }));
   const first = propose('the tour, activated');
   ids['activatedRelease'] = first.release;
   ids['candidate'] = first.candidate;
@@ -252,7 +253,7 @@ describe('what the projection says happened', () => {
   it('lets a signer’s credential count once per release: a second signer on it is refused', () => {
     const w = new World(examplePolicy());
     const diff = { replayed: 0, changed: 0, static_changes: 1, digest: canonicalDigest({ diff: 'once' }) };
-    const { release } = ok(w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: PRIYA, candidate: compileBundle({ ...w.policy.bundle, description: 'credential once' }), golden: null, diff }));
+    const { release } = ok(w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: PRIYA, candidate: compileBundle({ ...w.policy.bundle, description: 'credential once' }), golden: PASSING_GOLDEN, diff }));
     ok(w.signRelease(release, 'fatima', 'signed-cli'));
     expect(w.state.releases.get(release)?.credentials).toContain('cred-fatima-signed-cli');
     const record = w.state.releases.get(release);
@@ -265,7 +266,7 @@ describe('what the projection says happened', () => {
   it('expires a release signed after its window', () => {
     const w = new World(examplePolicy());
     const diff = { replayed: 0, changed: 0, static_changes: 1, digest: canonicalDigest({ diff: 'late' }) };
-    const { release } = ok(w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: PRIYA, candidate: compileBundle({ ...w.policy.bundle, description: 'signed late' }), golden: null, diff }));
+    const { release } = ok(w.run<ProposeReleaseResult>({ kind: 'release_propose', caller: PRIYA, candidate: compileBundle({ ...w.policy.bundle, description: 'signed late' }), golden: PASSING_GOLDEN, diff }));
     w.advance(24 * 60 * MINUTE);
     expect(refused(w.signRelease(release, 'fatima', 'signed-cli')).code).toBe('REQUEST_EXPIRED');
     expect(w.state.releases.get(release)?.status).toBe('expired');

@@ -52,8 +52,15 @@ Checks the shape (unknown keys, types, wildcards), then the meaning:
 undeclared roles, principals, environments, surfaces, risk classes and actions,
 duplicate ids, shared keys, cycles in reports_to, durations over their limits,
 approval classes without a quorum, agents holding approver roles, prerequisites
-that could never run, target patterns that do not compile or may backtrack.
-Every issue is reported, each as file:line:col: [CODE] message.
+that could never run, target patterns that do not compile or may backtrack,
+and quorums no one in the roster could ever fill: risk classes, actions,
+override signers, and the release quorum (declared or the default: two humans
+signing with roster keys). Every issue is reported, each as
+file:line:col: [CODE] message.
+
+Warnings do not fail the check: a release quorum that accepts console
+sessions (release.approval.attestation: any) is printed as
+warning: file:line:col: [RELEASE_GATEWAY_ATTESTATION] ...
 
 Exit status: 0 when the policy is valid, 1 when it is not.
 ${exitCodesHelp({
@@ -105,8 +112,10 @@ function check(file: string, json: boolean): number {
     const loaded = readPolicyFile(file);
     const summary = summarise(loaded.bundle);
     if (json) {
-      process.stdout.write(`${JSON.stringify({ ok: true, file, bundle_id: loaded.bundleId, summary }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ ok: true, file, bundle_id: loaded.bundleId, summary, warnings: loaded.warnings }, null, 2)}\n`);
     } else {
+      // allowed but risky: said out loud, and the check still succeeds
+      for (const warning of loaded.warnings) process.stderr.write(`warning: ${formatPolicyIssue(warning)}\n`);
       process.stdout.write(`ok ${loaded.bundleId}\n${loaded.bundle.name}: ${describe(summary)}\n`);
     }
     return EXIT.OK;

@@ -24,6 +24,8 @@ export type GatewayPort = Pick<
   | 'requestOverride'
   | 'submitOverride'
   | 'registerRollback'
+  | 'registerPasskey'
+  | 'revokePasskey'
   | 'runRollback'
   | 'halt'
   | 'liftHalt'
@@ -125,5 +127,5 @@ export async function run<R extends Success>(ctx: ServerContext, call: () => Pro
 }
 
 export function refusalError(refusal: Refusal): ApiError {
-  return new ApiError(refusal.code, refusal.message, { codes: [...refusal.codes], recorded: true });
+  return new ApiError(refusal.code, refusal.message, { ...refusal.details, codes: [...refusal.codes], recorded: true });
 }
