@@ -239,9 +239,9 @@ export {
   type OverrideHold,
   type OverrideLease,
   type OverrideStep,
-  type PastOverride,
   type RollbackArtifactState,
 } from './override/gates.js';
+export { budgetStanding, budgetUsed, nearExhaustion, type BudgetStanding, type OverrideBudget, type PastOverride } from './override/budget.js';
 export { checkGrantClaims, GrantClaims, parseGrantClaims, type GrantCheckContext, type GrantClaimCheck } from './grant/claims.js';
 export {
   ENTRY_TYPES,
@@ -334,6 +334,7 @@ export {
 } from './state/execute.js';
 export { addHoldEvidence, liftHold, openHold, type AddEvidenceCommand, type HoldResult, type LiftHoldCommand, type OpenHoldCommand } from './state/hold.js';
 export {
+  pastOverrides,
   requestOverride,
   submitOverride,
   type RequestOverrideCommand,

@@ -5,7 +5,10 @@ import { parseDuration } from '../policy/duration.js';
 import type { Roster } from '../policy/roster.js';
 import type { ActionClass, PolicyBundle } from '../policy/schema.js';
 import { overrideBodyHash, type OverrideBody } from './body.js';
+import { budgetUsed, type PastOverride } from './budget.js';
 import { overrideEvidenceHash, verifyOverrideSignature, type OverrideSignature, type SignerRole } from './evidence.js';
+
+export type { PastOverride } from './budget.js';
 
 /** A step the override would unlock, as the gateway recorded it when the step was proposed. */
 export interface OverrideStep {
@@ -30,11 +33,6 @@ export interface RollbackArtifactState {
 }
 
 /** A lease granted earlier, for the budget (O8). */
-export interface PastOverride {
-  readonly environments: readonly string[];
-  /** RFC 3339 UTC. */
-  readonly granted_at: string;
-}
 
 export interface OverrideContext {
   readonly body: OverrideBody;
@@ -256,13 +254,7 @@ export function evaluateOverride(ctx: OverrideContext): OverrideEvaluation {
   const environments = [...new Set(steps.map((s) => s.environment))].sort();
   for (const budget of rules?.budgets ?? []) {
     if (!environments.includes(budget.environment)) continue;
-    const since = ctx.now - parseDuration(budget.window);
-    const used = ctx.past_overrides.filter((o) => {
-      const at = parseUtc(o.granted_at);
-      // an unreadable timestamp counts against the budget: fail closed
-      return o.environments.includes(budget.environment) && (Number.isNaN(at) || (at > since && at <= ctx.now));
-    }).length;
-    if (used < budget.max) continue;
+    if (budgetUsed(budget, ctx.past_overrides, ctx.now) < budget.max) continue;
     const coreSigners = new Set([...sigA, ...sigB].map((s) => s.signer));
     const extra = byRole('extra').some(
       (s) =>

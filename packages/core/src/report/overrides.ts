@@ -1,7 +1,8 @@
 import { CountersignError } from '../errors.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import type { CompiledPolicy } from '../policy/compile.js';
-import { formatDuration, parseDuration } from '../policy/duration.js';
+import { budgetStanding } from '../override/budget.js';
+import { formatDuration } from '../policy/duration.js';
 import { entryIssueText, parseEntries, type AuthorityEntry } from '../state/parse.js';
 
 /**
@@ -162,12 +163,10 @@ export function overrideReport(ledger: readonly LedgerEntry[], policy: CompiledP
     }
   }
 
-  const grantedAt = entries.filter((e): e is AuthorityEntry<'override.granted'> => e.type === 'override.granted');
-  const budgets = (policy.bundle.overrides?.budgets ?? []).map((b) => {
-    const windowMs = parseDuration(b.window);
-    const used = grantedAt.filter((e) => e.payload.environments.includes(b.environment) && Date.parse(e.at) > options.now - windowMs && Date.parse(e.at) <= options.now).length;
-    return { environment: b.environment, max: b.max, window: b.window, used, remaining: Math.max(0, b.max - used), spent: used >= b.max };
-  });
+  const grants = entries
+    .filter((e): e is AuthorityEntry<'override.granted'> => e.type === 'override.granted')
+    .map((e) => ({ environments: e.payload.environments, granted_at: e.at }));
+  const budgets = (policy.bundle.overrides?.budgets ?? []).map((b) => budgetStanding(b, grants, options.now));
 
   return {
     window: { from: new Date(from).toISOString(), to: new Date(options.now).toISOString(), length: formatDuration(options.windowMs) },

@@ -161,10 +161,7 @@ export function submitOverride(state: AuthorityState, policy: CompiledPolicy | n
     for (const h of holdsCovering(state, compiled, s.action, s.environment, s.target)) holds.set(h.id, { id: h.id, trip_gate: h.trip_gate });
   }
   const artifact = state.artifacts.get(body.rollback_ref);
-  const past: PastOverride[] = [];
-  for (const budget of state.budgets.values()) {
-    for (const at of budget.granted_at) past.push({ environments: [budget.environment], granted_at: at });
-  }
+  const past = pastOverrides(state);
   const leaseId = ctx.ids.next('lease');
   const evaluation = evaluateOverride({
     body,
@@ -234,4 +231,13 @@ export function submitOverride(state: AuthorityState, policy: CompiledPolicy | n
     entries: d.list,
     result: { ok: true, override: record.id, lease: lease.id, valid_from: lease.valid_from, valid_to: lease.valid_to, step_digests: lease.step_digests, evidence_hash: lease.evidence_hash },
   };
+}
+
+/** Every override granted so far, per environment, as the budgets count them (O8, and the near-exhaustion notice). */
+export function pastOverrides(state: AuthorityState): PastOverride[] {
+  const past: PastOverride[] = [];
+  for (const budget of state.budgets.values()) {
+    for (const at of budget.granted_at) past.push({ environments: [budget.environment], granted_at: at });
+  }
+  return past;
 }

@@ -1,11 +1,21 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { decodeEntry, NOTIFICATION_EVENTS, type LoadedPolicy, type SealedEntry, type TransactionalLedgerStore } from '@countersign/core';
+import {
+  budgetStanding,
+  decodeEntry,
+  nearExhaustion,
+  NOTIFICATION_EVENTS,
+  pastOverrides,
+  type LedgerEntry,
+  type LoadedPolicy,
+  type SealedEntry,
+  type TransactionalLedgerStore,
+} from '@countersign/core';
 import type { CredentialStore } from '../auth/credential-store.js';
 import { createGuard } from '../auth/hook.js';
 import type { Operation } from '../auth/credentials.js';
 import { isOperation } from '../auth/credentials.js';
-import { WebhookNotifier, type WebhookDelivery, type WebhookTarget } from '../notify/webhook.js';
+import { WebhookNotifier, type LedgerEvent, type WebhookDelivery, type WebhookTarget } from '../notify/webhook.js';
 import { SlackNotifier, type SlackRequest, type SlackTarget } from '../notify/slack.js';
 import { registerSlackInteractions } from './slack-interactions.js';
 import type { Observability } from '../observability/index.js';
@@ -275,6 +285,33 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     const step = text(payload['step']) ?? subjects['step'] ?? (execution === undefined ? undefined : (state.executions.get(execution)?.step ?? undefined));
     return step === undefined ? null : (state.steps.get(step)?.request ?? null);
   };
+  /**
+   * `budget.near_exhaustion` (issue 16) for each override budget a grant
+   * leaves with one override or none before an extra signer is required:
+   * derived from the `override.granted` entry, counted as gate O8 counts, in
+   * the window that ends at the grant. It carries that entry's seq.
+   */
+  const budgetEvents = (entry: LedgerEntry, served: ServedPolicy): LedgerEvent[] => {
+    const payload = entry.payload as Record<string, unknown>;
+    const environments = Array.isArray(payload['environments']) ? payload['environments'] : [];
+    const past = pastOverrides(gateway.state);
+    return (served.loaded.bundle.overrides?.budgets ?? [])
+      .filter((budget) => environments.includes(budget.environment))
+      .map((budget) => budgetStanding(budget, past, Date.parse(entry.at)))
+      .filter(nearExhaustion)
+      .map((standing) => ({
+        event: 'budget.near_exhaustion',
+        seq: entry.seq,
+        at: entry.at,
+        actor: entry.actor,
+        request_id: null,
+        environment: standing.environment,
+        risk: null,
+        link: null,
+        subjects: entry.subjects,
+        payload: { ...standing, override: payload['override'] ?? null, lease: payload['lease'] ?? null },
+      }));
+  };
   notifyRef = (entries) => {
     const served = activePolicy(ctx);
     if (served === null) return;
@@ -290,7 +327,9 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
       if (slack !== null && slackDecided.has(entry.type) && named !== undefined) {
         slack.requestDecided(named, `${entry.type.slice('request.'.length)}${entry.actor === null ? '' : ` by ${entry.actor}`} at ${entry.at}`);
       }
-      if (webhooks === null || !ledgerEvents.has(entry.type)) continue;
+      if (webhooks === null) continue;
+      if (entry.type === 'override.granted') for (const event of budgetEvents(entry, served)) webhooks.notify(event);
+      if (!ledgerEvents.has(entry.type)) continue;
       const payload = entry.payload as Record<string, unknown>;
       const requestId = requestOf(entry.subjects, payload);
       const record = requestId === null ? undefined : gateway.state.requests.get(requestId);
