@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,9 @@ let gw: GatewayProcess;
 let idp: Server;
 let issuer = '';
 let browserContext: BrowserContext;
+/** Where the browser reaches the console: a host name, as WebAuthn needs one for its RP ID (an IP address is refused). */
+let consoleUrl = '';
+const CLI = join(import.meta.dirname, '..', 'packages', 'gateway', 'dist', 'cli.js');
 
 
 async function agentProposes(step: Record<string, unknown>): Promise<string> {
@@ -45,7 +49,7 @@ async function signIn(user: string): Promise<Page> {
   // another person at the same browser: no session at the provider or here
   await browserContext.clearCookies();
   const page = await browserContext.newPage();
-  await page.goto(`${gw.url}/console`);
+  await page.goto(`${consoleUrl}/console`);
   await page.click('#sign-in');
   await page.waitForURL(/\/interaction\//);
   await page.fill('input[name=login]', user);
@@ -62,14 +66,14 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'countersign-console-'));
   const [gwPort, idpPort] = await Promise.all([freePort(), freePort()]);
   issuer = `http://127.0.0.1:${idpPort}`;
-  const gatewayUrl = `http://127.0.0.1:${gwPort}`;
+  consoleUrl = `http://localhost:${gwPort}`;
 
   const provider = new Provider(issuer, {
     clients: [
       {
         client_id: 'countersign',
         client_secret: CLIENT_SECRET,
-        redirect_uris: [`${gatewayUrl}/console/callback`],
+        redirect_uris: [`${consoleUrl}/console/callback`],
         response_types: ['code'],
         grant_types: ['authorization_code'],
       },
@@ -83,6 +87,14 @@ beforeAll(async () => {
 
   const policyPath = writeTestPolicy(dir);
   const policy = parseYaml(readFileSync(policyPath, 'utf8')) as Record<string, Json>;
+  // a risk class only the approver's own key satisfies, through the console: a passkey, or the signed CLI elsewhere
+  (policy['risk_classes'] as Json[]).push({
+    id: 'keyed',
+    description: 'one payments owner, signing with their own key',
+    effect: 'require_approval',
+    approval: { quorum: [{ roles: ['payments-owner'], count: 1 }], surfaces: ['approver-console'], attestation: 'key', approval_ttl: '15m', grant_ttl: '5m' },
+  });
+  (policy['actions'] as Json[]).push({ id: 'ledger.freeze', description: 'freeze the payments ledger', class: 'write', risk: { dev: 'low', staging: 'low', prod: 'keyed' } });
   policy['identities'] = [
     { issuer, subject: 'priya', principal: 'priya' },
     { issuer, subject: 'olivia', principal: 'olivia' },
@@ -91,7 +103,7 @@ beforeAll(async () => {
   gw = await startGatewayProcess({
     policy: policyPath,
     dir,
-    args: ['--port', String(gwPort), '--oidc-issuer', issuer, '--oidc-client-id', 'countersign'],
+    args: ['--port', String(gwPort), '--public-url', consoleUrl, '--oidc-issuer', issuer, '--oidc-client-id', 'countersign'],
     env: { COUNTERSIGN_OIDC_CLIENT_SECRET: CLIENT_SECRET },
   });
   browserContext = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
@@ -124,7 +136,7 @@ describe('the approver console in Chromium', () => {
     if (SCREENSHOTS !== undefined) await page.screenshot({ path: join(SCREENSHOTS, 'inbox.png'), fullPage: true });
 
     // the session cookie: HttpOnly, Secure, SameSite=Strict, host-only
-    const session = (await browserContext.cookies(gw.url)).find((c) => c.name === '__Host-countersign-session');
+    const session = (await browserContext.cookies(consoleUrl)).find((c) => c.name === '__Host-countersign-session');
     expect(session).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict', path: '/' });
     // and the page cannot read it
     expect(await page.evaluate<string>('document.cookie')).not.toContain('countersign-session');
@@ -174,7 +186,7 @@ describe('the approver console in Chromium', () => {
     // signing out revokes the session everywhere
     await page.click('#sign-out');
     await page.waitForSelector('#sign-in');
-    expect((await browserContext.cookies(gw.url)).find((c) => c.name === '__Host-countersign-session')).toBeUndefined();
+    expect((await browserContext.cookies(consoleUrl)).find((c) => c.name === '__Host-countersign-session')).toBeUndefined();
     expect((await ledgerEntries(gw)).some((e) => e.type === 'session.closed')).toBe(true);
     await page.close();
   }, 90_000);
@@ -182,7 +194,7 @@ describe('the approver console in Chromium', () => {
   it('refuses an identity mapped to no one, and records the refusal', async () => {
     const page = await signIn('mallory');
     expect(await page.textContent('#code')).toBe('IDENTITY_UNMAPPED');
-    expect((await browserContext.cookies(gw.url)).find((c) => c.name === '__Host-countersign-session')).toBeUndefined();
+    expect((await browserContext.cookies(consoleUrl)).find((c) => c.name === '__Host-countersign-session')).toBeUndefined();
     expect((await ledgerEntries(gw)).find((e) => e.type === 'session.refused')?.payload).toMatchObject({ issuer, subject: 'mallory', code: 'IDENTITY_UNMAPPED' });
     await page.close();
   }, 60_000);
@@ -191,7 +203,7 @@ describe('the approver console in Chromium', () => {
     const requestId = await agentProposes({ action: 'comms.send_status_update', environment: 'prod', target: 'customers', params: { channel: 'statuspage', message: 'resolved' } });
     const page = await signIn('olivia');
     await page.waitForSelector(`#others tr[data-request="${requestId}"]`);
-    await page.goto(`${gw.url}/console/requests/${requestId}`);
+    await page.goto(`${consoleUrl}/console/requests/${requestId}`);
     await page.waitForSelector('#verdict');
     expect(await page.textContent('#verdict')).toContain('SELF_APPROVAL');
     await page.click('#approve');
@@ -202,4 +214,73 @@ describe('the approver console in Chromium', () => {
     await page.click('#sign-out');
     await page.close();
   }, 60_000);
+
+  it('registers a passkey through a virtual authenticator, approves a key-only request with it, and the signature verifies offline from an export', async () => {
+    const page = await signIn('priya');
+    await page.waitForSelector('#who a[href="/console/passkeys"]');
+    // Chromium's virtual authenticator stands in for the device: user verification always succeeds
+    const cdp = await browserContext.newCDPSession(page);
+    await cdp.send('WebAuthn.enable', { enableUI: false });
+    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    });
+
+    await page.click('#who a[href="/console/passkeys"]');
+    await page.waitForSelector('#register-passkey');
+    await page.click('#register-passkey');
+    await page.waitForSelector('#passkey-result.yes');
+    const stored = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+    expect(stored).toHaveLength(1);
+    const registered = (await ledgerEntries(gw)).filter((e) => e.type === 'passkey.registered');
+    expect(registered).toHaveLength(1);
+    const opened = (await ledgerEntries(gw)).filter((e) => e.type === 'session.opened' && e.payload['principal'] === 'priya').at(-1);
+    // bound to the signed-in session: the registration names the session's credential, whose opening names the identity
+    expect(registered[0]?.payload).toMatchObject({ principal: 'priya', origin: consoleUrl, rp_id: 'localhost', credential: opened?.subjects['credential'] });
+    expect(registered[0]?.actor).toBe('priya');
+
+    // a step only priya's own key can approve; the agent waits for it
+    const requestId = await agentProposes({ action: 'ledger.freeze', environment: 'prod', target: 'payments-ledger', params: {}, expected_consequence: 'no postings until unfrozen' });
+    const agentToken = await gw.token('payments-copilot', 'copilot-console');
+    const waiting = call(gw.url, 'GET', `/v1/requests/${requestId}?wait=30s`, agentToken);
+    await page.goto(`${consoleUrl}/console/requests/${requestId}`);
+    await page.waitForSelector('#approve-passkey');
+    // a signed-in click is not the approver's key here
+    expect(await page.getAttribute('#approve', 'disabled')).not.toBeNull();
+    expect(await page.textContent('#details')).toContain('signed with a key');
+    await page.click('#approve-passkey');
+    await page.waitForSelector('#result.yes');
+    expect(await page.textContent('#result')).toContain('with your passkey');
+
+    const answer = await waiting;
+    expect(answer.body['status']).toBe('approved');
+    expect(typeof answer.body['grant']).toBe('string');
+    const accepted = (await ledgerEntries(gw)).find((e) => e.type === 'approval.accepted' && e.payload['request'] === requestId);
+    expect(accepted?.payload).toMatchObject({ approver: 'priya', attestation: 'passkey', signature_verified: true, passkey: { credential_id: registered[0]?.payload['credential_id'] } });
+
+    // offline: the exported ledger alone checks the passkey signature against the registered key
+    const exported = join(dir, 'passkey-export.jsonl');
+    const db = join(dir, 'ledger.db');
+    const exportRun = spawnSync(process.execPath, [CLI, 'ledger', 'export', '--db', db, '--out', exported], { encoding: 'utf8' });
+    expect(exportRun.status, exportRun.stderr).toBe(0);
+    const checked = spawnSync(process.execPath, [CLI, 'trace', requestId, '--file', exported, '--check'], { encoding: 'utf8' });
+    expect(checked.status, checked.stdout + checked.stderr).toBe(0);
+    expect(checked.stdout).toContain('attestation passkey');
+    // and a signature over anything else does not verify: the statement's reason edited in the export
+    const lines = readFileSync(exported, 'utf8').split('\n');
+    const forged = lines.map((line) => (line.includes('"approval.accepted"') && line.includes(requestId) ? line.replace('"reason":"checked the step, the target and the consequence"', '"reason":"edited afterwards"') : line));
+    expect(forged).not.toEqual(lines);
+    const forgedPath = join(dir, 'passkey-forged.jsonl');
+    writeFileSync(forgedPath, forged.join('\n'));
+    const refused = spawnSync(process.execPath, [CLI, 'trace', requestId, '--file', forgedPath, '--check'], { encoding: 'utf8' });
+    expect(refused.status).not.toBe(0);
+
+    // revoked from the same page: the next request offers no passkey, and a signature by it would not count
+    await page.goto(`${consoleUrl}/console/passkeys`);
+    await page.waitForSelector('#passkeys');
+    await page.click('#passkeys button');
+    await page.waitForFunction(() => document.querySelector('#passkeys')?.textContent?.includes('revoked by priya') ?? false);
+    expect((await ledgerEntries(gw)).some((e) => e.type === 'passkey.revoked' && e.payload['revoked_by'] === 'priya')).toBe(true);
+    await page.click('#sign-out');
+    await page.close();
+  }, 90_000);
 });

@@ -6,6 +6,9 @@
  * form field, so the console works from the keyboard alone.
  */
 
+import { statementText, type StatementFields } from '@countersign/core/browser';
+import { browserSupportsWebAuthn, startAuthentication, startRegistration, type PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/browser';
+
 interface Session {
   readonly principal: string;
   readonly surface: string;
@@ -51,6 +54,16 @@ interface RequestView {
   readonly approvable?: { readonly by_you: boolean; readonly reasons: string[] };
 }
 
+interface PasskeyView {
+  readonly credential_id: string;
+  readonly principal: string;
+  readonly algorithm: number;
+  readonly origin: string;
+  readonly registered_at: string;
+  readonly revoked_at: string | null;
+  readonly revoked_by: string | null;
+}
+
 interface ApiFailure {
   readonly error: { readonly code: string; readonly message: string };
 }
@@ -63,7 +76,13 @@ const MEANINGS: Record<string, string> = {
   ROLE_NOT_ELIGIBLE: 'none of your roles can fill what this request still needs',
   DUPLICATE_APPROVER: 'you have already decided this request',
   CREDENTIAL_REUSED: 'this session already decided this request',
-  ATTESTATION_REQUIRED: 'this risk class needs a signature with your own key: use the signed CLI',
+  ATTESTATION_REQUIRED: 'this risk class needs a signature with your own key: a registered passkey or the signed CLI',
+  BAD_SIGNATURE: 'the signature did not verify against a key registered to you (a revoked passkey, or another person’s)',
+  PASSKEY_EXISTS: 'this passkey is already registered',
+  PASSKEY_UNKNOWN: 'no registered passkey has this id',
+  PASSKEY_NOT_YOURS: 'only its owner or a token administrator revokes a passkey',
+  PASSKEY_REGISTRATION_FAILED: 'the authenticator’s answer did not verify',
+  PASSKEY_CANCELLED: 'the browser or the authenticator did not sign: nothing was sent',
   UNKNOWN_APPROVER: 'you are not in the policy’s roster',
   REQUEST_CLOSED: 'this request is no longer open',
   REQUEST_EXPIRED: 'this request expired before it was decided',
@@ -152,7 +171,7 @@ function signedInAs(current: Session): void {
   out.addEventListener('click', () => {
     void api('POST', '/console/logout').then(() => start());
   });
-  who.replaceChildren(`${current.principal} · ${current.surface} `, out);
+  who.replaceChildren(`${current.principal} · ${current.surface} `, link('/console/passkeys', 'Passkeys'), ' ', out);
 }
 
 // ---- the inbox ---------------------------------------------------------------
@@ -243,6 +262,98 @@ function statementFor(r: RequestView, current: Session, decision: 'approve' | 'd
   };
 }
 
+// ---- passkeys ----------------------------------------------------------------
+
+function base64url(bytes: Uint8Array): string {
+  let binary = '';
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/**
+ * The WebAuthn challenge for a statement, computed here from the statement
+ * this page shows (core's statement text, hashed with WebCrypto): the
+ * authenticator signs exactly this step under this bundle, whatever anyone
+ * else says the challenge is. The gateway derives it the same way.
+ */
+async function passkeyChallenge(statement: StatementFields): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(statementText(statement, 'passkey')));
+  return base64url(new Uint8Array(digest));
+}
+
+/** This person's passkeys registered for this console's origin, not revoked. */
+async function usablePasskeys(): Promise<PasskeyView[]> {
+  const answer = await api<{ passkeys: PasskeyView[] }>('GET', '/v1/passkeys');
+  return answer.ok ? answer.value.passkeys.filter((p) => p.revoked_at === null && p.origin === location.origin) : [];
+}
+
+async function passkeysPage(): Promise<void> {
+  const answer = await api<{ passkeys: PasskeyView[] }>('GET', '/v1/passkeys');
+  const result = el('div', { id: 'passkey-result', role: 'alert' });
+  const rows = answer.ok ? answer.value.passkeys : [];
+  const list = el(
+    'table',
+    { id: 'passkeys' },
+    el('thead', {}, el('tr', {}, ...['Passkey', 'Registered', 'Status', ''].map((h) => el('th', { scope: 'col' }, h)))),
+    el(
+      'tbody',
+      {},
+      ...rows.map((p) => {
+        const revoke = el('button', { type: 'button', class: 'deny' }, 'Revoke');
+        revoke.addEventListener('click', () => {
+          void (async () => {
+            const done = await api<PasskeyView>('POST', `/v1/passkeys/${encodeURIComponent(p.credential_id)}/revoke`, {});
+            if (done.ok) await passkeysPage();
+            else show(el('p', { class: 'result no' }, `Refused: ${done.error.code} (${meaning(done.error.code)})`));
+          })();
+        });
+        if (p.revoked_at !== null) revoke.setAttribute('disabled', '');
+        return el('tr', {}, el('td', {}, el('code', {}, p.credential_id)), el('td', {}, p.registered_at), el('td', {}, p.revoked_at === null ? 'active' : `revoked by ${p.revoked_by ?? '?'} at ${p.revoked_at}`), el('td', {}, revoke));
+      }),
+    ),
+  );
+  const register = el('button', { type: 'button', id: 'register-passkey' }, 'Register a passkey');
+  register.addEventListener('click', () => {
+    void (async () => {
+      const options = await api<PublicKeyCredentialCreationOptionsJSON>('POST', '/v1/passkeys/registration', {});
+      if (!options.ok) {
+        result.className = 'result no';
+        result.textContent = `Refused: ${options.error.code} (${meaning(options.error.code)}). ${options.error.message}`;
+        return;
+      }
+      let created;
+      try {
+        created = await startRegistration({ optionsJSON: options.value });
+      } catch (err) {
+        result.className = 'result no';
+        result.textContent = `PASSKEY_CANCELLED (${meaning('PASSKEY_CANCELLED')}): ${err instanceof Error ? err.name : String(err)}`;
+        return;
+      }
+      const done = await api<PasskeyView>('POST', '/v1/passkeys', created);
+      if (done.ok) {
+        await passkeysPage();
+        const shown = document.getElementById('passkey-result');
+        if (shown !== null) {
+          shown.className = 'result yes';
+          shown.textContent = `Registered passkey ${done.value.credential_id}: approvals that need your own key can now be signed with it.`;
+        }
+      } else {
+        result.className = 'result no';
+        result.textContent = `Refused: ${done.error.code} (${meaning(done.error.code)}). ${done.error.message}`;
+      }
+    })();
+  });
+  if (!browserSupportsWebAuthn()) register.setAttribute('disabled', '');
+  show(
+    el('p', {}, link('/console', '← Inbox')),
+    el('h1', {}, 'Your passkeys'),
+    el('p', { class: 'muted' }, 'A passkey signs an approval with a key only your device holds, over a challenge computed from the exact statement you approve. Risk classes that need your own key accept it. Registering one is recorded in the ledger, with this session.'),
+    rows.length === 0 ? el('p', {}, 'No passkey registered yet.') : list,
+    el('p', {}, register),
+    result,
+  );
+}
+
 async function requestPage(id: string): Promise<void> {
   const answer = await api<RequestView>('GET', `/v1/requests/${encodeURIComponent(id)}`);
   if (!answer.ok) {
@@ -296,6 +407,43 @@ async function requestPage(id: string): Promise<void> {
       result.textContent = `Refused: ${done.error.code} (${meaning(done.error.code)}). ${done.error.message}`;
     }
   };
+  const passkeys = await usablePasskeys();
+  const decideWithPasskey = async (decision: 'approve' | 'deny'): Promise<void> => {
+    const statement = statementFor(r, current, decision, reason.value);
+    preview.textContent = JSON.stringify(statement, null, 2);
+    let signed;
+    try {
+      signed = await startAuthentication({
+        optionsJSON: {
+          challenge: await passkeyChallenge(statement as unknown as StatementFields),
+          rpId: location.hostname,
+          allowCredentials: passkeys.map((p) => ({ id: p.credential_id, type: 'public-key' as const })),
+          userVerification: 'required',
+          timeout: 120_000,
+        },
+      });
+    } catch (err) {
+      result.className = 'result no';
+      result.textContent = `PASSKEY_CANCELLED (${meaning('PASSKEY_CANCELLED')}): ${err instanceof Error ? err.name : String(err)}`;
+      return;
+    }
+    const path = `/v1/requests/${encodeURIComponent(r.id)}/${decision === 'approve' ? 'approvals' : 'denials'}`;
+    const attestation = {
+      kind: 'passkey',
+      credential_id: signed.id,
+      authenticator_data: signed.response.authenticatorData,
+      client_data_json: signed.response.clientDataJSON,
+      signature: signed.response.signature,
+    };
+    const done = await api<{ status: string; quorum_met: boolean }>('POST', path, { statement, attestation });
+    if (done.ok) {
+      result.className = 'result yes';
+      result.textContent = `${decision === 'approve' ? 'Approved' : 'Denied'} with your passkey: the request is now ${done.value.status}${done.value.quorum_met ? '' : ' (more approvals needed)'}.`;
+    } else {
+      result.className = 'result no';
+      result.textContent = `Refused: ${done.error.code} (${meaning(done.error.code)}). ${done.error.message}`;
+    }
+  };
   const approve = el('button', { type: 'button', class: 'approve', id: 'approve' }, 'Approve');
   const deny = el('button', { type: 'button', class: 'deny', id: 'deny' }, 'Deny');
   approve.addEventListener('click', () => void decide('approve'));
@@ -304,17 +452,32 @@ async function requestPage(id: string): Promise<void> {
     approve.setAttribute('disabled', '');
     deny.setAttribute('disabled', '');
   }
+  const approveKey = el('button', { type: 'button', class: 'approve', id: 'approve-passkey' }, 'Approve with passkey');
+  const denyKey = el('button', { type: 'button', class: 'deny', id: 'deny-passkey' }, 'Deny with passkey');
+  approveKey.addEventListener('click', () => void decideWithPasskey('approve'));
+  denyKey.addEventListener('click', () => void decideWithPasskey('deny'));
+  if (r.status !== 'open') {
+    approveKey.setAttribute('disabled', '');
+    denyKey.setAttribute('disabled', '');
+  }
+  const keyNote =
+    passkeys.length > 0
+      ? el('p', { class: 'muted' }, needsKey ? 'This risk class needs a signature with your own key: sign with your passkey.' : 'You can also sign with your passkey.')
+      : needsKey
+        ? el('p', { class: 'muted' }, 'This risk class needs a signature with your own key: ', link('/console/passkeys', 'register a passkey'), ', or use `countersign approve` with your roster key.')
+        : el('span');
   show(
     el('p', {}, link('/console', '← Inbox')),
     el('h1', {}, `${r.action} on ${r.target}`),
     details,
     verdictBox,
-    needsKey ? el('p', { class: 'muted' }, 'This risk class needs a signature with your own key: use `countersign approve` with your roster key.') : el('span'),
+    keyNote,
     el('h2', {}, 'What you sign'),
-    el('p', { class: 'muted' }, `The statement binds this exact step (digest ${r.digest}) under bundle ${r.bundle_id ?? '?'}; the gateway attests it for your session.`),
+    el('p', { class: 'muted' }, `The statement binds this exact step (digest ${r.digest}) under bundle ${r.bundle_id ?? '?'}; the gateway attests it for your session, or your passkey signs it.`),
     el('label', { for: 'reason' }, 'Reason', reason),
     preview,
     el('p', {}, approve, ' ', deny),
+    passkeys.length > 0 ? el('p', {}, approveKey, ' ', denyKey) : el('span'),
     result,
   );
 }
@@ -325,6 +488,7 @@ async function route(): Promise<void> {
   const match = /^\/console\/requests\/([^/]+)$/.exec(location.pathname);
   try {
     if (match !== null) await requestPage(decodeURIComponent(match[1]!));
+    else if (location.pathname === '/console/passkeys') await passkeysPage();
     else await inbox();
   } catch (err) {
     show(el('h1', {}, 'Something went wrong'), el('p', { class: 'result no' }, String(err)));

@@ -118,8 +118,13 @@ export function mayApprove(state: AuthorityState, policy: CompiledPolicy | null,
   return approvalEligibility(approvalSubject(request, policy, now), credentialOf(caller), 'approve');
 }
 
-export function approve(state: AuthorityState, policy: CompiledPolicy | null, command: ApprovalCommand, ctx: CommandContext): CommandOutput<ApprovalResult> {
+export function approve(state: AuthorityState, policy: CompiledPolicy | null, given: ApprovalCommand, ctx: CommandContext): CommandOutput<ApprovalResult> {
   const compiled = assertActive(state, policy);
+  // a passkey signature counts only while its passkey is registered to the approver, judged here, in ledger order:
+  // the gateway verified the bytes against the registry as it read it, and a revocation may have committed since
+  const passkey = given.attestation.kind === 'passkey' ? state.passkeys.get(given.attestation.credential_id) : undefined;
+  const keyInForce = given.attestation.kind !== 'passkey' || (passkey !== undefined && passkey.revoked_at === null && passkey.principal === given.caller.principal);
+  const command: ApprovalCommand = keyInForce ? given : { ...given, signature_verified: false };
   const { caller, statement } = command;
   const d = draftsFor(state, caller, ctx.now);
   const request = state.requests.get(statement.request);

@@ -29,6 +29,7 @@ import type { RequestOverrideResult, SubmitOverrideResult } from './override.js'
 import type { HaltResult } from './halt.js';
 import type { ActivateBundleResult } from './bundle.js';
 import type { ProposeReleaseResult } from './release.js';
+import type { RegisterPasskeyCommand } from './passkey.js';
 
 const provoked = new Set<string>();
 
@@ -702,7 +703,7 @@ describe('governed release (issue 13)', () => {
 });
 
 describe('passkeys (issue 14)', () => {
-  const PASSKEY = SAMPLE_PASSKEY;
+  const PASSKEY: RegisterPasskeyCommand['passkey'] = SAMPLE_PASSKEY;
   const register = (w: World, who: ReturnType<typeof caller>, passkey = PASSKEY) =>
     w.run({ kind: 'passkey_register', caller: who, passkey, identity: { issuer: 'https://idp.example', subject: 'lena-1' } });
 

@@ -35,6 +35,8 @@ const OPERATIONS = {
   release_propose: true,
   release_approve: true,
   token_admin: true,
+  passkey_register: true,
+  passkey_revoke: true,
   status: true,
   wait: true,
   decide: true,

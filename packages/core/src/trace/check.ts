@@ -2,6 +2,7 @@ import type { LedgerEntry } from '../ledger/entry.js';
 import { TRACE_FIELDS } from '../policy/schema.js';
 import { entryIssueText, parseEntries, type AuthorityEntry, type ParsedEntry } from '../state/parse.js';
 import { citedRuleIds } from './describe.js';
+import { verifyPasskeyAssertion, type PasskeyKey } from '../approval/passkey.js';
 
 /**
  * The trace contract check (`countersign trace --check`): every field the
@@ -25,9 +26,11 @@ export interface TraceProblem {
   readonly type: string;
   /**
    * The trace field that is missing; `authority` for an execution without a
-   * matching grant or lease; `entry` for an entry that does not match its type.
+   * matching grant or lease; `entry` for an entry that does not match its type;
+   * `signature` for a passkey approval whose signature does not verify against
+   * the passkey the ledger had registered to its approver at that point.
    */
-  readonly field: TraceField | 'authority' | 'entry';
+  readonly field: TraceField | 'authority' | 'entry' | 'signature';
   readonly message: string;
 }
 
@@ -101,6 +104,8 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
   const outcomes = new Set<string>();
   /** Step id -> the execution that ran it: a step runs at most once. */
   const ranSteps = new Map<string, string>();
+  /** Passkeys as registered so far, and revoked: what a passkey approval is checked against, offline. */
+  const passkeys = new Map<string, { key: PasskeyKey; revoked: boolean }>();
   for (const p of parsed) if (p.kind === 'authority' && p.entry.type === 'execution.outcome') outcomes.add(p.entry.payload.execution);
   let bootstrapped = false;
 
@@ -155,7 +160,27 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
       else ranSteps.set(step, execution);
     }
 
+    if (e.type === 'approval.accepted' && e.payload.attestation === 'passkey') {
+      const p = e.payload;
+      const registered = p.passkey === undefined ? undefined : passkeys.get(p.passkey.credential_id);
+      const statement = { request: p.request, step_digest: p.digest, bundle_id: e.bundle_id ?? '', decision: p.decision, approver: p.approver, surface: p.surface, reason: p.reason, signed_at: p.signed_at };
+      const verified =
+        p.passkey !== undefined &&
+        registered !== undefined &&
+        !registered.revoked &&
+        verifyPasskeyAssertion(statement, { kind: 'passkey', ...p.passkey, signature: p.signature }, registered.key);
+      if (!verified) problem('signature', `the passkey signature of ${p.approver} does not verify against a passkey registered to them at that point`);
+    }
+
     switch (e.type) {
+      case 'passkey.registered':
+        if (!passkeys.has(e.payload.credential_id)) passkeys.set(e.payload.credential_id, { key: { ...e.payload }, revoked: false });
+        break;
+      case 'passkey.revoked': {
+        const known = passkeys.get(e.payload.credential_id);
+        if (known !== undefined) known.revoked = true;
+        break;
+      }
       case 'step.decided':
         effects.set(e.payload.step, e.payload.effect);
         break;

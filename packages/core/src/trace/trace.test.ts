@@ -7,6 +7,9 @@ import { inclusionProofFromJson, verifyInclusion } from '../ledger/proof.js';
 import { KEY_ROTATED } from '../ledger/rotation.js';
 import { caller, examplePolicy, World } from '../../../../test/scenario/world.js';
 import { checkTraceContract } from './check.js';
+import { softPasskey } from '../../../../test/helpers/soft-passkey.js';
+import { passkeyChallenge } from '../approval/passkey.js';
+import type { LedgerEntry } from '../ledger/entry.js';
 import { formatTrace } from './format.js';
 import { proveTrace } from './prove.js';
 import { buildTrace } from './trace.js';
@@ -186,5 +189,37 @@ describe('proveTrace', () => {
     const early = signCheckpoint({ origin: fixtureSigner().name, treeSize: 30, rootHash: merkleRoot(leaves.slice(0, 30)) }, fixtureSigner());
     const proofs = proveTrace(buildTrace(entries, 'request-1'), leaves, early);
     expect(proofs.unproven).toEqual([43, 44, 45, 46, 47, 48]);
+  });
+});
+
+describe('passkey approvals, checked offline (issue 14)', () => {
+  /** Lena registers a real (software) passkey and approves a restart with it; the ledger as written. */
+  function signedWithPasskey(): { entries: LedgerEntry[]; request: string } {
+    const w = new World(examplePolicy());
+    const lena = caller('lena', 'approver-console');
+    const passkey = softPasskey('lena', { origin: 'https://countersign.example', rpId: 'countersign.example' });
+    w.run({ kind: 'passkey_register', caller: lena, passkey: { ...passkey.key }, identity: null });
+    const proposed = w.propose([{ action: 'workers.restart_pool', environment: 'prod', target: 'payments-worker', params: { strategy: 'rolling' } }]);
+    const request = (proposed.result as unknown as { steps: { request: string }[] }).steps[0]!.request;
+    const record = w.state.requests.get(request)!;
+    const statement = { request, step_digest: record.digest, bundle_id: w.policy.bundleId, decision: 'approve' as const, approver: 'lena', surface: 'approver-console', reason: 'checked', signed_at: new Date(w.now).toISOString() };
+    const signed = passkey.assert(passkeyChallenge(statement));
+    const step = w.run({ kind: 'approval', caller: lena, statement, attestation: { kind: 'passkey', credential_id: passkey.credentialId, ...signed }, signature_verified: true });
+    expect((step.result as { ok: boolean }).ok).toBe(true);
+    return { entries: [...w.machine.entries], request };
+  }
+
+  it('verifies the passkey signature from the ledger alone, against the passkey registered to the approver', () => {
+    const { entries } = signedWithPasskey();
+    expect(checkTraceContract(entries).filter((p) => p.field === 'signature')).toEqual([]);
+  });
+
+  it('reports a recorded passkey approval whose statement no longer matches its signature, or whose passkey was never registered', () => {
+    const { entries } = signedWithPasskey();
+    const at = entries.findIndex((e) => e.type === 'approval.accepted');
+    const edited = entries.map((e, i) => (i === at ? { ...e, payload: { ...e.payload, reason: 'something else' } } : e));
+    expect(checkTraceContract(edited).filter((p) => p.field === 'signature')).toEqual([expect.objectContaining({ seq: entries[at]!.seq, type: 'approval.accepted' })]);
+    const unregistered = entries.filter((e) => e.type !== 'passkey.registered');
+    expect(checkTraceContract(unregistered).some((p) => p.field === 'signature')).toBe(true);
   });
 });

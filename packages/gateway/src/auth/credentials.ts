@@ -61,6 +61,8 @@ export const OPERATIONS = {
   release_propose: { agent: false },
   release_sign: { agent: false },
   token_admin: { agent: false },
+  passkey_register: { agent: false },
+  passkey_revoke: { agent: false },
   policy_read: { agent: false },
   ledger_read: { agent: false },
   checkpoint: { agent: false },

@@ -97,6 +97,7 @@ export function registerConsole(app: FastifyInstance, ctx: ServerContext, creden
   const sendPage = (reply: FastifyReply): FastifyReply => reply.headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(page);
   app.get('/console', async (_request, reply) => sendPage(reply));
   app.get('/console/requests/:id', async (_request, reply) => sendPage(reply));
+  app.get('/console/passkeys', async (_request, reply) => sendPage(reply));
   app.get<{ Params: { file: string } }>('/console/assets/:file', async (request, reply) => {
     const asset = Object.hasOwn(assets, request.params.file) ? assets[request.params.file] : undefined;
     if (asset === undefined) throw new ApiError('NOT_FOUND', 'no such asset');

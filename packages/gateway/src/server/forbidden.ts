@@ -24,6 +24,8 @@ const ENTRY_OPERATION = {
   release_propose: 'release_propose',
   release_sign: 'release_approve',
   token_admin: 'token_admin',
+  passkey_register: 'passkey_register',
+  passkey_revoke: 'passkey_revoke',
   policy_read: 'policy_read',
   ledger_read: 'ledger_read',
   checkpoint: 'checkpoint',

@@ -37,6 +37,7 @@ import { proposalRoutes } from './routes/proposals.js';
 import { requestRoutes } from './routes/requests.js';
 import { releaseRoutes } from './routes/releases.js';
 import { registerConsole, type ConsoleOptions } from '../console/routes.js';
+import { passkeyRoutes } from './routes/passkeys.js';
 import { ShadowCounter } from './shadow.js';
 import { rollbackPlan } from './views.js';
 import { rollbackRoutes } from './routes/rollbacks.js';
@@ -383,6 +384,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     ...releaseRoutes(ctx),
     ...ledgerRoutes(ctx),
     ...tokenRoutes(ctx, options.credentials, (event) => gateway.recordCredential(event)),
+    ...passkeyRoutes(ctx, options.console),
   ];
 
   const app = buildApp({

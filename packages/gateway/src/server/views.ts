@@ -58,7 +58,7 @@ const ApprovalView = z.object({
   approver: z.string(),
   decision: z.enum(['approve', 'deny']),
   surface: z.string(),
-  attestation: z.enum(['key', 'gateway']),
+  attestation: z.enum(['key', 'gateway', 'passkey']),
   key_id: z.string().nullable(),
   signed_at: z.string(),
 });

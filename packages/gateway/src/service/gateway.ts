@@ -15,6 +15,7 @@ import {
   signKeyRotation,
   toDraft,
   verifyAttestation,
+  verifyPasskeyAssertion,
   verifyStatement,
   type ActivateBundleResult,
   type ApproveReleaseResult,
@@ -63,6 +64,8 @@ import {
   type SubmitOverrideResult,
   type TransactionalLedgerStore,
   type UseLeaseCommand,
+  type PasskeyResult,
+  type RegisterPasskeyCommand,
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import type { EntryProof } from '../ledger/checkpointer.js';
@@ -131,7 +134,9 @@ export interface Success {
 export type AttestationInput =
   | { readonly kind: 'key'; readonly key_id: string; readonly signature: string }
   /** Without `signature` the gateway attests the statement itself, naming the caller's credential. */
-  | { readonly kind: 'gateway'; readonly signature?: string };
+  | { readonly kind: 'gateway'; readonly signature?: string }
+  /** Signed by a passkey registered to the caller's principal (issue 14): WebAuthn's bytes, base64url. */
+  | { readonly kind: 'passkey'; readonly credential_id: string; readonly authenticator_data: string; readonly client_data_json: string; readonly signature: string };
 
 export interface ApprovalInput {
   /** The statement as received; validated here (`parseStatement`). */
@@ -279,6 +284,16 @@ export class Gateway {
   deny(caller: Caller, input: ApprovalInput): Promise<GatewayResult<ApprovalResult>> {
     return this.#approval(caller, input, 'deny');
   }
+  /** Register a passkey to the caller's principal (issue 14), after the gateway verified the WebAuthn registration. */
+  registerPasskey(caller: Caller, passkey: RegisterPasskeyCommand['passkey'], identity: RegisterPasskeyCommand['identity']): Promise<GatewayResult<PasskeyResult>> {
+    return this.#run({ kind: 'passkey_register', caller, passkey, identity });
+  }
+
+  /** Revoke a passkey: its own principal, or a token administrator. */
+  revokePasskey(caller: Caller, credentialId: string): Promise<GatewayResult<PasskeyResult>> {
+    return this.#run({ kind: 'passkey_revoke', caller, credential_id: credentialId });
+  }
+
 
   /**
    * Consume a grant: its JWS signature is verified against the gateway key
@@ -358,9 +373,12 @@ export class Gateway {
    * running its golden sets and diffing it against recorded traffic
    * (`server/release.ts` computes both): recorded with its full text.
    */
-  proposeRelease(caller: Caller, input: { readonly candidate: PolicyInput; readonly golden: GoldenSummaryData | null; readonly diff: DiffSummaryData }): Promise<GatewayResult<ProposeReleaseResult>> {
+  proposeRelease(
+    caller: Caller,
+    input: { readonly candidate: PolicyInput; readonly golden: GoldenSummaryData | null; readonly goldenFiles: readonly { readonly name: string; readonly text: string }[]; readonly diff: DiffSummaryData },
+  ): Promise<GatewayResult<ProposeReleaseResult>> {
     const candidate = compilePolicy(input.candidate.bundle, input.candidate.bundleId);
-    return this.#run({ kind: 'release_propose', caller, candidate, golden: input.golden, diff: input.diff });
+    return this.#run({ kind: 'release_propose', caller, candidate, golden: input.golden, golden_files: input.goldenFiles, diff: input.diff });
   }
 
   /**
@@ -371,6 +389,7 @@ export class Gateway {
    */
   async signRelease(caller: Caller, input: ApprovalInput): Promise<GatewayResult<ApproveReleaseResult>> {
     const statement = parseStatement(input.statement);
+    if (input.attestation.kind === 'passkey') throw new GatewayError('USAGE', 'a release is signed with a roster key (`countersign policy approve`), not a passkey');
     // a console session's click is gateway attestation, which a key-only release quorum refuses
     const { attestation, verified } = this.#attest(caller, statement, input.attestation);
     return this.#run({ kind: 'release_approve', caller, statement, attestation, signature_verified: verified });
@@ -433,7 +452,15 @@ export class Gateway {
     if (statement.decision !== decision) {
       throw new GatewayError('USAGE', `the statement says \`${statement.decision}\`, not \`${decision}\``);
     }
-    const { attestation, verified } = this.#attest(caller, statement, input.attestation);
+    const given = input.attestation;
+    if (given.kind === 'passkey') {
+      // checked against the registry as this replica holds it; the command checks again, in order, that it is still registered
+      const key = this.#sequencer.state.passkeys.get(given.credential_id);
+      const attestation = { ...given, kind: 'passkey' as const };
+      const verified = key !== undefined && key.revoked_at === null && verifyPasskeyAssertion(statement, attestation, key);
+      return this.#run({ kind: 'approval', caller, statement, attestation, signature_verified: verified });
+    }
+    const { attestation, verified } = this.#attest(caller, statement, given);
     return this.#run({ kind: 'approval', caller, statement, attestation, signature_verified: verified });
   }
 
@@ -443,7 +470,11 @@ export class Gateway {
    * force, and only theirs; or, for an authenticated console session, the
    * gateway's own attestation.
    */
-  #attest(caller: Caller, statement: ApprovalStatement, given: AttestationInput): { readonly attestation: ApprovalAttestation; readonly verified: boolean } {
+  #attest(
+    caller: Caller,
+    statement: ApprovalStatement,
+    given: Exclude<AttestationInput, { readonly kind: 'passkey' }>,
+  ): { readonly attestation: Extract<ApprovalAttestation, { readonly kind: 'key' | 'gateway' }>; readonly verified: boolean } {
     if (given.kind === 'key') {
       const policy = this.#sequencer.policy;
       const verified = policy !== null && verifyStatement(statement, given.signature, this.#roster(policy), given.key_id).verified;

@@ -45,7 +45,7 @@ export const ReleaseBody = z.object({
   surface: z.string().nullable(),
   proposed_at: z.string(),
   expires_at: z.string(),
-  signatures: z.array(z.object({ approver: z.string(), decision: z.enum(['approve', 'deny']), surface: z.string(), attestation: z.enum(['key', 'gateway']), signed_at: z.string() })),
+  signatures: z.array(z.object({ approver: z.string(), decision: z.enum(['approve', 'deny']), surface: z.string(), attestation: z.enum(['key', 'gateway', 'passkey']), signed_at: z.string() })),
   /** What a signer signs: an approval statement with these three fields, plus decision, approver, surface, reason and signed_at. */
   statement: z.object({ request: z.string(), step_digest: z.string(), bundle_id: z.string().nullable() }),
 });

@@ -26,6 +26,14 @@ const Attestation = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('key'), key_id: z.string().min(1).max(200), signature: z.string().min(1).max(200) }),
   // an authenticated console session: the gateway attests the statement for the token's principal
   z.strictObject({ kind: z.literal('gateway') }),
+  // signed by a passkey registered to the caller (issue 14): WebAuthn's bytes, base64url, over the statement's passkey challenge
+  z.strictObject({
+    kind: z.literal('passkey'),
+    credential_id: z.string().min(1).max(1_400),
+    authenticator_data: z.string().min(1).max(4_096),
+    client_data_json: z.string().min(1).max(4_096),
+    signature: z.string().min(1).max(1_024),
+  }),
 ]);
 const ApprovalBody = z.strictObject({ statement: ApprovalStatement, attestation: Attestation });
 
@@ -105,7 +113,7 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
         if (body.statement.request !== params.id) {
           throw new ApiError('PATH_MISMATCH', `the statement is for request \`${body.statement.request}\`, not \`${params.id}\``);
         }
-        const attestation: AttestationInput = body.attestation.kind === 'key' ? body.attestation : { kind: 'gateway' };
+        const attestation: AttestationInput = body.attestation.kind === 'gateway' ? { kind: 'gateway' } : body.attestation;
         const input = { statement: body.statement, attestation };
         const result = await run(ctx, () => (decision === 'approve' ? ctx.gateway.approve(caller, input) : ctx.gateway.deny(caller, input)));
         return {
