@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExportVerifier, noteVerifierKey, parseOverrideBody, rawPublicKey } from '@countersign/core';
 import { CountersignClient, CountersignClientError, ENDPOINTS, type Endpoint, type RequestView, type SignedStatement } from '@countersign/client';
 import { restartOverrideAt } from './scenario/override-draft.js';
-import { EVIDENCE, EXAMPLE_POLICY, overrideSignature, signedApproval, startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.js';
+import { EVIDENCE, EXAMPLE_POLICY, exampleGolden, overrideSignature, signedApproval, startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.js';
 
 /**
  * @countersign/client against the real gateway process (build first:
@@ -274,7 +274,7 @@ describe('the client against the real gateway', () => {
     const lone = await refusal(client.activateBundle(yaml));
     expect([lone.code, lone.status]).toEqual(['RELEASE_REQUIRED', 409]);
     expect((await client.policy()).bundle_id).toBe(before.bundle_id);
-    const release = await client.proposeRelease(yaml);
+    const release = await client.proposeRelease(yaml, exampleGolden());
     expect(release).toMatchObject({ status: 'open', previous_bundle_id: before.bundle_id, proposer: 'priya' });
     expect(release.diff_report).toContain(release.candidate);
     expect((await client.release(release.id)).statement).toEqual({ request: release.id, step_digest: release.release_digest, bundle_id: before.bundle_id });

@@ -554,7 +554,7 @@ describe('rollback, halt and bundles through the gateway', () => {
     expect(b.gateway.bundleId).toBe(current.bundleId);
     // a release: lena reports to priya, the proposer, so her signature does not count
     const diff = { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` };
-    await b.refused('RELEASE_GOLDEN_FAILED', (g) => g.proposeRelease(PRIYA, { candidate: next, golden: { cases: 2, failed: 1, failures: ['x'], coverage_percent: 50, digest: `sha256:${'9'.repeat(64)}` }, diff }));
+    await b.refused('RELEASE_GOLDEN_FAILED', (g) => g.proposeRelease(PRIYA, { candidate: next, golden: { cases: 2, failed: 1, failures: ['x'], coverage_percent: 50, digest: `sha256:${'9'.repeat(64)}` }, goldenFiles: [], diff }));
     await b.refused('RELEASE_UNKNOWN', (g) => g.signRelease(caller('fatima', 'signed-cli'), { statement: { request: 'release-404', step_digest: `sha256:${'0'.repeat(64)}`, bundle_id: current.bundleId, decision: 'approve', approver: 'fatima', surface: 'signed-cli', reason: 'x', signed_at: new Date(b.now).toISOString() }, attestation: { kind: 'key', key_id: 'fatima-2025', signature: 'A'.repeat(86) } }), 'release.rejected');
     const activated = await b.activate(next);
     expect(activated.voided_requests).toEqual([request]);
@@ -572,7 +572,7 @@ describe('governed release through the gateway (issue 13)', () => {
     const strict = compileBundle({ ...example, release: { approval: { quorum: [{ roles: ['finance-delegate', 'sre'], count: 2 }], surfaces: ['signed-cli'], attestation: 'key' }, golden: { required: true, min_coverage_percent: 50 } } });
     const b = await bench(strict);
     const diff = { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` };
-    await b.refused('RELEASE_GOLDEN_MISSING', (g) => g.proposeRelease(PRIYA, { candidate: compileBundle({ ...example, description: 'loose' }), golden: null, diff }), 'authority.rejected');
+    await b.refused('RELEASE_GOLDEN_MISSING', (g) => g.proposeRelease(PRIYA, { candidate: compileBundle({ ...example, description: 'loose' }), golden: null, goldenFiles: [], diff }), 'authority.rejected');
     expect(b.gateway.state.releases.size).toBe(0);
   });
 });

@@ -105,6 +105,50 @@ describe('countersign policy check', () => {
     ]);
   });
 
+  it('names a release nobody could ever complete: the default rules with a keyless roster, a declared quorum left empty', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-policy-'));
+    const keyless = join(dir, 'keyless.yaml');
+    // no keys anywhere and no `release` section: the default release (two humans with keys) can never be signed
+    const text = readFileSync(join(ROOT, EXAMPLE), 'utf8')
+      .replace(/ {4}keys:\n {6}- id: \w+-2025\n {8}public_key: \S+\n/g, '')
+      .replace(/\n# Overrides are leases[\s\S]*?\n# Kill switch/, '\n# Kill switch')
+      .replace(/attestation: key/g, 'attestation: any');
+    writeFileSync(keyless, text);
+    const refused = run('policy', 'check', keyless);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr.trimEnd().split('\n')).toEqual([
+      expect.stringMatching(/: \[APPROVER_KEY_MISSING\] no release can ever be activated under the default release rules \(two humans signing with roster keys, .*\): 2 people holding .* and signing with a roster key are needed, and none of the 7 who hold it has a key; declare `release` or change the roster$/),
+      `error[POLICY_INVALID]: policy \`${keyless}\` is invalid: 1 issue`,
+    ]);
+
+    // a declared release with its quorum left out: every signature would be ROLE_NOT_ELIGIBLE
+    const empty = join(dir, 'empty-release.yaml');
+    writeFileSync(empty, `${readFileSync(join(ROOT, EXAMPLE), 'utf8')}\nrelease:\n  approval:\n    surfaces: [signed-cli]\n`);
+    const emptied = run('policy', 'check', empty);
+    expect(emptied.status).toBe(1);
+    expect(emptied.stderr).toContain('[EMPTY_QUORUM] the release quorum is empty');
+
+    // an agent holding a release role
+    const agentRole = join(dir, 'agent-release.yaml');
+    writeFileSync(agentRole, `${readFileSync(join(ROOT, EXAMPLE), 'utf8')}\nrelease:\n  approval:\n    quorum:\n      - roles: [payments-owner, agent]\n        count: 2\n    surfaces: [signed-cli]\n`);
+    expect(run('policy', 'check', agentRole).stderr).toContain('[AGENT_HOLDS_AUTHORITY] agent `payments-copilot` holds role `agent`, used for the release quorum');
+  });
+
+  it('warns, and still succeeds, when a release quorum accepts console sessions (attestation any)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'countersign-policy-'));
+    const file = join(dir, 'console-release.yaml');
+    const release = '\nrelease:\n  approval:\n    quorum:\n      - roles: [payments-owner, finance-delegate, sre]\n        count: 2\n    surfaces: [approver-console]\n';
+    writeFileSync(file, `${readFileSync(join(ROOT, EXAMPLE), 'utf8')}${release}    attestation: any\n`);
+    const warned = run('policy', 'check', file);
+    expect(warned.status).toBe(0);
+    expect(warned.stdout).toMatch(/^ok sha256:/);
+    expect(warned.stderr).toMatch(/^warning: .*console-release\.yaml:\d+:\d+: \[RELEASE_GATEWAY_ATTESTATION\] the release quorum accepts gateway-attested console approvals/);
+    expect(JSON.parse(run('policy', 'check', '--json', file).stdout).warnings.map((w: { code: string }) => w.code)).toEqual(['RELEASE_GATEWAY_ATTESTATION']);
+    // left out, it is keys: no warning
+    writeFileSync(file, `${readFileSync(join(ROOT, EXAMPLE), 'utf8')}${release}`);
+    expect(run('policy', 'check', file)).toMatchObject({ status: 0, stderr: '' });
+  });
+
   it('reports meaning despite shape where it safely can: an unknown key and a reports_to cycle together', () => {
     const dir = mkdtempSync(join(tmpdir(), 'countersign-policy-'));
     const file = join(dir, 'both.yaml');

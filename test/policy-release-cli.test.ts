@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicy } from '../packages/core/src/policy/load.js';
-import { call, CLI, EXAMPLE_POLICY, ROOT, startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.js';
+import { call, CLI, EXAMPLE_POLICY, ledgerEntries, ROOT, startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.js';
 
 /**
  * Issue 13 end to end, as a release manager and two signers would run it:
@@ -45,7 +45,11 @@ describe('countersign policy propose | approve | status, and serve --policy', ()
 
   beforeAll(async () => {
     const text = readFileSync(EXAMPLE_POLICY, 'utf8');
-    writeFileSync(candidatePath, text.replace(/^description: .*$/m, 'description: payments, revised after the incident review'));
+    // a rollback in staging now needs an approver: one recorded decision changes, and no golden case sees it
+    writeFileSync(
+      candidatePath,
+      text.replace(/^description: .*$/m, 'description: payments, revised after the incident review').replace(/(id: workers\.rollback_pool[\s\S]*?risk: \{ dev: low, staging: )low/, '$1medium'),
+    );
     // restarts in prod without any approval: the incident's bundle, which the golden cases refuse
     writeFileSync(failingPath, text.replace(/^description: .*$/m, 'description: restart freely').replace(/(id: workers\.restart_pool[\s\S]*?risk:\s*\{[^}]*prod: )\w+/, '$1low'));
     gw = await startGatewayProcess({ policy: EXAMPLE_POLICY, dir, db });
@@ -61,15 +65,46 @@ describe('countersign policy propose | approve | status, and serve --policy', ()
     const candidate = loadPolicy(readFileSync(candidatePath, 'utf8'), 'candidate').bundleId;
     const priya = await gw.token('priya', 'approver-console');
 
+    // recorded traffic the candidate decides otherwise
+    const copilot = await gw.token('payments-copilot', 'copilot-console');
+    const rollback = { action: 'workers.rollback_pool', environment: 'staging', target: 'payments-worker', params: {}, rationale: 'r', expected_consequence: 'c' };
+    const traffic = await call(gw.url, 'POST', '/v1/proposals', copilot, { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps: [rollback] });
+    expect(traffic.status, JSON.stringify(traffic.body)).toBe(201);
+
     const failing = cli(['policy', 'propose', failingPath, '--golden', GOLDEN], env(priya));
     expect([failing.code, failing.stderr], failing.stdout).toEqual([1, expect.stringContaining('error[RELEASE_GOLDEN_FAILED]')]);
+    // the refusal names the failing cases and the golden digest
+    const failingJson = cli(['policy', 'propose', failingPath, '--golden', GOLDEN, '--json'], env(priya));
+    const refusal = JSON.parse(failingJson.stdout) as { error: { code: string; message: string; details: { golden_digest: string; failures: string[] } } };
+    expect(refusal.error.code).toBe('RELEASE_GOLDEN_FAILED');
+    expect(refusal.error.details.golden_digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(refusal.error.details.failures.length).toBeGreaterThan(0);
+    expect(refusal.error.message).toContain(`\`${refusal.error.details.failures[0]}\``);
+    // absent a release section, the golden gate cannot be skipped by sending no cases
+    const skipped = cli(['policy', 'propose', candidatePath], env(priya));
+    expect([skipped.code, skipped.stderr]).toEqual([1, expect.stringContaining('error[RELEASE_GOLDEN_MISSING]')]);
 
     const proposed = cli(['policy', 'propose', candidatePath, '--golden', GOLDEN, '--json'], env(priya));
     expect(proposed.code, proposed.stderr).toBe(0);
-    const release = JSON.parse(proposed.stdout) as { id: string; candidate: string; golden: { cases: number; failed: number }; diff: { replayed: number } };
+    const release = JSON.parse(proposed.stdout) as { id: string; candidate: string; golden: { cases: number; failed: number }; diff: { replayed: number; changed: number; through_seq: number } };
     expect(release.candidate).toBe(candidate);
     expect(release.golden.failed).toBe(0);
     expect(release.golden.cases).toBeGreaterThan(0);
+    expect([release.diff.replayed, release.diff.changed]).toEqual([1, 1]);
+    expect(release.diff.through_seq).toBeGreaterThan(0);
+    // the case files are in the ledger with the candidate
+    const proposedEntry = (await ledgerEntries(gw)).find((e) => e.type === 'release.proposed');
+    expect(((proposedEntry?.payload as { golden_files: { name: string }[] }).golden_files).map((f) => f.name)).toContain('incident.yaml');
+
+    // signers read every decision that would change, rebuilt from the ledger, not only the counts
+    const shown = cli(['policy', 'status', release.id], env(priya));
+    expect(shown.stdout).toContain(`ledger through seq ${release.diff.through_seq}`);
+    expect(shown.stdout).toMatch(/workers\.rollback_pool@staging payments-worker/);
+    expect(shown.stdout).toContain('effect: allow → require_approval');
+    expect(shown.stdout).toMatch(/differs; digest sha256:[0-9a-f]{64}/);
+    // a key signature from the copilot console, where agents propose, does not count toward the default release
+    const fromCopilot = cli(['policy', 'approve', release.id, '--key', key('fatima'), '--policy', EXAMPLE_POLICY, '--candidate', candidatePath, '--yes', '--surface', 'copilot-console'], env(await gw.token('fatima', 'copilot-console')));
+    expect([fromCopilot.code, fromCopilot.stderr]).toEqual([1, expect.stringContaining('error[SURFACE_NOT_ALLOWED]')]);
 
     const sign = async (principal: string, extra: string[] = []): Promise<Run> =>
       cli(['policy', 'approve', release.id, '--key', key(principal), '--policy', EXAMPLE_POLICY, '--candidate', candidatePath, '--yes', '--reason', 'read the diff', ...extra], env(await gw.token(principal, 'signed-cli')));
@@ -82,6 +117,8 @@ describe('countersign policy propose | approve | status, and serve --policy', ()
 
     const fatima = await sign('fatima');
     expect(fatima.code, fatima.stderr).toBe(0);
+    // shown before signing: the decision that changes, not only how many
+    expect(fatima.stderr).toContain('effect: allow → require_approval');
     expect(fatima.stdout).toContain('quorum met  no');
     const still = cli(['policy', 'status', release.id], env(priya));
     expect([still.code, still.stdout]).toEqual([1, expect.stringContaining('status')]);

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, CLI, EXAMPLE_POLICY, startGatewayProcess, type GatewayProcess, type Json } from './helpers/gateway-process.js';
+import { call, CLI, DIAGNOSTICS_CASE, EXAMPLE_POLICY, startGatewayProcess, type GatewayProcess, type Json } from './helpers/gateway-process.js';
 
 /**
  * Issue 13, shadow runs: while a release is open, every decision recorded
@@ -40,7 +40,8 @@ describe('shadow run of an open release', () => {
     // the candidate makes restarts in prod medium risk: one approver instead of the high-risk quorum
     const yaml = readFileSync(EXAMPLE_POLICY, 'utf8').replace(/(- id: workers\.restart_pool[\s\S]*?risk: \{ dev: low, staging: medium, prod: )high/, '$1medium');
     expect(yaml).not.toBe(readFileSync(EXAMPLE_POLICY, 'utf8'));
-    const proposed = await call(gw.url, 'POST', '/v1/releases', priya, { policy: yaml });
+    // the example's cases refuse medium-risk restarts, on purpose: this release brings a case it passes
+    const proposed = await call(gw.url, 'POST', '/v1/releases', priya, { policy: yaml, golden: [DIAGNOSTICS_CASE] });
     expect(proposed.status, JSON.stringify(proposed.body)).toBe(201);
     const release = proposed.body['id'] as string;
 

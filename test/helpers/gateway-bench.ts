@@ -24,7 +24,7 @@ import { Gateway, type AttestationInput, type GatewayResult, type Success } from
 import { SqliteLedgerStore } from '../../packages/gateway/src/store/sqlite.js';
 import { signGrantToken } from '../../packages/gateway/src/service/grant-token.js';
 import type { GrantClaims } from '../../packages/core/src/grant/claims.js';
-import { COPILOT, caller, privateKeyOf, T0 } from '../scenario/world.js';
+import { COPILOT, caller, PASSING_GOLDEN, privateKeyOf, T0 } from '../scenario/world.js';
 import { GATEWAY_ORIGIN, gatewayKey, ManualClock } from './gateway-replay.js';
 
 /**
@@ -125,7 +125,7 @@ export class GatewayBench {
    */
   async activate(policy: CompiledPolicy): Promise<ActivateBundleResult & { tokens: Readonly<Record<string, string>> }> {
     const diff = { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` };
-    const proposed = await this.ok<ProposeReleaseResult>((g) => g.proposeRelease(caller('priya', 'approver-console'), { candidate: policy, golden: null, diff }));
+    const proposed = await this.ok<ProposeReleaseResult>((g) => g.proposeRelease(caller('priya', 'approver-console'), { candidate: policy, golden: PASSING_GOLDEN, goldenFiles: [], diff }));
     let last: (ApproveReleaseResult & { tokens: Readonly<Record<string, string>> }) | null = null;
     for (const signer of ['fatima', 'sam']) {
       const statement: ApprovalStatement = {

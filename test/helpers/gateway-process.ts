@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,31 @@ import type { StoreConfig } from '../../packages/gateway/src/store/open.js';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(ROOT, 'packages', 'gateway', 'dist', 'cli.js');
 export const EXAMPLE_POLICY = join(ROOT, 'examples', 'payments', 'policy.yaml');
+export const EXAMPLE_GOLDEN = join(ROOT, 'examples', 'payments', 'golden');
+
+/** The example's golden case files as a release proposal sends them: passing cases are required by default (issue 13). */
+export function exampleGolden(): { name: string; text: string }[] {
+  return readdirSync(EXAMPLE_GOLDEN)
+    .filter((name) => name.endsWith('.yaml'))
+    .sort()
+    .map((name) => ({ name, text: readFileSync(join(EXAMPLE_GOLDEN, name), 'utf8') }));
+}
+
+/** One case any payments candidate passes: for a candidate the example's own cases refuse on purpose. */
+export const DIAGNOSTICS_CASE = {
+  name: 'diagnostics.yaml',
+  text: `- name: diagnostics stay allowed in prod
+  when:
+    proposal:
+      agent: payments-copilot
+      on_behalf_of: olivia
+      surface: copilot-console
+      steps:
+        - { action: queue.inspect, environment: prod, target: payments/shard-7 }
+  expect:
+    - { effect: allow, reasons: [ALLOWED] }
+`,
+};
 
 export interface GatewayProcessOptions {
   readonly policy: string;

@@ -146,7 +146,7 @@ export async function dispatch(gateway: Gateway, command: Command, tokens: Reado
       if (command.caller === null) throw new Error('only the gateway itself activates without a caller');
       return gateway.activateBundle(command.caller, command.policy as CompiledPolicy);
     case 'release_propose':
-      return gateway.proposeRelease(command.caller, { candidate: command.candidate, golden: command.golden, diff: command.diff });
+      return gateway.proposeRelease(command.caller, { candidate: command.candidate, golden: command.golden, goldenFiles: command.golden_files ?? [], diff: command.diff });
     case 'release_approve': {
       const a = command.attestation;
       return gateway.signRelease(command.caller, { statement: command.statement, attestation: a.kind === 'key' ? { kind: 'key', key_id: a.key_id, signature: a.signature } : { kind: 'gateway', signature: a.signature } });

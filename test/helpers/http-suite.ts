@@ -7,7 +7,7 @@ import { parseOverrideBody } from '@countersign/core';
 import { openCredentialStore } from '../../packages/gateway/src/auth/credential-store.js';
 import { revokeCredential } from '../../packages/gateway/src/auth/credentials.js';
 import { restartOverrideAt } from '../scenario/override-draft.js';
-import { call, CLI, type Json, EVIDENCE, EXAMPLE_POLICY, fixtureKeyFile, overrideSignature, signedApproval, type GatewayProcess } from './gateway-process.js';
+import { call, CLI, type Json, EVIDENCE, EXAMPLE_POLICY, exampleGolden, fixtureKeyFile, overrideSignature, signedApproval, type GatewayProcess } from './gateway-process.js';
 
 /**
  * The end-to-end suite of issue 5, run against the real server process over
@@ -717,7 +717,7 @@ export function httpSuite(label: string, setup: () => Promise<SuiteSetup>): void
         await refused(async () => call(gw.url, 'POST', '/v1/releases', await agent(), { policy: yaml }), 403, 'FORBIDDEN');
         expect((await call(gw.url, 'GET', '/v1/policy', await tok('priya', 'approver-console'))).body['bundle_id']).toBe(before);
 
-        const proposed = await call(gw.url, 'POST', '/v1/releases', await tok('priya', 'approver-console'), { policy: yaml });
+        const proposed = await call(gw.url, 'POST', '/v1/releases', await tok('priya', 'approver-console'), { policy: yaml, golden: exampleGolden() });
         expect(proposed.status, JSON.stringify(proposed.body)).toBe(201);
         const release = proposed.body;
         const sign = async (signer: string) =>

@@ -125,7 +125,8 @@ export interface Release extends Json {
   readonly previous_bundle_id: string | null;
   readonly status: 'open' | 'activated' | 'denied' | 'expired' | 'superseded';
   readonly golden: { readonly cases: number; readonly failed: number; readonly failures: readonly string[]; readonly coverage_percent: number; readonly digest: string } | null;
-  readonly diff: { readonly replayed: number; readonly changed: number; readonly static_changes: number; readonly digest: string };
+  /** `through_seq`: the last ledger entry the replay diff read; null for releases recorded before it was. */
+  readonly diff: { readonly replayed: number; readonly changed: number; readonly static_changes: number; readonly digest: string; readonly through_seq: number | null };
   readonly release_digest: string;
   readonly requirements: { readonly quorum: readonly { readonly roles: readonly string[]; readonly count: number }[]; readonly surfaces: readonly string[]; readonly attestation: 'key' | 'any' };
   readonly signatures: readonly { readonly approver: string; readonly decision: 'approve' | 'deny'; readonly surface: string; readonly attestation: 'key' | 'gateway'; readonly signed_at: string }[];
@@ -436,8 +437,13 @@ export class CountersignClient {
     return this.call('proposeRelease', {}, { policy: policyYaml, golden: golden.map((g) => ({ name: g.name, text: g.text })) });
   }
 
-  /** A release: candidate, golden result, diff summary, requirements, signatures, and the statement to sign. */
-  release(releaseId: string): Promise<Release> {
+  /**
+   * A release: candidate, golden result, diff summary, requirements,
+   * signatures, the statement to sign, and `diff_report`, the replay diff as
+   * `countersign policy diff` prints it, rebuilt from the ledger and checked
+   * against the recorded digest (null when it cannot be rebuilt).
+   */
+  release(releaseId: string): Promise<Release & { readonly diff_report: string | null }> {
     return this.call('release', { id: releaseId });
   }
 

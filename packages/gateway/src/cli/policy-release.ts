@@ -27,7 +27,7 @@ function releaseText(release: Release): string {
     ['golden cases', golden === null ? 'none sent' : `${golden.cases - golden.failed}/${golden.cases} passed, coverage ${golden.coverage_percent}% of contracts`],
     ['failing cases', golden !== null && golden.failures.length > 0 ? golden.failures : null],
     ['golden digest', golden?.digest ?? null],
-    ['recorded decisions', `${release.diff.replayed} re-decided, ${release.diff.changed} would change`],
+    ['recorded decisions', `${release.diff.replayed} re-decided${release.diff.through_seq === null ? '' : ` (ledger through seq ${release.diff.through_seq})`}, ${release.diff.changed} would change`],
     ['static changes', release.diff.static_changes],
     ['diff digest', release.diff.digest],
     ['quorum', release.requirements.quorum.map((f) => `${f.count} of ${f.roles.join('|')}`).join(' and ')],
@@ -47,7 +47,7 @@ function releaseText(release: Release): string {
  */
 function checkRelease(id: string, release: Release, candidateFile: string | undefined, candidateText: string | undefined): void {
   if (release.id !== id) throw new CountersignClientError('BAD_RESPONSE', `asked for release \`${id}\`, the gateway answered with \`${release.id}\``);
-  const recomputed = releaseDigest(release.candidate, release.previous_bundle_id, release.golden, release.diff);
+  const recomputed = releaseDigest(release.candidate, release.previous_bundle_id, release.golden, { ...release.diff, through_seq: release.diff.through_seq ?? undefined });
   if (recomputed !== release.release_digest) {
     throw new CountersignClientError('DIGEST_MISMATCH', `the release shown does not hash to the digest it asks you to sign; nothing was signed`, { details: { shown: recomputed, requested: release.release_digest } });
   }
@@ -65,7 +65,7 @@ async function propose(file: string, opts: ConnectionFlags & { readonly golden?:
   const golden = [];
   for (const path of await collectCaseFiles(opts.golden ?? [])) golden.push({ name: basename(path), text: await readInputFile(path, 'case file') });
   const release = await connect(opts).proposeRelease(text, golden);
-  const out = `proposed release ${release.id}\n${releaseText(release)}\n${release.diff_report.endsWith('\n') ? release.diff_report : `${release.diff_report}\n`}`;
+  const out = `proposed release ${release.id}\n${releaseText(release)}\n${diffReport(release.diff_report)}`;
   return {
     data: release,
     text: out,
@@ -74,9 +74,15 @@ async function propose(file: string, opts: ConnectionFlags & { readonly golden?:
   };
 }
 
+/** The per-decision replay diff signers read, or why there is none: never only the counts. */
+function diffReport(report: string | null): string {
+  if (report === null) return 'replay diff: the gateway could not rebuild it from the ledger (a release recorded before the diff\'s ledger position was)\n';
+  return report.endsWith('\n') ? report : `${report}\n`;
+}
+
 async function status(id: string, opts: ConnectionFlags): Promise<Outcome> {
   const release = await connect(opts).release(id);
-  return { data: release, text: releaseText(release), exit: release.status === 'activated' ? EXIT.OK : EXIT.NEGATIVE };
+  return { data: release, text: `${releaseText(release)}\n${diffReport(release.diff_report)}`, exit: release.status === 'activated' ? EXIT.OK : EXIT.NEGATIVE };
 }
 
 async function shadow(id: string, opts: ConnectionFlags): Promise<Outcome> {
@@ -107,7 +113,10 @@ async function approve(id: string, opts: ApproveFlags): Promise<Outcome> {
   const release = await client.release(id);
   checkRelease(id, release, opts.candidate, candidateText);
   const decision = opts.deny ? 'deny' : 'approve';
-  process.stderr.write(`You are about to ${decision === 'approve' ? 'SIGN' : 'DENY'} this policy release:\n${releaseText(release)}signed as  ${signer.principal} (key ${signer.keyId}) via ${signer.surface}\n`);
+  // what would change is shown before the signature is asked for: every decision, not only the counts
+  process.stderr.write(
+    `You are about to ${decision === 'approve' ? 'SIGN' : 'DENY'} this policy release:\n${releaseText(release)}\n${diffReport(release.diff_report)}\nsigned as  ${signer.principal} (key ${signer.keyId}) via ${signer.surface}\n`,
+  );
   if (opts.candidate === undefined) process.stderr.write('(pass --candidate FILE to check the bundle you reviewed is the one activated)\n');
   await confirmSigning(`${decision === 'approve' ? 'Sign' : 'Deny'} release ${id}?`, opts.yes);
   const statement = parseStatement({

@@ -14,6 +14,9 @@ import {
   type LedgerStore,
   type LoadedPolicy,
   type PolicyDiff,
+  storedPolicy,
+  type AuthorityState,
+  type ReleaseRecord,
 } from '@countersign/core';
 import { parseCaseFile } from '../golden/cases.js';
 
@@ -57,8 +60,34 @@ export async function checkCandidate(store: LedgerStore, active: CompiledPolicy,
     changed: fullDiff.replay?.counts.changed ?? 0,
     static_changes: fullDiff.static.changes.length,
     digest: fullDiff.digest,
+    // the ledger the diff was replayed over: signers are shown the same diff, rebuilt from it (releaseDiffReport)
+    through_seq: entries.at(-1)?.seq ?? 0,
   };
   return { candidate, compiled, golden, diff, fullDiff };
+}
+
+/**
+ * The replay diff a release recorded, rebuilt from what the ledger holds: the
+ * texts of both bundles and the entries up to `through_seq`. Null when it
+ * cannot be rebuilt (a release recorded before `through_seq` was, a bundle
+ * whose text the ledger lacks) or when the rebuilt diff does not hash to the
+ * digest recorded and signed: signers are never shown a diff other than the
+ * one they sign.
+ */
+export async function releaseDiffReport(store: LedgerStore, state: AuthorityState, release: ReleaseRecord): Promise<PolicyDiff | null> {
+  const through = release.diff.through_seq;
+  if (through === undefined || release.previous_bundle_id === null) return null;
+  const previous = storedPolicy(state, release.previous_bundle_id);
+  const candidate = storedPolicy(state, release.candidate);
+  if (previous === null || candidate === null) return null;
+  const entries: LedgerEntry[] = [];
+  for await (const sealed of store.read(0)) {
+    const entry = decodeEntry(sealed.bytes);
+    if (entry.seq > through) break;
+    entries.push(entry);
+  }
+  const diff = policyDiff(previous, candidate, { entries });
+  return diff.digest === release.diff.digest ? diff : null;
 }
 
 function runGolden(compiled: CompiledPolicy, files: readonly GoldenFile[]): GoldenSummaryData {
@@ -68,11 +97,13 @@ function runGolden(compiled: CompiledPolicy, files: readonly GoldenFile[]): Gold
   const contracts = compiled.actions.size;
   const coverage_percent = contracts === 0 ? 100 : Math.floor((100 * (contracts - coverage.contracts.length)) / contracts);
   const outcome = results.map((r) => ({ name: r.name, passed: r.passed, differences: r.differences.map(formatDifference) }));
+  // the digest signers sign binds the case texts too (recorded whole in `release.proposed`): a case cannot be swapped afterwards
+  const texts = files.map((f) => ({ name: f.name, digest: canonicalDigest({ text: f.text }) }));
   return {
     cases: results.length,
     failed: failed.length,
     failures: failed.slice(0, MAX_FAILURES_RECORDED).map((r) => r.name),
     coverage_percent,
-    digest: canonicalDigest({ kind: 'countersign.golden/v1', bundle_id: compiled.bundleId, coverage_percent, outcome }),
+    digest: canonicalDigest({ kind: 'countersign.golden/v2', bundle_id: compiled.bundleId, coverage_percent, outcome, files: texts }),
   };
 }

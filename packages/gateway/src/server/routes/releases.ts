@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ApprovalStatement, decodeEntry, formatPolicyDiff, MAX_POLICY_BYTES, shadowReport, storedPolicy, type LedgerEntry, type ReleaseRecord } from '@countersign/core';
 import type { AttestationInput } from '../../service/gateway.js';
-import { checkCandidate } from '../../service/release-check.js';
+import { checkCandidate, releaseDiffReport } from '../../service/release-check.js';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
 import { StepResultBody, stepOutcomeView } from '../views.js';
@@ -38,7 +38,7 @@ export const ReleaseBody = z.object({
   previous_bundle_id: z.string().nullable(),
   status: z.enum(['open', 'activated', 'denied', 'expired', 'superseded']),
   golden: z.object({ cases: z.number().int(), failed: z.number().int(), failures: z.array(z.string()), coverage_percent: z.number().int(), digest: z.string() }).nullable(),
-  diff: z.object({ replayed: z.number().int(), changed: z.number().int(), static_changes: z.number().int(), digest: z.string() }),
+  diff: z.object({ replayed: z.number().int(), changed: z.number().int(), static_changes: z.number().int(), digest: z.string(), through_seq: z.number().int().nullable() }),
   release_digest: z.string(),
   requirements: Requirements,
   proposer: z.string().nullable(),
@@ -64,7 +64,7 @@ export function releaseView(record: ReleaseRecord): ReleaseBody {
     previous_bundle_id: record.previous_bundle_id,
     status: record.status,
     golden: record.golden === null ? null : { ...record.golden, failures: [...record.golden.failures] },
-    diff: { ...record.diff },
+    diff: { replayed: record.diff.replayed, changed: record.diff.changed, static_changes: record.diff.static_changes, digest: record.diff.digest, through_seq: record.diff.through_seq ?? null },
     release_digest: record.release_digest,
     requirements: {
       quorum: record.requirements.quorum.map((f) => ({ roles: [...f.roles], count: f.count })),
@@ -105,19 +105,25 @@ export function releaseRoutes(ctx: ServerContext): RouteSpec[] {
         if (active === null) throw new ApiError('BUNDLE_NOT_LOADED', 'the active bundle is not loaded on this replica');
         // validated in full before anything is recorded: POLICY_PARSE_ERROR, POLICY_INVALID, GOLDEN_CASE_INVALID
         const checked = await checkCandidate(ctx.store, active.compiled, body.policy, body.golden);
-        const result = await run(ctx, () => ctx.gateway.proposeRelease(caller, { candidate: checked.candidate, golden: checked.golden, diff: checked.diff }));
+        const result = await run(ctx, () => ctx.gateway.proposeRelease(caller, { candidate: checked.candidate, golden: checked.golden, goldenFiles: body.golden, diff: checked.diff }));
         return { ...releaseView(releaseOf(ctx, result.release)), diff_report: formatPolicyDiff(checked.fullDiff) };
       },
     }),
     route({
       method: 'GET',
       path: '/v1/releases/:id',
-      summary: 'a release as it stands: candidate, golden result, diff summary, what is required, who signed, and the statement to sign',
+      summary:
+        'a release as it stands: candidate, golden result, diff summary, what is required, who signed, the statement to sign, and `diff_report`, the replay diff listing every decision that would change, rebuilt from the ledger up to `diff.through_seq` and checked against the recorded digest (null when it cannot be rebuilt)',
       tag: 'policy',
       operation: 'policy_read',
       params: IdParams,
-      response: ReleaseBody,
-      handler: async ({ params }) => releaseView(releaseOf(ctx, params.id)),
+      response: ReleaseBody.extend({ diff_report: z.string().nullable() }),
+      handler: async ({ params }) => {
+        const release = releaseOf(ctx, params.id);
+        // signers read the per-decision diff, not only its counts: the same one its digest binds
+        const diff = await releaseDiffReport(ctx.store, ctx.reader.state, release);
+        return { ...releaseView(release), diff_report: diff === null ? null : formatPolicyDiff(diff) };
+      },
     }),
     route({
       method: 'GET',
