@@ -18,13 +18,17 @@ import { registerPolicyTest } from './policy-test.js';
 export function register(program: Command): void {
   const policy = program
     .command('policy')
-    .description('check, test and export policy bundles')
+    .description('check, test, diff and export policy bundles; release one: propose, status, approve, shadow-report')
     .addHelpText(
       'after',
       `
 A policy bundle is one YAML file: environments, principals, surfaces, risk
 classes, action contracts, override rules, holds, rollback and halt authority.
 Its id is the SHA-256 of its canonical JSON, so reformatting never changes it.
+Nobody changes the bundle in force alone: a candidate is proposed with its
+golden cases (propose), its signers read the replay diff (status) and sign
+with their own keys (approve); the signature completing the release quorum
+activates it on every replica.
 Each subcommand's --help says what its exit codes mean for it.
 ${exitCodesHelp({
   ok: 'success: the policy is valid, every golden case passed, nothing changes',
@@ -37,6 +41,10 @@ Examples:
   $ countersign policy check examples/payments/policy.yaml
   $ countersign policy schema > countersign.schema.json
   $ countersign policy test examples/payments/policy.yaml examples/payments/golden --coverage
+  $ countersign policy diff examples/payments/policy.yaml candidate.yaml --db cs/ledger.db
+  $ countersign policy propose candidate.yaml --golden examples/payments/golden
+  $ countersign policy status RELEASE_ID
+  $ countersign policy approve RELEASE_ID --key cs/keys/fatima-2025.key --policy cs/policy.yaml --candidate candidate.yaml
 `,
     );
 

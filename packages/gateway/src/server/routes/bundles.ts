@@ -41,7 +41,7 @@ export function bundleRoutes(ctx: ServerContext): RouteSpec[] {
       method: 'POST',
       path: '/v1/bundles',
       summary:
-        'refused, and recorded, for anyone (RELEASE_REQUIRED; an agent: FORBIDDEN): a bundle is activated only by a governed release, `POST /v1/releases` and its quorum\'s signatures',
+        'refused, and recorded, for anyone: 409 RELEASE_REQUIRED for a human; 403 FORBIDDEN for an agent\'s token (its credential carries no such right), 403 AGENT_CANNOT_ACTIVATE for a service\'s; a bundle is activated only by a governed release, `POST /v1/releases` and its quorum\'s signatures',
       tag: 'policy',
       operation: 'bundle_activate',
       bodyLimit: BUNDLE_BODY_LIMIT_BYTES,
