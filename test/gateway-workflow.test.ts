@@ -450,7 +450,8 @@ describe('override leases through the gateway', () => {
     await b.refused('O2_SCOPE_CREEP', (g) => g.requestOverride(OLIVIA_CONSOLE, { ...base, scope: { ...base.scope, targets: ['*'] } }), 'authority.rejected');
     await expectGate('O3_CLOCK_BREACH', { ...base, valid_from: new Date(b.now - 120 * MINUTE).toISOString(), valid_to: new Date(b.now - 60 * MINUTE).toISOString() });
     await expectGate('O4_MISSING_ROLLBACK', { ...base, rollback_artifact: 'artifact-404' });
-    await expectGate('O5_NOT_ELIGIBLE', { ...base, reason_code: 'BECAUSE_I_SAID_SO' });
+    // a reason code the policy does not list: refused when requested too
+    await b.refused('O5_NOT_ELIGIBLE', (g) => g.requestOverride(OLIVIA_CONSOLE, { ...base, reason_code: 'BECAUSE_I_SAID_SO' }), 'authority.rejected');
     await expectGate('O6_GATE_ACK_MISMATCH', { ...base, trip_gate_ack: 'K2' });
     await expectGate('O7_DURATION_EXCEEDED', { ...base, valid_to: new Date(b.now + 5 * 60 * MINUTE).toISOString() });
     // signer B's signature is signer A's: the gateway's gates verify each against its own signer's key

@@ -437,7 +437,8 @@ describe('overrides', () => {
     expectRefused(requestOverride(w, { ...base, scope: { ...base.scope, targets: ['*'] } }), 'O2_SCOPE_CREEP', 'authority.rejected');
     expectRefused(governedOverride(w, { ...base, valid_from: new Date(w.now - 120 * MINUTE).toISOString(), valid_to: new Date(w.now - 60 * MINUTE).toISOString() }), 'O3_CLOCK_BREACH');
     expectRefused(governedOverride(w, { ...base, rollback_artifact: 'artifact-404' }), 'O4_MISSING_ROLLBACK');
-    expectRefused(governedOverride(w, { ...base, reason_code: 'BECAUSE_I_SAID_SO' }), 'O5_NOT_ELIGIBLE');
+    // a reason code the policy does not list can never be granted either: refused when requested
+    expectRefused(requestOverride(w, { ...base, reason_code: 'BECAUSE_I_SAID_SO' }), 'O5_NOT_ELIGIBLE', 'authority.rejected');
     expectRefused(governedOverride(w, { ...base, trip_gate_ack: 'K2' }), 'O6_GATE_ACK_MISMATCH');
     expectRefused(governedOverride(w, { ...base, valid_to: new Date(w.now + 5 * 60 * MINUTE).toISOString() }), 'O7_DURATION_EXCEEDED');
     const forged = ok(requestOverride(w, base));
@@ -451,7 +452,7 @@ describe('overrides', () => {
     expectRefused(w.run({ kind: 'override_submit', caller: COPILOT, override: forged.override, signatures: [] }), 'AGENT_CANNOT_OVERRIDE');
     expect(w.state.leases.size).toBe(0);
     const denied = w.machine.entries.filter((e) => e.type === 'override.denied');
-    expect(denied).toHaveLength(7);
+    expect(denied).toHaveLength(6);
   });
 
   it('demands an extra signer once the budget is spent: O8_BUDGET_EXHAUSTED', () => {

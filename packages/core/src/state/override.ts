@@ -16,7 +16,7 @@ import {
 import type { CommandCode } from './codes.js';
 import type { LeaseScopeData, SignerData } from './entries.js';
 import { holdsCovering } from './execute.js';
-import type { AuthorityState } from './state.js';
+import type { AuthorityState, PasskeyRecord } from './state.js';
 
 /**
  * Override leases, after the reference override ledger: a request records
@@ -124,6 +124,14 @@ export function requestOverride(state: AuthorityState, policy: CompiledPolicy | 
     const details = scope.findings.map((f) => f.detail).join('; ');
     return reject(d, caller, 'override_request', 'O2_SCOPE_CREEP', `override scope can never be granted: ${details}`, command.hold, [RULE_OVERRIDES]);
   }
+  // So do a policy without overrides and a reason code it does not list (O5):
+  // refused before two people are asked to sign a body that could never be
+  // granted. The rollback artifact (O4) is judged at submit, with the rest.
+  const rules = compiled.bundle.overrides;
+  if (rules === undefined) return reject(d, caller, 'override_request', 'O5_NOT_ELIGIBLE', 'the policy allows no overrides', command.hold, [RULE_OVERRIDES]);
+  if (!rules.reason_codes.includes(body.reason_code)) {
+    return reject(d, caller, 'override_request', 'O5_NOT_ELIGIBLE', `reason code \`${body.reason_code}\` is not in the policy`, command.hold, [RULE_OVERRIDES]);
+  }
   const bodyHash = overrideBodyHash(body);
   const holdIncident = body.hold_ref === null ? null : state.holds.get(body.hold_ref)?.incident ?? null;
   const subjects: Record<string, string> = { override: id };
@@ -163,6 +171,11 @@ export function submitOverride(state: AuthorityState, policy: CompiledPolicy | n
   const artifact = state.artifacts.get(body.rollback_ref);
   const past = pastOverrides(state);
   const leaseId = ctx.ids.next('lease');
+  // a passkey signature counts only while its passkey is registered to the signer, judged here, in ledger order
+  const passkeys = (credentialId: string): PasskeyRecord | undefined => {
+    const registered = state.passkeys.get(credentialId);
+    return registered !== undefined && registered.revoked_at === null ? registered : undefined;
+  };
   const evaluation = evaluateOverride({
     body,
     signatures: command.signatures,
@@ -175,6 +188,7 @@ export function submitOverride(state: AuthorityState, policy: CompiledPolicy | n
     past_overrides: past,
     now: ctx.now,
     lease_id: leaseId,
+    passkeys,
   });
 
   const signers: SignerData[] = command.signatures.map((s) => ({
@@ -185,7 +199,9 @@ export function submitOverride(state: AuthorityState, policy: CompiledPolicy | n
     signed_at: s.signed_at,
     body_hash: s.body_hash,
     signature: s.signature,
-    signature_verified: verifyOverrideSignature(body.id, s, roster),
+    // a passkey's WebAuthn data, so that the signature verifies offline (trace --check)
+    ...(s.kind === 'passkey' ? { passkey: { credential_id: s.key_id, authenticator_data: s.authenticator_data, client_data_json: s.client_data_json } } : {}),
+    signature_verified: verifyOverrideSignature(body.id, s, roster, passkeys),
   }));
   const ruleIds = [RULE_OVERRIDES, ...[...holds.keys()].map((h) => `hold:${h}`)];
   const subjects: Record<string, string> = { override: record.id };
