@@ -91,6 +91,10 @@ describe('CountersignClient requests', () => {
     await client.issueToken({ principal: 'olivia', surface: 'approver-console', expires_in: '12h' });
     await client.listTokens({ principal: 'olivia' });
     await client.revokeToken('abc def');
+    await client.passkeyRegistrationOptions();
+    await client.registerPasskey({ id: 'cred' });
+    await client.listPasskeys({ principal: 'priya' });
+    await client.revokePasskey('cred 1');
 
     expect(seen.map((r) => `${r.method} ${r.url.replace('http://127.0.0.1:8080', '')}`)).toEqual([
       'POST /v1/proposals',
@@ -130,6 +134,10 @@ describe('CountersignClient requests', () => {
       'POST /v1/tokens',
       'GET /v1/tokens?principal=olivia',
       'POST /v1/tokens/abc%20def/revoke',
+      'POST /v1/passkeys/registration',
+      'POST /v1/passkeys',
+      'GET /v1/passkeys?principal=priya',
+      'POST /v1/passkeys/cred%201/revoke',
     ]);
     for (const r of seen) {
       const isPublic = r.url.endsWith('/healthz') || r.url.endsWith('/readyz');

@@ -177,6 +177,17 @@ export interface TokenRecord extends Json {
   readonly revoked_at: string | null;
 }
 
+/** A registered passkey (issue 14): whose, its COSE algorithm, the console origin it signs for, and whether it was revoked. */
+export interface PasskeyRecord extends Json {
+  readonly credential_id: string;
+  readonly principal: string;
+  readonly algorithm: number;
+  readonly origin: string;
+  readonly registered_at: string;
+  readonly revoked_at: string | null;
+  readonly revoked_by: string | null;
+}
+
 /** What `listRequests` narrows by; each given field must match exactly. */
 export interface RequestFilter {
   readonly status?: RequestState | readonly RequestState[];
@@ -469,6 +480,30 @@ export class CountersignClient {
 
   revokeToken(id: string): Promise<TokenRecord> {
     return this.call('revokeToken', { id }, {});
+  }
+
+  /**
+   * WebAuthn creation options for a passkey of the caller's own, from a
+   * signed-in console session (a browser passes them to the authenticator,
+   * e.g. with @simplewebauthn/browser's `startRegistration`).
+   */
+  passkeyRegistrationOptions(): Promise<Json> {
+    return this.call('passkeyRegistrationOptions', {}, {});
+  }
+
+  /** Finish a registration with the authenticator's answer (its JSON form); recorded as `passkey.registered`. */
+  registerPasskey(response: Json): Promise<PasskeyRecord> {
+    return this.call('registerPasskey', {}, response);
+  }
+
+  /** The caller's passkeys, revoked ones too; a token administrator may name another principal. */
+  listPasskeys(filter: { readonly principal?: string } = {}): Promise<{ readonly passkeys: readonly PasskeyRecord[] }> {
+    return this.call('listPasskeys', { principal: filter.principal });
+  }
+
+  /** Revoke a passkey: its owner, or a token administrator. */
+  revokePasskey(id: string): Promise<PasskeyRecord> {
+    return this.call('revokePasskey', { id }, {});
   }
 
   ledgerHead(): Promise<LedgerHead> {

@@ -73,6 +73,11 @@ export const ENDPOINTS = {
   issueToken: { method: 'POST', path: '/v1/tokens', operation: 'token_admin' },
   listTokens: { method: 'GET', path: '/v1/tokens', operation: 'token_admin', query: ['principal'] },
   revokeToken: { method: 'POST', path: '/v1/tokens/{id}/revoke', operation: 'token_admin' },
+  /** Passkeys (issue 14): registration is the console's, from a signed-in session in a browser; listing and revoking are anyone's own. */
+  passkeyRegistrationOptions: { method: 'POST', path: '/v1/passkeys/registration', operation: 'passkey_register' },
+  registerPasskey: { method: 'POST', path: '/v1/passkeys', operation: 'passkey_register' },
+  listPasskeys: { method: 'GET', path: '/v1/passkeys', operation: 'status', query: ['principal'] },
+  revokePasskey: { method: 'POST', path: '/v1/passkeys/{id}/revoke', operation: 'passkey_revoke' },
   ledgerHead: { method: 'GET', path: '/v1/ledger/head', operation: 'ledger_read' },
   /** JSON Lines, the format of `countersign ledger export`, streamed. */
   exportLedger: { method: 'GET', path: '/v1/ledger/export', operation: 'ledger_read', accept: 'application/jsonl' },
