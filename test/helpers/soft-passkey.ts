@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import type { PasskeyAlgorithm, PasskeyJwk, PasskeyKey } from '../../packages/core/src/approval/passkey.js';
 
 /**
@@ -22,11 +22,23 @@ export interface Tamper {
   readonly crossOrigin?: boolean;
 }
 
-const ALGORITHMS: Record<PasskeyAlgorithm, () => { privateKey: KeyObject; publicKey: KeyObject }> = {
-  [-7]: () => generateKeyPairSync('ec', { namedCurve: 'P-256' }),
-  [-8]: () => generateKeyPairSync('ed25519'),
-  [-257]: () => generateKeyPairSync('rsa', { modulusLength: 2048 }),
-};
+const PEM = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } } as const;
+
+/**
+ * A key pair of the algorithm, made as PEM and read back: Node 20 can deadlock
+ * exporting a KeyObject its key generation just made (see newEd25519KeyPair).
+ */
+function keyPair(algorithm: PasskeyAlgorithm): { privateKey: KeyObject; publicKey: KeyObject } {
+  /* eslint-disable no-restricted-syntax -- PEM out, KeyObjects made from it: nothing exports a freshly generated KeyObject */
+  const pems =
+    algorithm === -7
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256', ...PEM })
+      : algorithm === -8
+        ? generateKeyPairSync('ed25519', PEM)
+        : generateKeyPairSync('rsa', { modulusLength: 2048, ...PEM });
+  /* eslint-enable no-restricted-syntax */
+  return { privateKey: createPrivateKey(pems.privateKey), publicKey: createPublicKey(pems.publicKey) };
+}
 
 const sha256 = (data: Buffer | string): Buffer => createHash('sha256').update(data).digest();
 
@@ -34,7 +46,7 @@ export function softPasskey(principal: string, options: { algorithm?: PasskeyAlg
   const algorithm = options.algorithm ?? -7;
   const rpId = options.rpId ?? 'localhost';
   const origin = options.origin ?? 'http://localhost:8080';
-  const { privateKey, publicKey } = ALGORITHMS[algorithm]();
+  const { privateKey, publicKey } = keyPair(algorithm);
   const jwk = publicKey.export({ format: 'jwk' }) as Record<string, string>;
   const publicJwk = (algorithm === -7 ? { kty: 'EC', crv: 'P-256', x: jwk['x'], y: jwk['y'] } : algorithm === -8 ? { kty: 'OKP', crv: 'Ed25519', x: jwk['x'] } : { kty: 'RSA', n: jwk['n'], e: jwk['e'] }) as PasskeyJwk;
   const credentialId = randomBytes(16).toString('base64url');
