@@ -4,7 +4,7 @@ import { passkeyChallenge, verifyPasskeyAssertion, type PasskeyAssertion } from 
 import { statementBytes, verifyApprovalAttestation, type ApprovalStatement } from './statement.js';
 import { statementText } from './statement-text.js';
 import { buildRoster } from '../policy/roster.js';
-import { generateKeyPairSync } from 'node:crypto';
+import { newEd25519KeyPair } from '../ledger/key.js';
 
 const STATEMENT: ApprovalStatement = {
   request: 'req_1',
@@ -83,7 +83,7 @@ describe('passkey approvals', () => {
   it('verifies through verifyApprovalAttestation only with a registered key for it', () => {
     const passkey = softPasskey('lena');
     const roster = buildRoster({ principals: [], keys: [] } as never);
-    const gateway = generateKeyPairSync('ed25519').publicKey;
+    const gateway = newEd25519KeyPair().publicKey;
     const signed = assertion(passkey);
     expect(verifyApprovalAttestation(STATEMENT, signed, roster, gateway, (id) => (id === passkey.credentialId ? passkey.key : undefined))).toBe(true);
     // not registered (or revoked: the registry returns nothing)
