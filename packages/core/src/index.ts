@@ -194,10 +194,12 @@ export {
   passkeyChallenge,
   passkeyPublicKey,
   verifyPasskeyAssertion,
+  verifyPasskeySignature,
   type PasskeyAlgorithm,
   type PasskeyAssertion,
   type PasskeyJwk,
   type PasskeyKey,
+  type WebAuthnAssertion,
 } from './approval/passkey.js';
 export { statementText, type AttestationKind, type StatementFields } from './approval/statement-text.js';
 export { registerPasskey, revokePasskey, type PasskeyResult, type RegisterPasskeyCommand, type RevokePasskeyCommand } from './state/passkey.js';
@@ -218,13 +220,19 @@ export {
 export { OverrideBody, overrideBodyHash, overrideBodyValue, parseOverrideBody } from './override/body.js';
 export {
   overrideEvidenceHash,
+  overridePasskeyChallenge,
   overrideSignatureBytes,
   signOverride,
   verifyOverrideSignature,
+  type OverrideKeySignature,
+  type OverridePasskeySignature,
   type OverrideSignature,
+  type OverrideSignatureKind,
   type OverrideSignerClaim,
+  type PasskeyLookup,
   type SignerRole,
 } from './override/evidence.js';
+export { overrideBodyText, overrideSignatureText } from './override/signature-text.js';
 export {
   checkLeaseUse,
   evaluateOverride,

@@ -72,16 +72,29 @@ export function passkeyPublicKey(jwk: PasskeyJwk): KeyObject | null {
 }
 
 /**
- * Does `assertion` sign `stmt` with `key`? Every check WebAuthn's relying
- * party steps (§7.2) make that does not need server state: the credential is
- * the approver's, the client data says `webauthn.get` with this statement's
- * challenge from the registered origin, the authenticator data names the
- * registered RP ID with user presence and verification, and the signature
- * holds. The signature counter is not checked: synced passkeys report 0.
- * Anything malformed is simply "not verified".
+ * Does `assertion` sign `stmt` with `key`? The credential must be the
+ * approver's; then `verifyPasskeySignature` over this statement's challenge.
  */
 export function verifyPasskeyAssertion(stmt: StatementFields, assertion: PasskeyAssertion, key: PasskeyKey): boolean {
-  if (assertion.credential_id !== key.credential_id || key.principal !== stmt.approver) return false;
+  if (key.principal !== stmt.approver) return false;
+  return verifyPasskeySignature(passkeyChallenge(stmt), assertion, key);
+}
+
+/** The WebAuthn assertion fields, as an approval or an override signature carries them (base64url). */
+export type WebAuthnAssertion = Pick<PasskeyAssertion, 'credential_id' | 'authenticator_data' | 'client_data_json' | 'signature'>;
+
+/**
+ * Does `assertion` sign `challenge` (base64url) with `key`? Every check
+ * WebAuthn's relying party steps (§7.2) make that does not need server
+ * state: the credential is the registered one, the client data says
+ * `webauthn.get` with this challenge from the registered origin, the
+ * authenticator data names the registered RP ID with user presence and
+ * verification, and the signature holds. Whose key it must be is the
+ * caller's check. The signature counter is not checked: synced passkeys
+ * report 0. Anything malformed is simply "not verified".
+ */
+export function verifyPasskeySignature(expectedChallenge: string, assertion: WebAuthnAssertion, key: PasskeyKey): boolean {
+  if (assertion.credential_id !== key.credential_id) return false;
   const authData = decode(assertion.authenticator_data);
   const clientData = decode(assertion.client_data_json);
   const signature = decode(assertion.signature);
@@ -94,7 +107,7 @@ export function verifyPasskeyAssertion(stmt: StatementFields, assertion: Passkey
   }
   if (typeof client !== 'object' || client === null) return false;
   const { type, challenge, origin, crossOrigin } = client as Record<string, unknown>;
-  if (type !== 'webauthn.get' || challenge !== passkeyChallenge(stmt) || origin !== key.origin || crossOrigin === true) return false;
+  if (type !== 'webauthn.get' || challenge !== expectedChallenge || origin !== key.origin || crossOrigin === true) return false;
   if (!authData.subarray(0, 32).equals(sha256(key.rp_id))) return false;
   const flags = authData[32]!;
   if ((flags & FLAG_USER_PRESENT) === 0 || (flags & FLAG_USER_VERIFIED) === 0) return false;

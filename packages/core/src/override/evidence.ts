@@ -1,62 +1,73 @@
-import { sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { canonicalJson } from '../canonical.js';
 import { sha256Hex } from '../digest.js';
 import { nfcDeep } from '../authority/nfc.js';
+import { verifyPasskeySignature, type PasskeyKey } from '../approval/passkey.js';
 import type { Roster } from '../policy/roster.js';
 import { overrideBodyHash, overrideBodyValue, type OverrideBody } from './body.js';
+import { overrideSignatureText, type OverrideSignerClaim } from './signature-text.js';
 
-/** Which seat a signature fills: the two signers, or an extra signer demanded by a spent budget (O8). */
-export type SignerRole = 'a' | 'b' | 'extra';
+export type { OverrideSignatureKind, OverrideSignerClaim, SignerRole } from './signature-text.js';
 
-/** What a signer attests, apart from the signature itself. */
-export interface OverrideSignerClaim {
-  readonly role: SignerRole;
-  readonly signer: string;
-  readonly key_id: string;
-  /** Surface the signature was made and delivered through. Bound by the signature. */
-  readonly surface: string;
-  /** RFC 3339 UTC signing time, bound by the signature and hashed into the evidence. */
-  readonly signed_at: string;
-}
-
-export interface OverrideSignature extends OverrideSignerClaim {
+/** An override signature by a roster key: Ed25519 over `overrideSignatureBytes`. */
+export interface OverrideKeySignature extends OverrideSignerClaim {
+  readonly kind?: 'key' | undefined;
   /** The body hash the signer saw and signed. */
   readonly body_hash: string;
   /** Ed25519, base64url without padding. */
   readonly signature: string;
 }
 
-// Domain separation, as for approvals: an override signature cannot be
-// replayed as an approval, a checkpoint or a grant, nor the other way round.
-const CONTEXT = 'countersign/override/v1\n';
-const SIGNATURE = /^[A-Za-z0-9_-]{86}$/;
-
-/** Bytes a signer signs: the override id, the body hash and their own claim. */
-export function overrideSignatureBytes(overrideId: string, bodyHash: string, claim: OverrideSignerClaim): Uint8Array {
-  const value = nfcDeep({
-    override: overrideId,
-    body_hash: bodyHash,
-    role: claim.role,
-    signer: claim.signer,
-    key_id: claim.key_id,
-    surface: claim.surface,
-    signed_at: claim.signed_at,
-  });
-  return new TextEncoder().encode(CONTEXT + canonicalJson(value));
+/**
+ * An override signature by a passkey registered to the signer (issue 14,
+ * ADR 004): a WebAuthn assertion whose challenge is the SHA-256 of the
+ * signature's passkey text. `key_id` is the passkey's credential id.
+ */
+export interface OverridePasskeySignature extends OverrideSignerClaim {
+  readonly kind: 'passkey';
+  readonly body_hash: string;
+  /** The authenticator's signature over `authenticator_data || SHA-256(client_data_json)`, base64url. */
+  readonly signature: string;
+  readonly authenticator_data: string;
+  readonly client_data_json: string;
 }
 
-export function signOverride(body: OverrideBody, claim: OverrideSignerClaim, privateKey: KeyObject): OverrideSignature {
+export type OverrideSignature = OverrideKeySignature | OverridePasskeySignature;
+
+/** Finds a passkey by credential id: registered and not revoked, or undefined (the ledger's registry, `state.passkeys`). */
+export type PasskeyLookup = (credentialId: string) => PasskeyKey | undefined;
+
+const SIGNATURE = /^[A-Za-z0-9_-]{86}$/;
+
+/** Bytes a roster key signs: the override id, the body hash and the signer's own claim. */
+export function overrideSignatureBytes(overrideId: string, bodyHash: string, claim: OverrideSignerClaim): Uint8Array {
+  return new TextEncoder().encode(overrideSignatureText(overrideId, bodyHash, claim, 'key'));
+}
+
+/** The WebAuthn challenge a passkey signs for this override, body hash and claim: SHA-256 of the passkey text, base64url. */
+export function overridePasskeyChallenge(overrideId: string, bodyHash: string, claim: OverrideSignerClaim): string {
+  return createHash('sha256').update(overrideSignatureText(overrideId, bodyHash, claim, 'passkey')).digest('base64url');
+}
+
+export function signOverride(body: OverrideBody, claim: OverrideSignerClaim, privateKey: KeyObject): OverrideKeySignature {
   const bodyHash = overrideBodyHash(body);
   const signature = sign(null, overrideSignatureBytes(body.id, bodyHash, claim), privateKey).toString('base64url');
   return { ...claim, body_hash: bodyHash, signature };
 }
 
 /**
- * True only when the key id belongs to the named signer in the roster and the
- * signature verifies over the body hash the signature claims. Whether that
- * hash is the body's is a separate gate (O2).
+ * True only when the key belongs to the named signer and the signature
+ * verifies over the body hash the signature claims. A roster key: its id is
+ * the signer's in the roster. A passkey: `passkeys` finds it registered to
+ * the signer and not revoked. Whether the claimed hash is the body's is a
+ * separate gate (O2).
  */
-export function verifyOverrideSignature(overrideId: string, sig: OverrideSignature, roster: Roster): boolean {
+export function verifyOverrideSignature(overrideId: string, sig: OverrideSignature, roster: Roster, passkeys: PasskeyLookup = () => undefined): boolean {
+  if (sig.kind === 'passkey') {
+    const key = passkeys(sig.key_id);
+    if (key === undefined || key.principal !== sig.signer) return false;
+    return verifyPasskeySignature(overridePasskeyChallenge(overrideId, sig.body_hash, sig), { ...sig, credential_id: sig.key_id }, key);
+  }
   const key = roster.keys.get(sig.key_id);
   if (!key || key.principal !== sig.signer || !SIGNATURE.test(sig.signature)) return false;
   try {

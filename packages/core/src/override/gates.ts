@@ -6,7 +6,7 @@ import type { Roster } from '../policy/roster.js';
 import type { ActionClass, PolicyBundle } from '../policy/schema.js';
 import { overrideBodyHash, type OverrideBody } from './body.js';
 import { budgetUsed, type PastOverride } from './budget.js';
-import { overrideEvidenceHash, verifyOverrideSignature, type OverrideSignature, type SignerRole } from './evidence.js';
+import { overrideEvidenceHash, verifyOverrideSignature, type OverrideSignature, type PasskeyLookup, type SignerRole } from './evidence.js';
 
 export type { PastOverride } from './budget.js';
 
@@ -52,6 +52,8 @@ export interface OverrideContext {
   readonly now: number;
   /** Id the lease gets if granted; ids are the gateway's business. */
   readonly lease_id: string;
+  /** Passkeys registered and not revoked, by credential id, for passkey signatures; absent: none counts. */
+  readonly passkeys?: PasskeyLookup;
 }
 
 export interface LeaseSigner {
@@ -171,7 +173,7 @@ export function evaluateOverride(ctx: OverrideContext): OverrideEvaluation {
   if (sigA.length !== 1 || sigB.length !== 1) fail('O5_NOT_ELIGIBLE', 'exactly one signer a and one signer b are required');
   const verified = new Set<OverrideSignature>();
   for (const sig of ctx.signatures) {
-    if (verifyOverrideSignature(body.id, sig, roster)) verified.add(sig);
+    if (verifyOverrideSignature(body.id, sig, roster, ctx.passkeys)) verified.add(sig);
     else fail('BAD_SIGNATURE', `signature of \`${sig.signer}\` did not verify`);
     if (sig.body_hash !== bodyHash) fail('O2_SCOPE_CREEP', `\`${sig.signer}\` signed a different body`);
   }

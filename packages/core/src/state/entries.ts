@@ -79,6 +79,8 @@ export type SignerData = {
   readonly signed_at: string;
   readonly body_hash: string;
   readonly signature: string;
+  /** A passkey signature's WebAuthn data (base64url; `key_id` is its credential id), so it verifies offline; absent for a roster key. */
+  readonly passkey?: PasskeyEvidence | undefined;
   readonly signature_verified: boolean;
 };
 

@@ -187,6 +187,7 @@ const Signer = z.object({
   signed_at: str,
   body_hash: str,
   signature: str,
+  passkey: z.object({ credential_id: str, authenticator_data: str, client_data_json: str }).optional(),
   signature_verified: z.boolean(),
 });
 

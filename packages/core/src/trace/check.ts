@@ -2,7 +2,8 @@ import type { LedgerEntry } from '../ledger/entry.js';
 import { TRACE_FIELDS } from '../policy/schema.js';
 import { entryIssueText, parseEntries, type AuthorityEntry, type ParsedEntry } from '../state/parse.js';
 import { citedRuleIds } from './describe.js';
-import { verifyPasskeyAssertion, type PasskeyKey } from '../approval/passkey.js';
+import { verifyPasskeyAssertion, verifyPasskeySignature, type PasskeyKey } from '../approval/passkey.js';
+import { overridePasskeyChallenge } from '../override/evidence.js';
 
 /**
  * The trace contract check (`countersign trace --check`): every field the
@@ -27,8 +28,9 @@ export interface TraceProblem {
   /**
    * The trace field that is missing; `authority` for an execution without a
    * matching grant or lease; `entry` for an entry that does not match its type;
-   * `signature` for a passkey approval whose signature does not verify against
-   * the passkey the ledger had registered to its approver at that point.
+   * `signature` for a passkey approval, or a passkey override signature the
+   * gateway recorded as verified, whose signature does not verify against the
+   * passkey the ledger had registered to its signer at that point.
    */
   readonly field: TraceField | 'authority' | 'entry' | 'signature';
   readonly message: string;
@@ -170,6 +172,22 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
         !registered.revoked &&
         verifyPasskeyAssertion(statement, { kind: 'passkey', ...p.passkey, signature: p.signature }, registered.key);
       if (!verified) problem('signature', `the passkey signature of ${p.approver} does not verify against a passkey registered to them at that point`);
+    }
+
+    if (e.type === 'override.granted' || e.type === 'override.denied') {
+      // a denied override may carry a signature that failed (BAD_SIGNATURE): only those recorded as verified must verify
+      for (const s of e.payload.signers) {
+        if (s.passkey === undefined || !s.signature_verified) continue;
+        const registered = passkeys.get(s.passkey.credential_id);
+        const claim = { role: s.role, signer: s.principal, key_id: s.key_id, surface: s.surface, signed_at: s.signed_at };
+        const verified =
+          registered !== undefined &&
+          !registered.revoked &&
+          registered.key.principal === s.principal &&
+          s.key_id === s.passkey.credential_id &&
+          verifyPasskeySignature(overridePasskeyChallenge(e.payload.override, s.body_hash, claim), { ...s.passkey, signature: s.signature }, registered.key);
+        if (!verified) problem('signature', `the passkey signature of ${s.principal} (signer ${s.role}) does not verify against a passkey registered to them at that point`);
+      }
     }
 
     switch (e.type) {
