@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteCredentialStore } from '../packages/gateway/src/auth/credential-store.js';
 import { authenticate } from '../packages/gateway/src/auth/credentials.js';
 import { loadPrivateKey, loadPublicKey, publicKeyOf } from '../packages/gateway/src/keys.js';
+import { loadServeConfig } from '../packages/gateway/src/cli/serve-config.js';
 import { SqliteLedgerStore } from '../packages/gateway/src/store/sqlite.js';
 import { formatPublicKey, loadPolicy } from '../packages/core/src/index.js';
 
@@ -81,7 +82,9 @@ describe('countersign init', () => {
     expect((await ledger.head()).size).toBe(0);
     await ledger.close();
 
-    expect(r.stdout).toContain(`countersign serve --policy ${join(dir, 'policy.yaml')} --db ${join(dir, 'ledger.db')} --key ${join(dir, 'gateway.key')}`);
+    // one file configures the gateway: this policy, key and database, by paths relative to it
+    expect(r.stdout).toContain(`countersign serve --config ${join(dir, 'countersign.yaml')}`);
+    expect(loadServeConfig(join(dir, 'countersign.yaml'))).toEqual({ listen: { host: '127.0.0.1', port: 8080 }, policy: 'policy.yaml', store: { sqlite: 'ledger.db' }, key: { file: 'gateway.key' } });
     expect(r.stdout).toMatch(/^principal +surface +token$/m);
 
     const vars = envFile(join(dir, 'tokens.env'));
@@ -116,6 +119,7 @@ describe('countersign init', () => {
     const r = countersign(['init', dir, '--server', 'http://127.0.0.1:9090']);
     expect(r.code, r.stderr).toBe(0);
     expect(envFile(join(dir, 'tokens.env')).get('COUNTERSIGN_SERVER')).toBe('http://127.0.0.1:9090');
+    expect(loadServeConfig(join(dir, 'countersign.yaml')).listen).toEqual({ host: '127.0.0.1', port: 9090 });
     const bad = countersign(['init', join(tmp, 'bad-server'), '--server', 'not a url']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('error[USAGE]');
@@ -143,7 +147,7 @@ describe('countersign init', () => {
     const r = countersign(['init', dir, '--force', '--json', '--expires', '12h']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { kept: string[]; tokens: { principal: string; surface: string; variable: string; token: string }[]; serve: string };
-    expect(out.kept).toEqual(['policy.yaml', 'gateway.key']);
+    expect(out.kept).toEqual(['policy.yaml', 'gateway.key', 'countersign.yaml']);
     expect(out.tokens.map((t) => [t.principal, t.surface])).toEqual(EXPECTED_PLAN);
     expect(readFileSync(join(dir, 'gateway.key'), 'utf8')).toBe(key);
     expect(readFileSync(join(dir, 'policy.yaml'), 'utf8')).toContain('# edited by the operator');

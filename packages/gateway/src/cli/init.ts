@@ -23,7 +23,7 @@ import { exitCodesHelp } from './help.js';
  * file, and the database keeps only their hashes.
  */
 const EXAMPLE_POLICY = join('examples', 'payments', 'policy.yaml');
-const FILES = { policy: 'policy.yaml', key: 'gateway.key', db: 'ledger.db', tokens: 'tokens.env' } as const;
+const FILES = { policy: 'policy.yaml', key: 'gateway.key', db: 'ledger.db', tokens: 'tokens.env', config: 'countersign.yaml' } as const;
 const DEFAULT_EXPIRY = '30d';
 
 /** The example policy: the nearest `examples/payments/policy.yaml` above this module (dist/cli/ in a checkout). */
@@ -86,6 +86,25 @@ function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * countersign.yaml for the scaffolded directory: loopback only (the tour's
+ * gateway is not for a network), at the port of the URL tokens.env points
+ * clients at, so the two agree.
+ */
+export function serveConfigText(server: string): string {
+  const url = new URL(server);
+  const port = url.port === '' ? 8080 : Number(url.port);
+  return [
+    '# written by `countersign init`: the gateway\'s configuration (docs/configuration.md, countersign serve --print-config-schema).',
+    '# Relative paths are read from this file\'s directory. Flags and COUNTERSIGN_* variables override it.',
+    `listen: { host: 127.0.0.1, port: ${port} }`,
+    `policy: ${FILES.policy}`,
+    `store: { sqlite: ${FILES.db} }`,
+    `key: { file: ${FILES.key} }`,
+    '',
+  ].join('\n');
+}
+
 interface InitFlags {
   readonly force?: boolean;
   readonly policy?: string;
@@ -114,6 +133,9 @@ Creates, in DIR:
   gateway.key    the gateway's Ed25519 signing key (mode 0600), and gateway.key.pub
   ledger.db      the SQLite ledger, migrated, with the token hashes
   tokens.env     export ${TOKEN_ENV}_<PRINCIPAL>_<SURFACE>=... lines (mode 0600)
+  countersign.yaml
+                 the gateway's configuration (docs/configuration.md): this policy,
+                 key and database, listening on 127.0.0.1 at the port of --server
 
 One token per principal and surface: the agent and the on-call operators on
 the copilot console; leads, owners, delegates and SRE on the approval
@@ -125,7 +147,7 @@ Examples:
   countersign init ./cs
   countersign init ./cs --force --expires 7d          # add what is missing, fresh tokens
   countersign init ./cs --server http://127.0.0.1:9090   # tokens.env points clients at that gateway
-  countersign serve --policy ./cs/policy.yaml --db ./cs/ledger.db --key ./cs/gateway.key
+  countersign serve --config ./cs/countersign.yaml
 ${exitCodesHelp({ ok: 'done: the directory holds everything a first run needs', usage: 'DIR is not empty (without --force), or a flag or the policy is wrong', environment: 'the database cannot be opened, or a key is unusable' })}`,
     )
     .action(async (dirArg: string, opts: InitFlags) => {
@@ -205,7 +227,10 @@ ${exitCodesHelp({ ok: 'done: the directory holds everything a first run needs', 
       if (!existsSync(ignore)) {
         writeFileSync(ignore, `# written by \`countersign init\`: private keys, tokens and the ledger are not for a repository\n${FILES.key}\n${FILES.key}.pub\nkeys/\n${FILES.tokens}\n${FILES.db}\n${FILES.db}-*\n`, { flag: 'wx' });
       }
-      const serve = `countersign serve --policy ${path(FILES.policy)} --db ${path(FILES.db)} --key ${path(FILES.key)}`;
+      // the gateway's configuration names the files above by relative paths (read from the file's directory), so DIR can move
+      if (existsSync(path(FILES.config))) kept.push(FILES.config);
+      else writeFileSync(path(FILES.config), serveConfigText(server), { flag: 'wx' });
+      const serve = `countersign serve --config ${path(FILES.config)}`;
       if (opts.json) {
         process.stdout.write(
           `${JSON.stringify({ dir, bundle_id: bundleId, files: Object.fromEntries(Object.entries(FILES).map(([k, v]) => [k, path(v)])), roster_keys: rosterKeys.map(path), kept, tokens, serve })}\n`,
