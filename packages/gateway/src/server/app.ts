@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isCountersignError } from '@countersign/core';
+import { ErrorBody, type Endpoint } from '@countersign/client/contract';
 import { GatewayError } from '../errors.js';
 import { httpStatusFor } from './http-status.js';
 import { ApiError } from './api-error.js';
@@ -11,17 +12,13 @@ import { closeQuietConnectionsOnDrain } from './drain.js';
 import { answerClientError, answerExpectation } from './protocol-errors.js';
 import { ID_MAX_LENGTH } from './routes/bounds.js';
 
-export const ErrorBody = z.strictObject({
-  error: z.strictObject({
-    code: z.string(),
-    message: z.string(),
-    details: z.record(z.string(), z.unknown()).optional(),
-  }),
-});
+export { ErrorBody };
 
 /**
  * A route and its schemas. The same zod schemas validate requests and responses
- * at run time and produce the OpenAPI document, so the two cannot drift.
+ * at run time and produce the OpenAPI document, so the two cannot drift; the
+ * gateway's own routes take them from the contract (ADR 005), where the client
+ * reads them too.
  */
 export interface RouteSpec<
   Body extends z.ZodType = z.ZodType,
@@ -30,7 +27,7 @@ export interface RouteSpec<
   Response extends z.ZodType = z.ZodType,
 > {
   readonly method: 'GET' | 'POST' | 'DELETE';
-  /** Fastify path syntax: `/v1/ledger/proofs/:seq`. */
+  /** `{name}` marks a path parameter, as in the contract and OpenAPI: `/v1/ledger/proofs/{seq}`. */
   readonly path: string;
   readonly summary: string;
   readonly tag: string;
@@ -63,11 +60,21 @@ export interface RouteSpec<
   }): Promise<z.input<Response> | Readable>;
 }
 
-/** Declare a route with its types inferred from its schemas. */
-export function route<B extends z.ZodType, P extends z.ZodType, Q extends z.ZodType, R extends z.ZodType>(
-  spec: RouteSpec<B, P, Q, R>,
-): RouteSpec {
-  return spec as unknown as RouteSpec;
+/** What the gateway adds to an endpoint of the contract: the handler, and the server's own limits. */
+export interface RouteHandler<B extends z.ZodType, P extends z.ZodType, Q extends z.ZodType, R extends z.ZodType> {
+  readonly bodyLimit?: number;
+  /** The streamed answer's media type when it is the server's to say (`/metrics`: the registry's). */
+  readonly stream?: { readonly contentType: string };
+  handler: RouteSpec<B, P, Q, R>['handler'];
+}
+
+/** Declare a route with its types inferred from its schemas: the contract's endpoint and its handler, or a whole spec (tests). */
+export function route<B extends z.ZodType, P extends z.ZodType, Q extends z.ZodObject, R extends z.ZodType>(endpoint: Endpoint<P, Q, B, R>, server: RouteHandler<B, P, Q, R>): RouteSpec;
+export function route<B extends z.ZodType, P extends z.ZodType, Q extends z.ZodType, R extends z.ZodType>(spec: RouteSpec<B, P, Q, R>): RouteSpec;
+export function route(spec: RouteSpec | Endpoint, server?: RouteHandler<z.ZodType, z.ZodType, z.ZodType, z.ZodType>): RouteSpec {
+  if (server === undefined) return spec as RouteSpec;
+  const { operation, ...rest } = spec as Endpoint;
+  return { ...rest, ...(operation === null ? {} : { operation }), ...server } as RouteSpec;
 }
 
 /** Authenticate and authorize a request for `operation`; throws an ApiError (401/403) to refuse. */
@@ -210,7 +217,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     const guard = options.guard;
     app.route({
       method: spec.method,
-      url: spec.path,
+      url: toFastifyPath(spec.path),
       ...(spec.bodyLimit === undefined ? {} : { bodyLimit: spec.bodyLimit }),
       // onRequest runs before the body is read: a caller without the right never gets a body parsed
       ...(operation === undefined
@@ -240,6 +247,11 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   app.get('/openapi.json', async () => openApiDocument(options));
   return app;
+}
+
+/** `{seq}` (the contract's, OpenAPI's) as Fastify writes it: `:seq`. */
+function toFastifyPath(path: string): string {
+  return path.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, ':$1');
 }
 
 function toOpenApiPath(path: string): string {

@@ -1,12 +1,14 @@
 import type { KeyObject } from 'node:crypto';
-import { z } from 'zod';
+import type { z } from 'zod';
+import type { ListedRequestView, ProposalResult, RequestView, StepResult } from '@countersign/client/contract';
 import { awaitsRollback, grantTokenClaims, type AuthorityState, type Caller, type GrantRecord, type RequestRecord, type StepOutcome, type StepRecord } from '@countersign/core';
 import { signGrantToken } from '../service/grant-token.js';
 
 /**
  * What the HTTP API shows of the authority state: approval requests,
- * proposals and their steps, in the shapes of @countersign/client
- * (`RequestView`, `ProposalResult`, `StepResult`).
+ * proposals and their steps, built from the state in the contract's shapes
+ * (`RequestView`, `ProposalResult`, `StepResult` of
+ * @countersign/client/contract, ADR 005).
  *
  * A grant is a bearer token for one execution. It is shown only to the
  * principal that proposed the step (the agent that will execute it), never to
@@ -16,101 +18,10 @@ import { signGrantToken } from '../service/grant-token.js';
  * token issued when the grant was recorded.
  */
 
-const Effect = z.enum(['allow', 'require_approval', 'deny', 'held']);
-const RequestStatus = z.enum(['open', 'approved', 'denied', 'expired', 'voided']);
-
-export const StepResultBody = z.object({
-  step: z.string(),
-  index: z.number().int(),
-  effect: Effect,
-  reasons: z.array(z.string()),
-  rule_ids: z.array(z.string()),
-  digest: z.string().nullable(),
-  request: z.string().nullable(),
-  /** Compact JWS when the step is granted and the caller proposed it; otherwise null. */
-  grant: z.string().nullable(),
-  /** Allowed or approved, but the grant waits for a rollback artifact registered for this step. */
-  awaiting_rollback: z.boolean(),
-  /** The one-call path (`POST /v1/proposals/execute`): the execution started for an allowed step, and why one was not. */
-  execution: z.string().nullable().optional(),
-  refused: z.string().nullable().optional(),
-  action: z.string().optional(),
-  environment: z.string().optional(),
-  target: z.string().optional(),
-});
-export type StepResultBody = z.input<typeof StepResultBody>;
-
-export const ProposalBody = z.object({
-  proposal: z.string(),
-  bundle_id: z.string().nullable(),
-  agent: z.string(),
-  on_behalf_of: z.string(),
-  surface: z.string(),
-  incident: z.string().nullable(),
-  /** The one-call path with `resume=true`: an earlier proposal's step, found by its digest, nothing proposed anew. */
-  resumed: z.boolean().optional(),
-  steps: z.array(StepResultBody),
-});
-
-export type ProposalBody = z.input<typeof ProposalBody>;
-
-const ApprovalView = z.object({
-  approver: z.string(),
-  decision: z.enum(['approve', 'deny']),
-  surface: z.string(),
-  attestation: z.enum(['key', 'gateway', 'passkey']),
-  key_id: z.string().nullable(),
-  signed_at: z.string(),
-});
-
-export const RequestBody = z.object({
-  id: z.string(),
-  status: RequestStatus,
-  digest: z.string(),
-  bundle_id: z.string().nullable(),
-  proposal: z.string(),
-  step: z.string(),
-  action: z.string(),
-  environment: z.string(),
-  target: z.string(),
-  params: z.record(z.string(), z.unknown()),
-  risk: z.string(),
-  class: z.string().nullable(),
-  rationale: z.string().nullable(),
-  expected_consequence: z.string().nullable(),
-  rollback_plan: z.string().nullable(),
-  incident: z.string().nullable(),
-  agent: z.string(),
-  on_behalf_of: z.string(),
-  /** The surface the request came from; approvals must arrive through another. */
-  surface: z.string(),
-  requirements: z.object({
-    quorum: z.array(z.object({ roles: z.array(z.string()), count: z.number().int() })),
-    surfaces: z.array(z.string()),
-    attestation: z.enum(['key', 'any']),
-  }),
-  approvals: z.array(ApprovalView),
-  opened_at: z.string(),
-  expires_at: z.string(),
-  closed_at: z.string().nullable(),
-  grant: z.string().nullable(),
-  awaiting_rollback: z.boolean(),
-});
-export type RequestBody = z.input<typeof RequestBody>;
-
-/**
- * A request as the list shows it: with whether the caller may approve it now
- * and, if not, every approval refusal code that says why (core `mayApprove`,
- * the approve command's own rules; codes in APPROVAL_CHECK_ORDER). A verdict,
- * not a promise: the request may change before a statement arrives.
- */
-export const ListedRequestBody = RequestBody.extend({
-  approvable: z.object({
-    by_you: z.boolean(),
-    reasons: z.array(z.string()),
-  }),
-});
-export type ListedRequestBody = z.input<typeof ListedRequestBody>;
+export type StepResultBody = z.input<typeof StepResult>;
+export type ProposalBody = z.input<typeof ProposalResult>;
+export type RequestBody = z.input<typeof RequestView>;
+export type ListedRequestBody = z.input<typeof ListedRequestView>;
 
 export interface ViewContext {
   readonly state: AuthorityState;

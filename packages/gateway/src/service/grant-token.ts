@@ -1,10 +1,11 @@
 import { createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { compactVerify } from 'jose';
 import { parseGrantClaims, type GrantClaims } from '@countersign/core';
+import { MAX_GRANT_TOKEN_LENGTH } from '@countersign/client/contract';
 import { GatewayError } from '../errors.js';
 
-/** A compact JWS longer than this is not one of ours: refused before any parsing. */
-export const MAX_GRANT_TOKEN_LENGTH = 4_096;
+/** A compact JWS longer than this (the contract's bound on a grant body) is not one of ours: refused before any parsing. */
+export { MAX_GRANT_TOKEN_LENGTH };
 
 /** The last encoded protected header: a gateway signs every grant with one key, so one `kid`. */
 let lastHeader: { readonly kid: string; readonly encoded: string } | null = null;

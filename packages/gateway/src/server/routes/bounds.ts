@@ -1,25 +1,8 @@
-import { z } from 'zod';
-
 /**
- * Bounded building blocks for request bodies. Everything here arrives from a
- * caller and is attacker-controlled: every string and list has a ceiling, so
- * nothing unbounded reaches the ledger. The workflow's own rules (scopes,
- * wildcards, digests, roles) are the core's to judge and record; these only
- * keep the shape sane.
+ * The bounded building blocks of request bodies live in the contract (ADR 005),
+ * where the client reads them too; they are re-exported here for the routes.
  */
-/**
- * The longest id a caller may name, in a body or a path. The router's bound on
- * a path parameter is this one too (app.ts), so the schema and the router
- * never disagree about an id.
- */
-export const ID_MAX_LENGTH = 200;
-export const Id = z.string().min(1).max(ID_MAX_LENGTH);
-export const ShortText = z.string().max(2_000);
-export const LongText = z.string().max(4_000);
-export const Digest = z.string().max(100);
-export const Names = z.array(z.string().min(1).max(300)).max(64);
-export const Instant = z.string().max(40);
-export const IdParams = z.strictObject({ id: Id });
+export { Digest, Id, ID_MAX_LENGTH, IdParams, Instant, LongText, Names, ShortText } from '@countersign/client/contract';
 
 /** The object without its undefined fields: zod's optional output meets `exactOptionalPropertyTypes`. */
 export function defined<T extends object>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {

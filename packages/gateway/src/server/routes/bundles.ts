@@ -1,29 +1,15 @@
-import { z } from 'zod';
+import { ENDPOINTS } from '@countersign/client/contract';
 import { loadPolicy, MAX_POLICY_BYTES } from '@countersign/core';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, servedPolicy, type ServerContext } from '../context.js';
-import { StepResultBody, stepOutcomeView } from '../views.js';
+import { stepOutcomeView } from '../views.js';
 
 /** A bundle travels as YAML text inside JSON: escaping can double it, so the body may be larger than the bundle. */
 export const BUNDLE_BODY_LIMIT_BYTES = 2 * MAX_POLICY_BYTES + 1_024;
 
-const PolicySummary = z.object({
-  bundle_id: z.string(),
-  name: z.string(),
-  environments: z.array(z.string()),
-  surfaces: z.array(z.string()),
-  actions: z.array(z.object({ id: z.string(), class: z.string() })),
-});
-
 export function bundleRoutes(ctx: ServerContext): RouteSpec[] {
   return [
-    route({
-      method: 'GET',
-      path: '/v1/policy',
-      summary: 'the active policy bundle',
-      tag: 'policy',
-      operation: 'policy_read',
-      response: PolicySummary,
+    route(ENDPOINTS.policy, {
       handler: async () => {
         const served = activePolicy(ctx);
         if (served === null) throw new ApiError('BUNDLE_NOT_LOADED', 'the active bundle is not loaded on this replica');
@@ -37,24 +23,8 @@ export function bundleRoutes(ctx: ServerContext): RouteSpec[] {
         };
       },
     }),
-    route({
-      method: 'POST',
-      path: '/v1/bundles',
-      summary:
-        'refused, and recorded, for anyone: 409 RELEASE_REQUIRED for a human; 403 FORBIDDEN for an agent\'s token (its credential carries no such right), 403 AGENT_CANNOT_ACTIVATE for a service\'s; a bundle is activated only by a governed release, `POST /v1/releases` and its quorum\'s signatures',
-      tag: 'policy',
-      operation: 'bundle_activate',
+    route(ENDPOINTS.activateBundle, {
       bodyLimit: BUNDLE_BODY_LIMIT_BYTES,
-      body: z.strictObject({ policy: z.string().min(1).max(MAX_POLICY_BYTES) }),
-      response: z.object({
-        bundle_id: z.string(),
-        previous_bundle_id: z.string().nullable(),
-        voided_requests: z.array(z.string()),
-        revoked_grants: z.array(z.string()),
-        revoked_leases: z.array(z.string()),
-        redecided: z.array(StepResultBody),
-      }),
-      status: 201,
       handler: async ({ body, request }) => {
         const caller = callerFrom(request);
         // validated in full (schema and semantics) before anything is recorded: POLICY_PARSE_ERROR or POLICY_INVALID

@@ -1,11 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Registry } from 'prom-client';
-import { z } from 'zod';
+import { ENDPOINTS } from '@countersign/client/contract';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, type ServerContext } from '../context.js';
-
-const Health = z.object({ status: z.literal('ok') });
-const Ready = z.object({ status: z.literal('ready'), ledger_size: z.number().int(), bundle_id: z.string() });
 
 /**
  * Unauthenticated operational endpoints. `/metrics` carries counts and
@@ -15,20 +12,10 @@ const Ready = z.object({ status: z.literal('ready'), ledger_size: z.number().int
  */
 export function operationRoutes(ctx: ServerContext, options: { readonly registry?: Registry; readonly metricsToken?: string }): RouteSpec[] {
   const routes: RouteSpec[] = [
-    route({
-      method: 'GET',
-      path: '/healthz',
-      summary: 'the process is up',
-      tag: 'operations',
-      response: Health,
+    route(ENDPOINTS.health, {
       handler: async () => ({ status: 'ok' as const }),
     }),
-    route({
-      method: 'GET',
-      path: '/readyz',
-      summary: 'ready only when the ledger store takes writes, the gateway key signs and the active bundle is loaded',
-      tag: 'operations',
-      response: Ready,
+    route(ENDPOINTS.ready, {
       handler: async () => {
         try {
           const head = await ctx.store.head();
@@ -49,12 +36,8 @@ export function operationRoutes(ctx: ServerContext, options: { readonly registry
   const expected = options.metricsToken === undefined ? null : createHash('sha256').update(options.metricsToken, 'utf8').digest();
   if (registry) {
     routes.push(
-      route({
-        method: 'GET',
-        path: '/metrics',
-        summary: 'Prometheus metrics (text exposition format)',
-        tag: 'operations',
-        response: z.string(),
+      route(ENDPOINTS.metrics, {
+        // the exposition format's version is the registry's to say
         stream: { contentType: registry.contentType },
         handler: async ({ request }) => {
           if (expected !== null) {

@@ -1,11 +1,11 @@
 import { randomBytes, sign, verify } from 'node:crypto';
 import { generateRegistrationOptions, verifyRegistrationResponse, type RegistrationResponseJSON } from '@simplewebauthn/server';
 import { cose, decodeCredentialPublicKey } from '@simplewebauthn/server/helpers';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { ENDPOINTS, type PasskeyCreationOptions, type PasskeyView } from '@countersign/client/contract';
 import { PASSKEY_ALGORITHMS, type PasskeyAlgorithm, type PasskeyJwk, type PasskeyRecord } from '@countersign/core';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
-import { IdParams } from './bounds.js';
 
 /**
  * Passkeys (issue 14, ADR 004): a person signed in to the console registers
@@ -29,35 +29,6 @@ export interface PasskeyRouteOptions {
 
 const CHALLENGE_MS = 5 * 60_000;
 const CHALLENGE_CONTEXT = 'countersign/passkey-registration/v1\n';
-
-const B64 = z.string().max(16_384).regex(/^[A-Za-z0-9_-]*$/, 'base64url');
-const RegistrationBody = z.strictObject({
-  id: B64.min(1).max(1_400),
-  rawId: B64.min(1).max(1_400),
-  type: z.literal('public-key'),
-  response: z.object({
-    clientDataJSON: B64,
-    attestationObject: B64,
-    transports: z.array(z.string().max(32)).max(8).optional(),
-    publicKeyAlgorithm: z.number().int().optional(),
-    publicKey: B64.optional(),
-    authenticatorData: B64.optional(),
-  }),
-  clientExtensionResults: z.record(z.string(), z.unknown()).default({}),
-  authenticatorAttachment: z.enum(['platform', 'cross-platform']).optional(),
-});
-
-const PasskeyView = z.object({
-  credential_id: z.string(),
-  principal: z.string(),
-  algorithm: z.number().int(),
-  origin: z.string(),
-  registered_at: z.string(),
-  revoked_at: z.string().nullable(),
-  revoked_by: z.string().nullable(),
-});
-const PasskeyList = z.object({ passkeys: z.array(PasskeyView) });
-const Options = z.object({ challenge: z.string(), rp: z.object({ id: z.string().optional(), name: z.string() }) }).passthrough();
 
 function passkeyView(p: PasskeyRecord): z.input<typeof PasskeyView> {
   return { credential_id: p.credential_id, principal: p.principal, algorithm: p.algorithm, origin: p.origin, registered_at: p.registered_at, revoked_at: p.revoked_at, revoked_by: p.revoked_by };
@@ -122,14 +93,7 @@ export function passkeyRoutes(ctx: ServerContext, options: PasskeyRouteOptions |
   };
 
   return [
-    route({
-      method: 'POST',
-      path: '/v1/passkeys/registration',
-      summary: 'start registering a passkey for the signed-in console session: WebAuthn creation options whose challenge is bound to this session for 5 minutes',
-      tag: 'passkeys',
-      operation: 'passkey_register',
-      body: z.strictObject({}),
-      response: Options,
+    route(ENDPOINTS.passkeyRegistrationOptions, {
       handler: async ({ request }) => {
         const { caller, options: console } = consoleCaller(request);
         const { rpId } = relyingParty(console);
@@ -146,18 +110,10 @@ export function passkeyRoutes(ctx: ServerContext, options: PasskeyRouteOptions |
           authenticatorSelection: { residentKey: 'preferred', userVerification: 'required' },
           supportedAlgorithmIDs: [...PASSKEY_ALGORITHMS],
         });
-        return generated as unknown as z.input<typeof Options>;
+        return generated as unknown as z.input<typeof PasskeyCreationOptions>;
       },
     }),
-    route({
-      method: 'POST',
-      path: '/v1/passkeys',
-      summary: "finish registering a passkey: the authenticator's answer, checked against the session's challenge, the console's origin and RP ID, with user verification; recorded as `passkey.registered`",
-      tag: 'passkeys',
-      operation: 'passkey_register',
-      status: 201,
-      body: RegistrationBody,
-      response: PasskeyView,
+    route(ENDPOINTS.registerPasskey, {
       handler: async ({ body, request }) => {
         const { caller, options: console } = consoleCaller(request);
         const { rpId, origin } = relyingParty(console);
@@ -191,14 +147,7 @@ export function passkeyRoutes(ctx: ServerContext, options: PasskeyRouteOptions |
         return passkeyView(recorded);
       },
     }),
-    route({
-      method: 'GET',
-      path: '/v1/passkeys',
-      summary: "the caller's passkeys, revoked ones included; a token administrator (`credentials.admin_roles`) names another `principal`",
-      tag: 'passkeys',
-      operation: 'status',
-      query: z.strictObject({ principal: z.string().max(128).optional() }),
-      response: PasskeyList,
+    route(ENDPOINTS.listPasskeys, {
       handler: async ({ query, request }) => {
         const caller = callerFrom(request);
         const principal = query.principal ?? caller.principal;
@@ -211,15 +160,7 @@ export function passkeyRoutes(ctx: ServerContext, options: PasskeyRouteOptions |
         return { passkeys: [...ctx.reader.state.passkeys.values()].filter((p) => p.principal === principal).map(passkeyView) };
       },
     }),
-    route({
-      method: 'POST',
-      path: '/v1/passkeys/:id/revoke',
-      summary: 'revoke a passkey (its own principal, or a token administrator): signatures it made before stay valid in the ledger, none after counts; recorded as `passkey.revoked`',
-      tag: 'passkeys',
-      operation: 'passkey_revoke',
-      params: IdParams,
-      body: z.strictObject({}).optional(),
-      response: PasskeyView,
+    route(ENDPOINTS.revokePasskey, {
       handler: async ({ params, request }) => {
         const caller = callerFrom(request);
         const result = await run(ctx, () => ctx.gateway.revokePasskey(caller, params.id));

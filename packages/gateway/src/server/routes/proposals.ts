@@ -1,15 +1,9 @@
-import { z } from 'zod';
-import { decideProposal, decisionState, parseProposal, Proposal, stepDigest, type Caller, type ProposalRecord, type RequestRecord } from '@countersign/core';
+import type { FastifyRequest } from 'fastify';
+import { ENDPOINTS } from '@countersign/client/contract';
+import { decideProposal, decisionState, parseProposal, stepDigest, type Caller, type Proposal, type ProposalRecord, type RequestRecord } from '@countersign/core';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, viewContext, type ServerContext } from '../context.js';
-import { liveGrant, ProposalBody, stepOutcomeView, stepView, type ProposalBody as ProposalAnswer } from '../views.js';
-import { IdParams } from './bounds.js';
-
-const Decisions = z.object({ bundle_id: z.string(), decisions: z.array(z.record(z.string(), z.unknown())) });
-
-const ResumeQuery = z.strictObject({
-  resume: z.enum(['true', 'false']).optional(),
-});
+import { liveGrant, stepOutcomeView, stepView, type ProposalBody as ProposalAnswer } from '../views.js';
 
 /**
  * A retried call finds its request: the caller's open request, or approved one
@@ -60,39 +54,26 @@ async function proposalView(ctx: ServerContext, record: ProposalRecord, stepIds:
 
 export function proposalRoutes(ctx: ServerContext): RouteSpec[] {
   /** A proposal, plain or on the one-call path: the same body, answer and checks, one flag apart. */
-  const propose = (path: string, summary: string, execute: boolean): RouteSpec =>
-    route({
-      method: 'POST',
-      path,
-      summary,
-      tag: 'proposals',
-      operation: 'propose',
-      // the proposal arrives from an agent: attacker-controlled, validated by core's schema before anything reads it
-      body: Proposal,
-      ...(execute ? { query: ResumeQuery } : {}),
-      response: ProposalBody,
-      status: 201,
-      handler: async ({ body, query, request }) => {
-        const caller = callerFrom(request);
-        if (execute && (query as z.output<typeof ResumeQuery>).resume === 'true') {
-          const found = resumable(ctx, caller, body);
-          if (found !== null) return resumed(found, caller);
-        }
-        const result = await run(ctx, () => (execute ? ctx.gateway.proposeAndExecute(caller, body) : ctx.gateway.propose(caller, body)));
-        const record = ctx.reader.state.proposals.get(result.proposal);
-        ctx.requestsOpened(result.steps.flatMap((s) => (s.request === null ? [] : [s.request])));
-        return {
-          proposal: result.proposal,
-          bundle_id: record?.bundle_id ?? ctx.reader.bundleId,
-          agent: record?.agent ?? caller.principal,
-          on_behalf_of: record?.on_behalf_of ?? body.on_behalf_of,
-          surface: record?.surface ?? caller.surface,
-          incident: record?.incident ?? null,
-          // the caller is the proposing agent (the core refuses any other): it gets its grants
-          steps: result.steps.map((s) => stepOutcomeView(s, result.tokens, true)),
-        };
-      },
-    });
+  const propose = async (body: Proposal, request: FastifyRequest, execute: boolean, resume: boolean): Promise<ProposalAnswer> => {
+    const caller = callerFrom(request);
+    if (execute && resume) {
+      const found = resumable(ctx, caller, body);
+      if (found !== null) return resumed(found, caller);
+    }
+    const result = await run(ctx, () => (execute ? ctx.gateway.proposeAndExecute(caller, body) : ctx.gateway.propose(caller, body)));
+    const record = ctx.reader.state.proposals.get(result.proposal);
+    ctx.requestsOpened(result.steps.flatMap((s) => (s.request === null ? [] : [s.request])));
+    return {
+      proposal: result.proposal,
+      bundle_id: record?.bundle_id ?? ctx.reader.bundleId,
+      agent: record?.agent ?? caller.principal,
+      on_behalf_of: record?.on_behalf_of ?? body.on_behalf_of,
+      surface: record?.surface ?? caller.surface,
+      incident: record?.incident ?? null,
+      // the caller is the proposing agent (the core refuses any other): it gets its grants
+      steps: result.steps.map((s) => stepOutcomeView(s, result.tokens, true)),
+    };
+  };
 
   /** The proposal a found request belongs to, its one step as it stands: what the first call answered, brought up to date. */
   const resumed = async (found: RequestRecord, caller: Caller): Promise<ProposalAnswer> => {
@@ -104,20 +85,9 @@ export function proposalRoutes(ctx: ServerContext): RouteSpec[] {
   };
 
   return [
-    propose('/v1/proposals', 'propose steps: each is decided on its own; allowed steps come back with a grant, others with a request id or their refusal codes', false),
-    propose(
-      '/v1/proposals/execute',
-      'the one-call path: propose, and execute at once each step decided allow (recorded as step.executed, no grant token, no second call); other steps are settled as by POST /v1/proposals; report each outcome on its execution. With `resume=true`, a one-step proposal whose step has an open request of the caller (or an approved one not yet executed) answers with that request instead of proposing again (`resumed: true`), recording nothing',
-      true,
-    ),
-    route({
-      method: 'GET',
-      path: '/v1/proposals/:id',
-      summary: 'a proposal and what became of each of its steps; grants are shown to the proposing agent only',
-      tag: 'proposals',
-      operation: 'status',
-      params: IdParams,
-      response: ProposalBody,
+    route(ENDPOINTS.propose, { handler: ({ body, request }) => propose(body, request, false, false) }),
+    route(ENDPOINTS.proposeAndExecute, { handler: ({ body, query, request }) => propose(body, request, true, query.resume === 'true') }),
+    route(ENDPOINTS.proposal, {
       handler: async ({ params, request }) => {
         const caller = callerFrom(request);
         const state = ctx.reader.state;
@@ -126,19 +96,12 @@ export function proposalRoutes(ctx: ServerContext): RouteSpec[] {
         return proposalView(ctx, record, record.steps, caller);
       },
     }),
-    route({
-      method: 'POST',
-      path: '/v1/decisions',
-      summary: 'dry run: decide each step of a proposal under the active bundle and the open holds; records nothing, grants nothing',
-      tag: 'proposals',
-      operation: 'decide',
-      body: Proposal,
-      response: Decisions,
+    route(ENDPOINTS.decide, {
       handler: async ({ body }) => {
         const policy = activePolicy(ctx);
         if (policy === null) throw new ApiError('BUNDLE_NOT_LOADED', 'the active bundle is not loaded on this replica');
         const decisions = decideProposal(policy.compiled, parseProposal(body), decisionState(ctx.reader.state), ctx.clock());
-        return { bundle_id: policy.compiled.bundleId, decisions: decisions as unknown as Record<string, unknown>[] };
+        return { bundle_id: policy.compiled.bundleId, decisions: [...decisions] };
       },
     }),
   ];

@@ -1,11 +1,10 @@
 import { PassThrough } from 'node:stream';
-import { z } from 'zod';
-import { ApprovalStatement, mayApprove, type ApprovalEligibility, type Caller, type RequestRecord } from '@countersign/core';
+import { ENDPOINTS, RequestView } from '@countersign/client/contract';
+import { mayApprove, type ApprovalEligibility, type Caller, type RequestRecord } from '@countersign/core';
 import type { AttestationInput } from '../../service/gateway.js';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, viewContext, type ServerContext } from '../context.js';
-import { ListedRequestBody, RequestBody, requestView } from '../views.js';
-import { Digest, Id, IdParams, ShortText } from './bounds.js';
+import { requestView, type RequestBody } from '../views.js';
 
 /** A long poll is held at most this long, whatever `wait` asks (docs/http-api.md "Waiting"). */
 export const MAX_WAIT_MS = 60_000;
@@ -14,64 +13,8 @@ export const MAX_STREAM_MS = 10 * 60_000;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const KEEP_ALIVE_MS = 15_000;
 
-const WaitQuery = z.strictObject({
-  wait: z
-    .string()
-    .regex(/^\d{1,6}(ms|s)?$/, 'a wait is a number of seconds: `30s`, `30` or `500ms`')
-    .optional(),
-});
-
-const Attestation = z.discriminatedUnion('kind', [
-  // signed on the approver's own machine with a key of theirs in the roster
-  z.strictObject({ kind: z.literal('key'), key_id: z.string().min(1).max(200), signature: z.string().min(1).max(200) }),
-  // an authenticated console session: the gateway attests the statement for the token's principal
-  z.strictObject({ kind: z.literal('gateway') }),
-  // signed by a passkey registered to the caller (issue 14): WebAuthn's bytes, base64url, over the statement's passkey challenge
-  z.strictObject({
-    kind: z.literal('passkey'),
-    credential_id: z.string().min(1).max(1_400),
-    authenticator_data: z.string().min(1).max(4_096),
-    client_data_json: z.string().min(1).max(4_096),
-    signature: z.string().min(1).max(1_024),
-  }),
-]);
-const ApprovalBody = z.strictObject({ statement: ApprovalStatement, attestation: Attestation });
-
-const ApprovalAnswer = RequestBody.extend({
-  decision: z.enum(['approve', 'deny']),
-  quorum_met: z.boolean(),
-  remaining: z.array(z.object({ factor: z.number().int(), roles: z.array(z.string()), needed: z.number().int() })),
-});
-
 /** A page of the request list holds this many at most; `limit` asks for fewer. */
 export const MAX_LIST_LIMIT = 200;
-const STATUSES = ['open', 'approved', 'denied', 'expired', 'voided'] as const;
-
-const ListQuery = z.strictObject({
-  status: z
-    .string()
-    .regex(/^(open|approved|denied|expired|voided)(,(open|approved|denied|expired|voided))*$/, `a status is one of ${STATUSES.join(', ')}, or several separated by commas`)
-    .optional(),
-  action: Id.optional(),
-  environment: Id.optional(),
-  target: ShortText.optional(),
-  digest: Digest.optional(),
-  incident: Id.optional(),
-  risk: Id.optional(),
-  /** `me`: only the requests the caller may approve now, by the approve command's own rules (core `mayApprove`). */
-  approvable_by: z.string().regex(/^me$/, '`approvable_by` takes only `me`').optional(),
-  cursor: Id.optional(),
-  limit: z
-    .string()
-    .regex(/^\d{1,3}$/, 'a limit is a whole number')
-    .optional(),
-});
-
-const ListAnswer = z.object({
-  requests: z.array(ListedRequestBody),
-  /** Pass as `cursor` for the next page; null on the last one. */
-  next_cursor: z.string().nullable(),
-});
 
 function waitMs(wait: string | undefined): number {
   if (wait === undefined) return 0;
@@ -96,18 +39,7 @@ function view(ctx: ServerContext, id: string, caller: Caller): Promise<RequestBo
 
 export function requestRoutes(ctx: ServerContext): RouteSpec[] {
   const decide = (decision: 'approve' | 'deny'): RouteSpec =>
-    route({
-      method: 'POST',
-      path: decision === 'approve' ? '/v1/requests/:id/approvals' : '/v1/requests/:id/denials',
-      summary:
-        decision === 'approve'
-          ? 'approve a request with a statement signed by the approver (attestation `key`) or attested by the gateway for a console session (`gateway`)'
-          : 'deny a request with a signed statement; one eligible denial closes it',
-      tag: 'requests',
-      operation: decision,
-      params: IdParams,
-      body: ApprovalBody,
-      response: ApprovalAnswer,
+    route(decision === 'approve' ? ENDPOINTS.approve : ENDPOINTS.deny, {
       handler: async ({ params, body, request }) => {
         const caller = callerFrom(request);
         if (body.statement.request !== params.id) {
@@ -126,15 +58,7 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
     });
 
   return [
-    route({
-      method: 'GET',
-      path: '/v1/requests',
-      summary:
-        'approval requests in the order they were opened, `open` ones unless `status` says otherwise (comma-separated), narrowed by `action`, `environment`, `target`, `digest`, `incident` and `risk`, and with `approvable_by=me` to those the caller may approve now; each says whether the caller may approve it and why not (`approvable`); an agent sees only the requests it proposed and approves none; `cursor` pages on',
-      tag: 'requests',
-      operation: 'status',
-      query: ListQuery,
-      response: ListAnswer,
+    route(ENDPOINTS.listRequests, {
       handler: async ({ query, request }) => {
         const caller = callerFrom(request);
         const limit = Math.min(MAX_LIST_LIMIT, Math.max(1, query.limit === undefined ? 50 : Number(query.limit)));
@@ -187,15 +111,7 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
         return { requests: views, next_cursor: next };
       },
     }),
-    route({
-      method: 'GET',
-      path: '/v1/requests/:id',
-      summary: 'an approval request as it stands; with `wait` (at most 60 s) the answer is held until it is decided and granted, or the wait ends',
-      tag: 'requests',
-      operation: 'status',
-      params: IdParams,
-      query: WaitQuery,
-      response: RequestBody,
+    route(ENDPOINTS.status, {
       handler: async ({ params, query, request }) => {
         const caller = callerFrom(request);
         const deadline = Date.now() + waitMs(query.wait);
@@ -207,15 +123,7 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
         }
       },
     }),
-    route({
-      method: 'GET',
-      path: '/v1/requests/:id/events',
-      summary: 'Server-Sent Events: `event: request` with the request view at once and on every change, until it is decided and granted',
-      tag: 'requests',
-      operation: 'wait',
-      params: IdParams,
-      response: RequestBody,
-      stream: { contentType: 'text/event-stream; charset=utf-8' },
+    route(ENDPOINTS.events, {
       handler: async ({ params, request, reply }) => {
         const caller = callerFrom(request);
         requestOf(ctx, params.id);
@@ -233,7 +141,7 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
           let id = 0;
           stream.write('retry: 2000\n\n');
           while (open) {
-            const current = RequestBody.parse(await view(ctx, params.id, caller));
+            const current = RequestView.parse(await view(ctx, params.id, caller));
             const json = JSON.stringify(current);
             if (json !== last) {
               id += 1;

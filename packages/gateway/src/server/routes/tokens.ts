@@ -1,11 +1,10 @@
-import { z } from 'zod';
+import { ENDPOINTS } from '@countersign/client/contract';
 import { parseDuration, type Caller, type PolicyBundle } from '@countersign/core';
 import { credentialView, type CredentialStore } from '../../auth/credential-store.js';
 import { issueCredential, revokeCredential } from '../../auth/credentials.js';
 import type { CredentialEvent } from '../../service/gateway.js';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, type ServerContext } from '../context.js';
-import { Id, IdParams } from './bounds.js';
 
 /**
  * Token administration over the API (issue 16): holders of a role the
@@ -30,23 +29,6 @@ import { Id, IdParams } from './bounds.js';
 
 /** The longest a token issued over the API may live. */
 export const MAX_TOKEN_LIFETIME_MS = 365 * 24 * 3_600_000;
-
-const IssueBody = z.strictObject({
-  principal: Id,
-  surface: Id,
-  expires_in: z.string().max(16).optional().describe('a duration such as `12h` or `30d` (default 30d, at most 365d)'),
-});
-
-const TokenView = z.object({
-  id: z.string(),
-  principal: z.string(),
-  surface: z.string(),
-  created_at: z.string(),
-  expires_at: z.string().nullable(),
-  revoked_at: z.string().nullable(),
-});
-const Issued = TokenView.extend({ token: z.string() });
-const ListQuery = z.strictObject({ principal: Id.optional() });
 
 /**
  * Surfaces where a token alone signs as its holder: those of every approval
@@ -84,15 +66,7 @@ export function tokenRoutes(ctx: ServerContext, credentials: CredentialStore, re
   };
 
   return [
-    route({
-      method: 'POST',
-      path: '/v1/tokens',
-      summary: 'issue a token for a principal on a surface (token administrators only, never for themselves); the secret is answered once and recorded nowhere',
-      tag: 'tokens',
-      operation: 'token_admin',
-      body: IssueBody,
-      response: Issued,
-      status: 201,
+    route(ENDPOINTS.issueToken, {
       handler: async ({ body, request }) => {
         const caller = callerFrom(request);
         await administrator(caller);
@@ -120,14 +94,7 @@ export function tokenRoutes(ctx: ServerContext, credentials: CredentialStore, re
         return { token: issued.token, ...view };
       },
     }),
-    route({
-      method: 'GET',
-      path: '/v1/tokens',
-      summary: 'the tokens issued, oldest first, without their secrets (token administrators only)',
-      tag: 'tokens',
-      operation: 'token_admin',
-      query: ListQuery,
-      response: z.object({ tokens: z.array(TokenView) }),
+    route(ENDPOINTS.listTokens, {
       handler: async ({ query, request }) => {
         await administrator(callerFrom(request));
         const all = await credentials.list();
@@ -138,14 +105,7 @@ export function tokenRoutes(ctx: ServerContext, credentials: CredentialStore, re
         };
       },
     }),
-    route({
-      method: 'POST',
-      path: '/v1/tokens/:id/revoke',
-      summary: 'revoke a token at once, on every replica (token administrators only)',
-      tag: 'tokens',
-      operation: 'token_admin',
-      params: IdParams,
-      response: TokenView,
+    route(ENDPOINTS.revokeToken, {
       handler: async ({ params, request }) => {
         const caller = callerFrom(request);
         await administrator(caller);
