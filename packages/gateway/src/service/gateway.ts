@@ -335,8 +335,10 @@ export class Gateway {
 
   /**
    * Submit the signatures of an override. Each signature is verified against
-   * its signer's roster key by the override gates (core `submitOverride`
-   * calls `verifyOverrideSignature`); a signature that fails denies the lease.
+   * its signer's roster key, or a passkey registered to the signer and not
+   * revoked, by the override gates (core `submitOverride` calls
+   * `verifyOverrideSignature`, in ledger order); a signature that fails
+   * denies the lease.
    */
   submitOverride(caller: Caller, input: Input<SubmitOverrideCommand>): Promise<GatewayResult<SubmitOverrideResult>> {
     return this.#run({ kind: 'override_submit', caller, ...input });

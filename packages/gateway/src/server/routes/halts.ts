@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { route, type RouteSpec } from '../app.js';
-import { callerFrom, run, type ServerContext } from '../context.js';
+import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
 import { defined, Id, IdParams, ShortText } from './bounds.js';
+import { holdsRole } from './authority-of.js';
 
 const Scope = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('environment'), environment: Id }),
@@ -12,6 +13,28 @@ const HaltAnswer = z.object({ halt: z.string(), revoked_grants: z.array(z.string
 
 export function haltRoutes(ctx: ServerContext): RouteSpec[] {
   return [
+    route({
+      method: 'GET',
+      path: '/v1/halts',
+      summary: "the active halts, and whether the caller holds halt authority (the policy's `halt.roles`)",
+      tag: 'halts',
+      operation: 'trace',
+      response: z.object({
+        halts: z.array(z.object({ id: z.string(), scope: Scope, reason: z.string(), issued_by: z.string().nullable(), issued_at: z.string() })),
+        environments: z.array(z.string()),
+        you_may: z.object({ halt: z.boolean() }),
+      }),
+      handler: async ({ request }) => {
+        const caller = callerFrom(request);
+        const bundle = activePolicy(ctx)?.loaded.bundle;
+        const halts = [...ctx.reader.state.halts.values()].filter((h) => h.status === 'active');
+        return {
+          halts: halts.map((h) => ({ id: h.id, scope: { ...h.scope }, reason: h.reason, issued_by: h.issued_by, issued_at: h.issued_at })),
+          environments: [...(bundle?.environments ?? [])],
+          you_may: { halt: holdsRole(ctx, caller.principal, bundle?.halt.roles ?? []) },
+        };
+      },
+    }),
     route({
       method: 'POST',
       path: '/v1/halts',

@@ -1,12 +1,57 @@
 import { z } from 'zod';
 import { route, type RouteSpec } from '../app.js';
-import { callerFrom, run, type ServerContext } from '../context.js';
+import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
 import { defined, Digest, Id, IdParams, Names, ShortText } from './bounds.js';
+import { holdsRole } from './authority-of.js';
 
 const HoldAnswer = z.object({ hold: z.string(), revoked_leases: z.array(z.string()) });
 
 export function holdRoutes(ctx: ServerContext): RouteSpec[] {
   return [
+    route({
+      method: 'GET',
+      path: '/v1/holds',
+      summary: "the open holds, the policy's trip gates, and whether the caller's roles may open, extend (add evidence) and lift holds",
+      tag: 'holds',
+      operation: 'trace',
+      response: z.object({
+        holds: z.array(
+          z.object({
+            id: z.string(),
+            trip_gate: z.string(),
+            scope: z.object({ environments: z.array(z.string()), classes: z.array(z.string()), actions: z.array(z.string()), targets: z.array(z.string()) }),
+            evidence: z.array(z.string()),
+            incident: z.string().nullable(),
+            reason: z.string(),
+            opened_by: z.string().nullable(),
+            opened_at: z.string(),
+          }),
+        ),
+        trip_gates: z.array(z.object({ id: z.string(), description: z.string() })),
+        you_may: z.object({ open: z.boolean(), add_evidence: z.boolean(), lift: z.boolean() }),
+      }),
+      handler: async ({ request }) => {
+        const caller = callerFrom(request);
+        const bundle = activePolicy(ctx)?.loaded.bundle;
+        const state = ctx.reader.state;
+        const holds = [...state.holds.values()].filter((h) => h.status === 'open');
+        const open = holdsRole(ctx, caller.principal, bundle?.holds.open_roles ?? []);
+        return {
+          holds: holds.map((h) => ({
+            id: h.id,
+            trip_gate: h.trip_gate,
+            scope: { environments: [...h.scope.environments], classes: [...h.scope.classes], actions: [...h.scope.actions], targets: [...h.scope.targets] },
+            evidence: [...h.evidence],
+            incident: h.incident,
+            reason: h.reason,
+            opened_by: h.opened_by,
+            opened_at: h.opened_at,
+          })),
+          trip_gates: (bundle?.holds.trip_gates ?? []).map((g) => ({ id: g.id, description: g.description })),
+          you_may: { open, add_evidence: open, lift: holdsRole(ctx, caller.principal, bundle?.holds.lift_roles ?? []) },
+        };
+      },
+    }),
     route({
       method: 'POST',
       path: '/v1/holds',

@@ -1,20 +1,107 @@
 import { z } from 'zod';
-import { route, type RouteSpec } from '../app.js';
-import { callerFrom, run, type ServerContext } from '../context.js';
+import type { OverrideRecord } from '@countersign/core';
+import { ApiError, route, type RouteSpec } from '../app.js';
+import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
 import { defined, Digest, Id, IdParams, Instant, LongText, Names } from './bounds.js';
+import { holdsRole } from './authority-of.js';
 
-const Signature = z.strictObject({
+const Claim = {
   role: z.enum(['a', 'b', 'extra']),
   signer: Id,
+  /** A roster key's id, or a passkey's credential id. */
   key_id: Id,
   surface: Id,
   signed_at: Instant,
   body_hash: Digest,
-  signature: z.string().min(1).max(200),
+};
+/** A roster key's Ed25519 signature (`kind` absent or `key`), or a registered passkey's WebAuthn assertion (issue 14). */
+const Signature = z.union([
+  z.strictObject({ ...Claim, kind: z.literal('key').optional(), signature: z.string().min(1).max(200) }),
+  z.strictObject({
+    ...Claim,
+    kind: z.literal('passkey'),
+    // an RS256 signature of a 4096-bit key is 683 base64url characters
+    signature: z.string().min(1).max(1_024),
+    authenticator_data: z.string().min(1).max(2_048),
+    client_data_json: z.string().min(1).max(4_096),
+  }),
+]);
+
+const OverrideView = z.object({
+  id: z.string(),
+  status: z.enum(['requested', 'granted', 'denied']),
+  body: z.record(z.string(), z.unknown()),
+  body_hash: z.string(),
+  hold: z.string().nullable(),
+  step_digests: z.array(z.string()),
+  incident: z.string().nullable(),
+  requester: z.string().nullable(),
+  request_surface: z.string().nullable(),
+  requested_at: z.string(),
+  decided_at: z.string().nullable(),
+  lease: z.string().nullable(),
+  codes: z.array(z.string()),
+  /** The signer seats the caller's roles fit (the policy's `overrides.signer_a_roles`, `signer_b_roles`, budgets' extra signers); the gates judge the rest at submit. */
+  you_may_sign: z.array(z.enum(['a', 'b', 'extra'])),
 });
+
+function overrideView(ctx: ServerContext, record: OverrideRecord, principal: string): z.infer<typeof OverrideView> {
+  const rules = activePolicy(ctx)?.loaded.bundle.overrides;
+  const seats: ('a' | 'b' | 'extra')[] = [];
+  if (rules !== undefined) {
+    if (holdsRole(ctx, principal, rules.signer_a_roles)) seats.push('a');
+    if (holdsRole(ctx, principal, rules.signer_b_roles)) seats.push('b');
+    if (holdsRole(ctx, principal, rules.budgets.flatMap((b) => b.extra_signer_roles))) seats.push('extra');
+  }
+  return {
+    id: record.id,
+    status: record.status,
+    body: { ...record.body },
+    body_hash: record.body_hash,
+    hold: record.hold,
+    step_digests: [...record.step_digests],
+    incident: record.incident,
+    requester: record.requester,
+    request_surface: record.surface,
+    requested_at: record.requested_at,
+    decided_at: record.decided_at,
+    lease: record.lease,
+    codes: [...record.codes],
+    you_may_sign: seats,
+  };
+}
 
 export function overrideRoutes(ctx: ServerContext): RouteSpec[] {
   return [
+    route({
+      method: 'GET',
+      path: '/v1/overrides',
+      summary: 'overrides waiting for their signatures (status `requested`), oldest first, each with its exact body and body hash',
+      tag: 'overrides',
+      operation: 'trace',
+      response: z.object({ overrides: z.array(OverrideView) }),
+      handler: async ({ request }) => {
+        const caller = callerFrom(request);
+        // bounded: the first 200 waiting
+        const waiting = [...ctx.reader.state.overrides.values()].filter((o) => o.status === 'requested').slice(0, 200);
+        return { overrides: waiting.map((o) => overrideView(ctx, o, caller.principal)) };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/v1/overrides/:id',
+      summary: 'an override as it stands: the exact body both signers sign, its hash, its status, its lease or the gates that denied it',
+      tag: 'overrides',
+      operation: 'trace',
+      params: IdParams,
+      response: OverrideView,
+      handler: async ({ params, request }) => {
+        const caller = callerFrom(request);
+        const record = ctx.reader.state.overrides.get(params.id);
+        if (record === undefined) throw new ApiError('OVERRIDE_UNKNOWN', `no override \`${params.id}\``);
+        return overrideView(ctx, record, caller.principal);
+      },
+    }),
     route({
       method: 'POST',
       path: '/v1/overrides',

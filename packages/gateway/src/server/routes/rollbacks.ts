@@ -1,11 +1,58 @@
 import { z } from 'zod';
 import { ProposalStep } from '@countersign/core';
 import { route, type RouteSpec } from '../app.js';
-import { callerFrom, run, type ServerContext } from '../context.js';
+import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
 import { Id, IdParams } from './bounds.js';
+import { holdsRole } from './authority-of.js';
 
 export function rollbackRoutes(ctx: ServerContext): RouteSpec[] {
   return [
+    route({
+      method: 'GET',
+      path: '/v1/rollbacks',
+      summary: "the registered rollback artifacts, newest first, each with whether the caller's rollback authority covers it (the policy's `rollback.roles` and `environments`)",
+      tag: 'rollbacks',
+      operation: 'trace',
+      response: z.object({
+        artifacts: z.array(
+          z.object({
+            id: z.string(),
+            reverses_step: z.string(),
+            action: z.string(),
+            environment: z.string(),
+            target: z.string(),
+            digest: z.string(),
+            status: z.string(),
+            registered_by: z.string().nullable(),
+            registered_at: z.string(),
+            execution: z.string().nullable(),
+            you_may_run: z.boolean(),
+          }),
+        ),
+      }),
+      handler: async ({ request }) => {
+        const caller = callerFrom(request);
+        const authority = activePolicy(ctx)?.loaded.bundle.rollback;
+        const mayRun = authority !== undefined && holdsRole(ctx, caller.principal, authority.roles);
+        // bounded: the newest 200
+        const artifacts = [...ctx.reader.state.artifacts.values()].reverse().slice(0, 200);
+        return {
+          artifacts: artifacts.map((a) => ({
+            id: a.id,
+            reverses_step: a.reverses_step,
+            action: a.action,
+            environment: a.environment,
+            target: a.target,
+            digest: a.digest,
+            status: a.status,
+            registered_by: a.registered_by,
+            registered_at: a.registered_at,
+            execution: a.execution,
+            you_may_run: mayRun && a.status === 'ready' && (authority?.environments.includes(a.environment) ?? false),
+          })),
+        };
+      },
+    }),
     route({
       method: 'POST',
       path: '/v1/rollbacks',
