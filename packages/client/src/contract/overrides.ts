@@ -2,16 +2,32 @@ import { z } from 'zod';
 import { endpoint } from './endpoint.js';
 import { Digest, Id, IdParams, Instant, LongText, Names } from './bounds.js';
 
-/** One signer's signature over an override body, made on the signer's machine. */
-export const OverrideSignature = z.strictObject({
+const SignerClaim = {
   role: z.enum(['a', 'b', 'extra']),
   signer: Id,
+  /** A roster key's id, or a passkey's credential id. */
   key_id: Id,
   surface: Id,
   signed_at: Instant,
   body_hash: Digest,
-  signature: z.string().min(1).max(200),
-});
+};
+
+/**
+ * One signer's signature over an override body: a roster key's Ed25519
+ * signature made on the signer's machine (`kind` absent or `key`), or a
+ * registered passkey's WebAuthn assertion made in the console (issue 14).
+ */
+export const OverrideSignature = z.union([
+  z.strictObject({ ...SignerClaim, kind: z.literal('key').optional(), signature: z.string().min(1).max(200) }),
+  z.strictObject({
+    ...SignerClaim,
+    kind: z.literal('passkey'),
+    // an RS256 signature of a 4096-bit key is 683 base64url characters
+    signature: z.string().min(1).max(1_024),
+    authenticator_data: z.string().min(1).max(2_048),
+    client_data_json: z.string().min(1).max(4_096),
+  }),
+]);
 
 export const OverrideRequest = z.strictObject({
   hold: Id.nullable(),
