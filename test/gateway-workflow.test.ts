@@ -3,11 +3,13 @@ import { COMMAND_CODES, type CommandCode } from '../packages/core/src/state/code
 import type { HoldResult } from '../packages/core/src/state/hold.js';
 import type { LedgerEntry } from '../packages/core/src/ledger/entry.js';
 import type { RequestOverrideResult, SubmitOverrideResult } from '../packages/core/src/state/override.js';
-import type { GatewayResult } from '../packages/gateway/src/service/gateway.js';
+import type { Gateway, GatewayResult } from '../packages/gateway/src/service/gateway.js';
 import type { Caller } from '../packages/core/src/state/command.js';
 import { replayCheck } from '../packages/gateway/src/service/replay.js';
 import { signGrantToken } from '../packages/gateway/src/service/grant-token.js';
 import { GatewayBench } from './helpers/gateway-bench.js';
+import { softPasskey, type SoftPasskey } from './helpers/soft-passkey.js';
+import { passkeyChallenge, type PasskeyAssertion } from '../packages/core/src/approval/passkey.js';
 import { gatewayKey } from './helpers/gateway-replay.js';
 import { caller, clearStep, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, inspectStep, MINUTE, restartStep, snapshotStep } from './scenario/world.js';
 import { restartOverrideAt, type OverrideDraft } from './scenario/override-draft.js';
@@ -575,6 +577,39 @@ describe('governed release through the gateway (issue 13)', () => {
     const diff = { replayed: 0, changed: 0, static_changes: 0, digest: `sha256:${'d'.repeat(64)}` };
     await b.refused('RELEASE_GOLDEN_MISSING', (g) => g.proposeRelease(PRIYA, { candidate: compileBundle({ ...example, description: 'loose' }), golden: null, goldenFiles: [], diff }), 'authority.rejected');
     expect(b.gateway.state.releases.size).toBe(0);
+  });
+});
+
+describe('passkeys through the gateway (issue 14)', () => {
+  /** Lena's statement approving `request`, and a passkey assertion over it by `passkey`. */
+  function passkeyApproval(b: GatewayBench, request: string, passkey: SoftPasskey, edit: (signed: PasskeyAssertion) => PasskeyAssertion = (x) => x) {
+    const record = b.gateway.state.requests.get(request)!;
+    const statement = { request, step_digest: record.digest, bundle_id: record.bundle_id ?? '', decision: 'approve' as const, approver: 'lena', surface: 'approver-console', reason: 'checked', signed_at: new Date(b.now).toISOString() };
+    const attestation = edit({ kind: 'passkey', credential_id: passkey.credentialId, ...passkey.assert(passkeyChallenge(statement)) });
+    return (g: Gateway) => g.approve(LENA, { statement, attestation });
+  }
+
+  it('verifies a passkey signature against the registry: counted as lena’s own key, refused once revoked or forged', async () => {
+    const b = await bench();
+    const passkey = softPasskey('lena');
+    await b.ok((g) => g.registerPasskey(LENA, { ...passkey.key }, null));
+    await b.refused('PASSKEY_EXISTS', (g) => g.registerPasskey(PRIYA, { ...passkey.key }, null), 'authority.rejected');
+    await b.refused('AGENT_CANNOT_REGISTER', (g) => g.registerPasskey(COPILOT, { ...softPasskey('payments-copilot').key }, null), 'authority.rejected');
+
+    // a key-only class: the passkey fills lena's factor
+    await snapshotTaken(b);
+    const { request } = await openedRequest(b, [clearStep()]);
+    // a signature over another statement than the one sent does not verify
+    await b.refused('BAD_SIGNATURE', passkeyApproval(b, request, passkey, (a) => ({ ...a, signature: softPasskey('lena').assert('x').signature })), 'approval.rejected');
+    const approved = await b.ok(passkeyApproval(b, request, passkey));
+    expect(approved.remaining.length).toBe(1);
+    expect(b.gateway.state.requests.get(request)?.approvals.at(-1)).toMatchObject({ approver: 'lena', attestation: 'passkey' });
+
+    await b.refused('PASSKEY_NOT_YOURS', (g) => g.revokePasskey(SAM, passkey.credentialId), 'authority.rejected');
+    await b.ok((g) => g.revokePasskey(LENA, passkey.credentialId));
+    await b.refused('PASSKEY_UNKNOWN', (g) => g.revokePasskey(LENA, passkey.credentialId), 'authority.rejected');
+    const other = await openedRequest(b);
+    await b.refused('BAD_SIGNATURE', passkeyApproval(b, other.request, passkey), 'approval.rejected');
   });
 });
 
