@@ -6,7 +6,7 @@
  * form field, so the console works from the keyboard alone.
  */
 
-import { statementText, type StatementFields } from '@countersign/core/browser';
+import { overrideBodyText, overrideSignatureText, statementText, type CanonicalValue, type OverrideSignerClaim, type SignerRole, type StatementFields } from '@countersign/core/browser';
 import { browserSupportsWebAuthn, startAuthentication, startRegistration, type PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/browser';
 
 interface Session {
@@ -65,7 +65,53 @@ interface PasskeyView {
 }
 
 interface ApiFailure {
-  readonly error: { readonly code: string; readonly message: string };
+  readonly error: { readonly code: string; readonly message: string; readonly details?: { readonly codes?: readonly string[] } };
+}
+
+interface HoldView {
+  readonly id: string;
+  readonly trip_gate: string;
+  readonly scope: { readonly environments: string[]; readonly classes: string[]; readonly actions: string[]; readonly targets: string[] };
+  readonly evidence: string[];
+  readonly incident: string | null;
+  readonly reason: string;
+  readonly opened_by: string | null;
+  readonly opened_at: string;
+}
+
+interface HaltView {
+  readonly id: string;
+  readonly scope: { readonly kind: 'environment'; readonly environment: string } | { readonly kind: 'incident'; readonly incident: string } | { readonly kind: 'all' };
+  readonly reason: string;
+  readonly issued_by: string | null;
+  readonly issued_at: string;
+}
+
+interface ArtifactView {
+  readonly id: string;
+  readonly reverses_step: string;
+  readonly action: string;
+  readonly environment: string;
+  readonly target: string;
+  readonly digest: string;
+  readonly status: string;
+  readonly execution: string | null;
+  readonly you_may_run: boolean;
+}
+
+interface OverrideView {
+  readonly id: string;
+  readonly status: 'requested' | 'granted' | 'denied';
+  readonly body: { readonly [key: string]: CanonicalValue };
+  readonly body_hash: string;
+  readonly hold: string | null;
+  readonly step_digests: string[];
+  readonly requester: string | null;
+  readonly request_surface: string | null;
+  readonly requested_at: string;
+  readonly lease: string | null;
+  readonly codes: string[];
+  readonly you_may_sign: SignerRole[];
 }
 
 /** What each refusal code means to the person reading it; the code itself is always shown too. */
@@ -90,6 +136,43 @@ const MEANINGS: Record<string, string> = {
   AGENT_CANNOT_APPROVE: 'agents never approve',
   CSRF_FAILED: 'the page lost its session token: reload it',
   FORBIDDEN: 'your session may not do this',
+  VALIDATION_FAILED: 'a field is missing or not in the form the gateway takes',
+  UNKNOWN_PRINCIPAL: 'you are not in the policy’s roster',
+  // holds
+  AGENT_CANNOT_HOLD: 'agents never open, extend or lift holds',
+  UNKNOWN_TRIP_GATE: 'the policy declares no such trip gate',
+  HOLD_SCOPE_INVALID: 'the scope would hold nothing: an environment or action the policy does not declare, a class other than read, write, destructive, or a wildcard',
+  EVIDENCE_INVALID: 'evidence is a hash: sha256: and 64 hexadecimal digits',
+  HOLD_UNKNOWN: 'no hold has this id',
+  HOLD_NOT_OPEN: 'this hold is already lifted',
+  // halts
+  AGENT_CANNOT_HALT: 'agents never halt',
+  HALT_UNKNOWN: 'no halt has this id',
+  HALT_NOT_ACTIVE: 'this halt is already lifted',
+  // rollbacks
+  AGENT_CANNOT_ROLLBACK: 'agents never run a rollback',
+  ARTIFACT_UNKNOWN: 'no rollback artifact has this id',
+  ROLLBACK_NOT_READY: 'this rollback artifact already ran',
+  ENVIRONMENT_NOT_ALLOWED: 'the policy’s rollback authority does not cover this environment',
+  // overrides: every failing gate is listed
+  AGENT_CANNOT_OVERRIDE: 'agents never request or sign overrides',
+  OVERRIDE_UNKNOWN: 'no override has this id',
+  OVERRIDE_CLOSED: 'this override was already granted or denied',
+  OVERRIDE_INVALID: 'the override request is not well formed',
+  O1_IDENTITY_COLLISION: 'a signer is the requester, a party to the step, reports to the requester, or signed twice',
+  O2_SCOPE_CREEP: 'a signature covers another body, or the body reaches outside its explicit scope',
+  O3_CLOCK_BREACH: 'the window is over, or a signature is dated outside it',
+  O4_MISSING_ROLLBACK: 'the named rollback artifact is missing or not ready',
+  O5_NOT_ELIGIBLE: 'a signer lacks the signer role, signed from a surface the policy does not allow or the override was requested from, or the step or reason is not eligible',
+  O6_GATE_ACK_MISMATCH: 'the acknowledgement does not echo the active hold and its trip gate',
+  O7_DURATION_EXCEEDED: 'the window is longer than the policy allows',
+  O8_BUDGET_EXHAUSTED: 'the override budget is spent: an extra signer must sign too',
+};
+
+/** Where a code means something else than at an approval. */
+const AUTHORITY_MEANINGS: Record<string, string> = {
+  ROLE_NOT_ELIGIBLE: 'the policy does not give any of your roles this authority',
+  BAD_SIGNATURE: 'a signature did not verify against a key or passkey registered to its signer',
 };
 
 const main = document.getElementById('main') as HTMLElement;
@@ -104,8 +187,14 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
   return node;
 }
 
-function meaning(code: string): string {
-  return MEANINGS[code] ?? 'refused by the policy';
+function meaning(code: string, context: 'approval' | 'authority' = 'approval'): string {
+  return (context === 'authority' ? AUTHORITY_MEANINGS[code] : undefined) ?? MEANINGS[code] ?? 'refused by the policy';
+}
+
+/** A refusal as a person reads it: every code (an override lists each failing gate) with what it means, then the gateway's message. */
+function refusalText(error: ApiFailure['error'], context: 'approval' | 'authority' = 'authority'): string {
+  const codes = error.details?.codes !== undefined && error.details.codes.length > 0 ? error.details.codes : [error.code];
+  return `Refused: ${codes.map((c) => `${c} (${meaning(c, context)})`).join('; ')}. ${error.message}`;
 }
 
 async function api<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ ok: true; value: T } | { ok: false; status: number; error: ApiFailure['error'] }> {
@@ -171,7 +260,7 @@ function signedInAs(current: Session): void {
   out.addEventListener('click', () => {
     void api('POST', '/console/logout').then(() => start());
   });
-  who.replaceChildren(`${current.principal} · ${current.surface} `, link('/console/passkeys', 'Passkeys'), ' ', out);
+  who.replaceChildren(`${current.principal} · ${current.surface} `, link('/console/authority', 'Holds, halts, rollbacks, overrides'), ' ', link('/console/passkeys', 'Passkeys'), ' ', out);
 }
 
 // ---- the inbox ---------------------------------------------------------------
@@ -482,12 +571,328 @@ async function requestPage(id: string): Promise<void> {
   );
 }
 
+// ---- holds, halts, rollbacks (issue 14 part 6) -------------------------------
+
+/** The comma-separated entries of a text field, trimmed; empty ones dropped. */
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
+function field(id: string, label: string, attrs: Record<string, string> = {}): { input: HTMLInputElement; label: HTMLLabelElement } {
+  const input = el('input', { id, name: id, type: 'text', autocomplete: 'off', ...attrs });
+  return { input, label: el('label', { for: id }, label, input) };
+}
+
+/** Show an answer in `box`: what happened, or the refusal with its codes and meanings. */
+function answer(box: HTMLElement, done: { ok: true; value: unknown } | { ok: false; error: ApiFailure['error'] }, success: string): void {
+  box.className = done.ok ? 'result yes' : 'result no';
+  box.textContent = done.ok ? success : refusalText(done.error);
+}
+
+function yesNo(may: boolean): string {
+  return may ? 'yes' : 'no (you may try: the gateway will refuse and record it)';
+}
+
+async function authorityPage(): Promise<void> {
+  const [holds, halts, rollbacks, overrides] = await Promise.all([
+    api<{ holds: HoldView[]; trip_gates: { id: string; description: string }[]; you_may: { open: boolean; add_evidence: boolean; lift: boolean } }>('GET', '/v1/holds'),
+    api<{ halts: HaltView[]; environments: string[]; you_may: { halt: boolean } }>('GET', '/v1/halts'),
+    api<{ artifacts: ArtifactView[] }>('GET', '/v1/rollbacks'),
+    api<{ overrides: OverrideView[] }>('GET', '/v1/overrides'),
+  ]);
+  for (const r of [holds, halts, rollbacks, overrides]) {
+    if (!r.ok) {
+      show(el('h1', {}, 'Holds, halts, rollbacks, overrides'), el('p', { class: 'result no' }, refusalText(r.error)));
+      return;
+    }
+  }
+  if (!holds.ok || !halts.ok || !rollbacks.ok || !overrides.ok) return;
+  const again = (): void => void authorityPage();
+
+  // holds
+  const holdResult = el('div', { id: 'hold-result', role: 'alert' });
+  const holdRows = holds.value.holds.map((h) => {
+    const evidence = el('input', { type: 'text', id: `evidence-${h.id}`, 'aria-label': `New evidence hash for ${h.id}`, placeholder: 'sha256:…', autocomplete: 'off' });
+    const add = el('button', { type: 'button', id: `add-evidence-${h.id}` }, 'Add evidence');
+    add.addEventListener('click', () => {
+      void api('POST', `/v1/holds/${encodeURIComponent(h.id)}/evidence`, { evidence_hash: evidence.value.trim() }).then(async (done) => {
+        if (done.ok) await authorityPage();
+        answer(document.getElementById('hold-result') ?? holdResult, done, `Evidence added to ${h.id}: every lease granted under it is revoked.`);
+      });
+    });
+    const lift = el('button', { type: 'button', class: 'deny', id: `lift-${h.id}` }, 'Lift');
+    lift.addEventListener('click', () => {
+      void api('POST', `/v1/holds/${encodeURIComponent(h.id)}/lift`, { reason: 'lifted from the console' }).then(async (done) => {
+        if (done.ok) await authorityPage();
+        answer(document.getElementById('hold-result') ?? holdResult, done, `Hold ${h.id} lifted.`);
+      });
+    });
+    const scope = [`env ${h.scope.environments.join(', ') || 'all'}`, `class ${h.scope.classes.join(', ') || 'all'}`, `action ${h.scope.actions.join(', ') || 'all'}`, `target ${h.scope.targets.join(', ') || 'all'}`].join('; ');
+    return el(
+      'tr',
+      { 'data-hold': h.id },
+      el('td', {}, el('code', {}, h.id)),
+      el('td', {}, h.trip_gate),
+      el('td', {}, scope),
+      el('td', {}, ...h.evidence.flatMap((e) => [el('code', {}, e), el('br')])),
+      el('td', {}, `${h.opened_by ?? '?'}, ${age(h.opened_at)}${h.reason === '' ? '' : `: ${h.reason}`}`),
+      el('td', {}, evidence, add, ' ', lift),
+    );
+  });
+  const gate = el('select', { id: 'hold-gate', name: 'hold-gate' }, ...holds.value.trip_gates.map((g) => el('option', { value: g.id }, `${g.id}: ${g.description}`)));
+  const envs = field('hold-environments', 'Environments (comma-separated; empty: all)');
+  const classes = field('hold-classes', 'Classes (read, write, destructive; empty: all)');
+  const actions = field('hold-actions', 'Actions (empty: all)');
+  const targets = field('hold-targets', 'Targets (empty: all)');
+  const evidenceHash = field('hold-evidence', 'Evidence hash', { placeholder: 'sha256:…' });
+  const incident = field('hold-incident', 'Incident (optional)');
+  const reason = field('hold-reason', 'Reason');
+  const openForm = el(
+    'form',
+    { id: 'open-hold' },
+    el('label', { for: 'hold-gate' }, 'Trip gate', gate),
+    envs.label,
+    classes.label,
+    actions.label,
+    targets.label,
+    evidenceHash.label,
+    incident.label,
+    reason.label,
+    el('button', { type: 'submit' }, 'Open hold'),
+  );
+  openForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const scope: Record<string, string[]> = {};
+    for (const [name, f] of [['environments', envs], ['classes', classes], ['actions', actions], ['targets', targets]] as const) {
+      const values = list(f.input.value);
+      if (values.length > 0) scope[name] = values;
+    }
+    const body: Record<string, unknown> = { trip_gate: gate.value, scope, evidence_hash: evidenceHash.input.value.trim(), reason: reason.input.value };
+    if (incident.input.value.trim() !== '') body['incident'] = incident.input.value.trim();
+    void api<{ hold: string }>('POST', '/v1/holds', body).then(async (done) => {
+      if (done.ok) await authorityPage();
+      answer(document.getElementById('hold-result') ?? holdResult, done, done.ok ? `Hold ${done.value.hold} opened: matching mutations are held, read-only diagnosis continues.` : '');
+    });
+  });
+
+  // halts
+  const haltResult = el('div', { id: 'halt-result', role: 'alert' });
+  const haltRows = halts.value.halts.map((h) => {
+    const lift = el('button', { type: 'button', class: 'deny', id: `lift-${h.id}` }, 'Lift');
+    lift.addEventListener('click', () => {
+      void api('POST', `/v1/halts/${encodeURIComponent(h.id)}/lift`, { reason: 'lifted from the console' }).then(async (done) => {
+        if (done.ok) await authorityPage();
+        answer(document.getElementById('halt-result') ?? haltResult, done, `Halt ${h.id} lifted.`);
+      });
+    });
+    const scope = h.scope.kind === 'all' ? 'everything' : h.scope.kind === 'environment' ? `environment ${h.scope.environment}` : `incident ${h.scope.incident}`;
+    return el('tr', { 'data-halt': h.id }, el('td', {}, el('code', {}, h.id)), el('td', {}, scope), el('td', {}, `${h.issued_by ?? '?'}, ${age(h.issued_at)}${h.reason === '' ? '' : `: ${h.reason}`}`), el('td', {}, lift));
+  });
+  const haltScope = el(
+    'select',
+    { id: 'halt-scope', name: 'halt-scope' },
+    el('option', { value: 'all' }, 'everything'),
+    ...halts.value.environments.map((e) => el('option', { value: `environment:${e}` }, `environment ${e}`)),
+    el('option', { value: 'incident' }, 'an incident (name it below)'),
+  );
+  const haltIncident = field('halt-incident', 'Incident (for an incident scope)');
+  const haltReason = field('halt-reason', 'Reason');
+  const haltForm = el('form', { id: 'issue-halt' }, el('label', { for: 'halt-scope' }, 'Scope', haltScope), haltIncident.label, haltReason.label, el('button', { type: 'submit', class: 'deny' }, 'Halt'));
+  haltForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const chosen = haltScope.value;
+    const scope = chosen === 'all' ? { kind: 'all' } : chosen === 'incident' ? { kind: 'incident', incident: haltIncident.input.value.trim() } : { kind: 'environment', environment: chosen.slice('environment:'.length) };
+    void api<{ halt: string; revoked_grants: string[]; revoked_leases: string[] }>('POST', '/v1/halts', { scope, reason: haltReason.input.value }).then(async (done) => {
+      if (done.ok) await authorityPage();
+      answer(
+        document.getElementById('halt-result') ?? haltResult,
+        done,
+        done.ok ? `Halt ${done.value.halt} issued: ${done.value.revoked_grants.length} grants and ${done.value.revoked_leases.length} leases suspended.` : '',
+      );
+    });
+  });
+
+  // rollbacks
+  const rollbackResult = el('div', { id: 'rollback-result', role: 'alert' });
+  const rollbackRows = rollbacks.value.artifacts.map((a) => {
+    const run = el('button', { type: 'button', id: `run-${a.id}` }, 'Run rollback');
+    if (a.status !== 'ready') run.setAttribute('disabled', '');
+    run.addEventListener('click', () => {
+      void api<{ execution: string; revoked_leases: string[] }>('POST', `/v1/rollbacks/${encodeURIComponent(a.id)}/run`, {}).then(async (done) => {
+        if (done.ok) await authorityPage();
+        answer(document.getElementById('rollback-result') ?? rollbackResult, done, done.ok ? `Rollback ${a.id} runs as execution ${done.value.execution}; ${done.value.revoked_leases.length} leases revoked.` : '');
+      });
+    });
+    return el(
+      'tr',
+      { 'data-artifact': a.id },
+      el('td', {}, el('code', {}, a.id)),
+      el('td', {}, el('code', {}, a.action)),
+      el('td', {}, a.environment),
+      el('td', {}, el('code', {}, a.target)),
+      el('td', {}, `reverses ${a.reverses_step}`),
+      el('td', {}, a.status === 'ready' ? (a.you_may_run ? 'ready: you may run it' : 'ready') : `ran (${a.execution ?? '?'})`),
+      el('td', {}, run),
+    );
+  });
+
+  const tableOf = (id: string, head: string[], rows: HTMLTableRowElement[]): HTMLElement =>
+    rows.length === 0 ? el('p', { class: 'muted', id }, 'None.') : el('table', { id }, el('thead', {}, el('tr', {}, ...head.map((h) => el('th', { scope: 'col' }, h)))), el('tbody', {}, ...rows));
+  const refresh = el('button', { type: 'button', id: 'refresh-authority' }, 'Refresh');
+  refresh.addEventListener('click', again);
+  show(
+    el('p', {}, link('/console', '← Inbox'), ' ', refresh),
+    el('h1', {}, 'Holds, halts, rollbacks, overrides'),
+    el('p', { class: 'muted' }, 'Each action here is the gateway’s /v1 API with your session; the policy decides, and a refusal is recorded in the ledger with its code.'),
+    el('h2', {}, 'Holds'),
+    el('p', { id: 'hold-rights', class: 'muted' }, `The policy gives you: open and extend holds ${yesNo(holds.value.you_may.open)}; lift holds ${yesNo(holds.value.you_may.lift)}.`),
+    tableOf('holds', ['Hold', 'Gate', 'Scope', 'Evidence', 'Opened', ''], holdRows),
+    holdResult,
+    el('h3', {}, 'Open a hold'),
+    openForm,
+    el('h2', {}, 'Halts'),
+    el('p', { id: 'halt-rights', class: 'muted' }, `The policy gives you halt authority: ${yesNo(halts.value.you_may.halt)}. A halt suspends every grant and lease in its scope at once.`),
+    tableOf('halts', ['Halt', 'Scope', 'Issued', ''], haltRows),
+    haltResult,
+    haltForm,
+    el('h2', {}, 'Rollbacks'),
+    tableOf('rollbacks', ['Artifact', 'Action', 'Env', 'Target', 'Step', 'Status', ''], rollbackRows),
+    rollbackResult,
+    el('h2', {}, 'Overrides waiting for signatures'),
+    overrides.value.overrides.length === 0
+      ? el('p', { class: 'muted', id: 'overrides' }, 'None.')
+      : el('ul', { id: 'overrides' }, ...overrides.value.overrides.map((o) => el('li', {}, link(`/console/overrides/${encodeURIComponent(o.id)}`, o.id), ` requested by ${o.requester ?? '?'} from ${o.request_surface ?? '?'}, ${age(o.requested_at)}`))),
+  );
+}
+
+// ---- override signing (issue 14 part 6) ----------------------------------------
+
+async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+}
+
+function hex(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** A signature pasted from another signer: one object or a list, as JSON. Checked by the gateway; here only parsed. */
+function pastedSignatures(text: string): unknown[] {
+  if (text.trim() === '') return [];
+  const parsed = JSON.parse(text) as unknown;
+  return Array.isArray(parsed) ? parsed : [parsed];
+}
+
+async function overridePage(id: string): Promise<void> {
+  const got = await api<OverrideView>('GET', `/v1/overrides/${encodeURIComponent(id)}`);
+  if (!got.ok) {
+    show(el('h1', {}, 'Override'), el('p', { class: 'result no' }, refusalText(got.error)), el('p', {}, link('/console/authority', 'Back')));
+    return;
+  }
+  const o = got.value;
+  const current = session!;
+  // the hash is computed here, from the body shown, not taken from the gateway
+  const computed = `sha256:${hex(await sha256(overrideBodyText(o.body)))}`;
+  const hashMatches = computed === o.body_hash;
+  const passkeys = await usablePasskeys();
+  const seat = el('select', { id: 'seat', name: 'seat' }, ...(['a', 'b', 'extra'] as const).map((r) => el('option', { value: r }, r === 'extra' ? 'extra signer' : `signer ${r.toUpperCase()}`)));
+  seat.value = o.you_may_sign[0] ?? 'a';
+  const mine = el('textarea', { id: 'my-signature', rows: '6', readonly: '', 'aria-label': 'Your signature, to give the other signer' });
+  const others = el('textarea', { id: 'other-signatures', rows: '6', 'aria-label': 'The other signers’ signatures (JSON)' });
+  const result = el('div', { id: 'override-result', role: 'alert' });
+  const sign = el('button', { type: 'button', class: 'approve', id: 'sign-passkey' }, 'Sign with passkey');
+  const submit = el('button', { type: 'button', id: 'submit-override' }, 'Submit signatures');
+  let signature: Record<string, string> | null = null;
+  sign.addEventListener('click', () => {
+    void (async () => {
+      const claim: OverrideSignerClaim = { role: seat.value as SignerRole, signer: current.principal, key_id: '', surface: current.surface, signed_at: new Date().toISOString() };
+      let signed;
+      try {
+        // the credential id is part of what is signed: the authenticator picks one of ours, so ask with one at a time
+        const chosen = passkeys[0];
+        if (chosen === undefined) throw new Error('no passkey');
+        const bound = { ...claim, key_id: chosen.credential_id };
+        const challenge = base64url(await sha256(overrideSignatureText(o.id, computed, bound, 'passkey')));
+        signed = await startAuthentication({
+          optionsJSON: { challenge, rpId: location.hostname, allowCredentials: [{ id: chosen.credential_id, type: 'public-key' as const }], userVerification: 'required', timeout: 120_000 },
+        });
+        signature = {
+          kind: 'passkey',
+          role: bound.role,
+          signer: bound.signer,
+          key_id: bound.key_id,
+          surface: bound.surface,
+          signed_at: bound.signed_at,
+          body_hash: computed,
+          signature: signed.response.signature,
+          authenticator_data: signed.response.authenticatorData,
+          client_data_json: signed.response.clientDataJSON,
+        };
+      } catch (err) {
+        result.className = 'result no';
+        result.textContent = `PASSKEY_CANCELLED (${meaning('PASSKEY_CANCELLED')}): ${err instanceof Error ? err.name : String(err)}`;
+        return;
+      }
+      mine.value = JSON.stringify(signature);
+      result.className = 'result yes';
+      result.textContent = `Signed as ${seat.value === 'extra' ? 'the extra signer' : `signer ${seat.value.toUpperCase()}`} with your passkey. Give the text above to the other signer, or paste theirs below and submit.`;
+    })();
+  });
+  submit.addEventListener('click', () => {
+    void (async () => {
+      let signatures: unknown[];
+      try {
+        signatures = [...(signature === null ? [] : [signature]), ...pastedSignatures(others.value)];
+      } catch {
+        result.className = 'result no';
+        result.textContent = 'The other signatures are not JSON: paste the text the other signer’s console shows.';
+        return;
+      }
+      const done = await api<{ lease: string; valid_from: string; valid_to: string; evidence_hash: string }>('POST', `/v1/overrides/${encodeURIComponent(o.id)}/submit`, { signatures });
+      answer(result, done, done.ok ? `Granted: lease ${done.value.lease}, valid ${done.value.valid_from} to ${done.value.valid_to}, evidence ${done.value.evidence_hash}. It never lifts the hold.` : '');
+    })();
+  });
+  if (o.status !== 'requested' || passkeys.length === 0 || !hashMatches) sign.setAttribute('disabled', '');
+  if (o.status !== 'requested') submit.setAttribute('disabled', '');
+  show(
+    el('p', {}, link('/console/authority', '← Holds, halts, rollbacks, overrides')),
+    el('h1', {}, `Override ${o.id}`),
+    el(
+      'dl',
+      { id: 'override-details' },
+      ...(
+        [
+          ['Status', o.status === 'granted' ? `granted: lease ${o.lease ?? '?'}` : o.status === 'denied' ? `denied: ${o.codes.join(', ')}` : 'waiting for signatures'],
+          ['Requested by', `${o.requester ?? '?'} from ${o.request_surface ?? '?'}, ${o.requested_at}`],
+          ['Hold', o.hold ?? 'none'],
+          ['Your seats', o.you_may_sign.length === 0 ? 'none of your roles is a signer role' : o.you_may_sign.map((r) => (r === 'extra' ? 'extra signer' : `signer ${r.toUpperCase()}`)).join(', ')],
+        ] as const
+      ).flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]),
+    ),
+    el('h2', {}, 'The exact body you sign'),
+    el('pre', { id: 'override-body' }, JSON.stringify(o.body, null, 2)),
+    el('p', {}, 'Body hash ', el('code', { id: 'body-hash' }, o.body_hash), ' ', el('span', { id: 'hash-check', class: `badge ${hashMatches ? 'yes' : 'no'}` }, hashMatches ? 'computed in this page from the body above: it matches' : `computed in this page: ${computed}, which does not match: do not sign`)),
+    el('p', { class: 'muted' }, 'Your passkey signs this override’s id, the body hash, your seat, you, this surface and the time. Signer A and signer B each sign in their own session; one of you then submits both.'),
+    passkeys.length === 0 ? el('p', { class: 'muted' }, 'Override signatures here need a passkey: ', link('/console/passkeys', 'register one'), ', or use `countersign override sign` with your roster key.') : el('span'),
+    el('p', {}, el('label', { for: 'seat' }, 'Sign as ', seat), ' ', sign),
+    el('label', { for: 'my-signature' }, 'Your signature', mine),
+    el('label', { for: 'other-signatures' }, 'The other signers’ signatures (their console’s text, or `countersign override sign` output)', others),
+    el('p', {}, submit),
+    result,
+  );
+}
+
 // ---- wiring ----------------------------------------------------------------
 
 async function route(): Promise<void> {
   const match = /^\/console\/requests\/([^/]+)$/.exec(location.pathname);
   try {
+    const override = /^\/console\/overrides\/([^/]+)$/.exec(location.pathname);
     if (match !== null) await requestPage(decodeURIComponent(match[1]!));
+    else if (override !== null) await overridePage(decodeURIComponent(override[1]!));
+    else if (location.pathname === '/console/authority') await authorityPage();
     else if (location.pathname === '/console/passkeys') await passkeysPage();
     else await inbox();
   } catch (err) {

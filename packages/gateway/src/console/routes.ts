@@ -98,6 +98,8 @@ export function registerConsole(app: FastifyInstance, ctx: ServerContext, creden
   app.get('/console', async (_request, reply) => sendPage(reply));
   app.get('/console/requests/:id', async (_request, reply) => sendPage(reply));
   app.get('/console/passkeys', async (_request, reply) => sendPage(reply));
+  app.get('/console/authority', async (_request, reply) => sendPage(reply));
+  app.get('/console/overrides/:id', async (_request, reply) => sendPage(reply));
   app.get<{ Params: { file: string } }>('/console/assets/:file', async (request, reply) => {
     const asset = Object.hasOwn(assets, request.params.file) ? assets[request.params.file] : undefined;
     if (asset === undefined) throw new ApiError('NOT_FOUND', 'no such asset');
