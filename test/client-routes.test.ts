@@ -3,28 +3,31 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createExportVerifier, noteVerifierKey, parseOverrideBody, rawPublicKey } from '@countersign/core';
-import { CountersignClient, CountersignClientError, ENDPOINTS, type Endpoint, type RequestView, type SignedStatement } from '@countersign/client';
+import { CountersignClient, CountersignClientError, ENDPOINTS, type Endpoint, type FetchLike, type RequestView, type SignedStatement } from '@countersign/client';
+import { ErrorBody, mediaType } from '@countersign/client/contract';
+import { openApiDocument, route } from '../packages/gateway/src/server/app.js';
 import { restartOverrideAt } from './scenario/override-draft.js';
 import { EVIDENCE, EXAMPLE_POLICY, exampleGolden, overrideSignature, signedApproval, startGatewayProcess, type GatewayProcess } from './helpers/gateway-process.js';
 
 /**
- * @countersign/client against the real gateway process (build first:
- * `npx tsc -b packages/core packages/client packages/gateway`): its endpoint
- * table is held to the routes the gateway serves, as its OpenAPI document
- * lists them, and the methods are driven end to end with real tokens.
+ * The one HTTP contract (ADR 005) against the real gateway process (build
+ * first: `npm run build`): the routes the gateway registers, as its OpenAPI
+ * document lists them, are the contract's endpoints, both ways, with the same
+ * operation, media type and schemas; every answer the client receives here
+ * validates against the contract's schema for it; and the client's methods are
+ * driven end to end with real tokens.
  */
 
 /**
- * Served routes the SDK deliberately has no method for, and why. A route that
- * is neither in the client's table nor here fails the coverage test: a new
- * gateway route cannot be forgotten by the client. (`GET /openapi.json` is not
- * one of the documented routes: it is the document.)
+ * Endpoints the SDK deliberately has no method for, and why. An endpoint that
+ * has neither a method nor a line here fails the coverage test: a new route
+ * cannot be forgotten by the client.
  */
 const NOT_IN_CLIENT: Readonly<Record<string, string>> = {
-  'GET /metrics': 'Prometheus text exposition, for a scraper on the bound address',
+  metrics: 'Prometheus text exposition, for a scraper on the bound address',
 };
-
 const ORIGIN = 'countersign.dev/ledger/default';
 const AGENT = { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console' } as const;
 const restart = { action: 'workers.restart_pool', environment: 'prod', target: 'payments-worker', params: { strategy: 'rolling' } };
@@ -35,6 +38,47 @@ interface ServedRoute {
   readonly media: string;
 }
 
+/** Every answer the clients of this file received, by endpoint name, checked against the contract. */
+const validated = new Set<string>();
+
+/** The contract's endpoint a request is for: method and path, `{name}` matching one segment. */
+function endpointOf(method: string, url: string): [string, Endpoint] | null {
+  const path = new URL(url).pathname;
+  for (const [name, endpoint] of Object.entries(ENDPOINTS) as [string, Endpoint][]) {
+    if (endpoint.method !== method) continue;
+    if (new RegExp(`^${endpoint.path.replace(/\{[a-z]+\}/g, '[^/]+')}$`).test(path)) return [name, endpoint];
+  }
+  return null;
+}
+
+/**
+ * A fetch that holds every JSON answer to the contract: a success to its
+ * endpoint's answer schema, a failure to the error body. A field the gateway
+ * sends that the contract lacks, or the reverse, fails here.
+ */
+const checkingFetch: FetchLike = async (input, init) => {
+  const response = await fetch(input, init);
+  const found = endpointOf(init.method ?? 'GET', input);
+  if (found === null) throw new Error(`no endpoint of the contract for \`${init.method} ${input}\``);
+  const [name, endpoint] = found;
+  if (endpoint.stream !== undefined && response.ok) return response;
+  const text = await response.clone().text();
+  if (response.ok) {
+    const body: unknown = JSON.parse(text);
+    const checked = endpoint.response.safeParse(body);
+    expect(checked.success, `${name}: the answer matches the contract: ${checked.error?.message}`).toBe(true);
+    // and names no field the contract does not (a loose object, core's trace, excepted)
+    const schema = endpoint.response;
+    if (schema instanceof z.ZodObject && schema._zod.def.catchall === undefined) {
+      expect(Object.keys(body as object).filter((key) => !(key in schema.shape)), `${name}: fields outside the contract`).toEqual([]);
+    }
+    validated.add(name);
+  } else {
+    expect(ErrorBody.safeParse(JSON.parse(text)).success, `${name}: the error body matches the contract`).toBe(true);
+  }
+  return response;
+};
+
 let dir = '';
 let gw: GatewayProcess;
 const clients = new Map<string, CountersignClient>();
@@ -43,7 +87,7 @@ async function as(principal: string, surface: string): Promise<CountersignClient
   const key = `${principal}@${surface}`;
   let client = clients.get(key);
   if (!client) {
-    client = new CountersignClient({ server: gw.url, token: await gw.token(principal, surface) });
+    client = new CountersignClient({ server: gw.url, token: await gw.token(principal, surface), fetch: checkingFetch });
     clients.set(key, client);
   }
   return client;
@@ -71,8 +115,8 @@ afterAll(async () => {
   expect(code).toBe(0);
 }, 60_000);
 
-describe('the client endpoint table', () => {
-  it('covers every route the gateway serves, with its operation and media type', async () => {
+describe('the one HTTP contract', () => {
+  it('is every route the gateway serves, and no other, with its operation and media type', async () => {
     const doc = (await (await fetch(`${gw.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, Record<string, unknown>>> };
     const served = new Map<string, ServedRoute>();
     for (const [path, methods] of Object.entries(doc.paths)) {
@@ -87,41 +131,54 @@ describe('the client endpoint table', () => {
       }
     }
     // the document is the gateway's whole surface, not an empty or partial one
-    expect(served.size).toBeGreaterThanOrEqual(29);
+    expect(served.size).toBeGreaterThanOrEqual(40);
     expect(served.has('POST /v1/proposals')).toBe(true);
 
-    // the long poll is the status route with `?wait=`: two entries, one route
-    const table = new Map<string, (Endpoint & { readonly name: string })[]>();
+    const contract = new Map<string, Endpoint & { readonly name: string }>();
     for (const [name, endpoint] of Object.entries(ENDPOINTS) as [string, Endpoint][]) {
-      const route = `${endpoint.method} ${endpoint.path.split('?')[0]}`;
-      table.set(route, [...(table.get(route) ?? []), { ...endpoint, name }]);
+      const key = `${endpoint.method} ${endpoint.path}`;
+      expect(contract.has(key), `${name}: one endpoint per route`).toBe(false);
+      contract.set(key, { ...endpoint, name });
     }
+    const missing = [...served.keys()].filter((key) => !contract.has(key));
+    expect(missing, 'routes the gateway serves that the contract does not declare').toEqual([]);
+    const stale = [...contract.keys()].filter((key) => !served.has(key));
+    expect(stale, 'endpoints of the contract the gateway does not serve').toEqual([]);
+    for (const [key, endpoint] of contract) {
+      const answer = served.get(key)!;
+      expect(answer.operation, `${endpoint.name}: ${key} operation`).toBe(endpoint.operation);
+      // a streamed route must be read as a stream, and a JSON one as JSON
+      expect(answer.media.split(';')[0], `${endpoint.name}: ${key} media type`).toBe(mediaType(endpoint));
+    }
+  });
 
-    const missing = [...served.keys()].filter((route) => !table.has(route) && NOT_IN_CLIENT[route] === undefined);
-    expect(missing, 'routes the gateway serves that the client has no method for').toEqual([]);
-    const stale = [...table.keys()].filter((route) => !served.has(route));
-    expect(stale, 'client endpoints the gateway does not serve').toEqual([]);
-    const excludedButCovered = Object.keys(NOT_IN_CLIENT).filter((route) => table.has(route) || !served.has(route));
-    expect(excludedButCovered, 'exclusions that are stale').toEqual([]);
-
-    for (const [route, endpoints] of table) {
-      const answer = served.get(route)!;
-      for (const endpoint of endpoints) {
-        expect(endpoint.operation, `${endpoint.name}: ${route} operation`).toBe(answer.operation);
-        // a streamed route must be read as a stream, and a JSON one as JSON
-        expect(answer.media.split(';')[0], `${endpoint.name}: ${route} media type`).toBe(endpoint.accept ?? 'application/json');
+  it('is what the gateway validates and documents: its OpenAPI document is the contract\'s, schema for schema', async () => {
+    const doc = (await (await fetch(`${gw.url}/openapi.json`)).json()) as { paths: Record<string, unknown>; components: unknown };
+    const handler = async (): Promise<never> => {
+      throw new Error('not served');
+    };
+    const fromContract = openApiDocument({ routes: Object.values(ENDPOINTS).map((endpoint: Endpoint) => route(endpoint, { handler })) });
+    for (const [path, methods] of Object.entries(fromContract.paths as Record<string, Record<string, unknown>>)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        expect((doc.paths[path] as Record<string, unknown> | undefined)?.[method], `${method.toUpperCase()} ${path}`).toEqual(operation);
       }
     }
-    // each table entry has its own method on the client
+    expect(doc.components).toEqual(fromContract.components);
+  });
+
+  it('has a client method for every endpoint but those left out on purpose', () => {
     const methods = new Set(Object.getOwnPropertyNames(CountersignClient.prototype));
-    const named: Record<string, string> = { wait: 'waitForRequest', events: 'watchRequest' };
-    for (const name of Object.keys(ENDPOINTS)) expect(methods, name).toContain(named[name] ?? name);
+    const named: Record<string, string> = { events: 'watchRequest' };
+    const withoutMethod = Object.keys(ENDPOINTS).filter((name) => !methods.has(named[name] ?? name) && NOT_IN_CLIENT[name] === undefined);
+    expect(withoutMethod, 'endpoints the client has no method for').toEqual([]);
+    const stale = Object.keys(NOT_IN_CLIENT).filter((name) => methods.has(name) || !(name in ENDPOINTS));
+    expect(stale, 'exclusions that are stale').toEqual([]);
   });
 });
 
 describe('the client against the real gateway', () => {
   it('health and ready need no token, and the client sends none', async () => {
-    const stranger = new CountersignClient({ server: gw.url, token: `cst_aaaaaaaaaaaaaaaa_${'A'.repeat(43)}` });
+    const stranger = new CountersignClient({ server: gw.url, token: `cst_aaaaaaaaaaaaaaaa_${'A'.repeat(43)}`, fetch: checkingFetch });
     expect(await stranger.health()).toEqual({ status: 'ok' });
     const ready = await stranger.ready();
     expect(ready).toMatchObject({ status: 'ready', bundle_id: expect.stringMatching(/^sha256:/) });
@@ -293,6 +350,15 @@ describe('the client against the real gateway', () => {
     const again = await refusal(client.activateBundle(yaml));
     expect([again.code, again.status]).toEqual(['BUNDLE_ALREADY_ACTIVE', 409]);
     expect((await refusal(client.proposeRelease('version: 1\nname: ['))).code).toMatch(/^POLICY_(PARSE_ERROR|INVALID)$/);
+  });
+});
+
+describe('the answers', () => {
+  it('each one the client received above matched its endpoint\'s schema in the contract', () => {
+    // the endpoints the tests above call through the checking fetch; a route whose answer drifted fails where it was called
+    for (const name of ['health', 'ready', 'policy', 'decide', 'propose', 'proposeAndExecute', 'status', 'approve', 'registerRollback', 'trace', 'reportOutcome', 'openHold', 'requestOverride', 'submitOverride', 'executeWithLease', 'liftHold', 'ledgerHead', 'prove', 'proposeRelease', 'release', 'signRelease']) {
+      expect(validated, name).toContain(name);
+    }
   });
 });
 

@@ -30,6 +30,18 @@ function fakeFetch(answer: (req: Seen, n: number) => Response | Promise<Response
 
 const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
+const OVERRIDE = {
+  hold: null,
+  step_digests: [`sha256:${'0'.repeat(64)}`],
+  trip_gate_ack: null,
+  valid_from: '2026-01-01T00:00:00Z',
+  valid_to: '2026-01-01T01:00:00Z',
+  scope: { environments: ['prod'], actions: ['a.b'], targets: ['t'] },
+  reason_code: 'R1',
+  reason_text: 'why',
+  rollback_artifact: 'art1',
+};
+
 const proposal = {
   agent: 'payments-copilot',
   on_behalf_of: 'olivia',
@@ -62,12 +74,12 @@ describe('CountersignClient requests', () => {
     await client.deny('req-1', { ...signed, statement: { ...signed.statement, decision: 'deny' } });
     await client.execute('jws.jws.jws', { action: 'a.b', environment: 'prod', target: 't', params: {} });
     await client.reportOutcome('exe-1', 'succeeded', 'done');
-    await client.openHold({ trip_gate: 'K1' });
+    await client.openHold({ trip_gate: 'K1', scope: {}, evidence_hash: 'sha256:00' });
     await client.addEvidence('h1', { evidence_hash: 'sha256:00' });
     await client.liftHold('h1');
-    await client.requestOverride({ hold: 'h1' });
+    await client.requestOverride({ ...OVERRIDE, hold: 'h1' });
     await client.submitOverride('ov1', []);
-    await client.registerRollback({ step: 's1' });
+    await client.registerRollback({ step: 's1', action: 'a.rollback', target: 't' });
     await client.rollback('art1');
     await client.halt({ scope: { kind: 'all' } });
     await client.liftHalt('halt1');
@@ -92,7 +104,7 @@ describe('CountersignClient requests', () => {
     await client.listTokens({ principal: 'olivia' });
     await client.revokeToken('abc def');
     await client.passkeyRegistrationOptions();
-    await client.registerPasskey({ id: 'cred' });
+    await client.registerPasskey({ id: 'cred', rawId: 'cred', type: 'public-key', response: { clientDataJSON: 'e30', attestationObject: 'o' } });
     await client.listPasskeys({ principal: 'priya' });
     await client.revokePasskey('cred 1');
 
@@ -157,11 +169,11 @@ describe('CountersignClient requests', () => {
     expect(seen[20]?.body).toEqual({ step: 'prp-1.0', presented: { action: 'a.b', environment: 'prod', target: 't' } });
     expect(seen[21]?.body).toEqual({ step: 'prp-1.1' });
     expect(seen[23]?.body).toEqual({ policy: 'version: 1\nname: payments\n' });
-    // every endpoint of the table is exercised above, but for the long poll and the two streams (their own tests below)
+    // every endpoint of the table is exercised above, but for the two streams (their own tests below) and /metrics (a scraper's, no method)
     // an endpoint with optional query parameters may be called with some of them
     const hit = (path: string, method: string, query: boolean) =>
       seen.some((r) => r.method === method && new RegExp(`^http://127\\.0\\.0\\.1:8080${path.replace(/\?/g, '\\?').replace(/\{[a-z]+\}/g, '[^/?]+')}${query ? '(\\?.*)?' : ''}$`).test(r.url));
-    expect(Object.entries(ENDPOINTS).filter(([, e]) => !hit(e.path, e.method, 'query' in e)).map(([name]) => name)).toEqual(['wait', 'events', 'exportLedger']);
+    expect(Object.entries(ENDPOINTS).filter(([, e]) => !hit(e.path, e.method, 'query' in e)).map(([name]) => name)).toEqual(['events', 'exportLedger', 'metrics']);
   });
 
   it('maps the gateway error body to CountersignClientError with code, message, details and status', async () => {

@@ -1,4 +1,51 @@
-import { LineSplitter, type ApprovalStatement, type Decision, type OverrideBody, type OverrideSignature, type ProposalInput, type ProposalStep, type Trace } from '@countersign/core';
+import { LineSplitter, type ProposalInput, type Trace } from '@countersign/core';
+import type { z } from 'zod';
+import {
+  mediaType,
+  type DeepReadonly,
+  type BundleActivation,
+  type Checkpoint,
+  type DecisionsResult,
+  type ExecutionOutcome,
+  type ExecutionResult,
+  type HaltRequest,
+  type HaltResult,
+  type Health,
+  type HoldRequest,
+  type HoldResult,
+  type InclusionProof,
+  type LeaseGranted,
+  type LedgerHead,
+  type OutcomeResult,
+  type OverrideOpened,
+  type OverrideRequest,
+  type OverrideSignature,
+  type PasskeyCreationOptions,
+  type PasskeyList,
+  type PasskeyRegistration,
+  type PasskeyView,
+  type PolicySummary,
+  type PresentedStep,
+  type ProposalResult,
+  type ProposedRelease,
+  type Readiness,
+  type ReleaseSignature,
+  type ReleaseSigned,
+  type ReleaseWithReport,
+  type RequestPage,
+  type RequestState,
+  type RequestView,
+  type RollbackRegistered,
+  type RollbackRegistration,
+  type RollbackRun,
+  type ShadowRun,
+  type SignedStatement,
+  type TokenIssue,
+  type TokenIssued,
+  type TokenList,
+  type TokenRecord,
+  type ApprovalResult,
+} from './contract/index.js';
 import { endpointUrl, ENDPOINTS, type Endpoint, type EndpointName } from './endpoints.js';
 import { CountersignClientError } from './errors.js';
 import { parseServerSentEvents } from './sse.js';
@@ -10,9 +57,11 @@ import { parseServerSentEvents } from './sse.js';
  * The bearer token goes in `Authorization` and nowhere else: never in a URL,
  * never in an error message. The surface of every call is the token's; the
  * gateway ignores any surface a body claims.
+ *
+ * Bodies and answers are typed by the contract's schemas (ADR 005): what a
+ * method returns is `z.output` of the answer schema the gateway validates its
+ * own answer with.
  */
-
-type Json = { readonly [key: string]: unknown };
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -27,165 +76,6 @@ export interface ClientOptions {
   /** Injected for tests: epoch ms, and a sleep between polls when a gateway answers a long poll at once. */
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
-}
-
-export type Effect = 'allow' | 'require_approval' | 'deny' | 'held';
-export type RequestState = 'open' | 'approved' | 'denied' | 'expired' | 'voided';
-export type ExecutionOutcome = 'succeeded' | 'failed' | 'ambiguous';
-
-/** What became of one step of a proposal. `grant` is a compact JWS when the step was allowed outright. */
-export interface StepResult extends Json {
-  readonly step: string;
-  readonly index: number;
-  readonly effect: Effect;
-  readonly reasons: readonly string[];
-  readonly rule_ids: readonly string[];
-  readonly digest: string | null;
-  readonly request: string | null;
-  readonly grant: string | null;
-  /** Allowed, but the grant waits for a rollback artifact registered for this step. */
-  readonly awaiting_rollback: boolean;
-  /** `proposeAndExecute`: the execution started for an allowed step, or null. */
-  readonly execution?: string | null;
-  /** `proposeAndExecute`: why an allowed step was not executed (`HALT_ACTIVE`), or null. */
-  readonly refused?: string | null;
-  /** Named in answers that mix steps of several proposals (re-decisions after a bundle activation). */
-  readonly action?: string;
-  readonly environment?: string;
-  readonly target?: string;
-}
-
-export interface ProposalResult extends Json {
-  /** The one-call path with `resume`: an earlier proposal's request, found by the step's digest; nothing was proposed anew. */
-  readonly resumed?: boolean;
-  readonly proposal: string;
-  readonly steps: readonly StepResult[];
-}
-
-/** An approval request; `grant` is the compact JWS once it is approved. */
-export interface RequestView extends Json {
-  readonly id: string;
-  readonly status: RequestState;
-  /** The step's digest under `bundle_id`: recompute it from the step to know the request is for it. */
-  readonly digest: string;
-  readonly bundle_id: string | null;
-  readonly action: string;
-  readonly environment: string;
-  readonly target: string;
-  readonly params: { readonly [key: string]: unknown };
-  readonly risk: string;
-  readonly agent: string;
-  readonly on_behalf_of: string;
-  readonly expires_at: string;
-  readonly grant: string | null;
-  /** Approved, but the grant waits for a rollback artifact registered for the step. */
-  readonly awaiting_rollback: boolean;
-}
-
-export interface ExecutionResult extends Json {
-  readonly execution: string;
-}
-
-export interface OutcomeResult extends Json {
-  readonly execution: string;
-  readonly outcome: ExecutionOutcome;
-}
-
-/** A dry run (`decide`): each step as core's `decide()` judged it under the active bundle and open holds. */
-export interface DecisionsResult extends Json {
-  readonly bundle_id: string;
-  readonly decisions: readonly Decision[];
-}
-
-/** The active bundle, summarized. */
-export interface PolicySummary extends Json {
-  readonly bundle_id: string;
-  readonly name: string;
-  readonly environments: readonly string[];
-  readonly surfaces: readonly string[];
-  readonly actions: readonly { readonly id: string; readonly class: string }[];
-}
-
-/** What activating a bundle did: requests voided and re-decided, grants and leases revoked. */
-export interface BundleActivation extends Json {
-  readonly bundle_id: string;
-  readonly previous_bundle_id: string | null;
-  readonly voided_requests: readonly string[];
-  readonly revoked_grants: readonly string[];
-  readonly revoked_leases: readonly string[];
-  /** The voided requests' steps decided again; grants here go to their agents through `status`, so they are null. */
-  readonly redecided: readonly StepResult[];
-}
-
-/** A governed policy release as the gateway shows it (GET /v1/releases/{id}). */
-export interface Release extends Json {
-  readonly id: string;
-  readonly candidate: string;
-  readonly name: string;
-  readonly previous_bundle_id: string | null;
-  readonly status: 'open' | 'activated' | 'denied' | 'expired' | 'superseded';
-  readonly golden: { readonly cases: number; readonly failed: number; readonly failures: readonly string[]; readonly coverage_percent: number; readonly digest: string } | null;
-  /** `through_seq`: the last ledger entry the replay diff read; null for releases recorded before it was. */
-  readonly diff: { readonly replayed: number; readonly changed: number; readonly static_changes: number; readonly digest: string; readonly through_seq: number | null };
-  readonly release_digest: string;
-  readonly requirements: { readonly quorum: readonly { readonly roles: readonly string[]; readonly count: number }[]; readonly surfaces: readonly string[]; readonly attestation: 'key' | 'any' };
-  readonly signatures: readonly { readonly approver: string; readonly decision: 'approve' | 'deny'; readonly surface: string; readonly attestation: 'key' | 'gateway'; readonly signed_at: string }[];
-  /** What a signer signs: an approval statement with these fields, plus decision, approver, surface, reason and signed_at. */
-  readonly statement: { readonly request: string; readonly step_digest: string; readonly bundle_id: string | null };
-}
-
-/** A signed checkpoint: a C2SP signed note over the first `tree_size` entries. */
-export interface Checkpoint extends Json {
-  readonly tree_size: number;
-  readonly note: string;
-}
-
-export interface LedgerHead extends Json {
-  readonly size: number;
-  readonly checkpoint: Checkpoint | null;
-}
-
-/** RFC 9162 inclusion proof of one entry, the JSON of `countersign ledger prove`. */
-export interface InclusionProof extends Json {
-  readonly seq: number;
-  readonly entry: string;
-  readonly leaf_hash: string;
-  readonly leaf_index: number;
-  readonly tree_size: number;
-  readonly path: readonly string[];
-  readonly root: string;
-  readonly checkpoint: string;
-}
-
-export interface Health extends Json {
-  readonly status: 'ok';
-}
-
-export interface Readiness extends Json {
-  readonly status: 'ready';
-  readonly ledger_size: number;
-  readonly bundle_id: string;
-}
-
-/** A token as administration shows it: never its secret. */
-export interface TokenRecord extends Json {
-  readonly id: string;
-  readonly principal: string;
-  readonly surface: string;
-  readonly created_at: string;
-  readonly expires_at: string | null;
-  readonly revoked_at: string | null;
-}
-
-/** A registered passkey (issue 14): whose, its COSE algorithm, the console origin it signs for, and whether it was revoked. */
-export interface PasskeyRecord extends Json {
-  readonly credential_id: string;
-  readonly principal: string;
-  readonly algorithm: number;
-  readonly origin: string;
-  readonly registered_at: string;
-  readonly revoked_at: string | null;
-  readonly revoked_by: string | null;
 }
 
 /** What `listRequests` narrows by; each given field must match exactly. */
@@ -203,35 +93,10 @@ export interface RequestFilter {
   readonly limit?: number;
 }
 
-/** Whether the caller may approve a request now; if not, the approval refusal codes that say why (e.g. `SELF_APPROVAL`). */
-export interface Approvable extends Json {
-  readonly by_you: boolean;
-  readonly reasons: readonly string[];
-}
-
-/** A request as `listRequests` returns it: with the caller's `approvable` verdict. */
-export interface ListedRequestView extends RequestView {
-  readonly approvable: Approvable;
-}
-
-export interface RequestPage extends Json {
-  readonly requests: readonly ListedRequestView[];
-  readonly next_cursor: string | null;
-}
-
 export interface StreamOptions {
   /** Abort the stream; the iteration then throws the signal's reason. Breaking out of the loop also ends it. */
   readonly signal?: AbortSignal;
 }
-
-/** A statement and its attestation, as `countersign approve` builds them; the private key stays with the approver. */
-export interface SignedStatement {
-  readonly statement: ApprovalStatement;
-  readonly attestation: { readonly kind: 'key'; readonly key_id: string; readonly signature: string };
-}
-
-/** The step as the executor will run it: the gateway compares it byte for byte with what was granted. */
-export type PresentedStep = Pick<ProposalStep, 'action' | 'environment' | 'target'> & { readonly params?: ProposalStep['params'] };
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** The gateway holds a long poll at most this long. */
@@ -330,7 +195,7 @@ export class CountersignClient {
       const remaining = deadline - this.now();
       const waitS = Math.max(1, Math.min(MAX_WAIT_S, Math.ceil(remaining / 1_000)));
       const started = this.now();
-      const view = await this.call<RequestView>('wait', { id: requestId, wait: `${waitS}s` }, undefined, waitS * 1_000);
+      const view = await this.call('status', { id: requestId, wait: `${waitS}s` }, undefined, waitS * 1_000);
       if (view.status !== 'open') return view;
       if (this.now() >= deadline) {
         throw new CountersignClientError('WAIT_TIMEOUT', `request \`${requestId}\` is still open`, { details: { request: requestId } });
@@ -370,11 +235,12 @@ export class CountersignClient {
     }
   }
 
-  approve(requestId: string, signed: SignedStatement): Promise<RequestView> {
+  /** Approve with a signed statement: the request as it stands after, whether the quorum is met and what is still needed. */
+  approve(requestId: string, signed: SignedStatement): Promise<ApprovalResult> {
     return this.call('approve', { id: requestId }, signed);
   }
 
-  deny(requestId: string, signed: SignedStatement): Promise<RequestView> {
+  deny(requestId: string, signed: SignedStatement): Promise<ApprovalResult> {
     return this.call('deny', { id: requestId }, signed);
   }
 
@@ -392,40 +258,40 @@ export class CountersignClient {
     return this.call('reportOutcome', { id: executionId }, detail === undefined ? { outcome } : { outcome, detail });
   }
 
-  openHold(hold: Json): Promise<Json> {
+  openHold(hold: HoldRequest): Promise<HoldResult> {
     return this.call('openHold', {}, hold);
   }
 
-  addEvidence(holdId: string, evidence: Json): Promise<Json> {
+  addEvidence(holdId: string, evidence: { readonly evidence_hash: string }): Promise<HoldResult> {
     return this.call('addEvidence', { id: holdId }, evidence);
   }
 
-  liftHold(holdId: string, body: Json = {}): Promise<Json> {
+  liftHold(holdId: string, body: { readonly reason?: string } = {}): Promise<HoldResult> {
     return this.call('liftHold', { id: holdId }, body);
   }
 
   /** Open an override request; the answer carries the body the two signers sign on their own machines. */
-  requestOverride(request: Json): Promise<Json & { readonly id: string; readonly body?: OverrideBody }> {
+  requestOverride(request: OverrideRequest): Promise<OverrideOpened> {
     return this.call('requestOverride', {}, request);
   }
 
-  submitOverride(overrideId: string, signatures: readonly OverrideSignature[]): Promise<Json> {
+  submitOverride(overrideId: string, signatures: readonly DeepReadonly<z.input<typeof OverrideSignature>>[]): Promise<LeaseGranted> {
     return this.call('submitOverride', { id: overrideId }, { signatures });
   }
 
-  registerRollback(artifact: Json): Promise<Json> {
+  registerRollback(artifact: RollbackRegistration): Promise<RollbackRegistered> {
     return this.call('registerRollback', {}, artifact);
   }
 
-  rollback(artifactId: string, body: Json = {}): Promise<Json> {
+  rollback(artifactId: string, body: Record<string, never> = {}): Promise<RollbackRun> {
     return this.call('rollback', { id: artifactId }, body);
   }
 
-  halt(halt: Json): Promise<Json> {
+  halt(halt: HaltRequest): Promise<HaltResult> {
     return this.call('halt', {}, halt);
   }
 
-  liftHalt(haltId: string, body: Json = {}): Promise<Json> {
+  liftHalt(haltId: string, body: { readonly reason?: string } = {}): Promise<HaltResult> {
     return this.call('liftHalt', { id: haltId }, body);
   }
 
@@ -444,7 +310,7 @@ export class CountersignClient {
   }
 
   /** Propose a candidate bundle (YAML text) with its golden case files; nothing changes until the release quorum signs. */
-  proposeRelease(policyYaml: string, golden: readonly { readonly name: string; readonly text: string }[] = []): Promise<Release & { readonly diff_report: string }> {
+  proposeRelease(policyYaml: string, golden: readonly { readonly name: string; readonly text: string }[] = []): Promise<ProposedRelease> {
     return this.call('proposeRelease', {}, { policy: policyYaml, golden: golden.map((g) => ({ name: g.name, text: g.text })) });
   }
 
@@ -454,27 +320,26 @@ export class CountersignClient {
    * `countersign policy diff` prints it, rebuilt from the ledger and checked
    * against the recorded digest (null when it cannot be rebuilt).
    */
-  release(releaseId: string): Promise<Release & { readonly diff_report: string | null }> {
+  release(releaseId: string): Promise<ReleaseWithReport> {
     return this.call('release', { id: releaseId });
   }
 
   /** The shadow run of a release: the decisions recorded while it was open, decided again under the candidate. */
-  releaseShadow(releaseId: string): Promise<Json & { readonly release: string; readonly candidate: string; readonly window: { readonly from: string; readonly to: string | null }; readonly replay: Json }> {
+  releaseShadow(releaseId: string): Promise<ShadowRun> {
     return this.call('releaseShadow', { id: releaseId });
   }
 
   /** Sign a release with a statement signed on the signer's machine; on quorum the candidate is activated. */
-  signRelease(releaseId: string, body: { readonly statement: ApprovalStatement; readonly attestation: Json }): Promise<Release & { readonly quorum_met: boolean; readonly activated: BundleActivation | null }> {
-    return this.call('signRelease', { id: releaseId }, body as unknown as Json);
+  signRelease(releaseId: string, body: ReleaseSignature): Promise<ReleaseSigned> {
+    return this.call('signRelease', { id: releaseId }, body);
   }
 
-  /** Ledger size and the latest signed checkpoint (null before the first). */
   /** Issue a token for `principal` on `surface` (token administrators only, never for themselves); `token` is shown once. */
-  issueToken(request: { readonly principal: string; readonly surface: string; readonly expires_in?: string }): Promise<TokenRecord & { readonly token: string }> {
+  issueToken(request: TokenIssue): Promise<TokenIssued> {
     return this.call('issueToken', {}, request);
   }
 
-  listTokens(filter: { readonly principal?: string } = {}): Promise<{ readonly tokens: readonly TokenRecord[] }> {
+  listTokens(filter: { readonly principal?: string } = {}): Promise<TokenList> {
     return this.call('listTokens', { principal: filter.principal });
   }
 
@@ -487,25 +352,26 @@ export class CountersignClient {
    * signed-in console session (a browser passes them to the authenticator,
    * e.g. with @simplewebauthn/browser's `startRegistration`).
    */
-  passkeyRegistrationOptions(): Promise<Json> {
+  passkeyRegistrationOptions(): Promise<PasskeyCreationOptions> {
     return this.call('passkeyRegistrationOptions', {}, {});
   }
 
   /** Finish a registration with the authenticator's answer (its JSON form); recorded as `passkey.registered`. */
-  registerPasskey(response: Json): Promise<PasskeyRecord> {
+  registerPasskey(response: PasskeyRegistration): Promise<PasskeyView> {
     return this.call('registerPasskey', {}, response);
   }
 
   /** The caller's passkeys, revoked ones too; a token administrator may name another principal. */
-  listPasskeys(filter: { readonly principal?: string } = {}): Promise<{ readonly passkeys: readonly PasskeyRecord[] }> {
+  listPasskeys(filter: { readonly principal?: string } = {}): Promise<PasskeyList> {
     return this.call('listPasskeys', { principal: filter.principal });
   }
 
   /** Revoke a passkey: its owner, or a token administrator. */
-  revokePasskey(id: string): Promise<PasskeyRecord> {
+  revokePasskey(id: string): Promise<PasskeyView> {
     return this.call('revokePasskey', { id }, {});
   }
 
+  /** Ledger size and the latest signed checkpoint (null before the first). */
   ledgerHead(): Promise<LedgerHead> {
     return this.call('ledgerHead');
   }
@@ -533,9 +399,9 @@ export class CountersignClient {
     return this.call('prove', { seq });
   }
 
-  /** The authority chain of a request, proposal, step, grant, override, lease, artifact or incident, rebuilt from the ledger. */
+  /** The authority chain of a request, proposal, step, grant, override, lease, artifact or incident, rebuilt from the ledger: core's `Trace` (the contract checks its outline, core types its lines). */
   trace(id: string): Promise<Trace> {
-    return this.call('trace', { id });
+    return this.call('trace', { id }) as Promise<unknown> as Promise<Trace>;
   }
 
   /** The process is up. Public: the token is not sent. */
@@ -549,14 +415,20 @@ export class CountersignClient {
   }
 
   private headers(endpoint: Endpoint, hasBody: boolean): Record<string, string> {
-    const headers: Record<string, string> = { accept: endpoint.accept ?? 'application/json' };
+    const headers: Record<string, string> = { accept: mediaType(endpoint) };
     // public routes get no token: it goes only where it is checked
     if (endpoint.operation !== null) headers['authorization'] = `Bearer ${this.token}`;
     if (hasBody) headers['content-type'] = 'application/json';
     return headers;
   }
 
-  private async call<T>(name: EndpointName, params: Readonly<Record<string, string | number | undefined>> = {}, body?: unknown, extraTimeoutMs = 0): Promise<T> {
+  /** One JSON call; its answer is typed by the endpoint's answer schema in the contract. */
+  private async call<N extends EndpointName>(
+    name: N,
+    params: Readonly<Record<string, string | number | undefined>> = {},
+    body?: unknown,
+    extraTimeoutMs = 0,
+  ): Promise<z.output<(typeof ENDPOINTS)[N]['response']>> {
     const endpoint: Endpoint = ENDPOINTS[name];
     const url = endpointUrl(this.server, name, params);
     const init: RequestInit = {
@@ -578,7 +450,7 @@ export class CountersignClient {
     if (typeof parsed !== 'object' || parsed === null) {
       throw new CountersignClientError('BAD_RESPONSE', `the gateway answered ${response.status} without a JSON object`, { status: response.status });
     }
-    return parsed as T;
+    return parsed as z.output<(typeof ENDPOINTS)[N]['response']>;
   }
 
   /**
@@ -632,9 +504,9 @@ export class CountersignClient {
         throw failure(response.status, parseJson(text));
       }
       const type = response.headers.get('content-type') ?? '';
-      if (response.body === null || !type.toLowerCase().startsWith(endpoint.accept ?? 'application/json')) {
+      if (response.body === null || !type.toLowerCase().startsWith(mediaType(endpoint))) {
         await response.body?.cancel().catch(() => undefined);
-        throw new CountersignClientError('BAD_RESPONSE', `the gateway answered ${response.status} without a \`${endpoint.accept}\` stream`, { status: response.status });
+        throw new CountersignClientError('BAD_RESPONSE', `the gateway answered ${response.status} without a \`${mediaType(endpoint)}\` stream`, { status: response.status });
       }
       reader = response.body.getReader();
       for (;;) {

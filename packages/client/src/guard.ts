@@ -1,6 +1,7 @@
 import { stepDigest, type CanonicalValue } from '@countersign/core';
 import { decodeJwt } from 'jose';
-import type { CountersignClient, ExecutionOutcome, PresentedStep, ProposalResult, StepResult } from './client.js';
+import type { CountersignClient } from './client.js';
+import type { ExecutionOutcome, PresentedStep, ProposalResult, StepResult } from './contract/index.js';
 import { CountersignClientError } from './errors.js';
 import { verifyGrant, type GrantPublicKey } from './grant.js';
 

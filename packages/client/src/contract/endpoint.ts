@@ -55,3 +55,16 @@ export function mediaType(endpoint: Endpoint): string {
 export type AnswerOf<E extends Endpoint> = z.output<E['response']>;
 /** What a call sends as its body. */
 export type BodyOf<E extends Endpoint> = E['body'] extends z.ZodType ? z.input<E['body']> : never;
+
+/**
+ * A body as callers build it: arrays and objects may be readonly (a body is
+ * only read and serialized), so a caller's own readonly data is accepted as is.
+ * Records keyed by any string (step parameters) are left as they are.
+ */
+export type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? string extends keyof T
+      ? T
+      : { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;

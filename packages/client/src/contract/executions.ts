@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { ProposalStep } from '@countersign/core';
-import { endpoint } from './endpoint.js';
+import { endpoint, type DeepReadonly } from './endpoint.js';
 import { Id, IdParams, MAX_GRANT_TOKEN_LENGTH, ShortText } from './bounds.js';
 
 /** The step as the executor will run it: the gateway compares it by digest with what was granted. */
 export const PresentedStep = ProposalStep.pick({ action: true, environment: true, target: true, params: true });
-export type PresentedStep = z.input<typeof PresentedStep>;
+export type PresentedStep = DeepReadonly<z.input<typeof PresentedStep>>;
 
 export const ExecutionOutcome = z.enum(['succeeded', 'failed', 'ambiguous']);
 export type ExecutionOutcome = z.output<typeof ExecutionOutcome>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { endpoint } from './endpoint.js';
+import { endpoint, type DeepReadonly } from './endpoint.js';
 import { Id, IdParams, ShortText } from './bounds.js';
 
 export const HaltScope = z.discriminatedUnion('kind', [
@@ -13,7 +13,7 @@ export const HaltResult = z.object({ halt: z.string(), revoked_grants: z.array(z
 export type HaltResult = z.output<typeof HaltResult>;
 
 export const HaltRequest = z.strictObject({ scope: HaltScope, reason: ShortText.optional() });
-export type HaltRequest = z.input<typeof HaltRequest>;
+export type HaltRequest = DeepReadonly<z.input<typeof HaltRequest>>;
 
 export const HALT_ENDPOINTS = {
   halt: endpoint({

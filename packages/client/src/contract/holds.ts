@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { endpoint } from './endpoint.js';
+import { endpoint, type DeepReadonly } from './endpoint.js';
 import { Digest, Id, IdParams, Names, ShortText } from './bounds.js';
 
 export const HoldResult = z.object({ hold: z.string(), revoked_leases: z.array(z.string()) });
@@ -12,7 +12,7 @@ export const HoldRequest = z.strictObject({
   incident: Id.optional(),
   reason: ShortText.optional(),
 });
-export type HoldRequest = z.input<typeof HoldRequest>;
+export type HoldRequest = DeepReadonly<z.input<typeof HoldRequest>>;
 
 export const HOLD_ENDPOINTS = {
   openHold: endpoint({

@@ -37,7 +37,7 @@ export const ENDPOINTS = {
 
 export type EndpointName = keyof typeof ENDPOINTS;
 
-export { endpoint, mediaType, queryNames, type AnswerOf, type BodyOf, type Endpoint } from './endpoint.js';
+export { endpoint, mediaType, queryNames, type AnswerOf, type BodyOf, type DeepReadonly, type Endpoint } from './endpoint.js';
 export { ERROR_STATUS, ErrorBody, isErrorCode, statusOfCode, type ErrorCode } from './errors.js';
 export { Digest, Id, ID_MAX_LENGTH, IdParams, Instant, LongText, MAX_GRANT_TOKEN_LENGTH, Names, ShortText } from './bounds.js';
 export { DecisionsResult, Effect, ProposalResult, StepResult } from './proposals.js';

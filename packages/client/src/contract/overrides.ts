@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { endpoint } from './endpoint.js';
+import { endpoint, type DeepReadonly } from './endpoint.js';
 import { Digest, Id, IdParams, Instant, LongText, Names } from './bounds.js';
 
 const SignerClaim = {
@@ -41,7 +41,7 @@ export const OverrideRequest = z.strictObject({
   rollback_artifact: Id,
   incident_class: Id.optional(),
 });
-export type OverrideRequest = z.input<typeof OverrideRequest>;
+export type OverrideRequest = DeepReadonly<z.input<typeof OverrideRequest>>;
 
 /** An override opened: the canonical body the two signers sign (core `parseOverrideBody` reads it) and its hash. */
 export const OverrideOpened = z.object({ id: z.string(), override: z.string(), body: z.record(z.string(), z.unknown()), body_hash: z.string() });

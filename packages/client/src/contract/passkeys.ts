@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { endpoint } from './endpoint.js';
+import { endpoint, type DeepReadonly } from './endpoint.js';
 import { IdParams } from './bounds.js';
 
 const B64 = z.string().max(16_384).regex(/^[A-Za-z0-9_-]*$/, 'base64url');
@@ -20,7 +20,7 @@ export const PasskeyRegistration = z.strictObject({
   clientExtensionResults: z.record(z.string(), z.unknown()).default({}),
   authenticatorAttachment: z.enum(['platform', 'cross-platform']).optional(),
 });
-export type PasskeyRegistration = z.input<typeof PasskeyRegistration>;
+export type PasskeyRegistration = DeepReadonly<z.input<typeof PasskeyRegistration>>;
 
 export const PasskeyView = z.object({
   credential_id: z.string(),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ApprovalStatement, MAX_POLICY_BYTES } from '@countersign/core';
-import { endpoint } from './endpoint.js';
+import { endpoint, type DeepReadonly } from './endpoint.js';
 import { IdParams } from './bounds.js';
 import { StepResult } from './proposals.js';
 import { Remaining, Requirements } from './requests.js';
@@ -81,7 +81,7 @@ export const ReleaseProposal = z.strictObject({
     .max(MAX_GOLDEN_FILES)
     .default([]),
 });
-export type ReleaseProposal = z.input<typeof ReleaseProposal>;
+export type ReleaseProposal = DeepReadonly<z.input<typeof ReleaseProposal>>;
 
 /** A release is signed with the signer's roster key, or attested by the gateway for a console session. */
 const ReleaseAttestation = z.discriminatedUnion('kind', [
@@ -90,7 +90,7 @@ const ReleaseAttestation = z.discriminatedUnion('kind', [
 ]);
 
 export const ReleaseSignature = z.strictObject({ statement: ApprovalStatement, attestation: ReleaseAttestation });
-export type ReleaseSignature = z.input<typeof ReleaseSignature>;
+export type ReleaseSignature = DeepReadonly<z.input<typeof ReleaseSignature>>;
 
 export const POLICY_ENDPOINTS = {
   policy: endpoint({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ApprovalStatement } from '@countersign/core';
-import { endpoint } from './endpoint.js';
+import { endpoint, type DeepReadonly } from './endpoint.js';
 import { Digest, Id, IdParams, ShortText } from './bounds.js';
 
 export const RequestState = z.enum(['open', 'approved', 'denied', 'expired', 'voided']);
@@ -128,7 +128,7 @@ export const Attestation = z.discriminatedUnion('kind', [
 export type Attestation = z.output<typeof Attestation>;
 
 export const SignedStatement = z.strictObject({ statement: ApprovalStatement, attestation: Attestation });
-export type SignedStatement = z.input<typeof SignedStatement>;
+export type SignedStatement = DeepReadonly<z.input<typeof SignedStatement>>;
 
 /** What is still needed after an approval: per quorum factor, the roles and how many more. */
 export const Remaining = z.array(z.object({ factor: z.number().int(), roles: z.array(z.string()), needed: z.number().int() }));

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { ProposalStep } from '@countersign/core';
-import { endpoint } from './endpoint.js';
+import { endpoint, type DeepReadonly } from './endpoint.js';
 import { Id, IdParams } from './bounds.js';
 
 export const RollbackRegistration = z.strictObject({ step: Id, action: Id, target: z.string().min(1).max(300), params: ProposalStep.shape.params.optional() });
-export type RollbackRegistration = z.input<typeof RollbackRegistration>;
+export type RollbackRegistration = DeepReadonly<z.input<typeof RollbackRegistration>>;
 
 export const RollbackRegistered = z.object({
   artifact: z.string(),

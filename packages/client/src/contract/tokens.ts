@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { endpoint } from './endpoint.js';
+import { endpoint, type DeepReadonly } from './endpoint.js';
 import { Id, IdParams } from './bounds.js';
 
 export const TokenIssue = z.strictObject({
@@ -7,7 +7,7 @@ export const TokenIssue = z.strictObject({
   surface: Id,
   expires_in: z.string().max(16).optional().describe('a duration such as `12h` or `30d` (default 30d, at most 365d)'),
 });
-export type TokenIssue = z.input<typeof TokenIssue>;
+export type TokenIssue = DeepReadonly<z.input<typeof TokenIssue>>;
 
 /** A token as administration shows it: never its secret. */
 export const TokenRecord = z.object({

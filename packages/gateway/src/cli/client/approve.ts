@@ -3,7 +3,7 @@ import { CountersignClientError, type RequestView, type SignedStatement } from '
 import type { Command } from 'commander';
 import { EXIT } from '../exit.js';
 import { clientAction, connect, connectionOptions, EXIT_CODES_HELP, type ConnectionFlags } from './connection.js';
-import { fields, show, text, type Outcome } from './output.js';
+import { fields, show, type Outcome } from './output.js';
 import { confirmSigning, resolveSigner, signerOptions, type SignerFlags } from './signer.js';
 
 type Decision = ApprovalStatement['decision'];
@@ -32,9 +32,9 @@ function isPlainObject(value: unknown): value is { readonly [key: string]: Canon
  */
 function checkRequest(id: string, view: RequestView): Shown {
   if (view.id !== id) throw new CountersignClientError('BAD_RESPONSE', `asked for request \`${id}\`, the gateway answered with \`${view.id}\``);
-  const bundleId = text(view, 'bundle_id');
+  const bundleId = view.bundle_id;
   if (bundleId === null) throw new CountersignClientError('BAD_RESPONSE', `the gateway did not say which policy bundle request \`${id}\` is under; nothing was signed`);
-  const params = view['params'];
+  const params = view.params;
   if (!isPlainObject(params)) throw new CountersignClientError('BAD_RESPONSE', `the gateway did not send the parameters of request \`${id}\`, so its digest cannot be checked; nothing was signed`);
   let digest: string;
   try {
@@ -53,10 +53,6 @@ function checkRequest(id: string, view: RequestView): Shown {
   return { view, bundleId, params };
 }
 
-function rollbackPlan(view: RequestView): unknown {
-  return view['rollback_plan'] ?? view['rollback'] ?? null;
-}
-
 export function signingSummary(decision: Decision, shown: Shown, signer: { principal: string; keyId: string; surface: string }): string {
   const { view } = shown;
   return (
@@ -67,14 +63,14 @@ export function signingSummary(decision: Decision, shown: Shown, signer: { princ
       ['environment', view.environment],
       ['target', view.target],
       ['params', show(shown.params)],
-      ['risk', view['risk'] ?? 'not shown by the gateway'],
-      ['class', view['class']],
-      ['expected consequence', view['expected_consequence'] ?? 'not stated'],
-      ['rationale', view['rationale']],
-      ['rollback plan', rollbackPlan(view) ?? 'none registered'],
-      ['proposed by', view['agent']],
-      ['on behalf of', view['on_behalf_of']],
-      ['requested via', view['surface']],
+      ['risk', view.risk],
+      ['class', view.class],
+      ['expected consequence', view.expected_consequence ?? 'not stated'],
+      ['rationale', view.rationale],
+      ['rollback plan', view.rollback_plan ?? 'none registered'],
+      ['proposed by', view.agent],
+      ['on behalf of', view.on_behalf_of],
+      ['requested via', view.surface],
       ['expires', view.expires_at],
       ['step digest', view.digest],
       ['bundle id', shown.bundleId],
@@ -105,15 +101,15 @@ async function decide(decision: Decision, id: string, opts: DecideFlags): Promis
   const signed: SignedStatement = { statement, attestation: { kind: 'key', key_id: signer.keyId, signature: signStatement(statement, signer.key) } };
   const answer = decision === 'approve' ? await client.approve(id, signed) : await client.deny(id, signed);
 
-  const status = text(answer, 'status');
-  const grant = text(answer, 'grant') ?? (isPlainObject(answer['grant']) ? text(answer['grant'], 'token') : null);
+  const status = answer.status;
+  const grant = answer.grant;
   const verb = decision === 'approve' ? 'approved' : 'denied';
   const textOut =
     `${verb} request ${id} as ${signer.principal} (key ${signer.keyId}) via ${signer.surface}\n` +
     fields([
       ['status', status],
-      ['quorum met', typeof answer['quorum_met'] === 'boolean' ? (answer['quorum_met'] ? 'yes' : 'no') : null],
-      ['still needed', Array.isArray(answer['remaining']) && answer['remaining'].length > 0 ? answer['remaining'] : null],
+      ['quorum met', answer.quorum_met ? 'yes' : 'no'],
+      ['still needed', answer.remaining.length > 0 ? answer.remaining : null],
       ['grant', grant],
     ]);
   const note = decision === 'approve' && status === 'open' ? 'the request needs more approvals before a grant is issued' : undefined;

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { GatewayError } from '../../errors.js';
 import { EXIT } from '../exit.js';
 import { clientAction, connect, connectionOptions, EXIT_CODES_HELP, type ConnectionFlags } from './connection.js';
-import { fields, text, type Outcome } from './output.js';
+import { fields, type Outcome } from './output.js';
 
 /** `env:prod`, `incident:INC-7` or `all`; nothing else, so a typo never halts less than meant without saying so. */
 export function parseHaltScope(scope: string): HaltScopeData {
@@ -44,9 +44,9 @@ Examples:
         const answer = await connect(opts).halt({ scope, reason: opts.reason });
         return {
           data: answer,
-          text: `halted ${opts.scope}: halt ${text(answer, 'halt') ?? '?'}\n${fields([
-            ['revoked grants', answer['revoked_grants'] ?? null],
-            ['revoked leases', answer['revoked_leases'] ?? null],
+          text: `halted ${opts.scope}: halt ${answer.halt}\n${fields([
+            ['revoked grants', answer.revoked_grants],
+            ['revoked leases', answer.revoked_leases],
           ])}`,
           exit: EXIT.OK,
         };

@@ -1,8 +1,9 @@
+import type { HoldResult } from '@countersign/client';
 import type { Command } from 'commander';
 import { EXIT } from '../exit.js';
 import { clientAction, connect, connectionOptions, EXIT_CODES_HELP, type ConnectionFlags } from './connection.js';
 import { collect, evidenceHash, type EvidenceFlags } from './evidence.js';
-import { fields, text, type Outcome } from './output.js';
+import { fields, type Outcome } from './output.js';
 
 interface OpenFlags extends ConnectionFlags, EvidenceFlags {
   readonly gate: string;
@@ -14,8 +15,8 @@ interface OpenFlags extends ConnectionFlags, EvidenceFlags {
   readonly reason?: string;
 }
 
-function holdText(verb: string, answer: Readonly<Record<string, unknown>>, id: string | null): string {
-  return `${verb} hold ${text(answer, 'hold') ?? id ?? '?'}\n${fields([['revoked leases', answer['revoked_leases'] ?? null]])}`;
+function holdText(verb: string, answer: HoldResult): string {
+  return `${verb} hold ${answer.hold}\n${fields([['revoked leases', answer.revoked_leases]])}`;
 }
 
 function evidenceOptions(command: Command): Command {
@@ -77,7 +78,7 @@ Examples:
           ...(opts.reason === undefined ? {} : { reason: opts.reason }),
         };
         const answer = await connect(opts).openHold(body);
-        return { data: answer, text: holdText('opened', answer, null) + fields([['gate', opts.gate], ['evidence', evidence_hash]]), exit: EXIT.OK };
+        return { data: answer, text: holdText('opened', answer) + fields([['gate', opts.gate], ['evidence', evidence_hash]]), exit: EXIT.OK };
       }),
     );
 
@@ -98,7 +99,7 @@ Examples:
       clientAction(async (id: string, opts: ConnectionFlags & EvidenceFlags): Promise<Outcome> => {
         const evidence_hash = await evidenceHash(opts);
         const answer = await connect(opts).addEvidence(id, { evidence_hash });
-        return { data: answer, text: holdText('added evidence to', answer, id) + fields([['evidence', evidence_hash]]), exit: EXIT.OK };
+        return { data: answer, text: holdText('added evidence to', answer) + fields([['evidence', evidence_hash]]), exit: EXIT.OK };
       }),
     );
 
@@ -121,7 +122,7 @@ Examples:
     .action(
       clientAction(async (id: string, opts: ConnectionFlags & { reason: string }): Promise<Outcome> => {
         const answer = await connect(opts).liftHold(id, { reason: opts.reason });
-        return { data: answer, text: holdText('lifted', answer, id), exit: EXIT.OK };
+        return { data: answer, text: holdText('lifted', answer), exit: EXIT.OK };
       }),
     );
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { access, readFile, rename, writeFile } from 'node:fs/promises';
 import { overrideBodyHash, parseDuration, parseOverrideBody, signOverride, type OverrideBody, type OverrideSignature, type SignerRole } from '@countersign/core';
-import { CountersignClientError } from '@countersign/client';
+import { CountersignClientError, type OverrideRequest } from '@countersign/client';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { GatewayError } from '../../errors.js';
@@ -9,7 +9,7 @@ import { EXIT } from '../exit.js';
 import { exitCodesHelp } from '../help.js';
 import { clientAction, connect, connectionOptions, EXIT_CODES_HELP, type ConnectionFlags } from './connection.js';
 import { collect } from './evidence.js';
-import { fields, text, type Outcome } from './output.js';
+import { fields, type Outcome } from './output.js';
 import { confirmSigning, resolveSigner, signerOptions, type SignerFlags } from './signer.js';
 
 /**
@@ -150,7 +150,7 @@ function windowOf(flags: RequestFlags): { valid_from: string; valid_to: string }
  * surface from the credential); everything else must be what was asked, or
  * the signers would sign something the requester never wrote.
  */
-function checkEcho(body: OverrideBody, asked: Record<string, unknown>): void {
+function checkEcho(body: OverrideBody, asked: OverrideRequest): void {
   const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
   const instant = (a: string, b: unknown): boolean => typeof b === 'string' && Date.parse(a) === Date.parse(b);
   const echoes: [string, boolean][] = [
@@ -232,7 +232,7 @@ Examples:
         if (opts.hold !== undefined && opts.gateAck === undefined) throw new GatewayError('USAGE', "`--hold` needs `--gate-ack`, echoing the hold's trip gate");
         // before the gateway records anything: a request whose file cannot be written is a request nobody can sign
         if (await access(opts.out).then(() => true, () => false)) throw new GatewayError('FILE_EXISTS', `\`${opts.out}\` already exists; refusing to overwrite it`, { path: opts.out });
-        const asked: Record<string, unknown> = {
+        const asked: OverrideRequest = {
           hold: opts.hold ?? null,
           step_digests: opts.step,
           trip_gate_ack: opts.gateAck ?? null,
@@ -244,10 +244,7 @@ Examples:
           ...(opts.incidentClass === undefined ? {} : { incident_class: opts.incidentClass }),
         };
         const answer = await connect(opts).requestOverride(asked);
-        const id = text(answer, 'id') ?? text(answer, 'override');
-        if (id === null || answer.body === undefined) {
-          throw new CountersignClientError('BAD_RESPONSE', 'the gateway did not return the override id and body; nothing was written');
-        }
+        const id = answer.id;
         let body: OverrideBody;
         try {
           body = parseOverrideBody(answer.body);
@@ -255,8 +252,7 @@ Examples:
           throw new CountersignClientError('BAD_RESPONSE', 'the override body the gateway returned is not valid; nothing was written');
         }
         const bodyHash = overrideBodyHash(body);
-        const claimed = text(answer, 'body_hash');
-        if (body.id !== id || (claimed !== null && claimed !== bodyHash)) {
+        if (body.id !== id || answer.body_hash !== bodyHash) {
           throw new CountersignClientError('BAD_RESPONSE', 'the override body the gateway returned does not match its id or hash; nothing was written');
         }
         checkEcho(body, asked);
@@ -344,11 +340,11 @@ Examples:
         const answer = await connect(opts).submitOverride(loaded.override, loaded.signatures);
         return {
           data: answer,
-          text: `granted lease ${text(answer, 'lease') ?? '?'} for override ${loaded.override}\n${fields([
-            ['valid from', answer['valid_from'] ?? null],
-            ['valid to', answer['valid_to'] ?? null],
-            ['steps unlocked', answer['step_digests'] ?? null],
-            ['evidence hash', answer['evidence_hash'] ?? null],
+          text: `granted lease ${answer.lease} for override ${loaded.override}\n${fields([
+            ['valid from', answer.valid_from],
+            ['valid to', answer.valid_to],
+            ['steps unlocked', answer.step_digests],
+            ['evidence hash', answer.evidence_hash],
           ])}`,
           exit: EXIT.OK,
         };

@@ -1,8 +1,9 @@
+import type { CanonicalValue } from '@countersign/core';
 import type { Command } from 'commander';
 import { GatewayError } from '../../errors.js';
 import { EXIT } from '../exit.js';
 import { clientAction, connect, connectionOptions, EXIT_CODES_HELP, type ConnectionFlags } from './connection.js';
-import { fields, text, type Outcome } from './output.js';
+import { fields, type Outcome } from './output.js';
 
 interface RegisterFlags extends ConnectionFlags {
   readonly for: string;
@@ -11,7 +12,7 @@ interface RegisterFlags extends ConnectionFlags {
   readonly params?: string;
 }
 
-function parseParams(json: string | undefined): Record<string, unknown> | undefined {
+function parseParams(json: string | undefined): Record<string, CanonicalValue> | undefined {
   if (json === undefined) return undefined;
   let value: unknown;
   try {
@@ -20,7 +21,8 @@ function parseParams(json: string | undefined): Record<string, unknown> | undefi
     throw new GatewayError('USAGE', '`--params` must be a JSON object such as `{"release":"v41"}`');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new GatewayError('USAGE', '`--params` must be a JSON object such as `{"release":"v41"}`');
-  return value as Record<string, unknown>;
+  // JSON.parse yields JSON values only; the gateway checks their bounds
+  return value as Record<string, CanonicalValue>;
 }
 
 export function register(program: Command): void {
@@ -64,11 +66,9 @@ Examples:
       clientAction(async (opts: RegisterFlags): Promise<Outcome> => {
         const params = parseParams(opts.params);
         const answer = await connect(opts).registerRollback({ step: opts.for, action: opts.action, target: opts.target, ...(params ? { params } : {}) });
-        const grant = answer['grant'];
-        const token = typeof grant === 'string' ? grant : typeof grant === 'object' && grant !== null ? text(grant as Record<string, unknown>, 'token') : null;
         return {
           data: answer,
-          text: `registered rollback ${text(answer, 'artifact') ?? '?'} for step ${opts.for}\n${fields([['digest', text(answer, 'digest')], ['step grant', token]])}`,
+          text: `registered rollback ${answer.artifact} for step ${opts.for}\n${fields([['digest', answer.digest], ['step grant', answer.grant]])}`,
           exit: EXIT.OK,
         };
       }),
@@ -90,7 +90,7 @@ Examples:
         const answer = await connect(opts).rollback(artifact);
         return {
           data: answer,
-          text: `started rollback ${artifact}\n${fields([['execution', text(answer, 'execution')], ['revoked leases', answer['revoked_leases'] ?? null]])}`,
+          text: `started rollback ${artifact}\n${fields([['execution', answer.execution], ['revoked leases', answer.revoked_leases]])}`,
           exit: EXIT.OK,
         };
       }),

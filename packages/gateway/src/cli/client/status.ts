@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { GatewayError } from '../../errors.js';
 import { EXIT } from '../exit.js';
 import { clientAction, connect, connectionOptions, EXIT_CODES_HELP, type ConnectionFlags } from './connection.js';
-import { fields, text, type Outcome } from './output.js';
+import { fields, type Outcome } from './output.js';
 import { proposalText } from './propose.js';
 
 const DEFAULT_WAIT = '5m';
@@ -33,9 +33,9 @@ export function requestText(view: RequestView): string {
     ['action', view.action],
     ['environment', view.environment],
     ['target', view.target],
-    ['risk', text(view, 'risk')],
+    ['risk', view.risk],
     ['digest', view.digest],
-    ['bundle', text(view, 'bundle_id')],
+    ['bundle', view.bundle_id],
     ['expires', view.expires_at],
     ['grant', view.grant],
   ]);
