@@ -3,14 +3,17 @@ import type { z } from 'zod';
 import {
   mediaType,
   type DeepReadonly,
+  type ArtifactList,
   type BundleActivation,
   type Checkpoint,
   type DecisionsResult,
   type ExecutionOutcome,
   type ExecutionResult,
+  type HaltList,
   type HaltRequest,
   type HaltResult,
   type Health,
+  type HoldList,
   type HoldRequest,
   type HoldResult,
   type InclusionProof,
@@ -20,6 +23,7 @@ import {
   type OverrideOpened,
   type OverrideRequest,
   type OverrideSignature,
+  type OverrideView,
   type PasskeyCreationOptions,
   type PasskeyList,
   type PasskeyRegistration,
@@ -293,6 +297,31 @@ export class CountersignClient {
 
   liftHalt(haltId: string, body: { readonly reason?: string } = {}): Promise<HaltResult> {
     return this.call('liftHalt', { id: haltId }, body);
+  }
+
+  /** The open holds, the policy's trip gates, and whether the caller may open, extend and lift holds. */
+  listHolds(): Promise<HoldList> {
+    return this.call('listHolds');
+  }
+
+  /** The active halts, and whether the caller holds halt authority. */
+  listHalts(): Promise<HaltList> {
+    return this.call('listHalts');
+  }
+
+  /** The registered rollback artifacts, newest first, with whether the caller may run each. */
+  listRollbacks(): Promise<ArtifactList> {
+    return this.call('listRollbacks');
+  }
+
+  /** Overrides waiting for their signatures, each with its exact body and hash. */
+  listOverrides(): Promise<{ overrides: OverrideView[] }> {
+    return this.call('listOverrides');
+  }
+
+  /** One override as it stands: its body, hash, status, lease or denying gates, and the seats the caller may sign. */
+  override(overrideId: string): Promise<OverrideView> {
+    return this.call('override', { id: overrideId });
   }
 
   /** The active policy bundle: id, name, environments, surfaces, actions. */

@@ -5,6 +5,7 @@
  * The gateway serves and validates by these objects and publishes them as
  * `/openapi.json`; the SDK calls by them and types its answers with them.
  */
+import { AUTHORITY_ENDPOINTS } from './authority.js';
 import type { Endpoint } from './endpoint.js';
 import { EXECUTION_ENDPOINTS } from './executions.js';
 import { HALT_ENDPOINTS } from './halts.js';
@@ -28,6 +29,7 @@ export const ENDPOINTS = {
   ...OVERRIDE_ENDPOINTS,
   ...ROLLBACK_ENDPOINTS,
   ...HALT_ENDPOINTS,
+  ...AUTHORITY_ENDPOINTS,
   ...POLICY_ENDPOINTS,
   ...TOKEN_ENDPOINTS,
   ...PASSKEY_ENDPOINTS,
@@ -38,6 +40,7 @@ export const ENDPOINTS = {
 export type EndpointName = keyof typeof ENDPOINTS;
 
 export { endpoint, mediaType, queryNames, type AnswerOf, type BodyOf, type DeepReadonly, type Endpoint } from './endpoint.js';
+export { ArtifactList, HaltList, HoldList, OverrideView } from './authority.js';
 export { ERROR_STATUS, ErrorBody, isErrorCode, statusOfCode, type ErrorCode } from './errors.js';
 export { Digest, Id, ID_MAX_LENGTH, IdParams, Instant, LongText, MAX_GRANT_TOKEN_LENGTH, Names, ShortText } from './bounds.js';
 export { DecisionsResult, Effect, ProposalResult, StepResult } from './proposals.js';

@@ -1,3 +1,4 @@
+import { ENDPOINTS } from '@countersign/client/contract';
 import { z } from 'zod';
 import { route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
@@ -13,17 +14,7 @@ const HaltAnswer = z.object({ halt: z.string(), revoked_grants: z.array(z.string
 
 export function haltRoutes(ctx: ServerContext): RouteSpec[] {
   return [
-    route({
-      method: 'GET',
-      path: '/v1/halts',
-      summary: "the active halts, and whether the caller holds halt authority (the policy's `halt.roles`)",
-      tag: 'halts',
-      operation: 'trace',
-      response: z.object({
-        halts: z.array(z.object({ id: z.string(), scope: Scope, reason: z.string(), issued_by: z.string().nullable(), issued_at: z.string() })),
-        environments: z.array(z.string()),
-        you_may: z.object({ halt: z.boolean() }),
-      }),
+    route(ENDPOINTS.listHalts, {
       handler: async ({ request }) => {
         const caller = callerFrom(request);
         const bundle = activePolicy(ctx)?.loaded.bundle;

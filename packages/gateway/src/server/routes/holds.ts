@@ -1,3 +1,4 @@
+import { ENDPOINTS } from '@countersign/client/contract';
 import { z } from 'zod';
 import { route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
@@ -8,28 +9,7 @@ const HoldAnswer = z.object({ hold: z.string(), revoked_leases: z.array(z.string
 
 export function holdRoutes(ctx: ServerContext): RouteSpec[] {
   return [
-    route({
-      method: 'GET',
-      path: '/v1/holds',
-      summary: "the open holds, the policy's trip gates, and whether the caller's roles may open, extend (add evidence) and lift holds",
-      tag: 'holds',
-      operation: 'trace',
-      response: z.object({
-        holds: z.array(
-          z.object({
-            id: z.string(),
-            trip_gate: z.string(),
-            scope: z.object({ environments: z.array(z.string()), classes: z.array(z.string()), actions: z.array(z.string()), targets: z.array(z.string()) }),
-            evidence: z.array(z.string()),
-            incident: z.string().nullable(),
-            reason: z.string(),
-            opened_by: z.string().nullable(),
-            opened_at: z.string(),
-          }),
-        ),
-        trip_gates: z.array(z.object({ id: z.string(), description: z.string() })),
-        you_may: z.object({ open: z.boolean(), add_evidence: z.boolean(), lift: z.boolean() }),
-      }),
+    route(ENDPOINTS.listHolds, {
       handler: async ({ request }) => {
         const caller = callerFrom(request);
         const bundle = activePolicy(ctx)?.loaded.bundle;

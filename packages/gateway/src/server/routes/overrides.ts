@@ -1,3 +1,4 @@
+import { ENDPOINTS, type OverrideView } from '@countersign/client/contract';
 import { z } from 'zod';
 import type { OverrideRecord } from '@countersign/core';
 import { ApiError, route, type RouteSpec } from '../app.js';
@@ -27,25 +28,7 @@ const Signature = z.union([
   }),
 ]);
 
-const OverrideView = z.object({
-  id: z.string(),
-  status: z.enum(['requested', 'granted', 'denied']),
-  body: z.record(z.string(), z.unknown()),
-  body_hash: z.string(),
-  hold: z.string().nullable(),
-  step_digests: z.array(z.string()),
-  incident: z.string().nullable(),
-  requester: z.string().nullable(),
-  request_surface: z.string().nullable(),
-  requested_at: z.string(),
-  decided_at: z.string().nullable(),
-  lease: z.string().nullable(),
-  codes: z.array(z.string()),
-  /** The signer seats the caller's roles fit (the policy's `overrides.signer_a_roles`, `signer_b_roles`, budgets' extra signers); the gates judge the rest at submit. */
-  you_may_sign: z.array(z.enum(['a', 'b', 'extra'])),
-});
-
-function overrideView(ctx: ServerContext, record: OverrideRecord, principal: string): z.infer<typeof OverrideView> {
+function overrideView(ctx: ServerContext, record: OverrideRecord, principal: string): OverrideView {
   const rules = activePolicy(ctx)?.loaded.bundle.overrides;
   const seats: ('a' | 'b' | 'extra')[] = [];
   if (rules !== undefined) {
@@ -73,13 +56,7 @@ function overrideView(ctx: ServerContext, record: OverrideRecord, principal: str
 
 export function overrideRoutes(ctx: ServerContext): RouteSpec[] {
   return [
-    route({
-      method: 'GET',
-      path: '/v1/overrides',
-      summary: 'overrides waiting for their signatures (status `requested`), oldest first, each with its exact body and body hash',
-      tag: 'overrides',
-      operation: 'trace',
-      response: z.object({ overrides: z.array(OverrideView) }),
+    route(ENDPOINTS.listOverrides, {
       handler: async ({ request }) => {
         const caller = callerFrom(request);
         // bounded: the first 200 waiting
@@ -87,14 +64,7 @@ export function overrideRoutes(ctx: ServerContext): RouteSpec[] {
         return { overrides: waiting.map((o) => overrideView(ctx, o, caller.principal)) };
       },
     }),
-    route({
-      method: 'GET',
-      path: '/v1/overrides/:id',
-      summary: 'an override as it stands: the exact body both signers sign, its hash, its status, its lease or the gates that denied it',
-      tag: 'overrides',
-      operation: 'trace',
-      params: IdParams,
-      response: OverrideView,
+    route(ENDPOINTS.override, {
       handler: async ({ params, request }) => {
         const caller = callerFrom(request);
         const record = ctx.reader.state.overrides.get(params.id);

@@ -1,3 +1,4 @@
+import { ENDPOINTS } from '@countersign/client/contract';
 import { z } from 'zod';
 import { ProposalStep } from '@countersign/core';
 import { route, type RouteSpec } from '../app.js';
@@ -7,29 +8,7 @@ import { holdsRole } from './authority-of.js';
 
 export function rollbackRoutes(ctx: ServerContext): RouteSpec[] {
   return [
-    route({
-      method: 'GET',
-      path: '/v1/rollbacks',
-      summary: "the registered rollback artifacts, newest first, each with whether the caller's rollback authority covers it (the policy's `rollback.roles` and `environments`)",
-      tag: 'rollbacks',
-      operation: 'trace',
-      response: z.object({
-        artifacts: z.array(
-          z.object({
-            id: z.string(),
-            reverses_step: z.string(),
-            action: z.string(),
-            environment: z.string(),
-            target: z.string(),
-            digest: z.string(),
-            status: z.string(),
-            registered_by: z.string().nullable(),
-            registered_at: z.string(),
-            execution: z.string().nullable(),
-            you_may_run: z.boolean(),
-          }),
-        ),
-      }),
+    route(ENDPOINTS.listRollbacks, {
       handler: async ({ request }) => {
         const caller = callerFrom(request);
         const authority = activePolicy(ctx)?.loaded.bundle.rollback;
