@@ -697,7 +697,8 @@ describe('countersign override', () => {
 describe('countersign rollback and halt', () => {
   it('registers a rollback for a step and prints the step grant it released', async () => {
     const gw = await fake({
-      'POST /v1/rollbacks': () => ({ status: 201, body: { ok: true, artifact: 'artifact-1', digest: 'sha256:' + 'a'.repeat(64), grant: { jti: 'grant-2', token: 'x.y.z' } } }),
+      // the contract's RollbackRegistered: the released grant is its compact JWS, or null
+      'POST /v1/rollbacks': () => ({ status: 201, body: { artifact: 'artifact-1', digest: 'sha256:' + 'a'.repeat(64), grant: 'x.y.z', step_granted: true } }),
       'POST /v1/rollbacks/:id/run': (c) => ({ body: { ok: true, artifact: c.params['id'], execution: 'execution-9', revoked_leases: ['lease-1'] } }),
     });
     const r = await countersign(['rollback', 'register', '--for', 'step-2', '--action', 'workers.rollback_pool', '--target', 'payments-worker', '--params', '{"release":"v41"}']);
