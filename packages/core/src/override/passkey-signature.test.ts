@@ -6,8 +6,9 @@ import type { HoldResult } from '../state/hold.js';
 import type { RequestOverrideResult, SubmitOverrideResult } from '../state/override.js';
 import type { RegisterRollbackResult } from '../state/rollback.js';
 import { checkTraceContract } from '../trace/check.js';
+import type { LedgerEntry } from '../ledger/entry.js';
 import type { OverrideBody } from './body.js';
-import { overrideBodyHash } from './body.js';
+import { overrideBodyHash, overrideBodyValue } from './body.js';
 import { overridePasskeyChallenge, verifyOverrideSignature, type OverridePasskeySignature, type OverrideSignerClaim } from './evidence.js';
 import { overrideBodyText, overrideSignatureText } from './signature-text.js';
 import { createHash } from 'node:crypto';
@@ -69,7 +70,7 @@ describe('override signatures by passkey', () => {
     // offline: a signed time edited afterwards, or the registration missing, no longer verifies
     const at = entries.findIndex((e) => e.type === 'override.granted');
     const signers = entry.payload['signers'] as Record<string, unknown>[];
-    const edited = entries.map((e, i) => (i === at ? { ...e, payload: { ...e.payload, signers: [{ ...signers[0], signed_at: '2025-06-01T09:00:00.000Z' }, signers[1]] } } : e));
+    const edited: LedgerEntry[] = entries.map((e, i) => (i === at ? { ...e, payload: { ...e.payload, signers: [{ ...signers[0], signed_at: '2025-06-01T09:00:00.000Z' }, signers[1]] } as LedgerEntry['payload'] } : e));
     expect(checkTraceContract(edited).filter((p) => p.field === 'signature')).toEqual([expect.objectContaining({ seq: entries[at]!.seq, type: 'override.granted' })]);
     expect(checkTraceContract(entries.filter((e) => e.type !== 'passkey.registered')).filter((p) => p.field === 'signature')).toHaveLength(2);
   });
@@ -120,7 +121,7 @@ describe('verifyOverrideSignature for a passkey', () => {
     const sig = passkeySignature(lena, requested.override, requested.body, claim);
     expect(verifyOverrideSignature(requested.override, sig, roster, registry)).toBe(true);
     // what the console computes from the body it shows, with core's browser entry and a hash
-    const bodyHash = `sha256:${createHash('sha256').update(overrideBodyText({ ...requested.body })).digest('hex')}`;
+    const bodyHash = `sha256:${createHash('sha256').update(overrideBodyText(overrideBodyValue(requested.body))).digest('hex')}`;
     expect(bodyHash).toBe(requested.body_hash);
     const challenge = createHash('sha256').update(overrideSignatureText(requested.override, bodyHash, { ...claim, key_id: lena.credentialId }, 'passkey')).digest('base64url');
     expect(challenge).toBe(overridePasskeyChallenge(requested.override, bodyHash, { ...claim, key_id: lena.credentialId }));
