@@ -60,9 +60,13 @@ export const ERROR_STATUS = {
   TOKEN_UNKNOWN: 401,
   TOKEN_EXPIRED: 401,
   TOKEN_REVOKED: 401,
+  // a surface that needs a client certificate (issue 16): the certificate is part of the credential
+  CLIENT_CERT_MISSING: 401,
+  CLIENT_CERT_INVALID: 401,
   // authority: the caller may not do this (DESIGN invariants 1, 4)
   FORBIDDEN: 403,
   CSRF_FAILED: 403,
+  CLIENT_CERT_MISMATCH: 403,
   NOT_TOKEN_ADMIN: 403,
   TOKEN_SELF_ISSUE: 403,
   TOKEN_SIGNING_SURFACE: 403,

@@ -1,5 +1,7 @@
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import type { ApiError } from '../server/app.js';
+import { ApiError } from '../server/api-error.js';
+import { FORBIDDEN_RULE } from '../server/forbidden.js';
+import { CLIENT_CERT_RULE, clientCertRefusal, type PeerConnection } from './client-cert.js';
 import type { CredentialStore } from './credential-store.js';
 import { authenticate, authorize, VerifiedCredentials, type AuthorityRoster, type Identity, type Operation } from './credentials.js';
 import { credentialHeader } from './session.js';
@@ -24,12 +26,19 @@ export interface GuardOptions {
   readonly clock: () => number;
   readonly authority: () => AuthorityView;
   /**
-   * Called on every 403 before it is thrown, so the gateway can write the
-   * denial to the ledger (`authority.rejected`, DESIGN.md invariant 7). If it
-   * throws, its error is answered instead of the 403: a refusal that could not
-   * be recorded is never answered as if it were (it throws a 503).
+   * Called on every 403, and every refused client certificate, before it is
+   * thrown, with the rule that refused, so the gateway can write the denial
+   * to the ledger (`authority.rejected`, DESIGN.md invariant 7). If it
+   * throws, its error is answered instead of the refusal: a refusal that
+   * could not be recorded is never answered as if it were (it throws a 503).
    */
-  readonly onForbidden?: (identity: Identity, operation: Operation, error: ApiError) => void | Promise<void>;
+  readonly onForbidden?: (identity: Identity, operation: Operation, error: ApiError, rule: string) => void | Promise<void>;
+  /**
+   * Surfaces whose tokens count only with a client certificate naming their
+   * principal (auth/client-cert.ts): 401 CLIENT_CERT_MISSING or _INVALID,
+   * 403 CLIENT_CERT_MISMATCH, each recorded through `onForbidden`.
+   */
+  readonly clientCertSurfaces?: ReadonlySet<string>;
 }
 
 /** Authenticate and authorize one request: `const identity = await guard(request, 'propose')`. */
@@ -45,13 +54,22 @@ export function createGuard(options: GuardOptions): Guard {
   return async (request, operation) => {
     // a bearer header, or the console's session cookie (with its CSRF token on any change)
     const identity = await authenticate(options.credentials, credentialHeader(request), options.clock(), verified);
+    // the certificate completes the credential, so it is checked before any right the credential carries
+    if (options.clientCertSurfaces?.has(identity.surface) === true) {
+      const refusal = clientCertRefusal(request.raw.socket as PeerConnection, identity.principal);
+      if (refusal !== null) {
+        const error = new ApiError(refusal.code, refusal.message);
+        if (options.onForbidden) await options.onForbidden(identity, operation, error, CLIENT_CERT_RULE);
+        throw error;
+      }
+    }
     request.identity = identity;
     const { roster, surfaces } = options.authority();
     try {
       authorize(identity, operation, roster, surfaces);
     } catch (err) {
       // still refused either way: a failure to record answers 503, never the operation
-      if (options.onForbidden) await options.onForbidden(identity, operation, err as ApiError);
+      if (options.onForbidden) await options.onForbidden(identity, operation, err as ApiError, FORBIDDEN_RULE);
       throw err;
     }
     return identity;

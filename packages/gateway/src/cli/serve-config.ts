@@ -56,6 +56,12 @@ export const ServeConfig = z.strictObject({
     .strictObject({
       cert: Path.describe('certificate chain, PEM (COUNTERSIGN_TLS_CERT, --tls-cert); re-read on SIGHUP'),
       key: Path.describe('its private key, PEM (COUNTERSIGN_TLS_KEY, --tls-key); re-read on SIGHUP'),
+      client_ca: Path.optional().describe('CA certificates, PEM, that client certificates must chain to (COUNTERSIGN_TLS_CLIENT_CA, --tls-client-ca); re-read on SIGHUP'),
+      client_cert_surfaces: z
+        .array(z.string().min(1).max(128))
+        .min(1)
+        .optional()
+        .describe('surfaces whose tokens count only with a client certificate naming their principal (COUNTERSIGN_TLS_CLIENT_CERT_SURFACES, --tls-client-cert-surfaces); needs client_ca'),
     })
     .optional(),
   console: z
@@ -122,6 +128,8 @@ export function applyServeConfig(command: Command, config: ServeConfig, path: st
     replicaRefresh: config.limits?.replica_refresh,
     tlsCert: file(config.tls?.cert),
     tlsKey: file(config.tls?.key),
+    tlsClientCa: file(config.tls?.client_ca),
+    tlsClientCertSurfaces: config.tls?.client_cert_surfaces?.join(','),
     consoleSurface: config.console?.surface,
     oidcIssuer: config.console?.oidc?.issuer,
     oidcClientId: config.console?.oidc?.client_id,

@@ -10,6 +10,7 @@ import { GatewayError } from '../errors.js';
 import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
 import { applyServeConfig, loadServeConfig, serveConfigJsonSchema } from './serve-config.js';
 import { exitCodesHelp } from './help.js';
+import type { TlsMaterial } from '../server/app.js';
 
 interface ServeOptions {
   policy?: string;
@@ -34,6 +35,8 @@ interface ServeOptions {
   printConfigSchema?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  tlsClientCa?: string;
+  tlsClientCertSurfaces?: string;
 }
 
 export function register(program: Command): void {
@@ -57,6 +60,12 @@ export function register(program: Command): void {
     .option('--max-body <bytes>', 'largest request body accepted; bundle activation allows 2 MiB', String(DEFAULT_BODY_LIMIT_BYTES))
     .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this certificate chain (PEM); re-read with --tls-key on SIGHUP, open connections kept').env('COUNTERSIGN_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'the TLS private key (PEM)').env('COUNTERSIGN_TLS_KEY'))
+    .addOption(new Option('--tls-client-ca <file>', 'ask every TLS client for a certificate and check it against these CAs (PEM); re-read on SIGHUP').env('COUNTERSIGN_TLS_CLIENT_CA'))
+    .addOption(
+      new Option('--tls-client-cert-surfaces <ids>', "comma-separated surfaces (executors) whose tokens count only with a client certificate naming the token's principal").env(
+        'COUNTERSIGN_TLS_CLIENT_CERT_SURFACES',
+      ),
+    )
     .addOption(new Option('--public-url <url>', 'the URL browsers reach this gateway at: console links and the sign-in redirect (default: the bound address)').env('COUNTERSIGN_PUBLIC_URL'))
     .option('--console-surface <id>', 'the surface approver console sessions act from; the policy must declare it', 'approver-console')
     .addOption(new Option('--oidc-issuer <url>', 'console sign-in: the OpenID Connect provider (its client secret, if any, in COUNTERSIGN_OIDC_CLIENT_SECRET)').env('COUNTERSIGN_OIDC_ISSUER'))
@@ -81,6 +90,14 @@ needs it as a bearer token).
 TLS: --tls-cert and --tls-key serve HTTPS; SIGHUP re-reads both files for new
 connections without dropping open ones (a file that fails to load keeps the
 previous certificate, and says so in the log).
+
+Client certificates: --tls-client-ca CA.pem --tls-client-cert-surfaces executor
+makes a token of the surface \`executor\` count only over a connection whose
+client certificate chains to CA.pem and names the token's principal (a URI
+SAN countersign:principal/<id>, else the subject CN): without one 401
+CLIENT_CERT_MISSING, with a bad one 401 CLIENT_CERT_INVALID, for another
+principal 403 CLIENT_CERT_MISMATCH, each recorded as authority.rejected.
+Other surfaces connect without a certificate. SIGHUP re-reads the CA too.
 
 Policy: the ledger records its bundles with their full text. The first start
 installs --policy; later starts run the bundle in force and refuse a --policy
@@ -115,7 +132,15 @@ ${exitCodesHelp({ ok: 'stopped by SIGTERM or SIGINT after draining', usage: 'bad
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
         throw new GatewayError('USAGE', 'TLS needs both `--tls-cert` and `--tls-key`');
       }
-      const tls = opts.tlsCert === undefined || opts.tlsKey === undefined ? undefined : readTls(opts.tlsCert, opts.tlsKey);
+      const clientCertSurfaces = (opts.tlsClientCertSurfaces ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+      if (opts.tlsClientCa !== undefined && opts.tlsCert === undefined) throw new GatewayError('USAGE', '`--tls-client-ca` needs TLS: give `--tls-cert` and `--tls-key`');
+      if ((opts.tlsClientCa === undefined) !== (clientCertSurfaces.length === 0)) {
+        throw new GatewayError('USAGE', 'client certificates need both `--tls-client-ca` and `--tls-client-cert-surfaces`');
+      }
+      const tls = opts.tlsCert === undefined || opts.tlsKey === undefined ? undefined : readTls(opts.tlsCert, opts.tlsKey, opts.tlsClientCa);
       if ((opts.db === undefined) === (opts.postgres === undefined)) {
         throw new GatewayError('USAGE', 'give exactly one of `--db FILE` or `--postgres URL`');
       }
@@ -171,6 +196,7 @@ ${exitCodesHelp({ ok: 'stopped by SIGTERM or SIGINT after draining', usage: 'bad
         ...(opts.postgres === undefined ? {} : { replicaRefreshMs }),
         observability: createObservability(),
         ...(tls === undefined ? {} : { tls }),
+        ...(clientCertSurfaces.length === 0 ? {} : { clientCertSurfaces }),
         ...(process.env['COUNTERSIGN_METRICS_TOKEN'] ? { metricsToken: process.env['COUNTERSIGN_METRICS_TOKEN'] } : {}),
         console: {
           surface: opts.consoleSurface,
@@ -202,7 +228,7 @@ ${exitCodesHelp({ ok: 'stopped by SIGTERM or SIGINT after draining', usage: 'bad
         // new connections get the files as they are now; open ones keep theirs
         process.on('SIGHUP', () => {
           try {
-            gateway.reloadTls(readTls(opts.tlsCert!, opts.tlsKey!));
+            gateway.reloadTls(readTls(opts.tlsCert!, opts.tlsKey!, opts.tlsClientCa));
             gateway.app.log.info('tls certificate reloaded');
           } catch (err) {
             gateway.app.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'tls reload failed; the previous certificate stays in use');
@@ -220,8 +246,8 @@ ${exitCodesHelp({ ok: 'stopped by SIGTERM or SIGINT after draining', usage: 'bad
     });
 }
 
-/** Certificate and key from their files; a USAGE error names the one that cannot be read. */
-function readTls(certPath: string, keyPath: string): { readonly cert: Buffer; readonly key: Buffer } {
+/** Certificate, key and client CA from their files; a USAGE error names the one that cannot be read. */
+function readTls(certPath: string, keyPath: string, clientCaPath: string | undefined): TlsMaterial {
   const read = (path: string, what: string): Buffer => {
     try {
       return readFileSync(path);
@@ -229,5 +255,5 @@ function readTls(certPath: string, keyPath: string): { readonly cert: Buffer; re
       throw new GatewayError('USAGE', `cannot read the TLS ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   };
-  return { cert: read(certPath, 'certificate'), key: read(keyPath, 'key') };
+  return { cert: read(certPath, 'certificate'), key: read(keyPath, 'key'), ...(clientCaPath === undefined ? {} : { clientCa: read(clientCaPath, 'client CA') }) };
 }

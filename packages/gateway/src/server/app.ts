@@ -80,6 +80,22 @@ export function route(spec: RouteSpec | Endpoint, server?: RouteHandler<z.ZodTyp
 /** Authenticate and authorize a request for `operation`; throws an ApiError (401/403) to refuse. */
 export type RouteGuard = (request: FastifyRequest, operation: string) => Promise<void>;
 
+/** HTTPS material, PEM: the certificate chain, its key, and the CAs client certificates must chain to. */
+export interface TlsMaterial {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly clientCa?: Buffer;
+}
+
+/**
+ * node:tls server options for `tls`, for the server and for each reload.
+ * `rejectUnauthorized: false`: an approver's browser has no client
+ * certificate and must still connect; the verdict is `socket.authorized`.
+ */
+export function httpsOptions(tls: TlsMaterial): { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean; rejectUnauthorized?: boolean } {
+  return { cert: tls.cert, key: tls.key, ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false }) };
+}
+
 export interface AppOptions {
   readonly routes: readonly RouteSpec[];
   /** Required when any route names an `operation`: an unguarded route with an operation fails closed. */
@@ -89,8 +105,13 @@ export interface AppOptions {
   readonly logLevel?: string;
   readonly title?: string;
   readonly version?: string;
-  /** Serve HTTPS with this certificate and key (PEM); `server.setSecureContext` replaces them later. */
-  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  /**
+   * Serve HTTPS with this certificate and key (PEM); `server.setSecureContext`
+   * replaces them later. With `clientCa`, every handshake asks for a client
+   * certificate and checks it against these CAs without refusing the
+   * connection: the guard decides per surface (auth/client-cert.ts).
+   */
+  readonly tls?: TlsMaterial;
 }
 
 export { ApiError, DEFAULT_BODY_LIMIT_BYTES };
@@ -160,7 +181,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // onRequest hook below, router errors by frameworkErrors, the HTTP
     // parser's errors and a failed Expect in protocol-errors.ts.
     return503OnClosing: false,
-    ...(options.tls === undefined ? { http: { requireHostHeader: false } } : { https: { cert: options.tls.cert, key: options.tls.key, requireHostHeader: false } }),
+    ...(options.tls === undefined ? { http: { requireHostHeader: false } } : { https: { ...httpsOptions(options.tls), requireHostHeader: false } }),
     clientErrorHandler: answerClientError,
     // a path parameter is an id at most (routes/bounds.ts): the router and the schema bound it alike
     routerOptions: { maxParamLength: ID_MAX_LENGTH },

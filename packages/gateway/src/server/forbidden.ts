@@ -37,11 +37,12 @@ const ENTRY_OPERATION = {
 export const FORBIDDEN_RULE = 'auth:operations';
 
 /**
- * What an auth-layer 403 records as `authority.rejected` (DESIGN invariant 7:
+ * What an auth-layer refusal (a 403, or a client certificate refused under
+ * `tls:client_cert`) records as `authority.rejected` (DESIGN invariant 7:
  * a denied attempt is a ledger entry, never a silent no): an agent token
  * calling approve, hold or override leaves a trace the postmortem reads. The
  * entry goes through the gateway's one writer (`Gateway.recordRefusal`).
  */
-export function forbiddenRefusal(operation: Operation, code: string): { readonly operation: EntryOperation; readonly code: string; readonly rule: string } {
-  return { operation: ENTRY_OPERATION[operation], code, rule: FORBIDDEN_RULE };
+export function forbiddenRefusal(operation: Operation, code: string, rule: string = FORBIDDEN_RULE): { readonly operation: EntryOperation; readonly code: string; readonly rule: string } {
+  return { operation: ENTRY_OPERATION[operation], code, rule };
 }

@@ -22,7 +22,7 @@ import type { Observability } from '../observability/index.js';
 import { GatewayError } from '../errors.js';
 import { readPolicyFile } from '../policy-file.js';
 import { Gateway } from '../service/gateway.js';
-import { ApiError, buildApp, type RouteSpec } from './app.js';
+import { ApiError, buildApp, httpsOptions, type RouteSpec, type TlsMaterial } from './app.js';
 import { ChangeFeed } from './change-feed.js';
 import { activePolicy, servedPolicy, type GatewayPort, type ServedPolicy, type ServerContext } from './context.js';
 import { forbiddenRefusal } from './forbidden.js';
@@ -76,8 +76,15 @@ export interface GatewayServerOptions {
    * store and the Gateway are wrapped here, and `GET /metrics` is mounted.
    */
   readonly observability?: Observability;
-  /** HTTPS: certificate chain and key, PEM. `reloadTls` swaps them for new connections. */
-  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  /** HTTPS: certificate chain and key, PEM, and the client CA if any. `reloadTls` swaps them for new connections. */
+  readonly tls?: TlsMaterial;
+  /**
+   * Surfaces whose tokens count only over a connection with a client
+   * certificate that chains to `tls.clientCa` and names the token's principal
+   * (auth/client-cert.ts): executors, whose stolen token alone must not run a
+   * grant. Needs `tls.clientCa`; every surface must be declared by the bundle in force.
+   */
+  readonly clientCertSurfaces?: readonly string[];
   /** When set, `GET /metrics` needs it as a bearer token (compared in constant time). */
   readonly metricsToken?: string;
   /** The approver console at /console (issue 14): its surface, public URL and sign-in. Absent: no console. */
@@ -90,7 +97,7 @@ export interface GatewayServer {
   readonly policy: Pick<LoadedPolicy, 'bundle' | 'bundleId'>;
   readonly gateway: Gateway;
   /** New TLS connections use this certificate and key; open ones keep theirs (HTTPS only). */
-  reloadTls(tls: { readonly cert: Buffer; readonly key: Buffer }): void;
+  reloadTls(tls: TlsMaterial): void;
   /** Stop accepting requests, answer waiters, drain in-flight requests, flush the ledger (final checkpoint), close the stores. */
   close(): Promise<void>;
 }
@@ -105,6 +112,9 @@ export const DEFAULT_EXPIRE_INTERVAL_MS = 5_000;
  */
 export async function startGateway(options: GatewayServerOptions): Promise<GatewayServer> {
   const clock = options.clock ?? (() => Date.now());
+  const clientCertSurfaces = new Set(options.clientCertSurfaces ?? []);
+  if (clientCertSurfaces.size > 0 && options.tls?.clientCa === undefined) throw new GatewayError('USAGE', 'client certificates for surfaces need TLS with a client CA (`--tls-client-ca`)');
+  if (clientCertSurfaces.size === 0 && options.tls?.clientCa !== undefined) throw new GatewayError('USAGE', 'a client CA without surfaces checks nobody; name them with `--tls-client-cert-surfaces`');
   const observability = options.observability;
   const given = options.policyPath === undefined ? null : servedPolicy(readPolicyFile(options.policyPath));
   const store = observability ? observability.instrumentStore(options.store) : options.store;
@@ -349,6 +359,15 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     }
   };
 
+  if (clientCertSurfaces.size > 0) {
+    // a misspelt surface would leave the real one without the check: refuse to start instead
+    const declared = activePolicy(ctx)?.surfaces ?? new Set<string>();
+    const unknown = [...clientCertSurfaces].filter((s) => !declared.has(s));
+    if (unknown.length > 0) {
+      await gateway.close();
+      throw new GatewayError('USAGE', `client certificate surfaces not declared by the policy in force: ${unknown.map((s) => `\`${s}\``).join(', ')}`);
+    }
+  }
   const guard = createGuard({
     credentials: options.credentials,
     clock,
@@ -358,10 +377,11 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
       if (served === null) return { roster: { get: () => undefined }, surfaces: new Set<string>() };
       return { roster: served.roster, surfaces: served.surfaces };
     },
+    ...(clientCertSurfaces.size === 0 ? {} : { clientCertSurfaces }),
     // DESIGN invariant 7: a refusal that cannot be recorded is not answered as one (503 instead)
-    onForbidden: async (identity, operation, error) => {
+    onForbidden: async (identity, operation, error, rule) => {
       try {
-        await port.recordRefusal({ principal: identity.principal, surface: identity.surface, credential: identity.credentialId }, forbiddenRefusal(operation, error.code));
+        await port.recordRefusal({ principal: identity.principal, surface: identity.surface, credential: identity.credentialId }, forbiddenRefusal(operation, error.code, rule));
       } catch (err) {
         observability?.sequencerObserver.error?.(err);
         log?.error({ err }, 'recording a refusal failed; answered 503 instead');
@@ -433,9 +453,12 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     },
     gateway,
     reloadTls(tls) {
-      const server = app.server as unknown as { setSecureContext?: (options: { cert: Buffer; key: Buffer }) => void };
+      const server = app.server as unknown as { setSecureContext?: (options: ReturnType<typeof httpsOptions>) => void };
       if (options.tls === undefined || server.setSecureContext === undefined) throw new GatewayError('USAGE', 'this gateway serves plain HTTP: there is no certificate to reload');
-      server.setSecureContext({ cert: tls.cert, key: tls.key });
+      // whether handshakes ask for a client certificate is fixed at start; only the CAs they chain to change
+      if ((tls.clientCa === undefined) !== (options.tls.clientCa === undefined)) throw new GatewayError('USAGE', 'a reload keeps or omits the client CA as the gateway started');
+      const { cert, key, ca } = httpsOptions(tls);
+      server.setSecureContext({ cert, key, ...(ca === undefined ? {} : { ca }) });
     },
     close() {
       closing ??= (async () => {
