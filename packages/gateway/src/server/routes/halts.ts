@@ -1,16 +1,9 @@
 import { ENDPOINTS } from '@countersign/client/contract';
-import { z } from 'zod';
 import { route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
-import { defined, Id, IdParams, ShortText } from './bounds.js';
+import { defined } from './bounds.js';
 import { holdsRole } from './authority-of.js';
 
-const Scope = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('environment'), environment: Id }),
-  z.strictObject({ kind: z.literal('incident'), incident: Id }),
-  z.strictObject({ kind: z.literal('all') }),
-]);
-const HaltAnswer = z.object({ halt: z.string(), revoked_grants: z.array(z.string()), revoked_leases: z.array(z.string()) });
 
 export function haltRoutes(ctx: ServerContext): RouteSpec[] {
   return [
@@ -26,30 +19,14 @@ export function haltRoutes(ctx: ServerContext): RouteSpec[] {
         };
       },
     }),
-    route({
-      method: 'POST',
-      path: '/v1/halts',
-      summary: 'suspend every grant and lease in a scope at once (halt authority, one key)',
-      tag: 'halts',
-      operation: 'halt',
-      body: z.strictObject({ scope: Scope, reason: ShortText.optional() }),
-      response: HaltAnswer,
-      status: 201,
+    route(ENDPOINTS.halt, {
       handler: async ({ body, request }) => {
         const caller = callerFrom(request);
         const result = await run(ctx, () => ctx.gateway.halt(caller, { scope: body.scope, ...defined({ reason: body.reason }) }));
         return { halt: result.halt, revoked_grants: [...result.revoked_grants], revoked_leases: [...result.revoked_leases] };
       },
     }),
-    route({
-      method: 'POST',
-      path: '/v1/halts/:id/lift',
-      summary: 'lift a halt',
-      tag: 'halts',
-      operation: 'halt_lift',
-      params: IdParams,
-      body: z.strictObject({ reason: ShortText.optional() }),
-      response: HaltAnswer,
+    route(ENDPOINTS.liftHalt, {
       handler: async ({ params, body, request }) => {
         const caller = callerFrom(request);
         const result = await run(ctx, () => ctx.gateway.liftHalt(caller, { halt: params.id, ...defined(body) }));

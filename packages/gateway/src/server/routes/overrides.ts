@@ -1,32 +1,10 @@
 import { ENDPOINTS, type OverrideView } from '@countersign/client/contract';
-import { z } from 'zod';
 import type { OverrideRecord } from '@countersign/core';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
-import { defined, Digest, Id, IdParams, Instant, LongText, Names } from './bounds.js';
+import { defined } from './bounds.js';
 import { holdsRole } from './authority-of.js';
 
-const Claim = {
-  role: z.enum(['a', 'b', 'extra']),
-  signer: Id,
-  /** A roster key's id, or a passkey's credential id. */
-  key_id: Id,
-  surface: Id,
-  signed_at: Instant,
-  body_hash: Digest,
-};
-/** A roster key's Ed25519 signature (`kind` absent or `key`), or a registered passkey's WebAuthn assertion (issue 14). */
-const Signature = z.union([
-  z.strictObject({ ...Claim, kind: z.literal('key').optional(), signature: z.string().min(1).max(200) }),
-  z.strictObject({
-    ...Claim,
-    kind: z.literal('passkey'),
-    // an RS256 signature of a 4096-bit key is 683 base64url characters
-    signature: z.string().min(1).max(1_024),
-    authenticator_data: z.string().min(1).max(2_048),
-    client_data_json: z.string().min(1).max(4_096),
-  }),
-]);
 
 function overrideView(ctx: ServerContext, record: OverrideRecord, principal: string): OverrideView {
   const rules = activePolicy(ctx)?.loaded.bundle.overrides;
@@ -72,26 +50,7 @@ export function overrideRoutes(ctx: ServerContext): RouteSpec[] {
         return overrideView(ctx, record, caller.principal);
       },
     }),
-    route({
-      method: 'POST',
-      path: '/v1/overrides',
-      summary: 'request an override lease; the answer carries the canonical body the two signers sign on their own machines',
-      tag: 'overrides',
-      operation: 'override_request',
-      body: z.strictObject({
-        hold: Id.nullable(),
-        step_digests: z.array(Digest).min(1).max(64),
-        trip_gate_ack: z.string().max(32).nullable(),
-        valid_from: Instant,
-        valid_to: Instant,
-        scope: z.strictObject({ environments: Names, actions: Names, targets: Names }),
-        reason_code: z.string().min(1).max(64),
-        reason_text: LongText,
-        rollback_artifact: Id,
-        incident_class: Id.optional(),
-      }),
-      response: z.object({ id: z.string(), override: z.string(), body: z.record(z.string(), z.unknown()), body_hash: z.string() }),
-      status: 201,
+    route(ENDPOINTS.requestOverride, {
       handler: async ({ body, request }) => {
         const caller = callerFrom(request);
         const { incident_class, ...rest } = body;
@@ -99,22 +58,7 @@ export function overrideRoutes(ctx: ServerContext): RouteSpec[] {
         return { id: result.override, override: result.override, body: { ...result.body }, body_hash: result.body_hash };
       },
     }),
-    route({
-      method: 'POST',
-      path: '/v1/overrides/:id/submit',
-      summary: 'submit the signatures of an override: every gate (O1-O8) is checked and every attempt recorded; a lease on success',
-      tag: 'overrides',
-      operation: 'override_submit',
-      params: IdParams,
-      body: z.strictObject({ signatures: z.array(Signature).min(1).max(8) }),
-      response: z.object({
-        override: z.string(),
-        lease: z.string(),
-        valid_from: z.string(),
-        valid_to: z.string(),
-        step_digests: z.array(z.string()),
-        evidence_hash: z.string(),
-      }),
+    route(ENDPOINTS.submitOverride, {
       handler: async ({ params, body, request }) => {
         const caller = callerFrom(request);
         const result = await run(ctx, () => ctx.gateway.submitOverride(caller, { override: params.id, signatures: body.signatures }));

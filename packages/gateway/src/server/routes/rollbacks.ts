@@ -1,9 +1,6 @@
 import { ENDPOINTS } from '@countersign/client/contract';
-import { z } from 'zod';
-import { ProposalStep } from '@countersign/core';
 import { route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
-import { Id, IdParams } from './bounds.js';
 import { holdsRole } from './authority-of.js';
 
 export function rollbackRoutes(ctx: ServerContext): RouteSpec[] {
@@ -32,21 +29,7 @@ export function rollbackRoutes(ctx: ServerContext): RouteSpec[] {
         };
       },
     }),
-    route({
-      method: 'POST',
-      path: '/v1/rollbacks',
-      summary: "register the rollback of a step (its own action, target, parameters and digest); may release the step's grant",
-      tag: 'rollbacks',
-      operation: 'rollback_register',
-      body: z.strictObject({ step: Id, action: Id, target: z.string().min(1).max(300), params: ProposalStep.shape.params.optional() }),
-      response: z.object({
-        artifact: z.string(),
-        digest: z.string(),
-        /** The reversed step's grant, when this released it and the caller proposed the step; otherwise null. */
-        grant: z.string().nullable(),
-        step_granted: z.boolean(),
-      }),
-      status: 201,
+    route(ENDPOINTS.registerRollback, {
       handler: async ({ body, request }) => {
         const caller = callerFrom(request);
         const { params, ...rest } = body;
@@ -61,15 +44,7 @@ export function rollbackRoutes(ctx: ServerContext): RouteSpec[] {
         };
       },
     }),
-    route({
-      method: 'POST',
-      path: '/v1/rollbacks/:id/run',
-      summary: 'run a registered rollback artifact (rollback authority, no new quorum); revokes the live leases of its scope',
-      tag: 'rollbacks',
-      operation: 'rollback',
-      params: IdParams,
-      body: z.strictObject({}).optional(),
-      response: z.object({ artifact: z.string(), execution: z.string(), revoked_leases: z.array(z.string()) }),
+    route(ENDPOINTS.rollback, {
       handler: async ({ params, request }) => {
         const caller = callerFrom(request);
         const result = await run(ctx, () => ctx.gateway.runRollback(caller, { artifact: params.id }));
