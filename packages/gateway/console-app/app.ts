@@ -7,6 +7,17 @@
  */
 
 import { overrideBodyText, overrideSignatureText, statementText, type CanonicalValue, type OverrideSignerClaim, type SignerRole, type StatementFields } from '@countersign/core/browser';
+// the contract's types (issue 14, part 7): type-only, erased from the bundle, so
+// the page reads exactly the fields the gateway's schemas promise
+import type {
+  ArtifactList,
+  HaltList,
+  HoldList,
+  ListedRequestView,
+  OverrideView,
+  PasskeyView,
+  RequestView as ContractRequestView,
+} from '@countersign/client/contract';
 import { browserSupportsWebAuthn, startAuthentication, startRegistration, type PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/browser';
 
 interface Session {
@@ -20,98 +31,22 @@ interface SignInWays {
   readonly token: boolean;
 }
 
-interface Approval {
-  readonly approver: string;
-  readonly decision: 'approve' | 'deny';
-  readonly surface: string;
-  readonly attestation: string;
-  readonly signed_at: string;
-}
 
-interface RequestView {
-  readonly id: string;
-  readonly status: string;
-  readonly digest: string;
-  readonly bundle_id: string | null;
-  readonly action: string;
-  readonly environment: string;
-  readonly target: string;
-  readonly params: Record<string, unknown>;
-  readonly risk: string;
-  readonly class: string | null;
-  readonly rationale: string | null;
-  readonly expected_consequence: string | null;
-  readonly rollback_plan: string | null;
-  readonly incident: string | null;
-  readonly agent: string;
-  readonly on_behalf_of: string;
-  readonly surface: string;
-  readonly requirements: { readonly quorum: { roles: string[]; count: number }[]; readonly surfaces: string[]; readonly attestation: 'key' | 'any' };
-  readonly approvals: Approval[];
-  readonly opened_at: string;
-  readonly expires_at: string;
-  readonly awaiting_rollback: boolean;
-  readonly approvable?: { readonly by_you: boolean; readonly reasons: string[] };
-}
 
-interface PasskeyView {
-  readonly credential_id: string;
-  readonly principal: string;
-  readonly algorithm: number;
-  readonly origin: string;
-  readonly registered_at: string;
-  readonly revoked_at: string | null;
-  readonly revoked_by: string | null;
-}
 
+
+
+
+
+
+/** A request by id, or as the inbox lists it (with the caller's verdict). */
+type RequestView = ContractRequestView & { readonly approvable?: ListedRequestView['approvable'] };
+type HoldView = HoldList['holds'][number];
+type HaltView = HaltList['halts'][number];
+type ArtifactView = ArtifactList['artifacts'][number];
+/** The documented error body; `details.codes` lists every code of a refusal with several (an override's gates). */
 interface ApiFailure {
   readonly error: { readonly code: string; readonly message: string; readonly details?: { readonly codes?: readonly string[] } };
-}
-
-interface HoldView {
-  readonly id: string;
-  readonly trip_gate: string;
-  readonly scope: { readonly environments: string[]; readonly classes: string[]; readonly actions: string[]; readonly targets: string[] };
-  readonly evidence: string[];
-  readonly incident: string | null;
-  readonly reason: string;
-  readonly opened_by: string | null;
-  readonly opened_at: string;
-}
-
-interface HaltView {
-  readonly id: string;
-  readonly scope: { readonly kind: 'environment'; readonly environment: string } | { readonly kind: 'incident'; readonly incident: string } | { readonly kind: 'all' };
-  readonly reason: string;
-  readonly issued_by: string | null;
-  readonly issued_at: string;
-}
-
-interface ArtifactView {
-  readonly id: string;
-  readonly reverses_step: string;
-  readonly action: string;
-  readonly environment: string;
-  readonly target: string;
-  readonly digest: string;
-  readonly status: string;
-  readonly execution: string | null;
-  readonly you_may_run: boolean;
-}
-
-interface OverrideView {
-  readonly id: string;
-  readonly status: 'requested' | 'granted' | 'denied';
-  readonly body: { readonly [key: string]: CanonicalValue };
-  readonly body_hash: string;
-  readonly hold: string | null;
-  readonly step_digests: string[];
-  readonly requester: string | null;
-  readonly request_surface: string | null;
-  readonly requested_at: string;
-  readonly lease: string | null;
-  readonly codes: string[];
-  readonly you_may_sign: SignerRole[];
 }
 
 /** What each refusal code means to the person reading it; the code itself is always shown too. */
@@ -794,7 +729,7 @@ async function overridePage(id: string): Promise<void> {
   const o = got.value;
   const current = session!;
   // the hash is computed here, from the body shown, not taken from the gateway
-  const computed = `sha256:${hex(await sha256(overrideBodyText(o.body)))}`;
+  const computed = `sha256:${hex(await sha256(overrideBodyText(o.body as { readonly [key: string]: CanonicalValue })))}`;
   const hashMatches = computed === o.body_hash;
   const passkeys = await usablePasskeys();
   const seat = el('select', { id: 'seat', name: 'seat' }, ...(['a', 'b', 'extra'] as const).map((r) => el('option', { value: r }, r === 'extra' ? 'extra signer' : `signer ${r.toUpperCase()}`)));
