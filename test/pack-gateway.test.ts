@@ -81,7 +81,7 @@ describe('the gateway an operator installs', () => {
     mkdirSync(app);
     const third = writeOfflineProject(app, tarballs, packed, { allowScripts: { 'better-sqlite3': true } });
     expect(Object.entries(third).filter(([, e]) => e.hasInstallScript === true).map(([path]) => path)).toEqual(['node_modules/better-sqlite3']);
-    npm(['ci', '--offline'], app, { npm_config_build_from_source: 'true', CFLAGS: '-O0', CXXFLAGS: '-O0', ...localNodeDir() });
+    npm(['ci', '--offline'], app, { npm_config_build_from_source: 'true', CFLAGS: '-O0', CXXFLAGS: '-O0', ...localNodeDir() }, INSTALL_TIMEOUT_MS);
     expect(existsSync(join(app, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node'))).toBe(true);
 
     const init = await run(['init', 'cs', '--json'], app);
@@ -114,6 +114,9 @@ describe('the gateway an operator installs', () => {
       const page = await fetch(`${url}/console`);
       expect(page.status).toBe(200);
       expect(await page.text()).toContain('/console/assets/app.js');
+      const style = await fetch(`${url}/console/assets/style.css`);
+      expect(style.status).toBe(200);
+      expect(await style.text()).toBe(readFileSync(join(app, 'node_modules', '@countersign', 'gateway', 'console', 'style.css'), 'utf8'));
 
       const proposal = JSON.parse(readFileSync(join(app, 'node_modules', '@countersign', 'gateway', 'dist', 'examples', 'payments', 'proposals', 'status-update.json'), 'utf8')) as unknown;
       const answer = await fetch(`${url}/v1/proposals`, { method: 'POST', headers: { authorization: `Bearer ${agent.token}`, 'content-type': 'application/json' }, body: JSON.stringify(proposal) });

@@ -32,8 +32,14 @@ export interface Packed {
   readonly files: readonly { readonly path: string }[];
 }
 
-export function npm(args: string[], cwd: string, env: Readonly<Record<string, string>> = {}): string {
-  return execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false', ...env } });
+/** `npm ARGS` in `cwd`; killed after `timeoutMs`, since a test's own timeout cannot interrupt a synchronous call. */
+export function npm(args: string[], cwd: string, env: Readonly<Record<string, string>> = {}, timeoutMs = 300_000): string {
+  return execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    env: { ...process.env, npm_config_update_notifier: 'false', ...env },
+  });
 }
 
 /** `npm pack` of packages/<name> for each name, into `destination`, in the order given. */
