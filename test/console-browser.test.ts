@@ -278,7 +278,7 @@ describe('the approver console in Chromium', () => {
     await page.goto(`${consoleUrl}/console/passkeys`);
     await page.waitForSelector('#passkeys');
     await page.click('#passkeys button');
-    await page.waitForFunction(() => document.querySelector('#passkeys')?.textContent?.includes('revoked by priya') ?? false);
+    await page.waitForFunction("document.querySelector('#passkeys')?.textContent?.includes('revoked by priya') ?? false");
     expect((await ledgerEntries(gw)).some((e) => e.type === 'passkey.revoked' && e.payload['revoked_by'] === 'priya')).toBe(true);
     await page.click('#sign-out');
     await page.close();

@@ -90,7 +90,9 @@ export async function dispatch(gateway: Gateway, command: Command, tokens: Reado
       return gateway.propose(command.caller, command.proposal);
     case 'approval': {
       const a = command.attestation;
-      const input = { statement: command.statement, attestation: a.kind === 'key' ? { kind: 'key' as const, key_id: a.key_id, signature: a.signature } : { kind: 'gateway' as const, signature: a.signature } };
+      const attestation =
+        a.kind === 'key' ? { kind: 'key' as const, key_id: a.key_id, signature: a.signature } : a.kind === 'passkey' ? { ...a } : { kind: 'gateway' as const, signature: a.signature };
+      const input = { statement: command.statement, attestation };
       return command.statement.decision === 'approve' ? gateway.approve(command.caller, input) : gateway.deny(command.caller, input);
     }
     case 'consume': {
@@ -151,6 +153,10 @@ export async function dispatch(gateway: Gateway, command: Command, tokens: Reado
       const a = command.attestation;
       return gateway.signRelease(command.caller, { statement: command.statement, attestation: a.kind === 'key' ? { kind: 'key', key_id: a.key_id, signature: a.signature } : { kind: 'gateway', signature: a.signature } });
     }
+    case 'passkey_register':
+      return gateway.registerPasskey(command.caller, command.passkey, command.identity);
+    case 'passkey_revoke':
+      return gateway.revokePasskey(command.caller, command.credential_id);
     case 'expire':
       return gateway.expire();
   }

@@ -22,20 +22,18 @@ export interface Tamper {
   readonly crossOrigin?: boolean;
 }
 
-const PEM = { privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } } as const;
-
 /**
  * A key pair of the algorithm, made as PEM and read back: Node 20 can deadlock
  * exporting a KeyObject its key generation just made (see newEd25519KeyPair).
  */
 function keyPair(algorithm: PasskeyAlgorithm): { privateKey: KeyObject; publicKey: KeyObject } {
+  const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const;
+  const publicKeyEncoding = { type: 'spki', format: 'pem' } as const;
   /* eslint-disable no-restricted-syntax -- PEM out, KeyObjects made from it: nothing exports a freshly generated KeyObject */
-  const pems =
-    algorithm === -7
-      ? generateKeyPairSync('ec', { namedCurve: 'P-256', ...PEM })
-      : algorithm === -8
-        ? generateKeyPairSync('ed25519', PEM)
-        : generateKeyPairSync('rsa', { modulusLength: 2048, ...PEM });
+  let pems: { privateKey: string; publicKey: string };
+  if (algorithm === -7) pems = generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding, publicKeyEncoding });
+  else if (algorithm === -8) pems = generateKeyPairSync('ed25519', { privateKeyEncoding, publicKeyEncoding });
+  else pems = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding, publicKeyEncoding });
   /* eslint-enable no-restricted-syntax */
   return { privateKey: createPrivateKey(pems.privateKey), publicKey: createPublicKey(pems.publicKey) };
 }
