@@ -1,14 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Provider from 'oidc-provider';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { call, CLI, EVIDENCE, freePort, type GatewayProcess, type Json, ledgerEntries, startGatewayProcess } from './helpers/gateway-process.js';
-import { writeTestPolicy } from './helpers/http-suite.js';
+import { registerPasskey as registerWith, startConsoleWorld, waitForText, type ConsoleWorld } from './helpers/console-world.js';
+import { call, CLI, EVIDENCE, type GatewayProcess, type Json, ledgerEntries } from './helpers/gateway-process.js';
 
 /**
  * The console's other authorities in a real browser (issue 14 part 6):
@@ -18,58 +14,25 @@ import { writeTestPolicy } from './helpers/http-suite.js';
  * has their own Chromium virtual authenticator. Build first (`npm run build`).
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const CLIENT_SECRET = 'console-actions-client-secret';
 const RESTART = { action: 'workers.restart_pool', environment: 'prod', params: { strategy: 'rolling' }, rationale: 'workers stuck', expected_consequence: 'in-flight jobs are retried' };
 
-let dir = '';
+let world: ConsoleWorld;
 let gw: GatewayProcess;
-let idp: Server;
-let issuer = '';
-let browserContext: BrowserContext;
 let consoleUrl = '';
+let dir = '';
+let browserContext: BrowserContext;
 
-async function propose(step: Record<string, unknown>): Promise<Json> {
-  const token = await gw.token('payments-copilot', 'copilot-console');
-  const proposed = await call(gw.url, 'POST', '/v1/proposals', token, { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps: [step] });
-  expect(proposed.status, JSON.stringify(proposed.body)).toBe(201);
-  return proposed.body['steps'][0];
-}
+const propose = (step: Record<string, unknown>): Promise<Json> => world.propose(step);
 
-/** Sign in through the identity provider's development login form as `user`, on a fresh page. */
+/** Sign in as `user`; the console's authority link is there once signed in. */
 async function signIn(user: string): Promise<Page> {
-  await browserContext.clearCookies();
-  const page = await browserContext.newPage();
-  await page.goto(`${consoleUrl}/console`);
-  await page.click('#sign-in');
-  await page.waitForURL(/\/interaction\//);
-  await page.fill('input[name=login]', user);
-  await page.fill('input[name=password]', 'anything');
-  await page.click('button[type=submit]');
-  await page.waitForURL((url) => url.pathname.startsWith('/console') || url.pathname.includes('/interaction/'));
-  if (new URL(page.url()).pathname.includes('/interaction/')) await page.click('button[type=submit]');
-  await page.waitForURL((url) => url.pathname.startsWith('/console'));
+  const page = await world.signIn(user);
   await page.waitForSelector('#who a[href="/console/authority"]');
   return page;
 }
 
-/** This person's own device: a virtual authenticator on their page, and a passkey registered with it from their session. */
 async function registerPasskey(page: Page): Promise<void> {
-  const cdp = await browserContext.newCDPSession(page);
-  await cdp.send('WebAuthn.enable', { enableUI: false });
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-  });
-  await page.click('#who a[href="/console/passkeys"]');
-  await page.click('#register-passkey');
-  await page.waitForSelector('#passkey-result.yes');
-}
-
-/** Wait until `selector`'s text contains `text`: a result box keeps its class from the previous answer. */
-async function waitForText(page: Page, selector: string, text: string): Promise<void> {
-  // a function, not a string: the console's CSP forbids eval; the test's own types have no DOM
-  type Doc = { querySelector(selector: string): { textContent: string | null } | null };
-  await page.waitForFunction(([sel, want]) => (globalThis as unknown as { document: Doc }).document.querySelector(sel)?.textContent?.includes(want) ?? false, [selector, text] as const);
+  await registerWith(browserContext, page);
 }
 
 async function openAuthority(page: Page): Promise<void> {
@@ -78,42 +41,13 @@ async function openAuthority(page: Page): Promise<void> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'countersign-console-actions-'));
-  const [gwPort, idpPort] = await Promise.all([freePort(), freePort()]);
-  issuer = `http://127.0.0.1:${idpPort}`;
-  consoleUrl = `http://localhost:${gwPort}`;
-  const provider = new Provider(issuer, {
-    clients: [{ client_id: 'countersign', client_secret: CLIENT_SECRET, redirect_uris: [`${consoleUrl}/console/callback`], response_types: ['code'], grant_types: ['authorization_code'] }],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-    findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id, email: `${id}@example.com`, email_verified: true }) }),
-    cookies: { keys: ['countersign-console-actions-cookie-key'] },
-    features: { devInteractions: { enabled: true } },
-  });
-  idp = provider.listen(idpPort, '127.0.0.1');
-
-  const policyPath = writeTestPolicy(dir);
-  const policy = parseYaml(readFileSync(policyPath, 'utf8')) as Record<string, Json>;
   // lena: incident lead (holds, halts, rollbacks, signer A); fatima: finance delegate (signer B, none of the rest)
-  policy['identities'] = ['lena', 'fatima', 'priya'].map((p) => ({ issuer, subject: p, principal: p }));
-  writeFileSync(policyPath, stringifyYaml(policy));
-  gw = await startGatewayProcess({
-    policy: policyPath,
-    dir,
-    args: ['--port', String(gwPort), '--public-url', consoleUrl, '--oidc-issuer', issuer, '--oidc-client-id', 'countersign'],
-    env: { COUNTERSIGN_OIDC_CLIENT_SECRET: CLIENT_SECRET },
-  });
-  browserContext = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  world = await startConsoleWorld({ name: 'console-actions', subjects: ['lena', 'fatima', 'priya'] });
+  ({ gw, consoleUrl, dir, browser: browserContext } = world);
 }, 90_000);
 
 afterAll(async () => {
-  await browserContext?.close();
-  await new Promise((resolve) => (idp ? idp.close(resolve) : resolve(undefined)));
-  expect(await gw?.stop()).toBe(0);
-  rmSync(dir, { recursive: true, force: true });
+  await world?.close();
 }, 60_000);
 
 describe('the console’s holds, halts, rollbacks and overrides in Chromium', () => {

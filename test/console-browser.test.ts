@@ -1,14 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Provider from 'oidc-provider';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { call, freePort, type GatewayProcess, type Json, ledgerEntries, startGatewayProcess } from './helpers/gateway-process.js';
-import { writeTestPolicy } from './helpers/http-suite.js';
+import { registerPasskey, startConsoleWorld, waitForText, type ConsoleWorld } from './helpers/console-world.js';
+import { call, CLI, type GatewayProcess, type Json, ledgerEntries } from './helpers/gateway-process.js';
 
 /**
  * The approver console in a real browser (issue 14): Debian's Chromium
@@ -18,106 +14,46 @@ import { writeTestPolicy } from './helpers/http-suite.js';
  * Build first (`npm run build`).
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 /** `COUNTERSIGN_SCREENSHOTS=docs/console` refreshes the documentation's screenshots; never in CI. */
 const SCREENSHOTS = process.env['COUNTERSIGN_SCREENSHOTS'];
 if (SCREENSHOTS !== undefined && process.env['CI'] !== undefined) throw new Error('COUNTERSIGN_SCREENSHOTS writes into the repository: not in CI');
-const CLIENT_SECRET = 'console-test-client-secret';
 
+let world: ConsoleWorld;
 let dir = '';
 let gw: GatewayProcess;
-let idp: Server;
 let issuer = '';
 let browserContext: BrowserContext;
 /** Where the browser reaches the console: a host name, as WebAuthn needs one for its RP ID (an IP address is refused). */
 let consoleUrl = '';
-const CLI = join(import.meta.dirname, '..', 'packages', 'gateway', 'dist', 'cli.js');
-
 
 async function agentProposes(step: Record<string, unknown>): Promise<string> {
-  const token = await gw.token('payments-copilot', 'copilot-console');
-  const proposed = await call(gw.url, 'POST', '/v1/proposals', token, { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps: [step] });
-  expect(proposed.status, JSON.stringify(proposed.body)).toBe(201);
-  const request = proposed.body['steps'][0]['request'] as string | null;
+  const request = (await world.propose(step))['request'] as string | null;
   expect(request).not.toBeNull();
   return request!;
 }
 
-
-/** Sign in through the identity provider's development login form as `user`, on a fresh page. */
-async function signIn(user: string): Promise<Page> {
-  // another person at the same browser: no session at the provider or here
-  await browserContext.clearCookies();
-  const page = await browserContext.newPage();
-  await page.goto(`${consoleUrl}/console`);
-  await page.click('#sign-in');
-  await page.waitForURL(/\/interaction\//);
-  await page.fill('input[name=login]', user);
-  await page.fill('input[name=password]', 'anything');
-  await page.click('button[type=submit]');
-  // the development provider asks for consent once per client and user
-  await page.waitForURL((url) => url.pathname.startsWith('/console') || url.pathname.includes('/interaction/'));
-  if (new URL(page.url()).pathname.includes('/interaction/')) await page.click('button[type=submit]');
-  await page.waitForURL((url) => url.pathname.startsWith('/console'));
-  return page;
-}
+const signIn = (user: string): Promise<Page> => world.signIn(user);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'countersign-console-'));
-  const [gwPort, idpPort] = await Promise.all([freePort(), freePort()]);
-  issuer = `http://127.0.0.1:${idpPort}`;
-  consoleUrl = `http://localhost:${gwPort}`;
-
-  const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: 'countersign',
-        client_secret: CLIENT_SECRET,
-        redirect_uris: [`${consoleUrl}/console/callback`],
-        response_types: ['code'],
-        grant_types: ['authorization_code'],
-      },
-    ],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-    findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id, email: `${id}@example.com`, email_verified: true }) }),
-    cookies: { keys: ['countersign-console-test-cookie-key'] },
-    features: { devInteractions: { enabled: true } },
+  world = await startConsoleWorld({
+    name: 'console',
+    subjects: ['priya', 'olivia'],
+    // a risk class only the approver's own key satisfies: a passkey here, or the signed CLI
+    policy: (doc) => {
+      (doc['risk_classes'] as Json[]).push({
+        id: 'keyed',
+        description: 'one payments owner, signing with their own key',
+        effect: 'require_approval',
+        approval: { quorum: [{ roles: ['payments-owner'], count: 1 }], surfaces: ['approver-console'], attestation: 'key', approval_ttl: '15m', grant_ttl: '5m' },
+      });
+      (doc['actions'] as Json[]).push({ id: 'ledger.freeze', description: 'freeze the payments ledger', class: 'write', risk: { dev: 'low', staging: 'low', prod: 'keyed' } });
+    },
   });
-  idp = provider.listen(idpPort, '127.0.0.1');
-
-  const policyPath = writeTestPolicy(dir);
-  const policy = parseYaml(readFileSync(policyPath, 'utf8')) as Record<string, Json>;
-  // a risk class only the approver's own key satisfies, through the console: a passkey, or the signed CLI elsewhere
-  (policy['risk_classes'] as Json[]).push({
-    id: 'keyed',
-    description: 'one payments owner, signing with their own key',
-    effect: 'require_approval',
-    approval: { quorum: [{ roles: ['payments-owner'], count: 1 }], surfaces: ['approver-console'], attestation: 'key', approval_ttl: '15m', grant_ttl: '5m' },
-  });
-  (policy['actions'] as Json[]).push({ id: 'ledger.freeze', description: 'freeze the payments ledger', class: 'write', risk: { dev: 'low', staging: 'low', prod: 'keyed' } });
-  policy['identities'] = [
-    { issuer, subject: 'priya', principal: 'priya' },
-    { issuer, subject: 'olivia', principal: 'olivia' },
-  ];
-  writeFileSync(policyPath, stringifyYaml(policy));
-  gw = await startGatewayProcess({
-    policy: policyPath,
-    dir,
-    args: ['--port', String(gwPort), '--public-url', consoleUrl, '--oidc-issuer', issuer, '--oidc-client-id', 'countersign'],
-    env: { COUNTERSIGN_OIDC_CLIENT_SECRET: CLIENT_SECRET },
-  });
-  browserContext = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  ({ dir, gw, issuer, consoleUrl, browser: browserContext } = world);
 }, 90_000);
 
 afterAll(async () => {
-  await browserContext?.close();
-  await new Promise((resolve) => (idp ? idp.close(resolve) : resolve(undefined)));
-  expect(await gw?.stop()).toBe(0);
-  rmSync(dir, { recursive: true, force: true });
+  await world?.close();
 }, 60_000);
 
 describe('the approver console in Chromium', () => {
@@ -219,16 +155,7 @@ describe('the approver console in Chromium', () => {
     const page = await signIn('priya');
     await page.waitForSelector('#who a[href="/console/passkeys"]');
     // Chromium's virtual authenticator stands in for the device: user verification always succeeds
-    const cdp = await browserContext.newCDPSession(page);
-    await cdp.send('WebAuthn.enable', { enableUI: false });
-    const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-    });
-
-    await page.click('#who a[href="/console/passkeys"]');
-    await page.waitForSelector('#register-passkey');
-    await page.click('#register-passkey');
-    await page.waitForSelector('#passkey-result.yes');
+    const { cdp, authenticatorId } = await registerPasskey(browserContext, page);
     const stored = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
     expect(stored).toHaveLength(1);
     const registered = (await ledgerEntries(gw)).filter((e) => e.type === 'passkey.registered');
@@ -278,7 +205,7 @@ describe('the approver console in Chromium', () => {
     await page.goto(`${consoleUrl}/console/passkeys`);
     await page.waitForSelector('#passkeys');
     await page.click('#passkeys button');
-    await page.waitForFunction("document.querySelector('#passkeys')?.textContent?.includes('revoked by priya') ?? false");
+    await waitForText(page, '#passkeys', 'revoked by priya');
     expect((await ledgerEntries(gw)).some((e) => e.type === 'passkey.revoked' && e.payload['revoked_by'] === 'priya')).toBe(true);
     await page.click('#sign-out');
     await page.close();
