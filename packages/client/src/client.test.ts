@@ -107,6 +107,11 @@ describe('CountersignClient requests', () => {
     await client.registerPasskey({ id: 'cred', rawId: 'cred', type: 'public-key', response: { clientDataJSON: 'e30', attestationObject: 'o' } });
     await client.listPasskeys({ principal: 'priya' });
     await client.revokePasskey('cred 1');
+    await client.listHolds();
+    await client.listHalts();
+    await client.listRollbacks();
+    await client.listOverrides();
+    await client.override('ov 1');
 
     expect(seen.map((r) => `${r.method} ${r.url.replace('http://127.0.0.1:8080', '')}`)).toEqual([
       'POST /v1/proposals',
@@ -150,6 +155,11 @@ describe('CountersignClient requests', () => {
       'POST /v1/passkeys',
       'GET /v1/passkeys?principal=priya',
       'POST /v1/passkeys/cred%201/revoke',
+      'GET /v1/holds',
+      'GET /v1/halts',
+      'GET /v1/rollbacks',
+      'GET /v1/overrides',
+      'GET /v1/overrides/ov%201',
     ]);
     for (const r of seen) {
       const isPublic = r.url.endsWith('/healthz') || r.url.endsWith('/readyz');
