@@ -126,3 +126,26 @@ describe('the leases a halt revokes', () => {
     expect(revoked?.payload).toMatchObject({ reason: 'halt', cause: h, rule_ids: ['halt:authority'] });
   });
 });
+
+describe('what a refusal and an omitted reason record', () => {
+  it('names the operation refused: halt, or halt_lift', () => {
+    const w = prodOnlyHalts();
+    const h = ok(halt(w, { kind: 'environment', environment: 'prod' })).halt;
+    const lift = (who: typeof SAM, id = h) => w.run<HaltResult>({ kind: 'halt_lift', caller: who, halt: id });
+    for (const who of [caller('mallory', 'signed-cli'), COPILOT, caller('fatima', 'signed-cli')]) {
+      expect(only(halt(w, { kind: 'all' }, who)).payload['operation']).toBe('halt');
+      expect(only(lift(who)).payload['operation']).toBe('halt_lift');
+    }
+    expect(only(halt(w, { kind: 'environment', environment: 'dev' })).payload).toMatchObject({ operation: 'halt', code: 'ENVIRONMENT_NOT_ALLOWED' });
+    expect(only(lift(SAM, 'halt-404')).payload).toMatchObject({ operation: 'halt_lift', code: 'HALT_UNKNOWN' });
+    ok(lift(SAM));
+    expect(only(lift(SAM)).payload).toMatchObject({ operation: 'halt_lift', code: 'HALT_NOT_ACTIVE' });
+  });
+
+  it('records an empty reason when none is given, issuing and lifting', () => {
+    const w = new World(examplePolicy());
+    const issued = halt(w, { kind: 'all' });
+    expect(only(issued).payload['reason']).toBe('');
+    expect(only(w.run({ kind: 'halt_lift', caller: SAM, halt: ok(issued).halt })).payload['reason']).toBe('');
+  });
+});
