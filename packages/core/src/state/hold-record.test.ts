@@ -133,3 +133,41 @@ describe('what a hold records', () => {
     expect(revoked?.payload).toMatchObject({ reason: 'hold_evidence', cause: first, rule_ids: ['override:revocation'] });
   });
 });
+
+describe('what a hold refusal and an opening say', () => {
+  it('names the operation refused: hold_open, hold_evidence or hold_lift', () => {
+    const w = new World(examplePolicy());
+    const operation = (step: MachineStep<HoldResult>) => only(step).payload['operation'];
+    expect(operation(open(w, { trip_gate: 'K9' }))).toBe('hold_open');
+    expect(operation(open(w, { evidence_hash: 'sha256:short' }))).toBe('hold_open');
+    const hold = ok(open(w)).hold;
+    const evidence = (who = LENA, id = hold, evidence_hash = EVIDENCE_2) => w.run<HoldResult>({ kind: 'hold_evidence', caller: who, hold: id, evidence_hash });
+    const lift = (who = PRIYA, id = hold) => w.run<HoldResult>({ kind: 'hold_lift', caller: who, hold: id });
+    expect([evidence(FATIMA), evidence(LENA, 'hold-404'), evidence(LENA, hold, 'sha256:short')].map(operation)).toEqual(['hold_evidence', 'hold_evidence', 'hold_evidence']);
+    expect([lift(OLIVIA), lift(PRIYA, 'hold-404')].map(operation)).toEqual(['hold_lift', 'hold_lift']);
+    ok(lift());
+    expect([evidence(), lift()].map(operation)).toEqual(['hold_evidence', 'hold_lift']);
+  });
+
+  it('cites the trip gate it was opened with, and records an empty reason when none is given', () => {
+    const w = new World(examplePolicy());
+    const opened = open(w);
+    expect(only(opened).payload).toMatchObject({ rule_ids: ['holds:open_roles', 'hold:trip_gate:K1'], reason: '' });
+    expect(only(w.run({ kind: 'hold_lift', caller: PRIYA, hold: ok(opened).hold })).payload['reason']).toBe('');
+  });
+
+  it('accepts a scope of declared actions only', () => {
+    const w = new World(examplePolicy());
+    const hold = ok(open(w, { scope: { actions: ['workers.restart_pool', 'queue.clear_shard'] } })).hold;
+    expect(w.state.holds.get(hold)?.scope.actions).toEqual(['workers.restart_pool', 'queue.clear_shard']);
+  });
+
+  it('quotes a long wildcard entry shortened to 80 characters', () => {
+    const w = new World(examplePolicy());
+    const entry = `${'t'.repeat(100)}*`;
+    const refusal = refused(open(w, { scope: { targets: [entry] } }));
+    expect(refusal.message).toBe(`hold scope entry \`${'t'.repeat(79)}…\` holds a wildcard: scopes are explicit lists, name each one`);
+    const eighty = `${'u'.repeat(79)}*`;
+    expect(refused(open(w, { scope: { targets: [eighty] } })).message).toContain(`\`${eighty}\``);
+  });
+});
