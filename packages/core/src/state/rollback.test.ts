@@ -119,3 +119,52 @@ describe('running a rollback', () => {
     expect(revoked?.payload).toMatchObject({ reason: 'rollback', cause: prodArtifact, rule_ids: ['override:revocation'] });
   });
 });
+
+describe('what a rollback refusal and a registration say', () => {
+  it('names the operation refused: rollback_register or rollback_run', () => {
+    const w = new World(examplePolicy());
+    const s = ok(w.propose([restartStep()])).steps[0];
+    const operation = <R>(step: MachineStep<R>) => only(step).payload['operation'];
+    for (const who of [caller('mallory', 'signed-cli'), COPILOT]) {
+      expect(operation(w.run({ kind: 'rollback_register', caller: who, step: s?.step ?? '', action: 'workers.rollback_pool', target: 'payments-worker' }))).toBe('rollback_register');
+    }
+    expect(only(register(w, 'proposal-404/0')).payload).toMatchObject({ operation: 'rollback_register', code: 'STEP_UNKNOWN' });
+    expect(only(w.run({ kind: 'rollback_register', caller: OLIVIA, step: s?.step ?? '', action: 'workers.make_it_so', target: 'payments-worker' })).payload).toMatchObject({
+      operation: 'rollback_register',
+      code: 'ROLLBACK_INVALID',
+    });
+    const artifact = ok(register(w, s?.step ?? '')).artifact;
+    for (const [who, id] of [
+      [caller('mallory', 'signed-cli'), artifact],
+      [COPILOT, artifact],
+      [caller('fatima', 'signed-cli'), artifact],
+      [OLIVIA, 'artifact-404'],
+    ] as const) {
+      expect(operation(run(w, id, who))).toBe('rollback_run');
+    }
+    const dev = ok(w.propose([restartStep({ environment: 'dev' })])).steps[0];
+    expect(only(run(w, ok(register(w, dev?.step ?? '')).artifact)).payload).toMatchObject({ operation: 'rollback_run', code: 'ENVIRONMENT_NOT_ALLOWED' });
+  });
+
+  it('refuses a step nobody proposed as STEP_UNKNOWN, rather than failing', () => {
+    const w = new World(examplePolicy());
+    expect(refused(register(w, 'proposal-404/0')).code).toBe('STEP_UNKNOWN');
+    expect(w.state.artifacts.size).toBe(0);
+  });
+
+  it('cites the rollback rule of the reversed action beside the rules that decided the artifact', () => {
+    const w = new World(examplePolicy());
+    const s = ok(w.propose([restartStep()])).steps[0];
+    const ruleIds = only(register(w, s?.step ?? '')).payload['rule_ids'] as string[];
+    expect(ruleIds.at(-1)).toBe('rollback:workers.restart_pool');
+    expect(ruleIds.length).toBeGreaterThan(1);
+  });
+
+  it('runs under an execution id drawn as one', () => {
+    const w = new World(examplePolicy());
+    const s = ok(w.propose([restartStep()])).steps[0];
+    const { execution } = ok(run(w, ok(register(w, s?.step ?? '')).artifact));
+    expect(execution).toMatch(/^execution-\d+$/);
+    expect(w.state.executions.get(execution)?.artifact).toBeTruthy();
+  });
+});
