@@ -45,7 +45,7 @@ describe('the gateway’s own activation', () => {
 });
 
 describe('activation by a caller', () => {
-  it('is always refused, citing the activation rule: unknown, agent, already active, or anyone at all', () => {
+  it('is always refused, naming the operation and citing the activation rule: unknown, agent, already active, or anyone at all', () => {
     const w = new World(examplePolicy());
     const next = compileBundle({ ...w.policy.bundle, description: 'next' });
     for (const [who, policy, code] of [
@@ -56,7 +56,7 @@ describe('activation by a caller', () => {
     ] as const) {
       const attempt = w.run({ kind: 'bundle_activate', caller: who, policy });
       expect(refused(attempt).code).toBe(code);
-      expect(attempt.entries[0]?.payload['rule_ids']).toEqual(['bundle:activation']);
+      expect(attempt.entries[0]?.payload).toMatchObject({ operation: 'bundle_activate', rule_ids: ['bundle:activation'] });
     }
   });
 
