@@ -15,7 +15,7 @@ const SAM = caller('sam', 'approver-console');
 const register = (w: World, who = LENA, passkey: RegisterPasskeyCommand['passkey'] = SAMPLE_PASSKEY): MachineStep<PasskeyResult> =>
   w.run<PasskeyResult>({ kind: 'passkey_register', caller: who, passkey, identity: null });
 
-const revoke = (w: World, who: ReturnType<typeof caller>, credential_id = SAMPLE_PASSKEY.credential_id): MachineStep<PasskeyResult> =>
+const revoke = (w: World, who: ReturnType<typeof caller>, credential_id: string = SAMPLE_PASSKEY.credential_id): MachineStep<PasskeyResult> =>
   w.run<PasskeyResult>({ kind: 'passkey_revoke', caller: who, credential_id });
 
 /** The example bundle with `credentials.admin_roles` and extra roles for some principals. */
