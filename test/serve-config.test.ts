@@ -1,12 +1,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify as stringifyYaml } from 'yaml';
+import Database from 'better-sqlite3';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { openCredentialStore } from '../packages/gateway/src/auth/credential-store.js';
 import { issueCredential } from '../packages/gateway/src/auth/credentials.js';
 import { freePort } from './helpers/gateway-process.js';
@@ -96,6 +99,67 @@ describe('serve --config', () => {
     const flag = await serve(['--config', config, '--port', String(fromFlag)], { COUNTERSIGN_PORT: String(fromEnv) });
     expect(flag.address).toBe(`http://127.0.0.1:${fromFlag}`);
     expect(await flag.stop()).toBe(0);
+  }, 60_000);
+
+  it('delivers to notification destinations the file declares beside the policy’s, recorded, and refuses an id both declare', async () => {
+    const received: { path: string; event: unknown }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', event: (JSON.parse(body) as { event?: unknown }).event });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+      const db = join(dir, 'notify.db');
+      const config = join(dir, 'notify.yaml');
+      writeFileSync(
+        config,
+        stringifyYaml({
+          listen: { port: 0 },
+          policy: 'policy.yaml',
+          store: { sqlite: 'notify.db' },
+          key: { file: 'notify.key', init: true },
+          notifications: { webhooks: [{ id: 'ops-pager', url: `${base}/pager`, secret_env: 'PAGER_SECRET', events: ['approval.requested'] }] },
+        }),
+      );
+      const served = await serve(['--config', config], { PAGER_SECRET: 'config-webhook-secret' });
+      try {
+        const credentials = await openCredentialStore({ sqlite: db });
+        const { token } = await issueCredential(credentials, { principal: 'payments-copilot', surface: 'copilot-console', expiresAt: null }, Date.now());
+        await credentials.close();
+        const proposed = await fetch(`${served.address}/v1/proposals`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps: [{ action: 'workers.restart_pool', environment: 'prod', target: 'payments-worker', params: {} }] }),
+        });
+        expect(proposed.status).toBe(201);
+        const deadline = Date.now() + 10_000;
+        while (received.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(received).toEqual([{ path: '/pager', event: 'approval.requested' }]);
+      } finally {
+        expect(await served.stop()).toBe(0);
+      }
+      // the delivery is in the ledger like any other
+      const ledger = new Database(db, { readonly: true });
+      const delivered = ledger.prepare(`SELECT COUNT(*) AS n FROM ledger_entries WHERE CAST(bytes AS TEXT) LIKE '%"type":"notification.delivered"%' AND CAST(bytes AS TEXT) LIKE '%"webhook":"ops-pager"%'`).get() as { n: number };
+      ledger.close();
+      expect(delivered.n).toBe(1);
+
+      // the same id in the policy and the file: refused at start, exit 2
+      const clashing = join(dir, 'clash-policy.yaml');
+      const doc = parseYaml(readFileSync(policy, 'utf8')) as Record<string, unknown>;
+      doc['notifications'] = { webhooks: [{ id: 'ops-pager', url: `${base}/policy`, secret_env: 'PAGER_SECRET' }] };
+      writeFileSync(clashing, stringifyYaml(doc));
+      const run = spawnSync(process.execPath, [CLI, 'serve', '--config', config, '--policy', clashing, '--db', join(dir, 'clash.db')], { cwd: dir, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain('webhook `ops-pager` declared by both the policy and the configuration');
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   }, 60_000);
 
   it('refuses a file that breaks its schema, naming every problem, with exit 2', () => {

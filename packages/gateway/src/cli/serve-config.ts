@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { SlackDestination, Webhook } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 
 /**
@@ -64,6 +65,13 @@ export const ServeConfig = z.strictObject({
         .describe('surfaces whose tokens count only with a client certificate naming their principal (COUNTERSIGN_TLS_CLIENT_CERT_SURFACES, --tls-client-cert-surfaces); needs client_ca'),
     })
     .optional(),
+  notifications: z
+    .strictObject({
+      webhooks: z.array(Webhook).optional().describe('signed webhooks, as in the policy’s `notifications.webhooks`; secrets by environment variable name'),
+      slack: z.array(SlackDestination).optional().describe('Slack channels, as in the policy’s `notifications.slack`'),
+    })
+    .optional()
+    .describe('notification destinations the operator adds beside the policy’s own (a delivery never allows or blocks anything, so no release is needed); an id the policy also declares is refused'),
   console: z
     .strictObject({
       surface: z.string().min(1).max(128).optional().describe('the surface console sessions act from (--console-surface)'),

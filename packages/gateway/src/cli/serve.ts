@@ -127,7 +127,8 @@ ${exitCodesHelp({ ok: 'stopped by SIGTERM or SIGINT after draining', usage: 'bad
         process.stdout.write(`${JSON.stringify(serveConfigJsonSchema(), null, 2)}\n`);
         return;
       }
-      if (_flags.config !== undefined) applyServeConfig(command, loadServeConfig(_flags.config), _flags.config);
+      const fileConfig = _flags.config === undefined ? undefined : loadServeConfig(_flags.config);
+      if (_flags.config !== undefined && fileConfig !== undefined) applyServeConfig(command, fileConfig, _flags.config);
       const opts = command.opts<ServeOptions>();
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
         throw new GatewayError('USAGE', 'TLS needs both `--tls-cert` and `--tls-key`');
@@ -198,6 +199,9 @@ ${exitCodesHelp({ ok: 'stopped by SIGTERM or SIGINT after draining', usage: 'bad
         ...(tls === undefined ? {} : { tls }),
         ...(clientCertSurfaces.length === 0 ? {} : { clientCertSurfaces }),
         ...(process.env['COUNTERSIGN_METRICS_TOKEN'] ? { metricsToken: process.env['COUNTERSIGN_METRICS_TOKEN'] } : {}),
+        ...(fileConfig?.notifications === undefined
+          ? {}
+          : { notifications: { webhooks: fileConfig.notifications.webhooks ?? [], slack: fileConfig.notifications.slack ?? [] } }),
         console: {
           surface: opts.consoleSurface,
           publicUrl: () => opts.publicUrl ?? boundUrl,

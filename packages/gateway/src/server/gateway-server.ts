@@ -10,7 +10,12 @@ import {
   type LoadedPolicy,
   type SealedEntry,
   type TransactionalLedgerStore,
+  type PolicyBundle,
 } from '@countersign/core';
+
+type Notifications = NonNullable<PolicyBundle['notifications']>;
+type Webhook = Notifications['webhooks'][number];
+type SlackDestination = NonNullable<Notifications['slack']>[number];
 import type { CredentialStore } from '../auth/credential-store.js';
 import { createGuard } from '../auth/hook.js';
 import type { Operation } from '../auth/credentials.js';
@@ -71,6 +76,14 @@ export interface GatewayServerOptions {
   readonly replicaRefreshMs?: number | null;
   /** Environment where webhook secrets are looked up; `process.env` by default. */
   readonly webhookEnv?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Notification destinations from the gateway's configuration (issue 16),
+   * beside the policy's own: deliveries allow and block nothing, so the
+   * operator adds them without a release. An id the bundle in force also
+   * declares is refused at start; under a later bundle that declares it, the
+   * policy's destination stands and the configuration's is left out.
+   */
+  readonly notifications?: { readonly webhooks?: readonly Webhook[]; readonly slack?: readonly SlackDestination[] };
   /**
    * Metrics and spans (observability/index.ts). THE ONE PLUG-IN POINT: the
    * store and the Gateway are wrapped here, and `GET /metrics` is mounted.
@@ -172,11 +185,26 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   feedRef = feed;
   if (observability) shadowRef = new ShadowCounter(observability.registry, () => gateway.state);
 
+  /** The policy's destinations and the configuration's, the policy's first; the configuration's never replace one of the same id. */
+  const destinations = new Map<string, { readonly webhooks: readonly Webhook[]; readonly slack: readonly SlackDestination[] }>();
+  const destinationsOf = (served: ServedPolicy): { readonly webhooks: readonly Webhook[]; readonly slack: readonly SlackDestination[] } => {
+    const known = destinations.get(served.compiled.bundleId);
+    if (known !== undefined) return known;
+    const own = served.loaded.bundle.notifications;
+    const webhookIds = new Set((own?.webhooks ?? []).map((w) => w.id));
+    const slackIds = new Set((own?.slack ?? []).map((t) => t.id));
+    const merged = {
+      webhooks: [...(own?.webhooks ?? []), ...(options.notifications?.webhooks ?? []).filter((w) => !webhookIds.has(w.id))],
+      slack: [...(own?.slack ?? []), ...(options.notifications?.slack ?? []).filter((t) => !slackIds.has(t.id))],
+    };
+    destinations.set(served.compiled.bundleId, merged);
+    return merged;
+  };
   const notifiers = new Map<string, WebhookNotifier>();
   const notifierFor = (served: ServedPolicy): WebhookNotifier => {
     let notifier = notifiers.get(served.compiled.bundleId);
     if (!notifier) {
-      const webhooks: WebhookTarget[] = (served.loaded.bundle.notifications?.webhooks ?? []).map((w) => ({
+      const webhooks: WebhookTarget[] = destinationsOf(served).webhooks.map((w) => ({
         id: w.id,
         url: w.url,
         secret_env: w.secret_env,
@@ -244,7 +272,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     let notifier = slackNotifiers.get(served.compiled.bundleId);
     if (!notifier) {
       const env = options.webhookEnv ?? process.env;
-      const targets: SlackTarget[] = (served.loaded.bundle.notifications?.slack ?? []).map((t) => ({ ...t }));
+      const targets: SlackTarget[] = destinationsOf(served).slack.map((t) => ({ ...t }));
       notifier = new SlackNotifier({
         targets,
         env,
@@ -326,7 +354,7 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   notifyRef = (entries) => {
     const served = activePolicy(ctx);
     if (served === null) return;
-    const notifications = served.loaded.bundle.notifications;
+    const notifications = destinationsOf(served);
     // the hot path pays nothing unless Slack is set up or a webhook subscribed to more than opened requests
     const slack = (notifications?.slack ?? []).length > 0 ? slackFor(served) : null;
     const webhooks = (notifications?.webhooks ?? []).some((w) => w.events?.some((e) => ledgerEvents.has(e))) ? notifierFor(served) : null;
@@ -366,6 +394,18 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
     if (unknown.length > 0) {
       await gateway.close();
       throw new GatewayError('USAGE', `client certificate surfaces not declared by the policy in force: ${unknown.map((s) => `\`${s}\``).join(', ')}`);
+    }
+  }
+  {
+    // a destination in both the policy and the configuration: which one was meant is unclear, so say so at once
+    const own = activePolicy(ctx)?.loaded.bundle.notifications;
+    const clash = [
+      ...(options.notifications?.webhooks ?? []).filter((w) => (own?.webhooks ?? []).some((p) => p.id === w.id)).map((w) => `webhook \`${w.id}\``),
+      ...(options.notifications?.slack ?? []).filter((t) => (own?.slack ?? []).some((p) => p.id === t.id)).map((t) => `slack destination \`${t.id}\``),
+    ];
+    if (clash.length > 0) {
+      await gateway.close();
+      throw new GatewayError('USAGE', `${clash.join(', ')} declared by both the policy and the configuration: rename one`);
     }
   }
   const guard = createGuard({
