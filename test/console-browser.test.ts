@@ -162,7 +162,9 @@ describe('the approver console in Chromium', () => {
     expect(registered).toHaveLength(1);
     const opened = (await ledgerEntries(gw)).filter((e) => e.type === 'session.opened' && e.payload['principal'] === 'priya').at(-1);
     // bound to the signed-in session: the registration names the session's credential, whose opening names the identity
-    expect(registered[0]?.payload).toMatchObject({ principal: 'priya', origin: consoleUrl, rp_id: 'localhost', credential: opened?.subjects['credential'] });
+    expect(registered[0]?.payload).toMatchObject({ principal: 'priya', origin: consoleUrl, rp_id: 'localhost', credential: opened?.subjects['credential'], identity: { issuer, subject: 'priya' } });
+    // the identity rides in its own HttpOnly cookie, signed by the gateway
+    expect((await browserContext.cookies(consoleUrl)).find((c) => c.name === '__Host-countersign-identity')).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict' });
     expect(registered[0]?.actor).toBe('priya');
 
     // a step only priya's own key can approve; the agent waits for it

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../server/api-error.js';
 
@@ -59,4 +59,42 @@ export function sessionCookie(token: string, maxAgeS: number): string {
 
 export function clearedCookie(name: string): string {
   return `${name}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict`;
+}
+
+/**
+ * Who the identity provider said signed in, for the session that sign-in
+ * opened: `{ credential, issuer, subject }` signed by the gateway's key, in
+ * its own HttpOnly cookie beside the session's. A passkey registered from the
+ * session records it (issue 14). No replica stores it: any replica holding
+ * the gateway's key verifies it, and it names its session, so it is worth
+ * nothing beside another.
+ */
+export const IDENTITY_COOKIE = '__Host-countersign-identity';
+const IDENTITY_CONTEXT = 'countersign/session-identity/v1\n';
+
+export interface SessionIdentity {
+  readonly issuer: string;
+  readonly subject: string;
+}
+
+/** `Set-Cookie` for the identity behind session `credential`, signed with the gateway's private key. */
+export function identityCookie(credential: string, identity: SessionIdentity, gatewayKey: KeyObject, maxAgeS: number): string {
+  const body = Buffer.from(JSON.stringify({ c: credential, i: identity.issuer, s: identity.subject }));
+  const signature = sign(null, Buffer.concat([Buffer.from(IDENTITY_CONTEXT), body]), gatewayKey);
+  return `${IDENTITY_COOKIE}=${body.toString('base64url')}.${signature.toString('base64url')}; Path=/; Max-Age=${Math.max(0, Math.floor(maxAgeS))}; HttpOnly; Secure; SameSite=Strict`;
+}
+
+/** The identity the cookie vouches for, if the gateway signed it for session `credential`; null otherwise (a token sign-in has none). */
+export function sessionIdentity(request: Pick<FastifyRequest, 'headers'>, credential: string, gatewayPublicKey: KeyObject): SessionIdentity | null {
+  const value = cookieOf(request, IDENTITY_COOKIE);
+  const [body, signature, extra] = (value ?? '').split('.');
+  if (body === undefined || body === '' || signature === undefined || extra !== undefined) return null;
+  try {
+    const bytes = Buffer.from(body, 'base64url');
+    if (!verify(null, Buffer.concat([Buffer.from(IDENTITY_CONTEXT), bytes]), gatewayPublicKey, Buffer.from(signature, 'base64url'))) return null;
+    const claims = JSON.parse(bytes.toString('utf8')) as { c?: unknown; i?: unknown; s?: unknown };
+    return claims.c === credential && typeof claims.i === 'string' && typeof claims.s === 'string' ? { issuer: claims.i, subject: claims.s } : null;
+  } catch {
+    return null;
+  }
 }

@@ -6,7 +6,7 @@ import { principalForIdentity } from '@countersign/core';
 import { authenticate, authorize, type Identity } from '../auth/credentials.js';
 import type { CredentialStore } from '../auth/credential-store.js';
 import { issueCredential, revokeCredential } from '../auth/credentials.js';
-import { clearedCookie, cookieOf, credentialHeader, csrfToken, SESSION_COOKIE, sessionCookie } from '../auth/session.js';
+import { clearedCookie, cookieOf, credentialHeader, csrfToken, IDENTITY_COOKIE, identityCookie, SESSION_COOKIE, sessionCookie } from '../auth/session.js';
 import { ApiError } from '../server/api-error.js';
 import { activePolicy, type ServerContext } from '../server/context.js';
 import type { SessionEvent } from '../service/gateway.js';
@@ -226,7 +226,8 @@ export function registerConsole(app: FastifyInstance, ctx: ServerContext, creden
       subject: claims.sub,
       expires_at: new Date(now + sessionMs).toISOString(),
     });
-    return reply.headers({ 'set-cookie': [sessionCookie(issued.token, sessionMs / 1000), clearedCookie(FLOW_COOKIE)], 'cache-control': 'no-store' }).redirect('/console', 302);
+    const identityOf = identityCookie(issued.credential.id, { issuer: claims.iss, subject: claims.sub }, ctx.key, sessionMs / 1000);
+    return reply.headers({ 'set-cookie': [sessionCookie(issued.token, sessionMs / 1000), identityOf, clearedCookie(FLOW_COOKIE)], 'cache-control': 'no-store' }).redirect('/console', 302);
   });
 
   /** Development only (`--console-token-sign-in`): a token of the console's surface becomes the session. */
@@ -248,7 +249,7 @@ export function registerConsole(app: FastifyInstance, ctx: ServerContext, creden
         await record({ kind: 'closed', principal: identity.principal, surface: identity.surface, credential: identity.credentialId });
       }
     }
-    return reply.headers({ 'set-cookie': clearedCookie(SESSION_COOKIE), 'cache-control': 'no-store' }).code(204).send();
+    return reply.headers({ 'set-cookie': [clearedCookie(SESSION_COOKIE), clearedCookie(IDENTITY_COOKIE)], 'cache-control': 'no-store' }).code(204).send();
   });
 }
 

@@ -4,6 +4,7 @@ import { cose, decodeCredentialPublicKey } from '@simplewebauthn/server/helpers'
 import type { z } from 'zod';
 import { ENDPOINTS, type PasskeyCreationOptions, type PasskeyView } from '@countersign/client/contract';
 import { PASSKEY_ALGORITHMS, type PasskeyAlgorithm, type PasskeyJwk, type PasskeyRecord } from '@countersign/core';
+import { sessionIdentity } from '../../auth/session.js';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
 
@@ -139,7 +140,8 @@ export function passkeyRoutes(ctx: ServerContext, options: PasskeyRouteOptions |
           ctx.gateway.registerPasskey(
             caller,
             { credential_id: verification.registrationInfo.credential.id, public_key: key.jwk, algorithm: key.algorithm, rp_id: rpId, origin },
-            null,
+            // who the identity provider said signed in to this session (null for a development token sign-in)
+            sessionIdentity(request, caller.credential, ctx.reader.publicKey),
           ),
         );
         const recorded = ctx.reader.state.passkeys.get(result.credential_id);
