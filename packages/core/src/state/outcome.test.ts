@@ -58,3 +58,16 @@ describe('an outcome', () => {
     expect(w.state.executions.get(none)?.detail).toBe('');
   });
 });
+
+describe('a refused outcome', () => {
+  it('names its operation, outcome: an unknown execution, another caller than the executor, a second report', () => {
+    const w = new World(examplePolicy());
+    const s = ok(w.propose([snapshotStep()])).steps[0];
+    const { execution } = ok(w.run<ExecutionResult>({ kind: 'consume', caller: COPILOT, grant: s?.grant?.jti ?? '' }));
+    const refusal = (step: ReturnType<typeof report>) => step.entries.map((e) => [e.payload['operation'], e.payload['code']]);
+    expect(refusal(report(w, 'execution-404'))).toEqual([['outcome', 'EXECUTION_UNKNOWN']]);
+    expect(refusal(report(w, execution, undefined, OLIVIA))).toEqual([['outcome', 'NOT_EXECUTOR']]);
+    ok(report(w, execution));
+    expect(refusal(report(w, execution))).toEqual([['outcome', 'OUTCOME_ALREADY_REPORTED']]);
+  });
+});

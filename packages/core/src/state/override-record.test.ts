@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { caller, COPILOT, EVIDENCE, examplePolicy, ok, refused, restartOverride, restartStep, World, type OverrideDraft } from '../../../../test/scenario/world.js';
+import { caller, compileBundle, COPILOT, EVIDENCE, examplePolicy, ok, refused, restartOverride, restartStep, World, type OverrideDraft } from '../../../../test/scenario/world.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import type { HoldResult } from './hold.js';
 import type { MachineStep } from './machine.js';
@@ -133,5 +133,29 @@ describe('the holds the gates read', () => {
     const granted = submit(w, requested);
     ok(granted);
     expect(only(granted).payload['rule_ids']).toEqual(['overrides:rules']);
+  });
+});
+
+describe('what an override refusal names', () => {
+  it('the operation refused, override_request or override_submit, and the override rules for a reason code the policy does not list', () => {
+    const w = new World(examplePolicy());
+    const draft = restartDraft(w);
+    expect(only(request(w, { ...draft, valid_from: 'yesterday' })).payload['operation']).toBe('override_request');
+    expect(only(request(w, { ...draft, reason_code: 'BORED' })).payload).toMatchObject({ operation: 'override_request', code: 'O5_NOT_ELIGIBLE', rule_ids: ['overrides:rules'] });
+    const submitAs = (who: ReturnType<typeof caller>, override: string) => w.run({ kind: 'override_submit', caller: who, override, signatures: [] });
+    expect(only(submitAs(caller('mallory', 'signed-cli'), 'override-404')).payload['operation']).toBe('override_submit');
+    expect(only(submitAs(LENA, 'override-404')).payload['operation']).toBe('override_submit');
+    const requested = ok(request(w, draft));
+    ok(submit(w, requested));
+    expect(only(submit(w, requested)).payload['operation']).toBe('override_submit');
+  });
+
+  it('O5_NOT_ELIGIBLE before anyone signs when the policy allows no overrides, citing the override rules', () => {
+    const example = examplePolicy().bundle;
+    const w = new World(compileBundle({ ...example, overrides: undefined }));
+    const attempt = request(w, restartDraft(w));
+    expect(refused(attempt).code).toBe('O5_NOT_ELIGIBLE');
+    expect(only(attempt).payload).toMatchObject({ operation: 'override_request', code: 'O5_NOT_ELIGIBLE', rule_ids: ['overrides:rules'] });
+    expect(w.state.overrides.size).toBe(0);
   });
 });
