@@ -74,3 +74,29 @@ describe('propose and execute in one call', () => {
     expect(w.machine.entries.length - before).toBe(4);
   });
 });
+
+describe('what the one-call path records', () => {
+  it('files an execution under the step, its proposal, incident and the execution, citing the rules that allowed it', () => {
+    const w = new World(examplePolicy());
+    const out = w.run<ProposeResult>({
+      kind: 'propose',
+      caller: COPILOT,
+      proposal: { agent: COPILOT.principal, on_behalf_of: 'olivia', surface: COPILOT.surface, incident: 'inc-2', steps: [inspectStep()] },
+      execute: true,
+    });
+    const step = ok(out).steps[0];
+    const decided = out.entries.find((e) => e.type === 'step.decided');
+    const executed = out.entries.find((e) => e.type === 'step.executed');
+    expect(executed?.subjects).toEqual({ step: step?.step, proposal: ok(out).proposal, incident: 'inc-2', execution: step?.execution });
+    expect(executed?.payload['rule_ids']).toEqual(decided?.payload['rule_ids']);
+    expect((executed?.payload['rule_ids'] as string[]).length).toBeGreaterThan(0);
+  });
+
+  it('files a halt refusal under the step, its proposal and the step as its target', () => {
+    const w = new World(examplePolicy());
+    ok(w.run<HaltResult>({ kind: 'halt', caller: caller('sam', 'signed-cli'), scope: { kind: 'environment', environment: 'prod' } }));
+    const out = proposeAndExecute(w, [snapshotStep()]);
+    const step = ok(out).steps[0];
+    expect(out.entries.at(-1)?.subjects).toEqual({ step: step?.step, proposal: ok(out).proposal, target: step?.step });
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { caller, clearStep, COPILOT, examplePolicy, inspectStep, ok, refused, restartStep, World } from '../../../../test/scenario/world.js';
+import { recordedStepProposal } from './propose.js';
 
 /**
  * Proposing: the credential, not the body, says who asks, so a proposal must
@@ -39,5 +40,29 @@ describe('settling each step', () => {
     const opened = w.machine.entries.find((e) => e.type === 'request.opened');
     expect(opened?.subjects).toEqual({ step: s?.step, proposal: r.proposal, incident: 'inc-5', request: s?.request });
     expect(opened?.payload['credentials']).toEqual([COPILOT.credential]);
+  });
+});
+
+describe('a recorded step as the proposal it was decided as', () => {
+  it('carries the incident, rationale and expected consequence it was proposed with, and no such key when there was none', () => {
+    const w = new World(examplePolicy());
+    const step = restartStep({ rationale: 'workers stuck', expected_consequence: 'a minute of retries' });
+    const withAll = ok(w.propose([step], { incident: 'inc-4' })).steps[0]?.step ?? '';
+    const { rationale: _r, expected_consequence: _e, ...plain } = step;
+    const bare = ok(w.propose([plain])).steps[0]?.step ?? '';
+    const again = (id: string) => {
+      const record = w.state.steps.get(id);
+      const proposal = w.state.proposals.get(record?.proposal ?? '');
+      if (!record || !proposal) throw new Error('the step and its proposal are recorded');
+      return recordedStepProposal(record, proposal);
+    };
+    expect(again(withAll)).toStrictEqual({
+      agent: 'payments-copilot',
+      on_behalf_of: 'olivia',
+      surface: 'copilot-console',
+      incident: 'inc-4',
+      steps: [{ ...plain, rationale: 'workers stuck', expected_consequence: 'a minute of retries' }],
+    });
+    expect(again(bare)).toStrictEqual({ agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps: [plain] });
   });
 });
