@@ -94,6 +94,17 @@ describe('override signatures by passkey', () => {
     }
   });
 
+  it('refuses a passkey nobody registered: BAD_SIGNATURE, recorded unverified, rather than failing', () => {
+    const { w, requested, fatima } = world();
+    const stranger = softPasskey('lena', { origin: ORIGIN, rpId: RP_ID });
+    expect(w.state.passkeys.has(stranger.credentialId)).toBe(false);
+    const a = passkeySignature(stranger, requested.override, requested.body, { role: 'a', signer: 'lena', surface: CONSOLE, signed_at: signedAt(w) });
+    const b = passkeySignature(fatima, requested.override, requested.body, { role: 'b', signer: 'fatima', surface: CONSOLE, signed_at: signedAt(w) });
+    expect(refused(submit(w, requested, [a, b])).codes).toContain('BAD_SIGNATURE');
+    const denied = w.machine.entries.find((e) => e.type === 'override.denied')!;
+    expect((denied.payload['signers'] as { signature_verified: boolean }[]).map((s) => s.signature_verified)).toEqual([false, true]);
+  });
+
   it('keeps the surface rule: a passkey signature from the surface the override was requested on is O5_NOT_ELIGIBLE', () => {
     const w = new World(examplePolicy());
     const lena = softPasskey('lena', { origin: ORIGIN, rpId: RP_ID });
