@@ -167,6 +167,11 @@ describe('the approver console in Chromium', () => {
     expect((await browserContext.cookies(consoleUrl)).find((c) => c.name === '__Host-countersign-identity')).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict' });
     expect(registered[0]?.actor).toBe('priya');
 
+    // a passkey is registered from a console session only: from the signed CLI it is refused, and the refusal recorded
+    const fromCli = await call(gw.url, 'POST', '/v1/passkeys/registration', await gw.token('priya', 'signed-cli'), {});
+    expect([fromCli.status, fromCli.body['error']?.['code']]).toEqual([403, 'SURFACE_NOT_ALLOWED']);
+    expect((await ledgerEntries(gw)).at(-1)).toMatchObject({ type: 'authority.rejected', payload: { operation: 'passkey_register', code: 'SURFACE_NOT_ALLOWED' } });
+
     // a step only priya's own key can approve; the agent waits for it
     const requestId = await agentProposes({ action: 'ledger.freeze', environment: 'prod', target: 'payments-ledger', params: {}, expected_consequence: 'no postings until unfrozen' });
     const agentToken = await gw.token('payments-copilot', 'copilot-console');

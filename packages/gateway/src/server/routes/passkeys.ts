@@ -83,11 +83,20 @@ export function passkeyRoutes(ctx: ServerContext, options: PasskeyRouteOptions |
       return false;
     }
   };
-  /** Registration is the console's: a session of its surface, for the principal signed in. */
-  const consoleCaller = (request: Parameters<typeof callerFrom>[0]) => {
+  /**
+   * Registration is the console's: a session of its surface, for the
+   * principal signed in. Another surface is refused and the refusal recorded
+   * like any other (DESIGN invariant 7: 503 if it cannot be).
+   */
+  const consoleCaller = async (request: Parameters<typeof callerFrom>[0]) => {
     if (options === undefined) throw new ApiError('NOT_FOUND', 'this gateway serves no console: passkeys are registered from a console session');
     const caller = callerFrom(request);
     if (caller.surface !== options.surface) {
+      try {
+        await ctx.gateway.recordRefusal(caller, { operation: 'passkey_register', code: 'SURFACE_NOT_ALLOWED', rule: 'passkey:console_session' });
+      } catch {
+        throw new ApiError('STORE_UNAVAILABLE', 'the refusal could not be recorded; try again');
+      }
       throw new ApiError('SURFACE_NOT_ALLOWED', `passkeys are registered from a console session (\`${options.surface}\`), not from \`${caller.surface}\``);
     }
     return { caller, options };
@@ -96,7 +105,7 @@ export function passkeyRoutes(ctx: ServerContext, options: PasskeyRouteOptions |
   return [
     route(ENDPOINTS.passkeyRegistrationOptions, {
       handler: async ({ request }) => {
-        const { caller, options: console } = consoleCaller(request);
+        const { caller, options: console } = await consoleCaller(request);
         const { rpId } = relyingParty(console);
         const own = [...ctx.reader.state.passkeys.values()].filter((p) => p.principal === caller.principal && p.revoked_at === null);
         const generated = await generateRegistrationOptions({
@@ -116,7 +125,7 @@ export function passkeyRoutes(ctx: ServerContext, options: PasskeyRouteOptions |
     }),
     route(ENDPOINTS.registerPasskey, {
       handler: async ({ body, request }) => {
-        const { caller, options: console } = consoleCaller(request);
+        const { caller, options: console } = await consoleCaller(request);
         const { rpId, origin } = relyingParty(console);
         const now = ctx.clock();
         let verification;
