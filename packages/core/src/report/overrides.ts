@@ -1,7 +1,7 @@
 import { CountersignError } from '../errors.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import type { CompiledPolicy } from '../policy/compile.js';
-import { budgetStanding } from '../override/budget.js';
+import { budgetStanding, type BudgetStanding } from '../override/budget.js';
 import { formatDuration } from '../policy/duration.js';
 import { entryIssueText, parseEntries, type AuthorityEntry } from '../state/parse.js';
 
@@ -42,14 +42,7 @@ export interface OverrideReport {
   readonly by_signer: readonly (CountRow & { readonly signer: string })[];
   /** Denials by failing gate code. */
   readonly by_gate: readonly { readonly code: string; readonly count: number }[];
-  readonly budgets: readonly {
-    readonly environment: string;
-    readonly max: number;
-    readonly window: string;
-    readonly used: number;
-    readonly remaining: number;
-    readonly spent: boolean;
-  }[];
+  readonly budgets: readonly BudgetStanding[];
   /** Median ms from the moment a step needed authority to its approval, and to an override that unlocked it. */
   readonly median_ms: { readonly request_to_approval: number | null; readonly request_to_override: number | null };
 }

@@ -1,6 +1,6 @@
 import type { CanonicalValue } from '../canonical.js';
 import type { EntryDraft, LedgerEntry } from '../ledger/entry.js';
-import type { PasskeyAlgorithm, PasskeyJwk } from '../approval/passkey.js';
+import type { PasskeyKey } from '../approval/passkey.js';
 
 /**
  * The catalog of ledger entry types the authority state machine writes and
@@ -176,13 +176,8 @@ export interface PasskeyEvidence {
 }
 
 export type EntryPayloads = {
-  'passkey.registered': {
-    readonly credential_id: string;
-    readonly principal: string;
-    readonly public_key: PasskeyJwk;
-    readonly algorithm: PasskeyAlgorithm;
-    readonly rp_id: string;
-    readonly origin: string;
+  /** The key as the verifier reads it (approval/passkey.ts), with who signed in and through which session credential. */
+  'passkey.registered': PasskeyKey & {
     readonly identity: { readonly issuer: string; readonly subject: string } | null;
     readonly credential: string;
   };
