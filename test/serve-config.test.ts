@@ -1,9 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -14,6 +12,7 @@ import { openCredentialStore } from '../packages/gateway/src/auth/credential-sto
 import { issueCredential } from '../packages/gateway/src/auth/credentials.js';
 import { freePort } from './helpers/gateway-process.js';
 import { writeTestPolicy } from './helpers/http-suite.js';
+import { startWebhookReceiver } from './helpers/webhook-receiver.js';
 
 /**
  * `countersign serve --config` (issue 16): flags over COUNTERSIGN_* variables
@@ -102,18 +101,9 @@ describe('serve --config', () => {
   }, 60_000);
 
   it('delivers to notification destinations the file declares beside the policy’s, recorded, and refuses an id both declare', async () => {
-    const received: { path: string; event: unknown }[] = [];
-    const receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      req.on('end', () => {
-        received.push({ path: req.url ?? '', event: (JSON.parse(body) as { event?: unknown }).event });
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const receiver = await startWebhookReceiver('config-webhook-secret');
     try {
-      const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+      const base = receiver.base;
       const db = join(dir, 'notify.db');
       const config = join(dir, 'notify.yaml');
       writeFileSync(
@@ -138,8 +128,8 @@ describe('serve --config', () => {
         });
         expect(proposed.status).toBe(201);
         const deadline = Date.now() + 10_000;
-        while (received.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-        expect(received).toEqual([{ path: '/pager', event: 'approval.requested' }]);
+        while (receiver.received.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(receiver.received.map((r) => ({ path: r.path, event: r.body['event'], signed: r.signed }))).toEqual([{ path: '/pager', event: 'approval.requested', signed: true }]);
       } finally {
         expect(await served.stop()).toBe(0);
       }
@@ -158,7 +148,7 @@ describe('serve --config', () => {
       expect(run.status).toBe(2);
       expect(run.stderr).toContain('webhook `ops-pager` declared by both the policy and the configuration');
     } finally {
-      await new Promise((resolve) => receiver.close(resolve));
+      await receiver.close();
     }
   }, 60_000);
 

@@ -1,13 +1,11 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { verifyWebhookSignature } from '../packages/gateway/src/notify/webhook.js';
 import { call, type GatewayProcess, type Json, ledgerEntries, signedApproval, startGatewayProcess } from './helpers/gateway-process.js';
 import { writeTestPolicy } from './helpers/http-suite.js';
+import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.js';
 
 /**
  * Webhook deliveries are recorded in the ledger (issue 16): the real gateway
@@ -20,29 +18,14 @@ import { writeTestPolicy } from './helpers/http-suite.js';
 const SECRET = 'webhook-secret-for-the-test';
 let dir = '';
 let gw: GatewayProcess;
-let receiver: Server;
-const received: { path: string; body: Json; signed: boolean }[] = [];
+let receiver: WebhookReceiver;
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => resolve(body));
-  });
-}
 
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'countersign-webhooks-'));
-  receiver = createServer((req, res) => {
-    void readBody(req).then((body) => {
-      const signature = req.headers['countersign-signature'];
-      received.push({ path: req.url ?? '', body: JSON.parse(body) as Json, signed: verifyWebhookSignature(typeof signature === 'string' ? signature : undefined, body, SECRET, Math.floor(Date.now() / 1000)) });
-      res.writeHead(req.url === '/down' ? 503 : 200).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  receiver = await startWebhookReceiver(SECRET, (path) => (path === '/down' ? 503 : 200));
+  const base = receiver.base;
   const path = writeTestPolicy(dir);
   const policy = parseYaml(readFileSync(path, 'utf8')) as Record<string, Json>;
   policy['notifications'] = {
@@ -60,7 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   expect(await gw?.stop()).toBe(0);
-  await new Promise((resolve) => receiver?.close(resolve));
+  await receiver?.close();
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
@@ -94,11 +77,11 @@ describe('webhook deliveries', () => {
     ]);
     expect(of('unset')).toEqual([expect.objectContaining({ type: 'notification.failed', payload: expect.objectContaining({ attempt: '0', error: 'SECRET_MISSING', final: 'true' }) })]);
 
-    const up = received.filter((r) => r.path === '/up');
+    const up = receiver.received.filter((r) => r.path === '/up');
     expect(up).toHaveLength(1);
     expect(up[0]!.signed).toBe(true);
     expect(up[0]!.body).toMatchObject({ event: 'approval.requested', request_id: requestId, link: `${gw.url}/console/requests/${requestId}` });
-    expect(received.filter((r) => r.path === '/never')).toEqual([]);
+    expect(receiver.received.filter((r) => r.path === '/never')).toEqual([]);
     // nothing secret in the ledger
     expect(JSON.stringify(entries)).not.toContain(SECRET);
   }, 30_000);
@@ -119,7 +102,7 @@ describe('webhook deliveries', () => {
     expect(executed.status).toBe(201);
     expect((await call(gw.url, 'POST', `/v1/executions/${executed.body['execution']}/outcome`, token, { outcome: 'succeeded' })).status).toBe(200);
 
-    const ops = () => received.filter((r) => r.path === '/ops' && r.body['request_id'] === requestId);
+    const ops = () => receiver.received.filter((r) => r.path === '/ops' && r.body['request_id'] === requestId);
     // bounded: three deliveries to a receiver that answers at once
     for (let i = 0; i < 100 && ops().length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(ops().map((r) => r.body['event']).sort()).toEqual(['execution.outcome', 'grant.consumed', 'request.approved']);
@@ -129,8 +112,8 @@ describe('webhook deliveries', () => {
       expect(typeof r.body['seq']).toBe('number');
     }
     // the staging webhook hears nothing of prod, and nobody gets what they did not subscribe to
-    expect(received.filter((r) => r.path === '/staging')).toEqual([]);
-    expect(received.filter((r) => r.path === '/up' && r.body['event'] !== 'approval.requested')).toEqual([]);
+    expect(receiver.received.filter((r) => r.path === '/staging')).toEqual([]);
+    expect(receiver.received.filter((r) => r.path === '/up' && r.body['event'] !== 'approval.requested')).toEqual([]);
     const recorded = (await ledgerEntries(gw)).filter((e) => e.type === 'notification.delivered' && e.payload['webhook'] === 'ops' && e.payload['request'] === requestId);
     expect(recorded.map((e) => e.payload['event']).sort()).toEqual(['execution.outcome', 'grant.consumed', 'request.approved']);
   }, 30_000);

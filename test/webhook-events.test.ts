@@ -1,14 +1,12 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { NOTIFICATION_EVENTS, parseOverrideBody } from '@countersign/core';
-import { verifyWebhookSignature } from '../packages/gateway/src/notify/webhook.js';
 import { call, EVIDENCE, type GatewayProcess, type Json, ledgerEntries, overrideSignature, signedApproval, startGatewayProcess } from './helpers/gateway-process.js';
 import { writeTestPolicy } from './helpers/http-suite.js';
+import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.js';
 import { restartOverrideAt } from './scenario/override-draft.js';
 
 /**
@@ -23,31 +21,16 @@ import { restartOverrideAt } from './scenario/override-draft.js';
 const SECRET = 'webhook-secret-for-the-events-test';
 let dir = '';
 let gw: GatewayProcess;
-let receiver: Server;
-const received: { body: Json; signed: boolean }[] = [];
+let receiver: WebhookReceiver;
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => resolve(body));
-  });
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'countersign-webhook-events-'));
-  receiver = createServer((req, res) => {
-    void readBody(req).then((body) => {
-      const signature = req.headers['countersign-signature'];
-      received.push({ body: JSON.parse(body) as Json, signed: verifyWebhookSignature(typeof signature === 'string' ? signature : undefined, body, SECRET, Math.floor(Date.now() / 1000)) });
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  receiver = await startWebhookReceiver(SECRET);
   const path = writeTestPolicy(dir);
   const policy = parseYaml(readFileSync(path, 'utf8')) as Record<string, Json>;
   policy['notifications'] = {
-    webhooks: [{ id: 'ops', url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/ops`, secret_env: 'OPS_SECRET', events: NOTIFICATION_EVENTS.filter((e) => e !== 'approval.requested') }],
+    webhooks: [{ id: 'ops', url: `${receiver.base}/ops`, secret_env: 'OPS_SECRET', events: NOTIFICATION_EVENTS.filter((e) => e !== 'approval.requested') }],
   };
   writeFileSync(path, stringifyYaml(policy));
   gw = await startGatewayProcess({ policy: path, dir, env: { OPS_SECRET: SECRET } });
@@ -55,7 +38,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   expect(await gw?.stop()).toBe(0);
-  await new Promise((resolve) => receiver?.close(resolve));
+  await receiver?.close();
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
@@ -105,14 +88,14 @@ describe('operator events over webhooks', () => {
     await ok(call(gw.url, 'POST', `/v1/requests/${requestId}/denials`, await tok('sam', 'signed-cli'), signedApproval(view.body as never, 'sam', 'signed-cli', { decision: 'deny' })), 200);
 
     const wanted = ['hold.opened', 'hold.evidence_added', 'hold.lifted', 'override.requested', 'override.granted', 'override.denied', 'lease.clock_breach', 'halt.issued', 'halt.lifted', 'request.denied', 'budget.near_exhaustion'];
-    const seen = () => new Set(received.map((r) => r.body['event'] as string));
+    const seen = () => new Set(receiver.received.map((r) => r.body['event'] as string));
     // bounded: a few dozen deliveries to a receiver that answers at once
     for (let i = 0; i < 200 && !wanted.every((e) => seen().has(e)); i++) await new Promise((resolve) => setTimeout(resolve, 50));
     expect([...seen()].filter((e) => wanted.includes(e)).sort()).toEqual([...wanted].sort());
-    expect(received.every((r) => r.signed)).toBe(true);
+    expect(receiver.received.every((r) => r.signed)).toBe(true);
 
     // one per grant: the first leaves one override, the second none
-    const budget = received.filter((r) => r.body['event'] === 'budget.near_exhaustion').map((r) => r.body).sort((a, b) => a['seq'] - b['seq']);
+    const budget = receiver.received.filter((r) => r.body['event'] === 'budget.near_exhaustion').map((r) => r.body).sort((a, b) => a['seq'] - b['seq']);
     expect(budget.map((b) => b['payload'])).toEqual([
       expect.objectContaining({ environment: 'prod', max: 2, window: '7d', used: 1, remaining: 1, spent: false, override: expect.any(String), lease: expect.any(String) }),
       expect.objectContaining({ environment: 'prod', max: 2, window: '7d', used: 2, remaining: 0, spent: true }),
