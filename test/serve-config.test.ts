@@ -89,8 +89,10 @@ describe('serve --config', () => {
     );
     const file = await serve(['--config', config]);
     expect(file.address).toBe(`http://127.0.0.1:${fromFile}`);
-    // the human line on stderr says where to go
-    expect(file.output()).toContain(`countersign gateway listening on http://127.0.0.1:${fromFile} (console: http://127.0.0.1:${fromFile}/console)`);
+    // the human line on stderr says where to go (stderr and stdout are separate pipes: it may arrive after the JSON line)
+    const human = `countersign gateway listening on http://127.0.0.1:${fromFile} (console: http://127.0.0.1:${fromFile}/console)`;
+    for (let i = 0; i < 50 && !file.output().includes(human); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(file.output()).toContain(human);
     expect(await file.stop()).toBe(0);
     const env = await serve(['--config', config], { COUNTERSIGN_PORT: String(fromEnv) });
     expect(env.address).toBe(`http://127.0.0.1:${fromEnv}`);
