@@ -173,6 +173,8 @@ describe('client certificates for executor surfaces', () => {
     };
     writeFileSync(ca, Buffer.concat([readFileSync(join(dir, 'ca1.pem')), readFileSync(join(dir, 'ca2.pem'))]));
     await reloadUntil(fromCa2, 201);
+    // the log line travels on the child's stdout pipe, the answer on a socket: either may be read first
+    for (let i = 0; i < 50 && !gw.output().includes('tls certificate reloaded'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(gw.output()).toContain('tls certificate reloaded');
     expect((await callTls(gw.url, 'POST', '/v1/proposals', token, fromCa1, PROPOSAL)).status).toBe(201);
 
