@@ -61,9 +61,15 @@ describe.skipIf(url === null)('two gateway processes on one PostgreSQL', () => {
       expect(statuses).toEqual([201, 409]);
       expect(pair.find((r) => r.status === 409)?.body['error']['code']).toBe('GRANT_USED');
     }
-    // both replicas agree on one chain: the ledger head is the same seen from either
+    // both replicas agree on one chain: the ledger head is the same seen from either, once each has followed
+    // the other's last commits (a replica learns them through LISTEN/NOTIFY, after the answers above): bounded
     const priyaA = await a.token('priya', 'approver-console');
-    const [headA, headB] = await Promise.all([call(a.url, 'GET', '/v1/ledger/head', priyaA), call(b.url, 'GET', '/v1/ledger/head', priyaA)]);
+    const heads = async () => Promise.all([call(a.url, 'GET', '/v1/ledger/head', priyaA), call(b.url, 'GET', '/v1/ledger/head', priyaA)]);
+    let [headA, headB] = await heads();
+    for (let i = 0; i < 100 && headA.body['size'] !== headB.body['size']; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      [headA, headB] = await heads();
+    }
     expect(headA.body['size']).toBe(headB.body['size']);
   });
 

@@ -228,6 +228,8 @@ describe('serve with TLS', () => {
         now = await servedFingerprint(port);
       }
       expect(now).toBe(fingerprint('b'));
+      // the log line comes through the child's pipe, the new certificate through a socket: the pipe may be behind
+      for (let i = 0; i < 100 && !served.output().includes('tls certificate reloaded'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
       expect(served.output()).toContain('tls certificate reloaded');
       const answer = await held;
       expect(answer.status).toBe(200);

@@ -63,7 +63,8 @@ describe('webhook deliveries', () => {
     let entries: { type: string; payload: Json }[] = [];
     for (let i = 0; i < 150; i++) {
       entries = (await ledgerEntries(gw)).filter((e) => e.type.startsWith('notification.') && e.payload['request'] === requestId);
-      if (entries.some((e) => e.payload['webhook'] === 'flaky' && e.payload['final'] === 'true')) break;
+      // each destination records on its own schedule: wait for the last record of all three
+      if (['flaky', 'pager', 'unset'].every((webhook) => entries.some((e) => e.payload['webhook'] === webhook && e.payload['final'] === 'true'))) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const of = (webhook: string) => entries.filter((e) => e.payload['webhook'] === webhook);
@@ -114,7 +115,13 @@ describe('webhook deliveries', () => {
     // the staging webhook hears nothing of prod, and nobody gets what they did not subscribe to
     expect(receiver.received.filter((r) => r.path === '/staging')).toEqual([]);
     expect(receiver.received.filter((r) => r.path === '/up' && r.body['event'] !== 'approval.requested')).toEqual([]);
-    const recorded = (await ledgerEntries(gw)).filter((e) => e.type === 'notification.delivered' && e.payload['webhook'] === 'ops' && e.payload['request'] === requestId);
+    // each delivery is recorded once the receiver's answer is back, after the receiver saw it: bounded
+    let recorded: { payload: Json }[] = [];
+    for (let i = 0; i < 100; i++) {
+      recorded = (await ledgerEntries(gw)).filter((e) => e.type === 'notification.delivered' && e.payload['webhook'] === 'ops' && e.payload['request'] === requestId);
+      if (recorded.length >= 3) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     expect(recorded.map((e) => e.payload['event']).sort()).toEqual(['execution.outcome', 'grant.consumed', 'request.approved']);
   }, 30_000);
 });
