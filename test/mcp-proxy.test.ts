@@ -282,13 +282,19 @@ describe('outcomes reported in the background', () => {
   afterAll(() => new Promise<void>((resolve) => (slow === undefined ? resolve() : slow.close(() => resolve()))));
 
   it('reach the ledger before the proxy exits, though the agent closed the session right after its answer', async () => {
-    // in front of the gateway: every outcome report is held for a second, everything else passes at once
+    // in front of the gateway: every outcome report is held until the test lets it through, everything else passes at once
+    let reportHeld = false;
+    let releaseReports: () => void = () => undefined;
+    const reportsReleased = new Promise<void>((resolve) => (releaseReports = resolve));
     slow = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const forward = async (): Promise<void> => {
-          if (req.url?.endsWith('/outcome') === true) await new Promise((resolve) => setTimeout(resolve, 1_000));
+          if (req.url?.endsWith('/outcome') === true) {
+            reportHeld = true;
+            await reportsReleased;
+          }
           const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => ['authorization', 'content-type', 'accept'].includes(k))) as Record<string, string>;
           const answer = await fetch(`${gw.url}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers, ...(chunks.length === 0 ? {} : { body: Buffer.concat(chunks) }) });
           res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
@@ -304,15 +310,23 @@ describe('outcomes reported in the background', () => {
     const agent = new Client({ name: 'test-agent', version: '1.0.0' });
     await agent.connect(transport);
     const before = (await ledgerEntries(gw)).length;
-    const started = Date.now();
-    const result = (await agent.callTool({ name: 'inspect_shard', arguments: { shard: 'shard-5', depth: 1 } })) as CallToolResult;
-    // the answer did not wait for the held report
-    expect(Date.now() - started).toBeLessThan(1_000);
-    expect(text(result)).toBe('shard shard-5: 1200 messages');
-    const exited = new Promise<number | null>((resolve) => (transport as unknown as { _process?: ChildProcess })._process?.once('exit', (code) => resolve(code)));
-    // the end of its input (or the SDK's SIGTERM 2 s later) ends it once the report was answered
-    await transport.close();
-    expect(await exited).toBe(0);
+    try {
+      // the answer does not wait for the report, which is held until released below: an answer that
+      // waited for it would never come, and the call would fail with its timeout (not a race on this machine's speed)
+      const result = (await agent.callTool({ name: 'inspect_shard', arguments: { shard: 'shard-5', depth: 1 } }, undefined, { timeout: 15_000 })) as CallToolResult;
+      expect(text(result)).toBe('shard shard-5: 1200 messages');
+      const exited = new Promise<number | null>((resolve) => (transport as unknown as { _process?: ChildProcess })._process?.once('exit', (code) => resolve(code)));
+      // the end of its input (or the SDK's SIGTERM 2 s later) ends it once the report was answered
+      const closed = transport.close();
+      // the report, sent right after the answer (bounded), is held a while longer after the session closed
+      for (let i = 0; i < 100 && !reportHeld; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      releaseReports();
+      await closed;
+      expect(await exited).toBe(0);
+    } finally {
+      releaseReports();
+    }
     const added = (await ledgerEntries(gw)).slice(before);
     expect(added.find((e) => e.type === 'execution.outcome')?.payload).toMatchObject({ outcome: 'succeeded' });
   }, 30_000);

@@ -169,8 +169,12 @@ describe('buildApp while closing', () => {
     await inFlight;
     const closed = slow.close();
     // the second request rides the busy connection, which the drain keeps open
+    let requests = 0;
+    slow.server.on('request', () => (requests += 1));
     socket.write('GET /v1/slow HTTP/1.1\r\nHost: localhost\r\n\r\n');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // released once the server has the second request (bounded): read only after the first answer, it would find
+    // the connection closed, and the test would fail for a reason that is not under test
+    for (let i = 0; i < 200 && requests < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     release();
     await closed;
     await ended;

@@ -82,9 +82,14 @@ describe.skipIf(url === null)('PostgresLedgerStore on the real server', () => {
         // a second "leader" that never takes the sequencer lock inserts seq 1 and holds its transaction open
         await rogue.query('BEGIN');
         await rogue.query(`INSERT INTO "${schema}".ledger_entries (seq, hash, bytes) VALUES (1, $1, $2)`, [Buffer.alloc(32), Buffer.from('{}')]);
+        const roguePid = (await rogue.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
         // the expectation is attached before the COMMIT: the append may reject before the COMMIT's own answer arrives
         const rejected = expect(store.append([draft(1), draft(2), draft(3)])).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        // the COMMIT only once the append waits on the rogue's row (bounded): committed earlier, the append would read
+        // a head that already holds seq 1 and append after it, and the conflict under test would not happen
+        const blocked = async (): Promise<boolean> =>
+          admin(async (client) => (await client.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [roguePid])).rows[0]!.n > 0);
+        for (let i = 0; i < 200 && !(await blocked()); i++) await new Promise((resolve) => setTimeout(resolve, 25));
         await rogue.query('COMMIT');
         await rejected;
       } finally {
