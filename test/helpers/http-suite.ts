@@ -19,9 +19,11 @@ import { call, CLI, type Json, EVIDENCE, EXAMPLE_POLICY, exampleGolden, fixtureK
 /**
  * The example payments bundle plus what some codes need to be reachable over
  * HTTP: a `service` principal (non-human, but not refused by the auth layer's
- * agent check, so the core's AGENT_CANNOT_APPROVE answers) and a `brief` risk
- * class whose approvals and grants lapse within a second (REQUEST_EXPIRED,
- * GRANT_EXPIRED without a fake clock).
+ * agent check, so the core's AGENT_CANNOT_APPROVE answers), a `brief` risk
+ * class whose approvals and grants lapse within a second (REQUEST_EXPIRED
+ * without a fake clock), and a `lapsing-grant` class whose request stays open
+ * for an hour but whose grant lapses within a second (GRANT_EXPIRED without a
+ * fake clock, and without racing the request's own expiry to approve it).
  */
 export function writeTestPolicy(dir: string): string {
   const doc = parseYaml(readFileSync(EXAMPLE_POLICY, 'utf8')) as Record<string, Json>;
@@ -33,7 +35,14 @@ export function writeTestPolicy(dir: string): string {
     effect: 'require_approval',
     approval: { quorum: [{ roles: ['sre', 'incident-lead'], count: 1 }], surfaces: ['approver-console', 'signed-cli'], attestation: 'any', approval_ttl: '1s', grant_ttl: '1s' },
   });
+  doc['risk_classes'].push({
+    id: 'lapsing-grant',
+    description: 'the grant lapses at once: for grant expiry tests',
+    effect: 'require_approval',
+    approval: { quorum: [{ roles: ['sre', 'incident-lead'], count: 1 }], surfaces: ['approver-console', 'signed-cli'], attestation: 'any', approval_ttl: '1h', grant_ttl: '1s' },
+  });
   doc['actions'].push({ id: 'cache.flush', description: 'flush a cache', class: 'write', risk: { dev: 'low', staging: 'brief', prod: 'brief' } });
+  doc['actions'].push({ id: 'cache.warm', description: 'warm a cache', class: 'write', risk: { dev: 'low', staging: 'lapsing-grant', prod: 'lapsing-grant' } });
   const path = join(dir, 'policy.yaml');
   writeFileSync(path, stringifyYaml(doc));
   return path;
@@ -342,7 +351,8 @@ export function httpSuite(label: string, setup: () => Promise<SuiteSetup>): void
         await refused(async () => call(gw.url, 'POST', '/v1/executions', await agent(), { grant }), 409, 'GRANT_REVOKED');
       });
       it('GRANT_EXPIRED: a grant used after its expiry', async () => {
-        const s = (await propose([{ action: 'cache.flush', environment: 'prod', target: 'payments-cache', params: {} }]))['steps'][0];
+        // a request that stays open: approving a `brief` one raced its one-second expiry on a busy machine
+        const s = (await propose([{ action: 'cache.warm', environment: 'prod', target: 'payments-cache', params: {} }]))['steps'][0];
         expect((await approve(s.request, 'sam', 'signed-cli')).status).toBe(200);
         const grant = (await request(s.request))['grant'] as string;
         expect(grant).toBeTruthy();
