@@ -97,3 +97,50 @@ describe('sealEntry', () => {
     }
   });
 });
+
+describe('sealEntry beyond the common case', () => {
+  const codeOf = (f: () => unknown): string | undefined => {
+    try {
+      f();
+    } catch (err) {
+      return (err as CountersignError).code;
+    }
+    return undefined;
+  };
+
+  // The scratch buffer starts at 4 KiB and grows: a large entry, mostly 3-byte UTF-8, must seal whole.
+  it('seals an entry larger than the scratch buffer to its full canonical bytes and their leaf hash', () => {
+    const text = '\u4e2d'.repeat(3000);
+    const e = sealEntry({ ...DRAFT, payload: { text } }, 2, new Uint8Array(32).fill(9));
+    const bytes = Buffer.from(e.bytes);
+    expect(bytes.length).toBeGreaterThan(9000);
+    expect(decodeEntry(e.bytes)).toMatchObject({ seq: 2, payload: { text }, prev_hash: '09'.repeat(32) });
+    expect(hex(e.hash)).toBe(createHash('sha256').update(Buffer.from([0])).update(bytes).digest('hex'));
+    // and a small entry after it still seals to the pinned bytes
+    expect(Buffer.from(sealEntry(DRAFT, 0, null).bytes).toString('utf8')).toBe(PINNED_0);
+  });
+
+  it('takes subjects from an object without a prototype', () => {
+    const subjects = Object.assign(Object.create(null) as Record<string, string>, { step: 'step-1-0', proposal: 'prop-1' });
+    expect(Buffer.from(sealEntry({ ...DRAFT, subjects }, 0, null).bytes).toString('utf8')).toBe(PINNED_0);
+  });
+
+  it.each([
+    ['null subjects', { ...DRAFT, subjects: null }],
+    ['subjects as a list', { ...DRAFT, subjects: ['step-1-0'] }],
+    ['subjects as a Map', { ...DRAFT, subjects: new Map([['step', 'step-1-0']]) }],
+    ['a type that is a list holding a valid type', { ...DRAFT, type: ['proposal.decided'] }],
+    ['a timestamp that is a list holding a valid timestamp', { ...DRAFT, at: ['2026-05-15T09:16:00.000Z'] }],
+  ])('refuses %s as LEDGER_ENTRY_INVALID', (_label, draft) => {
+    expect(codeOf(() => sealEntry(draft as unknown as EntryDraft, 0, null))).toBe('LEDGER_ENTRY_INVALID');
+  });
+});
+
+describe('decodeEntry', () => {
+  it.each([
+    ['bytes that are not UTF-8', Uint8Array.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])],
+    ['text that is not JSON', new TextEncoder().encode('{"a":')],
+  ])('refuses %s as LEDGER_ENTRY_INVALID', (_label, bytes) => {
+    expect(() => decodeEntry(bytes)).toThrow(expect.objectContaining({ code: 'LEDGER_ENTRY_INVALID' }));
+  });
+});

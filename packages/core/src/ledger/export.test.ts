@@ -13,6 +13,7 @@ import {
 } from './export.js';
 import { ed25519Signer, newEd25519KeyPair, signerVerifierKey } from './key.js';
 import { merkleRoot } from './merkle.js';
+import { createVerifier } from './verify.js';
 
 const ORIGIN = 'countersign.test/export';
 const SIGNER = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
@@ -150,5 +151,100 @@ describe('ledger export (JSON Lines)', () => {
     const lines = [...splitter.push(Uint8Array.from([0xff, 0x0a, 0x61])), ...splitter.push(Uint8Array.from([0x62, 0x0a])), ...splitter.end()];
     expect(lines.map((l) => Buffer.from(l).toString('hex'))).toEqual(['ff', '6162']);
     expect(splitter.end()).toEqual([]);
+  });
+});
+
+describe('export lines and the export verifier, edge by edge', () => {
+  const lines = (file: Uint8Array): Uint8Array[] => {
+    const splitter = new LineSplitter();
+    return [...splitter.push(file), ...splitter.end()];
+  };
+  const codeOf = (f: () => unknown): string | undefined => {
+    try {
+      f();
+    } catch (err) {
+      return (err as CountersignError).code;
+    }
+    return undefined;
+  };
+
+  it('refuses to write an entry holding a raw newline as one line', () => {
+    expect(codeOf(() => exportEntryLine(Buffer.from('{"a":"b\nc"}')))).toBe('LEDGER_ENTRY_INVALID');
+  });
+
+  it.each([
+    ['a header without an origin', '{"countersign_ledger":1}'],
+    ['a header whose origin is not text', '{"countersign_ledger":1,"origin":7}'],
+    ['a checkpoint that is not text', '{"checkpoint":7}'],
+    ['a checkpoint line that is not UTF-8', Buffer.concat([Buffer.from('{"checkpoint":"a'), Buffer.from([0xff]), Buffer.from('\\n"}')])],
+  ])('refuses %s as CHECKPOINT_INVALID', (_label, line) => {
+    expect(codeOf(() => classifyExportLine(Buffer.from(line)))).toBe('CHECKPOINT_INVALID');
+  });
+
+  it('needs at least one trusted key', () => {
+    expect(codeOf(() => createExportVerifier({ trustedKeys: [] }))).toBe('KEY_INVALID');
+  });
+
+  it('verifies an export without a header under the first trusted key name, and counts entries as they come', () => {
+    const { file } = exportFile();
+    const verifier = createExportVerifier({ trustedKeys: [VKEY] });
+    expect(verifier.size).toBe(0);
+    const [, ...rest] = lines(file);
+    for (const line of rest.slice(0, 3)) verifier.line(line);
+    expect(verifier.size).toBe(3);
+    for (const line of rest.slice(3)) verifier.line(line);
+    expect(verifier.finish()).toMatchObject({ size: N, checkpointedSize: N, origin: ORIGIN });
+  });
+
+  it('skips blank lines anywhere', () => {
+    const all = lines(exportFile().file);
+    const verifier = createExportVerifier({ trustedKeys: [VKEY] });
+    verifier.line(new Uint8Array(0));
+    for (const line of all) {
+      verifier.line(line);
+      verifier.line(new Uint8Array(0));
+    }
+    expect(verifier.finish()).toMatchObject({ size: N, checkpoints: Math.ceil(N / CHECKPOINT_EVERY), origin: ORIGIN });
+  });
+
+  it('names the line and the position of a malformed line, before and after the first entry', () => {
+    const first = createExportVerifier({ trustedKeys: [VKEY] });
+    expect(failureOf(() => first.line(Buffer.from('{"checkpoint":7}')))).toMatchObject({ kind: 'malformed', seq: 0, line: 1 });
+
+    const all = lines(exportFile().file);
+    const later = createExportVerifier({ trustedKeys: [VKEY] });
+    for (const line of all.slice(0, 4)) later.line(line);
+    expect(failureOf(() => later.line(Buffer.from('{"countersign_ledger":1}')))).toMatchObject({ kind: 'malformed', seq: 3, line: 5 });
+  });
+
+  it('refuses a second header, even of the same origin', () => {
+    const all = lines(exportFile().file);
+    const verifier = createExportVerifier({ trustedKeys: [VKEY] });
+    for (const line of all.slice(0, 3)) verifier.line(line);
+    expect(failureOf(() => verifier.line(all[0] as Uint8Array))).toMatchObject({ kind: 'malformed', seq: 2, line: 4 });
+  });
+
+  it('hands the lines to the verifier it is given', () => {
+    const sizes: number[] = [];
+    const verifier = createExportVerifier({
+      trustedKeys: [VKEY],
+      createVerifier: (options) => {
+        const inner = createVerifier(options);
+        return {
+          get size() {
+            return inner.size;
+          },
+          entry(seq, bytes) {
+            sizes.push(inner.size);
+            inner.entry(seq, bytes);
+          },
+          checkpoint: (note) => inner.checkpoint(note),
+          finish: (finishOptions) => inner.finish(finishOptions),
+        };
+      },
+    });
+    for (const line of lines(exportFile().file)) verifier.line(line);
+    expect(verifier.finish()).toMatchObject({ size: N });
+    expect(sizes).toEqual(Array.from({ length: N }, (_, i) => i));
   });
 });

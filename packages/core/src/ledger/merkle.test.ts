@@ -138,3 +138,55 @@ describe('Merkle Tree Hash (RFC 6962 §2.1)', () => {
     );
   });
 });
+
+describe('Merkle inputs the types do not rule out', () => {
+  const rejects = (f: () => unknown): void => {
+    let code: string | undefined;
+    try {
+      f();
+    } catch (err) {
+      code = (err as { code?: string }).code;
+    }
+    expect(code).toBe('PROOF_INVALID');
+  };
+
+  it('hashes a leaf longer than the reused input buffer, and short leaves again after it grew', () => {
+    const small = new TextEncoder().encode('small leaf');
+    const other = new TextEncoder().encode('other leaf');
+    const big = new Uint8Array(5000).map((_, i) => i % 251);
+    expect(hex(leafHash(small))).toBe(hex(sha(Uint8Array.of(0), small)));
+    expect(hex(leafHash(big))).toBe(hex(sha(Uint8Array.of(0), big)));
+    // a leaf of the same length as one hashed before the buffer grew
+    expect(hex(leafHash(other))).toBe(hex(sha(Uint8Array.of(0), other)));
+  });
+
+  it('refuses a node hash input that is not 32 bytes', () => {
+    rejects(() => nodeHash(new Uint8Array(31), new Uint8Array(32)));
+    rejects(() => nodeHash(new Uint8Array(32), new Uint8Array(33)));
+  });
+
+  it('refuses a frontier state whose size is not a safe integer or whose hashes are not a list of hex', () => {
+    const h = 'ab'.repeat(32);
+    rejects(() => MerkleFrontier.fromJSON({ size: Number.NaN, hashes: [] }));
+    rejects(() => MerkleFrontier.fromJSON({ size: 1, hashes: 'x' as unknown as string[] }));
+    rejects(() => MerkleFrontier.fromJSON({ size: 1, hashes: [[h]] as unknown as string[] }));
+    rejects(() => MerkleFrontier.fromJSON({ size: 1, hashes: [`${h}0`] }));
+    rejects(() => MerkleFrontier.fromJSON({ size: 1, hashes: [`x${h}`] }));
+    rejects(() => MerkleFrontier.fromJSON({ size: 1, hashes: [h.slice(2)] }));
+    expect(MerkleFrontier.fromJSON({ size: 1, hashes: [h] }).toJSON()).toEqual({ size: 1, hashes: [h] });
+  });
+
+  it('refuses a leaf range that is reversed, negative or fractional, even from a source that answers every index', () => {
+    const leaf = leafHashes(1)[0] as Uint8Array;
+    const any = (): Uint8Array => leaf;
+    rejects(() => subtreeHash(any, 3, 2));
+    rejects(() => subtreeHash(any, -1, 2));
+    rejects(() => subtreeHash(any, 0.5, 2));
+    rejects(() => subtreeHash(any, 0, 1.5));
+    expect(hex(subtreeHash(any, 2, 2))).toBe(hex(EMPTY_ROOT));
+  });
+
+  it('refuses a list of leaves shorter than the range as PROOF_INVALID', () => {
+    rejects(() => subtreeHash(leafHashes(3), 0, 5));
+  });
+});

@@ -209,3 +209,95 @@ describe('consistency proofs (RFC 9162 §2.1.4)', () => {
     expect(reads).toBeLessThanOrEqual(20_000);
   });
 });
+
+// Each case below hands the verifier roots computed from the proof itself, so
+// only the shape check (path length for the sizes, the sizes themselves) stands
+// between the proof and acceptance.
+describe('proofs whose shape does not fit their sizes', () => {
+  const [l0, l1, l2, l3] = ALL as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+
+  it('an inclusion path one node too long is refused, whatever root it leads to', () => {
+    rejects(() => rootFromInclusionProof({ leafIndex: 0, treeSize: 1, path: [l1] }, l0));
+    rejects(() => verifyInclusion({ leafIndex: 0, treeSize: 1, path: [l1] }, l0, node(l1, l0)));
+  });
+
+  it('an inclusion path for a tree of 2 does not prove the leaf in a tree of 4', () => {
+    rejects(() => rootFromInclusionProof({ leafIndex: 0, treeSize: 4, path: [l1] }, l0));
+    rejects(() => verifyInclusion({ leafIndex: 0, treeSize: 4, path: [l1] }, l0, mth([l0, l1])));
+  });
+
+  it('a leaf index equal to the tree size is refused even with the empty path', () => {
+    rejects(() => rootFromInclusionProof({ leafIndex: 1, treeSize: 1, path: [] }, l0));
+  });
+
+  it('refuses a fractional or non-finite leaf index and tree size', () => {
+    rejects(() => inclusionProof(ALL, 1.5, 4));
+    rejects(() => inclusionProof(ALL, Number.NaN, 4));
+    rejects(() => inclusionProof(ALL, 0, 2.5));
+    rejects(() => rootFromInclusionProof({ leafIndex: 0, treeSize: Number.POSITIVE_INFINITY, path: [] }, l0));
+    rejects(() => consistencyProof(ALL, 1.5, 4));
+    rejects(() => verifyConsistency({ fromSize: Number.NaN, toSize: 4, path: [] }, EMPTY_ROOT, mth(ALL.slice(0, 4))));
+  });
+
+  it('refuses a leaf source shorter than the tree as PROOF_INVALID, naming no leaf it does not have', () => {
+    rejects(() => inclusionProof(ALL.slice(0, 3), 0, 5));
+    rejects(() => consistencyProof(ALL.slice(0, 3), 2, 5));
+  });
+
+  it('a consistency proof from the empty tree is empty and verifies against the empty root', () => {
+    const proof = consistencyProof(ALL, 0, 5);
+    expect(proof).toEqual({ fromSize: 0, toSize: 5, path: [] });
+    verifyConsistency(proof, EMPTY_ROOT, mth(ALL.slice(0, 5)));
+  });
+
+  it('a consistency proof between equal sizes that carries a node is refused, even between equal roots', () => {
+    const root = mth(ALL.slice(0, 5));
+    rejects(() => verifyConsistency({ fromSize: 5, toSize: 5, path: [root] }, root, root));
+  });
+
+  it('a consistency proof with a node appended is refused, whatever roots it leads to', () => {
+    // 3 -> 4 per RFC 9162 §2.1.4.1 is [l2, l3, MTH(l0, l1)]; one node more must fail as too long.
+    const proof = consistencyProof([l0, l1, l2, l3], 3, 4);
+    expect(proof.path.map(hex)).toEqual([l2, l3, node(l0, l1)].map(hex));
+    const extra = l0;
+    const longer: ConsistencyProof = { ...proof, path: [...proof.path, extra] };
+    rejects(() => verifyConsistency(longer, node(extra, mth([l0, l1, l2])), node(extra, mth([l0, l1, l2, l3]))));
+  });
+
+  it('a consistency proof for 1 -> 2 does not prove 1 -> 4', () => {
+    rejects(() => verifyConsistency({ fromSize: 1, toSize: 4, path: [l1] }, l0, mth([l0, l1])));
+  });
+
+  it('a consistency proof going down in size is refused, even empty and between equal roots', () => {
+    const root = mth(ALL.slice(0, 4));
+    rejects(() => verifyConsistency({ fromSize: 5, toSize: 4, path: [] }, root, root));
+    // From 3 to 1, RFC 9162's steps alone would take a one-node path whose node is both roots.
+    rejects(() => verifyConsistency({ fromSize: 3, toSize: 1, path: [l0] }, l0, l0));
+  });
+});
+
+describe('inclusion proofs in JSON', () => {
+  // Built per test, not while the file is collected (docs/testing.md, "Keep tests countable").
+  const json = (): Record<string, unknown> => ({ ...inclusionProofToJson(inclusionProof(ALL, 3, 8)) });
+
+  it('reads leaf_index, tree_size and each path hash', () => {
+    const back = inclusionProofFromJson(json());
+    expect(back).toMatchObject({ leafIndex: 3, treeSize: 8 });
+    expect(back.path.map(hex)).toEqual(inclusionProof(ALL, 3, 8).path.map(hex));
+  });
+
+  it.each([
+    ['null', () => null],
+    ['a string', () => 'proof'],
+    ['a leaf index that is text', () => ({ ...json(), leaf_index: '3' })],
+    ['a tree size that is missing', () => ({ ...json(), tree_size: undefined })],
+    ['a path that is not a list', () => ({ ...json(), path: 'AAAA' })],
+    ['a negative leaf index', () => ({ ...json(), leaf_index: -1 })],
+    ['a fractional tree size', () => ({ ...json(), tree_size: 8.5 })],
+    ['a hash that is not a string', () => ({ ...json(), path: [7] })],
+    ['a hash of 31 bytes', () => ({ ...json(), path: [Buffer.alloc(31).toString('base64')] })],
+    ['a hash in base64url', () => ({ ...json(), path: [Buffer.alloc(32, 0xfb).toString('base64url')] })],
+  ])('refuses %s as PROOF_INVALID', (_label, value) => {
+    rejects(() => inclusionProofFromJson(value()));
+  });
+});
