@@ -146,3 +146,118 @@ describe('a verifier used out of turn', () => {
     expect(internal(() => chain.finish(new VerifyTree(ORIGIN)))).toBe('INTERNAL');
   });
 });
+
+// The verifier reads `seq` and `prev_hash` from the bytes without parsing them:
+// each case below is an entry whose text is not what sealEntry writes, placed
+// last with no checkpoint over it, so only the reading of its own bytes can
+// refuse it (nothing after it checks its hash).
+describe('createVerifier reads the links from canonical bytes only', () => {
+  const drafts = (n: number): EntryDraft[] => fc.sample(draftArb, { numRuns: n, seed: 29 });
+  const sealAll = (list: readonly EntryDraft[]): SealedEntry[] => {
+    const entries: SealedEntry[] = [];
+    for (const d of list) entries.push(sealEntry(d, entries.length, entries.at(-1)?.hash ?? null));
+    return entries;
+  };
+  const verifier = () => createVerifier({ origin: ORIGIN, trustedKeys: [VKEY] });
+  const feed = (bytes: readonly Uint8Array[]) => {
+    const v = verifier();
+    for (const b of bytes) v.entry(null, b);
+    return v.finish();
+  };
+  /** Three entries, the last one's text edited by `edit`. */
+  const withLast = (edit: (text: string) => string): Uint8Array[] => {
+    const entries = sealAll(drafts(3));
+    const text = Buffer.from((entries[2] as SealedEntry).bytes).toString('utf8');
+    const edited = edit(text);
+    expect(edited).not.toBe(text);
+    return [...entries.slice(0, 2).map((e) => e.bytes), new Uint8Array(Buffer.from(edited, 'utf8'))];
+  };
+  const topSeq = (text: string, by: string): string => text.replace(/","seq":2,"subjects":/, `","seq":${by},"subjects":`);
+
+  it('passes entries whose subjects are named prev_hash and seq, with a prev_hash of 64 hex digits', () => {
+    const list = drafts(4).map((d) => ({ ...d, subjects: { prev_hash: 'ab'.repeat(32), seq: '7' } }));
+    const entries = sealAll(list);
+    expect(Buffer.from((entries[3] as SealedEntry).bytes).toString('utf8')).toContain(`"prev_hash":"${'ab'.repeat(32)}","seq":"7"`);
+    expect(feed(entries.map((e) => e.bytes))).toMatchObject({ size: 4 });
+  });
+
+  it.each([
+    ['a seq with a leading zero', (t: string) => topSeq(t, '02')],
+    ['a seq with a fraction', (t: string) => topSeq(t, '2.0')],
+    ['a seq of 16 digits beyond the safe integers', (t: string) => topSeq(t, '9999999999999999')],
+    ['a misspelt prev_hash key', (t: string) => t.replace(/"prev_hash":"([0-9a-f]{64})","seq":2,/, '"prev_hasx":"$1","seq":2,')],
+    ['a space before the opening brace', (t: string) => ` ${t}`],
+    ['a space after the closing brace', (t: string) => `${t} `],
+  ])('names a last entry with %s as malformed', (_label, edit) => {
+    expect(failureOf(() => feed(withLast(edit)))).toMatchObject({ seq: 2, kind: 'malformed' });
+  });
+
+  it('reads a seq of 16 digits that is a safe integer, and names the gap it leaves', () => {
+    expect(failureOf(() => feed(withLast((t) => topSeq(t, '1000000000000000'))))).toMatchObject({ seq: 2, kind: 'gap', found: 1e15 });
+  });
+});
+
+describe('createVerifier diagnoses next to checkpoints and stray items', () => {
+  const drafts = (n: number): EntryDraft[] => fc.sample(draftArb, { numRuns: n, seed: 31 });
+  const sealAll = (list: readonly EntryDraft[], prevAt: (seq: number, prev: Uint8Array | null) => Uint8Array | null = (_s, p) => p): SealedEntry[] => {
+    const entries: SealedEntry[] = [];
+    for (const d of list) entries.push(sealEntry(d, entries.length, prevAt(entries.length, entries.at(-1)?.hash ?? null)));
+    return entries;
+  };
+  const checkpointOver = (entries: readonly SealedEntry[]): string =>
+    signCheckpoint({ origin: ORIGIN, treeSize: entries.length, rootHash: merkleRoot(entries.map((e) => e.hash)) }, SIGNER);
+  const verifier = () => createVerifier({ origin: ORIGIN, trustedKeys: [VKEY] });
+  const stray = (): Uint8Array => new TextEncoder().encode('{"stray":true}');
+
+  it('a changed last entry followed by a stray item: the checkpoint over the entries names the changed entry', () => {
+    const entries = sealAll(drafts(3));
+    const changed = new Uint8Array((entries[2] as SealedEntry).bytes);
+    changed[3] = (changed[3] as number) ^ 1;
+    const v = verifier();
+    v.entry(null, (entries[0] as SealedEntry).bytes);
+    v.entry(null, (entries[1] as SealedEntry).bytes);
+    v.entry(null, changed);
+    v.checkpoint(checkpointOver(entries));
+    v.entry(null, stray());
+    expect(failureOf(() => v.finish())).toMatchObject({ seq: 2, kind: 'root_mismatch', tree_size: 3 });
+  });
+
+  it('an entry missing before a stray item: a gap, not entries out of order', () => {
+    const entries = sealAll(drafts(3));
+    const v = verifier();
+    v.entry(null, (entries[0] as SealedEntry).bytes);
+    v.entry(null, (entries[2] as SealedEntry).bytes);
+    expect(failureOf(() => v.entry(null, stray()))).toMatchObject({ seq: 1, kind: 'gap', found: 2 });
+  });
+
+  it('the last entry sealed on a wrong prev_hash, under a checkpoint that covers it: a broken chain at that entry', () => {
+    const entries = sealAll(drafts(3), (seq, prev) => (seq === 2 ? new Uint8Array(32).fill(0x5a) : prev));
+    const v = verifier();
+    for (const e of entries) v.entry(null, e.bytes);
+    v.checkpoint(checkpointOver(entries));
+    expect(failureOf(() => v.finish())).toMatchObject({ seq: 2, kind: 'broken_chain' });
+  });
+
+  it('a checkpoint that comes late, after a stray item: the stray item, which came first', () => {
+    const entries = sealAll(drafts(4));
+    const v = verifier();
+    for (const e of entries) v.entry(null, e.bytes);
+    v.entry(null, stray());
+    expect(
+      failureOf(() => {
+        v.checkpoint(checkpointOver(entries.slice(0, 2)));
+        v.finish();
+      }),
+    ).toMatchObject({ seq: 4, kind: 'malformed' });
+  });
+
+  it('judges checkpoints handed in up front in any order, each at its size', () => {
+    const entries = sealAll(drafts(6));
+    for (const sizes of [[6, 2, 4], [4, 6, 2], [2, 4, 6]]) {
+      const v = verifier();
+      for (const size of sizes) v.checkpoint(checkpointOver(entries.slice(0, size)));
+      for (const e of entries) v.entry(e.seq, e.bytes);
+      expect(v.finish()).toMatchObject({ size: 6, checkpoints: 3, checkpointedSize: 6 });
+    }
+  });
+});
