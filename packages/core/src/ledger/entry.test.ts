@@ -136,6 +136,23 @@ describe('sealEntry beyond the common case', () => {
   });
 });
 
+describe('sealEntry names the JSON pointer of a bad string field', () => {
+  it.each([
+    ['actor', { ...DRAFT, actor: 'a\ud800' }, '/actor'],
+    ['bundle_id', { ...DRAFT, bundle_id: 'b\ud800' }, '/bundle_id'],
+    ['surface', { ...DRAFT, surface: '\udc00s' }, '/surface'],
+    ['a subject', { ...DRAFT, subjects: { step: 's\ud800' } }, '/subjects/step'],
+  ])('%s', (_label, draft, pointer) => {
+    try {
+      sealEntry(draft, 0, null);
+      expect.unreachable('should have thrown');
+    } catch (err) {
+      expect((err as CountersignError).code).toBe('NOT_CANONICALIZABLE');
+      expect((err as CountersignError).details?.['pointer']).toBe(pointer);
+    }
+  });
+});
+
 describe('decodeEntry', () => {
   it.each([
     ['bytes that are not UTF-8', Uint8Array.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])],

@@ -134,7 +134,8 @@ describe('ledger export (JSON Lines)', () => {
 
   it('refuses an export of another origin than the one asked for', () => {
     const { file } = exportFile();
-    expect(failureOf(() => verifyFile(file, [], 'elsewhere'))).toMatchObject({ seq: 0, kind: 'malformed' });
+    expect(failureOf(() => verifyFile(file, [], 'elsewhere'))).toMatchObject({ seq: 0, kind: 'malformed', line: 1 });
+    expect(verifyFile(file, [], ORIGIN)).toMatchObject({ size: N, origin: ORIGIN });
   });
 
   it('reports a truncated file only against the expected size', () => {
@@ -151,6 +152,14 @@ describe('ledger export (JSON Lines)', () => {
     const lines = [...splitter.push(Uint8Array.from([0xff, 0x0a, 0x61])), ...splitter.push(Uint8Array.from([0x62, 0x0a])), ...splitter.end()];
     expect(lines.map((l) => Buffer.from(l).toString('hex'))).toEqual(['ff', '6162']);
     expect(splitter.end()).toEqual([]);
+  });
+
+  it('splits a chunk that starts with newlines, and ends with a line that has none', () => {
+    const splitter = new LineSplitter();
+    const hex = (ls: Uint8Array[]): string[] => ls.map((l) => Buffer.from(l).toString('hex'));
+    expect(hex(splitter.push(Buffer.from('\n\na')))).toEqual(['', '']);
+    expect(hex(splitter.push(Buffer.from('\nb\nc')))).toEqual(['61', '62']);
+    expect(hex(splitter.end())).toEqual(['63']);
   });
 });
 

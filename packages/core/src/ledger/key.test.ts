@@ -85,6 +85,8 @@ describe('verifier keys', () => {
     ['a key id with a suffix', 'PeterNeumann+c74f20a3x+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW'],
     ['a key without its type byte', `PeterNeumann+c74f20a3+${GO_PUBLIC.toString('base64')}`],
     ['a key of another type', `PeterNeumann+c74f20a3+${Buffer.concat([Buffer.from([2]), GO_PUBLIC]).toString('base64')}`],
+    ['padding the key part does not need', `${GO_VKEY}=`],
+    ['a character outside base64 in the key part', GO_VKEY.replace('+ARpc', '+AR.pc')],
     ['a key one byte too long', `PeterNeumann+c74f20a3+${Buffer.concat([Buffer.from([1]), GO_PUBLIC, Buffer.from([0])]).toString('base64')}`],
   ])('refuse a vkey with %s as KEY_INVALID', (_label, text) => {
     expect(codeOf(() => parseVerifierKey(text as string))).toBe('KEY_INVALID');

@@ -25,6 +25,7 @@ describe('signNote', () => {
     ['text without a final newline', 'a\nb'],
     ['text with a tab', 'a\tb\n'],
     ['text with a lone surrogate', 'a\ud800b\n'],
+    ['text that is not a string', 7 as unknown as string],
   ])('refuses %s as CHECKPOINT_INVALID', (_label, text) => {
     expect(codeOf(() => signNote(text, [seeded('o', 1)]))).toBe('CHECKPOINT_INVALID');
   });
@@ -48,8 +49,13 @@ describe('parseNote', () => {
     ['a key name with a plus sign', `${TEXT}\n${line('o+x', keyIdAndSig)}`],
     ['no space after the key name', `${TEXT}\n\u2014 o${keyIdAndSig.toString('base64')}\n`],
     ['a signature of 4 bytes, a key id alone', `${TEXT}\n${line('o', Buffer.alloc(4, 7))}`],
+    ['a last line that does not end in a newline', `${TEXT}\n${line('o', keyIdAndSig).slice(0, -1)}x`],
   ])('refuses %s as CHECKPOINT_INVALID', (_label, note) => {
     expect(codeOf(() => parseNote(note))).toBe('CHECKPOINT_INVALID');
+  });
+
+  it('reads a note whose text is a single newline', () => {
+    expect(parseNote(`\n\n${line('o', keyIdAndSig)}`).text).toBe('\n');
   });
 
   it('reads a signature of 5 bytes: a key id and one byte', () => {
@@ -88,6 +94,6 @@ describe('openNote', () => {
     const keys = [signerVerifierKey(b), signerVerifierKey(a)];
     expect(openNote(signNote(TEXT, [a, b]), keys).signedBy.name).toBe('a.example');
     const forged = signNote(TEXT, [a]) + line('b.example', Buffer.concat([Buffer.from(signerVerifierKey(b).keyId, 'hex'), Buffer.alloc(64)]));
-    expect(codeOf(() => openNote(forged, keys))).toBe('BAD_SIGNATURE');
+    expect(() => openNote(forged, keys)).toThrow(expect.objectContaining({ code: 'BAD_SIGNATURE', details: { key_id: signerVerifierKey(b).keyId } }));
   });
 });

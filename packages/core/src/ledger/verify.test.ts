@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { merkleRoot } from './merkle.js';
 import { sealEntry, type EntryDraft, type SealedEntry } from './entry.js';
-import { buildLedger, draftArb, failureOf, ORIGIN, runVerifierContract, SIGNER, VKEY, type Item } from './verify.contract.js';
+import { buildLedger, draftArb, failureOf, INTRUDER, ORIGIN, runVerifierContract, SIGNER, VKEY, type Item } from './verify.contract.js';
 import { signCheckpoint } from './checkpoint.js';
 import { VerifyTree } from './verify-tree.js';
 import { createChainVerifier, createVerifier } from './verify.js';
@@ -192,6 +192,13 @@ describe('createVerifier reads the links from canonical bytes only', () => {
     expect(failureOf(() => feed(withLast(edit)))).toMatchObject({ seq: 2, kind: 'malformed' });
   });
 
+  it('takes only key.rotated entries for rotations: a last entry that is not UTF-8 JSON is no rejected rotation', () => {
+    const entries = sealAll([...drafts(2), { ...(drafts(3)[2] as EntryDraft), payload: { note: 'abc' } }]);
+    const bytes = Buffer.from((entries[2] as SealedEntry).bytes);
+    bytes[bytes.indexOf('"abc"') + 2] = 0xff;
+    expect(feed([...entries.slice(0, 2).map((e) => e.bytes), bytes])).toMatchObject({ size: 3, rotations: [], rejectedRotations: [] });
+  });
+
   it('reads a seq of 16 digits that is a safe integer, and names the gap it leaves', () => {
     expect(failureOf(() => feed(withLast((t) => topSeq(t, '1000000000000000'))))).toMatchObject({ seq: 2, kind: 'gap', found: 1e15 });
   });
@@ -249,6 +256,40 @@ describe('createVerifier diagnoses next to checkpoints and stray items', () => {
         v.finish();
       }),
     ).toMatchObject({ seq: 4, kind: 'malformed' });
+  });
+
+  it('a stray first item before an entry 0 that does not start from genesis: the stray item, at 0', () => {
+    const [entry] = sealAll(drafts(1), () => new Uint8Array(32).fill(3));
+    const v = verifier();
+    v.entry(null, stray());
+    expect(failureOf(() => v.entry(null, (entry as SealedEntry).bytes))).toMatchObject({ seq: 0, kind: 'malformed' });
+  });
+
+  it('a stray first item under a checkpoint of size 0 over another root: the stray item, at 0', () => {
+    const v = verifier();
+    v.checkpoint(signCheckpoint({ origin: ORIGIN, treeSize: 0, rootHash: new Uint8Array(32).fill(4) }, SIGNER));
+    v.entry(null, stray());
+    expect(failureOf(() => v.finish())).toMatchObject({ seq: 0, kind: 'malformed' });
+  });
+
+  it('judges two checkpoints of one size in the order they were handed in', () => {
+    const entries = sealAll(drafts(3));
+    const overOther = signCheckpoint({ origin: ORIGIN, treeSize: 2, rootHash: merkleRoot(entries.slice(1, 3).map((e) => e.hash)) }, SIGNER);
+    const intruder = signCheckpoint({ origin: ORIGIN, treeSize: 2, rootHash: merkleRoot(entries.slice(0, 2).map((e) => e.hash)) }, INTRUDER);
+    for (const [first, second, kind] of [
+      [overOther, intruder, 'root_mismatch'],
+      [intruder, overOther, 'bad_checkpoint_signature'],
+    ] as const) {
+      const v = verifier();
+      v.checkpoint(first);
+      v.checkpoint(second);
+      expect(
+        failureOf(() => {
+          for (const e of entries) v.entry(e.seq, e.bytes);
+          v.finish();
+        }),
+      ).toMatchObject({ seq: 1, kind, tree_size: 2 });
+    }
   });
 
   it('judges checkpoints handed in up front in any order, each at its size', () => {
