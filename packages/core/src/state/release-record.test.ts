@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalDigest } from '../digest.js';
+import { normalisePolicy } from '../policy/bundle-id.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import type { ApprovalStatement } from '../approval/statement.js';
 import { caller, compileBundle, COPILOT, examplePolicy, ok, refused, World } from '../../../../test/scenario/world.js';
@@ -96,6 +97,13 @@ describe('the release digest signers sign', () => {
     expect(releaseDigest('sha256:a', 'sha256:b', null, DIFF)).not.toBe(base);
     expect(releaseDigest('sha256:a', 'sha256:b', golden(), { ...DIFF, digest: canonicalDigest({ diff: 'other' }) })).not.toBe(base);
   });
+
+  it('is the canonical digest of a `countersign.release/v1` object, which the signing CLI recomputes', () => {
+    expect(releaseDigest('sha256:a', 'sha256:b', golden(), DIFF)).toBe(
+      canonicalDigest({ kind: 'countersign.release/v1', candidate: 'sha256:a', previous: 'sha256:b', golden: golden().digest, diff: DIFF.digest }),
+    );
+    expect(releaseDigest('sha256:a', null, null, DIFF)).toBe(canonicalDigest({ kind: 'countersign.release/v1', candidate: 'sha256:a', previous: null, golden: null, diff: DIFF.digest }));
+  });
 });
 
 describe('proposing a release', () => {
@@ -105,6 +113,31 @@ describe('proposing a release', () => {
     expect(refused(attempt).code).toBe('UNKNOWN_PRINCIPAL');
     expect(attempt.entries[0]?.payload['rule_ids']).toEqual(['release:propose_roles']);
     expect(refused(propose(w, next(w), COPILOT)).code).toBe('AGENT_CANNOT_ACTIVATE');
+  });
+
+  it('names its operation when refused, release_propose, whichever gate refuses it', () => {
+    const w = new World(examplePolicy());
+    expect(propose(w, next(w), caller('mallory', 'signed-cli')).entries[0]?.payload['operation']).toBe('release_propose');
+    expect(propose(w, next(w), PRIYA, null).entries[0]?.payload['operation']).toBe('release_propose');
+  });
+
+  it('without golden cases, is refused under the candidate, recording no golden summary and returning no details', () => {
+    const w = new World(examplePolicy());
+    const candidate = next(w);
+    const attempt = propose(w, candidate, PRIYA, null);
+    const refusal = refused(attempt);
+    expect(refusal.code).toBe('RELEASE_GOLDEN_MISSING');
+    expect(refusal).not.toHaveProperty('details');
+    expect(attempt.entries).toHaveLength(1);
+    expect(attempt.entries[0]?.subjects).toEqual({ target: candidate.bundleId });
+    expect(attempt.entries[0]?.payload).toEqual({ operation: 'release_propose', code: 'RELEASE_GOLDEN_MISSING', target_id: candidate.bundleId, credential: PRIYA.credential, rule_ids: ['release:golden'] });
+  });
+
+  it('without golden cases is accepted when the rules do not require them', () => {
+    const w = withReleaseRules({ golden: { required: false, min_coverage_percent: 0 } });
+    const step = propose(w, next(w), PRIYA, null);
+    ok(step);
+    expect(step.entries[0]?.payload['golden']).toBeNull();
   });
 
   it('is reserved to the propose roles when the bundle names some', () => {
@@ -164,6 +197,8 @@ describe('proposing a release', () => {
     const candidate = next(w);
     const step = propose(w, candidate);
     const { release } = ok(step);
+    // a `release` id: the gateway draws it by kind, the scenario world counts per kind
+    expect(release).toBe('release-1');
     const entry = step.entries[0];
     expect(entry?.subjects).toEqual({ release, bundle: candidate.bundleId });
     expect(entry?.payload['rule_ids']).toEqual(['release:propose_roles', 'release:golden']);
@@ -196,10 +231,29 @@ describe('signing a release', () => {
     expect(first.entries[0]?.subjects).toEqual({ release, bundle: candidate.bundleId });
     expect(first.entries[0]?.payload).toMatchObject({ approver: 'fatima', roles: ['finance-delegate'], key_id: 'fatima-2025', counted_for: [0], rule_ids: ['release:quorum'] });
     const second = ok(w.signRelease(release, 'sam', 'signed-cli'));
-    expect(second).toMatchObject({ status: 'activated', quorum_met: true, remaining: [] });
+    expect(second).toMatchObject({ decision: 'approve', status: 'activated', quorum_met: true, remaining: [] });
     expect(second.activated?.bundle_id).toBe(candidate.bundleId);
     // the release is closed: a late signature is refused as such
     expect(refused(w.signRelease(release, 'lena', 'signed-cli')).code).toBe('REQUEST_CLOSED');
+  });
+
+  it('counts the proposer’s credential as used: a signer presenting it is refused', () => {
+    const w = new World(examplePolicy());
+    const { release, release_digest } = ok(propose(w, next(w)));
+    expect(w.state.releases.get(release)?.credentials).toEqual([PRIYA.credential]);
+    const statement: ApprovalStatement = { request: release, step_digest: release_digest, bundle_id: w.policy.bundleId, decision: 'approve', approver: 'sam', surface: 'signed-cli', reason: 'ok', signed_at: new Date(w.now).toISOString() };
+    const reused = w.run({ kind: 'release_approve', caller: caller('sam', 'signed-cli', PRIYA.credential), statement, attestation: { kind: 'key', key_id: 'sam-2025', signature: 'A'.repeat(86) }, signature_verified: true });
+    expect(refused(reused).code).toBe('CREDENTIAL_REUSED');
+  });
+
+  it('leaves a denied release denied when another release is activated', () => {
+    const w = new World(examplePolicy());
+    const { release: denied } = ok(propose(w, next(w, 'denied')));
+    ok(w.signRelease(denied, 'fatima', 'signed-cli', 'deny'));
+    const closedAt = w.state.releases.get(denied)?.closed_at;
+    w.advance(60_000);
+    ok(w.activate(next(w, 'activated')));
+    expect(w.state.releases.get(denied)).toMatchObject({ status: 'denied', closed_at: closedAt });
   });
 
   it('is closed by one eligible denial, which activates nothing', () => {
@@ -212,7 +266,51 @@ describe('signing a release', () => {
   });
 });
 
+describe('a release signature', () => {
+  it('records the signer’s roles sorted, whatever order the roster declares them in', () => {
+    const example = examplePolicy().bundle;
+    const w = new World(compileBundle({ ...example, principals: example.principals.map((p) => (p.id === 'fatima' ? { ...p, roles: ['sre', 'finance-delegate'] } : p)) }));
+    const { release } = ok(propose(w, next(w)));
+    const signed = w.signRelease(release, 'fatima', 'signed-cli');
+    ok(signed);
+    expect(signed.entries[0]?.payload['roles']).toEqual(['finance-delegate', 'sre']);
+  });
+
+  it('attested by the gateway, where the rules take any attestation, records no key id', () => {
+    const example = examplePolicy().bundle;
+    const w = new World(
+      compileBundle({
+        ...example,
+        release: { approval: { quorum: [{ roles: ['finance-delegate', 'sre'], count: 2 }], surfaces: ['signed-cli', 'approver-console'], attestation: 'any' }, golden: { required: false, min_coverage_percent: 0 } },
+      }),
+    );
+    const { release, release_digest } = ok(propose(w, next(w), caller('lena', 'signed-cli')));
+    const click = w.run({
+      kind: 'release_approve',
+      caller: caller('sam', 'approver-console'),
+      statement: { request: release, step_digest: release_digest, bundle_id: w.policy.bundleId, decision: 'approve', approver: 'sam', surface: 'approver-console', reason: 'click', signed_at: new Date(w.now).toISOString() },
+      attestation: { kind: 'gateway', credential_id: 'cred-sam-approver-console', signature: 'A'.repeat(86) },
+      signature_verified: true,
+    });
+    ok(click);
+    expect(click.entries[0]?.payload).toMatchObject({ attestation: 'gateway', key_id: null });
+  });
+});
+
 describe('the stored text of a bundle', () => {
+  it('is the first bundle’s text from its activation, and a released bundle’s from its proposal, kept when the release activates it', () => {
+    const w = new World(examplePolicy());
+    const first = w.policy;
+    expect(w.state.index.bundleTexts.get(first.bundleId)).toEqual(normalisePolicy(first.bundle));
+    const candidate = next(w);
+    ok(w.activate(candidate));
+    expect(w.state.bundle.bundle_id).toBe(candidate.bundleId);
+    // the activation by a release records no text of its own: the release's is the one
+    expect(w.machine.entries.find((e) => e.type === 'bundle.activated' && e.payload['bundle_id'] === candidate.bundleId)?.payload['bundle']).toBeNull();
+    expect(w.state.index.bundleTexts.get(candidate.bundleId)).toEqual(normalisePolicy(candidate.bundle));
+  });
+
+
   it('is used only when it hashes to the id it is stored under: a replica never runs rules other than the ones named', () => {
     const state = createState();
     const policy = examplePolicy();
