@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { caller, compileBundle, COPILOT, examplePolicy, ok, refused, SAMPLE_PASSKEY, World } from '../../../../test/scenario/world.js';
 import type { MachineStep } from './machine.js';
+import { applyEntry } from './reduce.js';
 import type { PasskeyResult, RegisterPasskeyCommand } from './passkey.js';
 
 /**
@@ -73,5 +74,26 @@ describe('who may revoke a passkey', () => {
     ok(register(w));
     expect(ok(revoke(w, caller('priya', 'approver-console')))).toMatchObject({ revoked: true, principal: 'lena' });
     expect(w.state.passkeys.get(SAMPLE_PASSKEY.credential_id)?.revoked_by).toBe('priya');
+  });
+});
+
+describe('a passkey entry a racing replica repeats', () => {
+  it('registers a credential id once: a second registration of it, to someone else, changes nothing', () => {
+    const w = new World(examplePolicy());
+    const registered = register(w).entries[0];
+    if (!registered) throw new Error('no registration entry');
+    const before = structuredClone(w.state.passkeys.get(SAMPLE_PASSKEY.credential_id));
+    applyEntry(w.state, { ...registered, seq: w.machine.entries.length, at: '2025-06-01T10:00:00.000Z', actor: 'sam', payload: { ...registered.payload, principal: 'sam', credential: 'cred-sam-approver-console' } });
+    expect(w.state.passkeys.get(SAMPLE_PASSKEY.credential_id)).toEqual(before);
+    expect(before).toMatchObject({ principal: 'lena' });
+  });
+
+  it('revokes once: a second revocation keeps who revoked it and when', () => {
+    const w = new World(examplePolicy());
+    ok(register(w));
+    const revoked = revoke(w, LENA).entries[0];
+    if (!revoked) throw new Error('no revocation entry');
+    applyEntry(w.state, { ...revoked, seq: w.machine.entries.length, at: '2025-06-01T10:00:00.000Z', actor: 'priya', payload: { ...revoked.payload, revoked_by: 'priya' } });
+    expect(w.state.passkeys.get(SAMPLE_PASSKEY.credential_id)).toMatchObject({ revoked_at: revoked.at, revoked_by: 'lena' });
   });
 });

@@ -164,9 +164,11 @@ describe('applyEntry', () => {
       { type: 'request.approved', payload: { request: 'nope', step: 's', digest: 'd', approvers: [], rule_ids: [] } },
       { type: 'lease.used', payload: { lease: 'nope', step: 's', digest: 'd', execution: 'x', credential: null, rule_ids: [] } },
       { type: 'execution.outcome', payload: { execution: 'nope', outcome: 'succeeded', detail: '', credential: null } },
+      { type: 'passkey.revoked', payload: { credential_id: 'nope', principal: 'lena', revoked_by: 'lena', credential: 'c' } },
+      { type: 'lease.clock_breach', payload: { lease: 'nope', code: 'O3_CLOCK_BREACH', step: null, digest: null, valid_from: at, valid_to: at, attempted_at: at, incident_flag: true, credential: null, rule_ids: [] } },
     ].map((d, seq) => decodeEntry(sealEntry({ at, actor: null, surface: null, bundle_id: null, subjects: {}, ...d }, seq, null).bytes));
     for (const e of entries) expect(applyEntry(state, e)).toEqual([]);
-    expect(state.seq).toBe(4);
+    expect(state.seq).toBe(6);
     expect(rows(state)).toEqual(rows(createState()));
   });
 });

@@ -207,9 +207,113 @@ describe('replaying the ledger', () => {
       expect(new Set(touched).size, entry.type).toBe(touched.length);
     }
     const all = createState();
-    applyEntries(all, entries);
+    const refs = applyEntries(all, entries).map((r) => `${r.kind}/${r.id}`);
     expect(rows(all)).toEqual(rows(one));
     expect(all.seq).toBe(entries.length - 1);
+    // a row many entries touch is reported once, for one upsert
+    expect(new Set(refs).size).toBe(refs.length);
+    expect(refs.filter((r) => r === 'bundle/active')).toHaveLength(1);
+  });
+
+  it('keeps the highest seq applied when an older entry arrives late, even one outside the catalog', () => {
+    const { entries } = tour().w.machine;
+    const state = rebuildState(entries);
+    const first = entries[0];
+    if (!first) throw new Error('empty tour');
+    applyEntry(state, { ...first, type: 'ledger.note', seq: 2, payload: {} });
+    expect(state.seq).toBe(entries.length - 1);
+  });
+});
+
+/**
+ * Entries the commands never write in this order, but a replica racing
+ * another, or a ledger stitched back together, can: each leaves a record
+ * that has moved on as it is.
+ */
+describe('an entry that arrives after its record moved on', () => {
+  /** `entry` again, an hour later, from another replica, with `payload` fields changed. */
+  function late(entries: readonly LedgerEntry[], entry: LedgerEntry | undefined, payload: Record<string, string> = {}): LedgerEntry {
+    if (!entry) throw new Error('no such entry in the tour');
+    return { ...entry, seq: entries.length, at: new Date(Date.parse(entry.at) + 60 * MINUTE).toISOString(), actor: 'replica-2', payload: { ...entry.payload, ...payload } };
+  }
+  const find = (entries: readonly LedgerEntry[], type: string, subject: string, id: string): LedgerEntry | undefined =>
+    entries.find((e) => e.type === type && e.subjects[subject] === id);
+
+  it('does not move a closed release: a late denial or expiry leaves it activated, and a signer’s credential is listed once', () => {
+    const { w, ids } = tour();
+    const { entries } = w.machine;
+    const release = ids['activatedRelease'] ?? '';
+    const state = rebuildState(entries);
+    const before = state.releases.get(release);
+    const closedAt = before?.closed_at;
+    const signed = find(entries, 'release.signed', 'release', release);
+    applyEntry(state, late(entries, signed));
+    applyEntry(state, late(entries, signed, { decision: 'deny' }));
+    applyEntry(state, late(entries, find(entries, 'release.rejected', 'release', release), { code: 'REQUEST_EXPIRED' }));
+    const after = state.releases.get(release);
+    expect(after).toMatchObject({ status: 'activated', closed_at: closedAt });
+    const credential = signed?.payload['credential'];
+    expect(after?.credentials.filter((c) => c === credential)).toHaveLength(1);
+  });
+
+  it('lists an approver’s credential once on a request, though the approval is recorded again', () => {
+    const { w, ids } = tour();
+    const { entries } = w.machine;
+    const state = rebuildState(entries);
+    const request = ids['restartRequest'] ?? '';
+    const accepted = find(entries, 'approval.accepted', 'request', request);
+    applyEntry(state, late(entries, accepted));
+    expect(state.requests.get(request)?.credentials).toEqual([COPILOT.credential, 'cred-lena-approver-console']);
+  });
+
+  it('keeps a rollback artifact on a step decided again under the bundle the artifact was registered under', () => {
+    const { w, ids } = tour();
+    const { entries } = w.machine;
+    const state = rebuildState(entries);
+    const step = ids['restartStep'] ?? '';
+    applyEntry(state, late(entries, find(entries, 'step.decided', 'step', step)));
+    expect(state.steps.get(step)?.artifact).toBe(ids['restartArtifact']);
+  });
+
+  it('does not authorise a step through a request it has moved on from', () => {
+    const { w, ids } = tour();
+    const { entries } = w.machine;
+    const state = rebuildState(entries);
+    const voided = ids['openRequest'] ?? '';
+    const step = state.requests.get(voided)?.step ?? '';
+    // the activation voided the request and decided the step again, under a request of its own
+    expect(state.steps.get(step)).toMatchObject({ authorized: false, request: expect.not.stringMatching(`^${voided}$`) });
+    applyEntry(state, late(entries, entries.find((e) => e.type === 'request.approved'), { request: voided, step }));
+    expect(state.steps.get(step)?.authorized).toBe(false);
+  });
+
+  it('leaves a consumed grant consumed: a late expiry or revocation does not end it again', () => {
+    const { w, ids } = tour();
+    const { entries } = w.machine;
+    const state = rebuildState(entries);
+    const grant = ids['snapshotGrant'] ?? '';
+    applyEntry(state, late(entries, find(entries, 'grant.rejected', 'grant', grant), { code: 'GRANT_EXPIRED' }));
+    applyEntry(state, late(entries, entries.find((e) => e.type === 'grant.revoked'), { jti: grant }));
+    expect(state.grants.get(grant)).toMatchObject({ status: 'consumed', revoked_reason: null, execution: ids['snapshotRun'] });
+  });
+
+  it('keeps the first reason a lease was revoked for', () => {
+    const { w, ids } = tour();
+    const { entries } = w.machine;
+    const state = rebuildState(entries);
+    const lease = ids['lease'] ?? '';
+    applyEntry(state, late(entries, find(entries, 'lease.revoked', 'lease', lease), { reason: 'bundle_change' }));
+    expect(state.leases.get(lease)).toMatchObject({ status: 'revoked', revoked_reason: 'hold_evidence' });
+  });
+
+  it('records a lease use naming a step the state does not hold under the lease, with what it cannot know left empty', () => {
+    const { w, ids } = tour();
+    const { entries } = w.machine;
+    const state = rebuildState(entries);
+    const lease = ids['lease'] ?? '';
+    applyEntry(state, late(entries, find(entries, 'lease.used', 'lease', lease), { step: 'proposal-404.0', execution: 'execution-404' }));
+    expect(state.executions.get('execution-404')).toMatchObject({ via: 'lease', lease, step: 'proposal-404.0', action: '', environment: state.leases.get(lease)?.environments[0], target: '' });
+    expect(state.leases.get(lease)?.environments[0]).toBe('prod');
   });
 });
 
@@ -289,6 +393,17 @@ describe('the latest success of a step on a target', () => {
     const snap = ok(w.propose([snapshotStep({ environment: 'dev' })])).steps[0]?.grant?.jti ?? '';
     ok(w.run({ kind: 'outcome', caller: COPILOT, execution: consume(w, snap), outcome: 'failed' }));
     expect(ok(w.propose([clearStep({ environment: 'dev' })])).steps[0]?.reasons).toContain('PREREQUISITE_MISSING');
+  });
+
+  it('moves forward with a later success: the window counts from the latest', () => {
+    const w = new World(examplePolicy());
+    const snapshot = (): string => ok(w.propose([snapshotStep({ environment: 'dev' })])).steps[0]?.grant?.jti ?? '';
+    ok(w.run({ kind: 'outcome', caller: COPILOT, execution: consume(w, snapshot()), outcome: 'succeeded' }));
+    w.advance(20 * MINUTE);
+    ok(w.run({ kind: 'outcome', caller: COPILOT, execution: consume(w, snapshot()), outcome: 'succeeded' }));
+    // 45 minutes after the first success, 25 after the second: within the 30 minutes of the second only
+    w.advance(25 * MINUTE);
+    expect(ok(w.propose([clearStep({ environment: 'dev' })])).steps[0]?.effect).toBe('allow');
   });
 
   it('is the latest in time, not the latest reported: a replica reporting an older success does not move it back', () => {
