@@ -22,6 +22,11 @@ describe('uniqueKey', () => {
     expect(uniqueKey({ type: 'execution.outcome', payload: { execution: 3 } })).toBeNull();
   });
 
+  it('keys a passkey’s registration by its credential id', () => {
+    expect(uniqueKey({ type: 'passkey.registered', payload: { credential_id: 'cred-lena-phone', principal: 'lena' } })).toBe('passkey.registered:cred-lena-phone');
+    expect(uniqueKey({ type: 'passkey.registered', payload: { principal: 'lena' } })).toBeNull();
+  });
+
   it('gives every other entry no key', () => {
     for (const type of ['proposal.received', 'approval.accepted', 'hold.opened', 'grant.revoked', 'request.approved'] as const) {
       expect(uniqueKey({ type, payload: { jti: 'grant-1', execution: 'execution-1', step: 'proposal-1.0' } })).toBeNull();

@@ -70,4 +70,9 @@ describe('a refused outcome', () => {
     ok(report(w, execution));
     expect(refusal(report(w, execution))).toEqual([['outcome', 'OUTCOME_ALREADY_REPORTED']]);
   });
+
+  it('cites no policy rule: who reports an outcome is the executor, not a rule of the bundle', () => {
+    const w = new World(examplePolicy());
+    expect(report(w, 'execution-404').entries.map((e) => e.payload['rule_ids'])).toEqual([[]]);
+  });
 });

@@ -424,6 +424,77 @@ describe('parseEntry refuses a field of the wrong kind or a missing field, namin
   });
 });
 
+describe('what parseEntry says is wrong', () => {
+  /** A halt issued after a restart was proposed: a proposal, a decision with requirements, a tagged scope. */
+  function entries(): { proposal: LedgerEntry; decided: LedgerEntry; halt: LedgerEntry } {
+    const w = new World(examplePolicy());
+    ok(w.propose([restartStep()]));
+    ok(w.run({ kind: 'halt', caller: SAM, scope: { kind: 'environment', environment: 'prod' } }));
+    const find = (type: string): LedgerEntry => {
+      const entry = w.machine.entries.find((e) => e.type === type);
+      if (!entry) throw new Error(`no ${type}`);
+      return entry;
+    };
+    return { proposal: find('proposal.received'), decided: find('step.decided'), halt: find('halt.issued') };
+  }
+  const problem = (entry: unknown): string => {
+    const parsed = parseEntry(entry as LedgerEntry);
+    return parsed.kind === 'malformed' ? entryIssueText(parsed.issue) : parsed.kind;
+  };
+
+  it('names the kind of value found: null, an array, a non-integer number, a boolean', () => {
+    const { proposal } = entries();
+    const agent = (value: unknown): string => problem({ ...proposal, payload: { ...proposal.payload, agent: value } });
+    expect(agent(null)).toBe('`/payload/agent`: expected string, found null');
+    expect(agent([])).toBe('`/payload/agent`: expected string, found array');
+    expect(agent(1.5)).toBe('`/payload/agent`: expected string, found non-integer number');
+    expect(agent(true)).toBe('`/payload/agent`: expected string, found boolean');
+  });
+
+  it('asks for an integer where one is expected, and says a number is expected of a string', () => {
+    const { proposal } = entries();
+    const [step] = proposal.payload['steps'] as Record<string, CanonicalValue>[];
+    const index = (value: unknown): string => problem({ ...proposal, payload: { ...proposal.payload, steps: [{ ...step, index: value }] } });
+    expect(index(1.5)).toBe('`/payload/steps/0/index`: expected integer, found non-integer number');
+    expect(index('one')).toBe('`/payload/steps/0/index`: expected number, found string');
+  });
+
+  it('escapes `~` and `/` in a key of the pointer (RFC 6901 §4)', () => {
+    const { proposal } = entries();
+    const [step] = proposal.payload['steps'] as Record<string, CanonicalValue>[];
+    expect(problem({ ...proposal, payload: { ...proposal.payload, steps: [{ ...step, params: { 'a/b~c': 1.5 } }] } })).toBe('`/payload/steps/0/params/a~1b~0c`: matches none of its variants');
+  });
+
+  it('quotes the values allowed and the value found for an enum or a literal', () => {
+    const { proposal, decided } = entries();
+    const attestation = (value: unknown): string => problem({ ...decided, payload: { ...decided.payload, requirements: { ...(decided.payload['requirements'] as Record<string, CanonicalValue>), attestation: value } } });
+    expect(attestation('none')).toBe('`/payload/requirements/attestation`: expected "key" or "any", found "none"');
+    expect(attestation(3)).toBe('`/payload/requirements/attestation`: expected "key" or "any", found 3');
+    expect(problem({ ...proposal, v: 2 })).toBe('`/v`: expected 1, found 2');
+  });
+
+  it('names the tag of a tagged union: the tags allowed and the one found, or that it is missing', () => {
+    const { halt } = entries();
+    const scope = (value: unknown): string => problem({ ...halt, payload: { ...halt.payload, scope: value } });
+    expect(scope({ kind: 'everywhere' })).toBe('`/payload/scope/kind`: expected "environment" or "incident" or "all", found "everywhere"');
+    expect(scope({ kind: 3 })).toBe('`/payload/scope/kind`: expected "environment" or "incident" or "all", found 3');
+    expect(scope({ environment: 'prod' })).toBe('`/payload/scope/kind`: missing');
+    expect(scope('all')).toBe('`/payload/scope`: expected object, found string');
+    expect(scope(null)).toBe('`/payload/scope`: expected object, found null');
+  });
+
+  it('says what the seq must be, and leaves the seq and type out when they are unreadable', () => {
+    const { proposal } = entries();
+    expect(parseEntry({ ...proposal, seq: -1 })).toMatchObject({ kind: 'malformed', issue: { seq: null, type: 'proposal.received', pointer: '/seq', problem: 'expected at least 0' } });
+    expect(parseEntry({ ...proposal, seq: 1.5 })).toMatchObject({ kind: 'malformed', issue: { seq: null, pointer: '/seq', problem: 'expected integer, found non-integer number' } });
+    expect(parseEntry({ ...proposal, type: 5 } as unknown as LedgerEntry)).toMatchObject({ kind: 'malformed', issue: { seq: proposal.seq, type: null, pointer: '/type', problem: 'expected string, found number' } });
+  });
+
+  it('calls a fault of the whole entry the entry', () => {
+    expect(problem('not an entry')).toBe('the entry: expected object, found string');
+  });
+});
+
 describe('entries outside the catalog', () => {
   it('are not authority entries: a key rotation, a test\'s own type', () => {
     const first = tourEntries()[0] as LedgerEntry;
