@@ -164,11 +164,10 @@ export function requirementsData(decision: Decision): RequirementsData | null {
 /** True when a step has the authority for a grant but waits for its rollback artifact. */
 export function awaitsRollback(state: AuthorityState, step: StepRecord): boolean {
   if (!step.authorized || step.requirements?.rollback_required !== true || step.executions.length > 0) return false;
-  // Grants revoked by a bundle change belong to an earlier decision and do not count.
-  const granted = step.grants.some((jti) => {
-    const g = state.grants.get(jti);
-    return g !== undefined && g.bundle_id === step.bundle_id && (g.status === 'issued' || g.status === 'consumed');
-  });
+  // INVARIANT: a decision grants once. A grant of this decision counts whatever became of it (live,
+  // used, past its expiry, revoked by a halt): a new rollback never issues it again, so a halt's
+  // revocation is final. Grants of an earlier bundle belong to an earlier decision and do not count.
+  const granted = step.grants.some((jti) => state.grants.get(jti)?.bundle_id === step.bundle_id);
   if (granted) return false;
   const artifact = step.artifact === null ? undefined : state.artifacts.get(step.artifact);
   return artifact?.status !== 'ready';

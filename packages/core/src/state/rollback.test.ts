@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { caller, compileBundle, COPILOT, examplePolicy, ok, refused, restartOverride, restartStep, World } from '../../../../test/scenario/world.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import type { ExecutionResult } from './execute.js';
+import type { HaltResult } from './halt.js';
 import type { MachineStep } from './machine.js';
 import type { RequestOverrideResult, SubmitOverrideResult } from './override.js';
 import type { RegisterRollbackResult, RunRollbackResult } from './rollback.js';
@@ -66,6 +67,43 @@ describe('registering a rollback', () => {
     const grant = ok(register(w, s?.step ?? '')).grant;
     expect(grant?.step).toBe(s?.step);
     expect(grant?.request).toBeNull();
+  });
+});
+
+describe('a decision grants once', () => {
+  /** The restart approved by lena with its rollback registered: its one grant issued. */
+  function approvedRestart(w: World): { step: string; artifact: string; grant: string } {
+    const s = ok(w.propose([restartStep()])).steps[0];
+    const artifact = ok(register(w, s?.step ?? '')).artifact;
+    const grant = ok(w.approve(s?.request ?? '', 'lena', 'approver-console')).grant?.jti;
+    if (s === undefined || grant === undefined) throw new Error('the approved restart should hold a grant');
+    return { step: s.step, artifact, grant };
+  }
+
+  it('a grant a halt revoked is not issued again by registering a new rollback once the halt is lifted', () => {
+    const w = new World(examplePolicy());
+    const { step, artifact, grant } = approvedRestart(w);
+    const sam = caller('sam', 'signed-cli');
+    const halted = ok(w.run<HaltResult>({ kind: 'halt', caller: sam, scope: { kind: 'environment', environment: 'prod' } }));
+    expect(halted.revoked_grants).toEqual([grant]);
+    ok(w.run({ kind: 'halt_lift', caller: sam, halt: halted.halt }));
+    // the rollback run before the step leaves the step without a ready artifact
+    ok(run(w, artifact));
+    const again = register(w, step);
+    expect(ok(again).grant).toBeNull();
+    expect(again.entries.map((e) => e.type)).toEqual(['rollback.registered']);
+    expect(w.state.steps.get(step)?.grants).toEqual([grant]);
+    expect(w.state.grants.get(grant)?.status).toBe('revoked');
+  });
+
+  it('a grant past its expiry is not renewed by registering a new rollback', () => {
+    const w = new World(examplePolicy());
+    const { step, artifact, grant } = approvedRestart(w);
+    w.advance(24 * 60 * 60_000);
+    ok(run(w, artifact));
+    expect(ok(register(w, step)).grant).toBeNull();
+    expect(w.state.steps.get(step)?.grants).toEqual([grant]);
+    expect(refused(w.run<ExecutionResult>({ kind: 'consume', caller: COPILOT, grant })).code).toBe('GRANT_EXPIRED');
   });
 });
 
