@@ -250,6 +250,10 @@ describe('proofs whose shape does not fit their sizes', () => {
     verifyConsistency(proof, EMPTY_ROOT, mth(ALL.slice(0, 5)));
   });
 
+  it('a consistency proof from the empty tree is refused when the old root is not the empty root', () => {
+    rejects(() => verifyConsistency({ fromSize: 0, toSize: 5, path: [] }, mth(ALL.slice(0, 3)), mth(ALL.slice(0, 5))));
+  });
+
   it('a consistency proof between equal sizes that carries a node is refused, even between equal roots', () => {
     const root = mth(ALL.slice(0, 5));
     rejects(() => verifyConsistency({ fromSize: 5, toSize: 5, path: [root] }, root, root));

@@ -7,7 +7,8 @@ import { signCheckpoint } from './checkpoint.js';
 import { VerifyTree } from './verify-tree.js';
 import { createChainVerifier, createVerifier } from './verify.js';
 import type { CountersignError } from '../errors.js';
-import { toVerifierKeys } from './key.js';
+import { ed25519Signer, newEd25519KeyPair, signerVerifierKey, toVerifierKeys } from './key.js';
+import { KEY_ROTATED, signKeyRotation } from './rotation.js';
 
 runVerifierContract({ name: 'createVerifier', make: createVerifier });
 
@@ -185,6 +186,7 @@ describe('createVerifier reads the links from canonical bytes only', () => {
     ['a seq with a leading zero', (t: string) => topSeq(t, '02')],
     ['a seq with a fraction', (t: string) => topSeq(t, '2.0')],
     ['a seq of 16 digits beyond the safe integers', (t: string) => topSeq(t, '9999999999999999')],
+    ['a misspelt seq key', (t: string) => t.replace(/","seq":2,"subjects":/, '","aeq":2,"subjects":')],
     ['a misspelt prev_hash key', (t: string) => t.replace(/"prev_hash":"([0-9a-f]{64})","seq":2,/, '"prev_hasx":"$1","seq":2,')],
     ['a space before the opening brace', (t: string) => ` ${t}`],
     ['a space after the closing brace', (t: string) => `${t} `],
@@ -192,8 +194,9 @@ describe('createVerifier reads the links from canonical bytes only', () => {
     expect(failureOf(() => feed(withLast(edit)))).toMatchObject({ seq: 2, kind: 'malformed' });
   });
 
-  it('takes only key.rotated entries for rotations: a last entry that is not UTF-8 JSON is no rejected rotation', () => {
-    const entries = sealAll([...drafts(2), { ...(drafts(3)[2] as EntryDraft), payload: { note: 'abc' } }]);
+  // `ledger.key_rotated` ends like `key.rotated` where the scanner looks first (the `k` 19 bytes from the end).
+  it('takes only key.rotated entries for rotations: a last entry of a look-alike type that is not UTF-8 JSON is no rejected rotation', () => {
+    const entries = sealAll([...drafts(2), { ...(drafts(3)[2] as EntryDraft), type: 'ledger.key_rotated', payload: { note: 'abc' } }]);
     const bytes = Buffer.from((entries[2] as SealedEntry).bytes);
     bytes[bytes.indexOf('"abc"') + 2] = 0xff;
     expect(feed([...entries.slice(0, 2).map((e) => e.bytes), bytes])).toMatchObject({ size: 3, rotations: [], rejectedRotations: [] });
@@ -290,6 +293,78 @@ describe('createVerifier diagnoses next to checkpoints and stray items', () => {
         }),
       ).toMatchObject({ seq: 1, kind, tree_size: 2 });
     }
+  });
+
+  it('refuses to start without a trusted key as KEY_INVALID', () => {
+    expect(() => createVerifier({ origin: ORIGIN, trustedKeys: [] })).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
+  });
+
+  it('names a checkpoint note it cannot parse as malformed at the entries so far', () => {
+    const entries = sealAll(drafts(2));
+    const v = verifier();
+    for (const e of entries) v.entry(null, e.bytes);
+    expect(failureOf(() => v.checkpoint('not a note\n'))).toMatchObject({ seq: 2, kind: 'malformed' });
+  });
+
+  it('a stray item after a ledger its checkpoint vouches for: the stray item', () => {
+    const entries = sealAll(drafts(2));
+    const v = verifier();
+    for (const e of entries) v.entry(null, e.bytes);
+    v.checkpoint(checkpointOver(entries));
+    v.entry(null, stray());
+    expect(failureOf(() => v.finish())).toMatchObject({ seq: 2, kind: 'malformed' });
+  });
+
+  it('a checkpoint the trusted key signed for another ledger vouches for nothing in a diagnosis', () => {
+    const entries = sealAll(drafts(3), (seq, prev) => (seq === 2 ? new Uint8Array(32).fill(0x5a) : prev));
+    const v = verifier();
+    for (const e of entries) v.entry(null, e.bytes);
+    v.checkpoint(signCheckpoint({ origin: 'countersign.test/another-ledger', treeSize: 3, rootHash: merkleRoot(entries.map((e) => e.hash)) }, SIGNER));
+    // Without a checkpoint of this ledger, a link that does not match is blamed on the entry before it.
+    expect(failureOf(() => v.finish())).toMatchObject({ seq: 1, kind: 'hash_mismatch' });
+  });
+
+  it('a linked last entry whose seq says a gap, under a checkpoint over its bytes: still a gap', () => {
+    const entries = sealAll(drafts(2));
+    const last = sealEntry(drafts(3)[2] as EntryDraft, 5, (entries[1] as SealedEntry).hash);
+    const v = verifier();
+    for (const e of [...entries, last]) v.entry(null, e.bytes);
+    v.checkpoint(checkpointOver([...entries, last]));
+    expect(failureOf(() => v.finish())).toMatchObject({ seq: 2, kind: 'gap', found: 5 });
+  });
+
+  it('the last entry with its seq changed after a checkpoint covered it: a root mismatch there, naming the seq found', () => {
+    const entries = sealAll(drafts(3));
+    const text = Buffer.from((entries[2] as SealedEntry).bytes).toString('utf8').replace('","seq":2,', '","seq":5,');
+    const v = verifier();
+    for (const e of entries.slice(0, 2)) v.entry(null, e.bytes);
+    v.entry(null, Buffer.from(text, 'utf8'));
+    v.checkpoint(checkpointOver(entries));
+    expect(failureOf(() => v.finish())).toMatchObject({ seq: 2, kind: 'root_mismatch', found: 5, tree_size: 3 });
+  });
+
+  it.each([
+    ['a missing entry whose successor is repeated: a gap', [0, 2, 2], { seq: 1, kind: 'gap', found: 2 }],
+    ['two entries swapped: out of order, naming the seq found', [0, 2, 1], { seq: 1, kind: 'out_of_order', found: 2 }],
+    ['an entry repeated after the next: a duplicate, naming its position', [0, 1, 0, 2], { seq: 0, kind: 'duplicate', position: 2 }],
+  ] as const)('%s', (_label, order, expected) => {
+    const entries = sealAll(drafts(3));
+    const v = verifier();
+    expect(
+      failureOf(() => {
+        for (const i of order) v.entry(null, (entries[i] as SealedEntry).bytes);
+        v.finish();
+      }),
+    ).toMatchObject(expected);
+  });
+
+  it('records a rotation the key in force did not sign as rejected, and keeps that key', () => {
+    const NEW_VKEY = signerVerifierKey(ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey)).text;
+    const list = drafts(6).map((d, i): EntryDraft => (i === 4 ? { ...d, type: KEY_ROTATED, payload: { ...signKeyRotation({ origin: ORIGIN, seq: 4 }, INTRUDER, NEW_VKEY) } } : d));
+    const entries = sealAll(list);
+    const v = verifier();
+    for (const e of entries) v.entry(e.seq, e.bytes);
+    expect(v.finish()).toMatchObject({ size: 6, rotations: [], rejectedRotations: [4], keys: [VKEY] });
   });
 
   it('judges checkpoints handed in up front in any order, each at its size', () => {
