@@ -18,6 +18,8 @@
 //   npm run bench              (builds, then runs every part)
 //   node bench/run.js http     (this part only; needs `npm run build` first)
 //   node bench/http.js         (same)
+//   BENCH_GATEWAY_NODE_ARGS='--max-semi-space-size=64 --initial-old-space-size=1024' node bench/run.js http
+//                              (node/V8 flags for the gateway process alone)
 //
 // The load generators run in this process and the server in its own, so on a
 // 2-core machine they share the cores: the figures are what one client process
@@ -54,6 +56,8 @@ const WARMUP_S = Number(process.env.BENCH_HTTP_WARMUP_S ?? 3);
 const DURATION_S = Number(process.env.BENCH_HTTP_DURATION_S ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 64);
 const RATE = 2_000;
+/** node flags for the gateway process only (not the load generator or the baseline), e.g. V8 heap sizes (docs/capacity.md). */
+const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
 const RATE_CONNECTIONS = 32;
 /** Cores the server and the load generator share. */
 const CORES = availableParallelism();
@@ -100,7 +104,7 @@ async function main() {
     const token = JSON.parse(issued.stdout).token;
 
     const gatewayPort = await freePort();
-    const gateway = spawn(process.execPath, [CLI, 'serve', '--policy', POLICY, '--db', db, '--key', key, '--port', String(gatewayPort), '--log-level', 'warn'], {
+    const gateway = spawn(process.execPath, [...GATEWAY_NODE_ARGS, CLI, 'serve', '--policy', POLICY, '--db', db, '--key', key, '--port', String(gatewayPort), '--log-level', 'warn'], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     children.push(gateway);
@@ -122,6 +126,7 @@ async function main() {
     await waitReady(`${bareUrl}/healthz`, bare);
 
     const target = (url) => ({ url: `${url}/v1/proposals`, method: 'POST', headers, body });
+    if (GATEWAY_NODE_ARGS.length > 0) log(`gateway node flags: ${GATEWAY_NODE_ARGS.join(' ')}`);
     log(`warming up ${WARMUP_S}s each`);
     const gwWarm = await load({ ...target(gatewayUrl), connections: CONNECTIONS, duration: WARMUP_S });
     await load({ ...target(bareUrl), connections: CONNECTIONS, duration: WARMUP_S });
