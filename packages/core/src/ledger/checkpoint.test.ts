@@ -1,6 +1,7 @@
 import { verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CountersignError } from '../errors.js';
+import { codeOf } from './code-of.contract.js';
 import { checkpointText, parseCheckpoint, parseCheckpointText, signCheckpoint, verifyCheckpoint } from './checkpoint.js';
 import {
   ed25519PrivateKeyFromSeed,
@@ -13,16 +14,6 @@ import {
   type Signer,
 } from './key.js';
 import { openNote, parseNote, signNote } from './note.js';
-
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof CountersignError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 // golang.org/x/mod/sumdb/note's example key and note (note.go package documentation).
 const GO_SKEY_SEED = Buffer.from('AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz', 'base64').subarray(1);

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, createSecretKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CountersignError } from '../errors.js';
+import { codeOf } from './code-of.contract.js';
 import {
   ed25519PrivateKeyFromSeed,
   ed25519Signer,
@@ -19,16 +19,6 @@ const GO_PUBLIC = Buffer.from('ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW', 'b
 
 // An X25519 key from a fixed seed (RFC 8410 PKCS#8 prefix): a key of the wrong kind, made without key generation.
 const x25519Key = () => createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), Buffer.alloc(32, 5)]), format: 'der', type: 'pkcs8' });
-
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof CountersignError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 describe('Ed25519 keys', () => {
   it('derive the Go example public key from its seed, from the private or the public KeyObject', () => {

@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { CountersignError } from '../errors.js';
+import { codeOf } from './code-of.contract.js';
 import { ed25519PrivateKeyFromSeed, ed25519Signer, newEd25519KeyPair, signerVerifierKey, type Signer } from './key.js';
 import { MAX_NOTE_SIGNATURES, openNote, parseNote, signNote } from './note.js';
 
 // c2sp.org/signed-note: what a note may hold, and which signatures count.
-
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof CountersignError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 const TEXT = 'countersign.test/note\n3\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n';
 const seeded = (name: string, byte: number): Signer => ed25519Signer(name, ed25519PrivateKeyFromSeed(new Uint8Array(32).fill(byte)));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CountersignError } from '../errors.js';
+import { codeOf } from './code-of.contract.js';
 import { ed25519Signer, newEd25519KeyPair, signerVerifierKey } from './key.js';
 import { keyRotationStatement, signKeyRotation, verifyKeyRotation } from './rotation.js';
 
@@ -8,16 +8,6 @@ const OLD = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
 const NEW = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
 const OLD_KEY = signerVerifierKey(OLD);
 const NEW_KEY = signerVerifierKey(NEW);
-
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof CountersignError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 describe('key rotation statements', () => {
   it('signs the canonical statement naming origin, seq and both keys', () => {
