@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CountersignError } from '../errors.js';
 import { decodeEntry, GENESIS_PREV_HASH, leafHash, sealEntry, type EntryDraft } from './entry.js';
+import { codeOf } from './code-of.contract.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
@@ -99,15 +100,6 @@ describe('sealEntry', () => {
 });
 
 describe('sealEntry beyond the common case', () => {
-  const codeOf = (f: () => unknown): string | undefined => {
-    try {
-      f();
-    } catch (err) {
-      return (err as CountersignError).code;
-    }
-    return undefined;
-  };
-
   // The scratch buffer starts at 4 KiB and grows: a large entry, mostly 3-byte UTF-8, must seal whole.
   it('seals an entry larger than the scratch buffer to its full canonical bytes and their leaf hash', () => {
     const text = '\u4e2d'.repeat(3000);

@@ -14,6 +14,7 @@ import {
 import { ed25519Signer, newEd25519KeyPair, signerVerifierKey } from './key.js';
 import { merkleRoot } from './merkle.js';
 import { createVerifier } from './verify.js';
+import { codeOf } from './code-of.contract.js';
 
 const ORIGIN = 'countersign.test/export';
 const SIGNER = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
@@ -168,15 +169,6 @@ describe('export lines and the export verifier, edge by edge', () => {
     const splitter = new LineSplitter();
     return [...splitter.push(file), ...splitter.end()];
   };
-  const codeOf = (f: () => unknown): string | undefined => {
-    try {
-      f();
-    } catch (err) {
-      return (err as CountersignError).code;
-    }
-    return undefined;
-  };
-
   it('refuses to write an entry holding a raw newline as one line', () => {
     expect(codeOf(() => exportEntryLine(Buffer.from('{"a":"b\nc"}')))).toBe('LEDGER_ENTRY_INVALID');
   });
