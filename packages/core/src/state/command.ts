@@ -165,9 +165,13 @@ export function requirementsData(decision: Decision): RequirementsData | null {
 export function awaitsRollback(state: AuthorityState, step: StepRecord): boolean {
   if (!step.authorized || step.requirements?.rollback_required !== true || step.executions.length > 0) return false;
   // INVARIANT: a decision grants once. A grant of this decision counts whatever became of it (live,
-  // used, past its expiry, revoked by a halt): a new rollback never issues it again, so a halt's
-  // revocation is final. Grants of an earlier bundle belong to an earlier decision and do not count.
-  const granted = step.grants.some((jti) => state.grants.get(jti)?.bundle_id === step.bundle_id);
+  // used, expired, revoked by a halt): a new rollback never issues it again, so a halt's revocation
+  // is final. A grant a bundle change revoked belongs to an earlier decision (the change decided the
+  // step again), even when a later release brings the same bundle id back, and does not count.
+  const granted = step.grants.some((jti) => {
+    const g = state.grants.get(jti);
+    return g !== undefined && g.bundle_id === step.bundle_id && g.revoked_reason !== 'bundle_change';
+  });
   if (granted) return false;
   const artifact = step.artifact === null ? undefined : state.artifacts.get(step.artifact);
   return artifact?.status !== 'ready';

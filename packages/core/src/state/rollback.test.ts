@@ -96,14 +96,32 @@ describe('a decision grants once', () => {
     expect(w.state.grants.get(grant)?.status).toBe('revoked');
   });
 
-  it('a grant past its expiry is not renewed by registering a new rollback', () => {
+  it('a grant refused as expired is not renewed by registering a new rollback', () => {
     const w = new World(examplePolicy());
     const { step, artifact, grant } = approvedRestart(w);
     w.advance(24 * 60 * 60_000);
+    expect(refused(w.run<ExecutionResult>({ kind: 'consume', caller: COPILOT, grant })).code).toBe('GRANT_EXPIRED');
+    expect(w.state.grants.get(grant)?.status).toBe('expired');
     ok(run(w, artifact));
     expect(ok(register(w, step)).grant).toBeNull();
     expect(w.state.steps.get(step)?.grants).toEqual([grant]);
-    expect(refused(w.run<ExecutionResult>({ kind: 'consume', caller: COPILOT, grant })).code).toBe('GRANT_EXPIRED');
+  });
+
+  it('a grant a bundle change revoked does not count once a later release brings the same bundle back: the new decision is granted on its rollback', () => {
+    const w = new World(examplePolicy());
+    const first = w.policy;
+    const { step, grant } = approvedRestart(w);
+    ok(w.activate(compileBundle({ ...first.bundle, description: 'next' })));
+    expect(w.state.grants.get(grant)?.revoked_reason).toBe('bundle_change');
+    // the first bundle again, by the same content: the same bundle id as the revoked grant's
+    ok(w.activate(first));
+    expect(w.state.steps.get(step)?.bundle_id).toBe(w.state.grants.get(grant)?.bundle_id);
+    const approved = ok(w.approve(w.state.steps.get(step)?.request ?? '', 'lena', 'approver-console'));
+    // decided again, its artifact must be registered again before the grant
+    expect(approved.grant ?? null).toBeNull();
+    const fresh = ok(register(w, step)).grant;
+    expect(fresh?.step).toBe(step);
+    expect(fresh?.jti).not.toBe(grant);
   });
 });
 
