@@ -27,6 +27,17 @@ function propose(w: World, candidate: CompiledPolicy, who: Caller = PRIYA, golde
 
 const next = (w: World, description = 'next'): CompiledPolicy => compileBundle({ ...w.policy.bundle, description });
 
+/** Sam approves the release with a click in the approver console: the gateway attests, no key signs. */
+function consoleClick(w: World, release: string, digest: string): MachineStep<unknown> {
+  return w.run({
+    kind: 'release_approve',
+    caller: caller('sam', 'approver-console'),
+    statement: { request: release, step_digest: digest, bundle_id: w.policy.bundleId, decision: 'approve', approver: 'sam', surface: 'approver-console', reason: 'click', signed_at: new Date(w.now).toISOString() },
+    attestation: { kind: 'gateway', credential_id: 'cred-sam-approver-console', signature: 'A'.repeat(86) },
+    signature_verified: true,
+  });
+}
+
 /** The example bundle with release rules of its own. */
 function withReleaseRules(rules: { propose_roles?: string[]; golden?: { required?: boolean; min_coverage_percent?: number; sets?: string[] } }): World {
   const example = examplePolicy().bundle;
@@ -77,13 +88,7 @@ describe('a declared release section', () => {
     const w = new World(compileBundle({ ...example, release: { approval: { quorum: [{ roles: ['finance-delegate', 'sre'], count: 2 }], surfaces: ['signed-cli', 'approver-console'] } } }));
     expect(w.policy.bundle.release?.approval.attestation).toBe('key');
     const { release, release_digest } = ok(propose(w, next(w), caller('lena', 'signed-cli')));
-    const click = w.run({
-      kind: 'release_approve',
-      caller: caller('sam', 'approver-console'),
-      statement: { request: release, step_digest: release_digest, bundle_id: w.policy.bundleId, decision: 'approve', approver: 'sam', surface: 'approver-console', reason: 'click', signed_at: new Date(w.now).toISOString() },
-      attestation: { kind: 'gateway', credential_id: 'cred-sam-approver-console', signature: 'A'.repeat(86) },
-      signature_verified: true,
-    });
+    const click = consoleClick(w, release, release_digest);
     expect(refused(click).code).toBe('ATTESTATION_REQUIRED');
     expect(w.state.releases.get(release)?.signatures).toEqual([]);
   });
@@ -285,13 +290,7 @@ describe('a release signature', () => {
       }),
     );
     const { release, release_digest } = ok(propose(w, next(w), caller('lena', 'signed-cli')));
-    const click = w.run({
-      kind: 'release_approve',
-      caller: caller('sam', 'approver-console'),
-      statement: { request: release, step_digest: release_digest, bundle_id: w.policy.bundleId, decision: 'approve', approver: 'sam', surface: 'approver-console', reason: 'click', signed_at: new Date(w.now).toISOString() },
-      attestation: { kind: 'gateway', credential_id: 'cred-sam-approver-console', signature: 'A'.repeat(86) },
-      signature_verified: true,
-    });
+    const click = consoleClick(w, release, release_digest);
     ok(click);
     expect(click.entries[0]?.payload).toMatchObject({ attestation: 'gateway', key_id: null });
   });
