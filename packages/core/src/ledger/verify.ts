@@ -331,7 +331,10 @@ export function createChainVerifier(options: VerifierOptions, sink: TreeSink): C
         if (s > 0 && y.prevHex !== lastHex() && checkpointed() < s) changed(s - 1, y);
         failure('malformed', s, 'an item that is not a canonical ledger entry precedes it');
       }
-      if (y === null && s > 0) {
+      // Otherwise a signed checkpoint over the entries before the item, if one
+      // disagrees, names entry s - 1: the earliest failure a signature proves,
+      // whatever follows the item (nothing, or more stray items).
+      if (s > 0) {
         const root = signedRootAt(s);
         if (root !== null && root !== rootWith()) changed(s - 1, null);
       }
