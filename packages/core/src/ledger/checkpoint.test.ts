@@ -1,6 +1,5 @@
 import { verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CountersignError } from '../errors.js';
 import { codeOf } from './code-of.contract.js';
 import { checkpointText, parseCheckpoint, parseCheckpointText, signCheckpoint, verifyCheckpoint } from './checkpoint.js';
 import {
@@ -75,7 +74,7 @@ describe('verifier keys', () => {
     for (let i = 0; i < GO_VKEY.length; i += 1) {
       const c = GO_VKEY[i] as string;
       const mangled = GO_VKEY.slice(0, i) + (c === 'A' ? 'B' : 'A') + GO_VKEY.slice(i + 1);
-      expect(() => parseVerifierKey(mangled), mangled).toThrow(CountersignError);
+      expect(codeOf(() => parseVerifierKey(mangled)), mangled).toBe('KEY_INVALID');
     }
     expect(codeOf(() => parseVerifierKey('PeterNeumann+c74f20a3'))).toBe('KEY_INVALID');
     expect(codeOf(() => parseVerifierKey(GO_VKEY.replace('+c74f20a3+', '+c74f20a4+')))).toBe('KEY_INVALID');

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CountersignError } from '../errors.js';
 import { decodeEntry, GENESIS_PREV_HASH, leafHash, sealEntry, type EntryDraft } from './entry.js';
-import { codeOf } from './code-of.contract.js';
+import { codeOf, errorOf } from './code-of.contract.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
@@ -80,22 +79,11 @@ describe('sealEntry', () => {
     ['a previous hash of the wrong size', DRAFT, 1, new Uint8Array(31), 'LEDGER_ENTRY_INVALID'],
   ];
   it.each(refusals)('refuses %s', (_label, draft, seq, prev, code) => {
-    try {
-      sealEntry(draft, seq, prev);
-      expect.unreachable('should have thrown');
-    } catch (err) {
-      expect(err).toBeInstanceOf(CountersignError);
-      expect((err as CountersignError).code).toBe(code);
-    }
+    expect(codeOf(() => sealEntry(draft, seq, prev))).toBe(code);
   });
 
   it('names the JSON pointer of a bad payload value', () => {
-    try {
-      sealEntry({ ...DRAFT, payload: { a: { 'b/c': [0, 1.5] } } }, 0, null);
-      expect.unreachable('should have thrown');
-    } catch (err) {
-      expect((err as CountersignError).details?.['pointer']).toBe('/payload/a/b~1c/1');
-    }
+    expect(errorOf(() => sealEntry({ ...DRAFT, payload: { a: { 'b/c': [0, 1.5] } } }, 0, null)).details?.['pointer']).toBe('/payload/a/b~1c/1');
   });
 });
 
@@ -135,13 +123,9 @@ describe('sealEntry names the JSON pointer of a bad string field', () => {
     ['surface', { ...DRAFT, surface: '\udc00s' }, '/surface'],
     ['a subject', { ...DRAFT, subjects: { step: 's\ud800' } }, '/subjects/step'],
   ])('%s', (_label, draft, pointer) => {
-    try {
-      sealEntry(draft, 0, null);
-      expect.unreachable('should have thrown');
-    } catch (err) {
-      expect((err as CountersignError).code).toBe('NOT_CANONICALIZABLE');
-      expect((err as CountersignError).details?.['pointer']).toBe(pointer);
-    }
+    const err = errorOf(() => sealEntry(draft, 0, null));
+    expect(err.code).toBe('NOT_CANONICALIZABLE');
+    expect(err.details?.['pointer']).toBe(pointer);
   });
 });
 
@@ -150,6 +134,6 @@ describe('decodeEntry', () => {
     ['bytes that are not UTF-8', Uint8Array.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])],
     ['text that is not JSON', new TextEncoder().encode('{"a":')],
   ])('refuses %s as LEDGER_ENTRY_INVALID', (_label, bytes) => {
-    expect(() => decodeEntry(bytes)).toThrow(expect.objectContaining({ code: 'LEDGER_ENTRY_INVALID' }));
+    expect(codeOf(() => decodeEntry(bytes))).toBe('LEDGER_ENTRY_INVALID');
   });
 });

@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CountersignError } from '../errors.js';
 import { signCheckpoint } from './checkpoint.js';
 import { sealEntry, type SealedEntry } from './entry.js';
 import {
@@ -14,7 +13,8 @@ import {
 import { ed25519Signer, newEd25519KeyPair, signerVerifierKey } from './key.js';
 import { merkleRoot } from './merkle.js';
 import { createVerifier } from './verify.js';
-import { codeOf } from './code-of.contract.js';
+import { codeOf, errorOf } from './code-of.contract.js';
+import { failureOf } from './verify.contract.js';
 
 const ORIGIN = 'countersign.test/export';
 const SIGNER = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
@@ -74,16 +74,6 @@ function verifyFile(file: Uint8Array, cuts: readonly number[] = [], origin?: str
   return verifier.finish();
 }
 
-function failureOf(f: () => unknown): Record<string, unknown> {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof CountersignError && err.code === 'LEDGER_VERIFY_FAILED') return err.details ?? {};
-    throw err;
-  }
-  throw new Error('verification passed, a failure was expected');
-}
-
 describe('ledger export (JSON Lines)', () => {
   it('writes each entry line as its exact stored bytes and checkpoints as escaped notes', () => {
     const [entry] = ledgerEntries() as [SealedEntry];
@@ -99,8 +89,8 @@ describe('ledger export (JSON Lines)', () => {
     expect(classifyExportLine(Buffer.from('{"checkpoint":"a\\n"}'))).toEqual({ kind: 'checkpoint', note: 'a\n' });
     expect(classifyExportLine(Buffer.from('not json at all')).kind).toBe('entry');
     expect(classifyExportLine(new Uint8Array(0)).kind).toBe('blank');
-    expect(() => classifyExportLine(Buffer.from('{"checkpoint":'))).toThrow(CountersignError);
-    expect(() => classifyExportLine(Buffer.from('{"countersign_ledger":2,"origin":"x"}'))).toThrow(/version 1/);
+    expect(codeOf(() => classifyExportLine(Buffer.from('{"checkpoint":')))).toBe('CHECKPOINT_INVALID');
+    expect(errorOf(() => classifyExportLine(Buffer.from('{"countersign_ledger":2,"origin":"x"}'))).message).toMatch(/version 1/);
   });
 
   it('verifies offline with the public key alone, however the stream is chunked', () => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CountersignError } from '../errors.js';
+import { expectWellFormedMessage } from './code-of.contract.js';
 import { leafHash } from './entry.js';
 import { EMPTY_ROOT, merkleRoot, splitPoint } from './merkle.js';
 import {
@@ -58,6 +59,7 @@ const rejects = (f: () => void): void => {
     f();
   } catch (err) {
     expect((err as CountersignError).code).toBe('PROOF_INVALID');
+    expectWellFormedMessage(err as CountersignError);
   }
 };
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CanonicalValue } from '../canonical.js';
 import { CountersignError } from '../errors.js';
 import { signCheckpoint } from './checkpoint.js';
+import { expectWellFormedMessage } from './code-of.contract.js';
 import { sealEntry, type EntryDraft, type SealedEntry } from './entry.js';
 import { ed25519Signer, newEd25519KeyPair, signerVerifierKey, type Signer } from './key.js';
 import { merkleRoot } from './merkle.js';
@@ -119,6 +120,7 @@ export function failureOf(f: () => unknown): { seq: number; kind: VerifyFailureK
     f();
   } catch (err) {
     if (err instanceof CountersignError && err.code === 'LEDGER_VERIFY_FAILED') {
+      expectWellFormedMessage(err);
       return err.details as { seq: number; kind: VerifyFailureKind };
     }
     throw err;
