@@ -47,7 +47,38 @@ type Reducer<T extends EntryType> = (state: AuthorityState, entry: TypedEntry<T>
 type ReducerTable = { readonly [T in EntryType]: Reducer<T> };
 
 function strings(list: readonly string[]): string[] {
-  return [...list];
+  return list.map((value) => shared(value));
+}
+
+/**
+ * One copy of a repeated string. The state keeps every record, and records
+ * name the same few agents, surfaces, actions, environments, targets, risks,
+ * rule ids and bundle ids again and again; each entry brings fresh copies of
+ * them, which were about a third of the heap a proposal adds, heap that every
+ * major garbage collection walks (docs/capacity.md). Bounded: when
+ * SHARED_MAX distinct strings are held (many distinct targets, say), the
+ * table starts again, and the names in use fill it again at once. Equal
+ * strings are equal either way: this changes memory, never a result.
+ */
+const SHARED = new Map<string, string>();
+const SHARED_MAX = 20_000;
+function shared(value: string): string;
+function shared(value: string | null): string | null;
+function shared(value: string | null): string | null {
+  if (value === null) return null;
+  const known = SHARED.get(value);
+  if (known !== undefined) return known;
+  if (value.length > 256) return value;
+  if (SHARED.size >= SHARED_MAX) SHARED.clear();
+  SHARED.set(value, value);
+  return value;
+}
+
+/** Entries committed together carry the same `at`: one copy of the last one seen. */
+let lastAt = '';
+function sharedAt(at: string): string {
+  if (at !== lastAt) lastAt = at;
+  return lastAt;
 }
 
 function expireLease(state: AuthorityState, lease: LeaseRecord, reason: LeaseRecord['revoked_reason'], touched: Touched): void {
@@ -76,13 +107,13 @@ function startExecution(
     lease: p.lease,
     artifact: p.artifact,
     step: p.step,
-    action: p.action,
-    environment: p.environment,
-    target: p.target,
+    action: shared(p.action),
+    environment: shared(p.environment),
+    target: shared(p.target),
     digest: p.digest,
-    executor: entry.actor,
-    credential: p.credential,
-    started_at: entry.at,
+    executor: shared(entry.actor),
+    credential: shared(p.credential),
+    started_at: sharedAt(entry.at),
     outcome: null,
     outcome_at: null,
     detail: null,
@@ -207,14 +238,14 @@ const REDUCERS: ReducerTable = {
     const p = e.payload;
     state.proposals.set(p.proposal, {
       id: p.proposal,
-      agent: p.agent,
-      on_behalf_of: p.on_behalf_of,
-      surface: p.surface,
-      credential: p.credential,
-      incident: p.incident,
+      agent: shared(p.agent),
+      on_behalf_of: shared(p.on_behalf_of),
+      surface: shared(p.surface),
+      credential: shared(p.credential),
+      incident: shared(p.incident),
       steps: p.steps.map((s) => s.step),
-      bundle_id: e.bundle_id,
-      received_at: e.at,
+      bundle_id: shared(e.bundle_id),
+      received_at: sharedAt(e.at),
       seq: e.seq,
     });
     touched.add('proposal', p.proposal);
@@ -224,22 +255,22 @@ const REDUCERS: ReducerTable = {
         id: s.step,
         proposal: p.proposal,
         index: s.index,
-        action: s.action,
-        environment: s.environment,
-        target: s.target,
+        action: shared(s.action),
+        environment: shared(s.environment),
+        target: shared(s.target),
         params: { ...s.params },
         rationale: s.rationale,
         expected_consequence: s.expected_consequence,
-        incident: p.incident,
+        incident: shared(p.incident),
         effect: 'deny',
         risk: null,
         class: null,
         rule_ids: [],
         reasons: [],
         digest: null,
-        bundle_id: e.bundle_id,
+        bundle_id: shared(e.bundle_id),
         requirements: null,
-        decided_at: e.at,
+        decided_at: sharedAt(e.at),
         request: null,
         authorized: false,
         grants: [],
@@ -255,14 +286,14 @@ const REDUCERS: ReducerTable = {
     const step = state.steps.get(p.step);
     if (!step) return;
     step.effect = p.effect;
-    step.risk = p.risk;
-    step.class = p.class;
+    step.risk = shared(p.risk);
+    step.class = shared(p.class);
     step.rule_ids = strings(p.rule_ids);
     step.reasons = strings(p.reasons);
     step.digest = p.digest;
-    step.bundle_id = e.bundle_id;
+    step.bundle_id = shared(e.bundle_id);
     step.requirements = p.requirements;
-    step.decided_at = e.at;
+    step.decided_at = sharedAt(e.at);
     step.authorized = p.effect === 'allow';
     // An artifact registered under another digest no longer matches a re-decided step.
     if (step.artifact !== null && state.artifacts.get(step.artifact)?.bundle_id !== e.bundle_id) step.artifact = null;
@@ -276,17 +307,17 @@ const REDUCERS: ReducerTable = {
       step: p.step,
       proposal: p.proposal,
       digest: p.digest,
-      bundle_id: e.bundle_id,
-      action: p.action,
-      environment: p.environment,
-      target: p.target,
-      risk: p.risk,
-      agent: p.agent,
-      on_behalf_of: p.on_behalf_of,
-      surface: p.request_surface,
+      bundle_id: shared(e.bundle_id),
+      action: shared(p.action),
+      environment: shared(p.environment),
+      target: shared(p.target),
+      risk: shared(p.risk),
+      agent: shared(p.agent),
+      on_behalf_of: shared(p.on_behalf_of),
+      surface: shared(p.request_surface),
       credentials: strings(p.credentials),
       requirements: p.requirements,
-      opened_at: e.at,
+      opened_at: sharedAt(e.at),
       expires_at: p.expires_at,
       status: 'open',
       approvals: [],
@@ -357,18 +388,20 @@ const REDUCERS: ReducerTable = {
 
   'grant.issued'(state, e, touched) {
     const p = e.payload;
+    const step = state.steps.get(p.step);
     state.grants.set(p.jti, {
       jti: p.jti,
-      step: p.step,
-      proposal: p.proposal,
+      // the step's own copies where they are equal (one string each, see `shared`)
+      step: step?.id ?? p.step,
+      proposal: step?.proposal === p.proposal ? step.proposal : p.proposal,
       request: p.request,
-      digest: p.digest,
-      action: p.action,
-      environment: p.environment,
-      target: p.target,
-      bundle_id: p.bundle_id,
-      incident: p.incident,
-      issued_at: p.issued_at,
+      digest: step?.digest === p.digest ? step.digest : p.digest,
+      action: shared(p.action),
+      environment: shared(p.environment),
+      target: shared(p.target),
+      bundle_id: shared(p.bundle_id),
+      incident: shared(p.incident),
+      issued_at: sharedAt(p.issued_at),
       expires_at: p.expires_at,
       status: 'issued',
       revoked_reason: null,
@@ -378,7 +411,6 @@ const REDUCERS: ReducerTable = {
     });
     state.index.liveGrants.add(p.jti);
     touched.add('grant', p.jti);
-    const step = state.steps.get(p.step);
     if (step) {
       step.grants.push(p.jti);
       touched.add('step', step.id);
