@@ -4,7 +4,8 @@
 //   1. proposals/s of one read-only step (`queue.inspect` in prod: decided
 //      `allow`, granted, three durable ledger entries each) through
 //      `countersign serve` on SQLite synchronous=FULL with an agent token,
-//      against a bare Fastify route answering the same JSON     >= 5,000/s
+//      against a bare Fastify route answering the same JSON, in the same run
+//                                                  >= 0.25 of bare (issue 12)
 //   2. p50/p99 latency at a fixed 2,000 proposals/s, same baseline  p99 < 10 ms
 //   3. the ledger afterwards: every 2xx answer is a durable `proposal.received`
 //   5. the one-call path (`POST /v1/proposals/execute`: decided and executed
@@ -158,7 +159,7 @@ async function main() {
     const answered = 1 + gwWarm.ok + gwMax.ok + gwRate.ok + gwQuota.ok;
 
     const rows = [
-      ['proposals/s (max)', int(gwMax.rps), int(bareMax.rps), pct(gwMax.rps / bareMax.rps), '>= 5,000/s', gwMax.rps >= 5_000],
+      ['proposals/s (max)', int(gwMax.rps), int(bareMax.rps), pct(gwMax.rps / bareMax.rps), '>= 25% of bare', gwMax.rps >= 0.25 * bareMax.rps],
       [`p50 at ${int(RATE)}/s (ms)`, ms(gwRate.p50), ms(bareRate.p50), `x${(gwRate.p50 / bareRate.p50).toFixed(1)}`, '', null],
       [`p99 at ${int(RATE)}/s (ms)`, ms(gwRate.p99), ms(bareRate.p99), `x${(gwRate.p99 / bareRate.p99).toFixed(1)}`, '< 10 ms', gwRate.p99 < 10],
       [`achieved rate (req/s)`, int(gwRate.rps), int(bareRate.rps), '', `${int(RATE)}/s`, null],
