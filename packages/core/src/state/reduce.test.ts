@@ -171,4 +171,28 @@ describe('applyEntry', () => {
     expect(state.seq).toBe(6);
     expect(rows(state)).toEqual(rows(createState()));
   });
+
+  it('records a grant for a step it does not hold under the step, proposal and digest the entry names', () => {
+    // a stitched or partial ledger: the reducer takes the step's own copies of these names only when it holds the step
+    const state = createState();
+    const at = '2025-06-01T09:00:00.000Z';
+    const payload = {
+      jti: 'grant-1',
+      step: 'proposal-9.0',
+      proposal: 'proposal-9',
+      request: null,
+      digest: `sha256:${'ab'.repeat(32)}`,
+      action: 'queue.inspect',
+      environment: 'prod',
+      target: 'payments-queue/shard-7',
+      bundle_id: `sha256:${'cd'.repeat(32)}`,
+      incident: null,
+      issued_at: at,
+      expires_at: '2025-06-01T09:05:00.000Z',
+      rule_ids: ['r1'],
+    };
+    const entry = decodeEntry(sealEntry({ at, actor: null, surface: null, bundle_id: payload.bundle_id, subjects: {}, type: 'grant.issued', payload }, 0, null).bytes);
+    expect(applyEntry(state, entry)).toEqual([{ kind: 'grant', id: 'grant-1' }]);
+    expect(state.grants.get('grant-1')).toMatchObject({ step: 'proposal-9.0', proposal: 'proposal-9', digest: payload.digest, target: payload.target, status: 'issued' });
+  });
 });
