@@ -6,7 +6,8 @@
 //      `countersign serve` on SQLite synchronous=FULL with an agent token,
 //      against a bare Fastify route answering the same JSON, in the same run
 //                                                  >= 0.25 of bare (issue 12)
-//   2. p50/p99 latency at a fixed 2,000 proposals/s, same baseline  p99 < 10 ms
+//   2. p50/p99 latency at a fixed 2,000 proposals/s, same baseline  p99 < 10 ms;
+//      then p99 at 500, 1,000 and 1,500/s (the gateway only): where it passes
 //   3. the ledger afterwards: every 2xx answer is a durable `proposal.received`
 //   5. the one-call path (`POST /v1/proposals/execute`: decided and executed
 //      in one commit, no grant token) against the propose-then-execute pair
@@ -60,6 +61,8 @@ const RATE = 2_000;
 /** node flags for the gateway process only (not the load generator or the baseline), e.g. V8 heap sizes (docs/capacity.md). */
 const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
 const RATE_CONNECTIONS = 32;
+/** Lower fixed rates, to show where p99 passes 10 ms on this machine. */
+const SWEEP_RATES = [500, 1_000, 1_500];
 /** Cores the server and the load generator share. */
 const CORES = availableParallelism();
 /** Clock ticks per second of /proc's CPU times (serverCpu). */
@@ -144,6 +147,11 @@ async function main() {
     const gwQuota = await load({ ...target(gatewayUrl), connections: RATE_CONNECTIONS, overallRate: RATE, duration: DURATION_S });
     const bareQuota = await load({ ...target(bareUrl), connections: RATE_CONNECTIONS, overallRate: RATE, duration: DURATION_S });
 
+    // where the tail passes 10 ms: the same open loop at lower rates, the gateway only (docs/capacity.md)
+    log(`latency against load: fixed ${SWEEP_RATES.map(int).join(', ')}/s, ${DURATION_S}s each`);
+    const sweep = [];
+    for (const rate of SWEEP_RATES) sweep.push(await paced({ ...target(gatewayUrl), connections: RATE_CONNECTIONS, rate, duration: DURATION_S }));
+
     log(`executed steps: one-call path against propose-then-execute, ${CONNECTIONS} callers, ${DURATION_S}s each`);
     const oneCall = await executedPerSecond(gatewayUrl, headers, body, CONNECTIONS, DURATION_S, 'one-call');
     const pair = await executedPerSecond(gatewayUrl, headers, body, CONNECTIONS, DURATION_S, 'pair');
@@ -156,7 +164,8 @@ async function main() {
     const entries = ledger.prepare('SELECT COUNT(*) AS n FROM ledger_entries').get().n;
     const sync = ledger.pragma('journal_mode', { simple: true });
     ledger.close();
-    const answered = 1 + gwWarm.ok + gwMax.ok + gwRate.ok + gwQuota.ok;
+    const answered = 1 + gwWarm.ok + gwMax.ok + gwRate.ok + gwQuota.ok + sweep.reduce((n, run) => n + run.ok, 0);
+    const underTarget = [...SWEEP_RATES, RATE].filter((_, i) => ([...sweep, gwRate][i]?.p99 ?? Infinity) < 10);
 
     const rows = [
       ['proposals/s (max)', int(gwMax.rps), int(bareMax.rps), pct(gwMax.rps / bareMax.rps), '>= 25% of bare', gwMax.rps >= 0.25 * bareMax.rps],
@@ -165,11 +174,13 @@ async function main() {
       [`achieved rate (req/s)`, int(gwRate.rps), int(bareRate.rps), '', `${int(RATE)}/s`, null],
       [`p99.9 / max at ${int(RATE)}/s (ms)`, `${ms(gwRate.p999)} / ${ms(gwRate.max)}`, `${ms(bareRate.p999)} / ${ms(bareRate.max)}`, '', '', null],
       [`p50 / p99, autocannon quota ${int(RATE)}/s (ms)`, `${ms(gwQuota.p50)} / ${ms(gwQuota.p99)}`, `${ms(bareQuota.p50)} / ${ms(bareQuota.p99)}`, '', 'bursts, not a fixed rate', null],
+      [`p99 at ${SWEEP_RATES.map(int).join(' / ')}/s (ms)`, sweep.map((run) => ms(run.p99)).join(' / '), '', '', 'gateway only', null],
+      ['fixed rates above with p99 < 10 ms', underTarget.length === 0 ? 'none' : underTarget.map(int).join(', '), '', '', `up to ${int(RATE)}/s`, null],
       ['p99 at max load (ms)', ms(gwMax.p99), ms(bareMax.p99), '', '', null],
       ['CPU µs/request at max: server main thread / all threads', cpuCell(gwMax, 'main', 'all'), cpuCell(bareMax, 'main', 'all'), '', '', null],
       ['CPU µs/request at max: load generator', cpuCell(gwMax, 'client'), cpuCell(bareMax, 'client'), '', '', null],
       [`CPU ceiling, req/s: one main thread / ${CORES} cores shared`, ceilingCell(gwMax), ceilingCell(bareMax), '', 'from the rows above', null],
-      ['non-2xx / errors', bad(gwMax, gwRate, gwQuota), bad(bareMax, bareRate, bareQuota), '', '0 / 0', null],
+      ['non-2xx / errors', bad(gwMax, gwRate, gwQuota, ...sweep), bad(bareMax, bareRate, bareQuota), '', '0 / 0', null],
       ['steps executed/s: one-call path / propose + execute', `${int(oneCall.rps)} / ${int(pair.rps)}`, '', `x${(oneCall.rps / pair.rps).toFixed(2)}`, '', null],
       ['  failed calls: one-call / pair', `${oneCall.failed} / ${pair.failed}`, '', '', '0 / 0', null],
     ];
