@@ -193,6 +193,6 @@ describe('applyEntry', () => {
     };
     const entry = decodeEntry(sealEntry({ at, actor: null, surface: null, bundle_id: payload.bundle_id, subjects: {}, type: 'grant.issued', payload }, 0, null).bytes);
     expect(applyEntry(state, entry)).toEqual([{ kind: 'grant', id: 'grant-1' }]);
-    expect(state.grants.get('grant-1')).toMatchObject({ step: 'proposal-9.0', proposal: 'proposal-9', digest: payload.digest, target: payload.target, status: 'issued' });
+    expect(state.grants.get('grant-1')).toMatchObject({ step: 'proposal-9.0', proposal: 'proposal-9', digest: payload.digest, target: payload.target, issued_at: at, status: 'issued' });
   });
 });

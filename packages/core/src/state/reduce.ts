@@ -47,6 +47,11 @@ type Reducer<T extends EntryType> = (state: AuthorityState, entry: TypedEntry<T>
 type ReducerTable = { readonly [T in EntryType]: Reducer<T> };
 
 function strings(list: readonly string[]): string[] {
+  return [...list];
+}
+
+/** A list of names (rule ids, reasons, roles): one copy of each, see `shared`. */
+function names(list: readonly string[]): string[] {
   return list.map((value) => shared(value));
 }
 
@@ -65,7 +70,8 @@ const SHARED_MAX = 20_000;
 function shared(value: string): string;
 function shared(value: string | null): string | null;
 function shared(value: string | null): string | null {
-  if (value === null) return null;
+  // what the types rule out passes through as it came (a hand-made entry)
+  if (typeof value !== 'string') return value;
   const known = SHARED.get(value);
   if (known !== undefined) return known;
   if (value.length > 256) return value;
@@ -188,7 +194,7 @@ const REDUCERS: ReducerTable = {
     release.signatures.push({
       approver: p.approver,
       decision: p.decision,
-      roles: strings(p.roles),
+      roles: names(p.roles),
       surface: p.surface,
       credential: p.credential,
       attestation: p.attestation,
@@ -288,8 +294,8 @@ const REDUCERS: ReducerTable = {
     step.effect = p.effect;
     step.risk = shared(p.risk);
     step.class = shared(p.class);
-    step.rule_ids = strings(p.rule_ids);
-    step.reasons = strings(p.reasons);
+    step.rule_ids = names(p.rule_ids);
+    step.reasons = names(p.reasons);
     step.digest = p.digest;
     step.bundle_id = shared(e.bundle_id);
     step.requirements = p.requirements;
@@ -323,7 +329,7 @@ const REDUCERS: ReducerTable = {
       approvals: [],
       rejected: 0,
       closed_at: null,
-      rule_ids: strings(p.rule_ids),
+      rule_ids: names(p.rule_ids),
     });
     state.index.openRequests.add(p.request);
     touched.add('request', p.request);
@@ -341,7 +347,7 @@ const REDUCERS: ReducerTable = {
     request.approvals.push({
       approver: p.approver,
       decision: p.decision,
-      roles: strings(p.roles),
+      roles: names(p.roles),
       surface: p.surface,
       credential: p.credential,
       attestation: p.attestation,
@@ -407,7 +413,7 @@ const REDUCERS: ReducerTable = {
       revoked_reason: null,
       execution: null,
       rejected: 0,
-      rule_ids: strings(p.rule_ids),
+      rule_ids: names(p.rule_ids),
     });
     state.index.liveGrants.add(p.jti);
     touched.add('grant', p.jti);
