@@ -4,8 +4,9 @@ import { CountersignError } from '../errors.js';
  * What STYLE.md asks of every error message, as a test can check it without
  * pinning the wording (codes are API, wording is not): there is one, it
  * starts lower case (or with a quoted value or a number), it has no final
- * period, and no value interpolated into it outside the backticks that quote
- * input went missing or came out as `undefined`, `NaN` or `[object Object]`. A `LEDGER_VERIFY_FAILED` message
+ * period, and no value interpolated into it went missing or came out as
+ * `undefined` or `[object Object]` (nor, outside the backticks that quote
+ * input, as `NaN`, or empty between two spaces). A `LEDGER_VERIFY_FAILED` message
  * is `entry <seq>: <what failed>`, and the part after the prefix is held to
  * the same rule. Returns what is wrong, or null.
  */
@@ -20,10 +21,12 @@ export function messageProblem(err: CountersignError): string | null {
   if (text !== text.trim()) return 'the message has leading or trailing space';
   if (!/^[a-z`'"\d(]/.test(text)) return 'the message does not start lower case';
   if (text.endsWith('.')) return 'the message ends with a period';
-  // Quoted input is the caller's, whatever it holds (an empty name, `NaN`).
+  // Quoted input is the caller's, whatever it holds (an empty name, `NaN`),
+  // but no caller's input is a JavaScript `undefined` or a bare object.
+  if (/`(undefined|\[object Object\])`/.test(text)) return 'a quoted value in the message is missing';
   const own = text.replace(/`[^`]*`/g, '`…`');
   if (/\bundefined\b|\bNaN\b|\[object Object\]/.test(own)) return 'a value in the message is missing';
-  if (/:$|\s:/.test(own)) return 'a value in the message is empty';
+  if (/:$|\s:| {2}/.test(own)) return 'a value in the message is empty';
   return null;
 }
 

@@ -239,6 +239,8 @@ describe('proofs whose shape does not fit their sizes', () => {
     rejects(() => rootFromInclusionProof({ leafIndex: 0, treeSize: Number.POSITIVE_INFINITY, path: [] }, l0));
     rejects(() => consistencyProof(ALL, 1.5, 4));
     rejects(() => verifyConsistency({ fromSize: Number.NaN, toSize: 4, path: [] }, EMPTY_ROOT, mth(ALL.slice(0, 4))));
+    rejects(() => consistencyProof(ALL, 1, 1.5));
+    rejects(() => verifyConsistency({ fromSize: 1, toSize: Number.NaN, path: [] }, mth(ALL.slice(0, 1)), mth(ALL.slice(0, 4))));
   });
 
   it('refuses a leaf source shorter than the tree as PROOF_INVALID, naming no leaf it does not have', () => {

@@ -238,6 +238,19 @@ describe('createVerifier diagnoses next to checkpoints and stray items', () => {
     expect(failureOf(() => v.entry(null, stray()))).toMatchObject({ seq: 2, kind: 'root_mismatch', tree_size: 3 });
   });
 
+  it('a changed last entry followed by a stray item in place of the next entry: the checkpoint still names the changed entry', () => {
+    const entries = sealAll(drafts(5));
+    const changed = new Uint8Array((entries[2] as SealedEntry).bytes);
+    changed[3] = (changed[3] as number) ^ 1;
+    const v = verifier();
+    v.entry(null, (entries[0] as SealedEntry).bytes);
+    v.entry(null, (entries[1] as SealedEntry).bytes);
+    v.entry(null, changed);
+    v.checkpoint(checkpointOver(entries.slice(0, 3)));
+    v.entry(null, stray());
+    expect(failureOf(() => v.entry(null, (entries[4] as SealedEntry).bytes))).toMatchObject({ seq: 2, kind: 'root_mismatch', tree_size: 3 });
+  });
+
   it('an entry missing before a stray item: a gap, not entries out of order', () => {
     const entries = sealAll(drafts(3));
     const v = verifier();

@@ -333,7 +333,7 @@ export function createChainVerifier(options: VerifierOptions, sink: TreeSink): C
       }
       // Otherwise a signed checkpoint over the entries before the item, if one
       // disagrees, names entry s - 1: the earliest failure a signature proves,
-      // whatever follows the item (nothing, or more stray items).
+      // whatever follows the item (nothing, more stray items, a later entry).
       if (s > 0) {
         const root = signedRootAt(s);
         if (root !== null && root !== rootWith()) changed(s - 1, null);
