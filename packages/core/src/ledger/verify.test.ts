@@ -212,34 +212,13 @@ describe('createVerifier diagnoses next to checkpoints and stray items', () => {
   const verifier = () => createVerifier({ origin: ORIGIN, trustedKeys: [VKEY] });
   const stray = (): Uint8Array => new TextEncoder().encode('{"stray":true}');
 
-  it('a changed last entry followed by a stray item: the checkpoint over the entries names the changed entry', () => {
-    const entries = sealAll(drafts(3));
-    const changed = new Uint8Array((entries[2] as SealedEntry).bytes);
-    changed[3] = (changed[3] as number) ^ 1;
-    const v = verifier();
-    v.entry(null, (entries[0] as SealedEntry).bytes);
-    v.entry(null, (entries[1] as SealedEntry).bytes);
-    v.entry(null, changed);
-    v.checkpoint(checkpointOver(entries));
-    v.entry(null, stray());
-    expect(failureOf(() => v.finish())).toMatchObject({ seq: 2, kind: 'root_mismatch', tree_size: 3 });
-  });
-
-  it('a changed last entry followed by two stray items: the checkpoint still names the changed entry, not the first item', () => {
-    const entries = sealAll(drafts(3));
-    const changed = new Uint8Array((entries[2] as SealedEntry).bytes);
-    changed[3] = (changed[3] as number) ^ 1;
-    const v = verifier();
-    v.entry(null, (entries[0] as SealedEntry).bytes);
-    v.entry(null, (entries[1] as SealedEntry).bytes);
-    v.entry(null, changed);
-    v.checkpoint(checkpointOver(entries));
-    v.entry(null, stray());
-    expect(failureOf(() => v.entry(null, stray()))).toMatchObject({ seq: 2, kind: 'root_mismatch', tree_size: 3 });
-  });
-
-  it('a changed last entry followed by a stray item in place of the next entry: the checkpoint still names the changed entry', () => {
-    const entries = sealAll(drafts(5));
+  /**
+   * Entries 0 and 1, then entry 2 with a byte changed, the checkpoint of size 3
+   * signed over the true entries, then one stray item: the verifier and the
+   * true entries, for what follows.
+   */
+  const changedThenStray = (count: number): { v: ReturnType<typeof verifier>; entries: SealedEntry[] } => {
+    const entries = sealAll(drafts(count));
     const changed = new Uint8Array((entries[2] as SealedEntry).bytes);
     changed[3] = (changed[3] as number) ^ 1;
     const v = verifier();
@@ -248,6 +227,21 @@ describe('createVerifier diagnoses next to checkpoints and stray items', () => {
     v.entry(null, changed);
     v.checkpoint(checkpointOver(entries.slice(0, 3)));
     v.entry(null, stray());
+    return { v, entries };
+  };
+
+  it('a changed last entry followed by a stray item: the checkpoint over the entries names the changed entry', () => {
+    const { v } = changedThenStray(3);
+    expect(failureOf(() => v.finish())).toMatchObject({ seq: 2, kind: 'root_mismatch', tree_size: 3 });
+  });
+
+  it('a changed last entry followed by two stray items: the checkpoint still names the changed entry, not the first item', () => {
+    const { v } = changedThenStray(3);
+    expect(failureOf(() => v.entry(null, stray()))).toMatchObject({ seq: 2, kind: 'root_mismatch', tree_size: 3 });
+  });
+
+  it('a changed last entry followed by a stray item in place of the next entry: the checkpoint still names the changed entry', () => {
+    const { v, entries } = changedThenStray(5);
     expect(failureOf(() => v.entry(null, (entries[4] as SealedEntry).bytes))).toMatchObject({ seq: 2, kind: 'root_mismatch', tree_size: 3 });
   });
 
