@@ -37,34 +37,30 @@ export function expectWellFormedMessage(err: CountersignError): void {
 }
 
 /**
- * The code of the CountersignError `f` throws, or undefined when it returns.
- * Its message must be well formed (`messageProblem`). Anything else it throws
- * is rethrown: a test expecting a code fails on it.
+ * The CountersignError `f` throws, its message well formed (`messageProblem`),
+ * or undefined when it returns. Anything else it throws is rethrown: a test
+ * expecting a code fails on it.
  * (A test helper: `*.contract.ts` is left out of the build and of mutation.)
  */
-export function codeOf(f: () => unknown): string | undefined {
+function thrownBy(f: () => unknown): CountersignError | undefined {
   try {
     f();
   } catch (err) {
-    if (err instanceof CountersignError) {
-      expectWellFormedMessage(err);
-      return err.code;
-    }
-    throw err;
+    if (!(err instanceof CountersignError)) throw err;
+    expectWellFormedMessage(err);
+    return err;
   }
   return undefined;
 }
 
-/** The CountersignError `f` throws, its message well formed; fails when `f` returns or throws anything else. */
+/** The code of the CountersignError `f` throws (see `thrownBy`), or undefined when it returns. */
+export function codeOf(f: () => unknown): string | undefined {
+  return thrownBy(f)?.code;
+}
+
+/** The CountersignError `f` throws (see `thrownBy`); fails when `f` returns. */
 export function errorOf(f: () => unknown): CountersignError {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof CountersignError) {
-      expectWellFormedMessage(err);
-      return err;
-    }
-    throw err;
-  }
-  throw new Error('a CountersignError was expected, and none was thrown');
+  const err = thrownBy(f);
+  if (err === undefined) throw new Error('a CountersignError was expected, and none was thrown');
+  return err;
 }
