@@ -238,12 +238,16 @@ describe('an entry that arrives after its record moved on', () => {
   }
   const find = (entries: readonly LedgerEntry[], type: string, subject: string, id: string): LedgerEntry | undefined =>
     entries.find((e) => e.type === type && e.subjects[subject] === id);
-
-  it('does not move a closed release: a late denial or expiry leaves it activated, and a signer’s credential is listed once', () => {
+  /** The tour's entries, the state rebuilt from them, and the ids it noted. */
+  const rebuilt = () => {
     const { w, ids } = tour();
     const { entries } = w.machine;
+    return { entries, state: rebuildState(entries), ids };
+  };
+
+  it('does not move a closed release: a late denial or expiry leaves it activated, and a signer’s credential is listed once', () => {
+    const { entries, state, ids } = rebuilt();
     const release = ids['activatedRelease'] ?? '';
-    const state = rebuildState(entries);
     const before = state.releases.get(release);
     const closedAt = before?.closed_at;
     const signed = find(entries, 'release.signed', 'release', release);
@@ -257,9 +261,7 @@ describe('an entry that arrives after its record moved on', () => {
   });
 
   it('lists an approver’s credential once on a request, though the approval is recorded again', () => {
-    const { w, ids } = tour();
-    const { entries } = w.machine;
-    const state = rebuildState(entries);
+    const { entries, state, ids } = rebuilt();
     const request = ids['restartRequest'] ?? '';
     const accepted = find(entries, 'approval.accepted', 'request', request);
     applyEntry(state, late(entries, accepted));
@@ -267,18 +269,14 @@ describe('an entry that arrives after its record moved on', () => {
   });
 
   it('keeps a rollback artifact on a step decided again under the bundle the artifact was registered under', () => {
-    const { w, ids } = tour();
-    const { entries } = w.machine;
-    const state = rebuildState(entries);
+    const { entries, state, ids } = rebuilt();
     const step = ids['restartStep'] ?? '';
     applyEntry(state, late(entries, find(entries, 'step.decided', 'step', step)));
     expect(state.steps.get(step)?.artifact).toBe(ids['restartArtifact']);
   });
 
   it('does not authorise a step through a request it has moved on from', () => {
-    const { w, ids } = tour();
-    const { entries } = w.machine;
-    const state = rebuildState(entries);
+    const { entries, state, ids } = rebuilt();
     const voided = ids['openRequest'] ?? '';
     const step = state.requests.get(voided)?.step ?? '';
     // the activation voided the request and decided the step again, under a request of its own
@@ -288,9 +286,7 @@ describe('an entry that arrives after its record moved on', () => {
   });
 
   it('leaves a consumed grant consumed: a late expiry or revocation does not end it again', () => {
-    const { w, ids } = tour();
-    const { entries } = w.machine;
-    const state = rebuildState(entries);
+    const { entries, state, ids } = rebuilt();
     const grant = ids['snapshotGrant'] ?? '';
     applyEntry(state, late(entries, find(entries, 'grant.rejected', 'grant', grant), { code: 'GRANT_EXPIRED' }));
     applyEntry(state, late(entries, entries.find((e) => e.type === 'grant.revoked'), { jti: grant }));
@@ -298,18 +294,14 @@ describe('an entry that arrives after its record moved on', () => {
   });
 
   it('keeps the first reason a lease was revoked for', () => {
-    const { w, ids } = tour();
-    const { entries } = w.machine;
-    const state = rebuildState(entries);
+    const { entries, state, ids } = rebuilt();
     const lease = ids['lease'] ?? '';
     applyEntry(state, late(entries, find(entries, 'lease.revoked', 'lease', lease), { reason: 'bundle_change' }));
     expect(state.leases.get(lease)).toMatchObject({ status: 'revoked', revoked_reason: 'hold_evidence' });
   });
 
   it('records a lease use naming a step the state does not hold under the lease, with what it cannot know left empty', () => {
-    const { w, ids } = tour();
-    const { entries } = w.machine;
-    const state = rebuildState(entries);
+    const { entries, state, ids } = rebuilt();
     const lease = ids['lease'] ?? '';
     applyEntry(state, late(entries, find(entries, 'lease.used', 'lease', lease), { step: 'proposal-404.0', execution: 'execution-404' }));
     expect(state.executions.get('execution-404')).toMatchObject({ via: 'lease', lease, step: 'proposal-404.0', action: '', environment: state.leases.get(lease)?.environments[0], target: '' });
