@@ -165,7 +165,8 @@ async function main() {
     const sync = ledger.pragma('journal_mode', { simple: true });
     ledger.close();
     const answered = 1 + gwWarm.ok + gwMax.ok + gwRate.ok + gwQuota.ok + sweep.reduce((n, run) => n + run.ok, 0);
-    const underTarget = [...SWEEP_RATES, RATE].filter((_, i) => ([...sweep, gwRate][i]?.p99 ?? Infinity) < 10);
+    const byRate = [...SWEEP_RATES.map((rate, i) => ({ rate, run: sweep[i] })), { rate: RATE, run: gwRate }];
+    const underTarget = byRate.filter(({ run }) => run.p99 < 10).map(({ rate }) => rate);
 
     const rows = [
       ['proposals/s (max)', int(gwMax.rps), int(bareMax.rps), pct(gwMax.rps / bareMax.rps), '>= 25% of bare', gwMax.rps >= 0.25 * bareMax.rps],
