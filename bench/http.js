@@ -6,6 +6,10 @@
 //      `countersign serve` on SQLite synchronous=FULL with an agent token,
 //      against a bare Fastify route answering the same JSON, in the same run
 //                                                  >= 0.25 of bare (issue 12)
+//      and against the floor (`bench/floor.js`): a server doing only the work
+//      no design can skip (authenticate, seal three hashed entries, commit
+//      them durably in groups, sign the grant), which shows what this machine
+//      allows at all; its max and its p99 at the fixed rate are printed too
 //   2. p50/p99 latency at a fixed 2,000 proposals/s, same baseline  p99 < 10 ms;
 //      then p99 at 500, 1,000 and 1,500/s (the gateway only): where it passes
 //   3. the ledger afterwards: every 2xx answer is a durable `proposal.received`
@@ -53,6 +57,7 @@ import { percentile } from './stats.js';
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
 const POLICY = fileURLToPath(new URL('../examples/payments/policy.yaml', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
+const FLOOR = fileURLToPath(new URL('floor.js', import.meta.url));
 
 const WARMUP_S = Number(process.env.BENCH_HTTP_WARMUP_S ?? 3);
 const DURATION_S = Number(process.env.BENCH_HTTP_DURATION_S ?? 10);
@@ -129,18 +134,33 @@ async function main() {
     const bareUrl = `http://127.0.0.1:${barePort}`;
     await waitReady(`${bareUrl}/healthz`, bare);
 
+    // the floor (bench/floor.js): only the work no design can skip, same durability, same token
+    const floorPort = await freePort();
+    const floor = spawn(process.execPath, [FLOOR, String(floorPort), join(dir, 'floor.db')], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, BENCH_HTTP_ANSWER: answer, BENCH_FLOOR_TOKEN: token },
+    });
+    children.push(floor);
+    const floorUrl = `http://127.0.0.1:${floorPort}`;
+    await waitReady(`${floorUrl}/healthz`, floor);
+    const floorSample = await fetch(`${floorUrl}/v1/proposals`, { method: 'POST', headers, body });
+    if (floorSample.status !== 201) throw new Error(`the floor server refused the benchmark proposal: ${floorSample.status} ${await floorSample.text()}`);
+
     const target = (url) => ({ url: `${url}/v1/proposals`, method: 'POST', headers, body });
     if (GATEWAY_NODE_ARGS.length > 0) log(`gateway node flags: ${GATEWAY_NODE_ARGS.join(' ')}`);
     log(`warming up ${WARMUP_S}s each`);
     const gwWarm = await load({ ...target(gatewayUrl), connections: CONNECTIONS, duration: WARMUP_S });
+    await load({ ...target(floorUrl), connections: CONNECTIONS, duration: WARMUP_S });
     await load({ ...target(bareUrl), connections: CONNECTIONS, duration: WARMUP_S });
 
     log(`throughput: ${CONNECTIONS} connections, ${DURATION_S}s each`);
     const gwMax = await withCpu(gateway.pid, () => load({ ...target(gatewayUrl), connections: CONNECTIONS, duration: DURATION_S }));
+    const floorMax = await withCpu(floor.pid, () => load({ ...target(floorUrl), connections: CONNECTIONS, duration: DURATION_S }));
     const bareMax = await withCpu(bare.pid, () => load({ ...target(bareUrl), connections: CONNECTIONS, duration: DURATION_S }));
 
     log(`latency: fixed ${RATE}/s, open loop over up to ${RATE_CONNECTIONS} connections, ${DURATION_S}s each`);
     const gwRate = await paced({ ...target(gatewayUrl), connections: RATE_CONNECTIONS, rate: RATE, duration: DURATION_S });
+    const floorRate = await paced({ ...target(floorUrl), connections: RATE_CONNECTIONS, rate: RATE, duration: DURATION_S });
     const bareRate = await paced({ ...target(bareUrl), connections: RATE_CONNECTIONS, rate: RATE, duration: DURATION_S });
 
     log(`latency: autocannon overallRate ${RATE}/s (per-second quota per connection), ${RATE_CONNECTIONS} connections, ${DURATION_S}s each`);
@@ -159,6 +179,7 @@ async function main() {
     // SIGTERM drains and flushes; then the ledger is read back to check durability
     await stop(gateway);
     await stop(bare);
+    await stop(floor);
     const ledger = new Database(db, { readonly: true });
     const received = ledger.prepare(`SELECT COUNT(*) AS n FROM ledger_entries WHERE CAST(bytes AS TEXT) LIKE '%"type":"proposal.received"%'`).get().n;
     const entries = ledger.prepare('SELECT COUNT(*) AS n FROM ledger_entries').get().n;
@@ -168,25 +189,27 @@ async function main() {
     const byRate = [...SWEEP_RATES.map((rate, i) => ({ rate, run: sweep[i] })), { rate: RATE, run: gwRate }];
     const underTarget = byRate.filter(({ run }) => run.p99 < 10).map(({ rate }) => rate);
 
+    // columns: the gateway, the floor (bench/floor.js), bare Fastify; the ratio and target are the gateway's against bare
     const rows = [
-      ['proposals/s (max)', int(gwMax.rps), int(bareMax.rps), pct(gwMax.rps / bareMax.rps), '>= 25% of bare', gwMax.rps >= 0.25 * bareMax.rps],
-      [`p50 at ${int(RATE)}/s (ms)`, ms(gwRate.p50), ms(bareRate.p50), `x${(gwRate.p50 / bareRate.p50).toFixed(1)}`, '', null],
-      [`p99 at ${int(RATE)}/s (ms)`, ms(gwRate.p99), ms(bareRate.p99), `x${(gwRate.p99 / bareRate.p99).toFixed(1)}`, '< 10 ms', gwRate.p99 < 10],
-      [`achieved rate (req/s)`, int(gwRate.rps), int(bareRate.rps), '', `${int(RATE)}/s`, null],
-      [`p99.9 / max at ${int(RATE)}/s (ms)`, `${ms(gwRate.p999)} / ${ms(gwRate.max)}`, `${ms(bareRate.p999)} / ${ms(bareRate.max)}`, '', '', null],
-      [`p50 / p99, autocannon quota ${int(RATE)}/s (ms)`, `${ms(gwQuota.p50)} / ${ms(gwQuota.p99)}`, `${ms(bareQuota.p50)} / ${ms(bareQuota.p99)}`, '', 'bursts, not a fixed rate', null],
-      [`p99 at ${SWEEP_RATES.map(int).join(' / ')}/s (ms)`, sweep.map((run) => ms(run.p99)).join(' / '), '', '', 'gateway only', null],
-      ['fixed rates above with p99 < 10 ms', underTarget.length === 0 ? 'none' : underTarget.map(int).join(', '), '', '', `up to ${int(RATE)}/s`, null],
-      ['p99 at max load (ms)', ms(gwMax.p99), ms(bareMax.p99), '', '', null],
-      ['CPU µs/request at max: server main thread / all threads', cpuCell(gwMax, 'main', 'all'), cpuCell(bareMax, 'main', 'all'), '', '', null],
-      ['CPU µs/request at max: load generator', cpuCell(gwMax, 'client'), cpuCell(bareMax, 'client'), '', '', null],
-      [`CPU ceiling, req/s: one main thread / ${CORES} cores shared`, ceilingCell(gwMax), ceilingCell(bareMax), '', 'from the rows above', null],
-      ['non-2xx / errors', bad(gwMax, gwRate, gwQuota, ...sweep), bad(bareMax, bareRate, bareQuota), '', '0 / 0', null],
-      ['steps executed/s: one-call path / propose + execute', `${int(oneCall.rps)} / ${int(pair.rps)}`, '', `x${(oneCall.rps / pair.rps).toFixed(2)}`, '', null],
-      ['  failed calls: one-call / pair', `${oneCall.failed} / ${pair.failed}`, '', '', '0 / 0', null],
+      ['proposals/s (max)', int(gwMax.rps), int(floorMax.rps), int(bareMax.rps), pct(gwMax.rps / bareMax.rps), '>= 25% of bare', gwMax.rps >= 0.25 * bareMax.rps],
+      ['  the floor against bare', '', pct(floorMax.rps / bareMax.rps), '', '', 'what this machine allows', null],
+      [`p50 at ${int(RATE)}/s (ms)`, ms(gwRate.p50), ms(floorRate.p50), ms(bareRate.p50), `x${(gwRate.p50 / bareRate.p50).toFixed(1)}`, '', null],
+      [`p99 at ${int(RATE)}/s (ms)`, ms(gwRate.p99), ms(floorRate.p99), ms(bareRate.p99), `x${(gwRate.p99 / bareRate.p99).toFixed(1)}`, '< 10 ms', gwRate.p99 < 10],
+      [`achieved rate (req/s)`, int(gwRate.rps), int(floorRate.rps), int(bareRate.rps), '', `${int(RATE)}/s`, null],
+      [`p99.9 / max at ${int(RATE)}/s (ms)`, `${ms(gwRate.p999)} / ${ms(gwRate.max)}`, `${ms(floorRate.p999)} / ${ms(floorRate.max)}`, `${ms(bareRate.p999)} / ${ms(bareRate.max)}`, '', '', null],
+      [`p50 / p99, autocannon quota ${int(RATE)}/s (ms)`, `${ms(gwQuota.p50)} / ${ms(gwQuota.p99)}`, '', `${ms(bareQuota.p50)} / ${ms(bareQuota.p99)}`, '', 'bursts, not a fixed rate', null],
+      [`p99 at ${SWEEP_RATES.map(int).join(' / ')}/s (ms)`, sweep.map((run) => ms(run.p99)).join(' / '), '', '', '', 'gateway only', null],
+      ['fixed rates above with p99 < 10 ms', underTarget.length === 0 ? 'none' : underTarget.map(int).join(', '), '', '', '', `up to ${int(RATE)}/s`, null],
+      ['p99 at max load (ms)', ms(gwMax.p99), ms(floorMax.p99), ms(bareMax.p99), '', '', null],
+      ['CPU µs/request at max: server main thread / all threads', cpuCell(gwMax, 'main', 'all'), cpuCell(floorMax, 'main', 'all'), cpuCell(bareMax, 'main', 'all'), '', '', null],
+      ['CPU µs/request at max: load generator', cpuCell(gwMax, 'client'), cpuCell(floorMax, 'client'), cpuCell(bareMax, 'client'), '', '', null],
+      [`CPU ceiling, req/s: one main thread / ${CORES} cores shared`, ceilingCell(gwMax), ceilingCell(floorMax), ceilingCell(bareMax), '', 'from the rows above', null],
+      ['non-2xx / errors', bad(gwMax, gwRate, gwQuota, ...sweep), bad(floorMax, floorRate), bad(bareMax, bareRate, bareQuota), '', '0 / 0', null],
+      ['steps executed/s: one-call path / propose + execute', `${int(oneCall.rps)} / ${int(pair.rps)}`, '', '', `x${(oneCall.rps / pair.rps).toFixed(2)}`, '', null],
+      ['  failed calls: one-call / pair', `${oneCall.failed} / ${pair.failed}`, '', '', '', '0 / 0', null],
     ];
-    const header = ['', 'gateway', 'bare fastify', 'ratio', 'target', 'met'];
-    const cells = [header, ...rows.map((r) => [...r.slice(0, 5), r[5] === null ? '' : r[5] ? 'yes' : 'NO'])];
+    const header = ['', 'gateway', 'floor', 'bare fastify', 'ratio', 'target', 'met'];
+    const cells = [header, ...rows.map((r) => [...r.slice(0, 6), r[6] === null ? '' : r[6] ? 'yes' : 'NO'])];
     const widths = header.map((_, i) => Math.max(...cells.map((row) => String(row[i]).length)));
     process.stdout.write(`\n${cells.map((row) => row.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ')).join('\n')}\n`);
     // a proposal still in flight when a run stops is recorded but never counted as answered: at least, not equal
