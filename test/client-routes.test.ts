@@ -271,6 +271,40 @@ describe('the client against the real gateway', () => {
     expect(human.status).toBeGreaterThanOrEqual(400);
   });
 
+  it('resumes a retried one-call proposal with its open request, only for the same step, principal and incident, recording nothing', async () => {
+    const client = await agent();
+    const restartOf = (target: string) => ({ action: 'workers.restart_pool', environment: 'prod', target, params: { strategy: 'rolling' } });
+    const first = await client.proposeAndExecute({ ...AGENT, steps: [restartOf('ledger-worker')] }, { resume: true });
+    const request = first.steps[0]?.request;
+    expect(first.steps[0]).toMatchObject({ effect: 'require_approval', grant: null });
+    expect(first.resumed).toBeUndefined();
+    expect(typeof request).toBe('string');
+
+    const head = (await (await priya()).ledgerHead()).size;
+    const again = await client.proposeAndExecute({ ...AGENT, steps: [restartOf('ledger-worker')] }, { resume: true });
+    expect([again.resumed, again.proposal, again.steps[0]?.request]).toEqual([true, first.proposal, request]);
+    expect((await (await priya()).ledgerHead()).size, 'a resumed call records nothing').toBe(head);
+
+    // each of these is another step, principal or incident: proposed anew, with its own request
+    const others = [
+      { ...AGENT, steps: [restartOf('ledger-worker-2')] },
+      { ...AGENT, on_behalf_of: 'omar', steps: [restartOf('ledger-worker')] },
+      { ...AGENT, incident: 'INC-resume', steps: [restartOf('ledger-worker')] },
+    ];
+    for (const body of others) {
+      const answer = await client.proposeAndExecute(body, { resume: true });
+      expect(answer.resumed, JSON.stringify(body)).toBeUndefined();
+      expect(answer.steps[0]?.request, JSON.stringify(body)).not.toBe(request);
+      expect(typeof answer.steps[0]?.request, JSON.stringify(body)).toBe('string');
+    }
+    // without resume the same step is proposed again
+    const fresh = await client.proposeAndExecute({ ...AGENT, steps: [restartOf('ledger-worker')] });
+    expect([fresh.resumed, fresh.steps[0]?.request === request]).toEqual([undefined, false]);
+    // and a later retry still finds the first open request, the oldest
+    const later = await client.proposeAndExecute({ ...AGENT, steps: [restartOf('ledger-worker')] }, { resume: true });
+    expect([later.resumed, later.steps[0]?.request]).toEqual([true, request]);
+  });
+
   it('runs a step under an override lease, once', async () => {
     const step = (await (await agent()).propose({ ...AGENT, steps: [restart] })).steps[0]!;
     const olivia = await as('olivia', 'approver-console');
