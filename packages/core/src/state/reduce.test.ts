@@ -172,6 +172,27 @@ describe('applyEntry', () => {
     expect(rows(state)).toEqual(rows(createState()));
   });
 
+  it('lists each request under its step digest, oldest first, once: what a retried call looks up', () => {
+    const w = new World(examplePolicy());
+    const first = ok(w.propose([restartStep()]));
+    const other = ok(w.propose([restartStep({ target: 'refund-worker' })]));
+    const second = ok(w.propose([restartStep()]));
+    const requestOf = (result: typeof first): string => result.steps[0]?.request ?? '';
+    const digestOf = (result: typeof first): string => w.state.requests.get(requestOf(result))?.digest ?? '';
+    expect(digestOf(first)).toBe(digestOf(second));
+    expect(digestOf(first)).not.toBe(digestOf(other));
+    expect(w.state.index.requestsByDigest.get(digestOf(first))).toEqual([requestOf(first), requestOf(second)]);
+    expect(w.state.index.requestsByDigest.get(digestOf(other))).toEqual([requestOf(other)]);
+    // the ledger alone rebuilds it
+    const rebuilt = rebuildState(w.machine.entries);
+    expect(rebuilt.index.requestsByDigest).toEqual(w.state.index.requestsByDigest);
+    // and the first opening again, later and from another replica, lists nothing twice
+    const opened = w.machine.entries.find((e) => e.type === 'request.opened');
+    if (!opened) throw new Error('no request.opened in the ledger');
+    applyEntry(rebuilt, { ...opened, seq: w.machine.entries.length, actor: 'replica-2' });
+    expect(rebuilt.index.requestsByDigest).toEqual(w.state.index.requestsByDigest);
+  });
+
   it('records a grant for a step it does not hold under the step, proposal and digest the entry names', () => {
     // a stitched or partial ledger: the reducer takes the step's own copies of these names only when it holds the step
     const state = createState();

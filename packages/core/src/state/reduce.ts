@@ -308,6 +308,7 @@ const REDUCERS: ReducerTable = {
 
   'request.opened'(state, e, touched) {
     const p = e.payload;
+    const known = state.requests.has(p.request);
     state.requests.set(p.request, {
       id: p.request,
       step: p.step,
@@ -332,6 +333,10 @@ const REDUCERS: ReducerTable = {
       rule_ids: names(p.rule_ids),
     });
     state.index.openRequests.add(p.request);
+    // listed once, where it was first opened: the same entry again (a replica's copy) adds nothing
+    const sameStep = state.index.requestsByDigest.get(p.digest);
+    if (sameStep === undefined) state.index.requestsByDigest.set(p.digest, [p.request]);
+    else if (!known) sameStep.push(p.request);
     touched.add('request', p.request);
     const step = state.steps.get(p.step);
     if (step) {

@@ -321,6 +321,12 @@ export interface AuthorityState {
     activeHalts: Set<string>;
     /** `action|environment|target` -> epoch ms of the latest succeeded execution. */
     lastSuccess: Map<string, number>;
+    /**
+     * Step digest -> ids of the requests opened for it, oldest first: what a
+     * retried one-call proposal (`resume=true`) looks its request up in,
+     * instead of reading every request ever opened (ADR 006).
+     */
+    requestsByDigest: Map<string, string[]>;
   };
   /** Sequence number of the last entry applied; -1 before any. */
   seq: number;
@@ -350,6 +356,7 @@ export function createState(): AuthorityState {
       openHolds: new Set(),
       activeHalts: new Set(),
       lastSuccess: new Map(),
+      requestsByDigest: new Map(),
     },
     seq: -1,
   };

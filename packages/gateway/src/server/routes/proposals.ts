@@ -22,8 +22,10 @@ function resumable(ctx: ServerContext, caller: Caller, body: Proposal): RequestR
     return null;
   }
   const state = ctx.reader.state;
-  for (const record of state.requests.values()) {
-    if (record.digest !== digest || record.agent !== caller.principal || record.on_behalf_of !== body.on_behalf_of) continue;
+  // the requests for this step only, oldest first (the index), not every request ever opened
+  for (const id of state.index.requestsByDigest.get(digest) ?? []) {
+    const record = state.requests.get(id);
+    if (record === undefined || record.agent !== caller.principal || record.on_behalf_of !== body.on_behalf_of) continue;
     const step = state.steps.get(record.step);
     if ((step?.incident ?? null) !== (body.incident ?? null)) continue;
     if (record.status === 'open') return record;
