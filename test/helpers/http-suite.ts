@@ -576,6 +576,17 @@ export function httpSuite(label: string, setup: () => Promise<SuiteSetup>): void
         expect(seen.indexOf(second.request)).toBeGreaterThan(seen.indexOf(first.request));
         expect(seen).not.toContain(otherRequest);
 
+        // a cursor on a request decided since still pages on: the open ones opened after it
+        expect((await approve(first.request, 'leo', 'signed-cli')).status).toBe(200);
+        const after = await call(gw.url, 'GET', `/v1/requests?digest=${first.digest}&cursor=${first.request}&limit=200`, priya);
+        expect(after.status, JSON.stringify(after.body)).toBe(200);
+        const afterIds = after.body['requests'].map((r: { id: string }) => r.id);
+        expect(afterIds).toContain(second.request);
+        expect(afterIds).not.toContain(first.request);
+        // and the open listing no longer holds it
+        const open = await call(gw.url, 'GET', `/v1/requests?digest=${first.digest}&limit=200`, priya);
+        expect(open.body['requests'].map((r: { id: string }) => r.id)).not.toContain(first.request);
+
         // every status, as the second agent: its own request only, and no grant of anyone else's
         const mine = await call(gw.url, 'GET', '/v1/requests?status=open,approved,denied,expired,voided&limit=200', await tok('ops-copilot', 'copilot-console'));
         expect(mine.body['requests'].map((r: { id: string }) => r.id)).toEqual([otherRequest]);

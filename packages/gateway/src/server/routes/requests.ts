@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { ENDPOINTS, RequestView } from '@countersign/client/contract';
-import { mayApprove, type ApprovalEligibility, type Caller, type RequestRecord } from '@countersign/core';
+import { mayApprove, type ApprovalEligibility, type AuthorityState, type Caller, type RequestRecord } from '@countersign/core';
 import type { AttestationInput } from '../../service/gateway.js';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, viewContext, type ServerContext } from '../context.js';
@@ -35,6 +35,24 @@ function requestOf(ctx: ServerContext, id: string): RequestRecord {
 
 function view(ctx: ServerContext, id: string, caller: Caller): Promise<RequestBody> {
   return requestView(viewContext(ctx), requestOf(ctx, id), caller);
+}
+
+/**
+ * The requests a listing reads, in the order they were opened. Open ones
+ * only (the default, what an approver's queue asks for) come from the open
+ * index instead of every request ever opened, unless the cursor names one
+ * decided since: then every request is read, to find where to go on from.
+ */
+function* listed(state: AuthorityState, statuses: ReadonlySet<string>, cursor: string | undefined): Iterable<RequestRecord> {
+  const openOnly = statuses.size === 1 && statuses.has('open');
+  if (!openOnly || (cursor !== undefined && !state.index.openRequests.has(cursor))) {
+    yield* state.requests.values();
+    return;
+  }
+  for (const id of state.index.openRequests) {
+    const record = state.requests.get(id);
+    if (record !== undefined) yield record;
+  }
 }
 
 export function requestRoutes(ctx: ServerContext): RouteSpec[] {
@@ -81,7 +99,7 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
         const page: RequestRecord[] = [];
         let started = query.cursor === undefined;
         let next: string | null = null;
-        for (const record of state.requests.values()) {
+        for (const record of listed(state, statuses, query.cursor)) {
           if (!started) {
             started = record.id === query.cursor;
             continue;
