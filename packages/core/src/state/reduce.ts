@@ -308,7 +308,8 @@ const REDUCERS: ReducerTable = {
 
   'request.opened'(state, e, touched) {
     const p = e.payload;
-    const known = state.requests.has(p.request);
+    // opened once: the same entry again (a replica's copy) must not reopen a decided request or drop its approvals
+    if (state.requests.has(p.request)) return;
     state.requests.set(p.request, {
       id: p.request,
       step: p.step,
@@ -333,10 +334,9 @@ const REDUCERS: ReducerTable = {
       rule_ids: names(p.rule_ids),
     });
     state.index.openRequests.add(p.request);
-    // listed once, where it was first opened: the same entry again (a replica's copy) adds nothing
     const sameStep = state.index.requestsByDigest.get(p.digest);
     if (sameStep === undefined) state.index.requestsByDigest.set(p.digest, [p.request]);
-    else if (!known) sameStep.push(p.request);
+    else sameStep.push(p.request);
     touched.add('request', p.request);
     const step = state.steps.get(p.step);
     if (step) {
@@ -399,6 +399,8 @@ const REDUCERS: ReducerTable = {
 
   'grant.issued'(state, e, touched) {
     const p = e.payload;
+    // issued once: the same entry again must not make a consumed or revoked grant live
+    if (state.grants.has(p.jti)) return;
     const step = state.steps.get(p.step);
     state.grants.set(p.jti, {
       jti: p.jti,
