@@ -318,6 +318,8 @@ export { applyEntries, applyEntry } from './state/reduce.js';
 export {
   awaitsRollback,
   grantTokenClaims,
+  openRequests,
+  requestsForDigest,
   type Caller,
   type CommandContext,
   type CommandOutput,

@@ -5,6 +5,7 @@ import {
   draftsFor,
   liveGrants,
   liveLeases,
+  openRequests,
   reject,
   standingOf,
   type Caller,
@@ -106,9 +107,8 @@ export function activationEffects(
     revokedLeases.push(lease.id);
   }
   const voided: string[] = [];
-  for (const id of state.index.openRequests) {
-    const request = state.requests.get(id);
-    if (!request) continue;
+  for (const request of openRequests(state)) {
+    const id = request.id;
     d.push('request.voided', { request: id, step: request.step, proposal: request.proposal }, { request: id, step: request.step, reason: 'bundle_change', new_bundle_id: next.bundleId });
     voided.push(id);
     redecide.add(request.step);

@@ -8,7 +8,7 @@ import { buildRoster, type Roster } from '../policy/roster.js';
 import type { Principal } from '../policy/schema.js';
 import type { CommandCode } from './codes.js';
 import { toDraft, type EntryPayloads, type EntryType, type Operation, type RequirementsData } from './entries.js';
-import type { AuthorityState, GrantRecord, HaltRecord, LeaseRecord, StepRecord } from './state.js';
+import type { AuthorityState, GrantRecord, HaltRecord, LeaseRecord, RequestRecord, StepRecord } from './state.js';
 
 /**
  * What every command shares: who calls, the injected clock and id source, the
@@ -249,6 +249,23 @@ export function liveGrants(state: AuthorityState): GrantRecord[] {
     if (g) list.push(g);
   }
   return list;
+}
+
+/** Open requests, in the order they were opened; lazily, so a reader that wants a page stops there. */
+export function* openRequests(state: AuthorityState): IterableIterator<RequestRecord> {
+  for (const id of state.index.openRequests) {
+    const r = state.requests.get(id);
+    if (r) yield r;
+  }
+}
+
+/** Every request opened for the step digest `digest`, whatever its status now, oldest first. */
+export function* requestsForDigest(state: AuthorityState, digest: string): IterableIterator<RequestRecord> {
+  for (const id of state.index.requestsByDigest.get(digest) ?? []) {
+    const r = state.requests.get(id);
+    // the index and the record name the same digest; checked, as it costs nothing
+    if (r?.digest === digest) yield r;
+  }
 }
 
 export function liveLeases(state: AuthorityState): LeaseRecord[] {

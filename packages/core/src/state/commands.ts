@@ -1,7 +1,7 @@
 import type { CompiledPolicy } from '../policy/compile.js';
 import { approve, type ApprovalCommand, type ApprovalResult } from './approve.js';
 import { activateBundle, type ActivateBundleCommand, type ActivateBundleResult } from './bundle.js';
-import { draftsFor, parseAt, type CommandContext, type CommandOutput } from './command.js';
+import { draftsFor, openRequests, parseAt, type CommandContext, type CommandOutput } from './command.js';
 import { consumeGrant, reportOutcome, useLease, type ConsumeCommand, type ExecutionResult, type OutcomeCommand, type OutcomeResult, type UseLeaseCommand } from './execute.js';
 import { halt, liftHalt, type HaltCommand, type HaltResult, type LiftHaltCommand } from './halt.js';
 import { addHoldEvidence, liftHold, openHold, type AddEvidenceCommand, type HoldResult, type LiftHoldCommand, type OpenHoldCommand } from './hold.js';
@@ -32,9 +32,8 @@ export interface ExpireResult {
 export function expire(state: AuthorityState, _policy: CompiledPolicy | null, _command: ExpireCommand, ctx: CommandContext): CommandOutput<ExpireResult> {
   const d = draftsFor(state, null, ctx.now);
   const expired: string[] = [];
-  for (const id of state.index.openRequests) {
-    const request = state.requests.get(id);
-    if (!request) continue;
+  for (const request of openRequests(state)) {
+    const id = request.id;
     const at = parseAt(request.expires_at);
     // An unreadable expiry counts as passed: fail closed.
     if (Number.isFinite(at) && ctx.now < at) continue;

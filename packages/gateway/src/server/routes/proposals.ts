@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { ENDPOINTS } from '@countersign/client/contract';
-import { decideProposal, decisionState, parseProposal, stepDigest, type Caller, type Proposal, type ProposalRecord, type RequestRecord } from '@countersign/core';
+import { decideProposal, decisionState, parseProposal, requestsForDigest, stepDigest, type Caller, type Proposal, type ProposalRecord, type RequestRecord } from '@countersign/core';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, viewContext, type ServerContext } from '../context.js';
 import { liveGrant, stepOutcomeView, stepView, type ProposalBody as ProposalAnswer } from '../views.js';
@@ -22,10 +22,9 @@ function resumable(ctx: ServerContext, caller: Caller, body: Proposal): RequestR
     return null;
   }
   const state = ctx.reader.state;
-  // the requests for this step only, oldest first (the index), not every request ever opened
-  for (const id of state.index.requestsByDigest.get(digest) ?? []) {
-    const record = state.requests.get(id);
-    if (record === undefined || record.agent !== caller.principal || record.on_behalf_of !== body.on_behalf_of) continue;
+  // the requests for this step only, oldest first (an index), not every request ever opened
+  for (const record of requestsForDigest(state, digest)) {
+    if (record.agent !== caller.principal || record.on_behalf_of !== body.on_behalf_of) continue;
     const step = state.steps.get(record.step);
     if ((step?.incident ?? null) !== (body.incident ?? null)) continue;
     if (record.status === 'open') return record;
