@@ -38,18 +38,22 @@ function view(ctx: ServerContext, id: string, caller: Caller): Promise<RequestBo
 }
 
 /**
- * The requests a listing reads, in the order they were opened. Open ones
- * only (the default, what an approver's queue asks for) come from the open
- * index instead of every request ever opened, unless the cursor names one
- * decided since: then every request is read, to find where to go on from.
+ * The requests a listing reads, in the order they were opened, after
+ * `cursor` when there is one (a request the caller checked exists). Open
+ * ones only (the default, what an approver's queue asks for) come from the
+ * open index instead of every request ever opened, unless the cursor names
+ * one decided since: then every request is read, to find where to go on
+ * from. Ids are skipped up to the cursor without reading their records.
  */
 function* listed(state: AuthorityState, statuses: ReadonlySet<string>, cursor: string | undefined): Iterable<RequestRecord> {
   const openOnly = statuses.size === 1 && statuses.has('open');
-  if (!openOnly || (cursor !== undefined && !state.index.openRequests.has(cursor))) {
-    yield* state.requests.values();
-    return;
-  }
-  for (const id of state.index.openRequests) {
+  const ids = openOnly && (cursor === undefined || state.index.openRequests.has(cursor)) ? state.index.openRequests : state.requests.keys();
+  let started = cursor === undefined;
+  for (const id of ids) {
+    if (!started) {
+      started = id === cursor;
+      continue;
+    }
     const record = state.requests.get(id);
     if (record !== undefined) yield record;
   }
@@ -96,14 +100,11 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
           }
           return known;
         };
+        // a cursor naming no request is refused before anything is read
+        if (query.cursor !== undefined && !state.requests.has(query.cursor)) throw new ApiError('CURSOR_UNKNOWN', `no request \`${query.cursor}\` to continue after`);
         const page: RequestRecord[] = [];
-        let started = query.cursor === undefined;
         let next: string | null = null;
         for (const record of listed(state, statuses, query.cursor)) {
-          if (!started) {
-            started = record.id === query.cursor;
-            continue;
-          }
           if (!statuses.has(record.status)) continue;
           if (onlyAgent !== undefined && record.agent !== onlyAgent) continue;
           if (query.action !== undefined && record.action !== query.action) continue;
@@ -119,7 +120,6 @@ export function requestRoutes(ctx: ServerContext): RouteSpec[] {
           }
           page.push(record);
         }
-        if (!started) throw new ApiError('CURSOR_UNKNOWN', `no request \`${query.cursor}\` to continue after`);
         const views = await Promise.all(
           page.map(async (record) => {
             const { eligible, reasons } = verdict(record);
