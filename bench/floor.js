@@ -6,8 +6,9 @@
 //
 //   - authenticate the bearer token (SHA-256 of the secret, compared in constant time);
 //   - parse the JSON body;
-//   - seal three entries (proposal received, decided, grant issued): canonical
-//     bytes hashed with SHA-256, each chained to the one before;
+//   - seal three entries (proposal received, decided, grant issued): bytes
+//     from JSON.stringify hashed with SHA-256, each chained to the one before
+//     (not RFC 8785 canonical JSON: a design could hash the bytes it received);
 //   - commit them durably: group commit, one batch in flight, SQLite WAL with
 //     synchronous=FULL on a writer thread (as the gateway's embedded store);
 //   - sign the grant token (Ed25519, node:crypto on the thread pool) once its

@@ -14,6 +14,7 @@ const PARTS = {
   http: 'http.js',
   replicas: 'replicas.js',
   mcp: 'mcp.js',
+  lookups: 'lookups.js',
 };
 
 const requested = process.argv.slice(2);
