@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { caller, clearStep, compileBundle, COPILOT, EVIDENCE, examplePolicy, inspectStep, MINUTE, ok, refused, restartOverride, restartStep, snapshotStep, World } from '../../../../test/scenario/world.js';
-import { grantTokenClaims, type IssuedGrant } from './command.js';
+import { grantTokenClaims, openRequests, requestsForDigest, type IssuedGrant } from './command.js';
 import { runCommand } from './commands.js';
 import type { ExecutionResult } from './execute.js';
 import type { HaltResult } from './halt.js';
@@ -169,5 +169,26 @@ describe('what a halt covers', () => {
     const signatures = [w.sign(requested.body, 'a', 'lena', 'signed-cli'), w.sign(requested.body, 'b', 'fatima', 'signed-cli')];
     const lease = ok(w.run<SubmitOverrideResult>({ kind: 'override_submit', caller: caller('lena', 'signed-cli'), override: requested.override, signatures })).lease;
     expect(ok(w.run<HaltResult>({ kind: 'halt', caller: SAM, scope: { kind: 'incident', incident: 'inc-1' } })).revoked_leases).toEqual([lease]);
+  });
+});
+
+describe('reading the request indexes', () => {
+  it('gives the open requests and those of one step digest as records, oldest first, and skips what the index names wrongly', () => {
+    const w = new World(examplePolicy());
+    const first = ok(w.propose([restartStep()])).steps[0]?.request ?? '';
+    const other = ok(w.propose([restartStep({ target: 'refund-worker' })])).steps[0]?.request ?? '';
+    const second = ok(w.propose([restartStep()])).steps[0]?.request ?? '';
+    const digest = w.state.requests.get(first)?.digest ?? '';
+    const ids = (records: Iterable<{ id: string }>): string[] => [...records].map((r) => r.id);
+
+    expect(ids(openRequests(w.state))).toEqual([first, other, second]);
+    expect(ids(requestsForDigest(w.state, digest))).toEqual([first, second]);
+    expect(ids(requestsForDigest(w.state, 'sha256:none'))).toEqual([]);
+
+    // an id with no record, or a record of another digest, is not returned
+    w.state.index.openRequests.add('request-missing');
+    w.state.index.requestsByDigest.get(digest)?.push('request-missing', other);
+    expect(ids(openRequests(w.state))).toEqual([first, other, second]);
+    expect(ids(requestsForDigest(w.state, digest))).toEqual([first, second]);
   });
 });
