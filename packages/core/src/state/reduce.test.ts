@@ -149,6 +149,23 @@ describe('applyEntry', () => {
     expect(missing).toEqual([]);
   });
 
+  it('creates each record once: every entry that creates one, applied again after the whole ledger, changes no row and no index', () => {
+    // the entries that create a record under a fresh id; a copy of one (from a replica, or a stitched ledger)
+    // must not reopen a request, revive a consumed grant or a revoked lease, or clear a step's executions
+    const CREATIONS = ['release.proposed', 'passkey.registered', 'proposal.received', 'request.opened', 'grant.issued', 'step.executed', 'grant.consumed', 'lease.used', 'rollback.executed', 'hold.opened', 'override.requested', 'override.granted', 'rollback.registered', 'halt.issued'];
+    const entries = busyWorld().machine.entries;
+    for (const type of CREATIONS) {
+      const copies = entries.filter((e) => e.type === type);
+      expect(copies.length, type).toBeGreaterThan(0);
+      const state = rebuildState(entries);
+      const before = rows(state);
+      const index = structuredClone(state.index);
+      for (const [i, entry] of copies.entries()) applyEntry(state, { ...entry, seq: entries.length + i, actor: 'replica-2' });
+      expect(rows(state), type).toEqual(before);
+      expect(state.index, type).toEqual(index);
+    }
+  });
+
   it('is deterministic: the same commands at the same times seal the same bytes', () => {
     const a = busyWorld();
     const b = busyWorld();

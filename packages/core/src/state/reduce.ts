@@ -106,6 +106,8 @@ function startExecution(
   p: { execution: string; via: 'grant' | 'lease' | 'rollback' | 'direct'; grant: string | null; lease: string | null; artifact: string | null; step: string | null; action: string; environment: string; target: string; digest: string; credential: string | null },
   touched: Touched,
 ): void {
+  // started once: the same start again must not clear a reported outcome or list the execution twice on its step
+  if (state.executions.has(p.execution)) return;
   state.executions.set(p.execution, {
     id: p.execution,
     via: p.via,
@@ -135,6 +137,8 @@ function startExecution(
 const REDUCERS: ReducerTable = {
   'release.proposed'(state, e, touched) {
     const p = e.payload;
+    // created once, like every record named by a fresh id: the same entry again (a replica's copy) changes nothing
+    if (state.releases.has(p.release)) return;
     state.releases.set(p.release, {
       id: p.release,
       candidate: p.candidate,
@@ -242,6 +246,7 @@ const REDUCERS: ReducerTable = {
 
   'proposal.received'(state, e, touched) {
     const p = e.payload;
+    if (state.proposals.has(p.proposal)) return;
     state.proposals.set(p.proposal, {
       id: p.proposal,
       agent: shared(p.agent),
@@ -487,6 +492,7 @@ const REDUCERS: ReducerTable = {
 
   'hold.opened'(state, e, touched) {
     const p = e.payload;
+    if (state.holds.has(p.hold)) return;
     state.holds.set(p.hold, {
       id: p.hold,
       trip_gate: p.trip_gate,
@@ -532,6 +538,7 @@ const REDUCERS: ReducerTable = {
 
   'override.requested'(state, e, touched) {
     const p = e.payload;
+    if (state.overrides.has(p.override)) return;
     state.overrides.set(p.override, {
       id: p.override,
       body: p.body,
@@ -553,6 +560,8 @@ const REDUCERS: ReducerTable = {
 
   'override.granted'(state, e, touched) {
     const p = e.payload;
+    // a lease is granted once: again, it would count against the budget twice and revive a revoked lease
+    if (state.leases.has(p.lease)) return;
     const override = state.overrides.get(p.override);
     if (override) {
       override.status = 'granted';
@@ -655,6 +664,7 @@ const REDUCERS: ReducerTable = {
 
   'rollback.registered'(state, e, touched) {
     const p = e.payload;
+    if (state.artifacts.has(p.artifact)) return;
     state.artifacts.set(p.artifact, {
       id: p.artifact,
       reverses_step: p.reverses_step,
@@ -694,6 +704,7 @@ const REDUCERS: ReducerTable = {
 
   'halt.issued'(state, e, touched) {
     const p = e.payload;
+    if (state.halts.has(p.halt)) return;
     state.halts.set(p.halt, {
       id: p.halt,
       scope: p.scope,

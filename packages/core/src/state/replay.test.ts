@@ -199,20 +199,6 @@ describe('replaying the ledger', () => {
     expect(checked).toBeGreaterThan(10);
   });
 
-  it('opens a request or issues a grant once: the same entry again, after the record moved on, changes nothing', () => {
-    const { entries } = tour().w.machine;
-    const state = rebuildState(entries);
-    const before = rows(state);
-    const index = structuredClone(state.index);
-    const creations = entries.filter((e) => e.type === 'request.opened' || e.type === 'grant.issued');
-    // at the end of the tour every request was approved, denied, expired or voided, and grants were consumed or revoked
-    expect(creations.filter((e) => e.type === 'request.opened').length).toBeGreaterThan(3);
-    expect(creations.filter((e) => e.type === 'grant.issued').length).toBeGreaterThan(3);
-    for (const [i, entry] of creations.entries()) applyEntry(state, { ...entry, seq: entries.length + i, actor: 'replica-2' });
-    expect(rows(state)).toEqual(before);
-    expect(state.index).toEqual(index);
-  });
-
   it('touches each projection row at most once per entry, and applyEntries is applyEntry in order', () => {
     const { entries } = tour().w.machine;
     const one = createState();
