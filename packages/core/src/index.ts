@@ -328,7 +328,7 @@ export {
   type IssuedGrant,
   type Refusal,
 } from './state/command.js';
-export { runCommand, expire, type Command, type CommandResult, type ExpireCommand, type ExpireResult } from './state/commands.js';
+export { runCommand, expire, requestExpired, type Command, type CommandResult, type ExpireCommand, type ExpireResult } from './state/commands.js';
 export { propose, type ProposeCommand, type ProposeResult, type StepOutcome } from './state/propose.js';
 export { approve, mayApprove, type ApprovalCommand, type ApprovalResult } from './state/approve.js';
 export {

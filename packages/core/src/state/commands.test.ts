@@ -21,7 +21,7 @@ import type { MachineStep } from './machine.js';
 import { COMMAND_CODES, type CommandCode } from './codes.js';
 import { REJECTION_TYPES, type EntryType } from './entries.js';
 import type { Refusal } from './command.js';
-import type { ExpireResult } from './commands.js';
+import { requestExpired, type ExpireResult } from './commands.js';
 import type { ExecutionResult } from './execute.js';
 import type { HoldResult } from './hold.js';
 import type { RegisterRollbackResult, RunRollbackResult } from './rollback.js';
@@ -283,6 +283,15 @@ describe('approvals', () => {
     expect(ok(w.run<ExpireResult>({ kind: 'expire' })).expired_requests).toEqual([]);
     w.advance(15 * MINUTE);
     expect(ok(w.run<ExpireResult>({ kind: 'expire' })).expired_requests).toEqual([request]);
+  });
+
+  it('counts a request expired from the instant its window ends, and when its expiry cannot be read (fail closed)', () => {
+    const w = new World(examplePolicy());
+    const record = w.state.requests.get(opened(w));
+    if (!record) throw new Error('no request opened');
+    const end = Date.parse(record.expires_at);
+    expect([requestExpired(record, end - 1), requestExpired(record, end), requestExpired(record, end + 1)]).toEqual([false, true, true]);
+    expect(requestExpired({ ...record, expires_at: 'not a time' }, end - 1)).toBe(true);
   });
 });
 

@@ -17,7 +17,7 @@ import { registerPasskey, revokePasskey, type PasskeyResult, type RegisterPasske
 import { propose, type ProposeCommand, type ProposeResult } from './propose.js';
 import { approveRelease, proposeRelease, type ApproveReleaseCommand, type ApproveReleaseResult, type ProposeReleaseCommand, type ProposeReleaseResult } from './release.js';
 import { registerRollback, runRollback, type RegisterRollbackCommand, type RegisterRollbackResult, type RunRollbackCommand, type RunRollbackResult } from './rollback.js';
-import type { AuthorityState } from './state.js';
+import type { AuthorityState, RequestRecord } from './state.js';
 
 /** Close open requests whose approval window has passed; run by the gateway's timer, not by a caller. */
 export interface ExpireCommand {
@@ -29,14 +29,18 @@ export interface ExpireResult {
   readonly expired_requests: readonly string[];
 }
 
+/** Whether a request's approval window has passed at `now`. An unreadable expiry counts as passed: fail closed. */
+export function requestExpired(request: RequestRecord, now: number): boolean {
+  const at = parseAt(request.expires_at);
+  return !(Number.isFinite(at) && now < at);
+}
+
 export function expire(state: AuthorityState, _policy: CompiledPolicy | null, _command: ExpireCommand, ctx: CommandContext): CommandOutput<ExpireResult> {
   const d = draftsFor(state, null, ctx.now);
   const expired: string[] = [];
   for (const request of openRequests(state)) {
+    if (!requestExpired(request, ctx.now)) continue;
     const id = request.id;
-    const at = parseAt(request.expires_at);
-    // An unreadable expiry counts as passed: fail closed.
-    if (Number.isFinite(at) && ctx.now < at) continue;
     d.push('request.expired', { request: id, step: request.step, proposal: request.proposal }, { request: id, step: request.step, expires_at: request.expires_at });
     expired.push(id);
   }

@@ -5,7 +5,9 @@ import {
   decodeEntry,
   nearExhaustion,
   NOTIFICATION_EVENTS,
+  openRequests,
   pastOverrides,
+  requestExpired,
   type LedgerEntry,
   type LoadedPolicy,
   type SealedEntry,
@@ -519,13 +521,8 @@ export async function startGateway(options: GatewayServerOptions): Promise<Gatew
   };
 }
 
-/** Whether an open request's window has passed: only then is `expire` worth a write transaction. */
+/** Whether an open request's window has passed, by the core's own rule: only then is `expire` worth a write transaction. */
 function somethingExpired(gateway: Gateway, now: number): boolean {
-  const state = gateway.state;
-  for (const id of state.index.openRequests) {
-    const at = Date.parse(state.requests.get(id)?.expires_at ?? '');
-    // an unreadable expiry counts as passed, as the core counts it
-    if (!(now < at)) return true;
-  }
+  for (const request of openRequests(gateway.state)) if (requestExpired(request, now)) return true;
   return false;
 }
