@@ -42,7 +42,7 @@
 // and the rest is idle. Its figure is printed too, labelled as such.
 // A script that prints figures, never a test that asserts a time (STYLE.md).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,12 +50,9 @@ import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
-import { newEd25519KeyPair } from '../packages/core/dist/index.js';
-import { freePort, waitReady, stop } from './processes.js';
+import { freePort, gatewayKey, issueToken, serveGateway, waitReady, stop } from './processes.js';
 import { percentile } from './stats.js';
 
-const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
-const POLICY = fileURLToPath(new URL('../examples/payments/policy.yaml', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
 const FLOOR = fileURLToPath(new URL('floor.js', import.meta.url));
 
@@ -96,29 +93,16 @@ if (process.argv[2] === '--bare') {
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'countersign-bench-http-'));
   const db = join(dir, 'ledger.db');
-  const key = join(dir, 'gateway.key');
-  writeFileSync(key, newEd25519KeyPair().privatePem, { mode: 0o600 });
+  const key = gatewayKey(dir);
   const children = [];
   const stopAll = () => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
   };
   process.on('exit', stopAll);
   try {
-    const issued = spawnSync(
-      process.execPath,
-      [CLI, 'token', 'issue', '--principal', 'payments-copilot', '--surface', 'copilot-console', '--db', db, '--policy', POLICY, '--expires', '1d', '--json'],
-      { encoding: 'utf8' },
-    );
-    if (issued.status !== 0) throw new Error(`token issue failed: ${issued.stderr}`);
-    const token = JSON.parse(issued.stdout).token;
-
-    const gatewayPort = await freePort();
-    const gateway = spawn(process.execPath, [...GATEWAY_NODE_ARGS, CLI, 'serve', '--policy', POLICY, '--db', db, '--key', key, '--port', String(gatewayPort), '--log-level', 'warn'], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const token = issueToken(['--db', db], 'payments-copilot', 'copilot-console');
+    const { child: gateway, url: gatewayUrl } = await serveGateway({ store: ['--db', db], key, nodeArgs: GATEWAY_NODE_ARGS });
     children.push(gateway);
-    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-    await waitReady(`${gatewayUrl}/readyz`, gateway);
 
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
     const body = JSON.stringify(PROPOSAL);

@@ -14,19 +14,13 @@
 //   BENCH_LOOKUPS_REQUESTS=100000 node bench/run.js lookups
 //
 // A script that prints figures, never a test that asserts a time (STYLE.md).
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { newEd25519KeyPair } from '../packages/core/dist/index.js';
-import { freePort, waitReady, stop } from './processes.js';
+import { gatewayKey, issueToken, serveGateway, stop } from './processes.js';
 import { percentile } from './stats.js';
-
-const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
-const POLICY = fileURLToPath(new URL('../examples/payments/policy.yaml', import.meta.url));
 
 const REQUESTS = Number(process.env.BENCH_LOOKUPS_REQUESTS ?? 50_000);
 const CALLS = 2_000;
@@ -42,20 +36,13 @@ try {
 }
 
 async function main() {
-  const db = join(dir, 'ledger.db');
-  const key = join(dir, 'gateway.pem');
-  writeFileSync(key, newEd25519KeyPair().privatePem, { mode: 0o600 });
-  const token = (principal, surface) => {
-    const issued = spawnSync(process.execPath, [CLI, 'token', 'issue', '--principal', principal, '--surface', surface, '--db', db, '--policy', POLICY, '--expires', '1d', '--json'], { encoding: 'utf8' });
-    if (issued.status !== 0) throw new Error(`token issue failed: ${issued.stderr}`);
-    return JSON.parse(issued.stdout).token;
-  };
-  const agent = { 'content-type': 'application/json', authorization: `Bearer ${token('payments-copilot', 'copilot-console')}` };
-  const approver = { authorization: `Bearer ${token('priya', 'approver-console')}` };
-  const port = await freePort();
-  gateway = spawn(process.execPath, [CLI, 'serve', '--policy', POLICY, '--db', db, '--key', key, '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
-  await waitReady(`http://127.0.0.1:${port}/readyz`, gateway);
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONNECTIONS });
+  const store = ['--db', join(dir, 'ledger.db')];
+  const key = gatewayKey(dir);
+  const agent = { 'content-type': 'application/json', authorization: `Bearer ${issueToken(store, 'payments-copilot', 'copilot-console')}` };
+  const approver = { authorization: `Bearer ${issueToken(store, 'priya', 'approver-console')}` };
+  const served = await serveGateway({ store, key });
+  gateway = served.child;
+  const pool = new Pool(served.url, { connections: CONNECTIONS });
 
   const body = (i) =>
     JSON.stringify({

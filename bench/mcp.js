@@ -17,7 +17,6 @@
 //   node bench/run.js mcp      (needs `npm run build` first)
 //
 // A script that prints figures, never a test that asserts a time (STYLE.md).
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,12 +26,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import Database from 'better-sqlite3';
 import { stringify as stringifyYaml } from 'yaml';
-import { newEd25519KeyPair } from '../packages/core/dist/index.js';
-import { freePort, waitReady, stop } from './processes.js';
+import { gatewayKey, issueToken, serveGateway, stop } from './processes.js';
 import { percentile } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
-const POLICY = fileURLToPath(new URL('../examples/payments/policy.yaml', import.meta.url));
 const UPSTREAM = fileURLToPath(new URL('../test/fixtures/mcp/upstream.mjs', import.meta.url));
 
 const WARMUP_CALLS = Number(process.env.BENCH_MCP_WARMUP ?? 300);
@@ -58,18 +55,10 @@ try {
 
 async function main() {
   const db = join(dir, 'ledger.db');
-  const key = join(dir, 'gateway.key');
-  writeFileSync(key, newEd25519KeyPair().privatePem, { mode: 0o600 });
-  const issued = spawnSync(process.execPath, [CLI, 'token', 'issue', '--principal', 'payments-copilot', '--surface', 'copilot-console', '--db', db, '--policy', POLICY, '--expires', '1d', '--json'], {
-    encoding: 'utf8',
-  });
-  if (issued.status !== 0) throw new Error(`token issue failed: ${issued.stderr}`);
-  const token = JSON.parse(issued.stdout).token;
-  const port = await freePort();
-  const gateway = spawn(process.execPath, [CLI, 'serve', '--policy', POLICY, '--db', db, '--key', key, '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const key = gatewayKey(dir);
+  const token = issueToken(['--db', db], 'payments-copilot', 'copilot-console');
+  const { child: gateway, url: gatewayUrl } = await serveGateway({ store: ['--db', db], key });
   children.push(gateway);
-  const gatewayUrl = `http://127.0.0.1:${port}`;
-  await waitReady(`${gatewayUrl}/readyz`, gateway);
 
   const config = join(dir, 'mcp.yaml');
   writeFileSync(

@@ -1,5 +1,50 @@
 // The child processes the bench parts start, and the ports they listen on.
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { newEd25519KeyPair } from '../packages/core/dist/index.js';
+
+const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
+/** The example policy every bench part serves. */
+export const POLICY = fileURLToPath(new URL('../examples/payments/policy.yaml', import.meta.url));
+
+/** A fresh gateway signing key in `dir`, written 0600; its path. */
+export function gatewayKey(dir) {
+  const key = join(dir, 'gateway.key');
+  writeFileSync(key, newEd25519KeyPair().privatePem, { mode: 0o600 });
+  return key;
+}
+
+/** `countersign token issue` for `principal` on `surface`, against `store` (`['--db', path]` or `['--postgres', url, …]`): the token. */
+export function issueToken(store, principal, surface) {
+  const issued = spawnSync(process.execPath, [CLI, 'token', 'issue', '--principal', principal, '--surface', surface, ...store, '--policy', POLICY, '--expires', '1d', '--json'], {
+    encoding: 'utf8',
+  });
+  if (issued.status !== 0) throw new Error(`token issue failed: ${issued.stderr}`);
+  return JSON.parse(issued.stdout).token;
+}
+
+/**
+ * `countersign serve` on `store` with `key`, on a free loopback port, once
+ * `/readyz` answers: `{ child, url }`. `nodeArgs` go to node, `extra` to
+ * `serve`. A gateway that never gets ready is stopped before the error.
+ */
+export async function serveGateway({ store, key, nodeArgs = [], extra = [] }) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--policy', POLICY, ...store, '--key', key, '--port', String(port), '--log-level', 'warn', ...extra], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitReady(`${url}/readyz`, child);
+  } catch (err) {
+    child.kill('SIGTERM');
+    throw err;
+  }
+  return { child, url };
+}
 
 /** A TCP port free on loopback now. */
 export function freePort() {

@@ -15,20 +15,17 @@
 //                                   127.0.0.1:5432, or COUNTERSIGN_TEST_POSTGRES_URL)
 //
 // A script that prints figures, never a test that asserts a time (STYLE.md).
-import { spawn, spawnSync } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { newEd25519KeyPair, signStatement } from '../packages/core/dist/index.js';
-import { freePort, stop } from './processes.js';
+import { signStatement } from '../packages/core/dist/index.js';
+import { gatewayKey, issueToken, serveGateway, stop } from './processes.js';
 import { percentile } from './stats.js';
 
-const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
-const POLICY = fileURLToPath(new URL('../examples/payments/policy.yaml', import.meta.url));
 const SAM_KEY = fileURLToPath(new URL('../test/fixtures/keys/sam.key', import.meta.url));
 const URL_PG = process.env.COUNTERSIGN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const SAMPLES = Number(process.env.BENCH_REPLICA_SAMPLES ?? 200);
@@ -47,20 +44,19 @@ async function main() {
   }
   const schema = `cs_bench_replicas_${process.pid}`;
   const dir = mkdtempSync(join(tmpdir(), 'countersign-bench-replicas-'));
-  const key = join(dir, 'gateway.key');
-  writeFileSync(key, newEd25519KeyPair().privatePem, { mode: 0o600 });
+  const key = gatewayKey(dir);
   const children = [];
   process.on('exit', () => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
   });
   try {
     const store = ['--postgres', URL_PG, '--schema', schema];
-    const a = await serve(store, key, []);
+    const a = await serveGateway({ store, key });
     children.push(a.child);
-    const b = await serve(store, key, ['--replica-refresh', 'off']);
+    const b = await serveGateway({ store, key, extra: ['--replica-refresh', 'off'] });
     children.push(b.child);
-    const agent = token(store, 'payments-copilot', 'copilot-console');
-    const sam = token(store, 'sam', 'signed-cli');
+    const agent = issueToken(store, 'payments-copilot', 'copilot-console');
+    const sam = issueToken(store, 'sam', 'signed-cli');
     const samKey = createPrivateKey(readFileSync(SAM_KEY));
 
     const visible = [];
@@ -120,29 +116,6 @@ function approval(view, privateKey) {
   };
   const signature = signStatement(statement, privateKey);
   return { statement, attestation: { kind: 'key', key_id: 'sam-2025', signature } };
-}
-
-async function serve(store, key, extra) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'serve', '--policy', POLICY, ...store, '--key', key, '--port', String(port), '--log-level', 'warn', ...extra], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`a replica exited with ${child.exitCode} before it was ready`);
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) return { child, url };
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} was not ready within 20 s`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-function token(store, principal, surface) {
-  const issued = spawnSync(process.execPath, [CLI, 'token', 'issue', '--principal', principal, '--surface', surface, ...store, '--policy', POLICY, '--expires', '1d', '--json'], { encoding: 'utf8' });
-  if (issued.status !== 0) throw new Error(`token issue failed: ${issued.stderr}`);
-  return JSON.parse(issued.stdout).token;
 }
 
 async function call(base, method, path, bearer, body) {
