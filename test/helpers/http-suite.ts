@@ -586,6 +586,13 @@ export function httpSuite(label: string, setup: () => Promise<SuiteSetup>): void
         // and the open listing no longer holds it
         const open = await call(gw.url, 'GET', `/v1/requests?digest=${first.digest}&limit=200`, priya);
         expect(open.body['requests'].map((r: { id: string }) => r.id)).not.toContain(first.request);
+        // every status after the approved one: the open one opened after it, and nothing before
+        const anyStatus = await call(gw.url, 'GET', `/v1/requests?status=open,approved&digest=${first.digest}&cursor=${first.request}&limit=200`, priya);
+        expect(anyStatus.body['requests'].map((r: { id: string }) => r.id)).toContain(second.request);
+        expect(anyStatus.body['requests'].map((r: { id: string }) => r.id)).not.toContain(first.request);
+        // a cursor on the newest request: an empty last page
+        const newest = await call(gw.url, 'GET', `/v1/requests?cursor=${otherRequest}&status=open,approved,denied,expired,voided&limit=200`, priya);
+        expect([newest.status, newest.body['requests'], newest.body['next_cursor']]).toEqual([200, [], null]);
 
         // every status, as the second agent: its own request only, and no grant of anyone else's
         const mine = await call(gw.url, 'GET', '/v1/requests?status=open,approved,denied,expired,voided&limit=200', await tok('ops-copilot', 'copilot-console'));
