@@ -10,7 +10,7 @@
 // contracts, >= 20x Cedar's throughput.
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { compilePolicy, decide, policyBundleId, PolicyBundle } from '../packages/core/dist/index.js';
-import { percentile } from './stats.js';
+import { int, percentile } from './stats.js';
 
 const SIZES = [100, 1_000, 10_000];
 const ENVIRONMENTS = ['dev', 'staging', 'prod'];
@@ -153,7 +153,6 @@ function timerOverheadNs() {
 }
 
 const fmt = (n, digits = 2) => n.toFixed(digits);
-const int = (n) => Math.round(n).toLocaleString('en-US');
 
 export function run() {
   const rows = [];

@@ -51,7 +51,7 @@ import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { freePort, gatewayKey, issueToken, serveGateway, waitReady, stop } from './processes.js';
-import { percentile } from './stats.js';
+import { int, percentile } from './stats.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const FLOOR = fileURLToPath(new URL('floor.js', import.meta.url));
@@ -376,10 +376,6 @@ function bad(...runs) {
 
 function log(line) {
   process.stderr.write(`http: ${line}\n`);
-}
-
-function int(n) {
-  return Math.round(n).toLocaleString('en-US');
 }
 
 function ms(n) {

@@ -29,7 +29,7 @@ import pg from 'pg';
 import { createVerifier, ed25519Signer, MerkleFrontier, newEd25519KeyPair, sealEntry, signCheckpoint, signerVerifierKey } from '../packages/core/dist/index.js';
 import { DEFAULT_LEDGER_ORIGIN, PostgresLedgerStore, Sequencer, signedCheckpoints, SqliteLedgerStore, ThreadedVerifier } from '../packages/gateway/dist/index.js';
 import { measurePostgresRawInserts, measureSqliteRawInserts } from './ledger-raw.js';
-import { median, percentile } from './stats.js';
+import { int, median, percentile } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
 const POSTGRES_URL = process.env.COUNTERSIGN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -48,7 +48,6 @@ const VERIFY_ROUNDS = 7;
 const signer = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
 const vkey = signerVerifierKey(signer).text;
 
-const int = (n) => Math.round(n).toLocaleString('en-US');
 const fmt = (n, digits = 2) => n.toFixed(digits);
 const log = (line) => process.stderr.write(`ledger: ${line}\n`);
 

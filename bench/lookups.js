@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { gatewayKey, issueToken, serveGateway, stop } from './processes.js';
-import { percentile } from './stats.js';
+import { int, percentile } from './stats.js';
 
 const REQUESTS = Number(process.env.BENCH_LOOKUPS_REQUESTS ?? 50_000);
 const CALLS = 2_000;
@@ -109,8 +109,4 @@ async function timed(call) {
 
 function log(line) {
   process.stderr.write(`lookups: ${line}\n`);
-}
-
-function int(n) {
-  return Math.round(n).toLocaleString('en-US');
 }

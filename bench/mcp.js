@@ -27,7 +27,7 @@ import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotoc
 import Database from 'better-sqlite3';
 import { stringify as stringifyYaml } from 'yaml';
 import { gatewayKey, issueToken, serveGateway, stop } from './processes.js';
-import { percentile } from './stats.js';
+import { int, percentile } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
 const UPSTREAM = fileURLToPath(new URL('../test/fixtures/mcp/upstream.mjs', import.meta.url));
@@ -177,10 +177,6 @@ function quantiles(latencies) {
 
 function ms(value) {
   return Number.isFinite(value) ? value.toFixed(2) : 'n/a';
-}
-
-function int(value) {
-  return Math.round(value).toLocaleString('en-US');
 }
 
 function log(line) {
