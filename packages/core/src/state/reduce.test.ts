@@ -21,8 +21,9 @@ import {
 import { ENTRY_TYPES } from './entries.js';
 import { rebuildState } from './machine.js';
 import { applyEntry } from './reduce.js';
-import { createState, projectionRow, projectionRows, type AuthorityState } from './state.js';
+import { createState, projectionRow, projectionRows, type AuthorityState, type StepRecord } from './state.js';
 import type { HoldResult } from './hold.js';
+import type { ProposeResult } from './propose.js';
 import type { RegisterRollbackResult } from './rollback.js';
 import type { RequestOverrideResult, SubmitOverrideResult } from './override.js';
 
@@ -208,6 +209,69 @@ describe('applyEntry', () => {
     if (!opened) throw new Error('no request.opened in the ledger');
     applyEntry(rebuilt, { ...opened, seq: w.machine.entries.length, actor: 'replica-2' });
     expect(rebuilt.index.requestsByDigest).toEqual(w.state.index.requestsByDigest);
+  });
+
+  it('keeps one frozen copy of what decisions repeat, and replaces a list that grows instead of changing it', () => {
+    const w = new World(examplePolicy());
+    const stepOf = (result: { steps: readonly { step: string }[] }): StepRecord => {
+      const step = w.state.steps.get(result.steps[0]?.step ?? '');
+      if (!step) throw new Error('the step is not in the state');
+      return step;
+    };
+    const first = stepOf(ok(w.propose([inspectStep()])));
+    const second = stepOf(ok(w.propose([inspectStep({ target: 'payments-queue/shard-1' })])));
+    // an hour no other test uses: a restart's requirements carry its approval deadline, so
+    // these are new to the module's table and are copied and frozen here, not by an earlier test
+    w.advance(7 * MINUTE + 13);
+    const restart = stepOf(ok(w.propose([restartStep()])));
+    const pending = stepOf(ok(w.propose([restartStep({ target: 'refund-worker' })])));
+
+    // steps decided by the same rules hold one copy of their requirements, rule ids, reasons and empty params
+    expect(second.requirements).toBe(first.requirements);
+    expect(second.rule_ids).toBe(first.rule_ids);
+    expect(second.reasons).toBe(first.reasons);
+    expect(second.params).toBe(first.params);
+    expect(w.state.grants.get(first.grants[0] ?? '')?.rule_ids).toBe(first.rule_ids);
+    expect(pending.requirements).toBe(restart.requirements);
+    // other rules keep their own values, each what its entry says
+    expect(restart.requirements).not.toEqual(first.requirements);
+    for (const step of [first, second, restart, pending]) {
+      const decided = w.machine.entries.find((e) => e.type === 'step.decided' && e.payload['step'] === step.id);
+      expect(step.requirements).toEqual(decided?.payload['requirements']);
+      expect(step.rule_ids).toEqual(decided?.payload['rule_ids']);
+      expect(step.reasons).toEqual(decided?.payload['reasons']);
+    }
+    expect(restart.params).toEqual(restartStep().params);
+    // a request holds the same requirements as its step's decision
+    const request = w.state.requests.get(restart.request ?? '');
+    const opened = w.machine.entries.find((e) => e.type === 'request.opened' && e.payload['request'] === restart.request);
+    expect(request?.requirements).toEqual(opened?.payload['requirements']);
+    expect(request?.requirements).toBe(restart.requirements);
+    // and one the table has not seen (a stitched ledger without the decision): copied, frozen, what the entry says
+    if (!opened) throw new Error('no request.opened in the ledger');
+    const unseen = { ...(opened.payload['requirements'] as object), approval_expires_at: null, grant_ttl_ms: 7_777 };
+    const lone = decodeEntry(sealEntry({ ...opened, payload: { ...opened.payload, request: 'request-lone', requirements: unseen } }, 0, null).bytes);
+    const alone = createState();
+    applyEntry(alone, lone);
+    expect(alone.requests.get('request-lone')?.requirements).toEqual(unseen);
+    expect(Object.isFrozen(alone.requests.get('request-lone')?.requirements)).toBe(true);
+
+    // shared, so frozen all the way down: a record can replace them, never change them for the others
+    expect(Object.isFrozen(restart.requirements)).toBe(true);
+    expect(Object.isFrozen(restart.requirements?.quorum)).toBe(true);
+    expect(Object.isFrozen(restart.requirements?.quorum[0])).toBe(true);
+    expect(() => (first.rule_ids as string[]).push('rule:x')).toThrow(TypeError);
+    expect(() => Object.assign(first.params, { limit: 5 })).toThrow(TypeError);
+
+    // a step's list of executions grows by replacement: the empty list other steps share stays empty
+    const emptyBefore = pending.executions;
+    const direct = ok(w.run<ProposeResult>({ kind: 'propose', caller: COPILOT, proposal: { agent: COPILOT.principal, on_behalf_of: 'olivia', surface: COPILOT.surface, steps: [inspectStep({ target: 'payments-queue/shard-2' })] }, execute: true }));
+    const executed = stepOf(direct);
+    expect(executed.executions).toHaveLength(1);
+    expect(emptyBefore).toEqual([]);
+    expect(pending.executions).toEqual([]);
+    expect(pending.grants).toEqual([]);
+    expect(rebuildState(w.machine.entries).steps).toEqual(w.state.steps);
   });
 
   it('records a grant for a step it does not hold under the step, proposal and digest the entry names', () => {

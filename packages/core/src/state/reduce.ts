@@ -1,3 +1,4 @@
+import type { CanonicalValue } from '../canonical.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import { isEntryType, type EntryType, type TypedEntry } from './entries.js';
 import {
@@ -50,9 +51,55 @@ function strings(list: readonly string[]): string[] {
   return [...list];
 }
 
-/** A list of names (rule ids, reasons, roles): one copy of each, see `shared`. */
-function names(list: readonly string[]): string[] {
-  return list.map((value) => shared(value));
+/** A list of names (rule ids, reasons, roles): one frozen copy of each list, see `sharedValue`. */
+function names(list: readonly string[]): readonly string[] {
+  return sharedValue(list, () => list.map((value) => shared(value)));
+}
+
+/** A step's params: the one frozen empty object when there are none (most steps that only read). */
+function paramsOf(params: { readonly [key: string]: CanonicalValue }): { readonly [key: string]: CanonicalValue } {
+  for (const _key in params) return { ...params };
+  return NO_PARAMS;
+}
+
+const NO_PARAMS: { readonly [key: string]: CanonicalValue } = Object.freeze({});
+/**
+ * The empty list a new step's grants and executions start from. The reducer
+ * replaces such a list with `concat`, never changes it: `concat` allocates
+ * the new length exactly, where a `push` onto an empty list (or a spread)
+ * reserves 17 slots, most of a step's heap for a list that holds one grant.
+ */
+const NO_IDS: readonly string[] = Object.freeze([]);
+
+/**
+ * One deeply frozen copy of a repeated value: the requirements of a rule,
+ * the rule ids and reasons of a decision. Steps decided by the same rules
+ * carry equal values, and each entry brings fresh copies: about 200 of the
+ * 650 bytes a step held (docs/capacity.md). Frozen, so that a record that
+ * shares one can only replace it, never change it for the others. Keyed by
+ * the value's JSON text, which is exact for the JSON an entry holds, and
+ * bounded like `shared`: values that seldom repeat (requirements that carry
+ * an approval deadline) refill the table, which then starts again.
+ */
+const SHARED_VALUES = new Map<string, unknown>();
+const SHARED_VALUES_MAX = 4_096;
+function sharedValue<T>(value: T, copy: () => T): T {
+  const key = JSON.stringify(value);
+  const known = SHARED_VALUES.get(key);
+  if (known !== undefined) return known as T;
+  const fresh = deepFreeze(copy());
+  if (key.length > 1_024) return fresh;
+  if (SHARED_VALUES.size >= SHARED_VALUES_MAX) SHARED_VALUES.clear();
+  SHARED_VALUES.set(key, fresh);
+  return fresh;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /**
@@ -129,7 +176,7 @@ function startExecution(
   touched.add('execution', p.execution);
   const step = p.step === null ? undefined : state.steps.get(p.step);
   if (step) {
-    step.executions.push(p.execution);
+    step.executions = step.executions.concat(p.execution);
     touched.add('step', step.id);
   }
 }
@@ -269,24 +316,24 @@ const REDUCERS: ReducerTable = {
         action: shared(s.action),
         environment: shared(s.environment),
         target: shared(s.target),
-        params: { ...s.params },
+        params: paramsOf(s.params),
         rationale: s.rationale,
         expected_consequence: s.expected_consequence,
         incident: shared(p.incident),
         effect: 'deny',
         risk: null,
         class: null,
-        rule_ids: [],
-        reasons: [],
+        rule_ids: NO_IDS,
+        reasons: NO_IDS,
         digest: null,
         bundle_id: shared(e.bundle_id),
         requirements: null,
         decided_at: sharedAt(e.at),
         request: null,
         authorized: false,
-        grants: [],
+        grants: NO_IDS,
         artifact: null,
-        executions: [],
+        executions: NO_IDS,
       });
       touched.add('step', s.step);
     }
@@ -303,7 +350,7 @@ const REDUCERS: ReducerTable = {
     step.reasons = names(p.reasons);
     step.digest = p.digest;
     step.bundle_id = shared(e.bundle_id);
-    step.requirements = p.requirements;
+    step.requirements = p.requirements === null ? null : sharedValue(p.requirements, () => structuredClone(p.requirements));
     step.decided_at = sharedAt(e.at);
     step.authorized = p.effect === 'allow';
     // An artifact registered under another digest no longer matches a re-decided step.
@@ -329,7 +376,7 @@ const REDUCERS: ReducerTable = {
       on_behalf_of: shared(p.on_behalf_of),
       surface: shared(p.request_surface),
       credentials: strings(p.credentials),
-      requirements: p.requirements,
+      requirements: sharedValue(p.requirements, () => structuredClone(p.requirements)),
       opened_at: sharedAt(e.at),
       expires_at: p.expires_at,
       status: 'open',
@@ -430,7 +477,7 @@ const REDUCERS: ReducerTable = {
     state.index.liveGrants.add(p.jti);
     touched.add('grant', p.jti);
     if (step) {
-      step.grants.push(p.jti);
+      step.grants = step.grants.concat(p.jti);
       touched.add('step', step.id);
     }
   },

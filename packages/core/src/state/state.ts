@@ -47,7 +47,7 @@ export type StepRecord = {
   action: string;
   environment: string;
   target: string;
-  params: { [key: string]: Json };
+  params: { readonly [key: string]: Json };
   rationale: string | null;
   expected_consequence: string | null;
   incident: string | null;
@@ -55,8 +55,8 @@ export type StepRecord = {
   effect: 'allow' | 'require_approval' | 'deny' | 'held';
   risk: string | null;
   class: string | null;
-  rule_ids: string[];
-  reasons: string[];
+  rule_ids: readonly string[];
+  reasons: readonly string[];
   digest: string | null;
   bundle_id: string | null;
   requirements: RequirementsData | null;
@@ -65,15 +65,15 @@ export type StepRecord = {
   request: string | null;
   /** True once the step has the authority a grant needs: an `allow`, or an approved request. */
   authorized: boolean;
-  grants: string[];
+  grants: readonly string[];
   artifact: string | null;
-  executions: string[];
+  executions: readonly string[];
 };
 
 export type ApprovalRecord = {
   approver: string;
   decision: 'approve' | 'deny';
-  roles: string[];
+  roles: readonly string[];
   surface: string;
   credential: string;
   attestation: 'key' | 'gateway' | 'passkey';
@@ -106,7 +106,7 @@ export type RequestRecord = {
   approvals: ApprovalRecord[];
   rejected: number;
   closed_at: string | null;
-  rule_ids: string[];
+  rule_ids: readonly string[];
 };
 
 export type GrantStatus = 'issued' | 'consumed' | 'revoked' | 'expired';
@@ -128,7 +128,7 @@ export type GrantRecord = {
   revoked_reason: GrantRevocationReason | null;
   execution: string | null;
   rejected: number;
-  rule_ids: string[];
+  rule_ids: readonly string[];
 };
 
 export type ExecutionRecord = {
