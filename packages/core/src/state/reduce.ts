@@ -95,8 +95,9 @@ function sharedValue<T>(value: T, copy: () => T): T {
 }
 
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    for (const inner of Object.values(value)) deepFreeze(inner);
+  // a string, number, boolean or null counts as frozen already (ES2015 §19.1.2.12)
+  if (!Object.isFrozen(value)) {
+    for (const inner of Object.values(value as object)) deepFreeze(inner);
     Object.freeze(value);
   }
   return value;
