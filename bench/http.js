@@ -11,7 +11,9 @@
 //      them durably in groups, sign the grant), which shows what this machine
 //      allows at all; its max and its p99 at the fixed rate are printed too
 //   2. p50/p99 latency at a fixed 2,000 proposals/s, same baseline  p99 < 10 ms;
-//      then p99 at 500, 1,000 and 1,500/s (the gateway only): where it passes
+//      beside it the gateway's heap and its collections in that round (its
+//      /metrics); then p99 at 500, 1,000 and 1,500/s (the gateway only): where
+//      it passes
 //   3. the ledger afterwards: every 2xx answer is a durable `proposal.received`
 //   5. the one-call path (`POST /v1/proposals/execute`: decided and executed
 //      in one commit, no grant token) against the propose-then-execute pair
@@ -143,7 +145,9 @@ async function main() {
     const bareMax = await withCpu(bare.pid, () => load({ ...target(bareUrl), connections: CONNECTIONS, duration: DURATION_S }));
 
     log(`latency: fixed ${RATE}/s, open loop over up to ${RATE_CONNECTIONS} connections, ${DURATION_S}s each`);
+    const gcBefore = await gcFigures(gatewayUrl);
     const gwRate = await paced({ ...target(gatewayUrl), connections: RATE_CONNECTIONS, rate: RATE, duration: DURATION_S });
+    const gcAfter = await gcFigures(gatewayUrl);
     const floorRate = await paced({ ...target(floorUrl), connections: RATE_CONNECTIONS, rate: RATE, duration: DURATION_S });
     const bareRate = await paced({ ...target(bareUrl), connections: RATE_CONNECTIONS, rate: RATE, duration: DURATION_S });
 
@@ -180,6 +184,7 @@ async function main() {
       [`p50 at ${int(RATE)}/s (ms)`, ms(gwRate.p50), ms(floorRate.p50), ms(bareRate.p50), `x${(gwRate.p50 / bareRate.p50).toFixed(1)}`, '', null],
       [`p99 at ${int(RATE)}/s (ms)`, ms(gwRate.p99), ms(floorRate.p99), ms(bareRate.p99), `x${(gwRate.p99 / bareRate.p99).toFixed(1)}`, '< 10 ms', gwRate.p99 < 10],
       [`achieved rate (req/s)`, int(gwRate.rps), int(floorRate.rps), int(bareRate.rps), '', `${int(RATE)}/s`, null],
+      [`  gateway: heap MB at start; in the round major GCs, pause / incremental ms`, gcCell(gcBefore, gcAfter), '', '', '', 'docs/capacity.md', null],
       [`p99.9 / max at ${int(RATE)}/s (ms)`, `${ms(gwRate.p999)} / ${ms(gwRate.max)}`, `${ms(floorRate.p999)} / ${ms(floorRate.max)}`, `${ms(bareRate.p999)} / ${ms(bareRate.max)}`, '', '', null],
       [`p50 / p99, autocannon quota ${int(RATE)}/s (ms)`, `${ms(gwQuota.p50)} / ${ms(gwQuota.p99)}`, '', `${ms(bareQuota.p50)} / ${ms(bareQuota.p99)}`, '', 'bursts, not a fixed rate', null],
       [`p99 at ${SWEEP_RATES.map(int).join(' / ')}/s (ms)`, sweep.map((run) => ms(run.p99)).join(' / '), '', '', '', 'gateway only', null],
@@ -205,6 +210,30 @@ async function main() {
     stopAll();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The gateway's collector, from its own /metrics (prom-client's defaults):
+ * heap in use, and the major collections and incremental marking steps so
+ * far (count, seconds on the main thread). Read around the fixed-rate round,
+ * it shows how much the heap the state keeps costs there (docs/capacity.md,
+ * "Tail latency"): the pauses are short, the marking window around them is
+ * what the rounds' p99 follows.
+ */
+async function gcFigures(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name) => Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? 0);
+  return {
+    heapMb: value('nodejs_heap_size_used_bytes') / 1e6,
+    majors: value('nodejs_gc_duration_seconds_count\\{kind="major"\\}'),
+    majorS: value('nodejs_gc_duration_seconds_sum\\{kind="major"\\}'),
+    incrementalS: value('nodejs_gc_duration_seconds_sum\\{kind="incremental"\\}'),
+  };
+}
+
+function gcCell(before, after) {
+  const majors = after.majors - before.majors;
+  return `${int(before.heapMb)}; ${majors}, ${ms((after.majorS - before.majorS) * 1000)} / ${ms((after.incrementalS - before.incrementalS) * 1000)}`;
 }
 
 /**
