@@ -216,22 +216,34 @@ async function main() {
  * The gateway's collector, from its own /metrics (prom-client's defaults):
  * heap in use, and the major collections and incremental marking steps so
  * far (count, seconds on the main thread). Read around the fixed-rate round,
- * it shows how much the heap the state keeps costs there (docs/capacity.md,
- * "Tail latency"): the pauses are short, the marking window around them is
- * what the rounds' p99 follows.
+ * it puts the heap the state keeps beside the round's tail (docs/capacity.md,
+ * "Tail latency"). Null when /metrics cannot be read: the row then says so
+ * instead of printing zeros.
  */
 async function gcFigures(url) {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const value = (name) => Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? 0);
+  // a gateway started with COUNTERSIGN_METRICS_TOKEN (serve passes it on) wants it here too
+  const token = process.env.COUNTERSIGN_METRICS_TOKEN;
+  const res = await fetch(`${url}/metrics`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  if (!res.ok) return null;
+  const text = await res.text();
+  // a series appears with its first collection of that kind: absent is none yet
+  const value = (name, absent) => {
+    const found = text.match(new RegExp(`^${name} (\\S+)$`, 'm'));
+    return found ? Number(found[1]) : absent;
+  };
+  const heap = value('nodejs_heap_size_used_bytes', null);
+  if (heap === null) return null;
   return {
-    heapMb: value('nodejs_heap_size_used_bytes') / 1e6,
-    majors: value('nodejs_gc_duration_seconds_count\\{kind="major"\\}'),
-    majorS: value('nodejs_gc_duration_seconds_sum\\{kind="major"\\}'),
-    incrementalS: value('nodejs_gc_duration_seconds_sum\\{kind="incremental"\\}'),
+    heapMb: heap / 1e6,
+    majors: value('nodejs_gc_duration_seconds_count\\{kind="major"\\}', 0),
+    majorS: value('nodejs_gc_duration_seconds_sum\\{kind="major"\\}', 0),
+    incrementalS: value('nodejs_gc_duration_seconds_sum\\{kind="incremental"\\}', 0),
   };
 }
 
+/** Heap in use (garbage included) when the round began; the major collections in it, their pauses / the incremental marking steps. */
 function gcCell(before, after) {
+  if (before === null || after === null) return 'n/a (/metrics unread)';
   const majors = after.majors - before.majors;
   return `${int(before.heapMb)}; ${majors}, ${ms((after.majorS - before.majorS) * 1000)} / ${ms((after.incrementalS - before.incrementalS) * 1000)}`;
 }
