@@ -218,11 +218,13 @@ describe('applyEntry', () => {
       if (!step) throw new Error('the step is not in the state');
       return step;
     };
+    const decidedOf = (step: StepRecord): LedgerEntry => {
+      const decided = w.machine.entries.find((e) => e.type === 'step.decided' && e.payload['step'] === step.id);
+      if (!decided) throw new Error(`no step.decided for ${step.id}`);
+      return decided;
+    };
     const first = stepOf(ok(w.propose([inspectStep()])));
     const second = stepOf(ok(w.propose([inspectStep({ target: 'payments-queue/shard-1' })])));
-    // an hour no other test uses: a restart's requirements carry its approval deadline, so
-    // these are new to the module's table and are copied and frozen here, not by an earlier test
-    w.advance(7 * MINUTE + 13);
     const restart = stepOf(ok(w.propose([restartStep()])));
     const pending = stepOf(ok(w.propose([restartStep({ target: 'refund-worker' })])));
 
@@ -232,45 +234,71 @@ describe('applyEntry', () => {
     expect(second.reasons).toBe(first.reasons);
     expect(second.params).toBe(first.params);
     expect(w.state.grants.get(first.grants[0] ?? '')?.rule_ids).toBe(first.rule_ids);
-    expect(pending.requirements).toBe(restart.requirements);
-    // other rules keep their own values, each what its entry says
+    // requirements that carry an approval deadline are never alike: each step has its own copy
+    expect(pending.requirements).toEqual(restart.requirements);
+    expect(pending.requirements).not.toBe(restart.requirements);
+    // other rules keep their own values, each what its entry says; the entries themselves stay as they were
     expect(restart.requirements).not.toEqual(first.requirements);
     for (const step of [first, second, restart, pending]) {
-      const decided = w.machine.entries.find((e) => e.type === 'step.decided' && e.payload['step'] === step.id);
-      expect(step.requirements).toEqual(decided?.payload['requirements']);
-      expect(step.rule_ids).toEqual(decided?.payload['rule_ids']);
-      expect(step.reasons).toEqual(decided?.payload['reasons']);
+      const decided = decidedOf(step);
+      expect(step.requirements).toEqual(decided.payload['requirements']);
+      expect(step.rule_ids).toEqual(decided.payload['rule_ids']);
+      expect(step.reasons).toEqual(decided.payload['reasons']);
+      expect(Object.isFrozen(decided.payload['requirements'])).toBe(false);
+      expect(Object.isFrozen(decided.payload['rule_ids'])).toBe(false);
     }
     expect(restart.params).toEqual(restartStep().params);
-    // a request holds the same requirements as its step's decision
+    // a request holds its step's copy of the requirements it was opened with
     const request = w.state.requests.get(restart.request ?? '');
     const opened = w.machine.entries.find((e) => e.type === 'request.opened' && e.payload['request'] === restart.request);
-    expect(request?.requirements).toEqual(opened?.payload['requirements']);
-    expect(request?.requirements).toBe(restart.requirements);
-    // and one the table has not seen (a stitched ledger without the decision): copied, frozen, what the entry says
     if (!opened) throw new Error('no request.opened in the ledger');
-    const unseen = { ...(opened.payload['requirements'] as object), approval_expires_at: null, grant_ttl_ms: 7_777 };
-    const lone = decodeEntry(sealEntry({ ...opened, payload: { ...opened.payload, request: 'request-lone', requirements: unseen } }, 0, null).bytes);
-    const alone = createState();
-    applyEntry(alone, lone);
-    expect(alone.requests.get('request-lone')?.requirements).toEqual(unseen);
-    expect(Object.isFrozen(alone.requests.get('request-lone')?.requirements)).toBe(true);
+    expect(request?.requirements).toEqual(opened.payload['requirements']);
+    expect(request?.requirements).toBe(restart.requirements);
 
-    // shared, so frozen all the way down: a record can replace them, never change them for the others
+    // a request whose step the state does not hold (a stitched ledger): its own frozen copy, what the entry says,
+    // for requirements the table has not seen, with a deadline or without; a hand-made entry without them, or
+    // without its rule ids, passes through as it came (the reducer never throws on what the types rule out)
+    const alone = createState();
+    const openAlone = (id: string, requirements: unknown, without: readonly string[] = []): void => {
+      const payload: Record<string, unknown> = { ...opened.payload, request: id, requirements };
+      for (const field of without) delete payload[field];
+      applyEntry(alone, decodeEntry(sealEntry({ ...opened, payload: payload as never }, 0, null).bytes));
+    };
+    const unseen = { ...(opened.payload['requirements'] as object), approval_expires_at: null, grant_ttl_ms: 7_777 };
+    const deadline = { ...(opened.payload['requirements'] as object), grant_ttl_ms: 7_778 };
+    openAlone('request-unseen', unseen);
+    openAlone('request-deadline', deadline);
+    openAlone('request-without', undefined, ['requirements', 'rule_ids']);
+    expect(alone.requests.get('request-unseen')?.requirements).toEqual(unseen);
+    expect(Object.isFrozen(alone.requests.get('request-unseen')?.requirements)).toBe(true);
+    expect(alone.requests.get('request-deadline')?.requirements).toEqual(deadline);
+    expect(Object.isFrozen(alone.requests.get('request-deadline')?.requirements?.quorum)).toBe(true);
+    expect(alone.requests.get('request-without')).toMatchObject({ requirements: undefined, rule_ids: undefined });
+    const replayed = rebuildState(w.machine.entries);
+    const decidedFirst = decidedOf(first);
+    const bare: Record<string, unknown> = { ...decidedFirst.payload };
+    delete bare['requirements'];
+    applyEntry(replayed, decodeEntry(sealEntry({ ...decidedFirst, payload: bare as never }, w.machine.entries.length, null).bytes));
+    expect(replayed.steps.get(first.id)?.requirements).toBeUndefined();
+
+    // frozen all the way down: a record can replace them, never change them for the others
+    expect(Object.isFrozen(first.requirements)).toBe(true);
     expect(Object.isFrozen(restart.requirements)).toBe(true);
     expect(Object.isFrozen(restart.requirements?.quorum)).toBe(true);
     expect(Object.isFrozen(restart.requirements?.quorum[0])).toBe(true);
     expect(() => (first.rule_ids as string[]).push('rule:x')).toThrow(TypeError);
     expect(() => Object.assign(first.params, { limit: 5 })).toThrow(TypeError);
 
-    // a step's list of executions grows by replacement: the empty list other steps share stays empty
-    const emptyBefore = pending.executions;
+    // steps start from one frozen empty list, and a step whose list grows gets a new one
+    const empty = pending.executions;
+    expect(Object.isFrozen(empty)).toBe(true);
+    expect(restart.executions).toBe(empty);
+    expect(pending.grants).toBe(empty);
     const direct = ok(w.run<ProposeResult>({ kind: 'propose', caller: COPILOT, proposal: { agent: COPILOT.principal, on_behalf_of: 'olivia', surface: COPILOT.surface, steps: [inspectStep({ target: 'payments-queue/shard-2' })] }, execute: true }));
     const executed = stepOf(direct);
     expect(executed.executions).toHaveLength(1);
-    expect(emptyBefore).toEqual([]);
-    expect(pending.executions).toEqual([]);
-    expect(pending.grants).toEqual([]);
+    expect(executed.executions).not.toBe(empty);
+    expect(empty).toEqual([]);
     expect(rebuildState(w.machine.entries).steps).toEqual(w.state.steps);
   });
 

@@ -1,6 +1,6 @@
 import type { CanonicalValue } from '../canonical.js';
 import type { LedgerEntry } from '../ledger/entry.js';
-import { isEntryType, type EntryType, type TypedEntry } from './entries.js';
+import { isEntryType, type EntryType, type RequirementsData, type TypedEntry } from './entries.js';
 import {
   BUNDLE_ROW_ID,
   successKey,
@@ -9,6 +9,7 @@ import {
   type LeaseRecord,
   type ProjectionKind,
   type ProjectionRef,
+  type StepRecord,
 } from './state.js';
 
 /**
@@ -74,17 +75,19 @@ const NO_IDS: readonly string[] = Object.freeze([]);
 /**
  * One deeply frozen copy of a repeated value: the requirements of a rule,
  * the rule ids and reasons of a decision. Steps decided by the same rules
- * carry equal values, and each entry brings fresh copies: about 200 of the
- * 650 bytes a step held (docs/capacity.md). Frozen, so that a record that
- * shares one can only replace it, never change it for the others. Keyed by
- * the value's JSON text, which is exact for the JSON an entry holds, and
- * bounded like `shared`: values that seldom repeat (requirements that carry
- * an approval deadline) refill the table, which then starts again.
+ * carry equal values, and each entry brings fresh copies: sharing them took
+ * a step from 654 to 446 bytes (docs/capacity.md). Frozen, so that a record
+ * that shares one can only replace it, never change it for the others.
+ * Keyed by the value's JSON text, which is exact for what a decoded entry
+ * holds (canonical JSON: no NaN, no -0, no undefined); a value JSON cannot
+ * write (a hand-made entry's missing field) passes through as it came, like
+ * `shared`'s. Bounded like `shared`.
  */
 const SHARED_VALUES = new Map<string, unknown>();
 const SHARED_VALUES_MAX = 4_096;
 function sharedValue<T>(value: T, copy: () => T): T {
-  const key = JSON.stringify(value);
+  const key = JSON.stringify(value) as string | undefined;
+  if (key === undefined) return value;
   const known = SHARED_VALUES.get(key);
   if (known !== undefined) return known as T;
   const fresh = deepFreeze(copy());
@@ -92,6 +95,24 @@ function sharedValue<T>(value: T, copy: () => T): T {
   if (SHARED_VALUES.size >= SHARED_VALUES_MAX) SHARED_VALUES.clear();
   SHARED_VALUES.set(key, fresh);
   return fresh;
+}
+
+/**
+ * A decision's requirements, frozen. Those of a step that needs approval
+ * carry its deadline, so no two are alike: each gets its own copy, kept out
+ * of the table, which they would only fill and empty again.
+ */
+function requirementsOf(requirements: RequirementsData): RequirementsData {
+  if (requirements?.approval_expires_at === null) return sharedValue(requirements, () => structuredClone(requirements));
+  return deepFreeze(structuredClone(requirements));
+}
+
+/** A request's requirements: its step's copy when they are equal (a request is opened in the commit that decides its step), else its own. */
+function requestRequirements(step: StepRecord | undefined, requirements: RequirementsData): RequirementsData {
+  // equal JSON text is equal requirements; a step without them (null, or no step) equals none an entry can hold
+  const decided = step?.requirements;
+  if (JSON.stringify(decided) === JSON.stringify(requirements)) return decided as RequirementsData;
+  return requirementsOf(requirements);
 }
 
 function deepFreeze<T>(value: T): T {
@@ -177,7 +198,7 @@ function startExecution(
   touched.add('execution', p.execution);
   const step = p.step === null ? undefined : state.steps.get(p.step);
   if (step) {
-    step.executions = step.executions.concat(p.execution);
+    step.executions = step.executions.concat([p.execution]);
     touched.add('step', step.id);
   }
 }
@@ -351,7 +372,7 @@ const REDUCERS: ReducerTable = {
     step.reasons = names(p.reasons);
     step.digest = p.digest;
     step.bundle_id = shared(e.bundle_id);
-    step.requirements = p.requirements === null ? null : sharedValue(p.requirements, () => structuredClone(p.requirements));
+    step.requirements = p.requirements === null ? null : requirementsOf(p.requirements);
     step.decided_at = sharedAt(e.at);
     step.authorized = p.effect === 'allow';
     // An artifact registered under another digest no longer matches a re-decided step.
@@ -377,7 +398,7 @@ const REDUCERS: ReducerTable = {
       on_behalf_of: shared(p.on_behalf_of),
       surface: shared(p.request_surface),
       credentials: strings(p.credentials),
-      requirements: sharedValue(p.requirements, () => structuredClone(p.requirements)),
+      requirements: requestRequirements(state.steps.get(p.step), p.requirements),
       opened_at: sharedAt(e.at),
       expires_at: p.expires_at,
       status: 'open',
@@ -478,7 +499,7 @@ const REDUCERS: ReducerTable = {
     state.index.liveGrants.add(p.jti);
     touched.add('grant', p.jti);
     if (step) {
-      step.grants = step.grants.concat(p.jti);
+      step.grants = step.grants.concat([p.jti]);
       touched.add('step', step.id);
     }
   },
