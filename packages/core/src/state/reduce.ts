@@ -54,7 +54,8 @@ function strings(list: readonly string[]): string[] {
 
 /** A list of names (rule ids, reasons, roles): one frozen copy of each list, see `sharedValue`. */
 function names(list: readonly string[]): readonly string[] {
-  return sharedValue(list, () => list.map((value) => shared(value)));
+  // a copy, so that freezing never reaches into the entry's own values
+  return sharedValue(list, () => structuredClone(list).map((value) => shared(value)));
 }
 
 /** A step's params: the one frozen empty object when there are none (most steps that only read). */
@@ -78,40 +79,62 @@ const NO_IDS: readonly string[] = Object.freeze([]);
  * carry equal values, and each entry brings fresh copies: sharing them took
  * a step from 654 to 446 bytes (docs/capacity.md). Frozen, so that a record
  * that shares one can only replace it, never change it for the others.
- * Keyed by the value's JSON text, which is exact for what a decoded entry
- * holds (canonical JSON: no NaN, no -0, no undefined); a value JSON cannot
- * write (a hand-made entry's missing field) passes through as it came, like
- * `shared`'s. Bounded like `shared`.
+ * Keyed by the value's JSON text, which is exact for what `sealEntry`
+ * writes (canonical JSON: no NaN, no -0, no undefined). A value JSON cannot
+ * write (a hand-made entry's missing field, nesting past the engine's
+ * limits) passes through as it came, unshared, like `shared`'s. Bounded
+ * like `shared`.
  */
 const SHARED_VALUES = new Map<string, unknown>();
 const SHARED_VALUES_MAX = 4_096;
 function sharedValue<T>(value: T, copy: () => T): T {
-  const key = JSON.stringify(value) as string | undefined;
+  const key = jsonText(value);
   if (key === undefined) return value;
   const known = SHARED_VALUES.get(key);
   if (known !== undefined) return known as T;
-  const fresh = deepFreeze(copy());
-  if (key.length > 1_024) return fresh;
+  const fresh = frozenCopy(value, copy);
+  if (fresh === value || key.length > 1_024) return fresh;
   if (SHARED_VALUES.size >= SHARED_VALUES_MAX) SHARED_VALUES.clear();
   SHARED_VALUES.set(key, fresh);
   return fresh;
 }
 
+/** The value's JSON text, or undefined when JSON cannot write it. The reducer never throws on an entry (see `applyEntry`). */
+function jsonText(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value) as string | undefined;
+  } catch {
+    // nested past the engine's limits, or a hand-made cycle: no text
+  }
+  return undefined;
+}
+
+/** A deeply frozen copy, or the value as it came when the engine cannot copy it (nesting past its limits). */
+function frozenCopy<T>(value: T, copy: () => T): T {
+  try {
+    return deepFreeze(copy());
+  } catch {
+    return value;
+  }
+}
+
 /**
  * A decision's requirements, frozen. Those of a step that needs approval
- * carry its deadline, so no two are alike: each gets its own copy, kept out
- * of the table, which they would only fill and empty again.
+ * carry its deadline, which seldom repeats (only within one commit): each
+ * gets its own copy, kept out of the table, which they would only fill and
+ * empty again.
  */
 function requirementsOf(requirements: RequirementsData): RequirementsData {
-  if (requirements?.approval_expires_at === null) return sharedValue(requirements, () => structuredClone(requirements));
-  return deepFreeze(structuredClone(requirements));
+  const copy = (): RequirementsData => structuredClone(requirements);
+  if (requirements?.approval_expires_at === null) return sharedValue(requirements, copy);
+  return frozenCopy(requirements, copy);
 }
 
 /** A request's requirements: its step's copy when they are equal (a request is opened in the commit that decides its step), else its own. */
 function requestRequirements(step: StepRecord | undefined, requirements: RequirementsData): RequirementsData {
-  // equal JSON text is equal requirements; a step without them (null, or no step) equals none an entry can hold
+  const text = jsonText(requirements);
   const decided = step?.requirements;
-  if (JSON.stringify(decided) === JSON.stringify(requirements)) return decided as RequirementsData;
+  if (text !== undefined && jsonText(decided) === text) return decided as RequirementsData;
   return requirementsOf(requirements);
 }
 
