@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { canonicalJson } from '../canonical.js';
 import { decodeEntry, sealEntry, type LedgerEntry } from '../ledger/entry.js';
 import {
@@ -211,7 +211,7 @@ describe('applyEntry', () => {
     expect(rebuilt.index.requestsByDigest).toEqual(w.state.index.requestsByDigest);
   });
 
-  it('keeps one frozen copy of what decisions repeat, and replaces a list that grows instead of changing it', () => {
+  it('keeps one frozen copy of what decisions repeat, and replaces a list that grows instead of changing it', async () => {
     const w = new World(examplePolicy());
     const stepOf = (result: { steps: readonly { step: string }[] }): StepRecord => {
       const step = w.state.steps.get(result.steps[0]?.step ?? '');
@@ -317,6 +317,13 @@ describe('applyEntry', () => {
     expect(executed.executions).not.toBe(empty);
     expect(empty).toEqual([]);
     expect(rebuildState(w.machine.entries).steps).toEqual(w.state.steps);
+    // whatever the table held before: a reducer loaded afresh, with an empty table, rebuilds the same state
+    vi.resetModules();
+    const cold = (await import('./machine.js')).rebuildState(w.machine.entries);
+    expect(cold.steps.get(first.id)?.requirements).not.toBe(first.requirements); // another table, so other copies
+    expect(cold.steps).toEqual(w.state.steps);
+    expect(cold.requests).toEqual(w.state.requests);
+    expect(cold.grants).toEqual(w.state.grants);
   });
 
   it('records a grant for a step it does not hold under the step, proposal and digest the entry names', () => {
