@@ -54,8 +54,12 @@ function strings(list: readonly string[]): string[] {
 
 /** A list of names (rule ids, reasons, roles): one frozen copy of each list, see `sharedValue`. */
 function names(list: readonly string[]): readonly string[] {
-  // a copy, so that freezing never reaches into the entry's own values
-  return sharedValue(list, () => structuredClone(list).map((value) => shared(value)));
+  return sharedValue(list, copyOfNames);
+}
+
+/** A copy of a list of names, each name shared: freezing never reaches into the entry's own values. */
+function copyOfNames(list: readonly string[]): readonly string[] {
+  return structuredClone(list).map((value) => shared(value));
 }
 
 /** A step's params: the one frozen empty object when there are none (most steps that only read). */
@@ -87,7 +91,7 @@ const NO_IDS: readonly string[] = Object.freeze([]);
  */
 const SHARED_VALUES = new Map<string, unknown>();
 const SHARED_VALUES_MAX = 4_096;
-function sharedValue<T>(value: T, copy: () => T): T {
+function sharedValue<T>(value: T, copy: (value: T) => T): T {
   const key = jsonText(value);
   if (key === undefined) return value;
   const known = SHARED_VALUES.get(key);
@@ -110,9 +114,9 @@ function jsonText(value: unknown): string | undefined {
 }
 
 /** A deeply frozen copy, or the value as it came when the engine cannot copy it (nesting past its limits). */
-function frozenCopy<T>(value: T, copy: () => T): T {
+function frozenCopy<T>(value: T, copy: (value: T) => T): T {
   try {
-    return deepFreeze(copy());
+    return deepFreeze(copy(value));
   } catch {
     return value;
   }
@@ -125,9 +129,8 @@ function frozenCopy<T>(value: T, copy: () => T): T {
  * empty again.
  */
 function requirementsOf(requirements: RequirementsData): RequirementsData {
-  const copy = (): RequirementsData => structuredClone(requirements);
-  if (requirements?.approval_expires_at === null) return sharedValue(requirements, copy);
-  return frozenCopy(requirements, copy);
+  if (requirements?.approval_expires_at === null) return sharedValue(requirements, structuredClone);
+  return frozenCopy(requirements, structuredClone);
 }
 
 /** A request's requirements: its step's copy when they are equal (a request is opened in the commit that decides its step), else its own. */
