@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AuthorityMachine } from './machine.js';
-import { caller, compileBundle, COPILOT, examplePolicy, ok, refused, restartOverride, restartStep, snapshotStep, World } from '../../../../test/scenario/world.js';
+import { caller, compileBundle, COPILOT, examplePolicy, inspectStep, ok, refused, restartOverride, restartStep, snapshotStep, World } from '../../../../test/scenario/world.js';
 import type { ActivateBundleResult } from './bundle.js';
 import type { RequestOverrideResult, SubmitOverrideResult } from './override.js';
 import type { RegisterRollbackResult } from './rollback.js';
@@ -102,6 +102,38 @@ describe('a release’s activation', () => {
     expect(entry('lease.revoked')?.payload).toMatchObject({ reason: 'bundle_change', rule_ids: ['bundle:activation'] });
     const voided = activation.entries.filter((e) => e.type === 'request.voided').find((e) => e.payload['request'] === restart?.request);
     expect(voided?.subjects).toEqual({ request: restart?.request, step: restart?.step, proposal: w.state.steps.get(restart?.step ?? '')?.proposal });
+  });
+
+  it('decides again a step that awaits its rollback, beside those with a live grant, in the order the ledger recorded them', () => {
+    const w = new World(examplePolicy());
+    // allowed in dev, but no grant until a rollback is registered: it awaits its rollback
+    const waiting = ok(w.propose([restartStep({ environment: 'dev' })])).steps[0];
+    expect(waiting?.grant).toBeNull();
+    const granted = ok(w.propose([snapshotStep()])).steps[0];
+    expect(granted?.grant).not.toBeNull();
+    // one that ran is history: neither its grant nor a rollback brings it back
+    const ran = ok(w.propose([inspectStep()])).steps[0];
+    ok(w.run({ kind: 'consume', caller: COPILOT, grant: ran?.grant?.jti ?? '' }));
+
+    const activation = w.activate(compileBundle({ ...w.policy.bundle, description: 'next' }));
+    ok(activation);
+    const redecided = activation.entries.filter((e) => e.type === 'step.decided').map((e) => e.payload['step']);
+    // the live grant is found first (revoked before anything is decided), yet the waiting step, proposed earlier, comes first
+    expect(redecided).toEqual([waiting?.step, granted?.step]);
+    expect(activation.entries.filter((e) => e.type === 'grant.revoked').map((e) => e.payload['jti'])).toEqual([granted?.grant?.jti]);
+  });
+
+  it('keeps a step in the index of those awaiting a rollback until it runs', () => {
+    const w = new World(examplePolicy());
+    const s = ok(w.propose([restartStep({ environment: 'dev' })])).steps[0];
+    const step = s?.step ?? '';
+    expect(w.state.index.rollbackSteps.has(step)).toBe(true);
+    const grant = ok(w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: OLIVIA, step, action: 'workers.rollback_pool', target: 'payments-worker' })).grant;
+    // granted, it no longer awaits its rollback, but it may still need one if a bundle change revokes the grant
+    expect(w.state.index.rollbackSteps.has(step)).toBe(true);
+    ok(w.run({ kind: 'consume', caller: COPILOT, grant: grant?.jti ?? '' }));
+    expect(w.state.index.rollbackSteps.has(step)).toBe(false);
+    expect(w.state.index.stepsByDigest.get(s?.digest ?? '')).toEqual([step]);
   });
 
   it('does not count a rollback artifact registered under the old bundle: the step waits for a new one', () => {

@@ -8,6 +8,7 @@ import {
   openRequests,
   reject,
   standingOf,
+  stepsInLedgerOrder,
   type Caller,
   type CommandContext,
   type CommandOutput,
@@ -116,12 +117,11 @@ export function activationEffects(
 
   const view = decisionState(state);
   const outcomes: StepOutcome[] = [];
-  for (const step of state.steps.values()) {
+  // the steps a live grant or an open request named, and those awaiting a rollback, from the indexes
+  for (const { step, proposal } of stepsInLedgerOrder(state, [...redecide, ...state.index.rollbackSteps])) {
     if (!redecide.has(step.id) && !awaitsRollback(state, step)) continue;
     // A step that ran is history: no new decision can authorise it again.
     if (step.executions.length > 0) continue;
-    const proposal = state.proposals.get(step.proposal);
-    if (!proposal) continue;
     const [decision] = decideProposal(next, recordedStepProposal(step, proposal), view, ctx.now);
     if (!decision) continue;
     outcomes.push(

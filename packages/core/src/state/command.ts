@@ -8,7 +8,7 @@ import { buildRoster, type Roster } from '../policy/roster.js';
 import type { Principal } from '../policy/schema.js';
 import type { CommandCode } from './codes.js';
 import { toDraft, type EntryPayloads, type EntryType, type Operation, type RequirementsData } from './entries.js';
-import type { AuthorityState, GrantRecord, HaltRecord, LeaseRecord, RequestRecord, StepRecord } from './state.js';
+import type { AuthorityState, GrantRecord, HaltRecord, LeaseRecord, ProposalRecord, RequestRecord, StepRecord } from './state.js';
 
 /**
  * What every command shares: who calls, the injected clock and id source, the
@@ -249,6 +249,23 @@ export function liveGrants(state: AuthorityState): GrantRecord[] {
     if (g) list.push(g);
   }
   return list;
+}
+
+/**
+ * The steps named, each once, with their proposals, in the order the ledger
+ * recorded them (the proposal's sequence number, then the step's index): the
+ * order a walk over every step gives, for the few steps a command finds
+ * through an index instead (ADR 006 §5). A step whose proposal is not
+ * recorded is left out, as such a walk skipped it.
+ */
+export function stepsInLedgerOrder(state: AuthorityState, ids: Iterable<string>): { step: StepRecord; proposal: ProposalRecord }[] {
+  const found: { step: StepRecord; proposal: ProposalRecord }[] = [];
+  for (const id of new Set(ids)) {
+    const step = state.steps.get(id);
+    const proposal = step === undefined ? undefined : state.proposals.get(step.proposal);
+    if (step !== undefined && proposal !== undefined) found.push({ step, proposal });
+  }
+  return found.sort((a, b) => a.proposal.seq - b.proposal.seq || a.step.index - b.step.index);
 }
 
 /** Open requests, in the order they were opened; lazily, so a reader that wants a page stops there. */

@@ -9,6 +9,7 @@ import {
   reject,
   rosterOf,
   standingOf,
+  stepsInLedgerOrder,
   type Caller,
   type CommandContext,
   type CommandOutput,
@@ -78,12 +79,12 @@ function standingProblem(policy: CompiledPolicy, caller: Caller): { code: Comman
 /** Steps recorded under the active bundle whose digest is listed, with who proposed them. */
 function stepsFor(state: AuthorityState, bundleId: string, digests: readonly string[]): { steps: OverrideStep[]; incident: string | null } {
   const wanted = new Set(digests);
+  const ids = [...wanted].flatMap((digest) => state.index.stepsByDigest.get(digest) ?? []);
   const steps: OverrideStep[] = [];
   let incident: string | null = null;
-  for (const step of state.steps.values()) {
+  for (const { step, proposal } of stepsInLedgerOrder(state, ids)) {
+    // the index keeps a step under every digest it was decided with: only its current one counts
     if (step.digest === null || step.bundle_id !== bundleId || !wanted.has(step.digest)) continue;
-    const proposal = state.proposals.get(step.proposal);
-    if (!proposal) continue;
     steps.push({ digest: step.digest, action: step.action, environment: step.environment, target: step.target, agent: proposal.agent, on_behalf_of: proposal.on_behalf_of });
     incident ??= step.incident;
   }

@@ -225,8 +225,27 @@ function startExecution(
   const step = p.step === null ? undefined : state.steps.get(p.step);
   if (step) {
     step.executions = step.executions.concat([p.execution]);
+    // a step that ran never awaits a rollback again
+    state.index.rollbackSteps.delete(step.id);
     touched.add('step', step.id);
   }
+}
+
+/**
+ * A decided step in the indexes the commands read instead of every step
+ * (ADR 006 §5): its digest, for `requestOverride`, and whether its decision
+ * needs a rollback, for a bundle activation. The digest lists only grow: a
+ * step decided again under another bundle keeps its id in the old digest's
+ * list, and readers compare the step's current digest.
+ */
+function indexDecidedStep(state: AuthorityState, step: StepRecord): void {
+  if (step.digest !== null) {
+    const same = state.index.stepsByDigest.get(step.digest);
+    if (same === undefined) state.index.stepsByDigest.set(step.digest, [step.id]);
+    else if (same[same.length - 1] !== step.id) same.push(step.id);
+  }
+  if (step.requirements?.rollback_required === true && step.executions.length === 0) state.index.rollbackSteps.add(step.id);
+  else state.index.rollbackSteps.delete(step.id);
 }
 
 const REDUCERS: ReducerTable = {
@@ -401,6 +420,7 @@ const REDUCERS: ReducerTable = {
     step.requirements = p.requirements === null ? null : requirementsOf(p.requirements);
     step.decided_at = sharedAt(e.at);
     step.authorized = p.effect === 'allow';
+    indexDecidedStep(state, step);
     // An artifact registered under another digest no longer matches a re-decided step.
     if (step.artifact !== null && state.artifacts.get(step.artifact)?.bundle_id !== e.bundle_id) step.artifact = null;
     touched.add('step', step.id);

@@ -327,6 +327,15 @@ export interface AuthorityState {
      * instead of reading every request ever opened (ADR 006).
      */
     requestsByDigest: Map<string, string[]>;
+    /**
+     * Step digest -> ids of the steps decided with it, in the order they were
+     * decided: what an override request finds its steps in. A step decided
+     * again under another bundle stays listed under its old digest too;
+     * readers compare the step's own.
+     */
+    stepsByDigest: Map<string, string[]>;
+    /** Steps whose decision needs a rollback and that have not run: those a bundle activation may decide again for it. */
+    rollbackSteps: Set<string>;
   };
   /** Sequence number of the last entry applied; -1 before any. */
   seq: number;
@@ -357,6 +366,8 @@ export function createState(): AuthorityState {
       activeHalts: new Set(),
       lastSuccess: new Map(),
       requestsByDigest: new Map(),
+      stepsByDigest: new Map(),
+      rollbackSteps: new Set(),
     },
     seq: -1,
   };
