@@ -123,6 +123,23 @@ describe('a release’s activation', () => {
     expect(activation.entries.filter((e) => e.type === 'grant.revoked').map((e) => e.payload['jti'])).toEqual([granted?.grant?.jti]);
   });
 
+  it('leaves alone a step whose decision needs a rollback but that was denied, and decides the steps of one proposal in their order', () => {
+    const w = new World(examplePolicy());
+    // needs approval and a rollback in prod: denied, it awaits nothing
+    const denied = ok(w.propose([restartStep()])).steps[0];
+    ok(w.approve(denied?.request ?? '', 'lena', 'approver-console', { decision: 'deny' }));
+    expect(w.state.index.rollbackSteps.has(denied?.step ?? '')).toBe(true);
+    // one proposal: step 0 waits for approval, step 1 holds a live grant, found first
+    const [pending, granted] = ok(w.propose([restartStep({ target: 'ledger-worker' }), snapshotStep()])).steps;
+    expect(pending?.request).not.toBeNull();
+    expect(granted?.grant).not.toBeNull();
+
+    const activation = w.activate(compileBundle({ ...w.policy.bundle, description: 'next' }));
+    ok(activation);
+    const redecided = activation.entries.filter((e) => e.type === 'step.decided').map((e) => e.payload['step']);
+    expect(redecided).toEqual([pending?.step, granted?.step]);
+  });
+
   it('keeps a step in the index of those awaiting a rollback until it runs', () => {
     const w = new World(examplePolicy());
     const s = ok(w.propose([restartStep({ environment: 'dev' })])).steps[0];
@@ -133,7 +150,11 @@ describe('a release’s activation', () => {
     expect(w.state.index.rollbackSteps.has(step)).toBe(true);
     ok(w.run({ kind: 'consume', caller: COPILOT, grant: grant?.jti ?? '' }));
     expect(w.state.index.rollbackSteps.has(step)).toBe(false);
-    expect(w.state.index.stepsByDigest.get(s?.digest ?? '')).toEqual([step]);
+    // a step whose decision needs no rollback is never in it; steps of one digest are all listed
+    const [first, second] = [ok(w.propose([snapshotStep()])).steps[0], ok(w.propose([snapshotStep()])).steps[0]];
+    expect(w.state.index.rollbackSteps.has(first?.step ?? '')).toBe(false);
+    expect(first?.digest).toBe(second?.digest);
+    expect(w.state.index.stepsByDigest.get(first?.digest ?? '')).toEqual([first?.step, second?.step]);
   });
 
   it('does not count a rollback artifact registered under the old bundle: the step waits for a new one', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { caller, EVIDENCE, examplePolicy, ok, refused, restartOverride, restartStep, World, type OverrideDraft } from '../../../../test/scenario/world.js';
+import { caller, compileBundle, COPILOT, EVIDENCE, examplePolicy, ok, refused, restartOverride, restartStep, snapshotStep, World, type OverrideDraft } from '../../../../test/scenario/world.js';
 import type { HoldResult } from './hold.js';
 import type { RegisterRollbackResult } from './rollback.js';
 import type { RequestOverrideResult } from './override.js';
@@ -44,6 +44,27 @@ describe('override scope is checked when the override is requested (O2)', () => 
     const [digest = ''] = draft.step_digests;
     expect(refused(w.run({ kind: 'override_request', caller: OLIVIA, ...draft, step_digests: [digest, digest] })).message).toContain('a step digest is listed twice');
     expect(w.state.overrides.size).toBe(0);
+  });
+
+  it('finds a step by the digest it has under the bundle in force, not by one it had or ran under before', () => {
+    const w = new World(examplePolicy());
+    // a snapshot that ran under the first bundle keeps that bundle's digest
+    const snap = ok(w.propose([snapshotStep()])).steps[0];
+    ok(w.run({ kind: 'consume', caller: COPILOT, grant: snap?.grant?.jti ?? '' }));
+    // a restart waiting for approval is decided again by the next bundle; the held one, proposed alike, is not
+    const pending = ok(w.propose([restartStep()])).steps[0];
+    const draft = heldRestart(w);
+    const [old = ''] = draft.step_digests;
+    expect(pending?.digest).toBe(old);
+    ok(w.activate(compileBundle({ ...w.policy.bundle, description: 'next' })));
+    const current = w.state.steps.get(pending?.step ?? '')?.digest ?? '';
+    expect(current).not.toBe(old);
+    expect(w.state.index.stepsByDigest.get(old)).toContain(pending?.step);
+    for (const digest of [old, snap?.digest ?? '']) {
+      expect(refused(w.run({ kind: 'override_request', caller: OLIVIA, ...draft, step_digests: [digest] })).message).toContain(`step \`${digest}\` is not a recorded step`);
+    }
+    const requested = ok(w.run<RequestOverrideResult>({ kind: 'override_request', caller: OLIVIA, ...draft, step_digests: [current] }));
+    expect(w.state.overrides.get(requested.override)?.step_digests).toEqual([current]);
   });
 
   it('accepts an explicit scope that covers every step, and records the body to sign', () => {
