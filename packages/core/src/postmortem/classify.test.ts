@@ -20,6 +20,7 @@ import type { HoldResult } from '../state/hold.js';
 import type { RegisterRollbackResult } from '../state/rollback.js';
 import type { RequestOverrideResult, SubmitOverrideResult } from '../state/override.js';
 import { classify, type Postmortem } from './classify.js';
+import { recordedTwice } from '../../../../test/helpers/recorded-twice.js';
 import type { FailureClass } from './taxonomy.js';
 
 const GOVERNED = examplePolicy();
@@ -183,6 +184,31 @@ describe('each class from a scenario of its own', () => {
     // no finding is built on what the entry might have said
     const cited = pm.classes.flatMap((c) => c.findings).filter((f) => f.rule !== 'malformed-entry').flatMap((f) => f.seqs);
     expect(cited).not.toContain(restart.seq);
+  });
+
+  it('traceability-gap: a grant issued twice is named, and the execution is judged by the first, as the gateway applied it', () => {
+    const { world } = playPermissive();
+    const entries = world.machine.entries;
+    const consumed = entries.find((e) => e.type === 'grant.consumed') as LedgerEntry;
+    const issued = entries.find((e) => e.type === 'grant.issued' && e.payload['jti'] === consumed.payload['jti']) as LedgerEntry;
+    // the copy names another step digest: read as the grant, the execution would have run a step it was not issued for
+    const { ledger, again } = recordedTwice(entries, issued, (p) => ({ ...p, digest: 'sha256:another-step' }));
+    const pm = classify(ledger, { policy: GOVERNED, scope: { incident: 'inc-payments-0912' }, golden: [] });
+    const findings = pm.classes.flatMap((c) => c.findings);
+    expect(findings.filter((f) => f.rule === 'recreated-entry')).toEqual([
+      {
+        class: 'traceability-gap',
+        rule: 'recreated-entry',
+        summary: `#${again.seq} grant.issued creates grant ${String(issued.payload['jti'])} again, which #${issued.seq} created: the gateway applied the first, and nothing this one records is read`,
+        seqs: [issued.seq, again.seq],
+        executed: false,
+      },
+    ]);
+    // the same findings as the ledger without the copy, but for it: nothing is built on what the copy says
+    const shifted = (seq: number): number => (seq > again.seq ? seq - 1 : seq);
+    const others = findings.filter((f) => f.rule !== 'recreated-entry').map((f) => ({ rule: f.rule, seqs: f.seqs.map(shifted) }));
+    const before = classify(entries, { policy: GOVERNED, scope: { incident: 'inc-payments-0912' }, golden: [] });
+    expect(others).toEqual(before.classes.flatMap((c) => c.findings).map((f) => ({ rule: f.rule, seqs: f.seqs })));
   });
 
   it('traceability-gap: a decision recorded without its surface, and a broken chain reported by the reader', () => {

@@ -9,6 +9,7 @@ import { ruleKey, type CompiledPolicy, type CompiledRule } from '../policy/compi
 import { parseDuration } from '../policy/duration.js';
 import type { ActionClass } from '../policy/schema.js';
 import type { SignerData } from '../state/entries.js';
+import { recreations } from '../state/created.js';
 import { entryIssueText, parseEntries, type AuthorityEntry, type EntryEnvelope, type ParsedEntry } from '../state/parse.js';
 import { checkParsed } from '../trace/check.js';
 import { traceParsed } from '../trace/trace.js';
@@ -46,7 +47,9 @@ import { CLASS_MEANINGS, FAILURE_CLASSES, type FailureClass } from './taxonomy.j
  *   traceability-gap  missing-field, no-approver-on-record, chain-break;
  *     malformed-entry: an entry does not match its catalog type (state/parse.ts).
  *     Nothing is read from its payload: an execution it may record is not
- *     judged, and the finding says so rather than guessing.
+ *     judged, and the finding says so rather than guessing. recreated-entry:
+ *     an entry creates a record an earlier entry created (state/created.ts);
+ *     the gateway ignored it, and so does every analysis here.
  *
  * Stopped attempts (refusals, denials, holds) are not failures: they are
  * listed under `stopped`, as evidence of the controls that held.
@@ -174,7 +177,10 @@ export function classify(ledger: readonly LedgerEntry[], options: ClassifyOption
   const scope = options.scope ?? {};
   // parsed once, for every analysis below (state/parse.ts); entries outside the catalog are not authority entries
   const parsed = parseEntries(ledger);
-  const entries = parsed.flatMap((p) => (p.kind === 'authority' ? [p.entry] : []));
+  const authority = parsed.flatMap((p) => (p.kind === 'authority' ? [p.entry] : []));
+  // the ledger as the gateway applied it: a record created again is reported below, and read for nothing
+  const again = recreations(authority);
+  const entries = authority.filter((e) => !again.has(e.seq));
   /** What each seq's envelope says, where it is readable: the scope is a matter of seq and time. */
   const heads = new Map<number, EntryEnvelope>();
   for (const p of parsed) {
@@ -317,6 +323,11 @@ export function classify(ledger: readonly LedgerEntry[], options: ClassifyOption
     const seq = p.issue.seq ?? index;
     add('traceability-gap', 'malformed-entry', `#${seq} ${p.issue.type ?? 'entry'} does not match its type at ${entryIssueText(p.issue)}: nothing it records is read`, [seq]);
   });
+  for (const [seq, r] of again) {
+    const e = heads.get(seq);
+    if (e === undefined || !inScope(e)) continue;
+    add('traceability-gap', 'recreated-entry', `#${seq} ${e.type} creates ${r.kind} ${r.id} again, which #${r.first} created: the gateway applied the first, and nothing this one records is read`, [r.first, seq]);
+  }
 
   operatorProcess(entries, scoped, executions, inScope, policy, options.reachableWithinMs ?? 30 * 60_000, add, isAgent);
 

@@ -4,6 +4,7 @@ import type { HoldResult } from '../state/hold.js';
 import type { RegisterRollbackResult } from '../state/rollback.js';
 import type { RequestOverrideResult } from '../state/override.js';
 import { median, overrideReport } from './overrides.js';
+import { recordedTwice } from '../../../../test/helpers/recorded-twice.js';
 
 /**
  * A known week: at 09:12 a restart needs a lead; lena approves it 4 minutes
@@ -90,6 +91,15 @@ describe('overrideReport', () => {
     expect(() => overrideReport(broken, examplePolicy(), { windowMs: 7 * 24 * 60 * MINUTE, now: T0 + 60 * MINUTE })).toThrow(
       expect.objectContaining({ code: 'LEDGER_ENTRY_INVALID', details: { seq: granted.seq, type: 'override.granted', pointer: '/payload/environments' } }),
     );
+  });
+
+  it('counts a lease granted twice once, as the gateway applied it', () => {
+    const { w, report } = weekReport();
+    const granted = w.machine.entries.find((e) => e.type === 'override.granted');
+    if (!granted) throw new Error('the week grants overrides');
+    const { ledger } = recordedTwice(w.machine.entries, granted);
+    const twice = overrideReport(ledger, examplePolicy(), { windowMs: 7 * 24 * 60 * MINUTE, now: T0 + 60 * MINUTE });
+    expect([twice.overrides, twice.by_signer, twice.budgets]).toEqual([report.overrides, report.by_signer, report.budgets]);
   });
 
   it('takes the median of an even count as the mean of the middle two', () => {

@@ -3,6 +3,7 @@ import type { LedgerEntry } from '../ledger/entry.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { budgetStanding, type BudgetStanding } from '../override/budget.js';
 import { formatDuration } from '../policy/duration.js';
+import { recreations } from '../state/created.js';
 import { entryIssueText, parseEntries, type AuthorityEntry } from '../state/parse.js';
 
 /**
@@ -47,7 +48,12 @@ export interface OverrideReport {
   readonly median_ms: { readonly request_to_approval: number | null; readonly request_to_override: number | null };
 }
 
-/** Every authority entry of the ledger; throws LEDGER_ENTRY_INVALID at the first that does not match its type. */
+/**
+ * Every authority entry of the ledger as the gateway applied it: without an
+ * entry that creates a record an earlier one created (state/created.ts), so
+ * a lease granted twice counts once. Throws LEDGER_ENTRY_INVALID at the
+ * first entry that does not match its type.
+ */
 function authorityEntries(entries: readonly LedgerEntry[]): AuthorityEntry[] {
   const out: AuthorityEntry[] = [];
   for (const [index, parsed] of parseEntries(entries).entries()) {
@@ -61,7 +67,8 @@ function authorityEntries(entries: readonly LedgerEntry[]): AuthorityEntry[] {
       { seq, type: issue.type, pointer: issue.pointer },
     );
   }
-  return out;
+  const again = recreations(out);
+  return out.filter((e) => !again.has(e.seq));
 }
 
 export function median(values: readonly number[]): number | null {

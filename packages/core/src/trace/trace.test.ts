@@ -13,6 +13,7 @@ import type { LedgerEntry } from '../ledger/entry.js';
 import { formatTrace } from './format.js';
 import { proveTrace } from './prove.js';
 import { buildTrace } from './trace.js';
+import { recordedTwice } from '../../../../test/helpers/recorded-twice.js';
 
 /**
  * The governed incident, played again inside each test that reads it (about
@@ -115,6 +116,38 @@ describe('checkTraceContract', () => {
     expect(problems.map((p) => p.message)).toEqual([
       `step \`${String(consumed.payload['step'])}\` ran again (execution \`execution-twice\`) after execution \`${String(consumed.payload['execution'])}\``,
     ]);
+  });
+});
+
+describe('a record created twice', () => {
+  /** request-1's grant recorded again before it is consumed, for another step digest and a later expiry. */
+  const grantedTwice = () => {
+    const { entries } = governed();
+    const issued = buildTrace(entries, 'request-1').lines.find((l) => l.type === 'grant.issued');
+    const first = issued === undefined ? undefined : entries[issued.seq];
+    if (!first) throw new Error('request-1 is granted');
+    const { ledger, again } = recordedTwice(entries, first, (p) => ({ ...p, digest: 'sha256:another-step', expires_at: '2099-01-01T00:00:00.000Z' }));
+    return { first, again, ledger, jti: String(first.payload['jti']) };
+  };
+
+  it('--check reports the second copy and judges the execution by the first, as the gateway applied them', () => {
+    const { first, again, ledger, jti } = grantedTwice();
+    expect(checkTraceContract(ledger)).toEqual([
+      {
+        seq: again.seq,
+        type: 'grant.issued',
+        field: 'entry',
+        message: `creates grant \`${jti}\` again, which #${first.seq} created: the gateway applied the first and ignored this one`,
+      },
+    ]);
+  });
+
+  it('shows the second copy in the chain, marked as ignored, and lists the grant once', () => {
+    const { first, again, ledger, jti } = grantedTwice();
+    const trace = buildTrace(ledger, 'request-1');
+    expect(trace.lines.find((l) => l.seq === again.seq)?.what).toMatch(new RegExp(`\\(ignored: creates grant \`${jti}\` again, which #${first.seq} created\\)$`));
+    expect(trace.lines.find((l) => l.seq === first.seq)?.what).not.toContain('ignored');
+    expect(trace.steps[0]?.grants).toEqual([jti]);
   });
 });
 

@@ -2,6 +2,7 @@ import { CountersignError } from '../errors.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import { entryIssueText, parseEntries, type AuthorityEntry, type EntryEnvelope, type EntryIssue, type ParsedEntry } from '../state/parse.js';
 import { describeEntry, entryCodes, entryCredential, entryRuleIds } from './describe.js';
+import { recreations, type Recreation } from '../state/created.js';
 
 /**
  * The authority chain of a request, proposal, step or incident, rebuilt from
@@ -201,16 +202,19 @@ export function traceParsed(parsed: readonly ParsedEntry[], id: string): Trace {
     if (named || overridesChain || proposes) join(e);
   }
   const chain = all.filter((e) => members.has(e.head.seq));
+  // what the gateway ignored (a record created again) is shown, and read for nothing
+  const again = recreations(all.flatMap((e) => (e.entry === null ? [] : [e.entry])));
+  const applied = (list: readonly Placed[]): Placed[] => list.filter((e) => !again.has(e.head.seq));
 
-  const steps = stepsOf(chain);
+  const steps = stepsOf(applied(chain));
   const namedSteps = new Set(chain.map((e) => e.head.subjects['step']).filter((x): x is string => x !== undefined));
   for (const step of [...steps.keys()]) if (!namedSteps.has(step)) steps.delete(step);
-  addContext(all, chain, steps, kind === 'incident' ? id : null, members);
+  addContext(applied(all), chain, steps, kind === 'incident' ? id : null, members);
 
   const held = all.filter((e) => members.has(e.head.seq));
-  const lines = held.map(toLine);
+  const lines = held.map((e) => toLine(e, again.get(e.head.seq)));
   const bundleIds = [...new Set(lines.map((l) => l.bundle_id).filter((b): b is string => b !== null))];
-  return { id, kind, bundle_ids: bundleIds, steps: summarise(held, steps), lines };
+  return { id, kind, bundle_ids: bundleIds, steps: summarise(applied(held), steps), lines };
 }
 
 /** Holds and halts in force over the chain's steps, and the bundle it ran under. */
@@ -290,7 +294,7 @@ function stepsOf(chain: readonly Placed[]): Map<string, StepFacts> {
   return steps;
 }
 
-function toLine({ head, entry, issue }: Placed): TraceLine {
+function toLine({ head, entry, issue }: Placed, recreated: Recreation | undefined): TraceLine {
   const where = { seq: head.seq, at: head.at, type: head.type, actor: head.actor, surface: head.surface, bundle_id: head.bundle_id };
   if (entry === null) {
     return { ...where, step: head.subjects['step'] ?? null, what: `unreadable ${head.type} entry: ${entryIssueText(issue)}`, codes: [], rule_ids: [], credential: null };
@@ -298,7 +302,7 @@ function toLine({ head, entry, issue }: Placed): TraceLine {
   return {
     ...where,
     step: head.subjects['step'] ?? reversedStep(entry),
-    what: describeEntry(entry),
+    what: recreated === undefined ? describeEntry(entry) : `${describeEntry(entry)} (ignored: creates ${recreated.kind} \`${recreated.id}\` again, which #${recreated.first} created)`,
     codes: entryCodes(entry),
     rule_ids: entryRuleIds(entry),
     credential: entryCredential(entry),
