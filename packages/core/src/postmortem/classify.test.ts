@@ -186,29 +186,34 @@ describe('each class from a scenario of its own', () => {
     expect(cited).not.toContain(restart.seq);
   });
 
-  it('traceability-gap: a grant issued twice is named, and the execution is judged by the first, as the gateway applied it', () => {
+  it('traceability-gap: a proposal recorded twice is named, and its executions are judged by the first, as the gateway applied it', () => {
     const { world } = playPermissive();
     const entries = world.machine.entries;
-    const consumed = entries.find((e) => e.type === 'grant.consumed') as LedgerEntry;
-    const issued = entries.find((e) => e.type === 'grant.issued' && e.payload['jti'] === consumed.payload['jti']) as LedgerEntry;
-    // the copy names another step digest: read as the grant, the execution would have run a step it was not issued for
-    const { ledger, again } = recordedTwice(entries, issued, (p) => ({ ...p, digest: 'sha256:another-step' }));
-    const pm = classify(ledger, { policy: GOVERNED, scope: { incident: 'inc-payments-0912' }, golden: [] });
+    const plan = entries.find((e) => e.type === 'proposal.received' && (e.payload['steps'] as { action: string }[]).some((s) => s.action === 'workers.restart_pool')) as LedgerEntry;
+    // the copy says the restart and the clear were metrics queries: read as the proposal, nothing high-risk would have run
+    const { ledger, again } = recordedTwice(entries, plan, (p) => ({ ...p, steps: (p['steps'] as object[]).map((s) => ({ ...s, action: 'metrics.query' })) }));
+    const scope = { incident: 'inc-payments-0912' };
+    const pm = classify(ledger, { policy: GOVERNED, scope, golden: [] });
     const findings = pm.classes.flatMap((c) => c.findings);
     expect(findings.filter((f) => f.rule === 'recreated-entry')).toEqual([
       {
         class: 'traceability-gap',
         rule: 'recreated-entry',
-        summary: `#${again.seq} grant.issued creates grant ${String(issued.payload['jti'])} again, which #${issued.seq} created: the gateway applied the first, and nothing this one records is read`,
-        seqs: [issued.seq, again.seq],
+        summary: `#${again.seq} proposal.received creates proposal ${String(plan.payload['proposal'])} again, which #${plan.seq} created: the gateway applied the first, and nothing this one records is read`,
+        seqs: [plan.seq, again.seq],
         executed: false,
       },
     ]);
     // the same findings as the ledger without the copy, but for it: nothing is built on what the copy says
     const shifted = (seq: number): number => (seq > again.seq ? seq - 1 : seq);
     const others = findings.filter((f) => f.rule !== 'recreated-entry').map((f) => ({ rule: f.rule, seqs: f.seqs.map(shifted) }));
-    const before = classify(entries, { policy: GOVERNED, scope: { incident: 'inc-payments-0912' }, golden: [] });
+    const before = classify(entries, { policy: GOVERNED, scope, golden: [] });
     expect(others).toEqual(before.classes.flatMap((c) => c.findings).map((f) => ({ rule: f.rule, seqs: f.seqs })));
+    expect(others.map((f) => f.rule)).toContain('quorum-short');
+    // outside the scope it is not named: the hour before the copy
+    const earlier = { from: Date.parse(again.at) - 60 * 60_000, to: Date.parse(again.at) - 1 };
+    const elsewhere = classify(ledger, { policy: GOVERNED, scope: earlier, golden: [] });
+    expect(elsewhere.classes.flatMap((c) => c.findings).filter((f) => f.rule === 'recreated-entry')).toEqual([]);
   });
 
   it('traceability-gap: a decision recorded without its surface, and a broken chain reported by the reader', () => {

@@ -323,10 +323,10 @@ export function classify(ledger: readonly LedgerEntry[], options: ClassifyOption
     const seq = p.issue.seq ?? index;
     add('traceability-gap', 'malformed-entry', `#${seq} ${p.issue.type ?? 'entry'} does not match its type at ${entryIssueText(p.issue)}: nothing it records is read`, [seq]);
   });
-  for (const [seq, r] of again) {
-    const e = heads.get(seq);
-    if (e === undefined || !inScope(e)) continue;
-    add('traceability-gap', 'recreated-entry', `#${seq} ${e.type} creates ${r.kind} ${r.id} again, which #${r.first} created: the gateway applied the first, and nothing this one records is read`, [r.first, seq]);
+  for (const e of authority) {
+    const r = again.get(e.seq);
+    if (r === undefined || !inScope(e)) continue;
+    add('traceability-gap', 'recreated-entry', `#${e.seq} ${e.type} creates ${r.kind} ${r.id} again, which #${r.first} created: the gateway applied the first, and nothing this one records is read`, [r.first, e.seq]);
   }
 
   operatorProcess(entries, scoped, executions, inScope, policy, options.reachableWithinMs ?? 30 * 60_000, add, isAgent);
