@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { caller, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, MINUTE, ok, refused, restartOverride, restartStep, World, type OverrideDraft } from '../../../../test/scenario/world.js';
+import { caller, compileBundle, COPILOT, EVIDENCE, EVIDENCE_2, examplePolicy, MINUTE, ok, refused, restartOverride, restartStep, snapshotStep, World, type OverrideDraft } from '../../../../test/scenario/world.js';
 import type { MachineStep } from './machine.js';
 import type { ApprovalResult } from './approve.js';
 import type { ExecutionResult } from './execute.js';
@@ -11,6 +11,7 @@ import { runCommand } from './commands.js';
 import { counterIds } from './machine.js';
 import { uniqueKey } from './entries.js';
 import { rebuildState } from './machine.js';
+import { applyEntry } from './reduce.js';
 import { projectionRows } from './state.js';
 import { canonicalJson } from '../canonical.js';
 
@@ -64,6 +65,21 @@ function expectAlreadyRan(out: MachineStep<unknown>, type: 'grant.rejected' | 'l
 }
 
 describe('a step runs at most once', () => {
+  it('fails closed on a grant whose step the state does not hold: whether the step ran cannot be checked, so it does not run', () => {
+    const w = new World(examplePolicy());
+    ok(w.propose([snapshotStep({ environment: 'dev' })]));
+    const issued = w.machine.entries.find((e) => e.type === 'grant.issued');
+    if (!issued) throw new Error('the snapshot in dev is allowed and granted');
+    // two grants for one step no proposal made, as only a ledger written by hand can hold
+    for (const jti of ['grant-ghost-1', 'grant-ghost-2']) {
+      applyEntry(w.state, { ...issued, seq: w.state.seq + 1, subjects: { ...issued.subjects, grant: jti, step: 'step-ghost' }, payload: { ...issued.payload, jti, step: 'step-ghost' } });
+      const out = consume(w, jti);
+      expect(refused(out).code).toBe('STEP_UNKNOWN');
+      expect(out.entries.map((e) => [e.type, e.payload['code']])).toEqual([['grant.rejected', 'STEP_UNKNOWN']]);
+    }
+    expect(w.machine.entries.filter((e) => e.type === 'grant.consumed')).toEqual([]);
+  });
+
   it('way 1: a lease runs the step while its request is open; the request is voided in the same commit and a later approval cannot grant it', () => {
     const w = new World(examplePolicy());
     const r = openRestart(w);

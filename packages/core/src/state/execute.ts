@@ -141,7 +141,9 @@ export function consumeGrant(state: AuthorityState, policy: CompiledPolicy | nul
   // INVARIANT: a grant is consumed at most once, even across replicas (ADR 002 §3, §5).
   if (grant.status === 'consumed') return refuse('GRANT_USED', 'grant was already used', rules);
   const step = state.steps.get(grant.step);
-  if (step !== undefined && step.executions.length > 0) return refuse('STEP_ALREADY_EXECUTED', 'the step has already run', [...rules, ...executionRules(step)]);
+  // fail closed: without its step, whether the step already ran cannot be known (a grant the ledger was given by hand)
+  if (step === undefined) return refuse('STEP_UNKNOWN', 'the grant names a step the ledger does not hold', rules);
+  if (step.executions.length > 0) return refuse('STEP_ALREADY_EXECUTED', 'the step has already run', [...rules, ...executionRules(step)]);
   if (grant.status === 'expired') return refuse('GRANT_EXPIRED', 'grant has expired', rules);
   if (grant.status === 'revoked') {
     return grant.revoked_reason === 'bundle_change'
@@ -183,7 +185,7 @@ export function consumeGrant(state: AuthorityState, policy: CompiledPolicy | nul
     credential: caller.credential,
     rule_ids: [...rules],
   });
-  if (step !== undefined) retireOtherAuthorities(d, state, step, execution, { grant: grant.jti });
+  retireOtherAuthorities(d, state, step, execution, { grant: grant.jti });
   return { entries: d.list, result: { ok: true, execution } };
 }
 
