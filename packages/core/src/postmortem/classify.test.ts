@@ -191,7 +191,7 @@ describe('each class from a scenario of its own', () => {
     const entries = world.machine.entries;
     const plan = entries.find((e) => e.type === 'proposal.received' && (e.payload['steps'] as { action: string }[]).some((s) => s.action === 'workers.restart_pool')) as LedgerEntry;
     // the copy says the restart and the clear were metrics queries: read as the proposal, nothing high-risk would have run
-    const { ledger, again } = recordedTwice(entries, plan, (p) => ({ ...p, steps: (p['steps'] as object[]).map((s) => ({ ...s, action: 'metrics.query' })) }));
+    const { ledger, again } = recordedTwice(entries, plan, (e) => ({ ...e, payload: { ...e.payload, steps: (e.payload['steps'] as object[]).map((s) => ({ ...s, action: 'metrics.query' })) } }));
     const scope = { incident: 'inc-payments-0912' };
     const pm = classify(ledger, { policy: GOVERNED, scope, golden: [] });
     const findings = pm.classes.flatMap((c) => c.findings);
@@ -199,7 +199,7 @@ describe('each class from a scenario of its own', () => {
       {
         class: 'traceability-gap',
         rule: 'recreated-entry',
-        summary: `#${again.seq} proposal.received creates proposal ${String(plan.payload['proposal'])} again, which #${plan.seq} created: the gateway applied the first, and nothing this one records is read`,
+        summary: `#${again.seq} proposal.received creates proposal \`${String(plan.payload['proposal'])}\` again, which #${plan.seq} created: the gateway applied the first, and nothing this one records is read`,
         seqs: [plan.seq, again.seq],
         executed: false,
       },

@@ -9,7 +9,7 @@ import { ruleKey, type CompiledPolicy, type CompiledRule } from '../policy/compi
 import { parseDuration } from '../policy/duration.js';
 import type { ActionClass } from '../policy/schema.js';
 import type { SignerData } from '../state/entries.js';
-import { recreations } from '../state/created.js';
+import { recreationText, withoutRecreations } from '../state/creation.js';
 import { entryIssueText, parseEntries, type AuthorityEntry, type EntryEnvelope, type ParsedEntry } from '../state/parse.js';
 import { checkParsed } from '../trace/check.js';
 import { traceParsed } from '../trace/trace.js';
@@ -48,7 +48,7 @@ import { CLASS_MEANINGS, FAILURE_CLASSES, type FailureClass } from './taxonomy.j
  *     malformed-entry: an entry does not match its catalog type (state/parse.ts).
  *     Nothing is read from its payload: an execution it may record is not
  *     judged, and the finding says so rather than guessing. recreated-entry:
- *     an entry creates a record an earlier entry created (state/created.ts);
+ *     an entry creates a record an earlier entry created (state/creation.ts);
  *     the gateway ignored it, and so does every analysis here.
  *
  * Stopped attempts (refusals, denials, holds) are not failures: they are
@@ -178,9 +178,8 @@ export function classify(ledger: readonly LedgerEntry[], options: ClassifyOption
   // parsed once, for every analysis below (state/parse.ts); entries outside the catalog are not authority entries
   const parsed = parseEntries(ledger);
   const authority = parsed.flatMap((p) => (p.kind === 'authority' ? [p.entry] : []));
-  // the ledger as the gateway applied it: a record created again is reported below, and read for nothing
-  const again = recreations(authority);
-  const entries = authority.filter((e) => !again.has(e.seq));
+  // a record created again, as the gateway did: reported below, and read for nothing
+  const { applied: entries, recreated } = withoutRecreations(authority);
   /** What each seq's envelope says, where it is readable: the scope is a matter of seq and time. */
   const heads = new Map<number, EntryEnvelope>();
   for (const p of parsed) {
@@ -324,9 +323,9 @@ export function classify(ledger: readonly LedgerEntry[], options: ClassifyOption
     add('traceability-gap', 'malformed-entry', `#${seq} ${p.issue.type ?? 'entry'} does not match its type at ${entryIssueText(p.issue)}: nothing it records is read`, [seq]);
   });
   for (const e of authority) {
-    const r = again.get(e.seq);
-    if (r === undefined || !inScope(e)) continue;
-    add('traceability-gap', 'recreated-entry', `#${e.seq} ${e.type} creates ${r.kind} ${r.id} again, which #${r.first} created: the gateway applied the first, and nothing this one records is read`, [r.first, e.seq]);
+    const copy = recreated.get(e.seq);
+    if (copy === undefined || !inScope(e)) continue;
+    add('traceability-gap', 'recreated-entry', `#${e.seq} ${e.type} ${recreationText(copy)}: the gateway applied the first, and nothing this one records is read`, [copy.first, e.seq]);
   }
 
   operatorProcess(entries, scoped, executions, inScope, policy, options.reachableWithinMs ?? 30 * 60_000, add, isAgent);

@@ -3,7 +3,7 @@ import type { LedgerEntry } from '../ledger/entry.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { budgetStanding, type BudgetStanding } from '../override/budget.js';
 import { formatDuration } from '../policy/duration.js';
-import { recreations } from '../state/created.js';
+import { withoutRecreations } from '../state/creation.js';
 import { entryIssueText, parseEntries, type AuthorityEntry } from '../state/parse.js';
 
 /**
@@ -50,7 +50,7 @@ export interface OverrideReport {
 
 /**
  * Every authority entry of the ledger as the gateway applied it: without an
- * entry that creates a record an earlier one created (state/created.ts), so
+ * entry that creates a record an earlier one created (state/creation.ts), so
  * a lease granted twice counts once. Throws LEDGER_ENTRY_INVALID at the
  * first entry that does not match its type.
  */
@@ -67,8 +67,7 @@ function authorityEntries(entries: readonly LedgerEntry[]): AuthorityEntry[] {
       { seq, type: issue.type, pointer: issue.pointer },
     );
   }
-  const again = recreations(out);
-  return out.filter((e) => !again.has(e.seq));
+  return withoutRecreations(out).applied;
 }
 
 export function median(values: readonly number[]): number | null {

@@ -19,6 +19,8 @@ import {
   World,
 } from '../../../../test/scenario/world.js';
 import { ENTRY_TYPES } from './entries.js';
+import { createdBy, recreations, recreationText, withoutRecreations } from './creation.js';
+import { parseEntries, type AuthorityEntry } from './parse.js';
 import { rebuildState } from './machine.js';
 import { applyEntry } from './reduce.js';
 import { createState, projectionRow, projectionRows, type AuthorityState, type StepRecord } from './state.js';
@@ -348,5 +350,86 @@ describe('applyEntry', () => {
     const entry = decodeEntry(sealEntry({ at, actor: null, surface: null, bundle_id: payload.bundle_id, subjects: {}, type: 'grant.issued', payload }, 0, null).bytes);
     expect(applyEntry(state, entry)).toEqual([{ kind: 'grant', id: 'grant-1' }]);
     expect(state.grants.get('grant-1')).toMatchObject({ step: 'proposal-9.0', proposal: 'proposal-9', digest: payload.digest, target: payload.target, issued_at: at, status: 'issued' });
+  });
+});
+
+describe('what the reducer creates once (creation.ts)', () => {
+  /** Each creating type, the kind it creates and the payload field holding its id. */
+  const KINDS = {
+    'release.proposed': ['release', 'release'],
+    'passkey.registered': ['passkey', 'credential_id'],
+    'proposal.received': ['proposal', 'proposal'],
+    'request.opened': ['request', 'request'],
+    'grant.issued': ['grant', 'jti'],
+    'step.executed': ['execution', 'execution'],
+    'hold.opened': ['hold', 'hold'],
+    'override.requested': ['override', 'override'],
+    'override.granted': ['lease', 'lease'],
+    'rollback.registered': ['artifact', 'artifact'],
+    'halt.issued': ['halt', 'halt'],
+  } as const;
+  type CreatingType = keyof typeof KINDS;
+  const creates = (type: string): type is CreatingType => Object.hasOwn(KINDS, type);
+  /** Payload fields that name a record: a copy keeps them, so a write it made to the record it names would show. */
+  const NAMES = new Set(['release', 'credential_id', 'proposal', 'request', 'jti', 'grant', 'execution', 'step', 'hold', 'override', 'lease', 'artifact', 'reverses_step', 'halt']);
+  const authority = (entries: readonly LedgerEntry[]): AuthorityEntry[] => parseEntries(entries).flatMap((p) => (p.kind === 'authority' ? [p.entry] : []));
+
+  it('names the record each creating entry makes, by its own id, and nothing for any other type', () => {
+    const seen = new Map<string, string | null>();
+    for (const e of authority(busyWorld().machine.entries)) {
+      const made = createdBy(e);
+      seen.set(e.type, made?.kind ?? null);
+      expect(made, e.type).toEqual(creates(e.type) ? { kind: KINDS[e.type][0], id: e.payload[KINDS[e.type][1] as keyof typeof e.payload] } : null);
+    }
+    // every type of the catalog was seen, so the ones not listed create nothing to skip
+    expect([...seen.keys()].sort()).toEqual([...ENTRY_TYPES].sort());
+  });
+
+  it('is what the reducer ignores whole: a copy, later, its content changed but not what it names, moves no row and no index', () => {
+    const entries = busyWorld().machine.entries;
+    let checked = 0;
+    for (const [i, entry] of entries.entries()) {
+      if (!creates(entry.type)) continue;
+      const state = rebuildState(entries.slice(0, i + 1));
+      const before = rows(state);
+      const index = structuredClone(state.index);
+      const payload = Object.fromEntries(Object.entries(entry.payload).map(([k, v]) => [k, !NAMES.has(k) && typeof v === 'string' ? `${v}-copy` : v]));
+      applyEntry(state, { ...entry, seq: entries.length + i, at: new Date(Date.parse(entry.at) + 60 * 60_000).toISOString(), actor: 'hand-made', payload });
+      expect(rows(state), `${entry.type} #${entry.seq}`).toEqual(before);
+      expect(state.index, `${entry.type} #${entry.seq}`).toEqual(index);
+      checked += 1;
+    }
+    expect(checked).toBeGreaterThanOrEqual(Object.keys(KINDS).length);
+  });
+
+  it('lists a later creation by kind and id with the seq of the first; an execution another entry started counts, and that entry is never listed', () => {
+    const parsed = authority(busyWorld().machine.entries);
+    const grant = parsed.find((e) => e.type === 'grant.issued');
+    const lease = parsed.find((e) => e.type === 'override.granted');
+    const consumed = parsed.find((e) => e.type === 'grant.consumed');
+    const direct = parsed.find((e) => e.type === 'step.executed');
+    if (grant?.type !== 'grant.issued' || lease?.type !== 'override.granted' || consumed?.type !== 'grant.consumed' || direct?.type !== 'step.executed') {
+      throw new Error('the busy world issues, grants, consumes and runs in one call');
+    }
+    expect(recreations(parsed).size).toBe(0);
+    const n = parsed.length;
+    const copies: AuthorityEntry[] = [
+      { ...grant, seq: n },
+      // a lease under the grant's id is another record
+      { ...lease, seq: n + 1, payload: { ...lease.payload, lease: grant.payload.jti } },
+      { ...grant, seq: n + 2 },
+      // the consumption again is applied in part by the reducer: never skipped
+      { ...consumed, seq: n + 3 },
+      // a one-call run under the execution the consumption started is ignored whole
+      { ...direct, seq: n + 4, payload: { ...direct.payload, execution: consumed.payload.execution } },
+    ];
+    const recreated = withoutRecreations([...parsed, ...copies]);
+    expect([...recreated.recreated]).toEqual([
+      [n, { kind: 'grant', id: grant.payload.jti, first: grant.seq }],
+      [n + 2, { kind: 'grant', id: grant.payload.jti, first: grant.seq }],
+      [n + 4, { kind: 'execution', id: consumed.payload.execution, first: consumed.seq }],
+    ]);
+    expect(recreated.applied.map((e) => e.seq)).toEqual([...parsed.map((e) => e.seq), n + 1, n + 3]);
+    expect(recreationText({ kind: 'grant', id: 'grant-7', first: 41 })).toBe('creates grant `grant-7` again, which #41 created');
   });
 });

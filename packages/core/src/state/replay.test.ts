@@ -17,11 +17,9 @@ import {
   restartStep,
   snapshotStep,
   PASSING_GOLDEN,
-  SAMPLE_PASSKEY,
   World,
 } from '../../../../test/scenario/world.js';
 import type { ExecutionResult } from './execute.js';
-import type { PasskeyResult } from './passkey.js';
 import type { HaltResult } from './halt.js';
 import type { HoldResult } from './hold.js';
 import { rebuildState } from './machine.js';
@@ -30,8 +28,6 @@ import { applyEntries, applyEntry } from './reduce.js';
 import { storedPolicy, type ProposeReleaseResult } from './release.js';
 import type { RegisterRollbackResult, RunRollbackResult } from './rollback.js';
 import { createState, projectionRows, type AuthorityState } from './state.js';
-import { createdBy, recreations } from './created.js';
-import { parseEntries } from './parse.js';
 
 /**
  * The reducer is what the ledger means (ADR 002 §2). Its laws, over a ledger
@@ -413,78 +409,5 @@ describe('the latest success of a step on a target', () => {
     // 25 minutes after the real latest success: within its 30 minutes
     w.now = t + 25 * MINUTE;
     expect(ok(w.propose([clearStep({ environment: 'dev' })])).steps[0]?.effect).toBe('allow');
-  });
-});
-
-describe('what the reducer creates once (created.ts)', () => {
-  /** The tour, and a passkey registered after it: every entry type that creates a record once. */
-  const creating = (): readonly LedgerEntry[] => {
-    const { w } = tour();
-    ok(w.run<PasskeyResult>({ kind: 'passkey_register', caller: LENA, passkey: SAMPLE_PASSKEY, identity: null }));
-    return w.machine.entries;
-  };
-
-  const KINDS = {
-    'release.proposed': ['release', 'release'],
-    'passkey.registered': ['passkey', 'credential_id'],
-    'proposal.received': ['proposal', 'proposal'],
-    'request.opened': ['request', 'request'],
-    'grant.issued': ['grant', 'jti'],
-    'hold.opened': ['hold', 'hold'],
-    'override.requested': ['override', 'override'],
-    'override.granted': ['lease', 'lease'],
-    'rollback.registered': ['artifact', 'artifact'],
-    'halt.issued': ['halt', 'halt'],
-  } as const;
-
-  it('names the record each creating entry of the tour makes, by its own id, and nothing for the other types', () => {
-    const entries = creating();
-    const seen = new Map<string, string | null>();
-    for (const p of parseEntries(entries)) {
-      if (p.kind !== 'authority') continue;
-      const made = createdBy(p.entry);
-      seen.set(p.entry.type, made?.kind ?? null);
-      const known = (KINDS as Record<string, readonly [string, string]>)[p.entry.type];
-      expect(made, p.entry.type).toEqual(known === undefined ? null : { kind: known[0], id: p.entry.payload[known[1] as keyof typeof p.entry.payload] });
-    }
-    expect(Object.fromEntries([...seen].filter(([, kind]) => kind !== null))).toEqual(Object.fromEntries(Object.entries(KINDS).map(([type, [kind]]) => [type, kind])));
-  });
-
-  it('the reducer ignores each of them whole once its record exists, whatever else the copy says', () => {
-    const entries = creating();
-    let checked = 0;
-    for (const [i, entry] of entries.entries()) {
-      if (!Object.hasOwn(KINDS, entry.type)) continue;
-      const idField = KINDS[entry.type as keyof typeof KINDS][1];
-      const state = rebuildState(entries.slice(0, i + 1));
-      const before = rows(state);
-      // every other top-level text of the payload changed: nothing of the copy may reach a record
-      const payload = Object.fromEntries(Object.entries(entry.payload).map(([k, v]) => [k, k !== idField && typeof v === 'string' ? `${v}-copy` : v]));
-      applyEntry(state, { ...entry, seq: entries.length + i, at: new Date(Date.parse(entry.at) + 60 * MINUTE).toISOString(), actor: 'hand-made', payload });
-      expect(rows(state), `${entry.type} #${entry.seq}`).toEqual(before);
-      checked += 1;
-    }
-    expect(checked).toBeGreaterThanOrEqual(Object.keys(KINDS).length);
-  });
-
-  it('lists a later entry as a re-creation by kind and id, with the seq of the first, and a shared id of another kind as none', () => {
-    const { entries } = tour().w.machine;
-    const parsed = parseEntries(entries).flatMap((p) => (p.kind === 'authority' ? [p.entry] : []));
-    const grant = parsed.find((e) => e.type === 'grant.issued');
-    const lease = parsed.find((e) => e.type === 'override.granted');
-    if (grant?.type !== 'grant.issued' || lease?.type !== 'override.granted') throw new Error('the tour issues grants and leases');
-    const jti = grant.payload.jti;
-    const n = entries.length;
-    const copies = [
-      { ...grant, seq: n },
-      // a lease under the grant's id is another record
-      { ...lease, seq: n + 1, payload: { ...lease.payload, lease: jti } },
-      { ...grant, seq: n + 2 },
-    ];
-    expect([...recreations([...parsed, ...copies])]).toEqual([
-      [n, { kind: 'grant', id: jti, first: grant.seq }],
-      [n + 2, { kind: 'grant', id: jti, first: grant.seq }],
-    ]);
-    expect(recreations(parsed).size).toBe(0);
   });
 });

@@ -4,7 +4,7 @@ import { entryIssueText, parseEntries, type AuthorityEntry, type ParsedEntry } f
 import { citedRuleIds } from './describe.js';
 import { verifyPasskeyAssertion, verifyPasskeySignature, type PasskeyKey } from '../approval/passkey.js';
 import { overridePasskeyChallenge } from '../override/evidence.js';
-import { recreations } from '../state/created.js';
+import { recreations, recreationText } from '../state/creation.js';
 
 /**
  * The trace contract check (`countersign trace --check`): every field the
@@ -32,7 +32,7 @@ export interface TraceProblem {
    * `signature` for a passkey approval, or a passkey override signature the
    * gateway recorded as verified, whose signature does not verify against the
    * passkey the ledger had registered to its signer at that point. An entry
-   * that creates a record an earlier entry created (state/created.ts) is an
+   * that creates a record an earlier entry created (state/creation.ts) is an
    * `entry` problem too: the gateway applies the first and ignores it.
    */
   readonly field: TraceField | 'authority' | 'entry' | 'signature';
@@ -112,7 +112,7 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
   /** Passkeys as registered so far, and revoked: what a passkey approval is checked against, offline. */
   const passkeys = new Map<string, { key: PasskeyKey; revoked: boolean }>();
   for (const p of parsed) if (p.kind === 'authority' && p.entry.type === 'execution.outcome') outcomes.add(p.entry.payload.execution);
-  const again = recreations(parsed.flatMap((p) => (p.kind === 'authority' ? [p.entry] : [])));
+  const recreated = recreations(parsed.flatMap((p) => (p.kind === 'authority' ? [p.entry] : [])));
   let bootstrapped = false;
 
   for (const [index, p] of parsed.entries()) {
@@ -124,10 +124,10 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
     }
     const e = p.entry;
     const problem = (field: TraceProblem['field'], message: string): void => report(e.seq, e.type, field, message);
-    const recreated = again.get(e.seq);
-    if (recreated !== undefined) {
+    const copy = recreated.get(e.seq);
+    if (copy !== undefined) {
       // checked as the gateway applied the ledger: nothing of this entry is read
-      problem('entry', `creates ${recreated.kind} \`${recreated.id}\` again, which #${recreated.first} created: the gateway applied the first and ignored this one`);
+      problem('entry', `${recreationText(copy)}: the gateway applied the first and ignored this one`);
       continue;
     }
     const bootstrap = e.type === 'bundle.activated' && !bootstrapped && e.payload.previous_bundle_id === null;

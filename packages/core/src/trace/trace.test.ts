@@ -120,13 +120,19 @@ describe('checkTraceContract', () => {
 });
 
 describe('a record created twice', () => {
-  /** request-1's grant recorded again before it is consumed, for another step digest and a later expiry. */
+  /** request-1's grant recorded again before it is consumed, naming request-2's step, its digest and a later expiry. */
   const grantedTwice = () => {
     const { entries } = governed();
     const issued = buildTrace(entries, 'request-1').lines.find((l) => l.type === 'grant.issued');
     const first = issued === undefined ? undefined : entries[issued.seq];
     if (!first) throw new Error('request-1 is granted');
-    const { ledger, again } = recordedTwice(entries, first, (p) => ({ ...p, digest: 'sha256:another-step', expires_at: '2099-01-01T00:00:00.000Z' }));
+    const other = entries.find((e) => e.type === 'request.opened' && e.payload['request'] === 'request-2');
+    if (!other) throw new Error('the governed incident opens request-2');
+    const { ledger, again } = recordedTwice(entries, first, (e) => ({
+      ...e,
+      subjects: { ...e.subjects, ...other.subjects },
+      payload: { ...e.payload, step: other.payload['step'] as string, digest: other.payload['digest'] as string, expires_at: '2099-01-01T00:00:00.000Z' },
+    }));
     return { first, again, ledger, jti: String(first.payload['jti']) };
   };
 
@@ -142,12 +148,26 @@ describe('a record created twice', () => {
     ]);
   });
 
-  it('shows the second copy in the chain, marked as ignored, and lists the grant once', () => {
+  it('shows the second copy in the chain, marked as ignored, and lists the grant once; what the copy names joins nothing', () => {
     const { first, again, ledger, jti } = grantedTwice();
     const trace = buildTrace(ledger, 'request-1');
+    // the same chain as without the copy, the copy's line added: request-2 and its step stay out
+    const shifted = (seq: number): number => (seq > again.seq ? seq - 1 : seq);
+    const without = buildTrace(governed().entries, 'request-1');
+    expect(trace.lines.filter((l) => l.seq !== again.seq).map((l) => shifted(l.seq))).toEqual(without.lines.map((l) => l.seq));
+    expect(trace.lines.map((l) => l.seq)).toContain(again.seq);
     expect(trace.lines.find((l) => l.seq === again.seq)?.what).toMatch(new RegExp(`\\(ignored: creates grant \`${jti}\` again, which #${first.seq} created\\)$`));
     expect(trace.lines.find((l) => l.seq === first.seq)?.what).not.toContain('ignored');
     expect(trace.steps[0]?.grants).toEqual([jti]);
+  });
+  it('does not pull a proposal copy into a chain by the steps its payload lists', () => {
+    const { entries } = governed();
+    const proposal = entries.find((e) => e.type === 'proposal.received' && e.payload['proposal'] === 'proposal-6');
+    const chained = buildTrace(entries, 'request-1').steps[0]?.step;
+    if (!proposal || chained === undefined) throw new Error('the governed incident proposes proposal-6 and chains request-1 to a step');
+    // proposal-6 again, claiming request-1's step: the gateway ignored it, so the chain reads nothing of it
+    const { ledger, again } = recordedTwice(entries, proposal, (e) => ({ ...e, payload: { ...e.payload, steps: (e.payload['steps'] as object[]).map((st) => ({ ...st, step: chained })) } }));
+    expect(buildTrace(ledger, 'request-1').lines.map((l) => l.seq)).not.toContain(again.seq);
   });
 });
 

@@ -2,7 +2,7 @@ import { CountersignError } from '../errors.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import { entryIssueText, parseEntries, type AuthorityEntry, type EntryEnvelope, type EntryIssue, type ParsedEntry } from '../state/parse.js';
 import { describeEntry, entryCodes, entryCredential, entryRuleIds } from './describe.js';
-import { recreations, type Recreation } from '../state/created.js';
+import { recreations, recreationText, type Recreation } from '../state/creation.js';
 
 /**
  * The authority chain of a request, proposal, step or incident, rebuilt from
@@ -168,6 +168,9 @@ export function buildTrace(entries: readonly LedgerEntry[], id: string): Trace {
 /** `buildTrace` over entries already parsed (the postmortem parses once for all its analyses). */
 export function traceParsed(parsed: readonly ParsedEntry[], id: string): Trace {
   const all = place(parsed);
+  // an entry the gateway ignored (a record created again) is shown where it is named, and read for nothing
+  const recreated = recreations(all.flatMap((e) => (e.entry === null ? [] : [e.entry])));
+  const applied = (list: readonly Placed[]): Placed[] => list.filter((e) => !recreated.has(e.head.seq));
   const kind = kindIn(all, id);
   if (kind === null) throw new CountersignError('TRACE_NOT_FOUND', `no ledger entry names \`${id}\``);
 
@@ -186,6 +189,7 @@ export function traceParsed(parsed: readonly ParsedEntry[], id: string): Trace {
   const members = new Set<number>();
   const join = ({ head, entry }: Placed): void => {
     members.add(head.seq);
+    if (recreated.has(head.seq)) return;
     for (const [key, value] of Object.entries(head.subjects)) if (spreads(key)) ids.add(value);
     if (entry === null) return;
     for (const v of payloadIds(entry)) ids.add(v);
@@ -195,24 +199,21 @@ export function traceParsed(parsed: readonly ParsedEntry[], id: string): Trace {
 
   for (const e of all) {
     const named = Object.entries(e.head.subjects).some(([key, value]) => ids.has(value) && (spreads(key) || key === kind));
-    const t = e.entry;
+    const t = recreated.has(e.head.seq) ? null : e.entry;
     const overridesChain = t?.type === 'override.requested' && t.payload.step_digests.some((d) => digests.has(d));
     // the proposal of a step in the chain: who asked, for whom, through which surface
     const proposes = t?.type === 'proposal.received' && t.payload.steps.some((s) => ids.has(s.step));
     if (named || overridesChain || proposes) join(e);
   }
-  const chain = all.filter((e) => members.has(e.head.seq));
-  // what the gateway ignored (a record created again) is shown, and read for nothing
-  const again = recreations(all.flatMap((e) => (e.entry === null ? [] : [e.entry])));
-  const applied = (list: readonly Placed[]): Placed[] => list.filter((e) => !again.has(e.head.seq));
+  const chain = applied(all.filter((e) => members.has(e.head.seq)));
 
-  const steps = stepsOf(applied(chain));
+  const steps = stepsOf(chain);
   const namedSteps = new Set(chain.map((e) => e.head.subjects['step']).filter((x): x is string => x !== undefined));
   for (const step of [...steps.keys()]) if (!namedSteps.has(step)) steps.delete(step);
   addContext(applied(all), chain, steps, kind === 'incident' ? id : null, members);
 
   const held = all.filter((e) => members.has(e.head.seq));
-  const lines = held.map((e) => toLine(e, again.get(e.head.seq)));
+  const lines = held.map((e) => toLine(e, recreated.get(e.head.seq)));
   const bundleIds = [...new Set(lines.map((l) => l.bundle_id).filter((b): b is string => b !== null))];
   return { id, kind, bundle_ids: bundleIds, steps: summarise(applied(held), steps), lines };
 }
@@ -294,7 +295,7 @@ function stepsOf(chain: readonly Placed[]): Map<string, StepFacts> {
   return steps;
 }
 
-function toLine({ head, entry, issue }: Placed, recreated: Recreation | undefined): TraceLine {
+function toLine({ head, entry, issue }: Placed, copy: Recreation | undefined): TraceLine {
   const where = { seq: head.seq, at: head.at, type: head.type, actor: head.actor, surface: head.surface, bundle_id: head.bundle_id };
   if (entry === null) {
     return { ...where, step: head.subjects['step'] ?? null, what: `unreadable ${head.type} entry: ${entryIssueText(issue)}`, codes: [], rule_ids: [], credential: null };
@@ -302,7 +303,7 @@ function toLine({ head, entry, issue }: Placed, recreated: Recreation | undefine
   return {
     ...where,
     step: head.subjects['step'] ?? reversedStep(entry),
-    what: recreated === undefined ? describeEntry(entry) : `${describeEntry(entry)} (ignored: creates ${recreated.kind} \`${recreated.id}\` again, which #${recreated.first} created)`,
+    what: copy === undefined ? describeEntry(entry) : `${describeEntry(entry)} (ignored: ${recreationText(copy)})`,
     codes: entryCodes(entry),
     rule_ids: entryRuleIds(entry),
     credential: entryCredential(entry),

@@ -76,9 +76,9 @@ Prints the execution id (report the outcome with \`countersign outcome\`) and
 the grant's claims.
 
 Exit status: 0 only when the grant was consumed: run the step then, and only
-then. 1 when the gateway refused it (GRANT_USED, GRANT_EXPIRED,
-GRANT_REVOKED, HOLD_ACTIVE, HALT_ACTIVE, BUNDLE_CHANGED, DIGEST_MISMATCH,
-PREREQUISITE_MISSING on stderr).
+then. 1 when the gateway refused it (GRANT_USED, STEP_ALREADY_EXECUTED,
+GRANT_EXPIRED, GRANT_REVOKED, HOLD_ACTIVE, HALT_ACTIVE, BUNDLE_CHANGED,
+DIGEST_MISMATCH, PREREQUISITE_MISSING, STEP_UNKNOWN on stderr).
 ${EXIT_CODES_HELP}
 
 Examples:
