@@ -407,9 +407,11 @@ describe('what the reducer creates once (creation.ts)', () => {
     const grant = parsed.find((e) => e.type === 'grant.issued');
     const lease = parsed.find((e) => e.type === 'override.granted');
     const consumed = parsed.find((e) => e.type === 'grant.consumed');
+    const used = parsed.find((e) => e.type === 'lease.used');
+    const rolledBack = parsed.find((e) => e.type === 'rollback.executed');
     const direct = parsed.find((e) => e.type === 'step.executed');
-    if (grant?.type !== 'grant.issued' || lease?.type !== 'override.granted' || consumed?.type !== 'grant.consumed' || direct?.type !== 'step.executed') {
-      throw new Error('the busy world issues, grants, consumes and runs in one call');
+    if (grant?.type !== 'grant.issued' || lease?.type !== 'override.granted' || consumed?.type !== 'grant.consumed' || used?.type !== 'lease.used' || rolledBack?.type !== 'rollback.executed' || direct?.type !== 'step.executed') {
+      throw new Error('the busy world issues, grants, consumes, uses a lease, rolls back and runs in one call');
     }
     expect(recreations(parsed).size).toBe(0);
     const n = parsed.length;
@@ -420,14 +422,18 @@ describe('what the reducer creates once (creation.ts)', () => {
       { ...grant, seq: n + 2 },
       // the consumption again is applied in part by the reducer: never skipped
       { ...consumed, seq: n + 3 },
-      // a one-call run under the execution the consumption started is ignored whole
+      // a one-call run under the execution the consumption started is ignored whole; so under a lease's or a rollback's
       { ...direct, seq: n + 4, payload: { ...direct.payload, execution: consumed.payload.execution } },
+      { ...direct, seq: n + 5, payload: { ...direct.payload, execution: used.payload.execution } },
+      { ...direct, seq: n + 6, payload: { ...direct.payload, execution: rolledBack.payload.execution } },
     ];
     const recreated = withoutRecreations([...parsed, ...copies]);
     expect([...recreated.recreated]).toEqual([
       [n, { kind: 'grant', id: grant.payload.jti, first: grant.seq }],
       [n + 2, { kind: 'grant', id: grant.payload.jti, first: grant.seq }],
       [n + 4, { kind: 'execution', id: consumed.payload.execution, first: consumed.seq }],
+      [n + 5, { kind: 'execution', id: used.payload.execution, first: used.seq }],
+      [n + 6, { kind: 'execution', id: rolledBack.payload.execution, first: rolledBack.seq }],
     ]);
     expect(recreated.applied.map((e) => e.seq)).toEqual([...parsed.map((e) => e.seq), n + 1, n + 3]);
     expect(recreationText({ kind: 'grant', id: 'grant-7', first: 41 })).toBe('creates grant `grant-7` again, which #41 created');

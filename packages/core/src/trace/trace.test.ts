@@ -160,6 +160,15 @@ describe('a record created twice', () => {
     expect(trace.lines.find((l) => l.seq === first.seq)?.what).not.toContain('ignored');
     expect(trace.steps[0]?.grants).toEqual([jti]);
   });
+  it('lists a grant issued twice under the same step once, from the first', () => {
+    const { entries } = governed();
+    const issued = buildTrace(entries, 'request-1').lines.find((l) => l.type === 'grant.issued');
+    const first = issued === undefined ? undefined : entries[issued.seq];
+    if (!first) throw new Error('request-1 is granted');
+    const { ledger } = recordedTwice(entries, first, (e) => ({ ...e, payload: { ...e.payload, expires_at: '2099-01-01T00:00:00.000Z' } }));
+    expect(buildTrace(ledger, 'request-1').steps[0]?.grants).toEqual([String(first.payload['jti'])]);
+  });
+
   it('does not pull a proposal copy into a chain by the steps its payload lists', () => {
     const { entries } = governed();
     const proposal = entries.find((e) => e.type === 'proposal.received' && e.payload['proposal'] === 'proposal-6');
