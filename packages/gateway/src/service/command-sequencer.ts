@@ -397,8 +397,10 @@ export class CommandSequencer {
     const caught: SealedEntry[] = [];
     const caughtLeaves: Uint8Array[] = [];
     const build = (caughtUp: readonly SealedEntry[], head: LedgerHead): AppendPlan => {
-      caughtLeaves.push(...this.#catchUp(caughtUp, head));
-      caught.push(...caughtUp);
+      // appended one by one: a spread passes every item as an argument, and a commit of a
+      // bundle activation (three entries a live grant) overflows the stack of a call
+      appendAll(caughtLeaves, this.#catchUp(caughtUp, head));
+      appendAll(caught, caughtUp);
       const drafts: EntryDraft[] = [];
       const uniqueKeys: (string | null)[] = [];
       const touched = new Map<string, ProjectionRef>();
@@ -420,8 +422,8 @@ export class CommandSequencer {
           prevHash = sealed.hash;
         }
         this.#lastHash = prevHash;
-        drafts.push(...outcome.drafts);
-        uniqueKeys.push(...outcome.drafts.map((draft) => uniqueKey(draft)));
+        appendAll(drafts, outcome.drafts);
+        for (const draft of outcome.drafts) uniqueKeys.push(uniqueKey(draft));
         settlements[index] = { ok: true, committed: { result: outcome.result, entries } };
       });
       const projections = projectionWrites(this.#state, touched.values());
@@ -579,4 +581,9 @@ function verifiedLeaf(sealed: SealedEntry): Uint8Array {
     throw new GatewayError('STORE_CORRUPT', `the stored hash of entry ${sealed.seq} is not the leaf hash of its bytes`, { seq: sealed.seq });
   }
   return leaf;
+}
+
+/** `target.push(...items)` for any length: a spread of a hundred thousand items or so overflows the call stack. */
+function appendAll<T>(target: T[], items: readonly T[]): void {
+  for (const item of items) target.push(item);
 }
