@@ -37,7 +37,8 @@ export function formatTrace(report: TraceReport): string {
     for (const s of report.steps) out.push(...stepText(s));
   }
   out.push('', 'timeline');
-  const width = Math.max(...report.lines.map((l) => who(l).length), 0);
+  // a reduce, not a spread: a chain of a hundred thousand lines or so would overflow the call's arguments
+  const width = report.lines.reduce((widest, l) => Math.max(widest, who(l).length), 0);
   // Rule ids repeat along a step's chain; print them when they change.
   const shown = new Map<string, string>();
   for (const line of report.lines) {

@@ -119,6 +119,18 @@ describe('checkTraceContract', () => {
   });
 });
 
+describe('formatTrace on a long chain', () => {
+  it('prints a chain of 200,000 lines (an activation revokes one grant a line), aligned to its widest caller', () => {
+    const line = (seq: number, actor: string) => ({ seq, at: '2025-06-01T09:12:00.000Z', type: 'grant.revoked', actor, surface: 'signed-cli', bundle_id: 'b', step: null, what: 'revoked', codes: [], rule_ids: [], credential: null });
+    const lines = Array.from({ length: 200_000 }, (_, seq) => line(seq, seq === 7 ? 'a-much-longer-actor' : 'sam'));
+    const text = formatTrace({ id: 'incident-1', kind: 'incident', bundle_ids: ['b'], steps: [], lines });
+    const timeline = text.split('\n').filter((l) => l.includes(' revoked'));
+    expect(timeline).toHaveLength(200_000);
+    // every caller padded to the widest one, wherever it sits in the chain
+    expect(timeline[100_000]).toContain(`${'sam@signed-cli'.padEnd('a-much-longer-actor@signed-cli'.length)}  revoked`);
+  });
+});
+
 describe('a record created twice', () => {
   /** request-1's grant recorded again before it is consumed, naming request-2's step, its digest and a later expiry. */
   const grantedTwice = () => {

@@ -42,7 +42,7 @@ export function fields(rows: readonly (readonly [string, unknown])[]): string {
 /** Columns padded to their widest cell. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const cells = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
+  const widths = header.map((_, i) => cells.reduce((widest, row) => Math.max(widest, (row[i] ?? '').length), 0));
   return cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
