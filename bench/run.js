@@ -15,6 +15,7 @@ const PARTS = {
   replicas: 'replicas.js',
   mcp: 'mcp.js',
   lookups: 'lookups.js',
+  activation: 'activation.js',
 };
 
 const requested = process.argv.slice(2);
