@@ -570,6 +570,22 @@ describe('rollback, halt and bundles through the gateway', () => {
 });
 
 describe('governed release through the gateway (issue 13)', () => {
+  it('signs no grant token for an activation: the grants it issues again go to their agents through status', async () => {
+    const b = await bench();
+    const before = await b.ok(() => b.propose([inspectStep()]));
+    const old = before.steps[0]?.grant?.jti;
+    expect(old).toBeDefined();
+    const activated = await b.activate(compileBundle({ ...b.gateway.policy!.bundle, description: 'the same rules again' }));
+    const jti = activated.redecided[0]?.grant?.jti;
+    expect(activated.revoked_grants).toEqual([old]);
+    expect(jti).toBeDefined();
+    expect(jti).not.toBe(old);
+    // no signature spent on a grant the signer's answer does not show
+    expect(activated.tokens).toEqual({});
+    // the grant is live under the bundle now in force: the status routes sign its token when the agent asks
+    expect(b.gateway.state.grants.get(jti ?? '')).toMatchObject({ status: 'issued', bundle_id: b.gateway.bundleId });
+  });
+
   it('refuses a candidate without golden cases where the release rules require them: RELEASE_GOLDEN_MISSING', async () => {
     const example = examplePolicy().bundle;
     const strict = compileBundle({ ...example, release: { approval: { quorum: [{ roles: ['finance-delegate', 'sre'], count: 2 }], surfaces: ['signed-cli'], attestation: 'key' }, golden: { required: true, min_coverage_percent: 50 } } });

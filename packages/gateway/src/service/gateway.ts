@@ -221,7 +221,7 @@ export class Gateway {
     if (active === null) {
       if (compiled === null && !requireBundle) return gateway;
       if (compiled === null) throw new GatewayError('USAGE', 'the ledger is empty: give its first policy bundle (`--policy FILE`)');
-      const result = await gateway.#run<ActivateBundleResult>({ kind: 'bundle_activate', caller: null, policy: compiled }, compiled);
+      const result = await gateway.#run<ActivateBundleResult>({ kind: 'bundle_activate', caller: null, policy: compiled }, { activates: compiled, signTokens: false });
       if (!result.ok) throw new GatewayError('STORE_CONFLICT', `bundle \`${compiled.bundleId}\` could not be activated: ${result.code}`);
     } else if (compiled !== null && compiled.bundleId !== active) {
       await sequencer.close();
@@ -367,7 +367,7 @@ export class Gateway {
    */
   async activateBundle(caller: Caller, policy: PolicyInput): Promise<GatewayResult<ActivateBundleResult>> {
     const compiled = compilePolicy(policy.bundle, policy.bundleId);
-    return this.#run({ kind: 'bundle_activate', caller, policy: compiled });
+    return this.#run({ kind: 'bundle_activate', caller, policy: compiled }, { signTokens: false });
   }
 
   /**
@@ -394,7 +394,8 @@ export class Gateway {
     if (input.attestation.kind === 'passkey') throw new GatewayError('USAGE', 'a release is signed with a roster key (`countersign policy approve`), not a passkey');
     // a console session's click is gateway attestation, which a key-only release quorum refuses
     const { attestation, verified } = this.#attest(caller, statement, input.attestation);
-    return this.#run({ kind: 'release_approve', caller, statement, attestation, signature_verified: verified });
+    // the quorum's signature may activate: the grants it issues again go to their agents through status, not to the signer
+    return this.#run({ kind: 'release_approve', caller, statement, attestation, signature_verified: verified }, { signTokens: false });
   }
 
   /** Close approval requests whose window has passed; for the server's timer. */
@@ -498,10 +499,16 @@ export class Gateway {
     return roster;
   }
 
-  async #run<R extends Success>(command: Command, activates?: CompiledPolicy): Promise<GatewayResult<R>> {
+  /**
+   * `signTokens: false` for a command whose answer shows no grant token: an
+   * activation issues one grant a step it decides again, tens of thousands
+   * on a busy gateway, and signing them would only delay the answer.
+   */
+  async #run<R extends Success>(command: Command, options: { readonly activates?: CompiledPolicy; readonly signTokens?: boolean } = {}): Promise<GatewayResult<R>> {
     const evaluate: Evaluate = (state, policy, ctx) => runCommand(state, policy, command, ctx);
+    const { activates } = options;
     const committed = await this.#sequencer.submit(activates === undefined ? { evaluate } : { evaluate, activates });
-    return this.#withTokens<R>(committed);
+    return this.#withTokens<R>(committed, options.signTokens ?? true);
   }
 
   /**
@@ -637,12 +644,12 @@ export class Gateway {
     return refusal;
   }
 
-  /** Sign the grants a command issued, only now that they are durable. */
-  async #withTokens<R extends Success>(committed: Committed): Promise<GatewayResult<R>> {
+  /** Sign the grants a command issued, only now that they are durable (none when `sign` is false). */
+  async #withTokens<R extends Success>(committed: Committed, sign: boolean): Promise<GatewayResult<R>> {
     const result = committed.result as R | Refusal;
     if (!(result as { ok: boolean }).ok) return result as Refusal;
     const tokens: Record<string, string> = {};
-    for (const entry of committed.entries) {
+    for (const entry of sign ? committed.entries : []) {
       if (entry.type !== 'grant.issued') continue;
       const grant = entry.payload as unknown as IssuedGrant;
       tokens[grant.jti] = await signGrantToken(grantTokenClaims(grant), this.#key, this.keyId);
