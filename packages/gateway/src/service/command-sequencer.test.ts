@@ -12,7 +12,8 @@ import { randomIds } from './ids.js';
  * bundle activation writes three for every live grant, 150,002 with 50,000
  * of them, and such a commit once failed with "Maximum call stack size
  * exceeded" (answered 500, nothing written). The writer that builds the
- * commit takes it whole, and another writer on the ledger goes on after it.
+ * commit takes it whole, and another writer that catches up with it under
+ * the write lock (as a replica does before its own append) takes it whole.
  */
 
 const ENTRIES = 200_000;
@@ -30,22 +31,26 @@ describe('a command that writes a very large commit', () => {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
-  it(`commits ${ENTRIES.toLocaleString('en')} entries from one command, and a second writer on the ledger appends after them`, async () => {
+  it(`commits ${ENTRIES.toLocaleString('en')} entries from one command, and a second writer catches up with them under the lock, then appends`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'countersign-sequencer-'));
     dirs.push(dir);
     const path = join(dir, 'ledger.db');
     const options = { clock: () => Date.parse('2025-01-01T00:00:00.000Z'), ids: randomIds(), policies: [] };
     const storeA = SqliteLedgerStore.open(path);
-    const storeB = SqliteLedgerStore.open(path);
+    // inline: this writer does not pipeline, so its append reads what others committed under the lock and
+    // hands it to the batch it builds (a pipelining one is refused STORE_STALE and rebuilds from the store)
+    const storeB = SqliteLedgerStore.open(path, { writer: 'inline' });
+    const followed: number[] = [];
     const a = await CommandSequencer.open(storeA, options);
-    const b = await CommandSequencer.open(storeB, options);
+    const b = await CommandSequencer.open(storeB, { ...options, onFollowed: (entries) => followed.push(entries.length) });
     try {
       const committed = await a.submit(many);
       expect(committed.entries).toHaveLength(ENTRIES);
       expect(committed.entries.at(-1)?.seq).toBe(ENTRIES - 1);
-      // b has not seen them: its next command goes after the whole commit
+      // b has not seen them: its next command catches up with the whole commit, in the batch it builds
       const next = await b.submit(one);
       expect(next.entries.map((e) => e.seq)).toEqual([ENTRIES]);
+      expect(followed).toEqual([ENTRIES]);
       expect(b.size).toBe(ENTRIES + 1);
       expect((await storeA.head()).size).toBe(ENTRIES + 1);
     } finally {
