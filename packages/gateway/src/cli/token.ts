@@ -7,6 +7,7 @@ import { issueCredential, revokeCredential } from '../auth/credentials.js';
 import { GatewayError } from '../errors.js';
 import { readPolicyFile } from '../policy-file.js';
 import { storeConfig, storeOptions, type StoreFlags } from './store-options.js';
+import { table } from './client/output.js';
 import { isCountersignClientError } from '@countersign/client';
 import { clientExitCode, connect, TOKEN_ENV } from './client/connection.js';
 import { exitCodesHelp } from './help.js';
@@ -90,11 +91,12 @@ async function bundleInForce(flags: StoreFlags): Promise<{ readonly bundle: Poli
   }
 }
 
-function table(rows: readonly Record<string, string | null>[]): string {
+function credentialTable(rows: readonly Record<string, string | null>[]): string {
   const columns = ['id', 'principal', 'surface', 'created_at', 'expires_at', 'revoked_at'];
-  const cells = [columns.map((c) => c.replace('_at', '')), ...rows.map((r) => columns.map((c) => r[c] ?? '-'))];
-  const widths = columns.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
-  return cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  return table(
+    columns.map((c) => c.replace('_at', '')),
+    rows.map((r) => columns.map((c) => r[c] ?? '-')),
+  );
 }
 
 export function register(program: Command): void {
@@ -193,6 +195,6 @@ the surface of every call is the token's. See docs/credentials.md.`,
       if (answer === null) return;
       rows = answer.tokens.map((t) => ({ id: t.id, principal: t.principal, surface: t.surface, created_at: t.created_at, expires_at: t.expires_at, revoked_at: t.revoked_at }));
     } else rows = (await withStore(opts, (store) => store.list())).map(listed);
-    process.stdout.write(opts.json ? `${JSON.stringify(rows)}\n` : table(rows));
+    process.stdout.write(opts.json ? `${JSON.stringify(rows)}\n` : credentialTable(rows));
   });
 }
