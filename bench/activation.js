@@ -7,17 +7,21 @@
 //   1. GRANTS allowed proposals (the http part's `queue.inspect` step), each
 //      leaving one live grant;
 //   2. a release of the same policy, but for its description: proposed by
-//      priya (`countersign policy propose`, its golden cases and replay
-//      diff run first), signed by fatima, then by sam, whose signature
-//      completes the quorum and activates it;
-//   3. meanwhile, `GET /healthz` every 5 ms: the longest wait is how long the
-//      gateway answered nothing.
+//      priya (`countersign policy propose`: its golden cases and replay diff
+//      run first) and signed by fatima (`countersign policy approve`);
+//   3. `GET /v1/releases/{id}`, what a signer reads before signing (its diff
+//      report is rebuilt from the ledger), then sam's signature, posted as
+//      `countersign policy approve` posts it, which completes the quorum and
+//      activates the release. Each is timed alone, with `GET /healthz` sent
+//      every 5 ms meanwhile: the longest wait is how long the gateway
+//      answered nothing.
 //
 //   node bench/run.js activation   (needs `npm run build` first)
 //   BENCH_ACTIVATION_GRANTS=50000 node bench/run.js activation
 //
 // A script that prints figures, never a test that asserts a time (STYLE.md).
 import { spawn } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,11 +29,18 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
+import { signStatement } from '../packages/core/dist/index.js';
 import { gatewayKey, issueToken, POLICY, serveGateway, stop } from './processes.js';
 import { int } from './stats.js';
 
 const GRANTS = Number(process.env.BENCH_ACTIVATION_GRANTS ?? 20_000);
+if (!Number.isSafeInteger(GRANTS) || GRANTS < 1 || GRANTS > 1_000_000) {
+  process.stderr.write(`error[USAGE]: BENCH_ACTIVATION_GRANTS must be a whole number from 1 to 1000000, not \`${process.env.BENCH_ACTIVATION_GRANTS}\`\n`);
+  process.exit(2);
+}
 const CONNECTIONS = 16;
+/** Every loop and child process of the part stops within this much time. */
+const BUDGET_MS = 15 * 60_000;
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));
 const GOLDEN = fileURLToPath(new URL('../examples/payments/golden', import.meta.url));
 const KEYS = fileURLToPath(new URL('../test/fixtures/keys/', import.meta.url));
@@ -40,13 +51,17 @@ const PROPOSAL = JSON.stringify({
   steps: [{ action: 'queue.inspect', environment: 'prod', target: 'payments-queue/shard-7', params: {} }],
 });
 
+const started = performance.now();
+/** Milliseconds left of the budget, at least 1 (a timeout of 0 would mean none). */
+const left = () => Math.max(1, Math.floor(BUDGET_MS - (performance.now() - started)));
+const spent = () => performance.now() - started >= BUDGET_MS;
 const log = (line) => process.stdout.write(`activation: ${line}\n`);
 const dir = mkdtempSync(join(tmpdir(), 'countersign-bench-activation-'));
 let gateway = null;
 try {
   await main();
 } finally {
-  if (gateway !== null && gateway.exitCode === null) gateway.kill('SIGTERM');
+  if (gateway !== null) await stop(gateway);
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -62,18 +77,24 @@ async function main() {
   };
   const served = await serveGateway({ store, key });
   gateway = served.child;
-  const pool = new Pool(served.url, { connections: CONNECTIONS + 1 });
+  const pool = new Pool(served.url, { connections: CONNECTIONS + 2 });
+  const request = async (path, method, token, body) => {
+    const headers = token === null ? {} : { authorization: `Bearer ${token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await pool.request({ path, method, headers, body, headersTimeout: left(), bodyTimeout: left() });
+    const text = await res.body.text();
+    if (res.statusCode >= 300) throw new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 500)}`);
+    return text;
+  };
 
   log(`proposing ${int(GRANTS)} allowed steps over ${CONNECTIONS} connections`);
-  const started = performance.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: CONNECTIONS }, async () => {
       while (next < GRANTS) {
+        if (spent()) throw new Error(`${int(next)} of ${int(GRANTS)} proposals after ${BUDGET_MS / 60_000} minutes: stopped`);
         const i = next++;
-        const res = await pool.request({ path: '/v1/proposals', method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens.agent}` }, body: PROPOSAL });
-        const text = await res.body.text();
-        if (res.statusCode !== 201) throw new Error(`proposal ${i}: ${res.statusCode} ${text}`);
+        await request('/v1/proposals', 'POST', tokens.agent, PROPOSAL);
         if ((i + 1) % 10_000 === 0) log(`${int(i + 1)} of ${int(GRANTS)} after ${((performance.now() - started) / 1000).toFixed(0)} s`);
       }
     }),
@@ -88,77 +109,102 @@ async function main() {
   const proposed = JSON.parse(await cli(['policy', 'propose', candidate, '--golden', GOLDEN, ...server, '--json'], tokens.priya));
   const proposeMs = performance.now() - proposedAt;
   const release = proposed.release ?? proposed.id;
-  const sign = (who) => {
-    const keyFile = join(dir, `${who}.key`);
-    copyFileSync(join(KEYS, `${who}.key`), keyFile);
-    chmodSync(keyFile, 0o600);
-    return cli(['policy', 'approve', release, '--key', keyFile, '--policy', POLICY, '--candidate', candidate, '--yes', ...server, '--json'], tokens[who]);
-  };
-  await sign('fatima');
+  const fatimaKey = join(dir, 'fatima.key');
+  copyFileSync(join(KEYS, 'fatima.key'), fatimaKey);
+  chmodSync(fatimaKey, 0o600);
+  await cli(['policy', 'approve', release, '--key', fatimaKey, '--policy', POLICY, '--candidate', candidate, '--yes', ...server, '--json'], tokens.fatima);
 
-  const head = () => {
-    const ledger = new Database(db, { readonly: true });
-    try {
-      return ledger.prepare('SELECT max(seq) AS seq FROM ledger_entries').get().seq;
-    } finally {
-      ledger.close();
-    }
+  log('reading the release as a signer does, then the last signature, each with /healthz probed every 5 ms');
+  const read = await probed(pool, () => request(`/v1/releases/${release}`, 'GET', tokens.sam));
+  const shown = JSON.parse(read.value);
+  const statement = {
+    request: release,
+    step_digest: shown.statement.step_digest,
+    bundle_id: shown.statement.bundle_id,
+    decision: 'approve',
+    approver: 'sam',
+    surface: 'signed-cli',
+    reason: 'the same rules, released again by the activation bench',
+    signed_at: new Date().toISOString(),
   };
-  const before = head();
-  log('the last signature, with /healthz probed every 5 ms');
-  const probe = healthProbe(pool);
-  const signedAt = performance.now();
-  const activated = JSON.parse(await sign('sam'));
-  const signMs = performance.now() - signedAt;
-  const longest = await probe.stop();
-  if (typeof activated.activated?.bundle_id !== 'string') throw new Error(`the last signature did not activate the release (status ${activated.status})`);
-  const answerBytes = Buffer.byteLength(JSON.stringify(activated));
+  const signature = signStatement(statement, createPrivateKey(readFileSync(join(KEYS, 'sam.key'))));
+  const before = head(db);
+  const signed = await probed(pool, () => request(`/v1/releases/${release}/signatures`, 'POST', tokens.sam, JSON.stringify({ statement, attestation: { kind: 'key', key_id: 'sam-2025', signature } })));
+  const answer = JSON.parse(signed.value);
+  if (typeof answer.activated?.bundle_id !== 'string') throw new Error(`the last signature did not activate the release (status ${answer.status})`);
+  if (answer.activated.revoked_grants.length !== GRANTS) throw new Error(`the activation revoked ${answer.activated.revoked_grants.length} grants, not the ${GRANTS} proposed`);
   await pool.close();
   await stop(gateway);
-  const written = head() - before;
+  const written = head(db) - before;
 
-  process.stdout.write(`\nwith ${int(GRANTS)} live grants, on SQLite: the last signature wrote ${int(written)} entries\n`);
+  process.stdout.write(`\nwith ${int(GRANTS)} live grants, on SQLite: the activating signature wrote ${int(written)} entries\n`);
   const rows = [
     ['proposing the release: golden cases and replay diff (s)', proposeMs / 1000],
-    ['the last signature, which activates it, answered in (s)', signMs / 1000],
-    ['the longest /healthz wait meanwhile: the gateway answered nothing (s)', longest / 1000],
-    ['the size of that answer, which lists every grant revoked and step decided again (MB)', answerBytes / 1e6],
+    ['GET /v1/releases/{id}, what a signer reads first: answered in (s)', read.ms / 1000],
+    ['  the longest /healthz wait meanwhile (s)', read.longest / 1000],
+    ['the activating signature: answered in (s)', signed.ms / 1000],
+    ['  the longest /healthz wait meanwhile: the gateway answered nothing (s)', signed.longest / 1000],
+    ['  its answer, which lists every grant revoked and step decided again (MB)', Buffer.byteLength(signed.value) / 1e6],
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
   for (const [label, value] of rows) process.stdout.write(`${label.padEnd(width)}  ${value.toFixed(2).padStart(7)}\n`);
+  if (read.failed + signed.failed > 0) process.stdout.write(`(${read.failed + signed.failed} /healthz probes failed; the waits above count only answered ones)\n`);
 }
 
-/** The CLI against the gateway, with `token`: its stdout, or an error with its stderr. */
+/** The ledger's last seq, read from the file. */
+function head(db) {
+  const ledger = new Database(db, { readonly: true });
+  try {
+    return ledger.prepare('SELECT max(seq) AS seq FROM ledger_entries').get().seq;
+  } finally {
+    ledger.close();
+  }
+}
+
+/** The CLI against the gateway, with `token`: its stdout, or an error with its stderr; killed when the budget runs out. */
 function cli(args, token) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, COUNTERSIGN_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, COUNTERSIGN_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'], timeout: left() });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.stderr.on('data', (chunk) => (err += chunk));
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`countersign ${args.slice(0, 2).join(' ')} exited ${code}: ${err}`))));
+    child.on('close', (code, signal) => (code === 0 ? resolve(out) : reject(new Error(`countersign ${args.slice(0, 2).join(' ')} exited ${code ?? signal}: ${err.slice(-2_000)}`))));
   });
 }
 
-/** `GET /healthz` every 5 ms until stopped (and for at most 10 minutes): the longest wait for an answer, in ms. */
-function healthProbe(pool) {
+/**
+ * `call`, with `GET /healthz` sent every 5 ms until it settles: its value,
+ * how long it took, and the longest wait for a probe's answer (probes that
+ * fail are counted, not thrown). The probe stops before the value is used.
+ */
+async function probed(pool, call) {
   let running = true;
   let longest = 0;
-  const until = performance.now() + 600_000;
-  const done = (async () => {
-    while (running && performance.now() < until) {
+  let failed = 0;
+  const probe = (async () => {
+    while (running && !spent()) {
       const sent = performance.now();
-      const res = await pool.request({ path: '/healthz', method: 'GET' });
-      await res.body.text();
-      longest = Math.max(longest, performance.now() - sent);
+      try {
+        const res = await pool.request({ path: '/healthz', method: 'GET', headersTimeout: left(), bodyTimeout: left() });
+        await res.body.text();
+        longest = Math.max(longest, performance.now() - sent);
+      } catch {
+        failed += 1;
+      }
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   })();
-  return {
-    async stop() {
-      running = false;
-      await done;
-      return longest;
-    },
-  };
+  const at = performance.now();
+  try {
+    const value = await call();
+    return { value, ms: performance.now() - at, longest: await stopProbe(), failed };
+  } finally {
+    await stopProbe();
+  }
+  async function stopProbe() {
+    running = false;
+    await probe;
+    return longest;
+  }
 }

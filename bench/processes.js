@@ -74,11 +74,15 @@ export async function waitReady(url, child) {
   throw new Error(`${url} was not ready within 20 s`);
 }
 
-/** SIGTERM, and resolve when the child has exited (at once if it already has). */
+/** SIGTERM, SIGKILL after 10 s, and resolve when the child has exited (at once if it already has, by a code or a signal). */
 export function stop(child) {
-  if (child.exitCode !== null) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    child.once('exit', () => resolve());
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
     child.kill('SIGTERM');
   });
 }
