@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { WebClient, type KnownBlock } from '@slack/web-api';
+import { Turns } from './turns.js';
 
 /**
  * Slack for approvers (issue 16). When a request opens, each Slack
@@ -128,6 +129,8 @@ export class SlackNotifier {
   /** Messages this process posted, by request: updated when the request is decided here. */
   readonly #posted = new Map<string, { target: string; channel: string; ts: string; request: SlackRequest }[]>();
   readonly #inFlight = new Set<Promise<void>>();
+  /** Messages under way to one destination at a time: an activation can open thousands of requests at once. */
+  readonly #turns = new Turns(4);
 
   constructor(options: SlackNotifierOptions) {
     this.#options = options;
@@ -159,7 +162,7 @@ export class SlackNotifier {
   requestOpened(request: SlackRequest, wants: (target: SlackTarget) => boolean): void {
     for (const target of this.#options.targets) {
       if (!wants(target)) continue;
-      this.#track(this.#post(target, request));
+      this.#track(this.#turns.run(target.id, () => this.#post(target, request)));
     }
   }
 
@@ -167,7 +170,7 @@ export class SlackNotifier {
   requestDecided(requestId: string, outcome: string): void {
     const posted = this.#posted.get(requestId) ?? [];
     this.#posted.delete(requestId);
-    for (const message of posted) this.#track(this.update(message.target, message.channel, message.ts, message.request, outcome));
+    for (const message of posted) this.#track(this.#turns.run(message.target, () => this.update(message.target, message.channel, message.ts, message.request, outcome)));
   }
 
   /** Replace a message's buttons with the outcome (also for a message this process did not post: its channel and ts come from Slack). */

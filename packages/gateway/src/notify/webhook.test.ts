@@ -192,6 +192,48 @@ describe('webhook notifications', () => {
   });
 });
 
+describe('webhook delivery in turn', () => {
+  const pager = { id: 'pager', url: 'http://127.0.0.1:9/hook', secret_env: 'PAGER_SECRET', risks: [] };
+
+  it('has at most maxConcurrent deliveries under way to one webhook; the rest wait their turn, and every one is delivered', async () => {
+    let underWay = 0;
+    let most = 0;
+    const fetch = async (): Promise<Response> => {
+      most = Math.max(most, ++underWay);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      underWay -= 1;
+      return new Response(null, { status: 204 });
+    };
+    const deliveries: WebhookDelivery[] = [];
+    // another webhook has its own turn: it is not held behind the first one's queue
+    const other = { ...pager, id: 'other' };
+    const notifier = new WebhookNotifier({ webhooks: [pager, other], env, fetch, maxConcurrent: 3, onDelivery: (d) => void deliveries.push(d) });
+    for (let i = 0; i < 40; i++) notifier.approvalRequested({ ...request, request_id: `req-${i}` });
+    await notifier.idle();
+    expect(most).toBe(6);
+    for (const id of ['pager', 'other']) {
+      const ok = deliveries.filter((d) => d.webhook === id && d.ok);
+      expect(new Set(ok.map((d) => d.request_id)).size).toBe(40);
+    }
+  });
+
+  it('cancels the deliveries still waiting their turn when it closes, and records each', async () => {
+    let answer: () => void = () => undefined;
+    const fetch = (): Promise<Response> => new Promise((resolve) => (answer = () => resolve(new Response(null, { status: 204 }))));
+    const deliveries: WebhookDelivery[] = [];
+    const notifier = new WebhookNotifier({ webhooks: [pager], env, fetch, maxConcurrent: 1, onDelivery: (d) => void deliveries.push(d) });
+    for (let i = 0; i < 3; i++) notifier.approvalRequested({ ...request, request_id: `req-${i}` });
+    const closed = notifier.close();
+    answer();
+    await closed;
+    expect(deliveries.map((d) => [d.request_id, d.ok, d.error ?? null])).toEqual([
+      ['req-0', true, null],
+      ['req-1', false, 'CANCELLED'],
+      ['req-2', false, 'CANCELLED'],
+    ]);
+  });
+});
+
 describe('webhook signatures', () => {
   it('verify for the right secret, body and time only', () => {
     const body = JSON.stringify({ event: 'approval.requested', ...request });

@@ -1,4 +1,5 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { Turns } from './turns.js';
 
 /**
  * Approval notifications: when a request needs approvers, POST a signed JSON
@@ -112,12 +113,19 @@ export interface WebhookNotifierOptions {
   readonly maxDelayMs?: number;
   /** Per attempt. Default 10 s. */
   readonly timeoutMs?: number;
+  /**
+   * Deliveries under way to one webhook at a time, retries and their waits
+   * included; the rest wait their turn in order. A bundle activation can open
+   * thousands of requests in one commit: without a bound each would be a
+   * POST at once. Default 8.
+   */
+  readonly maxConcurrent?: number;
   /** Every attempt and skip, so the gateway can record delivery in the ledger. Its errors are swallowed. */
   readonly onDelivery?: (delivery: WebhookDelivery) => void | Promise<void>;
 }
 
 export const SIGNATURE_HEADER = 'countersign-signature';
-const DEFAULTS = { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 30_000, timeoutMs: 10_000 } as const;
+const DEFAULTS = { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 30_000, timeoutMs: 10_000, maxConcurrent: 8 } as const;
 
 /** `t=<unix>,v1=<hex>` for `body` at `unixSeconds`. */
 export function signWebhook(body: string, secret: string, unixSeconds: number): string {
@@ -164,9 +172,11 @@ export class WebhookNotifier {
   private readonly options: WebhookNotifierOptions;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly closing = new AbortController();
+  private readonly turns: Turns;
 
   constructor(options: WebhookNotifierOptions) {
     this.options = options;
+    this.turns = new Turns(options.maxConcurrent ?? DEFAULTS.maxConcurrent);
   }
 
   /**
@@ -184,7 +194,7 @@ export class WebhookNotifier {
       if (!(webhook.events ?? ['approval.requested']).includes(event.event)) continue;
       if (event.risk !== null && webhook.risks.length > 0 && !webhook.risks.includes(event.risk)) continue;
       if (event.environment !== null && (webhook.environments?.length ?? 0) > 0 && !webhook.environments!.includes(event.environment)) continue;
-      const delivery = this.deliver(webhook, event).catch(() => undefined);
+      const delivery = this.inTurn(webhook, event).catch(() => undefined);
       this.inFlight.add(delivery);
       void delivery.finally(() => this.inFlight.delete(delivery));
     }
@@ -199,6 +209,14 @@ export class WebhookNotifier {
   async close(): Promise<void> {
     this.closing.abort();
     await this.idle();
+  }
+
+  /** `deliver`, once fewer than `maxConcurrent` deliveries to this webhook are under way; cancelled if the notifier closed meanwhile. */
+  private inTurn(webhook: WebhookTarget, event: ApprovalRequestedEvent | LedgerEvent): Promise<void> {
+    return this.turns.run(webhook.id, async () => {
+      if (!this.closing.signal.aborted) return this.deliver(webhook, event);
+      await this.report({ webhook: webhook.id, event: event.event, request_id: event.request_id, delivery_id: randomUUID(), attempt: 0, ok: false, final: true, error: 'CANCELLED' });
+    });
   }
 
   private async deliver(webhook: WebhookTarget, event: ApprovalRequestedEvent | LedgerEvent): Promise<void> {
