@@ -30,6 +30,9 @@ export interface PostgresStoreOptions {
 const SEQUENCER_LOCK_CLASS = 0x43534c47;
 // 4 parameters a row; PostgreSQL allows 65535 parameters a statement
 const INSERT_CHUNK_ROWS = 1000;
+// rows a projection statement sends as arrays: `pg` writes each array as one string, and one commit of a bundle
+// activation holds three rows a live grant (a string past V8's limit at a few hundred thousand)
+export const PROJECTION_CHUNK_ROWS = 10_000;
 
 interface EntryRow {
   readonly seq: string;
@@ -213,21 +216,23 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
     }
   }
 
-  /** Upserts and deletes as two statements of array parameters, however many rows. */
+  /** Upserts and deletes as statements of array parameters, PROJECTION_CHUNK_ROWS rows each. */
   private async writeProjections(client: pg.PoolClient, plan: AppendPlan): Promise<void> {
     const rows = latestProjections(plan.projections);
     const upserts = rows.filter((row) => row.value !== null);
     const deletes = rows.filter((row) => row.value === null);
-    if (upserts.length > 0) {
+    for (let start = 0; start < upserts.length; start += PROJECTION_CHUNK_ROWS) {
+      const chunk = upserts.slice(start, start + PROJECTION_CHUNK_ROWS);
       await client.query(
         'INSERT INTO projections (kind, id, value) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (kind, id) DO UPDATE SET value = EXCLUDED.value',
-        [upserts.map((r) => r.kind), upserts.map((r) => r.id), upserts.map((r) => r.value)],
+        [chunk.map((r) => r.kind), chunk.map((r) => r.id), chunk.map((r) => r.value)],
       );
     }
-    if (deletes.length > 0) {
+    for (let start = 0; start < deletes.length; start += PROJECTION_CHUNK_ROWS) {
+      const chunk = deletes.slice(start, start + PROJECTION_CHUNK_ROWS);
       await client.query('DELETE FROM projections p USING unnest($1::text[], $2::text[]) AS d(kind, id) WHERE p.kind = d.kind AND p.id = d.id', [
-        deletes.map((r) => r.kind),
-        deletes.map((r) => r.id),
+        chunk.map((r) => r.kind),
+        chunk.map((r) => r.id),
       ]);
     }
   }

@@ -318,6 +318,19 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
       expect(await projections(store)).toEqual([{ kind: 'grant', id: 'g-1', value: '{"status":"consumed"}' }]);
     });
 
+    it('stores and deletes the projection rows of one very large commit, whatever the store sends them in', async () => {
+      // more rows than PostgreSQL sends in one statement (PROJECTION_CHUNK_ROWS), and not a multiple of it
+      const n = 25_003;
+      const rows = Array.from({ length: n }, (_, i) => ({ kind: 'grant', id: `g-${String(i).padStart(6, '0')}`, value: `{"n":${i}}` }));
+      await store.appendWith(0, (_caughtUp, head) => plan(head, [draft(0)], [], rows));
+      const stored = await projections(store);
+      expect(stored).toHaveLength(n);
+      expect([stored[0], stored[10_000], stored[n - 1]]).toEqual([rows[0], rows[10_000], rows[n - 1]]);
+      // all but the first and last deleted in one commit
+      await store.appendWith(1, (_caughtUp, head) => plan(head, [draft(1)], [], rows.slice(1, -1).map((r) => ({ ...r, value: null }))));
+      expect(await projections(store)).toEqual([rows[0], rows[n - 1]]);
+    }, 60_000);
+
     it('appendWith catches up on what another connection appended, inside the same transaction', async () => {
       const other = await sut.openAnother();
       await store.appendWith(0, (_caughtUp, head) => plan(head, [draft(0)]));
