@@ -10,7 +10,9 @@
 //      priya (`countersign policy propose`: its golden cases and replay diff
 //      run first) and signed by fatima (`countersign policy approve`);
 //   3. `GET /v1/releases/{id}`, what a signer reads before signing (its diff
-//      report is rebuilt from the ledger), then sam's signature, posted as
+//      report, which this gateway kept when it took the proposal; another
+//      replica, or this one after a restart, rebuilds it from the ledger
+//      once), then sam's signature, posted as
 //      `countersign policy approve` posts it, which completes the quorum and
 //      activates the release. Each is timed alone, with `GET /healthz` sent
 //      every 5 ms meanwhile: the longest wait is how long the gateway
@@ -140,7 +142,7 @@ async function main() {
   process.stdout.write(`\nwith ${int(GRANTS)} live grants, on SQLite: the activating signature wrote ${int(written)} entries\n`);
   const rows = [
     ['proposing the release: golden cases and replay diff (s)', proposeMs / 1000],
-    ['GET /v1/releases/{id}, what a signer reads first: answered in (s)', read.ms / 1000],
+    ['GET /v1/releases/{id}, what a signer reads first (its diff kept): answered in (s)', read.ms / 1000],
     ['  the longest /healthz wait meanwhile (s)', read.longest / 1000],
     ['the activating signature: answered in (s)', signed.ms / 1000],
     ['  the longest /healthz wait meanwhile: the gateway answered nothing (s)', signed.longest / 1000],

@@ -67,14 +67,38 @@ export async function checkCandidate(store: LedgerStore, active: CompiledPolicy,
 }
 
 /**
+ * Replay diffs of releases, by store and release id, once built or checked.
+ * A release's diff never changes (the entries up to `through_seq` and both
+ * bundle texts are fixed), and rebuilding it replays every decision recorded
+ * on the thread that serves HTTP: 1 s with 20,000 decisions on the bench's
+ * machine, for each signer's read. The newest few are kept.
+ */
+const reports = new WeakMap<LedgerStore, Map<string, PolicyDiff>>();
+const REPORTS_KEPT = 16;
+
+/** Keep `diff` as the report of `releaseId`: the route that proposed it has just built it. */
+export function rememberReleaseDiff(store: LedgerStore, releaseId: string, diff: PolicyDiff): void {
+  const kept = reports.get(store) ?? new Map<string, PolicyDiff>();
+  reports.set(store, kept);
+  kept.delete(releaseId);
+  kept.set(releaseId, diff);
+  for (const oldest of kept.keys()) {
+    if (kept.size <= REPORTS_KEPT) break;
+    kept.delete(oldest);
+  }
+}
+
+/**
  * The replay diff a release recorded, rebuilt from what the ledger holds: the
  * texts of both bundles and the entries up to `through_seq`. Null when it
  * cannot be rebuilt (a release recorded before `through_seq` was, a bundle
  * whose text the ledger lacks) or when the rebuilt diff does not hash to the
  * digest recorded and signed: signers are never shown a diff other than the
- * one they sign.
+ * one they sign. Rebuilt once a process (`reports`).
  */
 export async function releaseDiffReport(store: LedgerStore, state: AuthorityState, release: ReleaseRecord): Promise<PolicyDiff | null> {
+  const known = reports.get(store)?.get(release.id);
+  if (known !== undefined && known.digest === release.diff.digest) return known;
   const through = release.diff.through_seq;
   if (through === undefined || release.previous_bundle_id === null) return null;
   const previous = storedPolicy(state, release.previous_bundle_id);
@@ -87,7 +111,9 @@ export async function releaseDiffReport(store: LedgerStore, state: AuthorityStat
     entries.push(entry);
   }
   const diff = policyDiff(previous, candidate, { entries });
-  return diff.digest === release.diff.digest ? diff : null;
+  if (diff.digest !== release.diff.digest) return null;
+  rememberReleaseDiff(store, release.id, diff);
+  return diff;
 }
 
 function runGolden(compiled: CompiledPolicy, files: readonly GoldenFile[]): GoldenSummaryData {

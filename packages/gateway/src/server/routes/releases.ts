@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { ENDPOINTS, type Release } from '@countersign/client/contract';
 import { decodeEntry, formatPolicyDiff, MAX_POLICY_BYTES, shadowReport, storedPolicy, type LedgerEntry, type ReleaseRecord } from '@countersign/core';
 import type { AttestationInput } from '../../service/gateway.js';
-import { checkCandidate, releaseDiffReport } from '../../service/release-check.js';
+import { checkCandidate, releaseDiffReport, rememberReleaseDiff } from '../../service/release-check.js';
 import { ApiError, route, type RouteSpec } from '../app.js';
 import { activePolicy, callerFrom, run, type ServerContext } from '../context.js';
 import { stepOutcomeView } from '../views.js';
@@ -58,6 +58,8 @@ export function releaseRoutes(ctx: ServerContext): RouteSpec[] {
         // validated in full before anything is recorded: POLICY_PARSE_ERROR, POLICY_INVALID, GOLDEN_CASE_INVALID
         const checked = await checkCandidate(ctx.store, active.compiled, body.policy, body.golden);
         const result = await run(ctx, () => ctx.gateway.proposeRelease(caller, { candidate: checked.candidate, golden: checked.golden, goldenFiles: body.golden, diff: checked.diff }));
+        // the diff its signers will read, already built: kept, so their reads do not replay the ledger again
+        rememberReleaseDiff(ctx.store, result.release, checked.fullDiff);
         return { ...releaseView(releaseOf(ctx, result.release)), diff_report: formatPolicyDiff(checked.fullDiff) };
       },
     }),
