@@ -229,6 +229,24 @@ describe('CountersignClient requests', () => {
     await expect(hung.status('r')).rejects.toMatchObject({ code: 'UNREACHABLE' });
   });
 
+  it('waits longer for a release to be proposed or signed: an activation commits in one step that grows with the live grants', async () => {
+    // answers after 60 ms, with a refusal, unless the request was aborted first
+    const slow = new CountersignClient({
+      server: 'http://gw',
+      token: TOKEN,
+      timeoutMs: 20,
+      fetch: (_url, init) =>
+        new Promise((resolve, reject) => {
+          init.signal?.addEventListener('abort', () => reject(init.signal?.reason));
+          setTimeout(() => resolve(json(409, { error: { code: 'REQUEST_CLOSED', message: 'the release is closed' } })), 60);
+        }),
+    });
+    const statement = { request: 'release-1', step_digest: `sha256:${'0'.repeat(64)}`, bundle_id: 'b', decision: 'approve', approver: 'sam', surface: 'signed-cli', reason: 'x', signed_at: '2025-06-01T09:00:00.000Z' };
+    await expect(slow.signRelease('release-1', { statement, attestation: { kind: 'key', key_id: 'sam-2025', signature: 'A'.repeat(86) } } as never)).rejects.toMatchObject({ code: 'REQUEST_CLOSED' });
+    await expect(slow.proposeRelease('description: x')).rejects.toMatchObject({ code: 'REQUEST_CLOSED' });
+    await expect(slow.release('release-1')).rejects.toMatchObject({ code: 'UNREACHABLE' });
+  });
+
   it('refuses bad construction and bad sequence numbers as USAGE', () => {
     expect(() => new CountersignClient({ server: 'ftp://gw', token: TOKEN })).toThrow(expect.objectContaining({ code: 'USAGE' }));
     expect(() => new CountersignClient({ server: 'gw', token: TOKEN })).toThrow(expect.objectContaining({ code: 'USAGE' }));

@@ -103,6 +103,14 @@ export interface StreamOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/**
+ * Added to a release's proposal and signatures: the proposal replays every
+ * recorded decision under the candidate, and the signature that completes
+ * the quorum activates it in one commit that grows with the live grants
+ * (ADR 006). Timed out early, the CLI would say UNREACHABLE while the
+ * gateway still records the activation.
+ */
+const RELEASE_EXTRA_TIMEOUT_MS = 10 * 60_000;
 /** The gateway holds a long poll at most this long. */
 const MAX_WAIT_S = 30;
 /** A gateway that answers a long poll at once (or ignores `wait`) is polled no faster than this. */
@@ -340,7 +348,7 @@ export class CountersignClient {
 
   /** Propose a candidate bundle (YAML text) with its golden case files; nothing changes until the release quorum signs. */
   proposeRelease(policyYaml: string, golden: readonly { readonly name: string; readonly text: string }[] = []): Promise<ProposedRelease> {
-    return this.call('proposeRelease', {}, { policy: policyYaml, golden: golden.map((g) => ({ name: g.name, text: g.text })) });
+    return this.call('proposeRelease', {}, { policy: policyYaml, golden: golden.map((g) => ({ name: g.name, text: g.text })) }, RELEASE_EXTRA_TIMEOUT_MS);
   }
 
   /**
@@ -360,7 +368,7 @@ export class CountersignClient {
 
   /** Sign a release with a statement signed on the signer's machine; on quorum the candidate is activated. */
   signRelease(releaseId: string, body: ReleaseSignature): Promise<ReleaseSigned> {
-    return this.call('signRelease', { id: releaseId }, body);
+    return this.call('signRelease', { id: releaseId }, body, RELEASE_EXTRA_TIMEOUT_MS);
   }
 
   /** Issue a token for `principal` on `surface` (token administrators only, never for themselves); `token` is shown once. */
