@@ -32,7 +32,12 @@ const SEQUENCER_LOCK_CLASS = 0x43534c47;
 const INSERT_CHUNK_ROWS = 1000;
 // rows a projection statement sends as arrays: `pg` writes each array as one string, and one commit of a bundle
 // activation holds three rows a live grant (a string past V8's limit at a few hundred thousand)
-export const PROJECTION_CHUNK_ROWS = 10_000;
+const PROJECTION_CHUNK_ROWS = 10_000;
+
+/** `items` in consecutive slices of at most `size`, each with the index it starts at. */
+function* chunked<T>(items: readonly T[], size: number): Generator<{ readonly start: number; readonly chunk: readonly T[] }> {
+  for (let start = 0; start < items.length; start += size) yield { start, chunk: items.slice(start, start + size) };
+}
 
 interface EntryRow {
   readonly seq: string;
@@ -208,8 +213,7 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
   }
 
   private async insert(client: pg.PoolClient, plan: AppendPlan, sealed: readonly SealedEntry[]): Promise<void> {
-    for (let start = 0; start < sealed.length; start += INSERT_CHUNK_ROWS) {
-      const chunk = sealed.slice(start, start + INSERT_CHUNK_ROWS);
+    for (const { start, chunk } of chunked(sealed, INSERT_CHUNK_ROWS)) {
       const values = chunk.map((_, i) => `($${4 * i + 1}, $${4 * i + 2}, $${4 * i + 3}, $${4 * i + 4})`).join(', ');
       const params = chunk.flatMap((entry, i) => [entry.seq, toBuffer(entry.hash), toBuffer(entry.bytes), plan.uniqueKeys[start + i] ?? null]);
       await client.query(`INSERT INTO ledger_entries (seq, hash, bytes, unique_key) VALUES ${values}`, params);
@@ -221,15 +225,13 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
     const rows = latestProjections(plan.projections);
     const upserts = rows.filter((row) => row.value !== null);
     const deletes = rows.filter((row) => row.value === null);
-    for (let start = 0; start < upserts.length; start += PROJECTION_CHUNK_ROWS) {
-      const chunk = upserts.slice(start, start + PROJECTION_CHUNK_ROWS);
+    for (const { chunk } of chunked(upserts, PROJECTION_CHUNK_ROWS)) {
       await client.query(
         'INSERT INTO projections (kind, id, value) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT (kind, id) DO UPDATE SET value = EXCLUDED.value',
         [chunk.map((r) => r.kind), chunk.map((r) => r.id), chunk.map((r) => r.value)],
       );
     }
-    for (let start = 0; start < deletes.length; start += PROJECTION_CHUNK_ROWS) {
-      const chunk = deletes.slice(start, start + PROJECTION_CHUNK_ROWS);
+    for (const { chunk } of chunked(deletes, PROJECTION_CHUNK_ROWS)) {
       await client.query('DELETE FROM projections p USING unnest($1::text[], $2::text[]) AS d(kind, id) WHERE p.kind = d.kind AND p.id = d.id', [
         chunk.map((r) => r.kind),
         chunk.map((r) => r.id),
