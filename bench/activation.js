@@ -1,8 +1,9 @@
 // Benchmark: how long activating a bundle stops the gateway (issue 12,
-// ADR 006 decision 4). The commit that activates a bundle revokes every
-// live grant and decides its step again, in one command on the thread that
-// also serves HTTP, so its cost grows with the live grants. Through
-// `countersign serve` on SQLite:
+// ADR 006 decision 4). The `bundle.activated` entry revokes every live grant
+// by itself, and the commit rewrites each revoked grant's projection row, in
+// one command on the thread that also serves HTTP, so its cost still grows
+// with the live grants (before decision 4 it also wrote three entries for
+// each, deciding its step again). Through `countersign serve` on SQLite:
 //
 //   1. GRANTS allowed proposals (the http part's `queue.inspect` step), each
 //      leaving one live grant;

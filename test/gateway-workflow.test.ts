@@ -570,16 +570,24 @@ describe('rollback, halt and bundles through the gateway', () => {
 });
 
 describe('governed release through the gateway (issue 13)', () => {
-  it('signs no grant token for an activation: the grants it issues again go to their agents through status', async () => {
+  it('revokes a live grant by the activation itself, and signs no grant token for a step it decides again: the agent asks through status', async () => {
     const b = await bench();
     const before = await b.ok(() => b.propose([inspectStep()]));
     const old = before.steps[0]?.grant?.jti;
     expect(old).toBeDefined();
-    const activated = await b.activate(compileBundle({ ...b.gateway.policy!.bundle, description: 'the same rules again' }));
-    const jti = activated.redecided[0]?.grant?.jti;
+    // a status update to customers needs one approver in prod; the candidate lets it through
+    const update = { action: 'comms.send_status_update', environment: 'prod', target: 'statuspage', params: { channel: 'statuspage', message: 'payments are delayed' } };
+    const pending = await b.ok(() => b.propose([update]));
+    expect(pending.steps[0]?.request).toBeTruthy();
+    const bundle = b.gateway.policy!.bundle;
+    const lowered = bundle.actions.map((a) => (a.id === 'comms.send_status_update' ? { ...a, risk: { ...a.risk, prod: 'low' } } : a));
+    const activated = await b.activate(compileBundle({ ...bundle, actions: lowered }));
     expect(activated.revoked_grants).toEqual([old]);
+    expect(b.gateway.state.grants.get(old ?? '')).toMatchObject({ status: 'revoked', revoked_reason: 'bundle_change' });
+    // the granted step is not decided again (its agent proposes again); the step whose request was voided is
+    expect(activated.redecided.map((s) => s.step)).toEqual([pending.steps[0]?.step]);
+    const jti = activated.redecided[0]?.grant?.jti;
     expect(jti).toBeDefined();
-    expect(jti).not.toBe(old);
     // no signature spent on a grant the signer's answer does not show
     expect(activated.tokens).toEqual({});
     // the grant is live under the bundle now in force: the status routes sign its token when the agent asks

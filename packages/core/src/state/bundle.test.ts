@@ -93,18 +93,24 @@ describe('a release’s activation', () => {
     const lease = ok(w.run<SubmitOverrideResult>({ kind: 'override_submit', caller: caller('lena', 'signed-cli'), override: requested.override, signatures })).lease;
 
     const next = compileBundle({ ...w.policy.bundle, description: 'next' });
+    const live = [...w.state.index.liveGrants];
+    expect(live).toContain(snap?.grant?.jti);
     const activation = w.activate(next);
     ok(activation);
     const entry = (type: string) => activation.entries.find((e) => e.type === type);
-    expect(entry('grant.revoked')?.subjects).toEqual({ grant: snap?.grant?.jti, step: snap?.step, proposal: w.state.steps.get(snap?.step ?? '')?.proposal, bundle: next.bundleId });
-    expect(entry('grant.revoked')?.payload).toMatchObject({ reason: 'bundle_change', rule_ids: ['bundle:activation'] });
+    // the activation entry itself revokes every live grant, and says how many (ADR 006 decision 4)
+    expect(entry('grant.revoked')).toBeUndefined();
+    expect(entry('bundle.activated')?.payload['grants_revoked']).toBe(live.length);
+    expect(ok(activation).activated?.revoked_grants).toEqual(live);
+    for (const jti of live) expect(w.state.grants.get(jti)).toMatchObject({ status: 'revoked', revoked_reason: 'bundle_change' });
+    expect(w.state.index.liveGrants.size).toBe(0);
     expect(entry('lease.revoked')?.subjects).toEqual({ lease, override: requested.override, bundle: next.bundleId });
     expect(entry('lease.revoked')?.payload).toMatchObject({ reason: 'bundle_change', rule_ids: ['bundle:activation'] });
     const voided = activation.entries.filter((e) => e.type === 'request.voided').find((e) => e.payload['request'] === restart?.request);
     expect(voided?.subjects).toEqual({ request: restart?.request, step: restart?.step, proposal: w.state.steps.get(restart?.step ?? '')?.proposal });
   });
 
-  it('decides again a step that awaits its rollback, beside those with a live grant, in the order the ledger recorded them', () => {
+  it('decides again a step that awaits its rollback, and not one whose grant it revokes', () => {
     const w = new World(examplePolicy());
     // allowed in dev, but no grant until a rollback is registered: it awaits its rollback
     const waiting = ok(w.propose([restartStep({ environment: 'dev' })])).steps[0];
@@ -115,29 +121,32 @@ describe('a release’s activation', () => {
     const ran = ok(w.propose([inspectStep()])).steps[0];
     ok(w.run({ kind: 'consume', caller: COPILOT, grant: ran?.grant?.jti ?? '' }));
 
+    const before = w.policy.bundleId;
     const activation = w.activate(compileBundle({ ...w.policy.bundle, description: 'next' }));
     ok(activation);
-    const redecided = activation.entries.filter((e) => e.type === 'step.decided').map((e) => e.payload['step']);
-    // the live grant is found first (revoked before anything is decided), yet the waiting step, proposed earlier, comes first
-    expect(redecided).toEqual([waiting?.step, granted?.step]);
-    expect(activation.entries.filter((e) => e.type === 'grant.revoked').map((e) => e.payload['jti'])).toEqual([granted?.grant?.jti]);
+    expect(activation.entries.filter((e) => e.type === 'step.decided').map((e) => e.payload['step'])).toEqual([waiting?.step]);
+    expect(activation.entries.filter((e) => e.type === 'grant.revoked')).toEqual([]);
+    expect(w.state.grants.get(granted?.grant?.jti ?? '')?.status).toBe('revoked');
+    expect(w.state.grants.get(ran?.grant?.jti ?? '')?.status).toBe('consumed');
+    // the step is as its decision left it: under the old bundle, its one grant revoked
+    expect(w.state.steps.get(granted?.step ?? '')).toMatchObject({ bundle_id: before, grants: [granted?.grant?.jti] });
   });
 
-  it('leaves alone a step whose decision needs a rollback but that was denied, and decides the steps of one proposal in their order', () => {
+  it('leaves alone a step whose decision needs a rollback but that was denied, and decides the open steps of one proposal in their order', () => {
     const w = new World(examplePolicy());
     // needs approval and a rollback in prod: denied, it awaits nothing
     const denied = ok(w.propose([restartStep()])).steps[0];
     ok(w.approve(denied?.request ?? '', 'lena', 'approver-console', { decision: 'deny' }));
     expect(w.state.index.rollbackSteps.has(denied?.step ?? '')).toBe(true);
-    // one proposal: step 0 waits for approval, step 1 holds a live grant, found first
-    const [pending, granted] = ok(w.propose([restartStep({ target: 'ledger-worker' }), snapshotStep()])).steps;
+    // one proposal: step 0 awaits its rollback (found through that index), step 1 approval (found first, through the open requests)
+    const [waiting, pending] = ok(w.propose([restartStep({ environment: 'dev' }), restartStep({ target: 'ledger-worker' })])).steps;
+    expect(waiting?.grant).toBeNull();
     expect(pending?.request).not.toBeNull();
-    expect(granted?.grant).not.toBeNull();
 
     const activation = w.activate(compileBundle({ ...w.policy.bundle, description: 'next' }));
     ok(activation);
     const redecided = activation.entries.filter((e) => e.type === 'step.decided').map((e) => e.payload['step']);
-    expect(redecided).toEqual([pending?.step, granted?.step]);
+    expect(redecided).toEqual([waiting?.step, pending?.step]);
   });
 
   it('keeps a step in the index of those awaiting a rollback until it runs', () => {
@@ -157,13 +166,25 @@ describe('a release’s activation', () => {
     expect(w.state.index.stepsByDigest.get(first?.digest ?? '')).toEqual([first?.step, second?.step]);
   });
 
-  it('does not count a rollback artifact registered under the old bundle: the step waits for a new one', () => {
+  it('does not decide again a granted step awaiting nothing: a rollback registered for it now is refused, as its decision is under the old bundle', () => {
     const w = new World(examplePolicy());
     const s = ok(w.propose([restartStep({ environment: 'dev' })])).steps[0];
     expect(ok(w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: OLIVIA, step: s?.step ?? '', action: 'workers.rollback_pool', target: 'payments-worker' })).grant).not.toBeNull();
     ok(w.activate(compileBundle({ ...w.policy.bundle, description: 'next' })));
-    const again = w.machine.entries.filter((e) => e.type === 'step.decided' && e.payload['step'] === s?.step).at(-1);
-    expect(again?.payload).toMatchObject({ effect: 'allow', redecided: 'bundle_change' });
+    expect(w.machine.entries.filter((e) => e.type === 'step.decided' && e.payload['step'] === s?.step)).toHaveLength(1);
     expect(w.state.steps.get(s?.step ?? '')?.grants.filter((jti) => w.state.grants.get(jti)?.status === 'issued')).toEqual([]);
+    expect(w.state.index.rollbackSteps.has(s?.step ?? '')).toBe(false);
+    const again = w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: OLIVIA, step: s?.step ?? '', action: 'workers.rollback_pool', target: 'payments-worker' });
+    expect(refused(again).code).toBe('STEP_UNKNOWN');
+  });
+
+  it('decides again a step whose rollback was registered under the old bundle while it waited for approval: its artifact must be registered again', () => {
+    const w = new World(examplePolicy());
+    const s = ok(w.propose([restartStep()])).steps[0];
+    ok(w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: OLIVIA, step: s?.step ?? '', action: 'workers.rollback_pool', target: 'payments-worker' }));
+    ok(w.activate(compileBundle({ ...w.policy.bundle, description: 'next' })));
+    const again = w.machine.entries.filter((e) => e.type === 'step.decided' && e.payload['step'] === s?.step).at(-1);
+    expect(again?.payload).toMatchObject({ effect: 'require_approval', redecided: 'bundle_change' });
+    expect(w.state.steps.get(s?.step ?? '')?.artifact).toBeNull();
   });
 });

@@ -24,8 +24,9 @@ import { decisionState, type AuthorityState } from './state.js';
  * Activating a bundle is itself a governed, recorded action (DESIGN invariant
  * 8). Everything that was decided under the old bundle and not yet used
  * loses its footing: pending requests are voided and their steps decided
- * again, unconsumed grants and live leases are revoked (a later use is
- * refused with BUNDLE_CHANGED).
+ * again, live leases are revoked, and the `bundle.activated` entry itself
+ * revokes every grant still live (a later use is refused with
+ * BUNDLE_CHANGED; the agent proposes again under the new bundle).
  */
 export interface ActivateBundleCommand {
   readonly kind: 'bundle_activate';
@@ -75,6 +76,15 @@ export function activateBundle(state: AuthorityState, current: CompiledPolicy | 
  * Make `next` the bundle in force, in the commit of `d`: the first bundle of a
  * ledger (with its text), or a release's candidate on quorum. Everything
  * decided under the old bundle and not yet used loses its footing.
+ *
+ * ADR 006 decision 4: the grants still live are revoked by the one
+ * `bundle.activated` entry (the reducer ends each one, reason
+ * `bundle_change`), not by an entry each, and their steps are not decided
+ * again: granted, a step was settled under rules no longer in force, and a
+ * new grant would be authority nobody is waiting for. What is decided again
+ * is the work still open under the old bundle, which people wait on: the
+ * steps of the requests it voids and the steps awaiting a rollback. So the
+ * commit grows with that open work, not with the rate times `grant_ttl`.
  */
 export function activationEffects(
   d: Drafts,
@@ -84,6 +94,8 @@ export function activationEffects(
   options: { readonly credential: string | null; readonly release: string | null; readonly text: CanonicalValue | null },
 ): ActivateBundleResult {
   const previous = state.bundle.bundle_id;
+  // read before the entry: applying it ends them
+  const revokedGrants = liveGrants(state).map((grant) => grant.jti);
   d.bundleId = next.bundleId;
   d.push('bundle.activated', { bundle: next.bundleId, ...(options.release === null ? {} : { release: options.release }) }, {
     bundle_id: next.bundleId,
@@ -93,15 +105,11 @@ export function activationEffects(
     rule_ids: [options.release === null ? RULE_ACTIVATION : RULE_RELEASE],
     release: options.release,
     bundle: options.text,
+    // a ledger's first bundle finds no grant to revoke
+    ...(options.release === null ? {} : { grants_revoked: revokedGrants.length }),
   });
 
   const redecide = new Set<string>();
-  const revokedGrants: string[] = [];
-  for (const grant of liveGrants(state)) {
-    d.push('grant.revoked', { grant: grant.jti, step: grant.step, proposal: grant.proposal, bundle: next.bundleId }, { jti: grant.jti, reason: 'bundle_change', cause: next.bundleId, rule_ids: [RULE_ACTIVATION] });
-    revokedGrants.push(grant.jti);
-    redecide.add(grant.step);
-  }
   const revokedLeases: string[] = [];
   for (const lease of liveLeases(state)) {
     d.push('lease.revoked', { lease: lease.id, override: lease.override, bundle: next.bundleId }, { lease: lease.id, reason: 'bundle_change', cause: next.bundleId, rule_ids: [RULE_ACTIVATION] });
@@ -117,7 +125,7 @@ export function activationEffects(
 
   const view = decisionState(state);
   const outcomes: StepOutcome[] = [];
-  // the steps a live grant or an open request named, and those awaiting a rollback, from the indexes
+  // the steps an open request named, and those awaiting a rollback, from the indexes
   for (const { step, proposal } of stepsInLedgerOrder(state, [...redecide, ...state.index.rollbackSteps])) {
     if (!redecide.has(step.id) && !awaitsRollback(state, step)) continue;
     // A step that ran is history: no new decision can authorise it again.

@@ -165,13 +165,13 @@ export function requirementsData(decision: Decision): RequirementsData | null {
 export function awaitsRollback(state: AuthorityState, step: StepRecord): boolean {
   if (!step.authorized || step.requirements?.rollback_required !== true || step.executions.length > 0) return false;
   // INVARIANT: a decision grants once. A grant of this decision counts whatever became of it (live,
-  // used, expired, revoked by a halt): a new rollback never issues it again, so a halt's revocation
-  // is final. A grant a bundle change revoked belongs to an earlier decision (the change decided the
-  // step again), even when a later release brings the same bundle id back, and does not count.
-  const granted = step.grants.some((jti) => {
-    const g = state.grants.get(jti);
-    return g !== undefined && g.bundle_id === step.bundle_id && g.revoked_reason !== 'bundle_change';
-  });
+  // used, expired, revoked by a halt or by an activation): a new rollback never issues it again, so
+  // both revocations are final. A grant is of the step's decision when both name one bundle: an
+  // activation decides again only steps that hold no such grant (ADR 006 decision 4), so a grant
+  // under another bundle is an earlier decision's. (Before that decision, an activation decided
+  // granted steps again too; a step so decided again under a bundle a release brought back counts
+  // its old grant, and waits for no rollback: it fails closed, and its agent proposes again.)
+  const granted = step.grants.some((jti) => state.grants.get(jti)?.bundle_id === step.bundle_id);
   if (granted) return false;
   const artifact = step.artifact === null ? undefined : state.artifacts.get(step.artifact);
   return artifact?.status !== 'ready';

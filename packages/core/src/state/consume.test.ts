@@ -163,22 +163,31 @@ describe('consumption re-checks what the grant stood on', () => {
 });
 
 describe('the first execution retires every other authority over the step, in the same commit', () => {
-  it('voids the open request and revokes the other live grants, under the at-most-once rule and the execution', () => {
+  it('revokes only live grants: a grant a halt revoked is not revoked again when a lease runs the step', () => {
     const w = new World(examplePolicy());
-    const { grant, step, proposal } = grantedRestart(w);
-    const next = compileBundle({ ...w.policy.bundle, description: 'next' });
-    ok(w.activate(next));
-    // the step, decided again under the new bundle, gets a request of its own; its old grant was revoked by the change
+    const r = openRestart(w);
+    const grant = ok(w.approve(r.request, 'lena', 'approver-console')).grant?.jti ?? '';
+    const halt = ok(w.run<HaltResult>({ kind: 'halt', caller: caller('sam', 'signed-cli'), scope: { kind: 'environment', environment: 'prod' } })).halt;
     expect(w.state.grants.get(grant)?.status).toBe('revoked');
-    const request = w.state.steps.get(step)?.request ?? '';
-    ok(w.approve(request, 'lena', 'approver-console'));
-    const live = ok(w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: OLIVIA, step, action: 'workers.rollback_pool', target: 'payments-worker' })).grant?.jti;
-    if (!live) throw new Error('registering the rollback under the new bundle should issue the new grant');
-    expect(w.state.steps.get(step)?.grants).toEqual([grant, live]);
-    const ran = consume(w, live);
-    // the revoked grant is not revoked again: only live authorities are retired
-    expect(ran.entries.map((e) => e.type)).toEqual(['grant.consumed']);
-    expect(ran.entries[0]?.subjects).toMatchObject({ grant: live, step, proposal });
+    ok(w.run({ kind: 'halt_lift', caller: caller('sam', 'signed-cli'), halt }));
+    const used = useLease(w, ok(lease(w, restartOverride(w, null, r.digest, r.artifact))).lease, r.step);
+    ok(used);
+    expect(used.entries.filter((e) => e.type === 'grant.revoked')).toEqual([]);
+    expect(w.state.grants.get(grant)?.revoked_reason).toBe('halt');
+  });
+
+  it('a grant a bundle change revoked is refused BUNDLE_CHANGED, its step not decided again: the agent proposes again', () => {
+    const w = new World(examplePolicy());
+    const { grant, step } = grantedRestart(w);
+    ok(w.activate(compileBundle({ ...w.policy.bundle, description: 'next' })));
+    expect(w.state.grants.get(grant)).toMatchObject({ status: 'revoked', revoked_reason: 'bundle_change' });
+    expect(w.state.steps.get(step)?.grants).toEqual([grant]);
+    expect(refused(consume(w, grant)).code).toBe('BUNDLE_CHANGED');
+    expect(w.state.steps.get(step)?.executions).toEqual([]);
+    // proposed again, the step is decided under the bundle in force
+    const again = ok(w.propose([restartStep()])).steps[0];
+    expect(again?.request).not.toBeNull();
+    expect(w.state.steps.get(again?.step ?? '')?.bundle_id).toBe(w.state.bundle.bundle_id);
   });
 
   // Each retirement is filed under the step, its proposal and the execution that

@@ -251,6 +251,11 @@ export type EntryPayloads = {
     readonly release?: string | null | undefined;
     /** The first bundle's normalised text (a release's is in `release.proposed`). Absent in ledgers before issue 13. */
     readonly bundle?: Json | null | undefined;
+    /**
+     * How many grants were still live, all of which this entry revokes (reason `bundle_change`;
+     * ADR 006 decision 4). Absent in ledgers before it, which wrote a `grant.revoked` for each.
+     */
+    readonly grants_revoked?: number | undefined;
   };
   'proposal.received': {
     readonly proposal: string;

@@ -323,7 +323,7 @@ function isFree(path: Path): boolean {
 }
 
 /** Fields a later writer added to an entry type, absent from earlier ledgers: removing one is no fault. */
-const ADDED_LATER = new Set(['bundle.activated/release', 'bundle.activated/bundle', 'approval.accepted/passkey', 'release.proposed/golden_files', 'authority.rejected/golden']);
+const ADDED_LATER = new Set(['bundle.activated/release', 'bundle.activated/bundle', 'bundle.activated/grants_revoked', 'approval.accepted/passkey', 'release.proposed/golden_files', 'authority.rejected/golden']);
 
 /** Every position of an entry whose value its schema constrains, with the value there. */
 function positions(value: Json, path: Path = []): { path: Path; value: Json }[] {

@@ -283,6 +283,7 @@ const SCHEMAS = {
     rule_ids: strs,
     release: strOrNull.optional(),
     bundle: canonical.nullable().optional(),
+    grants_revoked: int.nonnegative().optional(),
   }),
   'proposal.received': z.object({ proposal: str, agent: str, on_behalf_of: str, surface: str, credential, incident: strOrNull, steps: z.array(StepBody) }),
   'step.decided': z.object({

@@ -349,6 +349,18 @@ const REDUCERS: ReducerTable = {
     touched.add('bundle', BUNDLE_ROW_ID);
     const text = e.payload.bundle;
     if (text !== undefined && text !== null) state.index.bundleTexts.set(e.payload.bundle_id, text);
+    // ADR 006 decision 4: the activation revokes every grant still live, and for good: its step is
+    // not decided again, and the revoked grant still counts as its decision's one grant, so nothing
+    // grants it again, not even a release bringing the old bundle back (`awaitsRollback`). (Ledgers
+    // before this wrote a `grant.revoked` for each after this entry, which finds the grant ended.)
+    for (const jti of [...state.index.liveGrants]) {
+      const grant = state.grants.get(jti);
+      if (grant === undefined) continue;
+      grant.revoked_reason = 'bundle_change';
+      endGrant(state, grant, 'revoked', touched);
+      // in memory only: the index of steps an activation may decide again
+      state.index.rollbackSteps.delete(grant.step);
+    }
     // the release that activated it closes; every other open release was signed against a bundle no longer in force
     for (const release of state.releases.values()) {
       if (release.status !== 'open') continue;

@@ -98,11 +98,12 @@ function tour(): Tour {
   ids['leaseRun'] = ok(w.run<ExecutionResult>({ kind: 'use_lease', caller: COPILOT, lease: ids['lease'], step: ids['heldStep'] })).execution;
   ok(w.run({ kind: 'hold_evidence', caller: LENA, hold: ids['hold'], evidence_hash: EVIDENCE_2 }));
 
-  // the restart's rollback runs; a halt comes and goes; the hold is lifted
+  // the restart's rollback runs; the hold is lifted; a halt comes, revoking a live grant in prod, and goes
   ids['rollbackRun'] = ok(w.run<RunRollbackResult>({ kind: 'rollback_run', caller: OLIVIA, artifact: ids['restartArtifact'] })).execution;
+  ok(w.run({ kind: 'hold_lift', caller: PRIYA, hold: ids['hold'] }));
+  ids['haltedGrant'] = ok(w.propose([snapshotStep({ target: 'payments-queue/shard-5' })])).steps[0]?.grant?.jti ?? '';
   ids['halt'] = ok(w.run<HaltResult>({ kind: 'halt', caller: SAM, scope: { kind: 'environment', environment: 'prod' } })).halt;
   ok(w.run({ kind: 'halt_lift', caller: SAM, halt: ids['halt'] }));
-  ok(w.run({ kind: 'hold_lift', caller: PRIYA, hold: ids['hold'] }));
 
   // a step with a grant and a lease: the grant runs it and retires the lease's entry
   const settle = ok(w.propose([restartStep({ target: 'settle-worker' })])).steps[0];
@@ -291,6 +292,21 @@ describe('an entry that arrives after its record moved on', () => {
     applyEntry(state, late(entries, find(entries, 'grant.rejected', 'grant', grant), { code: 'GRANT_EXPIRED' }));
     applyEntry(state, late(entries, entries.find((e) => e.type === 'grant.revoked'), { jti: grant }));
     expect(state.grants.get(grant)).toMatchObject({ status: 'consumed', revoked_reason: null, execution: ids['snapshotRun'] });
+  });
+
+  it('reads a ledger written before an activation revoked its grants by itself: the revocations that follow it change no row', () => {
+    const { entries, ids } = rebuilt();
+    const activation = entries.findLastIndex((e) => e.type === 'bundle.activated');
+    const live = ids['liveGrant'] ?? '';
+    const at = entries[activation];
+    if (at === undefined || at.type !== 'bundle.activated') throw new Error('the tour activates a release');
+    // what the gateway wrote before ADR 006 decision 4: the activation without a count, then a `grant.revoked` for each live grant
+    const { grants_revoked: _count, ...payload } = at.payload;
+    const revoked: LedgerEntry = { ...at, type: 'grant.revoked', subjects: { grant: live, bundle: at.bundle_id ?? '' }, payload: { jti: live, reason: 'bundle_change', cause: at.bundle_id ?? '', rule_ids: ['release:quorum'] } };
+    const before = [...entries.slice(0, activation), { ...at, payload }, revoked, ...entries.slice(activation + 1)];
+    const state = rebuildState(before);
+    expect(state.grants.get(live)).toMatchObject({ status: 'revoked', revoked_reason: 'bundle_change' });
+    expect(rows(state)).toEqual(rows(rebuildState(entries)));
   });
 
   it('keeps the first reason a lease was revoked for', () => {

@@ -107,21 +107,24 @@ describe('a decision grants once', () => {
     expect(w.state.steps.get(step)?.grants).toEqual([grant]);
   });
 
-  it('a grant a bundle change revoked does not count once a later release brings the same bundle back: the new decision is granted on its rollback', () => {
+  it('a grant a bundle change revoked stays revoked when a later release brings the same bundle back: nothing grants its step again', () => {
     const w = new World(examplePolicy());
     const first = w.policy;
-    const { step, grant } = approvedRestart(w);
-    ok(w.activate(compileBundle({ ...first.bundle, description: 'next' })));
+    const { step, artifact, grant } = approvedRestart(w);
+    const activation = w.activate(compileBundle({ ...first.bundle, description: 'next' }));
+    ok(activation);
     expect(w.state.grants.get(grant)?.revoked_reason).toBe('bundle_change');
-    // the first bundle again, by the same content: the same bundle id as the revoked grant's
+    // revoked by the activation entry itself, and the step is not decided again (ADR 006 decision 4)
+    expect(activation.entries.filter((e) => e.payload['step'] === step)).toEqual([]);
+    // the first bundle again, by the same content: the same bundle id as the revoked grant's and its step's
     ok(w.activate(first));
     expect(w.state.steps.get(step)?.bundle_id).toBe(w.state.grants.get(grant)?.bundle_id);
-    const approved = ok(w.approve(w.state.steps.get(step)?.request ?? '', 'lena', 'approver-console'));
-    // decided again, its artifact must be registered again before the grant
-    expect(approved.grant ?? null).toBeNull();
-    const fresh = ok(register(w, step)).grant;
-    expect(fresh?.step).toBe(step);
-    expect(fresh?.jti).not.toBe(grant);
+    expect(refused(w.approve(w.state.steps.get(step)?.request ?? '', 'lena', 'approver-console')).code).toBe('REQUEST_CLOSED');
+    // as after a halt: the rollback run first leaves the step without a ready artifact, and a new one grants nothing
+    ok(run(w, artifact));
+    expect(ok(register(w, step)).grant).toBeNull();
+    expect(w.state.steps.get(step)?.grants).toEqual([grant]);
+    expect(w.state.grants.get(grant)?.status).toBe('revoked');
   });
 });
 

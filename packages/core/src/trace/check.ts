@@ -33,7 +33,9 @@ export interface TraceProblem {
    * gateway recorded as verified, whose signature does not verify against the
    * passkey the ledger had registered to its signer at that point. An entry
    * that creates a record an earlier entry created (state/creation.ts) is an
-   * `entry` problem too: the gateway applies the first and ignores it.
+   * `entry` problem too: the gateway applies the first and ignores it. So is
+   * a `bundle.activated` whose `grants_revoked` is not the number of grants
+   * then live, all of which it revokes.
    */
   readonly field: TraceField | 'authority' | 'entry' | 'signature';
   readonly message: string;
@@ -100,6 +102,8 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
 
   const grants = new Map<string, AuthorityEntry<'grant.issued'>>();
   const revokedGrants = new Set<string>();
+  /** Grants issued and not yet ended (consumed, revoked, expired): what an activation revokes. */
+  const liveGrants = new Set<string>();
   const leases = new Map<string, AuthorityEntry<'override.granted'>>();
   const revokedLeases = new Set<string>();
   const overrides = new Set<string>();
@@ -218,11 +222,24 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
       case 'override.requested':
         overrides.add(e.payload.override);
         break;
+      case 'bundle.activated': {
+        // ADR 006 decision 4: the activation itself revokes every grant still live
+        const said = e.payload.grants_revoked;
+        if (said !== undefined && said !== liveGrants.size) problem('entry', `says it revoked ${said} live grants, but ${liveGrants.size} ${liveGrants.size === 1 ? 'was' : 'were'} live`);
+        for (const jti of liveGrants) revokedGrants.add(jti);
+        liveGrants.clear();
+        break;
+      }
       case 'grant.issued':
         grants.set(e.payload.jti, e);
+        liveGrants.add(e.payload.jti);
         break;
       case 'grant.revoked':
         revokedGrants.add(e.payload.jti);
+        liveGrants.delete(e.payload.jti);
+        break;
+      case 'grant.rejected':
+        if (e.payload.code === 'GRANT_EXPIRED') liveGrants.delete(e.payload.jti);
         break;
       case 'override.granted':
         leases.set(e.payload.lease, e);
@@ -240,6 +257,7 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
       case 'grant.consumed': {
         const { jti, step } = e.payload;
         const grant = grants.get(jti);
+        liveGrants.delete(jti);
         if (!grant) {
           problem('authority', `executed on grant \`${jti}\`, which was never issued`);
           break;

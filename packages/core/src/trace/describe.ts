@@ -138,7 +138,8 @@ export function describeEntry(entry: AuthorityEntry): string {
     }
     case 'bundle.activated': {
       const p = entry.payload;
-      return `bundle ${p.name} ${p.bundle_id} activated${p.previous_bundle_id ? `, replacing ${p.previous_bundle_id}` : ''}`;
+      const revoked = p.grants_revoked === undefined || p.grants_revoked === 0 ? '' : `, revoking the ${p.grants_revoked} live grant${p.grants_revoked === 1 ? '' : 's'}`;
+      return `bundle ${p.name} ${p.bundle_id} activated${p.previous_bundle_id ? `, replacing ${p.previous_bundle_id}` : ''}${revoked}`;
     }
     case 'proposal.received': {
       const p = entry.payload;

@@ -5,7 +5,7 @@ import { signCheckpoint } from '../ledger/checkpoint.js';
 import { merkleRoot } from '../ledger/merkle.js';
 import { inclusionProofFromJson, verifyInclusion } from '../ledger/proof.js';
 import { KEY_ROTATED } from '../ledger/rotation.js';
-import { caller, examplePolicy, World } from '../../../../test/scenario/world.js';
+import { caller, compileBundle, COPILOT, examplePolicy, ok, snapshotStep, World } from '../../../../test/scenario/world.js';
 import { checkTraceContract } from './check.js';
 import { softPasskey } from '../../../../test/helpers/soft-passkey.js';
 import { passkeyChallenge } from '../approval/passkey.js';
@@ -116,6 +116,48 @@ describe('checkTraceContract', () => {
     expect(problems.map((p) => p.message)).toEqual([
       `step \`${String(consumed.payload['step'])}\` ran again (execution \`execution-twice\`) after execution \`${String(consumed.payload['execution'])}\``,
     ]);
+  });
+});
+
+describe('grants an activation revokes by itself (ADR 006 decision 4)', () => {
+  /** Two snapshots granted, one consumed, then a release activated: it revokes the other with no entry naming it. */
+  function activated() {
+    const w = new World(examplePolicy());
+    const kept = ok(w.propose([snapshotStep()])).steps[0]?.grant;
+    const used = ok(w.propose([snapshotStep({ target: 'payments-queue/shard-8' })])).steps[0]?.grant;
+    if (!kept || !used) throw new Error('both snapshots are allowed and granted');
+    const run = w.run({ kind: 'consume', caller: COPILOT, grant: used.jti });
+    ok(run);
+    ok(w.activate(compileBundle({ ...w.policy.bundle, description: 'next' })));
+    const entries = w.machine.entries;
+    const activation = entries.filter((e) => e.type === 'bundle.activated').at(-1);
+    const consumed = run.entries.find((e) => e.type === 'grant.consumed');
+    if (!activation || !consumed) throw new Error('the activation and the consumption are recorded');
+    return { entries, kept, used, activation, consumed };
+  }
+
+  it('--check reports an execution on a grant the activation revoked, as if a revocation named it', () => {
+    const { entries, kept, consumed } = activated();
+    expect(checkTraceContract(entries).filter((p) => p.field === 'authority' || p.field === 'entry')).toEqual([]);
+    // a consumption of the revoked grant, as a gateway that ignored the activation would have written it
+    const late = { ...consumed, seq: entries.length, payload: { ...consumed.payload, jti: kept.jti, step: kept.step, digest: kept.digest, execution: 'execution-late' }, subjects: { ...consumed.subjects, grant: kept.jti, step: kept.step, execution: 'execution-late' } };
+    const problems = checkTraceContract([...entries, late]).filter((p) => p.field === 'authority');
+    expect(problems.map((p) => p.message)).toEqual([`executed on grant \`${kept.jti}\` after it was revoked`]);
+  });
+
+  it('--check reports an activation whose count of revoked grants is not the number then live', () => {
+    const { entries, activation } = activated();
+    expect(activation.payload['grants_revoked']).toBe(1);
+    const edited = entries.map((e) => (e === activation ? { ...e, payload: { ...e.payload, grants_revoked: 2 } } : e));
+    expect(checkTraceContract(edited).filter((p) => p.field === 'entry').map((p) => [p.seq, p.message])).toEqual([[activation.seq, 'says it revoked 2 live grants, but 1 was live']]);
+  });
+
+  it('shows the activation in the chain of a grant it revoked, and not in that of a grant consumed before it', () => {
+    const { entries, kept, used, activation } = activated();
+    const revoked = buildTrace(entries, kept.jti);
+    expect(revoked.lines.map((l) => l.seq)).toContain(activation.seq);
+    expect(revoked.lines.find((l) => l.seq === activation.seq)?.what).toContain('revoking the 1 live grant');
+    expect(buildTrace(entries, used.jti).lines.map((l) => l.seq)).not.toContain(activation.seq);
   });
 });
 

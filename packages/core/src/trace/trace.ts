@@ -253,12 +253,36 @@ function addContext(all: readonly Placed[], chain: readonly Placed[], steps: Map
     else if (e.seq <= last) members.add(e.seq);
   }
   if (bundle !== null) members.add(bundle);
+  for (const seq of revokingActivations(all, chain)) members.add(seq);
   for (const { head } of all) {
     const hold = head.subjects['hold'];
     const halt = head.subjects['halt'];
     const inScope = (hold !== undefined && extra.has(`hold:${hold}`)) || (halt !== undefined && extra.has(`halt:${halt}`));
     if (inScope && head.type !== 'hold.rejected') members.add(head.seq);
   }
+}
+
+/**
+ * The activations that revoked grants of the chain: an activation revokes
+ * every grant still live by itself (ADR 006 decision 4), with no entry that
+ * names the grant, so nothing else pulls it into the chain.
+ */
+function revokingActivations(all: readonly Placed[], chain: readonly Placed[]): number[] {
+  const inChain = new Set(chain.map((e) => e.head.seq));
+  const live = new Set<string>();
+  const found: number[] = [];
+  for (const { head, entry: e } of all) {
+    if (e === null) continue;
+    if (e.type === 'bundle.activated' && live.size > 0) {
+      found.push(e.seq);
+      live.clear();
+    }
+    if (!inChain.has(head.seq)) continue;
+    if (e.type === 'grant.issued') live.add(e.payload.jti);
+    if (e.type === 'grant.consumed' || e.type === 'grant.revoked') live.delete(e.payload.jti);
+    if (e.type === 'grant.rejected' && e.payload.code === 'GRANT_EXPIRED') live.delete(e.payload.jti);
+  }
+  return found;
 }
 
 function haltCovers(scope: AuthorityEntry<'halt.issued'>['payload']['scope'], steps: readonly StepFacts[], incidents: ReadonlySet<string>): boolean {
