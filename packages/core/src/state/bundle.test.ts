@@ -23,6 +23,8 @@ describe('the gateway’s own activation', () => {
     expect(step.entries.map((e) => e.type)).toEqual(['bundle.activated']);
     expect(step.entries[0]?.subjects).toEqual({ bundle: policy.bundleId });
     expect(step.entries[0]?.payload['rule_ids']).toEqual(['bundle:activation']);
+    // a ledger's first bundle has no grant to revoke, and says nothing about it
+    expect(step.entries[0]?.payload).not.toHaveProperty('grants_revoked');
   });
 
   it('writes nothing when a replica restarts with the bundle already in force', () => {

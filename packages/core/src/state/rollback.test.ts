@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { caller, compileBundle, COPILOT, examplePolicy, ok, refused, restartOverride, restartStep, World } from '../../../../test/scenario/world.js';
 import type { LedgerEntry } from '../ledger/entry.js';
+import { applyEntry } from './reduce.js';
 import type { ExecutionResult } from './execute.js';
 import type { HaltResult } from './halt.js';
 import type { MachineStep } from './machine.js';
@@ -125,6 +126,26 @@ describe('a decision grants once', () => {
     expect(ok(register(w, step)).grant).toBeNull();
     expect(w.state.steps.get(step)?.grants).toEqual([grant]);
     expect(w.state.grants.get(grant)?.status).toBe('revoked');
+  });
+});
+
+describe('a ledger written before an activation stopped deciding granted steps again', () => {
+  it('grants on its rollback a step decided again under another bundle, whose old grant was revoked: that grant was an earlier decision’s', () => {
+    const w = new World(examplePolicy());
+    // allowed in dev once its rollback is registered: granted under the first bundle
+    const s = ok(w.propose([restartStep({ environment: 'dev' })])).steps[0];
+    const step = s?.step ?? '';
+    const old = ok(register(w, step)).grant?.jti ?? '';
+    ok(w.activate(compileBundle({ ...w.policy.bundle, description: 'next' })));
+    expect(w.state.grants.get(old)?.status).toBe('revoked');
+    // what an activation wrote before ADR 006 decision 4: the granted step decided again under the new bundle
+    const decided = w.machine.entries.find((e) => e.type === 'step.decided' && e.payload['step'] === step);
+    if (!decided) throw new Error('the step was decided');
+    applyEntry(w.state, { ...decided, seq: w.machine.entries.length, bundle_id: w.policy.bundleId, payload: { ...decided.payload, redecided: 'bundle_change' } });
+    expect(w.state.steps.get(step)).toMatchObject({ bundle_id: w.policy.bundleId, artifact: null });
+    const fresh = ok(register(w, step)).grant;
+    expect(fresh?.jti).not.toBe(old);
+    expect(fresh?.bundle_id).toBe(w.policy.bundleId);
   });
 });
 
