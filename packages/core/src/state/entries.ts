@@ -556,6 +556,11 @@ export type EntryPayloads = {
     readonly reason: string;
     readonly credential: CredentialRef;
     readonly rule_ids: readonly string[];
+    /**
+     * How many grants were live in its scope, all of which this entry revokes (reason `halt`;
+     * ADR 006 decision 4). Absent in ledgers before it, which wrote a `grant.revoked` for each.
+     */
+    readonly grants_revoked?: number | undefined;
   };
   'halt.lifted': {
     readonly halt: string;

@@ -88,15 +88,26 @@ describe('what a halt records', () => {
     expect(lifted.payload).toMatchObject({ reason: 'l'.repeat(2_000), rule_ids: ['halt:authority'] });
   });
 
-  it('files each grant it revokes under the grant, its step, its proposal and the halt', () => {
+  it('revokes the live grants in its scope by its own entry, which counts them; lifting it revives none', () => {
     const w = new World(examplePolicy());
-    const s = ok(w.propose([snapshotStep()])).steps[0];
-    const jti = s?.grant?.jti ?? '';
+    const prod = ok(w.propose([snapshotStep()])).steps[0]?.grant?.jti ?? '';
+    const dev = ok(w.propose([snapshotStep({ environment: 'dev' })])).steps[0]?.grant?.jti ?? '';
+    const incident = ok(w.propose([snapshotStep({ environment: 'staging' })], { incident: 'inc-1' })).steps[0]?.grant?.jti ?? '';
     const step = halt(w, { kind: 'environment', environment: 'prod' });
     const h = ok(step).halt;
-    const revoked = step.entries.find((e) => e.type === 'grant.revoked');
-    expect(revoked?.subjects).toEqual({ grant: jti, step: s?.step, proposal: w.state.steps.get(s?.step ?? '')?.proposal, halt: h });
-    expect(revoked?.payload).toMatchObject({ jti, reason: 'halt', cause: h, rule_ids: ['halt:authority'] });
+    // one entry, however many grants are live (ADR 006 decision 4)
+    expect(step.entries.map((e) => e.type)).toEqual(['halt.issued']);
+    expect(only(step).payload).toMatchObject({ grants_revoked: 1 });
+    expect(ok(step).revoked_grants).toEqual([prod]);
+    expect(w.state.grants.get(prod)).toMatchObject({ status: 'revoked', revoked_reason: 'halt' });
+    expect(w.state.grants.get(dev)?.status).toBe('issued');
+    const byIncident = halt(w, { kind: 'incident', incident: 'inc-1' });
+    expect(ok(byIncident).revoked_grants).toEqual([incident]);
+    expect(w.state.grants.get(dev)?.status).toBe('issued');
+    ok(w.run({ kind: 'halt_lift', caller: SAM, halt: h }));
+    expect(w.state.grants.get(prod)).toMatchObject({ status: 'revoked', revoked_reason: 'halt' });
+    expect(refused(w.run({ kind: 'consume', caller: COPILOT, grant: prod })).code).toBe('GRANT_REVOKED');
+    expect([...w.state.index.liveGrants]).toEqual([dev]);
   });
 });
 

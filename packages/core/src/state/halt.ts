@@ -20,7 +20,10 @@ import type { AuthorityState, HaltRecord } from './state.js';
  * Halt: one principal with halt authority suspends every grant and lease in
  * a scope at once. One key is enough because stopping is the safe direction
  * (DESIGN "Rollback artifact and halt"). While a halt is active, execution in
- * its scope is refused with HALT_ACTIVE.
+ * its scope is refused with HALT_ACTIVE. The `halt.issued` entry itself
+ * revokes the live grants in its scope (ADR 006 decision 4), so a halt is one
+ * entry however many grants are live; each live lease still gets its own
+ * `lease.revoked`.
  */
 
 export interface HaltCommand {
@@ -68,15 +71,20 @@ export function halt(state: AuthorityState, policy: CompiledPolicy | null, comma
   if (scope.kind === 'incident') subjects['incident'] = scope.incident;
   const normalized: HaltScopeData =
     scope.kind === 'environment' ? { kind: 'environment', environment: scope.environment } : scope.kind === 'incident' ? { kind: 'incident', incident: scope.incident } : { kind: 'all' };
-  d.push('halt.issued', subjects, { halt: id, scope: normalized, reason: (command.reason ?? '').slice(0, 2_000), credential: caller.credential, rule_ids: [RULE_HALT] });
-
   const record: Pick<HaltRecord, 'scope'> = { scope: normalized };
-  const grants: string[] = [];
-  for (const grant of liveGrants(state)) {
-    if (!haltCovers(record, grant.environment, grant.incident)) continue;
-    d.push('grant.revoked', { grant: grant.jti, step: grant.step, proposal: grant.proposal, halt: id }, { jti: grant.jti, reason: 'halt', cause: id, rule_ids: [RULE_HALT] });
-    grants.push(grant.jti);
-  }
+  // read before the entry: applying it ends them
+  const grants = liveGrants(state)
+    .filter((grant) => haltCovers(record, grant.environment, grant.incident))
+    .map((grant) => grant.jti);
+  d.push('halt.issued', subjects, {
+    halt: id,
+    scope: normalized,
+    reason: (command.reason ?? '').slice(0, 2_000),
+    credential: caller.credential,
+    rule_ids: [RULE_HALT],
+    grants_revoked: grants.length,
+  });
+
   const leases: string[] = [];
   for (const lease of liveLeases(state)) {
     const incident = leaseIncident(state, lease);

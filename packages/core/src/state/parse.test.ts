@@ -70,6 +70,11 @@ function tour(): World {
   const used = lease(w, null, second.digest, second.artifact);
   ok(w.run({ kind: 'use_lease', caller: COPILOT, lease: used, step: second.step }));
 
+  // a lease runs a step whose grant is live: the grant is revoked
+  const granted = openRestart(w);
+  ok(w.approve(granted.request, 'leo', 'signed-cli'));
+  ok(w.run({ kind: 'use_lease', caller: COPILOT, lease: lease(w, null, granted.digest, granted.artifact), step: granted.step }));
+
   // an override signed by its own requester is denied; an agent cannot request one or open a hold
   const third = openRestart(w);
   const requested = ok(w.run<RequestOverrideResult>({ kind: 'override_request', caller: OLIVIA, ...restartOverride(w, null, third.digest, third.artifact) }));
@@ -90,7 +95,7 @@ function tour(): World {
   w.advance(61 * MINUTE);
   w.run({ kind: 'use_lease', caller: COPILOT, lease: late, step: fourth.step });
 
-  // a halt revokes a live grant; lifted
+  // a halt revokes a live grant (by its own entry); lifted
   const fifth = openRestart(w);
   ok(w.approve(fifth.request, 'leo', 'signed-cli'));
   const halted = ok(w.run<HaltResult>({ kind: 'halt', caller: SAM, scope: { kind: 'environment', environment: 'prod' }, reason: 'stop everything in prod' })).halt;
@@ -323,7 +328,7 @@ function isFree(path: Path): boolean {
 }
 
 /** Fields a later writer added to an entry type, absent from earlier ledgers: removing one is no fault. */
-const ADDED_LATER = new Set(['bundle.activated/release', 'bundle.activated/bundle', 'bundle.activated/grants_revoked', 'approval.accepted/passkey', 'release.proposed/golden_files', 'authority.rejected/golden']);
+const ADDED_LATER = new Set(['bundle.activated/release', 'bundle.activated/bundle', 'bundle.activated/grants_revoked', 'halt.issued/grants_revoked', 'approval.accepted/passkey', 'release.proposed/golden_files', 'authority.rejected/golden']);
 
 /** Every position of an entry whose value its schema constrains, with the value there. */
 function positions(value: Json, path: Path = []): { path: Path; value: Json }[] {

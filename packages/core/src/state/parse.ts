@@ -460,7 +460,7 @@ const SCHEMAS = {
     rule_ids: strs,
   }),
   'rollback.executed': z.object({ artifact: str, execution: str, reverses_step: str, reverses_execution: strOrNull, digest: str, credential, rule_ids: strs }),
-  'halt.issued': z.object({ halt: str, scope: HaltScope, reason: str, credential, rule_ids: strs }),
+  'halt.issued': z.object({ halt: str, scope: HaltScope, reason: str, credential, rule_ids: strs, grants_revoked: int.nonnegative().optional() }),
   'halt.lifted': z.object({ halt: str, reason: str, credential, rule_ids: strs }),
   'authority.rejected': z.object({ operation: OPERATIONS, code: str, target_id: strOrNull, credential, rule_ids: strs, golden: GoldenSummary.optional() }),
 };

@@ -114,6 +114,20 @@ function busyWorld(stored?: Map<string, string>): World {
   const keyed = ok(track(w.propose([restartStep({ target: 'billing-worker' })])));
   ok(track(w.approve(keyed.steps[0]?.request ?? '', 'lena', 'approver-console', { passkey: SAMPLE_PASSKEY.credential_id })));
   ok(run({ kind: 'passkey_revoke', caller: lena, credential_id: SAMPLE_PASSKEY.credential_id }));
+  // that step granted on its rollback, then run by a lease instead: its grant is revoked (`step_executed`)
+  const keyedStep = keyed.steps[0];
+  const keyedArtifact = ok(run<RegisterRollbackResult>({ kind: 'rollback_register', caller: olivia, step: keyedStep?.step ?? '', action: 'workers.rollback_pool', target: 'billing-worker' })).artifact;
+  const billing = ok(run<RequestOverrideResult>({ kind: 'override_request', caller: olivia, ...restartOverride(w, null, keyedStep?.digest ?? '', keyedArtifact, { scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['billing-worker'] } }) }));
+  const billingLease = ok(
+    run<SubmitOverrideResult>({
+      kind: 'override_submit',
+      caller: caller('lena', 'signed-cli'),
+      override: billing.override,
+      // the third lease in prod this week: the budget asks for an extra signer
+      signatures: [w.sign(billing.body, 'a', 'lena', 'signed-cli'), w.sign(billing.body, 'b', 'fatima', 'signed-cli'), w.sign(billing.body, 'extra', 'priya', 'signed-cli')],
+    }),
+  ).lease;
+  ok(run({ kind: 'use_lease', caller: COPILOT, lease: billingLease, step: keyedStep?.step ?? '' }));
   // left pending: voided and decided again by the activation below
   ok(track(w.propose([restartStep({ target: 'ledger-worker' })])));
   const denied = ok(track(w.propose([restartStep({ target: 'refund-worker' })])));

@@ -1,5 +1,6 @@
 import type { CanonicalValue } from '../canonical.js';
 import type { LedgerEntry } from '../ledger/entry.js';
+import { haltCovers } from './command.js';
 import { isEntryType, type EntryType, type RequirementsData, type TypedEntry } from './entries.js';
 import {
   BUNDLE_ROW_ID,
@@ -832,18 +833,28 @@ const REDUCERS: ReducerTable = {
   'halt.issued'(state, e, touched) {
     const p = e.payload;
     if (state.halts.has(p.halt)) return;
-    state.halts.set(p.halt, {
+    const halt = {
       id: p.halt,
       scope: p.scope,
       reason: p.reason,
-      status: 'active',
+      status: 'active' as const,
       issued_by: e.actor,
       issued_at: e.at,
       lifted_by: null,
       lifted_at: null,
-    });
+    };
+    state.halts.set(p.halt, halt);
     state.index.activeHalts.add(p.halt);
     touched.add('halt', p.halt);
+    // ADR 006 decision 4: the halt revokes every live grant in its scope, and for good (lifting it
+    // revives none). Ledgers before this wrote a `grant.revoked` for each after this entry, which
+    // finds the grant ended already.
+    for (const jti of [...state.index.liveGrants]) {
+      const grant = state.grants.get(jti);
+      if (grant === undefined || !haltCovers(halt, grant.environment, grant.incident)) continue;
+      grant.revoked_reason = 'halt';
+      endGrant(state, grant, 'revoked', touched);
+    }
   },
 
   'halt.lifted'(state, e, touched) {

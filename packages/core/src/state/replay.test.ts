@@ -113,6 +113,16 @@ function tour(): Tour {
   ok(w.run<SubmitOverrideResult>({ kind: 'override_submit', caller: caller('lena', 'signed-cli'), override: second.override, signatures: [w.sign(second.body, 'a', 'lena', 'signed-cli'), w.sign(second.body, 'b', 'fatima', 'signed-cli')] }));
   consume(w, settleReg.grant?.jti ?? '');
 
+  // a step granted, then run by a lease instead: its grant is revoked (`step_executed`)
+  const leased = ok(w.propose([restartStep({ target: 'batch-worker' })])).steps[0];
+  const leasedArtifact = ok(w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: OLIVIA, step: leased?.step ?? '', action: 'workers.rollback_pool', target: 'batch-worker' })).artifact;
+  ids['leasedGrant'] = ok(w.approve(leased?.request ?? '', 'lena', 'approver-console')).grant?.jti ?? '';
+  const third = ok(w.run<RequestOverrideResult>({ kind: 'override_request', caller: OLIVIA, ...restartOverride(w, null, leased?.digest ?? '', leasedArtifact), scope: { environments: ['prod'], actions: ['workers.restart_pool'], targets: ['batch-worker'] } }));
+  // the third lease in prod this week: the budget asks for an extra signer
+  const signatures = [w.sign(third.body, 'a', 'lena', 'signed-cli'), w.sign(third.body, 'b', 'fatima', 'signed-cli'), w.sign(third.body, 'extra', 'priya', 'signed-cli')];
+  const thirdLease = ok(w.run<SubmitOverrideResult>({ kind: 'override_submit', caller: caller('lena', 'signed-cli'), override: third.override, signatures })).lease;
+  ok(w.run<ExecutionResult>({ kind: 'use_lease', caller: COPILOT, lease: thirdLease, step: leased?.step ?? '' }));
+
   // the timer expires what is left; two releases, one activated, the other superseded
   w.advance(16 * MINUTE);
   ok(w.run({ kind: 'expire' }));
@@ -294,18 +304,25 @@ describe('an entry that arrives after its record moved on', () => {
     expect(state.grants.get(grant)).toMatchObject({ status: 'consumed', revoked_reason: null, execution: ids['snapshotRun'] });
   });
 
-  it('reads a ledger written before an activation revoked its grants by itself: the revocations that follow it change no row', () => {
+  it('reads a ledger written before an activation or a halt revoked its grants by itself: the revocations that follow each change no row', () => {
     const { entries, ids } = rebuilt();
-    const activation = entries.findLastIndex((e) => e.type === 'bundle.activated');
-    const live = ids['liveGrant'] ?? '';
-    const at = entries[activation];
-    if (at === undefined || at.type !== 'bundle.activated') throw new Error('the tour activates a release');
-    // what the gateway wrote before ADR 006 decision 4: the activation without a count, then a `grant.revoked` for each live grant
-    const { grants_revoked: _count, ...payload } = at.payload;
-    const revoked: LedgerEntry = { ...at, type: 'grant.revoked', subjects: { grant: live, bundle: at.bundle_id ?? '' }, payload: { jti: live, reason: 'bundle_change', cause: at.bundle_id ?? '', rule_ids: ['release:quorum'] } };
-    const before = [...entries.slice(0, activation), { ...at, payload }, revoked, ...entries.slice(activation + 1)];
+    let before = [...entries];
+    for (const [type, grant, reason] of [
+      ['bundle.activated', ids['liveGrant'] ?? '', 'bundle_change'],
+      ['halt.issued', ids['haltedGrant'] ?? '', 'halt'],
+    ] as const) {
+      const index = before.findLastIndex((e) => e.type === type);
+      const at = before[index];
+      if (at === undefined) throw new Error(`the tour records a ${type}`);
+      expect(at.payload['grants_revoked']).toBe(1);
+      // what the gateway wrote before ADR 006 decision 4: the entry without a count, then a `grant.revoked` for each grant it ended
+      const { grants_revoked: _count, ...payload } = at.payload;
+      const revoked: LedgerEntry = { ...at, type: 'grant.revoked', subjects: { grant: grant }, payload: { jti: grant, reason, cause: 'x', rule_ids: ['r'] } };
+      before = [...before.slice(0, index), { ...at, payload }, revoked, ...before.slice(index + 1)];
+    }
     const state = rebuildState(before);
-    expect(state.grants.get(live)).toMatchObject({ status: 'revoked', revoked_reason: 'bundle_change' });
+    expect(state.grants.get(ids['liveGrant'] ?? '')).toMatchObject({ status: 'revoked', revoked_reason: 'bundle_change' });
+    expect(state.grants.get(ids['haltedGrant'] ?? '')).toMatchObject({ status: 'revoked', revoked_reason: 'halt' });
     expect(rows(state)).toEqual(rows(rebuildState(entries)));
   });
 

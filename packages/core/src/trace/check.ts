@@ -4,6 +4,7 @@ import { entryIssueText, parseEntries, type AuthorityEntry, type ParsedEntry } f
 import { citedRuleIds } from './describe.js';
 import { verifyPasskeyAssertion, verifyPasskeySignature, type PasskeyKey } from '../approval/passkey.js';
 import { overridePasskeyChallenge } from '../override/evidence.js';
+import { haltCovers } from '../state/command.js';
 import { recreations, recreationText } from '../state/creation.js';
 
 /**
@@ -34,8 +35,9 @@ export interface TraceProblem {
    * passkey the ledger had registered to its signer at that point. An entry
    * that creates a record an earlier entry created (state/creation.ts) is an
    * `entry` problem too: the gateway applies the first and ignores it. So is
-   * a `bundle.activated` whose `grants_revoked` is not the number of grants
-   * then live, all of which it revokes.
+   * a `bundle.activated` or `halt.issued` whose `grants_revoked` is not the
+   * number of grants it revokes: every grant then live, or those in the
+   * halt's scope.
    */
   readonly field: TraceField | 'authority' | 'entry' | 'signature';
   readonly message: string;
@@ -222,12 +224,20 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
       case 'override.requested':
         overrides.add(e.payload.override);
         break;
-      case 'bundle.activated': {
-        // ADR 006 decision 4: the activation itself revokes every grant still live
+      case 'bundle.activated':
+      case 'halt.issued': {
+        // ADR 006 decision 4: an activation itself revokes every grant still live, a halt those in its scope
+        const scope = e.type === 'halt.issued' ? { scope: e.payload.scope } : null;
+        const ended = [...liveGrants].filter((jti) => {
+          const issued = grants.get(jti)?.payload;
+          return scope === null || (issued !== undefined && haltCovers(scope, issued.environment, issued.incident));
+        });
         const said = e.payload.grants_revoked;
-        if (said !== undefined && said !== liveGrants.size) problem('entry', `says it revoked ${said} live grants, but ${liveGrants.size} ${liveGrants.size === 1 ? 'was' : 'were'} live`);
-        for (const jti of liveGrants) revokedGrants.add(jti);
-        liveGrants.clear();
+        if (said !== undefined && said !== ended.length) problem('entry', `says it revoked ${said} live grants, but ${ended.length} ${ended.length === 1 ? 'was' : 'were'} live${scope === null ? '' : ' in its scope'}`);
+        for (const jti of ended) {
+          revokedGrants.add(jti);
+          liveGrants.delete(jti);
+        }
         break;
       }
       case 'grant.issued':

@@ -37,6 +37,11 @@ function scopeText(scope: HoldScopeData): string {
   return parts.length === 0 ? 'everything' : parts.join(', ');
 }
 
+/** The grants an activation or a halt revoked by itself (ADR 006 decision 4); nothing for none, or an older entry. */
+function revokedText(count: number | undefined): string {
+  return count === undefined || count === 0 ? '' : `, revoking the ${count} live grant${count === 1 ? '' : 's'}`;
+}
+
 function haltScopeText(scope: HaltScopeData): string {
   switch (scope.kind) {
     case 'all':
@@ -138,8 +143,7 @@ export function describeEntry(entry: AuthorityEntry): string {
     }
     case 'bundle.activated': {
       const p = entry.payload;
-      const revoked = p.grants_revoked === undefined || p.grants_revoked === 0 ? '' : `, revoking the ${p.grants_revoked} live grant${p.grants_revoked === 1 ? '' : 's'}`;
-      return `bundle ${p.name} ${p.bundle_id} activated${p.previous_bundle_id ? `, replacing ${p.previous_bundle_id}` : ''}${revoked}`;
+      return `bundle ${p.name} ${p.bundle_id} activated${p.previous_bundle_id ? `, replacing ${p.previous_bundle_id}` : ''}${revokedText(p.grants_revoked)}`;
     }
     case 'proposal.received': {
       const p = entry.payload;
@@ -235,7 +239,7 @@ export function describeEntry(entry: AuthorityEntry): string {
       return `rollback ${p.artifact} run: execution ${p.execution} reverses step ${p.reverses_step}`;
     }
     case 'halt.issued':
-      return `halt ${entry.payload.halt} issued, scope ${haltScopeText(entry.payload.scope)}: ${entry.payload.reason}`;
+      return `halt ${entry.payload.halt} issued, scope ${haltScopeText(entry.payload.scope)}${revokedText(entry.payload.grants_revoked)}: ${entry.payload.reason}`;
     case 'halt.lifted':
       return `halt ${entry.payload.halt} lifted: ${entry.payload.reason}`;
     case 'authority.rejected':

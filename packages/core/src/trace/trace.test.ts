@@ -119,7 +119,7 @@ describe('checkTraceContract', () => {
   });
 });
 
-describe('grants an activation revokes by itself (ADR 006 decision 4)', () => {
+describe('grants an activation or a halt revokes by itself (ADR 006 decision 4)', () => {
   /** Two snapshots granted, one consumed, then a release activated: it revokes the other with no entry naming it. */
   function activated() {
     const w = new World(examplePolicy());
@@ -158,6 +158,28 @@ describe('grants an activation revokes by itself (ADR 006 decision 4)', () => {
     expect(revoked.lines.map((l) => l.seq)).toContain(activation.seq);
     expect(revoked.lines.find((l) => l.seq === activation.seq)?.what).toContain('revoking the 1 live grant');
     expect(buildTrace(entries, used.jti).lines.map((l) => l.seq)).not.toContain(activation.seq);
+  });
+
+  it('a halt: revokes the grants in its scope only, which --check and the trace read as the gateway did', () => {
+    const w = new World(examplePolicy());
+    const prod = ok(w.propose([snapshotStep()])).steps[0]?.grant;
+    const dev = ok(w.propose([snapshotStep({ environment: 'dev' })])).steps[0]?.grant;
+    const template = ok(w.propose([snapshotStep({ environment: 'dev', target: 'payments-queue/shard-9' })])).steps[0]?.grant;
+    if (!prod || !dev || !template) throw new Error('the snapshots are granted');
+    const consumed = w.run({ kind: 'consume', caller: COPILOT, grant: template.jti }).entries.find((e) => e.type === 'grant.consumed');
+    const halted = w.run({ kind: 'halt', caller: caller('sam', 'signed-cli'), scope: { kind: 'environment', environment: 'prod' } }).entries[0];
+    if (!consumed || halted?.type !== 'halt.issued') throw new Error('the consumption and the halt are recorded');
+    const entries = w.machine.entries;
+    expect(halted.payload['grants_revoked']).toBe(1);
+    // a consumption of each grant after the halt, as a gateway that ignored it would have written them
+    const after = (grant: typeof prod, n: number) => ({ ...consumed, seq: entries.length + n, payload: { ...consumed.payload, jti: grant.jti, step: grant.step, digest: grant.digest, execution: `execution-late-${n}` }, subjects: { ...consumed.subjects, grant: grant.jti, step: grant.step, execution: `execution-late-${n}` } });
+    const problems = checkTraceContract([...entries, after(prod, 0), after(dev, 1)]).filter((p) => p.field === 'authority');
+    expect(problems.map((p) => p.message)).toEqual([`executed on grant \`${prod.jti}\` after it was revoked`]);
+    const edited = entries.map((e) => (e === halted ? { ...e, payload: { ...e.payload, grants_revoked: 3 } } : e));
+    expect(checkTraceContract(edited).filter((p) => p.field === 'entry').map((p) => p.message)).toEqual(['says it revoked 3 live grants, but 1 was live in its scope']);
+    expect(buildTrace(entries, prod.jti).lines.map((l) => l.seq)).toContain(halted.seq);
+    expect(buildTrace(entries, prod.jti).lines.find((l) => l.seq === halted.seq)?.what).toContain('revoking the 1 live grant');
+    expect(buildTrace(entries, dev.jti).lines.map((l) => l.seq)).not.toContain(halted.seq);
   });
 });
 

@@ -2,6 +2,7 @@ import { CountersignError } from '../errors.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import { entryIssueText, parseEntries, type AuthorityEntry, type EntryEnvelope, type EntryIssue, type ParsedEntry } from '../state/parse.js';
 import { describeEntry, entryCodes, entryCredential, entryRuleIds } from './describe.js';
+import { haltCovers as scopeCovers } from '../state/command.js';
 import { recreations, recreationText, type Recreation } from '../state/creation.js';
 
 /**
@@ -253,7 +254,7 @@ function addContext(all: readonly Placed[], chain: readonly Placed[], steps: Map
     else if (e.seq <= last) members.add(e.seq);
   }
   if (bundle !== null) members.add(bundle);
-  for (const seq of revokingActivations(all, chain)) members.add(seq);
+  for (const seq of revokingEntries(all, chain)) members.add(seq);
   for (const { head } of all) {
     const hold = head.subjects['hold'];
     const halt = head.subjects['halt'];
@@ -263,22 +264,25 @@ function addContext(all: readonly Placed[], chain: readonly Placed[], steps: Map
 }
 
 /**
- * The activations that revoked grants of the chain: an activation revokes
- * every grant still live by itself (ADR 006 decision 4), with no entry that
- * names the grant, so nothing else pulls it into the chain.
+ * The activations and halts that revoked grants of the chain: an activation
+ * revokes every grant still live by itself, a halt those in its scope (ADR
+ * 006 decision 4), with no entry that names the grant, so nothing else pulls
+ * them into the chain.
  */
-function revokingActivations(all: readonly Placed[], chain: readonly Placed[]): number[] {
+function revokingEntries(all: readonly Placed[], chain: readonly Placed[]): number[] {
   const inChain = new Set(chain.map((e) => e.head.seq));
-  const live = new Set<string>();
+  const live = new Map<string, { environment: string; incident: string | null }>();
   const found: number[] = [];
   for (const { head, entry: e } of all) {
     if (e === null) continue;
-    if (e.type === 'bundle.activated' && live.size > 0) {
-      found.push(e.seq);
-      live.clear();
+    if (e.type === 'bundle.activated' || e.type === 'halt.issued') {
+      const scope = e.type === 'halt.issued' ? { scope: e.payload.scope } : null;
+      const ended = [...live].filter(([, g]) => scope === null || scopeCovers(scope, g.environment, g.incident));
+      if (ended.length > 0) found.push(e.seq);
+      for (const [jti] of ended) live.delete(jti);
     }
     if (!inChain.has(head.seq)) continue;
-    if (e.type === 'grant.issued') live.add(e.payload.jti);
+    if (e.type === 'grant.issued') live.set(e.payload.jti, { environment: e.payload.environment, incident: e.payload.incident });
     if (e.type === 'grant.consumed' || e.type === 'grant.revoked') live.delete(e.payload.jti);
     if (e.type === 'grant.rejected' && e.payload.code === 'GRANT_EXPIRED') live.delete(e.payload.jti);
   }
