@@ -17,7 +17,10 @@
 //      `countersign policy approve` posts it, which completes the quorum and
 //      activates the release. Each is timed alone, with `GET /healthz` sent
 //      every 5 ms meanwhile: the longest wait is how long the gateway
-//      answered nothing.
+//      answered nothing;
+//   4. as many allowed proposals again, under the new bundle, then sam's
+//      halt of prod (`POST /v1/halts`), which revokes every grant they left,
+//      timed the same way (ADR 006 decision 4: one entry, as the activation).
 //
 //   node bench/run.js activation   (needs `npm run build` first)
 //   BENCH_ACTIVATION_GRANTS=50000 node bench/run.js activation
@@ -90,18 +93,21 @@ async function main() {
     return text;
   };
 
-  log(`proposing ${int(GRANTS)} allowed steps over ${CONNECTIONS} connections`);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
-      while (next < GRANTS) {
-        if (spent()) throw new Error(`${int(next)} of ${int(GRANTS)} proposals after ${BUDGET_MS / 60_000} minutes: stopped`);
-        const i = next++;
-        await request('/v1/proposals', 'POST', tokens.agent, PROPOSAL);
-        if ((i + 1) % 10_000 === 0) log(`${int(i + 1)} of ${int(GRANTS)} after ${((performance.now() - started) / 1000).toFixed(0)} s`);
-      }
-    }),
-  );
+  const propose = async () => {
+    log(`proposing ${int(GRANTS)} allowed steps over ${CONNECTIONS} connections`);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONNECTIONS }, async () => {
+        while (next < GRANTS) {
+          if (spent()) throw new Error(`${int(next)} of ${int(GRANTS)} proposals after ${BUDGET_MS / 60_000} minutes: stopped`);
+          const i = next++;
+          await request('/v1/proposals', 'POST', tokens.agent, PROPOSAL);
+          if ((i + 1) % 10_000 === 0) log(`${int(i + 1)} of ${int(GRANTS)} after ${((performance.now() - started) / 1000).toFixed(0)} s`);
+        }
+      }),
+    );
+  };
+  await propose();
 
   // the same policy under another description: another bundle id, the same rules
   const candidate = join(dir, 'candidate.yaml');
@@ -136,11 +142,20 @@ async function main() {
   const answer = JSON.parse(signed.value);
   if (typeof answer.activated?.bundle_id !== 'string') throw new Error(`the last signature did not activate the release (status ${answer.status})`);
   if (answer.activated.revoked_grants.length !== GRANTS) throw new Error(`the activation revoked ${answer.activated.revoked_grants.length} grants, not the ${GRANTS} proposed`);
-  await pool.close();
-  await stop(gateway);
   const written = head(db) - before;
 
-  process.stdout.write(`\nwith ${int(GRANTS)} live grants, on SQLite: the activating signature wrote ${int(written)} entries\n`);
+  // as many grants again, under the new bundle, then sam halts prod: the halt revokes them all
+  await propose();
+  log('halting prod, with /healthz probed every 5 ms');
+  const beforeHalt = head(db);
+  const halted = await probed(pool, () => request('/v1/halts', 'POST', tokens.sam, JSON.stringify({ scope: { kind: 'environment', environment: 'prod' }, reason: 'the activation bench halts prod' })));
+  const halt = JSON.parse(halted.value);
+  if (halt.revoked_grants.length !== GRANTS) throw new Error(`the halt revoked ${halt.revoked_grants.length} grants, not the ${GRANTS} proposed`);
+  const haltWritten = head(db) - beforeHalt;
+  await pool.close();
+  await stop(gateway);
+
+  process.stdout.write(`\nwith ${int(GRANTS)} live grants, on SQLite: the activating signature wrote ${int(written)} entries, the halt ${int(haltWritten)}\n`);
   const rows = [
     ['proposing the release: golden cases and replay diff (s)', proposeMs / 1000],
     ['GET /v1/releases/{id}, what a signer reads first (its diff kept): answered in (s)', read.ms / 1000],
@@ -148,10 +163,13 @@ async function main() {
     ['the activating signature: answered in (s)', signed.ms / 1000],
     ['  the longest /healthz wait meanwhile: the gateway answered nothing (s)', signed.longest / 1000],
     ['  its answer, which lists every grant revoked and step decided again (MB)', Buffer.byteLength(signed.value) / 1e6],
+    ['the halt of prod, over as many live grants: answered in (s)', halted.ms / 1000],
+    ['  the longest /healthz wait meanwhile: the gateway answered nothing (s)', halted.longest / 1000],
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
   for (const [label, value] of rows) process.stdout.write(`${label.padEnd(width)}  ${value.toFixed(2).padStart(7)}\n`);
-  if (read.failed + signed.failed > 0) process.stdout.write(`(${read.failed + signed.failed} /healthz probes failed; the waits above count only answered ones)\n`);
+  const failed = read.failed + signed.failed + halted.failed;
+  if (failed > 0) process.stdout.write(`(${failed} /healthz probes failed; the waits above count only answered ones)\n`);
 }
 
 /** The ledger's last seq, read from the file. */
