@@ -108,6 +108,15 @@ export const MIGRATIONS: readonly Migration[] = [
         at TEXT NOT NULL
       );`,
   },
+  {
+    version: 5,
+    name: 'entries_revoke_grants',
+    // No table changes: a fence. From here `bundle.activated` and `halt.issued` revoke live grants
+    // themselves (ADR 006 decision 4), and a replica that predates this reads such a ledger as if
+    // those grants were live. A store at this version is refused by that code (MIGRATION_FAILED).
+    sqlite: `SELECT 1;`,
+    postgres: `SELECT 1;`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
