@@ -4,8 +4,8 @@ import { entryIssueText, parseEntries, type AuthorityEntry, type ParsedEntry } f
 import { citedRuleIds } from './describe.js';
 import { verifyPasskeyAssertion, verifyPasskeySignature, type PasskeyKey } from '../approval/passkey.js';
 import { overridePasskeyChallenge } from '../override/evidence.js';
-import { haltCovers } from '../state/command.js';
 import { recreations, recreationText } from '../state/creation.js';
+import { implicitRevocations } from './revocations.js';
 
 /**
  * The trace contract check (`countersign trace --check`): every field the
@@ -104,8 +104,6 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
 
   const grants = new Map<string, AuthorityEntry<'grant.issued'>>();
   const revokedGrants = new Set<string>();
-  /** Grants issued and not yet ended (consumed, revoked, expired): what an activation revokes. */
-  const liveGrants = new Set<string>();
   const leases = new Map<string, AuthorityEntry<'override.granted'>>();
   const revokedLeases = new Set<string>();
   const overrides = new Set<string>();
@@ -118,7 +116,10 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
   /** Passkeys as registered so far, and revoked: what a passkey approval is checked against, offline. */
   const passkeys = new Map<string, { key: PasskeyKey; revoked: boolean }>();
   for (const p of parsed) if (p.kind === 'authority' && p.entry.type === 'execution.outcome') outcomes.add(p.entry.payload.execution);
-  const recreated = recreations(parsed.flatMap((p) => (p.kind === 'authority' ? [p.entry] : [])));
+  const authority = parsed.flatMap((p) => (p.kind === 'authority' ? [p.entry] : []));
+  const recreated = recreations(authority);
+  /** Activation and halt seq -> the grants its own entry revoked (ADR 006 decision 4). */
+  const revokedBy = new Map(implicitRevocations(authority.filter((e) => !recreated.has(e.seq))).map((r) => [r.seq, r.grants]));
   let bootstrapped = false;
 
   for (const [index, p] of parsed.entries()) {
@@ -227,29 +228,17 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
       case 'bundle.activated':
       case 'halt.issued': {
         // ADR 006 decision 4: an activation itself revokes every grant still live, a halt those in its scope
-        const scope = e.type === 'halt.issued' ? { scope: e.payload.scope } : null;
-        const ended = [...liveGrants].filter((jti) => {
-          const issued = grants.get(jti)?.payload;
-          return scope === null || (issued !== undefined && haltCovers(scope, issued.environment, issued.incident));
-        });
+        const ended = revokedBy.get(e.seq) ?? [];
         const said = e.payload.grants_revoked;
-        if (said !== undefined && said !== ended.length) problem('entry', `says it revoked ${said} live grants, but ${ended.length} ${ended.length === 1 ? 'was' : 'were'} live${scope === null ? '' : ' in its scope'}`);
-        for (const jti of ended) {
-          revokedGrants.add(jti);
-          liveGrants.delete(jti);
-        }
+        if (said !== undefined && said !== ended.length) problem('entry', `says it revoked ${said} live grants, but ${ended.length} ${ended.length === 1 ? 'was' : 'were'} live${e.type === 'halt.issued' ? ' in its scope' : ''}`);
+        for (const jti of ended) revokedGrants.add(jti);
         break;
       }
       case 'grant.issued':
         grants.set(e.payload.jti, e);
-        liveGrants.add(e.payload.jti);
         break;
       case 'grant.revoked':
         revokedGrants.add(e.payload.jti);
-        liveGrants.delete(e.payload.jti);
-        break;
-      case 'grant.rejected':
-        if (e.payload.code === 'GRANT_EXPIRED') liveGrants.delete(e.payload.jti);
         break;
       case 'override.granted':
         leases.set(e.payload.lease, e);
@@ -267,7 +256,6 @@ export function checkParsed(parsed: readonly ParsedEntry[], required: readonly T
       case 'grant.consumed': {
         const { jti, step } = e.payload;
         const grant = grants.get(jti);
-        liveGrants.delete(jti);
         if (!grant) {
           problem('authority', `executed on grant \`${jti}\`, which was never issued`);
           break;

@@ -180,6 +180,12 @@ describe('grants an activation or a halt revokes by itself (ADR 006 decision 4)'
     expect(buildTrace(entries, prod.jti).lines.map((l) => l.seq)).toContain(halted.seq);
     expect(buildTrace(entries, prod.jti).lines.find((l) => l.seq === halted.seq)?.what).toContain('revoking the 1 live grant');
     expect(buildTrace(entries, dev.jti).lines.map((l) => l.seq)).not.toContain(halted.seq);
+    // traced by its own id, the halt's chain holds the grants it revoked, and their steps, as when an entry named each
+    const issuedSeq = (jti: string) => entries.find((e) => e.type === 'grant.issued' && e.payload['jti'] === jti)?.seq;
+    const haltChain = buildTrace(entries, String(halted.payload['halt']));
+    expect(haltChain.lines.map((l) => l.seq)).toEqual(expect.arrayContaining([halted.seq, issuedSeq(prod.jti)]));
+    expect(haltChain.lines.map((l) => l.seq)).not.toContain(issuedSeq(dev.jti));
+    expect(haltChain.steps.map((s) => s.step)).toEqual([prod.step]);
   });
 });
 

@@ -2,7 +2,7 @@ import { CountersignError } from '../errors.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import { entryIssueText, parseEntries, type AuthorityEntry, type EntryEnvelope, type EntryIssue, type ParsedEntry } from '../state/parse.js';
 import { describeEntry, entryCodes, entryCredential, entryRuleIds } from './describe.js';
-import { haltCovers as scopeCovers } from '../state/command.js';
+import { implicitRevocations } from './revocations.js';
 import { recreations, recreationText, type Recreation } from '../state/creation.js';
 
 /**
@@ -180,6 +180,12 @@ export function traceParsed(parsed: readonly ParsedEntry[], id: string): Trace {
   const wide = kind === 'proposal' || kind === 'incident';
   const spreads = (key: string): boolean => SPREADING_KEYS.has(key) && (wide || key !== 'proposal');
   const ids = new Set<string>([id]);
+  // a halt revokes live grants by its own entry (ADR 006 decision 4): its chain holds them and their steps, from the start
+  if (kind === 'halt') {
+    const entries = entriesOf(applied(all));
+    const stepOf = new Map(entries.flatMap((e) => (e.type === 'grant.issued' ? [[e.payload.jti, e.payload.step] as const] : [])));
+    for (const r of implicitRevocations(entries)) if (r.halt === id) for (const jti of r.grants) ids.add(jti).add(stepOf.get(jti) ?? jti);
+  }
   if (!wide) {
     for (const { head } of all) {
       const step = head.subjects['step'];
@@ -264,30 +270,18 @@ function addContext(all: readonly Placed[], chain: readonly Placed[], steps: Map
 }
 
 /**
- * The activations and halts that revoked grants of the chain: an activation
- * revokes every grant still live by itself, a halt those in its scope (ADR
- * 006 decision 4), with no entry that names the grant, so nothing else pulls
- * them into the chain.
+ * The activations and halts that revoked grants of the chain: each revokes
+ * live grants by its own entry (ADR 006 decision 4), with no entry that
+ * names the grant, so nothing else pulls it into the chain.
  */
 function revokingEntries(all: readonly Placed[], chain: readonly Placed[]): number[] {
-  const inChain = new Set(chain.map((e) => e.head.seq));
-  const live = new Map<string, { environment: string; incident: string | null }>();
-  const found: number[] = [];
-  for (const { head, entry: e } of all) {
-    if (e === null) continue;
-    if (e.type === 'bundle.activated' || e.type === 'halt.issued') {
-      const scope = e.type === 'halt.issued' ? { scope: e.payload.scope } : null;
-      const ended = [...live].filter(([, g]) => scope === null || scopeCovers(scope, g.environment, g.incident));
-      if (ended.length > 0) found.push(e.seq);
-      for (const [jti] of ended) live.delete(jti);
-    }
-    if (!inChain.has(head.seq)) continue;
-    if (e.type === 'grant.issued') live.set(e.payload.jti, { environment: e.payload.environment, incident: e.payload.incident });
-    if (e.type === 'grant.consumed' || e.type === 'grant.revoked') live.delete(e.payload.jti);
-    if (e.type === 'grant.rejected' && e.payload.code === 'GRANT_EXPIRED') live.delete(e.payload.jti);
-  }
-  return found;
+  const granted = new Set(chain.flatMap(({ entry: e }) => (e?.type === 'grant.issued' ? [e.payload.jti] : [])));
+  return implicitRevocations(entriesOf(all))
+    .filter((r) => r.grants.some((jti) => granted.has(jti)))
+    .map((r) => r.seq);
 }
+
+const entriesOf = (all: readonly Placed[]): AuthorityEntry[] => all.flatMap((e) => (e.entry === null ? [] : [e.entry]));
 
 function haltCovers(scope: AuthorityEntry<'halt.issued'>['payload']['scope'], steps: readonly StepFacts[], incidents: ReadonlySet<string>): boolean {
   switch (scope.kind) {
