@@ -18,14 +18,14 @@ export const PolicySummary = z.object({
 });
 export type PolicySummary = z.output<typeof PolicySummary>;
 
-/** What activating a bundle did: requests voided and re-decided, grants and leases revoked. */
+/** What activating a bundle did: requests voided and re-decided, grants and leases revoked (a revoked grant's step is not decided again). */
 export const BundleActivation = z.object({
   bundle_id: z.string(),
   previous_bundle_id: z.string().nullable(),
   voided_requests: z.array(z.string()),
   revoked_grants: z.array(z.string()),
   revoked_leases: z.array(z.string()),
-  /** The voided requests' steps decided again; grants here go to their agents through `status`, so they are null. */
+  /** The steps decided again (the voided requests' and those awaiting a rollback); grants here go to their agents through `status`, so they are null. */
   redecided: z.array(StepResult),
 });
 export type BundleActivation = z.output<typeof BundleActivation>;

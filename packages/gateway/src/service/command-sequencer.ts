@@ -397,8 +397,9 @@ export class CommandSequencer {
     const caught: SealedEntry[] = [];
     const caughtLeaves: Uint8Array[] = [];
     const build = (caughtUp: readonly SealedEntry[], head: LedgerHead): AppendPlan => {
-      // appended one by one: a spread passes every item as an argument, and a commit of a
-      // bundle activation (three entries a live grant) overflows the stack of a call
+      // appended one by one: a spread passes every item as an argument, and a commit of tens of
+      // thousands of entries (an activation wrote three a live grant, before ADR 006 decision 4)
+      // overflows the stack of a call
       appendAll(caughtLeaves, this.#catchUp(caughtUp, head));
       appendAll(caught, caughtUp);
       const drafts: EntryDraft[] = [];

@@ -394,7 +394,7 @@ export class Gateway {
     if (input.attestation.kind === 'passkey') throw new GatewayError('USAGE', 'a release is signed with a roster key (`countersign policy approve`), not a passkey');
     // a console session's click is gateway attestation, which a key-only release quorum refuses
     const { attestation, verified } = this.#attest(caller, statement, input.attestation);
-    // the quorum's signature may activate: the grants it issues again go to their agents through status, not to the signer
+    // the quorum's signature may activate: a grant for a step it decides again goes to its agent through status, not to the signer
     return this.#run({ kind: 'release_approve', caller, statement, attestation, signature_verified: verified }, { signTokens: false });
   }
 
@@ -501,8 +501,9 @@ export class Gateway {
 
   /**
    * `signTokens: false` for a command whose answer shows no grant token: an
-   * activation issues one grant a step it decides again, tens of thousands
-   * on a busy gateway, and signing them would only delay the answer.
+   * activation issues a grant for each step it decides again that the new
+   * bundle allows (the steps of the requests it voids, and those awaiting a
+   * rollback), and signing them would only delay the answer.
    */
   async #run<R extends Success>(command: Command, options: { readonly activates?: CompiledPolicy; readonly signTokens?: boolean } = {}): Promise<GatewayResult<R>> {
     const evaluate: Evaluate = (state, policy, ctx) => runCommand(state, policy, command, ctx);
