@@ -147,10 +147,10 @@ export function consumeGrant(state: AuthorityState, policy: CompiledPolicy | nul
   if (grant.status === 'expired') return refuse('GRANT_EXPIRED', 'grant has expired', rules);
   if (grant.status === 'revoked') {
     return grant.revoked_reason === 'bundle_change'
-      ? refuse('BUNDLE_CHANGED', 'grant was issued under a bundle that is no longer active', rules)
+      ? refuse('BUNDLE_CHANGED', 'grant was issued under a bundle that is no longer active: propose the step again', rules)
       : refuse('GRANT_REVOKED', 'grant was revoked', rules);
   }
-  if (grant.bundle_id !== compiled.bundleId) return refuse('BUNDLE_CHANGED', 'grant was issued under a bundle that is no longer active', rules);
+  if (grant.bundle_id !== compiled.bundleId) return refuse('BUNDLE_CHANGED', 'grant was issued under a bundle that is no longer active: propose the step again', rules);
   const expires = parseAt(grant.expires_at);
   if (!(ctx.now < expires)) return refuse('GRANT_EXPIRED', 'grant has expired', rules);
   if (command.claims !== undefined) {
