@@ -717,7 +717,8 @@ describe('countersign rollback and halt', () => {
   });
 
   it('halts a scope: env, incident or all; anything else is a usage error', async () => {
-    const gw = await fake({ 'POST /v1/halts': () => ({ status: 201, body: { ok: true, halt: 'halt-1', revoked_grants: ['grant-1'], revoked_leases: [] } }) });
+    const routes: Parameters<typeof fake>[0] = { 'POST /v1/halts': () => ({ status: 201, body: { ok: true, halt: 'halt-1', revoked_grants: ['grant-1'], revoked_leases: [] } }) };
+    const gw = await fake(routes);
     const expected: [string, unknown][] = [
       ['env:prod', { kind: 'environment', environment: 'prod' }],
       ['incident:inc-42', { kind: 'incident', incident: 'inc-42' }],
@@ -734,5 +735,11 @@ describe('countersign rollback and halt', () => {
       expect(r.code).toBe(2);
     }
     expect(gw.calls).toHaveLength(4);
+    // a halt over a busy environment: how many and the first ten, every id with --json
+    const many = Array.from({ length: 25_000 }, (_, i) => `grant-${i + 1}`);
+    routes['POST /v1/halts'] = () => ({ status: 201, body: { ok: true, halt: 'halt-2', revoked_grants: many, revoked_leases: [] } });
+    const busy = await countersign(['halt', '--scope', 'env:prod', '--reason', 'stop']);
+    expect(busy.stdout).toMatch(/^halted env:prod: halt halt-2\nrevoked grants +25000: grant-1, grant-2, .*, grant-10, \.\.\. \(every id with --json\)\nrevoked leases +-\n$/);
+    expect(JSON.parse((await countersign(['halt', '--scope', 'env:prod', '--reason', 'stop', '--json'])).stdout).revoked_grants).toEqual(many);
   });
 });

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { GatewayError } from '../../errors.js';
 import { EXIT } from '../exit.js';
 import { clientAction, connect, connectionOptions, EXIT_CODES_HELP, type ConnectionFlags } from './connection.js';
-import { fields, type Outcome } from './output.js';
+import { fields, ids, type Outcome } from './output.js';
 
 /** `env:prod`, `incident:INC-7` or `all`; nothing else, so a typo never halts less than meant without saying so. */
 export function parseHaltScope(scope: string): HaltScopeData {
@@ -45,8 +45,8 @@ Examples:
         return {
           data: answer,
           text: `halted ${opts.scope}: halt ${answer.halt}\n${fields([
-            ['revoked grants', answer.revoked_grants],
-            ['revoked leases', answer.revoked_leases],
+            ['revoked grants', ids(answer.revoked_grants)],
+            ['revoked leases', ids(answer.revoked_leases)],
           ])}`,
           exit: EXIT.OK,
         };

@@ -46,6 +46,16 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
+/**
+ * Ids for a human: all of them when few, else how many and the first ones (a
+ * halt over a busy environment revokes tens of thousands of grants); `--json`
+ * has them all.
+ */
+export function ids(list: readonly string[], shown = 10): string {
+  if (list.length <= shown) return show(list);
+  return `${list.length}: ${list.slice(0, shown).join(', ')}, ... (every id with --json)`;
+}
+
 /** A value for a human: strings as they are, lists joined, anything else as compact JSON. */
 export function show(value: unknown): string {
   if (typeof value === 'string') return value;
