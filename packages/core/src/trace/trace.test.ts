@@ -5,7 +5,12 @@ import { signCheckpoint } from '../ledger/checkpoint.js';
 import { merkleRoot } from '../ledger/merkle.js';
 import { inclusionProofFromJson, verifyInclusion } from '../ledger/proof.js';
 import { KEY_ROTATED } from '../ledger/rotation.js';
-import { caller, compileBundle, COPILOT, examplePolicy, ok, snapshotStep, World } from '../../../../test/scenario/world.js';
+import { caller, compileBundle, COPILOT, EVIDENCE, examplePolicy, MINUTE, ok, restartOverride, restartStep, snapshotStep, World } from '../../../../test/scenario/world.js';
+import { describeEntry } from './describe.js';
+import type { HoldResult } from '../state/hold.js';
+import type { RequestOverrideResult, SubmitOverrideResult } from '../state/override.js';
+import type { RegisterRollbackResult } from '../state/rollback.js';
+import { parseEntry } from '../state/parse.js';
 import { checkTraceContract } from './check.js';
 import { softPasskey } from '../../../../test/helpers/soft-passkey.js';
 import { passkeyChallenge } from '../approval/passkey.js';
@@ -156,7 +161,7 @@ describe('grants an activation or a halt revokes by itself (ADR 006 decision 4)'
     const { entries, kept, used, activation } = activated();
     const revoked = buildTrace(entries, kept.jti);
     expect(revoked.lines.map((l) => l.seq)).toContain(activation.seq);
-    expect(revoked.lines.find((l) => l.seq === activation.seq)?.what).toContain('revoking the 1 live grant');
+    expect(revoked.lines.find((l) => l.seq === activation.seq)?.what).toMatch(/, revoking the 1 live grant$/);
     expect(buildTrace(entries, used.jti).lines.map((l) => l.seq)).not.toContain(activation.seq);
   });
 
@@ -178,7 +183,7 @@ describe('grants an activation or a halt revokes by itself (ADR 006 decision 4)'
     const edited = entries.map((e) => (e === halted ? { ...e, payload: { ...e.payload, grants_revoked: 3 } } : e));
     expect(checkTraceContract(edited).filter((p) => p.field === 'entry').map((p) => p.message)).toEqual(['says it revoked 3 live grants, but 1 was live in its scope']);
     expect(buildTrace(entries, prod.jti).lines.map((l) => l.seq)).toContain(halted.seq);
-    expect(buildTrace(entries, prod.jti).lines.find((l) => l.seq === halted.seq)?.what).toContain('revoking the 1 live grant');
+    expect(buildTrace(entries, prod.jti).lines.find((l) => l.seq === halted.seq)?.what).toContain(', revoking the 1 live grant: ');
     expect(buildTrace(entries, dev.jti).lines.map((l) => l.seq)).not.toContain(halted.seq);
     // traced by its own id, the halt's chain holds the grants it revoked, and their steps, as when an entry named each
     const issuedSeq = (jti: string) => entries.find((e) => e.type === 'grant.issued' && e.payload['jti'] === jti)?.seq;
@@ -186,6 +191,65 @@ describe('grants an activation or a halt revokes by itself (ADR 006 decision 4)'
     expect(haltChain.lines.map((l) => l.seq)).toEqual(expect.arrayContaining([halted.seq, issuedSeq(prod.jti)]));
     expect(haltChain.lines.map((l) => l.seq)).not.toContain(issuedSeq(dev.jti));
     expect(haltChain.steps.map((s) => s.step)).toEqual([prod.step]);
+    // another halt, over dev: each halt's chain holds the grants it revoked, and only those
+    const second = w.run({ kind: 'halt', caller: caller('sam', 'signed-cli'), scope: { kind: 'environment', environment: 'dev' } }).entries[0];
+    const later = w.machine.entries;
+    expect(buildTrace(later, String(halted.payload['halt'])).lines.map((l) => l.seq)).not.toContain(issuedSeq(dev.jti));
+    expect(buildTrace(later, String(second?.payload['halt'])).lines.map((l) => l.seq)).toContain(issuedSeq(dev.jti));
+  });
+
+  it('counts the live grants as the gateway does: not those consumed, revoked by an entry of their own, or refused as expired', () => {
+    const w = new World(examplePolicy());
+    const snapshot = (n: number) => ok(w.propose([snapshotStep({ target: `payments-queue/shard-${n}` })])).steps[0]?.grant?.jti ?? '';
+    // refused as expired: the grant ends
+    const expired = snapshot(1);
+    w.advance(11 * MINUTE);
+    expect(w.run({ kind: 'consume', caller: COPILOT, grant: expired }).entries[0]?.payload).toMatchObject({ code: 'GRANT_EXPIRED' });
+    // revoked by an entry of its own: a lease runs the step its grant was for
+    const restart = ok(w.propose([restartStep()])).steps[0];
+    const sign = caller('lena', 'signed-cli');
+    const artifact = ok(w.run<RegisterRollbackResult>({ kind: 'rollback_register', caller: caller('olivia', 'approver-console'), step: restart?.step ?? '', action: 'workers.rollback_pool', target: 'payments-worker' })).artifact;
+    const approved = ok(w.approve(restart?.request ?? '', 'lena', 'approver-console')).grant?.jti;
+    const requested = ok(w.run<RequestOverrideResult>({ kind: 'override_request', caller: caller('olivia', 'approver-console'), ...restartOverride(w, null, restart?.digest ?? '', artifact) }));
+    const signatures = [w.sign(requested.body, 'a', 'lena', 'signed-cli'), w.sign(requested.body, 'b', 'fatima', 'signed-cli')];
+    const lease = ok(w.run<SubmitOverrideResult>({ kind: 'override_submit', caller: sign, override: requested.override, signatures })).lease;
+    const used = w.run({ kind: 'use_lease', caller: COPILOT, lease, step: restart?.step ?? '' });
+    expect(used.entries.find((e) => e.type === 'grant.revoked')?.payload).toMatchObject({ jti: approved, reason: 'step_executed' });
+    // consumed; and two still live, one of them refused while a hold was open (a refusal that ends nothing)
+    ok(w.run({ kind: 'consume', caller: COPILOT, grant: snapshot(2) }));
+    const live = [snapshot(3), snapshot(4)];
+    const hold = ok(w.run<HoldResult>({ kind: 'hold_open', caller: caller('lena', 'approver-console'), trip_gate: 'K1', scope: { environments: ['prod'] }, evidence_hash: EVIDENCE })).hold;
+    expect(w.run({ kind: 'consume', caller: COPILOT, grant: live[0] ?? '' }).entries[0]?.payload).toMatchObject({ code: 'HOLD_ACTIVE' });
+    ok(w.run({ kind: 'hold_lift', caller: caller('priya', 'approver-console'), hold }));
+    ok(w.activate(compileBundle({ ...w.policy.bundle, description: 'next' })));
+    const entries = w.machine.entries;
+    const activation = entries.filter((e) => e.type === 'bundle.activated').at(-1);
+    if (!activation) throw new Error('the release activates');
+    expect(activation.payload['grants_revoked']).toBe(2);
+    expect(checkTraceContract(entries).filter((p) => p.field === 'entry')).toEqual([]);
+    const parsed = parseEntry(activation);
+    if (parsed.kind !== 'authority') throw new Error('the activation parses');
+    expect(describeEntry(parsed.entry)).toContain('revoking the 2 live grants');
+    for (const jti of live) expect(buildTrace(entries, jti).lines.map((l) => l.seq)).toContain(activation.seq);
+    const edited = entries.map((e) => (e === activation ? { ...e, payload: { ...e.payload, grants_revoked: 5 } } : e));
+    expect(checkTraceContract(edited).filter((p) => p.field === 'entry').map((p) => p.message)).toEqual(['says it revoked 5 live grants, but 2 were live']);
+    // an entry of a ledger before decision 4 carries no count, and its line says nothing of one
+    const { grants_revoked: _count, ...older } = activation.payload;
+    const old = parseEntry({ ...activation, payload: older });
+    if (old.kind !== 'authority') throw new Error('an activation without a count parses');
+    expect(describeEntry(old.entry)).not.toContain('revoking');
+  });
+
+  it('reads a grant issued again as the gateway did: the copy of a consumed grant does not make it live for the activation', () => {
+    const { entries, used, activation } = activated();
+    const issued = entries.find((e) => e.type === 'grant.issued' && e.payload['jti'] === used.jti);
+    if (!issued) throw new Error('the grant was issued');
+    // the copy goes just before the activation, and every entry from there moves one seq on
+    const at = activation.seq;
+    const withCopy = [...entries.slice(0, at), { ...issued, seq: at }, ...entries.slice(at).map((e) => ({ ...e, seq: e.seq + 1 }))];
+    const problems = checkTraceContract(withCopy).filter((p) => p.field === 'entry');
+    expect(problems.map((p) => p.seq)).toEqual([at]);
+    expect(problems[0]?.message).toContain(`creates grant \`${used.jti}\` again`);
   });
 });
 
