@@ -3,7 +3,8 @@
 // by itself, and the commit rewrites each revoked grant's projection row, in
 // one command on the thread that also serves HTTP, so its cost still grows
 // with the live grants (before decision 4 it also wrote three entries for
-// each, deciding its step again). Through `countersign serve` on SQLite:
+// each, deciding its step again). Through `countersign serve` on SQLite (or
+// PostgreSQL, below):
 //
 //   1. GRANTS allowed proposals (the http part's `queue.inspect` step), each
 //      leaving one live grant;
@@ -24,6 +25,8 @@
 //
 //   node bench/run.js activation   (needs `npm run build` first)
 //   BENCH_ACTIVATION_GRANTS=50000 node bench/run.js activation
+//   BENCH_ACTIVATION_STORE=postgres node bench/run.js activation   (a schema of its own on
+//     COUNTERSIGN_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test, dropped after)
 //
 // A script that prints figures, never a test that asserts a time (STYLE.md).
 import { spawn } from 'node:child_process';
@@ -34,6 +37,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { Pool } from 'undici';
 import { signStatement } from '../packages/core/dist/index.js';
 import { gatewayKey, issueToken, POLICY, serveGateway, stop } from './processes.js';
@@ -44,6 +48,13 @@ if (!Number.isSafeInteger(GRANTS) || GRANTS < 1 || GRANTS > 1_000_000) {
   process.stderr.write(`error[USAGE]: BENCH_ACTIVATION_GRANTS must be a whole number from 1 to 1000000, not \`${process.env.BENCH_ACTIVATION_GRANTS}\`\n`);
   process.exit(2);
 }
+const STORE = process.env.BENCH_ACTIVATION_STORE ?? 'sqlite';
+if (STORE !== 'sqlite' && STORE !== 'postgres') {
+  process.stderr.write(`error[USAGE]: BENCH_ACTIVATION_STORE must be sqlite or postgres, not \`${STORE}\`\n`);
+  process.exit(2);
+}
+const URL_PG = process.env.COUNTERSIGN_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const SCHEMA = `cs_bench_activation_${process.pid}`;
 const CONNECTIONS = 16;
 /** Every loop and child process of the part stops within this much time. */
 const BUDGET_MS = 15 * 60_000;
@@ -68,12 +79,13 @@ try {
   await main();
 } finally {
   if (gateway !== null) await stop(gateway);
+  if (STORE === 'postgres') await withPostgres((client) => client.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`)).catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 }
 
 async function main() {
   const db = join(dir, 'ledger.db');
-  const store = ['--db', db];
+  const store = STORE === 'postgres' ? ['--postgres', URL_PG, '--schema', SCHEMA] : ['--db', db];
   const key = gatewayKey(dir);
   const tokens = {
     agent: issueToken(store, 'payments-copilot', 'copilot-console'),
@@ -137,25 +149,25 @@ async function main() {
     signed_at: new Date().toISOString(),
   };
   const signature = signStatement(statement, createPrivateKey(readFileSync(join(KEYS, 'sam.key'))));
-  const before = head(db);
+  const before = await head(db);
   const signed = await probed(pool, () => request(`/v1/releases/${release}/signatures`, 'POST', tokens.sam, JSON.stringify({ statement, attestation: { kind: 'key', key_id: 'sam-2025', signature } })));
   const answer = JSON.parse(signed.value);
   if (typeof answer.activated?.bundle_id !== 'string') throw new Error(`the last signature did not activate the release (status ${answer.status})`);
   if (answer.activated.revoked_grants.length !== GRANTS) throw new Error(`the activation revoked ${answer.activated.revoked_grants.length} grants, not the ${GRANTS} proposed`);
-  const written = head(db) - before;
+  const written = await head(db) - before;
 
   // as many grants again, under the new bundle, then sam halts prod: the halt revokes them all
   await propose();
   log('halting prod, with /healthz probed every 5 ms');
-  const beforeHalt = head(db);
+  const beforeHalt = await head(db);
   const halted = await probed(pool, () => request('/v1/halts', 'POST', tokens.sam, JSON.stringify({ scope: { kind: 'environment', environment: 'prod' }, reason: 'the activation bench halts prod' })));
   const halt = JSON.parse(halted.value);
   if (halt.revoked_grants.length !== GRANTS) throw new Error(`the halt revoked ${halt.revoked_grants.length} grants, not the ${GRANTS} proposed`);
-  const haltWritten = head(db) - beforeHalt;
+  const haltWritten = await head(db) - beforeHalt;
   await pool.close();
   await stop(gateway);
 
-  process.stdout.write(`\nwith ${int(GRANTS)} live grants, on SQLite: the activating signature wrote ${int(written)} entries, the halt ${int(haltWritten)}\n`);
+  process.stdout.write(`\nwith ${int(GRANTS)} live grants, on ${STORE === 'postgres' ? 'PostgreSQL' : 'SQLite'}: the activating signature wrote ${int(written)} entries, the halt ${int(haltWritten)}\n`);
   const rows = [
     ['proposing the release: golden cases and replay diff (s)', proposeMs / 1000],
     ['GET /v1/releases/{id}, what a signer reads first (its diff kept): answered in (s)', read.ms / 1000],
@@ -172,13 +184,28 @@ async function main() {
   if (failed > 0) process.stdout.write(`(${failed} /healthz probes failed; the waits above count only answered ones)\n`);
 }
 
-/** The ledger's last seq, read from the file. */
-function head(db) {
+/** The ledger's last seq, read from the store. */
+async function head(db) {
+  if (STORE === 'postgres') {
+    const { rows } = await withPostgres((client) => client.query(`SELECT max(seq) AS seq FROM "${SCHEMA}".ledger_entries`));
+    return Number(rows[0].seq);
+  }
   const ledger = new Database(db, { readonly: true });
   try {
     return ledger.prepare('SELECT max(seq) AS seq FROM ledger_entries').get().seq;
   } finally {
     ledger.close();
+  }
+}
+
+/** `run` with a PostgreSQL client of its own, closed after. */
+async function withPostgres(run) {
+  const client = new pg.Client({ connectionString: URL_PG });
+  await client.connect();
+  try {
+    return await run(client);
+  } finally {
+    await client.end();
   }
 }
 
