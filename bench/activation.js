@@ -79,7 +79,11 @@ try {
   await main();
 } finally {
   if (gateway !== null) await stop(gateway);
-  if (STORE === 'postgres') await withPostgres((client) => client.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`)).catch(() => undefined);
+  if (STORE === 'postgres') {
+    await withPostgres((client) => client.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`)).catch((err) => {
+      process.stderr.write(`activation: schema ${SCHEMA} was left behind: ${err instanceof Error ? err.message : String(err)}\n`);
+    });
+  }
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -162,19 +166,20 @@ async function main() {
   const beforeHalt = await head(db);
   const halted = await probed(pool, () => request('/v1/halts', 'POST', tokens.sam, JSON.stringify({ scope: { kind: 'environment', environment: 'prod' }, reason: 'the activation bench halts prod' })));
   const halt = JSON.parse(halted.value);
-  if (halt.revoked_grants.length !== GRANTS) throw new Error(`the halt revoked ${halt.revoked_grants.length} grants, not the ${GRANTS} proposed`);
+  // at least the grants just proposed; code from before ADR 006 decision 4 also finds those its activation issued again
+  if (halt.revoked_grants.length < GRANTS) throw new Error(`the halt revoked ${halt.revoked_grants.length} grants, fewer than the ${GRANTS} proposed`);
   const haltWritten = await head(db) - beforeHalt;
   await pool.close();
   await stop(gateway);
 
-  process.stdout.write(`\nwith ${int(GRANTS)} live grants, on ${STORE === 'postgres' ? 'PostgreSQL' : 'SQLite'}: the activating signature wrote ${int(written)} entries, the halt ${int(haltWritten)}\n`);
+  process.stdout.write(`\nwith ${int(GRANTS)} live grants, on ${STORE === 'postgres' ? 'PostgreSQL' : 'SQLite'}: the activating signature wrote ${int(written)} entries, the halt ${int(haltWritten)} (revoking ${int(halt.revoked_grants.length)} grants)\n`);
   const rows = [
     ['proposing the release: golden cases and replay diff (s)', proposeMs / 1000],
     ['GET /v1/releases/{id}, what a signer reads first (its diff kept): answered in (s)', read.ms / 1000],
     ['  the longest /healthz wait meanwhile (s)', read.longest / 1000],
     ['the activating signature: answered in (s)', signed.ms / 1000],
     ['  the longest /healthz wait meanwhile: the gateway answered nothing (s)', signed.longest / 1000],
-    ['  its answer, which lists every grant revoked and step decided again (MB)', Buffer.byteLength(signed.value) / 1e6],
+    ['  its answer, which lists every grant revoked and every step decided again (MB)', Buffer.byteLength(signed.value) / 1e6],
     ['the halt of prod, over as many live grants: answered in (s)', halted.ms / 1000],
     ['  the longest /healthz wait meanwhile: the gateway answered nothing (s)', halted.longest / 1000],
   ];
@@ -200,7 +205,7 @@ async function head(db) {
 
 /** `run` with a PostgreSQL client of its own, closed after. */
 async function withPostgres(run) {
-  const client = new pg.Client({ connectionString: URL_PG });
+  const client = new pg.Client({ connectionString: URL_PG, connectionTimeoutMillis: 3_000 });
   await client.connect();
   try {
     return await run(client);
