@@ -250,6 +250,8 @@ describe('grants an activation or a halt revokes by itself (ADR 006 decision 4)'
     const problems = checkTraceContract(withCopy).filter((p) => p.field === 'entry');
     expect(problems.map((p) => p.seq)).toEqual([at]);
     expect(problems[0]?.message).toContain(`creates grant \`${used.jti}\` again`);
+    // nor for the trace: the consumed grant's chain does not take in the activation (now one seq on)
+    expect(buildTrace(withCopy, used.jti).lines.map((l) => l.seq)).not.toContain(activation.seq + 1);
   });
 });
 
