@@ -359,6 +359,21 @@ export function httpSuite(label: string, setup: () => Promise<SuiteSetup>): void
         await new Promise((resolve) => setTimeout(resolve, 2_100));
         await refused(async () => call(gw.url, 'POST', '/v1/executions', await agent(), { grant }), 409, 'GRANT_EXPIRED');
       });
+      it('a retried one-call proposal does not resume onto an approved request whose grant has lapsed unused: it is proposed again', async () => {
+        const body = { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps: [{ action: 'cache.warm', environment: 'prod', target: 'payments-cache-resume', params: {} }] };
+        const first = await call(gw.url, 'POST', '/v1/proposals/execute?resume=true', await agent(), body);
+        expect(first.status, JSON.stringify(first.body)).toBe(201);
+        const asked = first.body['steps'][0]['request'] as string;
+        expect((await approve(asked, 'sam', 'signed-cli')).status).toBe(200);
+        expect((await request(asked))['grant']).toBeTruthy();
+        // its grant lapses within a second, never presented: still `issued` in the state, but no longer usable
+        await new Promise((resolve) => setTimeout(resolve, 2_100));
+        const retried = await call(gw.url, 'POST', '/v1/proposals/execute?resume=true', await agent(), body);
+        expect(retried.status, JSON.stringify(retried.body)).toBe(201);
+        expect(retried.body['resumed']).toBeUndefined();
+        expect(retried.body['steps'][0]['request']).toBeTruthy();
+        expect(retried.body['steps'][0]['request']).not.toBe(asked);
+      });
       it('PREREQUISITE_MISSING: a destructive step without its snapshot is denied with the code at decision time', async () => {
         const s = (await propose([{ ...clearStep, target: 'payments-queue/shard-9' }]))['steps'][0];
         expect([s.effect, s.grant]).toEqual(['deny', null]);

@@ -28,8 +28,10 @@ function resumable(ctx: ServerContext, caller: Caller, body: Proposal): RequestR
     const step = state.steps.get(record.step);
     if ((step?.incident ?? null) !== (body.incident ?? null)) continue;
     if (record.status === 'open') return record;
-    // approved, its grant still live (not consumed, expired or revoked): the retry consumes it
-    if (record.status === 'approved' && step !== undefined && step.executions.length === 0 && liveGrant(state, step) !== null) return record;
+    if (record.status !== 'approved' || step === undefined || step.executions.length > 0) continue;
+    // approved, its grant still live (not consumed, revoked, or expired, by its status or by the clock): the retry consumes it
+    const grant = liveGrant(state, step);
+    if (grant !== null && ctx.clock() < Date.parse(grant.expires_at)) return record;
   }
   return null;
 }
