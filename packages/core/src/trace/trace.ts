@@ -2,7 +2,7 @@ import { CountersignError } from '../errors.js';
 import type { LedgerEntry } from '../ledger/entry.js';
 import { entryIssueText, parseEntries, type AuthorityEntry, type EntryEnvelope, type EntryIssue, type ParsedEntry } from '../state/parse.js';
 import { describeEntry, entryCodes, entryCredential, entryRuleIds } from './describe.js';
-import { implicitRevocations } from './revocations.js';
+import { implicitRevocations, type ImplicitRevocation } from './revocations.js';
 import { recreations, recreationText, type Recreation } from '../state/creation.js';
 
 /**
@@ -172,6 +172,10 @@ export function traceParsed(parsed: readonly ParsedEntry[], id: string): Trace {
   // an entry the gateway ignored (a record created again) is shown where it is named, and read for nothing
   const recreated = recreations(all.flatMap((e) => (e.entry === null ? [] : [e.entry])));
   const applied = (list: readonly Placed[]): Placed[] => list.filter((e) => !recreated.has(e.head.seq));
+  const appliedAll = applied(all);
+  const appliedEntries = entriesOf(appliedAll);
+  // what each activation and halt revoked by its own entry (ADR 006 decision 4): read once, for the chain and its context
+  const revocations = implicitRevocations(appliedEntries);
   const kind = kindIn(all, id);
   if (kind === null) throw new CountersignError('TRACE_NOT_FOUND', `no ledger entry names \`${id}\``);
 
@@ -180,11 +184,10 @@ export function traceParsed(parsed: readonly ParsedEntry[], id: string): Trace {
   const wide = kind === 'proposal' || kind === 'incident';
   const spreads = (key: string): boolean => SPREADING_KEYS.has(key) && (wide || key !== 'proposal');
   const ids = new Set<string>([id]);
-  // a halt revokes live grants by its own entry (ADR 006 decision 4): its chain holds them and their steps, from the start
+  // a halt's chain holds the grants it revoked and their steps, from the start
   if (kind === 'halt') {
-    const entries = entriesOf(applied(all));
-    const stepOf = new Map(entries.flatMap((e) => (e.type === 'grant.issued' ? [[e.payload.jti, e.payload.step] as const] : [])));
-    for (const r of implicitRevocations(entries)) if (r.halt === id) for (const jti of r.grants) ids.add(jti).add(stepOf.get(jti) ?? jti);
+    const stepOf = new Map(appliedEntries.flatMap((e) => (e.type === 'grant.issued' ? [[e.payload.jti, e.payload.step] as const] : [])));
+    for (const r of revocations) if (r.halt === id) for (const jti of r.grants) ids.add(jti).add(stepOf.get(jti) ?? jti);
   }
   if (!wide) {
     for (const { head } of all) {
@@ -217,7 +220,7 @@ export function traceParsed(parsed: readonly ParsedEntry[], id: string): Trace {
   const steps = stepsOf(chain);
   const namedSteps = new Set(chain.map((e) => e.head.subjects['step']).filter((x): x is string => x !== undefined));
   for (const step of [...steps.keys()]) if (!namedSteps.has(step)) steps.delete(step);
-  addContext(applied(all), chain, steps, kind === 'incident' ? id : null, members);
+  addContext(appliedAll, chain, steps, kind === 'incident' ? id : null, members, revocations);
 
   const held = all.filter((e) => members.has(e.head.seq));
   const lines = held.map((e) => toLine(e, recreated.get(e.head.seq)));
@@ -226,7 +229,7 @@ export function traceParsed(parsed: readonly ParsedEntry[], id: string): Trace {
 }
 
 /** Holds and halts in force over the chain's steps, and the bundle it ran under. */
-function addContext(all: readonly Placed[], chain: readonly Placed[], steps: Map<string, StepFacts>, incident: string | null, members: Set<number>): void {
+function addContext(all: readonly Placed[], chain: readonly Placed[], steps: Map<string, StepFacts>, incident: string | null, members: Set<number>, revocations: readonly ImplicitRevocation[]): void {
   const first = chain[0]?.head.seq;
   const last = chain.at(-1)?.head.seq;
   if (first === undefined || last === undefined) return;
@@ -260,7 +263,7 @@ function addContext(all: readonly Placed[], chain: readonly Placed[], steps: Map
     else if (e.seq <= last) members.add(e.seq);
   }
   if (bundle !== null) members.add(bundle);
-  for (const seq of revokingEntries(all, chain)) members.add(seq);
+  for (const seq of revokingEntries(revocations, chain)) members.add(seq);
   for (const { head } of all) {
     const hold = head.subjects['hold'];
     const halt = head.subjects['halt'];
@@ -274,9 +277,9 @@ function addContext(all: readonly Placed[], chain: readonly Placed[], steps: Map
  * live grants by its own entry (ADR 006 decision 4), with no entry that
  * names the grant, so nothing else pulls it into the chain.
  */
-function revokingEntries(all: readonly Placed[], chain: readonly Placed[]): number[] {
+function revokingEntries(revocations: readonly ImplicitRevocation[], chain: readonly Placed[]): number[] {
   const granted = new Set(chain.flatMap(({ entry: e }) => (e?.type === 'grant.issued' ? [e.payload.jti] : [])));
-  return implicitRevocations(entriesOf(all))
+  return revocations
     .filter((r) => r.grants.some((jti) => granted.has(jti)))
     .map((r) => r.seq);
 }
