@@ -196,6 +196,19 @@ function endGrant(state: AuthorityState, grant: GrantRecord, status: GrantRecord
   touched.add('grant', grant.jti);
 }
 
+/** ADR 006 decision 4: the live grants `covers` takes, revoked for `reason` by the entry being applied (an activation, a halt). */
+function revokeLiveGrants(state: AuthorityState, reason: 'bundle_change' | 'halt', covers: (grant: GrantRecord) => boolean, touched: Touched): GrantRecord[] {
+  const revoked: GrantRecord[] = [];
+  for (const jti of [...state.index.liveGrants]) {
+    const grant = state.grants.get(jti);
+    if (grant === undefined || !covers(grant)) continue;
+    grant.revoked_reason = reason;
+    endGrant(state, grant, 'revoked', touched);
+    revoked.push(grant);
+  }
+  return revoked;
+}
+
 function startExecution(
   state: AuthorityState,
   entry: LedgerEntry,
@@ -354,11 +367,7 @@ const REDUCERS: ReducerTable = {
     // not decided again, and the revoked grant still counts as its decision's one grant, so nothing
     // grants it again, not even a release bringing the old bundle back (`awaitsRollback`). (Ledgers
     // before this wrote a `grant.revoked` for each after this entry, which finds the grant ended.)
-    for (const jti of [...state.index.liveGrants]) {
-      const grant = state.grants.get(jti);
-      if (grant === undefined) continue;
-      grant.revoked_reason = 'bundle_change';
-      endGrant(state, grant, 'revoked', touched);
+    for (const grant of revokeLiveGrants(state, 'bundle_change', () => true, touched)) {
       // in memory only: the index of steps an activation may decide again
       state.index.rollbackSteps.delete(grant.step);
     }
@@ -849,12 +858,7 @@ const REDUCERS: ReducerTable = {
     // ADR 006 decision 4: the halt revokes every live grant in its scope, and for good (lifting it
     // revives none). Ledgers before this wrote a `grant.revoked` for each after this entry, which
     // finds the grant ended already.
-    for (const jti of [...state.index.liveGrants]) {
-      const grant = state.grants.get(jti);
-      if (grant === undefined || !haltCovers(halt, grant.environment, grant.incident)) continue;
-      grant.revoked_reason = 'halt';
-      endGrant(state, grant, 'revoked', touched);
-    }
+    revokeLiveGrants(state, 'halt', (grant) => haltCovers(halt, grant.environment, grant.incident), touched);
   },
 
   'halt.lifted'(state, e, touched) {
