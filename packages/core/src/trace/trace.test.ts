@@ -246,7 +246,7 @@ describe('grants an activation or a halt revokes by itself (ADR 006 decision 4)'
     if (!issued) throw new Error('the grant was issued');
     // the copy goes just before the activation, and every entry from there moves one seq on
     const at = activation.seq;
-    const withCopy = [...entries.slice(0, at), { ...issued, seq: at }, ...entries.slice(at).map((e) => ({ ...e, seq: e.seq + 1 }))];
+    const { ledger: withCopy } = recordedTwice(entries, issued, undefined, entries[at - 1]);
     const problems = checkTraceContract(withCopy).filter((p) => p.field === 'entry');
     expect(problems.map((p) => p.seq)).toEqual([at]);
     expect(problems[0]?.message).toContain(`creates grant \`${used.jti}\` again`);
