@@ -2,6 +2,7 @@ import type { CanonicalValue } from '../canonical.js';
 import type { PasskeyAlgorithm, PasskeyJwk } from '../approval/passkey.js';
 import type { ActiveHold, DecisionState } from '../decision/decide.js';
 import type { ActionClass } from '../policy/schema.js';
+import { RecordTable } from './records.js';
 import type {
   DiffSummaryData,
   GoldenSummaryData,
@@ -297,10 +298,11 @@ export type PasskeyRecord = {
 
 export interface AuthorityState {
   bundle: BundleRecord;
-  proposals: Map<string, ProposalRecord>;
-  steps: Map<string, StepRecord>;
+  /** The three tables that grow with every proposal: tiered on a store that reads synchronously (ADR 006, `records.ts`). */
+  proposals: RecordTable<ProposalRecord>;
+  steps: RecordTable<StepRecord>;
   requests: Map<string, RequestRecord>;
-  grants: Map<string, GrantRecord>;
+  grants: RecordTable<GrantRecord>;
   executions: Map<string, ExecutionRecord>;
   holds: Map<string, HoldRecord>;
   overrides: Map<string, OverrideRecord>;
@@ -344,10 +346,10 @@ export interface AuthorityState {
 export function createState(): AuthorityState {
   return {
     bundle: { bundle_id: null, name: null, activated_at: null, activated_by: null, previous: [] },
-    proposals: new Map(),
-    steps: new Map(),
+    proposals: new RecordTable('proposal'),
+    steps: new RecordTable('step'),
     requests: new Map(),
-    grants: new Map(),
+    grants: new RecordTable('grant'),
     executions: new Map(),
     holds: new Map(),
     overrides: new Map(),
