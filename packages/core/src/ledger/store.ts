@@ -138,4 +138,12 @@ export interface TransactionalLedgerStore extends LedgerStore {
   follow(onAppended: (size: number | null) => void): Promise<() => Promise<void>>;
   /** Every stored projection row, ordered by kind then id. */
   readProjections(): AsyncIterable<StoredProjection>;
+  /**
+   * One projection row with the ledger's size, both read in one snapshot and
+   * without waiting, or null when the row does not exist. Only a store that
+   * reads synchronously (SQLite) has it: it is what lets the writer evict
+   * committed records from memory and read them back (ADR 006 decision 1).
+   * Throws STORE_UNAVAILABLE when the store cannot be read.
+   */
+  readRowNow?(kind: string, id: string): { readonly value: string; readonly size: number } | null;
 }

@@ -153,6 +153,21 @@ describe('SqliteLedgerStore', () => {
     expect(() => SqliteLedgerStore.open(fresh(), { synchronous: 'LAZY' as 'FULL' })).toThrow(expect.objectContaining({ code: 'USAGE' }));
   });
 
+  it('reads one projection row now, with the ledger size it is current at (ADR 006: records read back)', async () => {
+    const store = SqliteLedgerStore.open(fresh());
+    const genesis: LedgerHead = { size: 0, lastHash: null };
+    expect(store.readRowNow('step', 'step-1')).toBeNull();
+    const first = plan(genesis, [draft(0), draft(1)], [], [{ kind: 'step', id: 'step-1', value: '{"id":"step-1","n":1}' }]);
+    await store.appendWith(0, () => first, { expected: genesis });
+    expect(store.readRowNow('step', 'step-1')).toEqual({ value: '{"id":"step-1","n":1}', size: 2 });
+    const tip: LedgerHead = { size: 2, lastHash: first.sealed[1]!.hash };
+    await store.appendWith(2, () => plan(tip, [draft(2)], [], [{ kind: 'step', id: 'step-1', value: '{"id":"step-1","n":2}' }]), { expected: tip });
+    expect(store.readRowNow('step', 'step-1')).toEqual({ value: '{"id":"step-1","n":2}', size: 3 });
+    expect(store.readRowNow('grant', 'step-1')).toBeNull();
+    await store.close();
+    expect(() => store.readRowNow('step', 'step-1')).toThrow(expect.objectContaining({ code: 'STORE_UNAVAILABLE' }) as Error);
+  });
+
   it('streams leaf hashes without the entry bytes', async () => {
     const store = SqliteLedgerStore.open(fresh());
     const sealed = await store.append(Array.from({ length: 5 }, (_, i) => draft(i)));

@@ -74,6 +74,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     readonly upsertProjection: Database.Statement<[string, string, string]>;
     readonly deleteProjection: Database.Statement<[string, string]>;
     readonly projectionPage: Database.Statement<[string, string, number], StoredProjection>;
+    readonly rowNow: Database.Statement<[string, string], { value: string; last: number | null }>;
     readonly page: Database.Statement<[number, number, number], EntryRow>;
     readonly hashPage: Database.Statement<[number, number, number], { seq: number; hash: Buffer }>;
     readonly checkpointAt: Database.Statement<[number], CheckpointRow>;
@@ -116,6 +117,8 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
       upsertProjection: db.prepare('INSERT INTO projections (kind, id, value) VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET value = excluded.value'),
       deleteProjection: db.prepare('DELETE FROM projections WHERE kind = ? AND id = ?'),
       projectionPage: db.prepare('SELECT kind, id, value FROM projections WHERE (kind, id) > (?, ?) ORDER BY kind, id LIMIT ?'),
+      // one statement, one snapshot: the row and the head it is current at
+      rowNow: db.prepare('SELECT value, (SELECT max(seq) FROM ledger_entries) AS last FROM projections WHERE kind = ? AND id = ?'),
       page: db.prepare('SELECT seq, hash, bytes FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?'),
       hashPage: db.prepare('SELECT seq, hash FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?'),
       checkpointAt: db.prepare('SELECT tree_size, note FROM checkpoints WHERE tree_size = ?'),
@@ -298,6 +301,17 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
       if (last === undefined || rows.length < READ_PAGE_SIZE) return;
       after = [last.kind, last.id];
     }
+  }
+
+  readRowNow(kind: string, id: string): { readonly value: string; readonly size: number } | null {
+    if (this.closed) throw new GatewayError('STORE_UNAVAILABLE', 'cannot read a projection row: the store is closed');
+    let row: { value: string; last: number | null } | undefined;
+    try {
+      row = this.statements.rowNow.get(kind, id);
+    } catch (err) {
+      throw storeError(err, 'cannot read a projection row');
+    }
+    return row === undefined ? null : { value: row.value, size: row.last === null ? 0 : row.last + 1 };
   }
 
   head(): Promise<LedgerHead> {
