@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AppendBuilder, AppendOptions, AppendWithResult, TransactionalLedgerStore } from '../packages/core/src/ledger/store.js';
+import type { AppendBuilder, TransactionalLedgerStore } from '../packages/core/src/ledger/store.js';
 import { verifyCheckpoint } from '../packages/core/src/ledger/checkpoint.js';
 import { noteVerifierKey, rawPublicKey } from '../packages/core/src/ledger/key.js';
 import { merkleRoot } from '../packages/core/src/ledger/merkle.js';
@@ -9,6 +9,7 @@ import { replayCheck } from '../packages/gateway/src/service/replay.js';
 import { SqliteLedgerStore } from '../packages/gateway/src/store/sqlite.js';
 import { GatewayBench } from './helpers/gateway-bench.js';
 import { GATEWAY_ORIGIN, readEntries, rowsOf } from './helpers/gateway-replay.js';
+import { withAppendWith } from './helpers/store-wrap.js';
 import { COPILOT, examplePolicy, inspectStep } from './scenario/world.js';
 
 /**
@@ -79,7 +80,7 @@ describe('restart', () => {
     const { token } = await inspectGrant(b);
     await b.ok((g) => g.execute(COPILOT, { token }));
     await b.ok(() => b.propose([inspectStep({ target: 'payments-queue/shard-8' })]));
-    const before = rowsOf(b.gateway.state);
+    const before = await rowsOf(b.gateway.state, b.store);
     const size = b.gateway.size;
     await b.gateway.close();
     // a fresh connection, as a restarted process would open
@@ -88,7 +89,7 @@ describe('restart', () => {
     const reopened = await Gateway.open({ store, policy: examplePolicy(), key: b.key, origin: GATEWAY_ORIGIN, clock: b.clock.read, ids: counterIds() });
     expect(reopened.size).toBe(size);
     expect((await store.head()).size).toBe(size);
-    expect(rowsOf(reopened.state)).toEqual(before);
+    expect(await rowsOf(reopened.state, store)).toEqual(before);
     // the grant consumed before the restart stays consumed after it
     const again = await reopened.execute(COPILOT, { token });
     expect(again.ok ? 'ok' : again.code).toBe('GRANT_USED');
@@ -96,19 +97,6 @@ describe('restart', () => {
   });
 });
 
-/** `inner` with its `appendWith` replaced; every other member is the store's own, bound to it. */
-function withAppendWith(
-  inner: TransactionalLedgerStore,
-  appendWith: (target: TransactionalLedgerStore, knownSize: number, build: AppendBuilder, options?: AppendOptions) => Promise<AppendWithResult>,
-): TransactionalLedgerStore {
-  return new Proxy(inner, {
-    get: (target, prop, receiver) => {
-      if (prop === 'appendWith') return (knownSize: number, build: AppendBuilder, options?: AppendOptions) => appendWith(target, knownSize, build, options);
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
 
 /** A store that fails the next commit after the gateway built its plan: the transaction never happened. */
 class FailingCommit {
@@ -134,18 +122,18 @@ describe('a failed commit', () => {
     const f = failing as unknown as FailingCommit;
     extra.push(f.inner);
     const { jti, token } = await inspectGrant(b);
-    const before = rowsOf(b.gateway.state);
+    const before = await rowsOf(b.gateway.state, b.store);
     f.failNext = true;
     const failed = await b.gateway.execute(COPILOT, { token }).catch((err: unknown) => err);
     expect(failed).toMatchObject({ message: 'disk full' });
     // nothing was allowed: the state is the committed one, and the grant is still there to use
-    expect(rowsOf(b.gateway.state)).toEqual(before);
+    expect(await rowsOf(b.gateway.state, b.store)).toEqual(before);
     expect(b.gateway.state.grants.get(jti)?.status).toBe('issued');
     // commands submitted in the same turn share a batch, and its failure
     f.failNext = true;
     const batch = await Promise.allSettled([b.propose([inspectStep()]), b.propose([inspectStep({ target: 'payments-queue/shard-9' })])]);
     expect(batch.map((a) => a.status)).toEqual(['rejected', 'rejected']);
-    expect(rowsOf(b.gateway.state)).toEqual(before);
+    expect(await rowsOf(b.gateway.state, b.store)).toEqual(before);
     expect((await b.gateway.execute(COPILOT, { token })).ok).toBe(true);
   });
 });

@@ -7,7 +7,7 @@ import { newEd25519KeyPair } from '../../packages/core/src/ledger/key.js';
 import type { Command } from '../../packages/core/src/state/commands.js';
 import type { CompiledPolicy } from '../../packages/core/src/policy/compile.js';
 import { AuthorityMachine, counterIds } from '../../packages/core/src/state/machine.js';
-import { projectionRows, type AuthorityState } from '../../packages/core/src/state/state.js';
+import { projectionRow, projectionRows, type AuthorityState, type ProjectionKind } from '../../packages/core/src/state/state.js';
 import { Gateway, type GatewayResult } from '../../packages/gateway/src/service/gateway.js';
 import type { IncidentRun } from '../scenario/incident.js';
 
@@ -168,9 +168,21 @@ export async function readEntries(store: TransactionalLedgerStore): Promise<{ se
   return { sealed, entries: sealed.map((e) => decodeEntry(e.bytes)) };
 }
 
-/** Projection rows as canonical text, keyed `kind/id`: equal maps mean equal states. */
-export function rowsOf(state: AuthorityState): Map<string, string> {
-  return new Map(projectionRows(state).map((r) => [`${r.kind}/${r.id}`, canonicalJson(r.value)]));
+/**
+ * Projection rows as canonical text, keyed `kind/id`: equal maps mean equal
+ * states. A state whose committed records left memory (ADR 006 decision 1)
+ * cannot be scanned: its rows are those the store holds, each read through
+ * the state (which reads back what it evicted), so `store` is needed then.
+ */
+export async function rowsOf(state: AuthorityState, store?: TransactionalLedgerStore): Promise<Map<string, string>> {
+  if (!state.steps.tiered) return new Map(projectionRows(state).map((r) => [`${r.kind}/${r.id}`, canonicalJson(r.value)]));
+  if (store === undefined) throw new Error('a state that reads records back from its store needs that store to list its rows');
+  const rows = new Map<string, string>();
+  for await (const stored of store.readProjections()) {
+    const value = projectionRow(state, { kind: stored.kind as ProjectionKind, id: stored.id });
+    if (value !== null) rows.set(`${stored.kind}/${stored.id}`, canonicalJson(value));
+  }
+  return rows;
 }
 
 /** Drop the tokens a Gateway result adds, to compare it with the pure machine's result. */

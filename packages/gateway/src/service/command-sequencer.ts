@@ -2,6 +2,7 @@ import {
   applyEntry,
   createState,
   decodeEntry,
+  evictCommitted,
   leafHash,
   sealEntry,
   storedPolicy,
@@ -16,8 +17,11 @@ import {
   type LedgerEntry,
   type LedgerHead,
   type ProjectionRef,
+  type RecordSource,
   type SealedEntry,
+  type TieredKind,
   type TransactionalLedgerStore,
+  tierState,
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { CheckpointScheduler } from '../ledger/checkpoint-scheduler.js';
@@ -79,6 +83,12 @@ export interface CommandSequencerOptions {
    * (`follow`): what wakes long polls and event streams on this replica.
    */
   readonly onFollowed?: (entries: readonly LedgerEntry[]) => void;
+  /**
+   * Keep every record in memory even on a store that reads synchronously
+   * (ADR 006 decision 1 off): for comparisons and tests. By default, on such
+   * a store, committed proposals, steps and grants leave memory.
+   */
+  readonly keepRecords?: boolean;
 }
 
 interface Waiter {
@@ -151,6 +161,18 @@ export class CommandSequencer {
   /** `#state` holds effects of a batch that did not commit: rebuild before evaluating anything else. */
   #stale = false;
   #closed = false;
+  /**
+   * Where committed records are read back from once evicted (ADR 006
+   * decision 1); null: every record stays in memory. Set to null for good
+   * once another writer is seen appending (`#anotherWriter`).
+   */
+  #source: RecordSource | null;
+  /** Entries this process knows are committed (its own, caught up on, followed or rebuilt from): a rebuild announces those past it. */
+  #committed = 0;
+  /** The records the last committed batch changed: they leave memory when the next batch commits. */
+  #lastCommitted: readonly ProjectionRef[] = [];
+  /** `kind\0id` -> batches sealed and not yet committed that changed that record: in memory only, never evicted. */
+  readonly #inFlight = new Map<string, number>();
 
   private constructor(store: TransactionalLedgerStore, options: CommandSequencerOptions) {
     this.#store = store;
@@ -170,12 +192,48 @@ export class CommandSequencer {
     this.#maxBatch = maxBatch;
     this.#depth = store.pipelines === true ? PIPELINE_DEPTH : 1;
     for (const policy of options.policies) this.#policies.set(policy.bundleId, policy);
+    this.#source = options.keepRecords === true ? null : this.#recordSource();
+  }
+
+  /**
+   * The store's rows as the source of evicted records, on a store that reads
+   * them without waiting. A row is read only for a record no batch in flight
+   * changed (those stay in memory), so the row is its current value, unless
+   * the store holds entries this writer has not applied: another writer's,
+   * whose rows may be ahead of the state. That is refused (STORE_STALE), and
+   * the writer rebuilds before it takes another entry (`#catchUp`).
+   */
+  /**
+   * Another writer appended to this store (a SQLite file has one writing
+   * process; this is a second one, or a test): its rows may be ahead of this
+   * state, so reading records back from them could apply its entries twice.
+   * From now on this writer keeps every record, as on PostgreSQL; the state
+   * is rebuilt before anything else is evaluated. The STORE_STALE it
+   * returns makes a batch that met it go again after the rebuild.
+   */
+  #anotherWriter(what: string): GatewayError {
+    this.#source = null;
+    this.#stale = true;
+    return new GatewayError('STORE_STALE', `${what}: another writer appended; this writer keeps its records in memory from now on, rebuilds and evaluates again`, { seq: this.#size });
+  }
+
+  #recordSource(): RecordSource | null {
+    const store = this.#store;
+    if (store.readRowNow === undefined) return null;
+    return {
+      read: (kind: TieredKind, id: string): unknown => {
+        const row = store.readRowNow?.(kind, id) ?? null;
+        if (row === null) return null;
+        if (row.size > this.#size) throw this.#anotherWriter(`the store holds ${row.size} entries where this writer applied ${this.#size}`);
+        return JSON.parse(row.value) as unknown;
+      },
+    };
   }
 
   /** Rebuild the state by streaming the whole ledger through `applyEntry`. */
   static async open(store: TransactionalLedgerStore, options: CommandSequencerOptions): Promise<CommandSequencer> {
     const sequencer = new CommandSequencer(store, options);
-    await sequencer.#rebuild();
+    await sequencer.#rebuild(false);
     await sequencer.#checkpoints?.resume();
     // a crash may have left `every` or more entries uncovered: cover them before the first batch adds to them
     if (sequencer.#checkpoints?.due(sequencer.#frontier)) await sequencer.#checkpoints.write(sequencer.#frontier);
@@ -349,6 +407,14 @@ export class CommandSequencer {
   async #readFollowed(): Promise<void> {
     if (this.#stale) await this.#rebuild();
     const entries: LedgerEntry[] = [];
+    if (this.#source !== null) {
+      // another writer's entries, whose rows are ahead of this state: a rebuild that keeps every record reads them all, and announces them
+      for await (const sealed of this.#store.read(this.#size)) {
+        this.#anotherWriter(`entry ${sealed.seq} was appended by another writer`);
+        return this.#rebuild();
+      }
+      return;
+    }
     for await (const sealed of this.#store.read(this.#size)) {
       if (sealed.seq !== this.#size) throw new GatewayError('STORE_CORRUPT', `following read entry ${sealed.seq} where ${this.#size} was expected`, { seq: this.#size });
       const entry = decodeEntry(sealed.bytes);
@@ -356,6 +422,7 @@ export class CommandSequencer {
       // the root a checkpoint signs is recomputed from the bytes, never taken from a stored hash
       this.#frontier.push(verifiedLeaf(sealed));
       this.#size += 1;
+      this.#committed = this.#size;
       this.#lastHash = sealed.hash;
       entries.push(entry);
     }
@@ -393,6 +460,8 @@ export class CommandSequencer {
       }
     }
     const settlements: (Settlement | null)[] = batch.map(() => null);
+    /** The records this batch changed, counted in flight from the moment they are (ADR 006 decision 1). */
+    let changed: ProjectionRef[] = [];
     const local: SealedEntry[] = [];
     const caught: SealedEntry[] = [];
     const caughtLeaves: Uint8Array[] = [];
@@ -408,6 +477,8 @@ export class CommandSequencer {
       let prevHash = head.lastHash;
       batch.forEach((waiter, index) => {
         const outcome = this.#evaluate(waiter.job, prevHash);
+        // a record read back from a store another writer appended to: the whole batch is stale, not this command
+        if (!outcome.ok && isStale(outcome.err)) throw outcome.err;
         if (!outcome.ok) {
           settlements[index] = outcome;
           return;
@@ -428,6 +499,7 @@ export class CommandSequencer {
         settlements[index] = { ok: true, committed: { result: outcome.result, entries } };
       });
       const projections = projectionWrites(this.#state, touched.values());
+      changed = this.#holdInFlight(touched.values());
       // sealed here, once: the store compares the head they extend with its own and appends them as they are
       return { drafts, uniqueKeys, projections, sealed: local };
     };
@@ -438,6 +510,7 @@ export class CommandSequencer {
       const options = this.#depth > 1 ? { expected: { size: this.#size, lastHash: this.#lastHash } } : {};
       await this.#store.appendWith(this.#size, build, options);
     } catch (err) {
+      this.#releaseInFlight(changed);
       // ADR 002 §3: discard and rebuild (once nothing else is in flight, see #canRun)
       this.#stale = true;
       if (isStale(err)) {
@@ -453,6 +526,12 @@ export class CommandSequencer {
       return;
     }
     this.#onWrite(true);
+    this.#committed = Math.max(this.#committed, (local.at(-1)?.seq ?? caught.at(-1)?.seq ?? -1) + 1);
+    this.#releaseInFlight(changed);
+    // the batch before this one is in the store's rows, and its callers have had their answers: what nothing else
+    // holds leaves memory. This batch's records stay until the next commit, for the answers about to be built from them.
+    if (!this.#stale) evictCommitted(this.#state, this.#lastCommitted, (kind, id) => this.#inFlight.has(refKey(kind, id)));
+    this.#lastCommitted = changed;
     // the root a checkpoint signs is recomputed from the bytes, never taken from a stored hash
     for (const leaf of caughtLeaves) this.#frontier.push(leaf);
     for (const entry of local) this.#frontier.push(entry.hash);
@@ -477,6 +556,8 @@ export class CommandSequencer {
    * hash of its bytes).
    */
   #catchUp(caughtUp: readonly SealedEntry[], head: LedgerHead): Uint8Array[] {
+    // rows the other writer wrote are ahead of records this state would read back while applying its entries
+    if (caughtUp.length > 0 && this.#source !== null) throw this.#anotherWriter(`${caughtUp.length} entries were appended by another writer`);
     const leaves: Uint8Array[] = [];
     for (const sealed of caughtUp) {
       if (sealed.seq !== this.#size) {
@@ -531,14 +612,22 @@ export class CommandSequencer {
     }
   }
 
-  async #rebuild(): Promise<void> {
+  /**
+   * Replace the state with one rebuilt from the store. Unless `announce` is
+   * false (the first), the entries this process had not seen committed
+   * (another writer's, read here instead of followed) go to `onFollowed`.
+   */
+  async #rebuild(announce = true): Promise<void> {
     const state = createState();
     const frontier = new LeafTree();
     let size = 0;
     let lastHash: Uint8Array | null = null;
+    const unseen: LedgerEntry[] = [];
     for await (const sealed of this.#store.read(0)) {
       if (sealed.seq !== size) throw new GatewayError('STORE_CORRUPT', `the store returned entry ${sealed.seq} where ${size} was expected`, { seq: size });
-      applyEntry(state, decodeEntry(sealed.bytes));
+      const entry = decodeEntry(sealed.bytes);
+      applyEntry(state, entry);
+      if (announce && sealed.seq >= this.#committed) unseen.push(entry);
       // the root a checkpoint signs is recomputed from the bytes, never taken from the stored hash
       frontier.push(verifiedLeaf(sealed));
       size += 1;
@@ -549,6 +638,33 @@ export class CommandSequencer {
     this.#size = size;
     this.#lastHash = lastHash;
     this.#stale = false;
+    // the whole ledger is committed and nothing is in flight: all that is not open work may leave memory
+    this.#inFlight.clear();
+    this.#lastCommitted = [];
+    if (this.#source !== null) tierState(state, this.#source);
+    this.#committed = size;
+    if (unseen.length > 0) this.#onFollowed(unseen);
+  }
+
+  #holdInFlight(refs: Iterable<ProjectionRef>): ProjectionRef[] {
+    const held: ProjectionRef[] = [];
+    if (this.#source === null) return held;
+    for (const ref of refs) {
+      if (ref.kind !== 'proposal' && ref.kind !== 'step' && ref.kind !== 'grant') continue;
+      held.push(ref);
+      const key = refKey(ref.kind, ref.id);
+      this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1);
+    }
+    return held;
+  }
+
+  #releaseInFlight(refs: readonly ProjectionRef[]): void {
+    for (const ref of refs) {
+      const key = refKey(ref.kind, ref.id);
+      const count = this.#inFlight.get(key) ?? 0;
+      if (count <= 1) this.#inFlight.delete(key);
+      else this.#inFlight.set(key, count - 1);
+    }
   }
 
   /** Entries not yet covered get a checkpoint after `intervalMs` even if no command follows. */
@@ -561,6 +677,10 @@ export class CommandSequencer {
     if (this.#cycles.size === 0) this.#run();
     else this.#armCheckpointTimer();
   }
+}
+
+function refKey(kind: string, id: string): string {
+  return `${kind}\u0000${id}`;
 }
 
 function isStale(err: unknown): boolean {

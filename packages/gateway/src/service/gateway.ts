@@ -94,6 +94,8 @@ export interface GatewayOptions {
   readonly ids?: IdGenerator;
   /** Largest number of commands in one store transaction. */
   readonly maxBatch?: number;
+  /** Keep every record in memory even on SQLite (ADR 006 decision 1 off): for comparisons. */
+  readonly keepRecords?: boolean;
   /**
    * Signed C2SP checkpoints over the ledger, by the gateway key named `origin`:
    * after `every` entries or `intervalMs` (defaults 1000 and 1000 ms), and on
@@ -210,6 +212,7 @@ export class Gateway {
       ids: options.ids ?? randomIds(options.clock),
       policies: compiled === null ? [] : [compiled],
       ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
+      ...(options.keepRecords === undefined ? {} : { keepRecords: options.keepRecords }),
       ...(checkpoints === undefined ? {} : { checkpoints }),
       ...(options.monotonic === undefined ? {} : { now: options.monotonic }),
       ...(options.observer === undefined ? {} : { observer: options.observer }),
