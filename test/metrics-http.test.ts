@@ -74,6 +74,13 @@ describe('GET /metrics of a live gateway', () => {
       expectAgrees(samples, counts);
       expect(counts.pending).toBe(1);
       expect(counts.holds).toBe(1);
+      // on SQLite committed records left memory: the open request's step stays, with the last commit's proposal
+      const inMemory = (kind: string): number | undefined => samples.get(sampleKey('countersign_records_in_memory', { kind }));
+      expect(inMemory('step')).toBeGreaterThanOrEqual(1);
+      expect(inMemory('proposal')).toBeLessThanOrEqual(1);
+      const decided = [...counts.decisions.values()].reduce((a, b) => a + b, 0);
+      expect(decided).toBeGreaterThan(5);
+      expect(inMemory('step')).toBeLessThan(decided);
       expect(samples.get(sampleKey('countersign_rejections_total', { type: 'approval.rejected', code: 'SELF_APPROVAL' }))).toBe(1);
       expect(samples.get(sampleKey('countersign_override_gate_failures_total', { code: 'O1_IDENTITY_COLLISION' }))).toBe(1);
       expect(samples.get(sampleKey('countersign_decisions_total', { effect: 'held', risk: 'critical' }))).toBe(1);

@@ -25,7 +25,7 @@ export interface CountedEntry {
 }
 
 /** Read-only view of the live authority state; `Gateway.state` is one. */
-export type StateSource = () => Pick<AuthorityState, 'requests' | 'index'> | null;
+export type StateSource = () => Pick<AuthorityState, 'requests' | 'index' | 'proposals' | 'steps' | 'grants'> | null;
 
 export interface LedgerMetricsOptions {
   readonly registry: Registry;
@@ -181,6 +181,19 @@ export class LedgerMetrics {
       collect() {
         const state = self.#state();
         if (state) this.set(state.index.liveLeases.size);
+      },
+    });
+    new Gauge({
+      name: 'countersign_records_in_memory',
+      help: 'proposals, steps and grants held in memory; on SQLite committed ones leave it and are read back from their rows (ADR 006)',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const state = self.#state();
+        if (!state) return;
+        this.set({ kind: 'proposal' }, state.proposals.held);
+        this.set({ kind: 'step' }, state.steps.held);
+        this.set({ kind: 'grant' }, state.grants.held);
       },
     });
     new Gauge({
