@@ -16,6 +16,7 @@ const PARTS = {
   mcp: 'mcp.js',
   lookups: 'lookups.js',
   activation: 'activation.js',
+  memory: 'memory.js',
 };
 
 const requested = process.argv.slice(2);
