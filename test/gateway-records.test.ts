@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TransactionalLedgerStore } from '../packages/core/src/ledger/store.js';
 import type { AuthorityState } from '../packages/core/src/state/state.js';
 import { counterIds } from '../packages/core/src/state/machine.js';
@@ -118,6 +118,25 @@ describe('committed records leave memory on SQLite', () => {
     expect(await rowsOf(reopened.state, store)).toEqual(rows);
     const used = await reopened.execute(COPILOT, { token });
     expect(used.ok ? 'ok' : used.code).toBe('GRANT_USED');
+  });
+
+  it('meets another writer on the file: a read from a row ahead of its state is refused STORE_STALE, and it rebuilds, keeping every record from then on', async () => {
+    const b = await bench();
+    const proposed = await b.ok(() => b.propose([inspectStep()]));
+    const jti = proposed.steps[0]?.grant?.jti ?? '';
+    const store = SqliteLedgerStore.open(b.path);
+    extra.push(store);
+    // a second gateway on the same file, which follows nothing: its rebuild let the grant go
+    const other = await Gateway.open({ store, policy: examplePolicy(), key: b.key, origin: GATEWAY_ORIGIN, clock: b.clock.read, follow: false });
+    extra.push(other);
+    expect(other.state.grants.peek(jti)).toBeUndefined();
+    // the first consumes it: the grant's row is now ahead of the second's state
+    expect((await b.gateway.execute(COPILOT, { token: proposed.tokens[jti] ?? '' })).ok).toBe(true);
+    expect(() => other.state.grants.get(jti)).toThrow(expect.objectContaining({ code: 'STORE_STALE' }) as Error);
+    // rebuilt without waiting for a command of its own: every record in memory, the grant consumed
+    await vi.waitFor(() => expect(other.state.grants.peek(jti)?.status).toBe('consumed'));
+    expect(other.state.grants.tiered).toBe(false);
+    expect(other.size).toBe(b.gateway.size);
   });
 
   it('keeps a record a batch in flight changed when the batch before it commits, and lets it go once that batch commits too', async () => {

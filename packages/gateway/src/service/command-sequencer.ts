@@ -196,14 +196,6 @@ export class CommandSequencer {
   }
 
   /**
-   * The store's rows as the source of evicted records, on a store that reads
-   * them without waiting. A row is read only for a record no batch in flight
-   * changed (those stay in memory), so the row is its current value, unless
-   * the store holds entries this writer has not applied: another writer's,
-   * whose rows may be ahead of the state. That is refused (STORE_STALE), and
-   * the writer rebuilds before it takes another entry (`#catchUp`).
-   */
-  /**
    * Another writer appended to this store (a SQLite file has one writing
    * process; this is a second one, or a test): its rows may be ahead of this
    * state, so reading records back from them could apply its entries twice.
@@ -214,9 +206,20 @@ export class CommandSequencer {
   #anotherWriter(what: string): GatewayError {
     this.#source = null;
     this.#stale = true;
+    // rebuilt even if no command comes: a reader met it, and would meet it again until then
+    this.#behind = true;
+    this.#schedule();
     return new GatewayError('STORE_STALE', `${what}: another writer appended; this writer keeps its records in memory from now on, rebuilds and evaluates again`, { seq: this.#size });
   }
 
+  /**
+   * The store's rows as the source of evicted records, on a store that reads
+   * them without waiting. A row is read only for a record no batch in flight
+   * changed (those stay in memory), so the row is its current value, unless
+   * the store holds entries this writer has not applied: another writer's,
+   * whose rows may be ahead of the state. That is refused (STORE_STALE), and
+   * the writer rebuilds, keeping every record from then on (`#anotherWriter`).
+   */
   #recordSource(): RecordSource | null {
     const store = this.#store;
     if (store.readRowNow === undefined) return null;
