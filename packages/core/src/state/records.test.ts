@@ -61,6 +61,7 @@ describe('a record table', () => {
     const table = new RecordTable<{ id: string; n: number }>('step');
     table.set('step-1', { id: 'step-1', n: 1 });
     table.evict('step-1');
+    expect(table.tiered).toBe(false);
     // no source: evicting would lose the record, so it is kept
     expect(table.get('step-1')).toEqual({ id: 'step-1', n: 1 });
     expect([...table.keys()]).toEqual(['step-1']);
@@ -73,6 +74,7 @@ describe('a record table', () => {
         return stored.get(id) ?? null;
       },
     });
+    expect(table.tiered).toBe(true);
     table.set('step-2', { id: 'step-2', n: 2 });
     table.evict('step-1');
     table.evict('step-2');
@@ -94,9 +96,19 @@ describe('a record table', () => {
     expect(table.peek('step-2')).toEqual({ id: 'step-2', n: 2 });
     expect(table.get('step-1')?.n).toBe(1);
     expect(asked).toEqual(['step/step-1', 'step/step-2', 'step/step-1']);
-    for (const scan of [() => table.size, () => [...table.keys()], () => [...table.values()], () => [...table.entries()], () => [...table], () => table.forEach(() => undefined), () => table.delete('step-2')]) {
-      expect(scan).toThrow(/part of it is in the store/);
-    }
+    const scans: [string, () => unknown][] = [
+      ['size', () => table.size],
+      ['keys', () => [...table.keys()]],
+      ['values', () => [...table.values()]],
+      ['entries', () => [...table.entries()]],
+      ['iterate', () => [...table]],
+      ['forEach', () => table.forEach(() => undefined)],
+      ['delete', () => table.delete('step-2')],
+    ];
+    for (const [what, scan] of scans) expect(scan).toThrow(`cannot ${what} the step table: part of it is in the store (ADR 006); read an index or the projections`);
+    // a reader that scans is a bug, answered as one
+    expect(() => table.size).toThrow(expect.objectContaining({ code: 'INTERNAL' }) as Error);
+    expect(table.held).toBe(2);
   });
 
   it('fails closed: a source that cannot read makes the read throw, never answer "unknown"', () => {
@@ -110,6 +122,16 @@ describe('a record table', () => {
     table.evict('grant-1');
     expect(() => table.get('grant-1')).toThrow('the disk is gone');
     expect(() => table.has('grant-1')).toThrow('the disk is gone');
+  });
+
+  it('takes a source that answers undefined for a missing row as one that answers null', () => {
+    const table = new RecordTable<unknown>('proposal');
+    table.set('proposal-1', { id: 'proposal-1' });
+    table.attach({ read: () => undefined });
+    table.evict('proposal-1');
+    expect(table.get('proposal-1')).toBeUndefined();
+    expect(table.has('proposal-1')).toBe(false);
+    expect(table.held).toBe(0);
   });
 
   it('finds every id it evicted, however many: the bits that stand for them never answer "no" for one of them', () => {
@@ -182,6 +204,47 @@ describe('a state whose committed records leave memory', () => {
     const expected = projectionRows(plain.state).filter((r) => tieredKinds.has(r.kind)).map((r) => [`${r.kind}/${r.id}`, canonicalJson(r.value)]);
     expect([...rows.rows].filter(([key]) => tieredKinds.has(key.split('/')[0] ?? '')).sort()).toEqual(expected.sort());
     expect(held(world.state)).toBeLessThan(expected.length);
+  });
+
+  it('keeps the step of an open request while it is open (no rollback awaited), and a record read back that a batch in flight changed', () => {
+    const { world } = tieredWorld();
+    // a rollback of the pool in prod needs one approval and no rollback of its own
+    const rollback = { action: 'workers.rollback_pool', environment: 'prod', target: 'payments-worker', params: {} };
+    const proposed = ok(world.propose([rollback]));
+    const stepId = proposed.steps[0]?.step ?? '';
+    const request = proposed.steps[0]?.request ?? '';
+    expect(request).not.toBe('');
+    expect(world.state.index.rollbackSteps.has(stepId)).toBe(false);
+    ok(world.propose([inspectStep()]));
+    expect(world.state.steps.peek(stepId)).toBeDefined();
+    expect(world.state.proposals.peek(proposed.proposal)).toBeUndefined();
+    ok(world.approve(request, 'lena', 'approver-console'));
+    expect(world.state.index.openRequests.has(request)).toBe(false);
+    expect(world.state.steps.peek(stepId)).toBeUndefined();
+
+    // read back, then kept by a batch in flight; let go once nothing holds it
+    const proposal = world.state.proposals.get(proposed.proposal);
+    expect(proposal?.id).toBe(proposed.proposal);
+    evictCommitted(world.state, [], (kind, id) => kind === 'proposal' && id === proposed.proposal);
+    expect(world.state.proposals.peek(proposed.proposal)).toBe(proposal);
+    // that batch committed: the writer evicts what it changed
+    evictCommitted(world.state, [{ kind: 'proposal', id: proposed.proposal }], () => false);
+    expect(world.state.proposals.peek(proposed.proposal)).toBeUndefined();
+  });
+
+  it('lets go of all but open work when a rebuilt state is tiered', () => {
+    const plain = new World(examplePolicy());
+    const granted = ok(plain.propose([inspectStep()]));
+    const waiting = ok(plain.propose([restartStep()]));
+    const rows = new Rows();
+    rows.write(plain.state, projectionRows(plain.state).map(({ kind, id }) => ({ kind, id })));
+    const rebuilt = rebuildState(plain.machine.entries);
+    tierState(rebuilt, rows);
+    const waitingStep = waiting.steps[0]?.step ?? '';
+    expect(rebuilt.steps.peek(waitingStep)).toBeDefined();
+    expect(held(rebuilt)).toBe(1);
+    expect(rebuilt.steps.get(granted.steps[0]?.step ?? '')?.grants).toEqual([granted.steps[0]?.grant?.jti]);
+    expect(rebuilt.proposals.get(waiting.proposal)?.steps).toEqual([waitingStep]);
   });
 
   it('property: any sequence of commands gives the same answers, entries and rows whether committed records stay in memory or leave it', () => {
