@@ -17,6 +17,7 @@ const PARTS = {
   lookups: 'lookups.js',
   activation: 'activation.js',
   memory: 'memory.js',
+  tail: 'tail.js',
 };
 
 const requested = process.argv.slice(2);
