@@ -3,7 +3,6 @@ import type { AppendBuilder, TransactionalLedgerStore } from '../packages/core/s
 import { verifyCheckpoint } from '../packages/core/src/ledger/checkpoint.js';
 import { noteVerifierKey, rawPublicKey } from '../packages/core/src/ledger/key.js';
 import { merkleRoot } from '../packages/core/src/ledger/merkle.js';
-import { counterIds } from '../packages/core/src/state/machine.js';
 import { Gateway, type GatewayResult } from '../packages/gateway/src/service/gateway.js';
 import { replayCheck } from '../packages/gateway/src/service/replay.js';
 import { SqliteLedgerStore } from '../packages/gateway/src/store/sqlite.js';
@@ -82,18 +81,16 @@ describe('restart', () => {
     await b.ok(() => b.propose([inspectStep({ target: 'payments-queue/shard-8' })]));
     const before = await rowsOf(b.gateway.state, b.store);
     const size = b.gateway.size;
-    await b.gateway.close();
     // a fresh connection, as a restarted process would open
-    const store = SqliteLedgerStore.open(b.path);
+    const store = await b.reopen();
     extra.push(store);
-    const reopened = await Gateway.open({ store, policy: examplePolicy(), key: b.key, origin: GATEWAY_ORIGIN, clock: b.clock.read, ids: counterIds() });
+    const reopened = b.gateway;
     expect(reopened.size).toBe(size);
     expect((await store.head()).size).toBe(size);
     expect(await rowsOf(reopened.state, store)).toEqual(before);
     // the grant consumed before the restart stays consumed after it
     const again = await reopened.execute(COPILOT, { token });
     expect(again.ok ? 'ok' : again.code).toBe('GRANT_USED');
-    b.gateway = reopened;
   });
 });
 

@@ -46,6 +46,8 @@ export class GatewayBench {
     /** The gateway's private key, so a test can sign what only the gateway should. */
     readonly key: KeyObject,
     public gateway: Gateway,
+    /** The bundle it was opened with: what a restart is given again. */
+    readonly policy: CompiledPolicy,
   ) {}
 
   static async open(policy: CompiledPolicy, options: { store?: (path: string) => TransactionalLedgerStore } = {}): Promise<GatewayBench> {
@@ -55,7 +57,19 @@ export class GatewayBench {
     const clock = new ManualClock(T0);
     const key = gatewayKey();
     const gateway = await Gateway.open({ store: options.store?.(path) ?? store, policy, key, origin: GATEWAY_ORIGIN, clock: clock.read, ids: counterIds() });
-    return new GatewayBench(dir, path, store, SqliteLedgerStore.open(path), clock, key, gateway);
+    return new GatewayBench(dir, path, store, SqliteLedgerStore.open(path), clock, key, gateway, policy);
+  }
+
+  /**
+   * Close the gateway and open another on a fresh connection to the same
+   * file, as a restarted process would; it becomes `gateway`. The caller
+   * closes the store returned.
+   */
+  async reopen(): Promise<SqliteLedgerStore> {
+    await this.gateway.close();
+    const store = SqliteLedgerStore.open(this.path);
+    this.gateway = await Gateway.open({ store, policy: this.policy, key: this.key, origin: GATEWAY_ORIGIN, clock: this.clock.read, ids: counterIds() });
+    return store;
   }
 
   get now(): number {
