@@ -1,7 +1,9 @@
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { canonicalJson } from '../packages/core/src/canonical.js';
 import type { TransactionalLedgerStore } from '../packages/core/src/ledger/store.js';
 import type { AuthorityState } from '../packages/core/src/state/state.js';
-import { counterIds } from '../packages/core/src/state/machine.js';
+import { rebuildState } from '../packages/core/src/state/machine.js';
 import { Gateway } from '../packages/gateway/src/service/gateway.js';
 import { replayCheck } from '../packages/gateway/src/service/replay.js';
 import { SqliteLedgerStore } from '../packages/gateway/src/store/sqlite.js';
@@ -107,17 +109,40 @@ describe('committed records leave memory on SQLite', () => {
 
     const rows = await rowsOf(b.gateway.state, b.store);
     const size = b.gateway.size;
-    await b.gateway.close();
-    const store = SqliteLedgerStore.open(b.path);
+    const store = await b.reopen();
     extra.push(store);
-    const reopened = await Gateway.open({ store, policy: examplePolicy(), key: b.key, origin: GATEWAY_ORIGIN, clock: b.clock.read, ids: counterIds() });
-    b.gateway = reopened;
+    const reopened = b.gateway;
     expect(reopened.size).toBe(size);
     // the rebuild held everything, then let go of all but open work: the restart awaits its rollback
     expect(held(reopened.state)).toBe(1);
     expect(await rowsOf(reopened.state, store)).toEqual(rows);
     const used = await reopened.execute(COPILOT, { token });
     expect(used.ok ? 'ok' : used.code).toBe('GRANT_USED');
+  });
+
+  it('answers STORE_CORRUPT for a row that does not read back as JSON, and acts on nothing', async () => {
+    const b = await bench();
+    const proposed = await b.ok(() => b.propose([inspectStep()]));
+    const jti = proposed.steps[0]?.grant?.jti ?? '';
+    await b.ok(() => b.propose([inspectStep({ target: 'payments-queue/shard-2' })]));
+    expect(b.gateway.state.grants.peek(jti)).toBeUndefined();
+    const db = new Database(b.path);
+    try {
+      db.prepare("UPDATE projections SET value = '{not json' WHERE kind = 'grant' AND id = ?").run(jti);
+    } finally {
+      db.close();
+    }
+    const used = await b.gateway.execute(COPILOT, { token: proposed.tokens[jti] ?? '' }).catch((err: unknown) => err);
+    expect(used).toMatchObject({ code: 'STORE_CORRUPT' });
+    const { entries } = await readEntries(b.store);
+    expect(entries.filter((e) => e.type === 'grant.consumed')).toHaveLength(0);
+    // put back as it was, so the afterEach replay check compares rows that the ledger explains
+    const fixed = new Database(b.path);
+    try {
+      fixed.prepare('UPDATE projections SET value = ? WHERE kind = ? AND id = ?').run(canonicalJson(rebuildState(entries).grants.get(jti) as never), 'grant', jti);
+    } finally {
+      fixed.close();
+    }
   });
 
   it('meets another writer on the file: a read from a row ahead of its state is refused STORE_STALE, and it rebuilds, keeping every record from then on', async () => {

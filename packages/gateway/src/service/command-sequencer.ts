@@ -228,7 +228,12 @@ export class CommandSequencer {
         const row = store.readRowNow?.(kind, id) ?? null;
         if (row === null) return null;
         if (row.size > this.#size) throw this.#anotherWriter(`the store holds ${row.size} entries where this writer applied ${this.#size}`);
-        return JSON.parse(row.value) as unknown;
+        try {
+          return JSON.parse(row.value) as unknown;
+        } catch {
+          // the commit wrote it as canonical JSON: what reads back otherwise is a damaged store, never a record to act on
+          throw new GatewayError('STORE_CORRUPT', `the ${kind} row \`${id}\` in the projections is not JSON`, { kind, id });
+        }
       },
     };
   }
