@@ -314,7 +314,7 @@ export {
   type RequestRecord,
   type StepRecord,
 } from './state/state.js';
-export { evictCommitted, RecordTable, tierState, type RecordSource, type TieredKind } from './state/records.js';
+export { evictCommitted, isTieredKind, RecordTable, tierState, type RecordSource, type TieredKind } from './state/records.js';
 export { applyEntries, applyEntry } from './state/reduce.js';
 export {
   awaitsRollback,

@@ -133,7 +133,12 @@ export class RecordTable<V> extends Map<string, V> {
   }
 }
 
-const TIERED_KINDS: ReadonlySet<string> = new Set<TieredKind>(['proposal', 'step', 'grant']);
+const TIERED_KINDS: readonly TieredKind[] = ['proposal', 'step', 'grant'];
+
+/** Whether rows of `kind` are records a table may evict (what the writer counts in flight). */
+export function isTieredKind(kind: string): kind is TieredKind {
+  return (TIERED_KINDS as readonly string[]).includes(kind);
+}
 
 /**
  * Kept in memory although committed: the step of an open request (its view
@@ -161,12 +166,8 @@ function tableOf(state: AuthorityState, kind: TieredKind): RecordTable<unknown> 
 export function evictCommitted(state: AuthorityState, refs: Iterable<ProjectionRef>, inFlight: (kind: TieredKind, id: string) => boolean): void {
   if (!state.steps.tiered) return;
   const keep = (kind: TieredKind, id: string): boolean => inFlight(kind, id) || pinned(state, kind, id);
-  for (const ref of refs) {
-    if (!TIERED_KINDS.has(ref.kind)) continue;
-    const kind = ref.kind as TieredKind;
-    if (!keep(kind, ref.id)) tableOf(state, kind).evict(ref.id);
-  }
-  for (const kind of TIERED_KINDS as ReadonlySet<TieredKind>) tableOf(state, kind).evictLoaded((id) => keep(kind, id));
+  for (const { kind, id } of refs) if (isTieredKind(kind) && !keep(kind, id)) tableOf(state, kind).evict(id);
+  for (const kind of TIERED_KINDS) tableOf(state, kind).evictLoaded((id) => keep(kind, id));
 }
 
 /**
@@ -175,8 +176,8 @@ export function evictCommitted(state: AuthorityState, refs: Iterable<ProjectionR
  * memory and nothing in flight.
  */
 export function tierState(state: AuthorityState, source: RecordSource): void {
-  const ids: [TieredKind, string[]][] = (['proposal', 'step', 'grant'] as const).map((kind) => [kind, [...tableOf(state, kind).keys()]]);
-  for (const kind of TIERED_KINDS as ReadonlySet<TieredKind>) tableOf(state, kind).attach(source);
+  const ids = TIERED_KINDS.map((kind) => [kind, [...tableOf(state, kind).keys()]] as const);
+  for (const kind of TIERED_KINDS) tableOf(state, kind).attach(source);
   for (const [kind, list] of ids) for (const id of list) if (!pinned(state, kind, id)) tableOf(state, kind).evict(id);
 }
 
@@ -196,7 +197,8 @@ class EvictedIds {
   #room = 0;
 
   add(id: string): void {
-    if (this.mayHold(id)) return;
+    const [h1, h2] = hashes(id);
+    if (this.#holds(h1, h2)) return;
     if (this.#room === 0) {
       const last = this.#filters.at(-1);
       const words = last === undefined ? 1 << 12 : last.length * 2;
@@ -204,7 +206,6 @@ class EvictedIds {
       this.#room = Math.floor((words * 32) / BITS_PER_ID);
     }
     const filter = this.#filters[this.#filters.length - 1] as Uint32Array;
-    const [h1, h2] = hashes(id);
     const bits = filter.length * 32;
     for (let i = 0; i < PROBES; i++) {
       const bit = (h1 + i * h2) % bits;
@@ -216,6 +217,10 @@ class EvictedIds {
   mayHold(id: string): boolean {
     if (this.#filters.length === 0) return false;
     const [h1, h2] = hashes(id);
+    return this.#holds(h1, h2);
+  }
+
+  #holds(h1: number, h2: number): boolean {
     for (const filter of this.#filters) {
       const bits = filter.length * 32;
       let all = true;

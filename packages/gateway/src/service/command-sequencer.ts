@@ -3,6 +3,7 @@ import {
   createState,
   decodeEntry,
   evictCommitted,
+  isTieredKind,
   leafHash,
   sealEntry,
   storedPolicy,
@@ -415,15 +416,12 @@ export class CommandSequencer {
   async #readFollowed(): Promise<void> {
     if (this.#stale) await this.#rebuild();
     const entries: LedgerEntry[] = [];
-    if (this.#source !== null) {
-      // another writer's entries, whose rows are ahead of this state: a rebuild that keeps every record reads them all, and announces them
-      for await (const sealed of this.#store.read(this.#size)) {
+    for await (const sealed of this.#store.read(this.#size)) {
+      if (this.#source !== null) {
+        // another writer's entry, whose rows are ahead of this state: a rebuild that keeps every record reads them all, and announces them
         this.#anotherWriter(`entry ${sealed.seq} was appended by another writer`);
         return this.#rebuild();
       }
-      return;
-    }
-    for await (const sealed of this.#store.read(this.#size)) {
       if (sealed.seq !== this.#size) throw new GatewayError('STORE_CORRUPT', `following read entry ${sealed.seq} where ${this.#size} was expected`, { seq: this.#size });
       const entry = decodeEntry(sealed.bytes);
       applyEntry(this.#state, entry);
@@ -495,7 +493,7 @@ export class CommandSequencer {
         for (const sealed of outcome.sealed) {
           // apply what the bytes say, never the draft: the replay path and this path must agree
           const entry = decodeEntry(sealed.bytes);
-          for (const ref of applyEntry(this.#state, entry)) touched.set(`${ref.kind}\u0000${ref.id}`, ref);
+          for (const ref of applyEntry(this.#state, entry)) touched.set(refKey(ref.kind, ref.id), ref);
           entries.push(entry);
           local.push(sealed);
           this.#size += 1;
@@ -658,7 +656,7 @@ export class CommandSequencer {
     const held: ProjectionRef[] = [];
     if (this.#source === null) return held;
     for (const ref of refs) {
-      if (ref.kind !== 'proposal' && ref.kind !== 'step' && ref.kind !== 'grant') continue;
+      if (!isTieredKind(ref.kind)) continue;
       held.push(ref);
       const key = refKey(ref.kind, ref.id);
       this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1);
