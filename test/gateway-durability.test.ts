@@ -83,7 +83,6 @@ describe('restart', () => {
     const size = b.gateway.size;
     // a fresh connection, as a restarted process would open
     const store = await b.reopen();
-    extra.push(store);
     const reopened = b.gateway;
     expect(reopened.size).toBe(size);
     expect((await store.head()).size).toBe(size);

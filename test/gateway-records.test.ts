@@ -110,7 +110,6 @@ describe('committed records leave memory on SQLite', () => {
     const rows = await rowsOf(b.gateway.state, b.store);
     const size = b.gateway.size;
     const store = await b.reopen();
-    extra.push(store);
     const reopened = b.gateway;
     expect(reopened.size).toBe(size);
     // the rebuild held everything, then let go of all but open work: the restart awaits its rollback

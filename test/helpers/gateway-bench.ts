@@ -36,6 +36,8 @@ import { GATEWAY_ORIGIN, gatewayKey, ManualClock } from './gateway-replay.js';
 export class GatewayBench {
   readonly tokens = new Map<string, string>();
   readonly provoked = new Set<string>();
+  /** Connections `reopen` opened, closed with the bench. */
+  readonly #reopened: SqliteLedgerStore[] = [];
 
   private constructor(
     readonly dir: string,
@@ -62,12 +64,13 @@ export class GatewayBench {
 
   /**
    * Close the gateway and open another on a fresh connection to the same
-   * file, as a restarted process would; it becomes `gateway`. The caller
-   * closes the store returned.
+   * file, as a restarted process would; it becomes `gateway`. Its store is
+   * closed with the bench.
    */
   async reopen(): Promise<SqliteLedgerStore> {
     await this.gateway.close();
     const store = SqliteLedgerStore.open(this.path);
+    this.#reopened.push(store);
     this.gateway = await Gateway.open({ store, policy: this.policy, key: this.key, origin: GATEWAY_ORIGIN, clock: this.clock.read, ids: counterIds() });
     return store;
   }
@@ -83,6 +86,7 @@ export class GatewayBench {
 
   async close(): Promise<void> {
     await this.gateway.close();
+    for (const store of this.#reopened) await store.close();
     await this.store.close();
     await this.reader.close();
     rmSync(this.dir, { recursive: true, force: true });
