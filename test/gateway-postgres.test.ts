@@ -96,6 +96,51 @@ describe.skipIf(url === null)('two gateways on one PostgreSQL database', () => {
     await close();
   });
 
+  it('each checkpoint is signed once, by the replica that held the write lock, though both follow every entry', async () => {
+    const schema = testSchemaName('cs_gwcp');
+    schemas.push(schema);
+    const signed: [replica: number, treeSize: number][] = [];
+    const stores: PostgresLedgerStore[] = [];
+    const gateways: Gateway[] = [];
+    for (let i = 0; i < 2; i += 1) {
+      const store = await PostgresLedgerStore.open(pgUrl, { schema, poolSize: 4 });
+      stores.push(store);
+      gateways.push(
+        await Gateway.open({
+          store,
+          policy: examplePolicy(),
+          key,
+          origin: GATEWAY_ORIGIN,
+          clock,
+          // only `every` brings a checkpoint before close: the interval never passes in this test
+          checkpoints: { every: 10, intervalMs: 600_000 },
+          observer: { checkpoint: ({ treeSize }) => signed.push([i, treeSize]) },
+        }),
+      );
+    }
+    const [a, b] = gateways as [Gateway, Gateway];
+    for (let i = 0; i < 40; i += 1) {
+      const r = await (i % 4 === 3 ? b : a).propose(COPILOT, { agent: 'payments-copilot', on_behalf_of: 'olivia', surface: 'copilot-console', steps: [inspectStep()] });
+      expect(r.ok).toBe(true);
+    }
+    await a.sync();
+    await b.sync();
+    expect(b.size).toBe(a.size);
+    await a.close();
+    await b.close();
+    const stored: number[] = [];
+    for await (const checkpoint of stores[0]!.checkpoints()) stored.push(checkpoint.treeSize);
+    for (const store of stores) await store.close();
+    // 40 proposals of three entries each, a checkpoint at least every 10 + one batch
+    expect(stored.length).toBeGreaterThanOrEqual(10);
+    expect(stored.at(-1)).toBe(a.size);
+    // one signature per stored checkpoint: the replica that followed the entries found them covered under the lock
+    expect(signed.map(([, size]) => size).sort((x, y) => x - y)).toEqual(stored);
+    // and none signed on a replica's own count alone: before close, each checkpoint covers `every` entries past the one before
+    const gaps = stored.slice(1, -1).map((size, i) => size - stored[i]!);
+    expect(gaps.filter((gap) => gap < 10), `checkpoints at ${stored.join(', ')}`).toEqual([]);
+  });
+
   it('a replica that skips catch-up has its batch refused as stale, nothing of it written, and answers GRANT_USED', async () => {
     // blind from the moment it knows the grant: it never sees the other replica consume it
     let blinded = false;

@@ -40,7 +40,19 @@ export interface LedgerStore {
   head(): Promise<LedgerHead>;
   /** Entries with `from <= seq < to` (to the end when `to` is omitted), in order, in bounded memory. */
   read(from: number, to?: number): AsyncIterable<SealedEntry>;
+  /** Store a checkpoint signed elsewhere (an import): STORE_CONFLICT for another note at its size or a size past the head. */
   putCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
+  /**
+   * Sign and store a checkpoint of the first `treeSize` entries on the
+   * writer that holds the write lock, unless another writer's checkpoint
+   * makes it unwanted: holding the lock, the store calls `sign` with the
+   * tree size of the latest checkpoint stored (0 for none), and stores the
+   * note it returns, or nothing for null. Resolves with the tree size the
+   * latest stored checkpoint covers afterwards. So replicas sharing a
+   * ledger sign each checkpoint once, on the one that took the lock first
+   * (ADR 002, amendment §5).
+   */
+  checkpointWith(treeSize: number, sign: (latest: number) => string | null): Promise<number>;
   latestCheckpoint(): Promise<StoredCheckpoint | null>;
   /** All checkpoints by increasing tree size. */
   checkpoints(): AsyncIterable<StoredCheckpoint>;

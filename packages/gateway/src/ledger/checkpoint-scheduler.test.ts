@@ -1,7 +1,7 @@
 import type { StoredCheckpoint, TransactionalLedgerStore } from '@countersign/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CommandSequencer } from '../service/command-sequencer.js';
-import { CheckpointScheduler, type CheckpointTree } from './checkpoint-scheduler.js';
+import { checkpointAsOnlyWriter, CheckpointScheduler, type CheckpointTree } from './checkpoint-scheduler.js';
 import { Sequencer, type CheckpointSchedule, type SequencerObserver } from './sequencer.js';
 
 /** The checkpoint half of a LedgerStore: what was stored, a gate to hold a write open, a fault switch. */
@@ -19,6 +19,9 @@ class CheckpointStore {
   }
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {
     return this.stored.at(-1) ?? null;
+  }
+  checkpointWith(treeSize: number, sign: (latest: number) => string | null): Promise<number> {
+    return checkpointAsOnlyWriter(this, treeSize, sign);
   }
 }
 

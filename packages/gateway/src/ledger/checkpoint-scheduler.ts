@@ -29,6 +29,9 @@ export interface CheckpointSchedulerOptions {
   readonly onInterval: () => void;
 }
 
+/** What the scheduler needs of a store: the latest checkpoint, and a checkpoint signed under the write lock. */
+export type CheckpointStore = Pick<LedgerStore, 'checkpointWith' | 'latestCheckpoint'>;
+
 /**
  * When a sequencer writes a signed checkpoint, and writing it. A checkpoint is
  * due once `every` entries are not covered by one, or once `intervalMs` passed
@@ -41,7 +44,7 @@ export interface CheckpointSchedulerOptions {
  * entries are durable either way), and the next attempt waits a full interval.
  */
 export class CheckpointScheduler {
-  readonly #store: Pick<LedgerStore, 'putCheckpoint' | 'latestCheckpoint'>;
+  readonly #store: CheckpointStore;
   readonly #every: number;
   readonly #intervalMs: number;
   readonly #sign: CheckpointSchedule['sign'];
@@ -59,7 +62,7 @@ export class CheckpointScheduler {
   #closed = false;
 
   /** Validates the schedule: `every` and `intervalMs` are positive integers (GatewayError `USAGE`). Call `resume` before anything else. */
-  constructor(store: Pick<LedgerStore, 'putCheckpoint' | 'latestCheckpoint'>, schedule: CheckpointSchedule, options: CheckpointSchedulerOptions) {
+  constructor(store: CheckpointStore, schedule: CheckpointSchedule, options: CheckpointSchedulerOptions) {
     this.#store = store;
     this.#every = positiveOption(schedule.every ?? CHECKPOINT_SCHEDULE_DEFAULTS.every, 'checkpoints.every');
     this.#intervalMs = positiveOption(schedule.intervalMs ?? CHECKPOINT_SCHEDULE_DEFAULTS.intervalMs, 'checkpoints.intervalMs');
@@ -94,12 +97,15 @@ export class CheckpointScheduler {
   }
 
   /**
-   * Sign and store a checkpoint of `tree` as it is now, due or not. Never
-   * throws: a failure goes to the observer's `error`. Callers other than
-   * `close` ask `due` first, which is false while a write is running.
+   * Sign and store a checkpoint of `tree` as it is now, unless, once the
+   * store holds the write lock, the latest checkpoint any writer stored
+   * covers it, or (`when` 'due') leaves it not due any more: fewer than
+   * `every` entries past that checkpoint and the interval not passed. Never
+   * throws: a failure goes to the observer's `error`. A sequencer asks `due`
+   * first (false while a write is running), then writes with 'due'.
    */
-  write(tree: CheckpointTree): Promise<void> {
-    const writing = this.#write(tree).finally(() => {
+  write(tree: CheckpointTree, when: 'due' | 'now' = 'now'): Promise<void> {
+    const writing = this.#write(tree, when).finally(() => {
       this.#writing = null;
     });
     this.#writing = writing;
@@ -112,25 +118,27 @@ export class CheckpointScheduler {
     if (tree.size > this.#checkpointedSize) await this.write(tree);
   }
 
-  async #write(tree: CheckpointTree): Promise<void> {
+  async #write(tree: CheckpointTree, when: 'due' | 'now'): Promise<void> {
     const treeSize = tree.size;
+    const intervalPassed = this.#now() - this.#checkpointedAt >= this.#intervalMs;
     // a failure waits a full interval before the next attempt instead of retrying every batch
     this.#checkpointedAt = this.#now();
+    // the root is taken before the first await: the tree grows while the store works
+    const root = tree.root();
+    let signed = false;
+    const sign = (latest: number): string | null => {
+      // another replica's checkpoint, stored while this one followed its entries, may make this one unwanted
+      const wanted = treeSize > latest && (when === 'now' || intervalPassed || treeSize - latest >= this.#every);
+      if (!wanted) return null;
+      signed = true;
+      return this.#sign(treeSize, root);
+    };
     try {
-      // the root is taken before the first await: the tree grows while the store works
-      const note = this.#sign(treeSize, tree.root());
-      await this.#store.putCheckpoint({ treeSize, note });
-      this.#checkpointedSize = Math.max(this.#checkpointedSize, treeSize);
+      const covered = await this.#store.checkpointWith(treeSize, sign);
+      this.#checkpointedSize = Math.max(this.#checkpointedSize, covered);
       this.#failing = false;
-      notify(this.#observer, 'checkpoint', { treeSize });
+      if (signed) notify(this.#observer, 'checkpoint', { treeSize });
     } catch (err) {
-      // a replica with another key stored its note for this size first: it stands, and the tree is covered
-      const latest = await this.#store.latestCheckpoint().catch(() => null);
-      if (latest !== null && latest.treeSize >= treeSize) {
-        this.#checkpointedSize = Math.max(this.#checkpointedSize, treeSize);
-        this.#failing = false;
-        return;
-      }
       // entries stay durable either way
       this.#failing = true;
       notify(this.#observer, 'error', err);
@@ -156,6 +164,23 @@ export class CheckpointScheduler {
     this.#timer = null;
     if (tree.size > this.#checkpointedSize) await this.write(tree);
   }
+}
+
+/**
+ * `checkpointWith` for a store that one process writes, its checkpoints one
+ * at a time (SQLite, and the stores of tests): the latest read here is still
+ * the latest when `putCheckpoint` stores the note, so no lock is needed.
+ */
+export async function checkpointAsOnlyWriter(
+  store: Pick<LedgerStore, 'putCheckpoint' | 'latestCheckpoint'>,
+  treeSize: number,
+  sign: (latest: number) => string | null,
+): Promise<number> {
+  const latest = (await store.latestCheckpoint())?.treeSize ?? 0;
+  const note = sign(latest);
+  if (note === null) return latest;
+  await store.putCheckpoint({ treeSize, note });
+  return Math.max(latest, treeSize);
 }
 
 /** A sequencer option that must be a positive integer; throws GatewayError `USAGE` naming it. */

@@ -15,7 +15,7 @@ import {
 import { CommandSequencer, type CommandJob } from '../service/command-sequencer.js';
 import { randomIds } from '../service/ids.js';
 import { SqliteLedgerStore } from '../store/sqlite.js';
-import { CheckpointScheduler } from './checkpoint-scheduler.js';
+import { checkpointAsOnlyWriter, CheckpointScheduler } from './checkpoint-scheduler.js';
 import { LeafTree, proveEntry } from './checkpointer.js';
 import { signedCheckpoints } from './sequencer.js';
 
@@ -184,16 +184,18 @@ describe('the one checkpointer, fed by the command sequencer', () => {
 });
 
 describe('CheckpointScheduler against another replica', () => {
-  it('counts a tree covered when the store refuses its note because another key stored one for that size first', async () => {
+  it('signs nothing when, under the write lock, another replica\'s checkpoint already covers the tree', async () => {
     const other = { treeSize: 5, note: 'theirs' };
+    const signed: number[] = [];
     const store = {
       putCheckpoint: async () => {
-        throw new Error('a different checkpoint for tree size 5 is already stored');
+        throw new Error('nothing should be stored: the tree is covered');
       },
       latestCheckpoint: async () => other,
+      checkpointWith: (treeSize: number, sign: (latest: number) => string | null) => checkpointAsOnlyWriter(store, treeSize, sign),
     };
     const errors: unknown[] = [];
-    const scheduler = new CheckpointScheduler(store, { every: 5, intervalMs: 60_000, sign: () => 'ours' }, {
+    const scheduler = new CheckpointScheduler(store, { every: 5, intervalMs: 60_000, sign: (treeSize) => (signed.push(treeSize), 'ours') }, {
       observer: { error: (err) => errors.push(err) },
       now: () => 0,
       onInterval: () => undefined,
@@ -202,7 +204,9 @@ describe('CheckpointScheduler against another replica', () => {
     expect(scheduler.due(tree)).toBe(true);
     await scheduler.write(tree);
     expect(errors).toEqual([]);
+    expect(signed).toEqual([]);
     expect(scheduler.due(tree)).toBe(false);
     await scheduler.close(tree);
+    expect(signed).toEqual([]);
   });
 });

@@ -20,6 +20,7 @@ import {
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SqliteLedgerStore } from '../store/sqlite.js';
 import { Sequencer, signedCheckpoints, type SequencerObserver } from './sequencer.js';
+import { checkpointAsOnlyWriter } from './checkpoint-scheduler.js';
 
 /** An in-memory LedgerStore: all or nothing per append, with a gate to hold a transaction open and a fault switch. */
 class MemoryStore implements LedgerStore {
@@ -63,6 +64,9 @@ class MemoryStore implements LedgerStore {
   }
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
     this.stored.push(checkpoint);
+  }
+  checkpointWith(treeSize: number, sign: (latest: number) => string | null): Promise<number> {
+    return checkpointAsOnlyWriter(this, treeSize, sign);
   }
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {
     return this.stored.at(-1) ?? null;

@@ -228,7 +228,7 @@ export class Sequencer {
 
   async #runCycle(): Promise<void> {
     if (this.#pending.length > 0) await this.#commit(this.#pending.splice(0, this.#maxBatch));
-    if (this.#frontier && this.#checkpoints?.due(this.#frontier)) await this.#checkpoints.write(this.#frontier);
+    if (this.#frontier && this.#checkpoints?.due(this.#frontier)) await this.#checkpoints.write(this.#frontier, 'due');
     this.#armCheckpointTimer();
   }
 

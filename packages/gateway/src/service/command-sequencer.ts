@@ -245,7 +245,7 @@ export class CommandSequencer {
     await sequencer.#rebuild(false);
     await sequencer.#checkpoints?.resume();
     // a crash may have left `every` or more entries uncovered: cover them before the first batch adds to them
-    if (sequencer.#checkpoints?.due(sequencer.#frontier)) await sequencer.#checkpoints.write(sequencer.#frontier);
+    if (sequencer.#checkpoints?.due(sequencer.#frontier)) await sequencer.#checkpoints.write(sequencer.#frontier, 'due');
     sequencer.#armCheckpointTimer();
     return sequencer;
   }
@@ -452,7 +452,7 @@ export class CommandSequencer {
     // the last batch in flight rebuilds a stale state at once: readers never see effects that did not commit for long
     if (this.#stale && this.#cycles.size === 1) await this.#rebuild().catch(() => undefined);
     // no checkpoint while the state waits for its rebuild, which replaces the frontier
-    if (!this.#stale && this.#checkpoints?.due(this.#frontier)) await this.#checkpoints.write(this.#frontier);
+    if (!this.#stale && this.#checkpoints?.due(this.#frontier)) await this.#checkpoints.write(this.#frontier, 'due');
     this.#armCheckpointTimer();
   }
 

@@ -313,30 +313,61 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
 
   async putCheckpoint(checkpoint: StoredCheckpoint): Promise<void> {
     assertTreeSize(checkpoint.treeSize);
-    await this.withClient('store a checkpoint', async (client) => {
+    await this.checkpointTransaction('store a checkpoint', (client) => this.insertCheckpoint(client, checkpoint.treeSize, checkpoint.note));
+  }
+
+  async checkpointWith(treeSize: number, sign: (latest: number) => string | null): Promise<number> {
+    assertTreeSize(treeSize);
+    // the signer's own failure is not the database's: it reaches the caller as it was thrown
+    const signer: { failed?: unknown } = {};
+    try {
+      return await this.checkpointTransaction('sign a checkpoint', async (client) => {
+        const result = await client.query<{ latest: string }>('SELECT coalesce(max(tree_size), 0) AS latest FROM checkpoints');
+        const latest = Number(result.rows[0]?.latest ?? 0);
+        // signed holding the lock: a replica that finds the checkpoint another one stored signs nothing
+        let note: string | null;
+        try {
+          note = sign(latest);
+        } catch (err) {
+          signer.failed = err;
+          throw err;
+        }
+        if (note === null) return latest;
+        await this.insertCheckpoint(client, treeSize, note);
+        return Math.max(latest, treeSize);
+      });
+    } catch (err) {
+      throw 'failed' in signer ? signer.failed : err;
+    }
+  }
+
+  /** One transaction holding the sequencer lock, which also orders checkpoints against appends: the checks inside cannot go stale. */
+  private async checkpointTransaction<T>(what: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.withClient(what, async (client) => {
       await client.query('BEGIN');
       try {
-        // the sequencer lock also orders checkpoints against appends: the size check below cannot go stale
         await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SEQUENCER_LOCK_CLASS, this.schema]);
-        const existing = await client.query<{ note: string }>('SELECT note FROM checkpoints WHERE tree_size = $1', [checkpoint.treeSize]);
-        const found = existing.rows[0];
-        if (found !== undefined) {
-          if (found.note !== checkpoint.note) {
-            throw new GatewayError('STORE_CONFLICT', `a different checkpoint for tree size ${checkpoint.treeSize} is already stored`);
-          }
-        } else {
-          const { size } = await this.readHead(client);
-          if (checkpoint.treeSize > size) {
-            throw new GatewayError('STORE_CONFLICT', `checkpoint tree size ${checkpoint.treeSize} is beyond the ledger size ${size}`);
-          }
-          await client.query('INSERT INTO checkpoints (tree_size, note) VALUES ($1, $2)', [checkpoint.treeSize, checkpoint.note]);
-        }
+        const result = await work(client);
         await client.query('COMMIT');
+        return result;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       }
     });
+  }
+
+  /** Under the lock: the same note at the same size is stored already (nothing to do); another note, or a size past the head, is STORE_CONFLICT. */
+  private async insertCheckpoint(client: pg.PoolClient, treeSize: number, note: string): Promise<void> {
+    const existing = await client.query<{ note: string }>('SELECT note FROM checkpoints WHERE tree_size = $1', [treeSize]);
+    const found = existing.rows[0];
+    if (found !== undefined) {
+      if (found.note !== note) throw new GatewayError('STORE_CONFLICT', `a different checkpoint for tree size ${treeSize} is already stored`);
+      return;
+    }
+    const { size } = await this.readHead(client);
+    if (treeSize > size) throw new GatewayError('STORE_CONFLICT', `checkpoint tree size ${treeSize} is beyond the ledger size ${size}`);
+    await client.query('INSERT INTO checkpoints (tree_size, note) VALUES ($1, $2)', [treeSize, note]);
   }
 
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {

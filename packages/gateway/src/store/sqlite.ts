@@ -17,6 +17,7 @@ import { GatewayError } from '../errors.js';
 import { migrateSqlite, pendingMigrations, sqliteSchemaVersion } from './migrations.js';
 import { SqliteWriterThread } from './sqlite-writer.js';
 import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
+import { checkpointAsOnlyWriter } from '../ledger/checkpoint-scheduler.js';
 import { plainAppend } from '../ledger/plain-append.js';
 import { assertExtends, assertKnownSize, assertWithinHead, checkPlan, latestProjections, planOnExpected, sameHead, staleAppend } from './plan.js';
 
@@ -363,6 +364,12 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
       });
       put.immediate();
     }, 'store a checkpoint');
+  }
+
+  /** A SQLite ledger has one writing process (ADR 002), whose checkpoints are written one at a time: it signs as the lock holder. */
+  async checkpointWith(treeSize: number, sign: (latest: number) => string | null): Promise<number> {
+    assertTreeSize(treeSize);
+    return checkpointAsOnlyWriter(this, treeSize, sign);
   }
 
   latestCheckpoint(): Promise<StoredCheckpoint | null> {

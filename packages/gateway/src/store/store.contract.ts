@@ -248,6 +248,27 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
       expect((await collect(store.checkpoints())).map((c) => c.treeSize)).toEqual([2, 5, 10]);
     });
 
+    it('checkpointWith hands the signer the latest stored size and stores its note, or nothing when it declines', async () => {
+      await store.append(Array.from({ length: 10 }, (_, i) => draft(i)));
+      const seen: number[] = [];
+      expect(await store.checkpointWith(4, (latest) => (seen.push(latest), 'note four\n'))).toBe(4);
+      expect(await store.checkpointWith(6, (latest) => (seen.push(latest), null))).toBe(4);
+      expect(await store.checkpointWith(10, (latest) => (seen.push(latest), 'note ten\n'))).toBe(10);
+      expect(seen).toEqual([0, 4, 4]);
+      expect(await collect(store.checkpoints())).toEqual([
+        { treeSize: 4, note: 'note four\n' },
+        { treeSize: 10, note: 'note ten\n' },
+      ]);
+      await expect(store.checkpointWith(11, () => 'ahead\n')).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+      await expect(store.checkpointWith(-1, () => 'bad\n')).rejects.toMatchObject({ code: 'USAGE' });
+      await expect(
+        store.checkpointWith(10, () => {
+          throw new Error('the signer failed');
+        }),
+      ).rejects.toThrow('the signer failed');
+      expect((await collect(store.checkpoints())).map((c) => c.treeSize)).toEqual([4, 10]);
+    });
+
     it('persists across close and reopen, and continues the chain', async () => {
       const sealed = await store.append([draft(0), draft(1), draft(2)]);
       await store.putCheckpoint({ treeSize: 3, note: 'three\n' });
