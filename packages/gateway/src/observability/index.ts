@@ -34,12 +34,11 @@ export interface Observability {
   /**
    * The same store, its `append` and `appendWith` timed, traced
    * (`countersign.ledger.append`) and their committed entries counted. Pass
-   * the instrumented store to `Gateway.open` and the `Sequencer`: counters
-   * see only entries written through it. Size and checkpoint gauges read
-   * this store on scrape.
+   * the instrumented store to `Gateway.open`: counters see only entries
+   * written through it. Size and checkpoint gauges read this store on scrape.
    */
   instrumentStore<S extends LedgerStore>(store: S): S;
-  /** Pass to `Sequencer.open({ observer })`. */
+  /** Pass to `Gateway.open({ observer })` (or a tool's plain `Sequencer`). */
   readonly sequencerObserver: SequencerObserver;
   /** Set (or replace) where the state gauges read from; they are recomputed on every scrape. */
   refresh(source?: StateSource): void;
