@@ -27,7 +27,9 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createVerifier, ed25519Signer, MerkleFrontier, newEd25519KeyPair, sealEntry, signCheckpoint, signerVerifierKey } from '../packages/core/dist/index.js';
-import { DEFAULT_LEDGER_ORIGIN, PostgresLedgerStore, Sequencer, signedCheckpoints, SqliteLedgerStore, ThreadedVerifier } from '../packages/gateway/dist/index.js';
+import { DEFAULT_LEDGER_ORIGIN, PostgresLedgerStore, signedCheckpoints, SqliteLedgerStore, ThreadedVerifier } from '../packages/gateway/dist/index.js';
+// not exported by the package: a writer of its own for tools, tests and this bench (ADR 002)
+import { Sequencer } from '../packages/gateway/dist/testing/plain-sequencer.js';
 import { measurePostgresRawInserts, measureSqliteRawInserts } from './ledger-raw.js';
 import { int, median, percentile } from './stats.js';
 

@@ -15,7 +15,8 @@ import {
   verifyCheckpoint,
   verifyInclusion,
 } from '@countersign/core';
-import { DEFAULT_LEDGER_ORIGIN, loadPrivateKey, Sequencer, signedCheckpoints, SqliteLedgerStore } from '@countersign/gateway';
+import { DEFAULT_LEDGER_ORIGIN, loadPrivateKey, signedCheckpoints, SqliteLedgerStore } from '@countersign/gateway';
+import { Sequencer } from '../packages/gateway/src/testing/plain-sequencer.js';
 
 /** End to end with the built CLI (`npm run build` first): keys, verify, export, prove, checkpoint, rotate. */
 const CLI = fileURLToPath(new URL('../packages/gateway/dist/cli.js', import.meta.url));

@@ -9,13 +9,9 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { ed25519Signer } from '../../packages/core/dist/index.js';
-import {
-  DEFAULT_LEDGER_ORIGIN,
-  loadPrivateKey,
-  Sequencer,
-  signedCheckpoints,
-  SqliteLedgerStore,
-} from '../../packages/gateway/dist/index.js';
+import { DEFAULT_LEDGER_ORIGIN, loadPrivateKey, signedCheckpoints, SqliteLedgerStore } from '../../packages/gateway/dist/index.js';
+// not exported by the package: the one writer in production is the command sequencer (ADR 002)
+import { Sequencer } from '../../packages/gateway/dist/testing/plain-sequencer.js';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,

@@ -2,7 +2,8 @@ export { GatewayError, type GatewayErrorCode } from './errors.js';
 export { openStore, type StoreConfig } from './store/open.js';
 export { SqliteLedgerStore, type SqliteStoreOptions, type SqliteSynchronous } from './store/sqlite.js';
 export { PostgresLedgerStore, type PostgresStoreOptions } from './store/postgres.js';
-export { DEFAULT_LEDGER_ORIGIN, Sequencer, SEQUENCER_DEFAULTS, signedCheckpoints, type CheckpointSchedule, type SequencerObserver, type SequencerOptions } from './ledger/sequencer.js';
+export { DEFAULT_LEDGER_ORIGIN, signedCheckpoints, type CheckpointSchedule } from './ledger/checkpoint-scheduler.js';
+export type { SequencerObserver } from './ledger/observer.js';
 export { THREADED_VERIFY_DEFAULTS, ThreadedVerifier, type ThreadedVerifierOptions } from './ledger/threaded-verify.js';
 export { generateKeyPair, loadPrivateKey, loadPublicKey, publicKeyOf, publicKeyPathFor, type KeyPairPaths } from './keys.js';
 export {

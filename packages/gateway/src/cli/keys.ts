@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ed25519Signer, formatPublicKey, Id, signerVerifierKey } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { generateKeyPair, generateRosterKey, loadPrivateKey } from '../keys.js';
-import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
+import { DEFAULT_LEDGER_ORIGIN } from '../ledger/checkpoint-scheduler.js';
 import { Gateway } from '../service/gateway.js';
 import { openStore } from '../store/open.js';
 import { ENVIRONMENT_STORE, exitCodesHelp, USAGE_INPUT } from './help.js';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ed25519Signer, merkleRoot, newEd25519KeyPair, sealEntry, signCheckpoint, signerVerifierKey, type SealedEntry } from '@countersign/core';
-import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
+import { DEFAULT_LEDGER_ORIGIN } from '../ledger/checkpoint-scheduler.js';
 import { SqliteLedgerStore } from '../store/sqlite.js';
 
 /** `countersign ledger verify --threads` end to end with the built CLI (`npm run build` first). */

@@ -33,7 +33,7 @@ import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors.js';
 import { loadPublicKey } from '../keys.js';
 import { openStore } from '../store/open.js';
-import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
+import { DEFAULT_LEDGER_ORIGIN } from '../ledger/checkpoint-scheduler.js';
 import { ThreadedVerifier } from '../ledger/threaded-verify.js';
 import { EXIT } from './exit.js';
 import { ENVIRONMENT_STORE, exitCodesHelp, USAGE_INPUT } from './help.js';

@@ -7,7 +7,7 @@ import { openCredentialStore } from '../auth/credential-store.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../server/limits.js';
 import { openStore, type StoreConfig } from '../store/open.js';
 import { GatewayError } from '../errors.js';
-import { DEFAULT_LEDGER_ORIGIN } from '../ledger/sequencer.js';
+import { DEFAULT_LEDGER_ORIGIN } from '../ledger/checkpoint-scheduler.js';
 import { applyServeConfig, loadServeConfig, serveConfigJsonSchema } from './serve-config.js';
 import { exitCodesHelp } from './help.js';
 import type { TlsMaterial } from '../server/app.js';

@@ -1,8 +1,9 @@
 import type { StoredCheckpoint, TransactionalLedgerStore } from '@countersign/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CommandSequencer } from '../service/command-sequencer.js';
-import { checkpointAsOnlyWriter, CheckpointScheduler, type CheckpointTree } from './checkpoint-scheduler.js';
-import { Sequencer, type CheckpointSchedule, type SequencerObserver } from './sequencer.js';
+import { Sequencer } from '../testing/plain-sequencer.js';
+import { checkpointAsOnlyWriter, CheckpointScheduler, type CheckpointSchedule, type CheckpointTree } from './checkpoint-scheduler.js';
+import type { SequencerObserver } from './observer.js';
 
 /** The checkpoint half of a LedgerStore: what was stored, a gate to hold a write open, a fault switch. */
 class CheckpointStore {

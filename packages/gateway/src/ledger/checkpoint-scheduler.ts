@@ -1,10 +1,34 @@
-import type { LedgerStore } from '@countersign/core';
+import { signCheckpoint, type LedgerStore, type Signer } from '@countersign/core';
 import { GatewayError } from '../errors.js';
-import { notify } from './observer.js';
-import type { CheckpointSchedule, SequencerObserver } from './sequencer.js';
+import { notify, type SequencerObserver } from './observer.js';
 
-/** A `CheckpointSchedule`'s `every` and `intervalMs` when it names none (`SEQUENCER_DEFAULTS` repeats them). */
+/** A `CheckpointSchedule`'s `every` and `intervalMs` when it names none. */
 export const CHECKPOINT_SCHEDULE_DEFAULTS = { every: 1000, intervalMs: 1000 } as const;
+
+/** When and how checkpoints are written. */
+export interface CheckpointSchedule {
+  /** Write a checkpoint once this many entries are not yet covered by one. */
+  readonly every?: number;
+  /** ... or once this many milliseconds passed since the last one, if entries are not covered. */
+  readonly intervalMs?: number;
+  /** The C2SP signed note for a tree of `treeSize` leaves with root `root`, signed by the gateway key. */
+  readonly sign: (treeSize: number, root: Uint8Array) => string;
+}
+
+/** The origin line of checkpoints when a deployment names none; name yours, e.g. `countersign.dev/ledger/payments-prod`. */
+export const DEFAULT_LEDGER_ORIGIN = 'countersign.dev/ledger/default';
+
+/**
+ * A checkpoint schedule that signs C2SP tlog-checkpoints for `origin` with the
+ * gateway key (`signer.name` is the key name in the signature line).
+ */
+export function signedCheckpoints(
+  origin: string,
+  signer: Signer,
+  schedule: { readonly every?: number; readonly intervalMs?: number } = {},
+): CheckpointSchedule {
+  return { ...schedule, sign: (treeSize, rootHash) => signCheckpoint({ origin, treeSize, rootHash }, signer) };
+}
 
 /**
  * The tree a checkpoint covers: a sequencer's Merkle frontier. Passed in at

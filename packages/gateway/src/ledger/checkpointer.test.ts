@@ -15,9 +15,8 @@ import {
 import { CommandSequencer, type CommandJob } from '../service/command-sequencer.js';
 import { randomIds } from '../service/ids.js';
 import { SqliteLedgerStore } from '../store/sqlite.js';
-import { checkpointAsOnlyWriter, CheckpointScheduler } from './checkpoint-scheduler.js';
+import { checkpointAsOnlyWriter, CheckpointScheduler, signedCheckpoints } from './checkpoint-scheduler.js';
 import { LeafTree, proveEntry } from './checkpointer.js';
-import { signedCheckpoints } from './sequencer.js';
 
 const ORIGIN = 'countersign.dev/ledger/test';
 

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { trace, type Tracer } from '@opentelemetry/api';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { decodeEntry, type AppendBuilder, type AppendOptions, type EntryDraft, type LedgerStore, type SealedEntry, type TransactionalLedgerStore } from '@countersign/core';
-import type { SequencerObserver } from '../ledger/sequencer.js';
+import type { SequencerObserver } from '../ledger/observer.js';
 import { startTracing, type TracingOptions, type TracingSetup } from './exporter.js';
 import { LedgerMetrics, type CountedEntry, type StateSource } from './metrics.js';
 import { tracedAppend, traceGateway } from './spans.js';

@@ -25,11 +25,18 @@ import {
   tierState,
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
-import { CheckpointScheduler } from '../ledger/checkpoint-scheduler.js';
+import { CheckpointScheduler, type CheckpointSchedule } from '../ledger/checkpoint-scheduler.js';
 import { LeafTree, proveEntry, type EntryProof } from '../ledger/checkpointer.js';
-import { notify } from '../ledger/observer.js';
-import { PIPELINE_DEPTH, type CheckpointSchedule, type SequencerObserver } from '../ledger/sequencer.js';
+import { notify, type SequencerObserver } from '../ledger/observer.js';
 import { projectionWrites } from './replay.js';
+
+/**
+ * Batches in flight at once on a store that `pipelines`: one committing, the
+ * next evaluated and sealed on the head the first will leave, waiting behind
+ * it, so sealing overlaps the fsync. More would only split the same entries
+ * over more fsyncs.
+ */
+export const PIPELINE_DEPTH = 2;
 
 /**
  * Evaluates one command against the live state: a core command

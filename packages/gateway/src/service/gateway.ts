@@ -69,7 +69,7 @@ import {
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import type { EntryProof } from '../ledger/checkpointer.js';
-import { signedCheckpoints } from '../ledger/sequencer.js';
+import { signedCheckpoints } from '../ledger/checkpoint-scheduler.js';
 import { WriteHealth } from './write-health.js';
 import { CommandSequencer, type CommandSequencerObserver, type Committed, type Evaluate } from './command-sequencer.js';
 import { publicKeyFor, signGrantToken, verifyGrantToken } from './grant-token.js';

@@ -19,8 +19,9 @@ import {
 } from '@countersign/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SqliteLedgerStore } from '../store/sqlite.js';
-import { Sequencer, signedCheckpoints, type SequencerObserver } from './sequencer.js';
-import { checkpointAsOnlyWriter } from './checkpoint-scheduler.js';
+import { checkpointAsOnlyWriter, signedCheckpoints } from '../ledger/checkpoint-scheduler.js';
+import type { SequencerObserver } from '../ledger/observer.js';
+import { Sequencer } from './plain-sequencer.js';
 
 /** An in-memory LedgerStore: all or nothing per append, with a gate to hold a transaction open and a fault switch. */
 class MemoryStore implements LedgerStore {

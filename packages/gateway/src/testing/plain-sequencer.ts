@@ -1,45 +1,12 @@
+// Not part of the package (its exports name only index.ts): a writer of its own,
+// for tests and the bench, which import it by path. In production the one writer
+// is the command sequencer (ADR 002); an ESLint rule keeps src/testing/ out of it.
 import { performance } from 'node:perf_hooks';
-import {
-  isCountersignError,
-  leafHash,
-  MerkleFrontier,
-  sealEntry,
-  signCheckpoint,
-  type EntryDraft,
-  type LedgerStore,
-  type SealedEntry,
-  type Signer,
-} from '@countersign/core';
+import { isCountersignError, leafHash, MerkleFrontier, sealEntry, type EntryDraft, type LedgerStore, type SealedEntry } from '@countersign/core';
 import { GatewayError } from '../errors.js';
-import { CHECKPOINT_SCHEDULE_DEFAULTS, CheckpointScheduler, positiveOption } from './checkpoint-scheduler.js';
-import { notify } from './observer.js';
-
-/**
- * Hooks for metrics and tracing, attached without touching the sequencer.
- * Called synchronously; an observer that throws is ignored.
- */
-export interface SequencerObserver {
-  /** One caller's append settled; latency runs from `append()` to the store's commit (or failure). */
-  append?(event: { readonly latencyMs: number; readonly ok: boolean }): void;
-  /** One store transaction ran: how many entries, how long the store took. */
-  batch?(event: { readonly size: number; readonly durationMs: number; readonly ok: boolean }): void;
-  /** A signed checkpoint was stored. */
-  checkpoint?(event: { readonly treeSize: number }): void;
-  /** Entries this process sealed and the store committed, in ledger order, once per transaction (the command sequencer's). */
-  committed?(entries: readonly SealedEntry[]): void;
-  /** Something failed that no caller is waiting on (checkpoint writing, catching up). Entries stay durable. */
-  error?(err: unknown): void;
-}
-
-/** When and how checkpoints are written. */
-export interface CheckpointSchedule {
-  /** Write a checkpoint once this many entries are not yet covered by one. */
-  readonly every?: number;
-  /** ... or once this many milliseconds passed since the last one, if entries are not covered. */
-  readonly intervalMs?: number;
-  /** The C2SP signed note for a tree of `treeSize` leaves with root `root`, signed by the gateway key. */
-  readonly sign: (treeSize: number, root: Uint8Array) => string;
-}
+import { CHECKPOINT_SCHEDULE_DEFAULTS, CheckpointScheduler, positiveOption, type CheckpointSchedule } from '../ledger/checkpoint-scheduler.js';
+import { notify, type SequencerObserver } from '../ledger/observer.js';
+import { PIPELINE_DEPTH } from '../service/command-sequencer.js';
 
 export interface SequencerOptions {
   /** Largest number of entries in one store transaction. */
@@ -53,21 +20,6 @@ export interface SequencerOptions {
   readonly now?: () => number;
 }
 
-/** The origin line of checkpoints when a deployment names none; name yours, e.g. `countersign.dev/ledger/payments-prod`. */
-export const DEFAULT_LEDGER_ORIGIN = 'countersign.dev/ledger/default';
-
-/**
- * A checkpoint schedule that signs C2SP tlog-checkpoints for `origin` with the
- * gateway key (`signer.name` is the key name in the signature line).
- */
-export function signedCheckpoints(
-  origin: string,
-  signer: Signer,
-  schedule: { readonly every?: number; readonly intervalMs?: number } = {},
-): CheckpointSchedule {
-  return { ...schedule, sign: (treeSize, rootHash) => signCheckpoint({ origin, treeSize, rootHash }, signer) };
-}
-
 /** `maxBatch` 128: with two batches in flight, 256 waiting callers keep both slots full (the command sequencer's size too). */
 export const SEQUENCER_DEFAULTS = {
   maxBatch: 128,
@@ -75,14 +27,6 @@ export const SEQUENCER_DEFAULTS = {
   checkpointEvery: CHECKPOINT_SCHEDULE_DEFAULTS.every,
   checkpointIntervalMs: CHECKPOINT_SCHEDULE_DEFAULTS.intervalMs,
 } as const;
-
-/**
- * Batches in flight at once on a store that `pipelines`: one committing, the
- * next evaluated and sealed on the head the first will leave, waiting behind
- * it (the command sequencer's), so sealing overlaps the fsync. More would
- * only split the same entries over more fsyncs.
- */
-export const PIPELINE_DEPTH = 2;
 
 interface Waiter {
   readonly draft: EntryDraft;
@@ -101,8 +45,7 @@ interface Waiter {
  * append pays no timer. On a store that `pipelines`, the next batch is cut
  * and handed to the store while the previous one commits (PIPELINE_DEPTH);
  * a plain `append` is sealed on the head the store reads under its lock, so
- * it waits there for the one before it. This writer is left to tests and the
- * bench; the gateway's one writer is the command sequencer (ADR 002).
+ * it waits there for the one before it.
  *
  * INVARIANT: a caller's promise resolves only after the store committed the
  * transaction holding its entry; if the transaction fails, exactly the
