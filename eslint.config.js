@@ -46,7 +46,7 @@ export default tseslint.config(
     // sequencer; the plain Sequencer (src/testing/, which the package does not export) appends
     // around it and is left to tests and the bench.
     files: ['packages/gateway/src/**/*.ts'],
-    ignores: ['packages/gateway/src/**/*.test.ts', 'packages/gateway/src/testing/**'],
+    ignores: ['packages/gateway/src/**/*.test.ts', 'packages/gateway/src/**/*.contract.ts', 'packages/gateway/src/testing/**'],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [{ group: ['**/testing/*', './testing/*'], message: 'one writer (ADR 002): production code appends through the Gateway\'s command sequencer; src/testing/ is for tests and the bench' }],

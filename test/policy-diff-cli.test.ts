@@ -8,6 +8,7 @@ import { decodeEntry, sealEntry, type LedgerEntry, type SealedEntry } from '../p
 import type { PolicyDiff } from '../packages/core/src/policy/diff.js';
 import { SqliteLedgerStore } from '../packages/gateway/src/store/sqlite.js';
 import { exportLedger } from './helpers/record-incident.js';
+import { appendDrafts } from '../packages/gateway/src/testing/plain-append.js';
 
 /**
  * End to end: the built CLI (`npx tsc -b packages/core packages/client
@@ -84,7 +85,7 @@ describe('countersign policy diff on the recorded permissive incident', () => {
   it('reads a SQLite store as it reads the export', async () => {
     const db = join(tmp, 'permissive.db');
     const store = SqliteLedgerStore.open(db, {});
-    await store.append(
+    await appendDrafts(store, 
       ledgerLines().map((l) => {
         const { v: _v, seq: _seq, prev_hash: _prev, ...draft } = decodeEntry(new TextEncoder().encode(l));
         return draft;

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decodeEntry, sealEntry, type LedgerEntry, type SealedEntry } from '../packages/core/src/ledger/entry.js';
 import { SqliteLedgerStore } from '../packages/gateway/src/store/sqlite.js';
 import { exportLedger, recordMode } from './helpers/record-incident.js';
+import { appendDrafts } from '../packages/gateway/src/testing/plain-append.js';
 
 /**
  * End to end: the built CLI (`npm run build` first) on the recorded ledgers
@@ -81,7 +82,7 @@ describe('countersign trace on the recorded incident', () => {
     const db = join(tmp, 'permissive.db');
     const store = SqliteLedgerStore.open(db, {});
     const lines = readFileSync(join(ROOT, PERMISSIVE), 'utf8').split('\n').filter((l) => l.startsWith('{"actor"'));
-    await store.append(lines.map((l) => {
+    await appendDrafts(store, lines.map((l) => {
       const { v: _v, seq: _seq, prev_hash: _prev, ...draft } = decodeEntry(new TextEncoder().encode(l));
       return draft;
     }));

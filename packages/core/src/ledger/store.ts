@@ -31,12 +31,6 @@ export interface LedgerStore {
    * in flight. Absent or false: one append at a time.
    */
   readonly pipelines?: boolean;
-  /**
-   * Append drafts as the next entries, all or nothing, durable when the
-   * promise resolves: a writer of its own for tools and tests, which seals
-   * them on the head it reads under the lock (the gateway never uses it).
-   */
-  append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]>;
   head(): Promise<LedgerHead>;
   /** Entries with `from <= seq < to` (to the end when `to` is omitted), in order, in bounded memory. */
   read(from: number, to?: number): AsyncIterable<SealedEntry>;

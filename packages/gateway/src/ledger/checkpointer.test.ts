@@ -17,6 +17,7 @@ import { randomIds } from '../service/ids.js';
 import { SqliteLedgerStore } from '../store/sqlite.js';
 import { checkpointAsOnlyWriter, CheckpointScheduler, signedCheckpoints } from './checkpoint-scheduler.js';
 import { LeafTree, proveEntry } from './checkpointer.js';
+import { appendDrafts } from '../testing/plain-append.js';
 
 const ORIGIN = 'countersign.dev/ledger/test';
 
@@ -47,7 +48,7 @@ describe('LeafTree and proveEntry', () => {
   it('proves an entry against the latest checkpoint, and refuses with codes before one covers it', async () => {
     const store = open();
     try {
-      const sealed = await store.append(Array.from({ length: 10 }, (_, i) => draft(i)));
+      const sealed = await appendDrafts(store, Array.from({ length: 10 }, (_, i) => draft(i)));
       const tree = new LeafTree();
       for (const entry of sealed) tree.push(leafHash(entry.bytes));
       await expect(proveEntry(store, tree, 3)).rejects.toMatchObject({ code: 'NO_CHECKPOINT' });

@@ -32,7 +32,7 @@ export interface Observability {
    */
   instrumentGateway<G extends object>(gateway: G): G;
   /**
-   * The same store, its `append` and `appendWith` timed, traced
+   * The same store, its `appendWith` timed, traced
    * (`countersign.ledger.append`) and their committed entries counted. Pass
    * the instrumented store to `Gateway.open`: counters see only entries
    * written through it. Size and checkpoint gauges read this store on scrape.
@@ -109,15 +109,6 @@ function instrumentedStore<S extends LedgerStore>(store: S, metrics: LedgerMetri
     }
   };
 
-  const append = (drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> =>
-    timed(
-      'append',
-      () => drafts.length,
-      () => store.append(drafts),
-      (r) => r,
-      () => drafts,
-    );
-
   const appendWith = (knownSize: number, build: AppendBuilder, options?: AppendOptions) => {
     let drafts: readonly EntryDraft[] = [];
     const capture: AppendBuilder = (caughtUp, head) => {
@@ -137,7 +128,6 @@ function instrumentedStore<S extends LedgerStore>(store: S, metrics: LedgerMetri
   const bound = new Map<string | symbol, unknown>();
   return new Proxy(store, {
     get(target, prop) {
-      if (prop === 'append') return append;
       if (prop === 'appendWith') return typeof (target as Partial<TransactionalLedgerStore>).appendWith === 'function' ? appendWith : undefined;
       // adapters keep their connections in private fields: methods must run on the store itself
       const value: unknown = Reflect.get(target, prop, target);

@@ -7,6 +7,7 @@ import { dropTestSchema, reachableTestPostgres, testSchemaName } from './pg-test
 import { PostgresLedgerStore } from './postgres.js';
 import { SqliteLedgerStore } from './sqlite.js';
 import { draft } from './store.contract.js';
+import { appendDrafts } from '../testing/plain-append.js';
 
 const url = await reachableTestPostgres();
 
@@ -16,7 +17,7 @@ describe('openStore', () => {
     try {
       const store = await openStore({ sqlite: join(dir, 'ledger.db') });
       expect(store).toBeInstanceOf(SqliteLedgerStore);
-      expect((await store.append([draft(0)]))[0]!.seq).toBe(0);
+      expect((await appendDrafts(store, [draft(0)]))[0]!.seq).toBe(0);
       await store.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -28,7 +29,7 @@ describe('openStore', () => {
     try {
       const store = await openStore({ postgres: url!, schema });
       expect(store).toBeInstanceOf(PostgresLedgerStore);
-      expect((await store.append([draft(0)]))[0]!.seq).toBe(0);
+      expect((await appendDrafts(store, [draft(0)]))[0]!.seq).toBe(0);
       await store.close();
     } finally {
       await dropTestSchema(url!, schema);

@@ -5,6 +5,7 @@ import { SCHEMA_VERSION } from './migrations.js';
 import { dropTestSchema, reachableTestPostgres, testSchemaName } from './pg-test-url.js';
 import { PostgresLedgerStore } from './postgres.js';
 import { draft, runStoreContract } from './store.contract.js';
+import { appendDrafts } from '../testing/plain-append.js';
 
 const url = await reachableTestPostgres();
 
@@ -75,7 +76,7 @@ describe.skipIf(url === null)('PostgresLedgerStore on the real server', () => {
     it('rejects, whole, an append whose sequence number another writer took, even one that skipped the lock', async () => {
       const schema = fresh();
       const store = await PostgresLedgerStore.open(pgUrl, { schema });
-      await store.append([draft(0)]);
+      await appendDrafts(store, [draft(0)]);
       const rogue = new pg.Client({ connectionString: pgUrl });
       await rogue.connect();
       try {
@@ -84,7 +85,7 @@ describe.skipIf(url === null)('PostgresLedgerStore on the real server', () => {
         await rogue.query(`INSERT INTO "${schema}".ledger_entries (seq, hash, bytes) VALUES (1, $1, $2)`, [Buffer.alloc(32), Buffer.from('{}')]);
         const roguePid = (await rogue.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
         // the expectation is attached before the COMMIT: the append may reject before the COMMIT's own answer arrives
-        const rejected = expect(store.append([draft(1), draft(2), draft(3)])).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+        const rejected = expect(appendDrafts(store, [draft(1), draft(2), draft(3)])).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
         // the COMMIT only once the append waits on the rogue's row (bounded): committed earlier, the append would read
         // a head that already holds seq 1 and append after it, and the conflict under test would not happen
         const blocked = async (): Promise<boolean> =>
@@ -112,7 +113,7 @@ describe.skipIf(url === null)('PostgresLedgerStore on the real server', () => {
 
     it('streams leaf hashes without the entry bytes', async () => {
       const store = await PostgresLedgerStore.open(pgUrl, { schema: fresh() });
-      const sealed = await store.append(Array.from({ length: 5 }, (_, i) => draft(i)));
+      const sealed = await appendDrafts(store, Array.from({ length: 5 }, (_, i) => draft(i)));
       const hashes: string[] = [];
       for await (const hash of store.readLeafHashes(1, 4)) hashes.push(Buffer.from(hash).toString('hex'));
       expect(hashes).toEqual(sealed.slice(1, 4).map((e) => Buffer.from(e.hash).toString('hex')));
@@ -121,7 +122,7 @@ describe.skipIf(url === null)('PostgresLedgerStore on the real server', () => {
 
     it('inserts a batch larger than one statement can carry', async () => {
       const store = await PostgresLedgerStore.open(pgUrl, { schema: fresh() });
-      const sealed = await store.append(Array.from({ length: 2500 }, (_, i) => draft(i)));
+      const sealed = await appendDrafts(store, Array.from({ length: 2500 }, (_, i) => draft(i)));
       expect(sealed.length).toBe(2500);
       expect((await store.head()).size).toBe(2500);
       await store.close();

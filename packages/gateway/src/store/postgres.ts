@@ -5,7 +5,6 @@ import {
   type AppendOptions,
   type AppendPlan,
   type AppendWithResult,
-  type EntryDraft,
   type LedgerHead,
   type SealedEntry,
   type StoredCheckpoint,
@@ -14,7 +13,6 @@ import {
 } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { migratePostgres, quoteIdent } from './migrations.js';
-import { plainAppend } from '../ledger/plain-append.js';
 import { assertExtends, assertKnownSize, assertWithinHead, checkPlan, latestProjections, planOnExpected, sameHead, staleAppend } from './plan.js';
 import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
 import { describeUrl } from './describe-url.js';
@@ -114,14 +112,6 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
       throw store.storeError(err, 'open the ledger');
     }
     return store;
-  }
-
-  async append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
-    if (drafts.length === 0) {
-      this.assertOpen('append to the ledger');
-      return [];
-    }
-    return (await this.transact(null, plainAppend(drafts))).sealed;
   }
 
   async appendWith(knownSize: number, build: AppendBuilder, options: AppendOptions = {}): Promise<AppendWithResult> {

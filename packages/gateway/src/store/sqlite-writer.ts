@@ -52,7 +52,7 @@ interface Packed {
 }
 
 type Request =
-  | { readonly op: 'begin'; readonly knownSize: number | null }
+  | { readonly op: 'begin'; readonly knownSize: number }
   | ({ readonly op: 'commit' } & Packed)
   | ({ readonly op: 'append'; readonly expectSize: number; readonly expectHash: ArrayBuffer | null } & Packed)
   | { readonly op: 'rollback' }
@@ -93,8 +93,8 @@ export class SqliteWriterThread {
     return new SqliteWriterThread(worker);
   }
 
-  /** `BEGIN IMMEDIATE`, then the head and (with `knownSize`) every entry from `knownSize` on. */
-  async begin(knownSize: number | null): Promise<{ readonly head: LedgerHead; readonly caughtUp: SealedEntry[] }> {
+  /** `BEGIN IMMEDIATE`, then the head and every entry from `knownSize` on. */
+  async begin(knownSize: number): Promise<{ readonly head: LedgerHead; readonly caughtUp: SealedEntry[] }> {
     const result = (await this.#call({ op: 'begin', knownSize })) as { size: number; lastHash: Uint8Array | null; caughtUp: SealedEntry[] };
     return { head: { size: result.size, lastHash: result.lastHash }, caughtUp: result.caughtUp };
   }
@@ -310,7 +310,7 @@ function writerThread(): void {
       case 'begin': {
         s.begin.run();
         const top = head(s);
-        const caughtUp = request.knownSize !== null && request.knownSize < top.size ? s.since.all(request.knownSize) : [];
+        const caughtUp = request.knownSize < top.size ? s.since.all(request.knownSize) : [];
         return { ...top, caughtUp };
       }
       case 'commit':

@@ -8,6 +8,7 @@ import { SCHEMA_VERSION } from './migrations.js';
 import type { SqliteWriterThread } from './sqlite-writer.js';
 import { SqliteLedgerStore } from './sqlite.js';
 import { assertLinearChain, draft, plan, runStoreContract } from './store.contract.js';
+import { appendDrafts } from '../testing/plain-append.js';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'countersign-sqlite-'));
@@ -99,9 +100,9 @@ describe('SqliteLedgerStore', () => {
   it('fails every write, closed, once its writer thread is gone, and acknowledges nothing it did not commit', async () => {
     const path = fresh();
     const store = SqliteLedgerStore.open(path);
-    await store.append([draft(0)]);
+    await appendDrafts(store, [draft(0)]);
     await (store as unknown as { writer: SqliteWriterThread }).writer.abort();
-    await expect(store.append([draft(1)])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    await expect(appendDrafts(store, [draft(1)])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
     await expect(store.appendWith(1, (_caughtUp, head) => plan(head, [draft(1)]))).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
     const head = await store.head();
     await expect(store.appendWith(1, (_caughtUp, at) => plan(at, [draft(1)]), { expected: head })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
@@ -135,11 +136,11 @@ describe('SqliteLedgerStore', () => {
     expect(() => SqliteLedgerStore.open(missing, { readonly: true })).toThrow(expect.objectContaining({ code: 'FILE_NOT_FOUND' }));
     const path = fresh();
     const writer = SqliteLedgerStore.open(path);
-    await writer.append([draft(0), draft(1)]);
+    await appendDrafts(writer, [draft(0), draft(1)]);
     await writer.close();
     const reader = SqliteLedgerStore.open(path, { readonly: true });
     expect((await reader.head()).size).toBe(2);
-    await expect(reader.append([draft(2)])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    await expect(appendDrafts(reader, [draft(2)])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
     await reader.close();
   });
 
@@ -170,7 +171,7 @@ describe('SqliteLedgerStore', () => {
 
   it('streams leaf hashes without the entry bytes', async () => {
     const store = SqliteLedgerStore.open(fresh());
-    const sealed = await store.append(Array.from({ length: 5 }, (_, i) => draft(i)));
+    const sealed = await appendDrafts(store, Array.from({ length: 5 }, (_, i) => draft(i)));
     const hashes: string[] = [];
     for await (const hash of store.readLeafHashes(1, 4)) hashes.push(Buffer.from(hash).toString('hex'));
     expect(hashes).toEqual(sealed.slice(1, 4).map((e) => Buffer.from(e.hash).toString('hex')));
@@ -207,7 +208,7 @@ describe('SqliteLedgerStore', () => {
       const failingPlan = plan(head, [draft(1)], ['once']);
       const failing = store.appendWith(1, () => failingPlan, { expected: head });
       const behind = store.appendWith(2, (_c, at) => plan(at, [draft(2)]), { expected: { size: 2, lastHash: failingPlan.sealed[0]!.hash } });
-      const plain = store.append([draft(3)]);
+      const plain = appendDrafts(store, [draft(3)]);
       await expect(failing).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
       await expect(behind).rejects.toMatchObject({ code: 'STORE_STALE' });
       // a plain append seals on the head it reads under the lock: after the two that wrote nothing
@@ -234,8 +235,8 @@ describe('SqliteLedgerStore', () => {
       const path = fresh();
       const a = SqliteLedgerStore.open(path);
       const b = SqliteLedgerStore.open(path);
-      const [zero] = await a.append([draft(0)]);
-      expect((await b.append([draft(1)])).map((e) => e.seq)).toEqual([1]);
+      const [zero] = await appendDrafts(a, [draft(0)]);
+      expect((await appendDrafts(b, [draft(1)])).map((e) => e.seq)).toEqual([1]);
       const believed: LedgerHead = { size: 1, lastHash: zero!.hash };
       await expect(a.appendWith(1, (_c, head) => plan(head, [draft(2)]), { expected: believed })).rejects.toMatchObject({ code: 'STORE_STALE' });
       expect((await a.head()).size).toBe(2);

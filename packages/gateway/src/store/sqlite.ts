@@ -6,7 +6,6 @@ import {
   type AppendOptions,
   type AppendPlan,
   type AppendWithResult,
-  type EntryDraft,
   type LedgerHead,
   type SealedEntry,
   type StoredCheckpoint,
@@ -18,7 +17,6 @@ import { migrateSqlite, pendingMigrations, sqliteSchemaVersion } from './migrati
 import { SqliteWriterThread } from './sqlite-writer.js';
 import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
 import { checkpointAsOnlyWriter } from '../ledger/checkpoint-scheduler.js';
-import { plainAppend } from '../ledger/plain-append.js';
 import { assertExtends, assertKnownSize, assertWithinHead, checkPlan, latestProjections, planOnExpected, sameHead, staleAppend } from './plan.js';
 
 export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';
@@ -83,7 +81,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     readonly latestCheckpoint: Database.Statement<[], CheckpointRow>;
     readonly checkpointPage: Database.Statement<[number, number], CheckpointRow>;
   };
-  private readonly appendTx: (knownSize: number | null, build: AppendBuilder) => AppendWithResult;
+  private readonly appendTx: (knownSize: number, build: AppendBuilder) => AppendWithResult;
   private readonly compareTx: (expected: LedgerHead, plan: AppendPlan) => void;
   /** Writes on a worker thread, or null to write inline on this connection. */
   private readonly writer: SqliteWriterThread | null;
@@ -127,14 +125,11 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
       latestCheckpoint: db.prepare('SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1'),
       checkpointPage: db.prepare('SELECT tree_size, note FROM checkpoints WHERE tree_size > ? ORDER BY tree_size LIMIT ?'),
     };
-    const transaction = db.transaction((knownSize: number | null, build: AppendBuilder): AppendWithResult => {
+    const transaction = db.transaction((knownSize: number, build: AppendBuilder): AppendWithResult => {
       // INVARIANT: the head is read inside the write transaction that inserts after it
       const head = this.readHead();
-      let caughtUp: SealedEntry[] = [];
-      if (knownSize !== null) {
-        assertWithinHead(knownSize, head.size);
-        caughtUp = this.statements.since.all(knownSize);
-      }
+      assertWithinHead(knownSize, head.size);
+      const caughtUp: SealedEntry[] = this.statements.since.all(knownSize);
       const plan = checkPlan(build(caughtUp, head));
       assertExtends(head, plan.sealed);
       this.insertPlan(plan);
@@ -198,11 +193,6 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     }
   }
 
-  append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
-    if (drafts.length === 0) return this.run(() => [], 'append to the ledger');
-    return this.announced(this.appendBuilt(null, plainAppend(drafts), {})).then((result) => result.sealed);
-  }
-
   appendWith(knownSize: number, build: AppendBuilder, options: AppendOptions = {}): Promise<AppendWithResult> {
     return this.announced(this.appendBuilt(knownSize, build, options));
   }
@@ -229,13 +219,12 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     };
   }
 
-  /** `knownSize` null: a plain append, which catches up on nothing. */
-  private appendBuilt(knownSize: number | null, build: AppendBuilder, options: AppendOptions): Promise<AppendWithResult> {
+  private appendBuilt(knownSize: number, build: AppendBuilder, options: AppendOptions): Promise<AppendWithResult> {
     const expected = options.expected;
     if (expected !== undefined) {
       let plan: AppendPlan;
       try {
-        plan = planOnExpected(knownSize ?? expected.size, build, expected);
+        plan = planOnExpected(knownSize, build, expected);
       } catch (err) {
         // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
         return Promise.reject(err);
@@ -244,7 +233,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
     }
     if (this.writer !== null && !this.closed) {
       try {
-        if (knownSize !== null) assertKnownSize(knownSize);
+        assertKnownSize(knownSize);
       } catch (err) {
         return Promise.reject(err);
       }
@@ -261,7 +250,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
       }
     };
     return this.run(() => {
-      if (knownSize !== null) assertKnownSize(knownSize);
+      assertKnownSize(knownSize);
       return this.appendTx(knownSize, guarded);
     }, 'append to the ledger').catch((err: unknown) => {
       throw failure === null ? err : failure.err;
@@ -407,7 +396,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
    * The builder stays synchronous: between the head it is given and the
    * commit, the write lock is held, so no other writer can append in between.
    */
-  private threadAppend(knownSize: number | null, build: AppendBuilder): Promise<AppendWithResult> {
+  private threadAppend(knownSize: number, build: AppendBuilder): Promise<AppendWithResult> {
     const writer = this.writer!;
     // the builder's own failure is the gateway's, not the store's: it passes through unwrapped
     let failure: { readonly err: unknown } | null = null;
@@ -415,7 +404,7 @@ export class SqliteLedgerStore implements TransactionalLedgerStore {
       const { head, caughtUp } = await writer.begin(knownSize);
       let plan: AppendPlan;
       try {
-        if (knownSize !== null) assertWithinHead(knownSize, head.size);
+        assertWithinHead(knownSize, head.size);
         try {
           plan = checkPlan(build(caughtUp, head));
         } catch (err) {

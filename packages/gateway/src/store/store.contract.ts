@@ -15,6 +15,7 @@ import {
   type StoredProjection,
   type TransactionalLedgerStore,
 } from '@countersign/core';
+import { appendDrafts } from '../testing/plain-append.js';
 
 /** One empty storage location (a file, a schema) and the store opened on it. */
 export interface StoreUnderTest {
@@ -115,13 +116,13 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
       expect(await collect(store.read(0))).toEqual([]);
       expect(await store.latestCheckpoint()).toBeNull();
       expect(await collect(store.checkpoints())).toEqual([]);
-      expect(await store.append([])).toEqual([]);
+      expect(await appendDrafts(store, [])).toEqual([]);
       expect((await store.head()).size).toBe(0);
     });
 
     it('round-trips exact bytes and hashes, sealed as sealEntry would seal them', async () => {
       const drafts = [draft(0), draft(1, { note: 'ünïcödé ✓' }), draft(2)];
-      const sealed = await store.append(drafts);
+      const sealed = await appendDrafts(store, drafts);
       let prev: Uint8Array | null = null;
       const expected = drafts.map((d, i) => {
         const entry = sealEntry(d, i, prev);
@@ -138,9 +139,9 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     });
 
     it('continues the sequence and the hash chain across separate appends', async () => {
-      const first = await store.append([draft(0), draft(1)]);
-      const second = await store.append([draft(2)]);
-      const third = await store.append([draft(3), draft(4), draft(5)]);
+      const first = await appendDrafts(store, [draft(0), draft(1)]);
+      const second = await appendDrafts(store, [draft(2)]);
+      const third = await appendDrafts(store, [draft(3), draft(4), draft(5)]);
       expect([...first, ...second, ...third].map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5]);
       expect(decodeEntry(second[0]!.bytes).prev_hash).toBe(hex(first[1]!.hash));
       expect(decodeEntry(third[0]!.bytes).prev_hash).toBe(hex(second[0]!.hash));
@@ -149,23 +150,23 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     });
 
     it('appends all or nothing: one invalid draft rejects the whole batch', async () => {
-      await store.append([draft(0), draft(1)]);
+      await appendDrafts(store, [draft(0), draft(1)]);
       const before = await store.head();
       const invalid: EntryDraft = { ...draft(99), type: 'Not A Type' };
-      await expect(store.append([draft(2), draft(3), invalid, draft(4)])).rejects.toMatchObject({ code: 'LEDGER_ENTRY_INVALID' });
+      await expect(appendDrafts(store, [draft(2), draft(3), invalid, draft(4)])).rejects.toMatchObject({ code: 'LEDGER_ENTRY_INVALID' });
       const floaty: EntryDraft = { ...draft(98), payload: { ratio: 0.5 } };
-      await expect(store.append([draft(2), floaty])).rejects.toMatchObject({ code: 'NOT_CANONICALIZABLE' });
+      await expect(appendDrafts(store, [draft(2), floaty])).rejects.toMatchObject({ code: 'NOT_CANONICALIZABLE' });
       const after = await store.head();
       expect(after.size).toBe(before.size);
       expect(hex(after.lastHash!)).toBe(hex(before.lastHash!));
       expect((await collect(store.read(0))).length).toBe(2);
-      const next = await store.append([draft(2)]);
+      const next = await appendDrafts(store, [draft(2)]);
       expect(next[0]!.seq).toBe(2);
       await assertLinearChain(store);
     });
 
     it('reads half-open ranges', async () => {
-      await store.append(Array.from({ length: 10 }, (_, i) => draft(i)));
+      await appendDrafts(store, Array.from({ length: 10 }, (_, i) => draft(i)));
       const seqs = async (from: number, to?: number): Promise<number[]> => (await collect(store.read(from, to))).map((e) => e.seq);
       expect(await seqs(3, 7)).toEqual([3, 4, 5, 6]);
       expect(await seqs(8)).toEqual([8, 9]);
@@ -180,18 +181,18 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     });
 
     it('reads across page boundaries and lets appends run while a read is open', async () => {
-      await store.append(Array.from({ length: 2500 }, (_, i) => draft(i)));
+      await appendDrafts(store, Array.from({ length: 2500 }, (_, i) => draft(i)));
       const seen: number[] = [];
       for await (const entry of store.read(999, 2001)) {
         seen.push(entry.seq);
-        if (entry.seq === 1000) await store.append([draft(2500)]);
+        if (entry.seq === 1000) await appendDrafts(store, [draft(2500)]);
       }
       expect(seen).toEqual(Array.from({ length: 1002 }, (_, i) => 999 + i));
       // without `to`, a read stops at the head as it was when the read began
       const tail: number[] = [];
       for await (const entry of store.read(2490)) {
         tail.push(entry.seq);
-        if (tail.length === 1) await store.append([draft(2501)]);
+        if (tail.length === 1) await appendDrafts(store, [draft(2501)]);
       }
       expect(tail).toEqual(Array.from({ length: 11 }, (_, i) => 2490 + i));
       expect((await store.head()).size).toBe(2502);
@@ -201,7 +202,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
       const total = 50_000;
       const filler = 'x'.repeat(1000);
       for (let start = 0; start < total; start += 2000) {
-        await store.append(Array.from({ length: 2000 }, (_, i) => draft(start + i, { filler })));
+        await appendDrafts(store, Array.from({ length: 2000 }, (_, i) => draft(start + i, { filler })));
       }
       const gc = exposeGc();
       // V8 frees ArrayBuffer memory on a background sweeper after a GC: on a loaded machine the
@@ -230,7 +231,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     }, 120_000);
 
     it('stores checkpoints and lists them by tree size', async () => {
-      await store.append(Array.from({ length: 10 }, (_, i) => draft(i)));
+      await appendDrafts(store, Array.from({ length: 10 }, (_, i) => draft(i)));
       await store.putCheckpoint({ treeSize: 5, note: 'note five\n' });
       await store.putCheckpoint({ treeSize: 2, note: 'note two\n' });
       await store.putCheckpoint({ treeSize: 10, note: 'note ten\n' });
@@ -249,7 +250,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     });
 
     it('checkpointWith hands the signer the latest stored size and stores its note, or nothing when it declines', async () => {
-      await store.append(Array.from({ length: 10 }, (_, i) => draft(i)));
+      await appendDrafts(store, Array.from({ length: 10 }, (_, i) => draft(i)));
       const seen: number[] = [];
       expect(await store.checkpointWith(4, (latest) => (seen.push(latest), 'note four\n'))).toBe(4);
       expect(await store.checkpointWith(6, (latest) => (seen.push(latest), null))).toBe(4);
@@ -270,15 +271,15 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     });
 
     it('persists across close and reopen, and continues the chain', async () => {
-      const sealed = await store.append([draft(0), draft(1), draft(2)]);
+      const sealed = await appendDrafts(store, [draft(0), draft(1), draft(2)]);
       await store.putCheckpoint({ treeSize: 3, note: 'three\n' });
       await store.close();
-      await expect(store.append([draft(3)])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+      await expect(appendDrafts(store, [draft(3)])).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
       const reopened = await sut.openAnother();
       const read = await collect(reopened.read(0));
       expect(read.map((e) => hex(e.bytes))).toEqual(sealed.map((e) => hex(e.bytes)));
       expect(await reopened.latestCheckpoint()).toEqual({ treeSize: 3, note: 'three\n' });
-      const more = await reopened.append([draft(3)]);
+      const more = await appendDrafts(reopened, [draft(3)]);
       expect(more[0]!.seq).toBe(3);
       await assertLinearChain(reopened);
     });
@@ -286,7 +287,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     it('orders concurrent appends from many callers into one linear chain', async () => {
       const callers = 40;
       const results = await Promise.all(
-        Array.from({ length: callers }, (_, c) => store.append(Array.from({ length: 1 + (c % 5) }, (_, i) => draft(c * 100 + i)))),
+        Array.from({ length: callers }, (_, c) => appendDrafts(store, Array.from({ length: 1 + (c % 5) }, (_, i) => draft(c * 100 + i)))),
       );
       for (const batch of results) {
         batch.forEach((entry, i) => expect(entry.seq).toBe(batch[0]!.seq + i));
@@ -298,10 +299,10 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
 
     it('keeps one chain when two connections append to the same storage', async () => {
       const other = await sut.openAnother();
-      await store.append([draft(0)]);
-      await other.append([draft(1)]);
-      await store.append([draft(2), draft(3)]);
-      await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? store : other).append([draft(10 + i), draft(100 + i)])));
+      await appendDrafts(store, [draft(0)]);
+      await appendDrafts(other, [draft(1)]);
+      await appendDrafts(store, [draft(2), draft(3)]);
+      await Promise.all(Array.from({ length: 20 }, (_, i) => appendDrafts(i % 2 === 0 ? store : other, [draft(10 + i), draft(100 + i)])));
       const entries = await assertLinearChain(store);
       expect(entries.length).toBe(44);
       expect((await other.head()).size).toBe(44);
@@ -309,7 +310,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     });
 
     it('appendWith appends a plan sealed after the head it was given and stores its projection rows', async () => {
-      await store.append([draft(0)]);
+      await appendDrafts(store, [draft(0)]);
       const seen: { caughtUp: number[]; size: number }[] = [];
       const result = await store.appendWith(1, (caughtUp, head) => {
         seen.push({ caughtUp: caughtUp.map((e) => e.seq), size: head.size });
@@ -355,7 +356,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     it('appendWith catches up on what another connection appended, inside the same transaction', async () => {
       const other = await sut.openAnother();
       await store.appendWith(0, (_caughtUp, head) => plan(head, [draft(0)]));
-      await other.append([draft(1), draft(2)]);
+      await appendDrafts(other, [draft(1), draft(2)]);
       await other.appendWith(3, (_caughtUp, head) => plan(head, [draft(3)], [], [{ kind: 'step', id: 's', value: '1' }]));
       let caught: SealedEntry[] = [];
       const result = await store.appendWith(1, (caughtUp, head) => {
@@ -375,7 +376,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     it('serialises concurrent appendWith calls from two connections: each build sees every entry before its own', async () => {
       const other = await sut.openAnother();
       const writers = [store, other];
-      await other.append(Array.from({ length: 5 }, (_, i) => draft(100 + i)));
+      await appendDrafts(other, Array.from({ length: 5 }, (_, i) => draft(100 + i)));
       const sizes: number[] = [];
       await Promise.all(
         Array.from({ length: 30 }, (_, i) => {
@@ -415,14 +416,14 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
 
     it('derives unique keys for plain appends from the entry type', async () => {
       const consumed = (n: number): EntryDraft => ({ ...draft(n), type: 'grant.consumed', payload: { jti: 'g-7', step: 'proposal-7.0', n } });
-      await store.append([consumed(0)]);
-      await expect(store.append([consumed(1)])).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
-      await store.append([draft(2), draft(3)]);
+      await appendDrafts(store, [consumed(0)]);
+      await expect(appendDrafts(store, [consumed(1)])).rejects.toMatchObject({ code: 'STORE_CONFLICT' });
+      await appendDrafts(store, [draft(2), draft(3)]);
       expect((await store.head()).size).toBe(3);
     });
 
     it('appendWith writes nothing when the build throws or a draft is invalid', async () => {
-      await store.append([draft(0)]);
+      await appendDrafts(store, [draft(0)]);
       const boom = new Error('build failed');
       await expect(store.appendWith(1, () => { throw boom; })).rejects.toBe(boom);
       await expect(
@@ -434,7 +435,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     });
 
     it('appendWith refuses a known size beyond the head (a stale view, not corruption) or not a size at all', async () => {
-      await store.append([draft(0)]);
+      await appendDrafts(store, [draft(0)]);
       let called = false;
       const build = (_caughtUp: readonly SealedEntry[], head: LedgerHead): AppendPlan => {
         called = true;
@@ -447,7 +448,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     });
 
     it('never seals: entries sealed on another head are refused as STORE_STALE, and nothing is written', async () => {
-      const [first] = await store.append([draft(0)]);
+      const [first] = await appendDrafts(store, [draft(0)]);
       const genesis: LedgerHead = { size: 0, lastHash: null };
       const row = [{ kind: 'grant', id: 'g', value: '1' }];
       // sealed on the empty ledger, one entry too early
@@ -479,7 +480,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     });
 
     it('appendWith with an expected head: built at once, committed only if the ledger still ends there', async () => {
-      const [first] = await store.append([draft(0)]);
+      const [first] = await appendDrafts(store, [draft(0)]);
       const expected: LedgerHead = { size: 1, lastHash: first!.hash };
       const seen: { caughtUp: number; size: number }[] = [];
       const result = await store.appendWith(
@@ -495,7 +496,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
       expect(result.sealed.map((e) => e.seq)).toEqual([1]);
       // another connection appends: the head this writer expects is gone
       const other = await sut.openAnother();
-      const moved = await other.append([draft(2)]);
+      const moved = await appendDrafts(other, [draft(2)]);
       const stale: LedgerHead = { size: 2, lastHash: result.sealed[0]!.hash };
       await expect(store.appendWith(2, (_caughtUp, head) => plan(head, [draft(3)], ['k-3'], [{ kind: 'grant', id: 'g', value: '3' }]), { expected: stale })).rejects.toMatchObject({
         code: 'STORE_STALE',

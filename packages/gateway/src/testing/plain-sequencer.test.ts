@@ -11,11 +11,13 @@ import {
   sealEntry,
   signerVerifierKey,
   verifyCheckpoint,
+  type AppendBuilder,
+  type AppendWithResult,
   type EntryDraft,
   type LedgerHead,
-  type LedgerStore,
   type SealedEntry,
   type StoredCheckpoint,
+  type TransactionalLedgerStore,
 } from '@countersign/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SqliteLedgerStore } from '../store/sqlite.js';
@@ -23,8 +25,8 @@ import { checkpointAsOnlyWriter, signedCheckpoints } from '../ledger/checkpoint-
 import type { SequencerObserver } from '../ledger/observer.js';
 import { Sequencer } from './plain-sequencer.js';
 
-/** An in-memory LedgerStore: all or nothing per append, with a gate to hold a transaction open and a fault switch. */
-class MemoryStore implements LedgerStore {
+/** An in-memory store: all or nothing per append, with a gate to hold a transaction open and a fault switch. */
+class MemoryStore implements TransactionalLedgerStore {
   readonly kind = 'memory';
   pipelines = false;
   readonly entries: SealedEntry[] = [];
@@ -33,24 +35,33 @@ class MemoryStore implements LedgerStore {
   gate: Promise<void> | null = null;
   failNext: Error | null = null;
 
-  async append(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
-    this.calls.push(drafts.length);
+  /**
+   * Builds under its "lock" (after the gate, with nothing awaited before the
+   * insert), on the head as it is then, as the real stores do. `calls`
+   * records each transaction's size when it is issued, from a first build
+   * that is thrown away.
+   */
+  async appendWith(knownSize: number, build: AppendBuilder): Promise<AppendWithResult> {
+    this.calls.push(build([], this.#head()).sealed.length);
     if (this.gate) await this.gate;
     if (this.failNext) {
       const err = this.failNext;
       this.failNext = null;
       throw err;
     }
-    const sealed: SealedEntry[] = [];
-    let prev = this.entries.at(-1)?.hash ?? null;
-    for (const draft of drafts) {
-      const entry = sealEntry(draft, this.entries.length + sealed.length, prev);
-      sealed.push(entry);
-      prev = entry.hash;
-    }
-    this.entries.push(...sealed);
-    return sealed;
+    const caughtUp = this.entries.slice(knownSize);
+    const plan = build(caughtUp, this.#head());
+    this.entries.push(...plan.sealed);
+    return { caughtUp, sealed: plan.sealed };
   }
+  #head(): LedgerHead {
+    return { size: this.entries.length, lastHash: this.entries.at(-1)?.hash ?? null };
+  }
+  async probeWrite(): Promise<void> {}
+  async follow(): Promise<() => Promise<void>> {
+    return async () => undefined;
+  }
+  async *readProjections(): AsyncIterable<never> {}
   /** Another writer on the same chain (a second replica). */
   appendElsewhere(n: number): void {
     for (let i = 0; i < n; i++) {
@@ -58,7 +69,7 @@ class MemoryStore implements LedgerStore {
     }
   }
   async head(): Promise<LedgerHead> {
-    return { size: this.entries.length, lastHash: this.entries.at(-1)?.hash ?? null };
+    return this.#head();
   }
   async *read(from: number, to?: number): AsyncIterable<SealedEntry> {
     yield* this.entries.slice(from, to);

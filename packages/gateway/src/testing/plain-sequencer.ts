@@ -2,11 +2,12 @@
 // for tests and the bench, which import it by path. In production the one writer
 // is the command sequencer (ADR 002); an ESLint rule keeps src/testing/ out of it.
 import { performance } from 'node:perf_hooks';
-import { isCountersignError, leafHash, MerkleFrontier, sealEntry, type EntryDraft, type LedgerStore, type SealedEntry } from '@countersign/core';
+import { isCountersignError, leafHash, MerkleFrontier, sealEntry, type EntryDraft, type LedgerStore, type SealedEntry, type TransactionalLedgerStore } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 import { CHECKPOINT_SCHEDULE_DEFAULTS, CheckpointScheduler, positiveOption, type CheckpointSchedule } from '../ledger/checkpoint-scheduler.js';
 import { notify, type SequencerObserver } from '../ledger/observer.js';
 import { PIPELINE_DEPTH } from '../service/command-sequencer.js';
+import { appendDrafts } from './plain-append.js';
 
 export interface SequencerOptions {
   /** Largest number of entries in one store transaction. */
@@ -36,7 +37,7 @@ interface Waiter {
 }
 
 /**
- * The single writer of one ledger chain: group commit over a `LedgerStore`.
+ * The single writer of one ledger chain: group commit over a store.
  *
  * Many callers `append` at once; their drafts go to the store in batches, one
  * transaction per batch, one transaction at a time. A batch is cut when it
@@ -44,15 +45,15 @@ interface Waiter {
  * busy store, and at once (next macrotask) when the store was idle, so a lone
  * append pays no timer. On a store that `pipelines`, the next batch is cut
  * and handed to the store while the previous one commits (PIPELINE_DEPTH);
- * a plain `append` is sealed on the head the store reads under its lock, so
- * it waits there for the one before it.
+ * each batch is sealed on the head the store reads under its lock
+ * (`appendDrafts`), so it waits there for the one before it.
  *
  * INVARIANT: a caller's promise resolves only after the store committed the
  * transaction holding its entry; if the transaction fails, exactly the
  * callers of that batch are rejected and nothing of it is visible.
  */
 export class Sequencer {
-  readonly #store: LedgerStore;
+  readonly #store: TransactionalLedgerStore;
   readonly #maxBatch: number;
   readonly #maxDelayMs: number;
   readonly #observer: SequencerObserver;
@@ -60,6 +61,8 @@ export class Sequencer {
   /** Leaf hashes for checkpoint roots; with checkpoints only, like `#checkpoints`. */
   readonly #frontier: MerkleFrontier | null;
   readonly #checkpoints: CheckpointScheduler | null;
+  /** Entries this sequencer knows the store holds: where the store's catch-up starts for the next batch. */
+  #known = 0;
 
   readonly #depth: number;
   #pending: Waiter[] = [];
@@ -72,7 +75,7 @@ export class Sequencer {
   /** When the last store transaction ended; +Infinity while one is running. */
   #storeIdleSince = Number.NEGATIVE_INFINITY;
 
-  private constructor(store: LedgerStore, options: SequencerOptions) {
+  private constructor(store: TransactionalLedgerStore, options: SequencerOptions) {
     this.#store = store;
     this.#maxBatch = positiveOption(options.maxBatch ?? SEQUENCER_DEFAULTS.maxBatch, 'maxBatch');
     this.#maxDelayMs = Math.max(0, options.maxDelayMs ?? SEQUENCER_DEFAULTS.maxDelayMs);
@@ -89,8 +92,9 @@ export class Sequencer {
    * Open a sequencer on `store`. With checkpoints, the Merkle frontier is rebuilt
    * by streaming the stored entries once (constant memory: O(log n) hashes).
    */
-  static async open(store: LedgerStore, options: SequencerOptions = {}): Promise<Sequencer> {
+  static async open(store: TransactionalLedgerStore, options: SequencerOptions = {}): Promise<Sequencer> {
     const sequencer = new Sequencer(store, options);
+    sequencer.#known = (await store.head()).size;
     if (sequencer.#frontier) await catchUp(store, sequencer.#frontier, undefined);
     await sequencer.#checkpoints?.resume();
     sequencer.#armCheckpointTimer();
@@ -181,7 +185,7 @@ export class Sequencer {
     this.#storeIdleSince = Number.POSITIVE_INFINITY;
     this.#committing += 1;
     try {
-      sealed = await this.#store.append(batch.map((w) => w.draft));
+      sealed = await appendDrafts(this.#store, batch.map((w) => w.draft), this.#known);
     } catch (err) {
       this.#settledOne();
       notify(this.#observer, 'batch', { size: batch.length, durationMs: this.#now() - started, ok: false });
@@ -208,6 +212,7 @@ export class Sequencer {
       for (const w of batch) this.#settle(w, err);
       return;
     }
+    this.#known = Math.max(this.#known, (sealed.at(-1)?.seq ?? -1) + 1);
     batch.forEach((w, i) => this.#settle(w, null, sealed[i]));
     if (this.#frontier) await this.#absorb(sealed);
   }
