@@ -20,6 +20,7 @@ import {
   type TransactionalLedgerStore,
 } from '@countersign/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { GatewayError } from '../errors.js';
 import { SqliteLedgerStore } from '../store/sqlite.js';
 import { checkpointAsOnlyWriter, signedCheckpoints } from '../ledger/checkpoint-scheduler.js';
 import type { SequencerObserver } from '../ledger/observer.js';
@@ -49,6 +50,8 @@ class MemoryStore implements TransactionalLedgerStore {
       this.failNext = null;
       throw err;
     }
+    // as the real stores: a writer that counts more than the ledger holds is stale, and nothing is written
+    if (knownSize > this.entries.length) throw new GatewayError('STORE_STALE', `the ledger has ${this.entries.length} entries, not ${knownSize}`);
     const caughtUp = this.entries.slice(knownSize);
     const plan = build(caughtUp, this.#head());
     this.entries.push(...plan.sealed);
@@ -242,6 +245,29 @@ describe('Sequencer', () => {
     const d = await seq.append(draft('d'));
     expect(d.seq).toBe(1);
     expect(Buffer.from(d.bytes).toString()).toContain(`"prev_hash":"${Buffer.from(store.entries[0]!.hash).toString('hex')}"`);
+  });
+
+  it('on a store that pipelines, a batch sent behind one that failed is sealed again on the head as it is', async () => {
+    const store = new MemoryStore();
+    store.pipelines = true;
+    const gate = deferred();
+    store.gate = gate.promise;
+    const seq = await Sequencer.open(store, { maxBatch: 2 });
+    const first = [seq.append(draft('a')), seq.append(draft('b'))];
+    const second = [seq.append(draft('c')), seq.append(draft('d'))];
+    await ticks();
+    // both batches are in flight: the second was sent counting the first as written
+    expect(store.calls).toEqual([2, 2]);
+    store.failNext = new Error('disk full');
+    store.gate = null;
+    gate.resolve();
+    const settled = await Promise.allSettled([...first, ...second]);
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'fulfilled', 'fulfilled']);
+    // the second found the head short (STORE_STALE), was sealed again at 0, and nothing of the first is stored
+    expect(settled.slice(2).map((s) => (s as PromiseFulfilledResult<SealedEntry>).value.seq)).toEqual([0, 1]);
+    expect(store.calls).toEqual([2, 2, 2]);
+    expect(store.entries.map((e) => e.seq)).toEqual([0, 1]);
+    await seq.close();
   });
 
   it('rejects an invalid draft alone, not the rest of its batch', async () => {

@@ -61,8 +61,10 @@ export class Sequencer {
   /** Leaf hashes for checkpoint roots; with checkpoints only, like `#checkpoints`. */
   readonly #frontier: MerkleFrontier | null;
   readonly #checkpoints: CheckpointScheduler | null;
-  /** Entries this sequencer knows the store holds: where the store's catch-up starts for the next batch. */
+  /** Entries this sequencer knows the store holds, committed or caught up. */
   #known = 0;
+  /** Entries of batches sent and not yet settled: the next batch counts them as written, so the store has nothing to catch up. */
+  #sending = 0;
 
   readonly #depth: number;
   #pending: Waiter[] = [];
@@ -185,7 +187,7 @@ export class Sequencer {
     this.#storeIdleSince = Number.POSITIVE_INFINITY;
     this.#committing += 1;
     try {
-      sealed = await appendDrafts(this.#store, batch.map((w) => w.draft), this.#known);
+      sealed = await this.#send(batch.map((w) => w.draft));
     } catch (err) {
       this.#settledOne();
       notify(this.#observer, 'batch', { size: batch.length, durationMs: this.#now() - started, ok: false });
@@ -215,6 +217,24 @@ export class Sequencer {
     this.#known = Math.max(this.#known, (sealed.at(-1)?.seq ?? -1) + 1);
     batch.forEach((w, i) => this.#settle(w, null, sealed[i]));
     if (this.#frontier) await this.#absorb(sealed);
+  }
+
+  /**
+   * One transaction, counting the batches in flight before it as written. If
+   * one of them failed, the store's head is short of that count (STORE_STALE,
+   * nothing written): the drafts are sealed again on the head as it is.
+   */
+  async #send(drafts: readonly EntryDraft[]): Promise<readonly SealedEntry[]> {
+    const known = this.#known + this.#sending;
+    this.#sending += drafts.length;
+    try {
+      return await appendDrafts(this.#store, drafts, known).catch((err: unknown) => {
+        if (err instanceof GatewayError && err.code === 'STORE_STALE') return appendDrafts(this.#store, drafts);
+        throw err;
+      });
+    } finally {
+      this.#sending -= drafts.length;
+    }
   }
 
   /** The store is idle once no transaction this sequencer issued is still running. */
