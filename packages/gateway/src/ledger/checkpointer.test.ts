@@ -11,9 +11,12 @@ import {
   signCheckpoint,
   verifyInclusion,
   type EntryDraft,
+  type TransactionalLedgerStore,
 } from '@countersign/core';
 import { CommandSequencer, type CommandJob } from '../service/command-sequencer.js';
 import { randomIds } from '../service/ids.js';
+import { dropTestSchema, reachableTestPostgres, testSchemaName } from '../store/pg-test-url.js';
+import { PostgresLedgerStore } from '../store/postgres.js';
 import { SqliteLedgerStore } from '../store/sqlite.js';
 import { checkpointAsOnlyWriter, CheckpointScheduler, signedCheckpoints } from './checkpoint-scheduler.js';
 import { LeafTree, proveEntry } from './checkpointer.js';
@@ -24,6 +27,9 @@ const ORIGIN = 'countersign.dev/ledger/test';
 function draft(n: number): EntryDraft {
   return { at: '2025-01-01T00:00:00.000Z', type: 'test.appended', actor: null, surface: null, bundle_id: null, subjects: { request: `r-${n}` }, payload: { n } };
 }
+
+// the checkpoint bound runs on PostgreSQL too; unreachable fails under CI=true
+const pgUrl = await reachableTestPostgres();
 
 describe('LeafTree and proveEntry', () => {
   const dirs: string[] = [];
@@ -78,8 +84,10 @@ describe('LeafTree and proveEntry', () => {
 
 describe('the one checkpointer, fed by the command sequencer', () => {
   const dirs: string[] = [];
-  afterEach(() => {
+  const schemas: string[] = [];
+  afterEach(async () => {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    for (const schema of schemas.splice(0)) await dropTestSchema(pgUrl!, schema);
   });
 
   const EVERY = 50;
@@ -89,16 +97,34 @@ describe('the one checkpointer, fed by the command sequencer', () => {
     evaluate: (_state, _policy, ctx, seq) => ({ entries: [{ ...draft(seq), at: new Date(ctx.now).toISOString() }], result: seq }),
   };
 
-  it('checkpoints as soon as a batch leaves `every` uncovered: never more than every - 1 + one batch past the last one stored', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'countersign-checkpointer-'));
-    dirs.push(dir);
-    const store = SqliteLedgerStore.open(join(dir, 'ledger.db'));
-    let durable = 0;
-    const put = store.putCheckpoint.bind(store);
-    store.putCheckpoint = async (checkpoint) => {
-      await put(checkpoint);
-      durable = Math.max(durable, checkpoint.treeSize);
-    };
+  // the bound on both stores: SQLite pipelines (a batch sent behind the one in flight), PostgreSQL does not
+  const stores: { name: string; open(): Promise<TransactionalLedgerStore>; depth: number }[] = [
+    {
+      name: 'SQLite',
+      depth: 2,
+      open: async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'countersign-checkpointer-'));
+        dirs.push(dir);
+        return SqliteLedgerStore.open(join(dir, 'ledger.db'));
+      },
+    },
+    ...(pgUrl === null
+      ? []
+      : [
+          {
+            name: 'PostgreSQL',
+            depth: 1,
+            open: async () => {
+              const schema = testSchemaName('cs_cpbound');
+              schemas.push(schema);
+              return PostgresLedgerStore.open(pgUrl, { schema });
+            },
+          },
+        ]),
+  ];
+
+  it.each(stores)('$name: checkpoints as soon as a batch leaves `every` uncovered: never more than every - 1 + one batch past the last one stored', async ({ open, depth }) => {
+    const store = await open();
     // the pipeline is kept: batches are still sent behind one in flight between checkpoints
     let inFlight = 0;
     let deepest = 0;
@@ -107,6 +133,7 @@ describe('the one checkpointer, fed by the command sequencer', () => {
       deepest = Math.max(deepest, ++inFlight);
       return appendWith(...args).finally(() => (inFlight -= 1));
     };
+    let durable = 0;
     let worst = 0;
     const signer = ed25519Signer(ORIGIN, newEd25519KeyPair().privateKey);
     const sequencer = await CommandSequencer.open(store, {
@@ -117,6 +144,10 @@ describe('the one checkpointer, fed by the command sequencer', () => {
       // the interval never fires in this test: only `every` brings checkpoints
       checkpoints: signedCheckpoints(ORIGIN, signer, { every: EVERY, intervalMs: 2 ** 31 - 1 }),
       observer: {
+        // told once the checkpoint is stored
+        checkpoint: ({ treeSize }) => {
+          durable = Math.max(durable, treeSize);
+        },
         committed: (entries) => {
           worst = Math.max(worst, entries.at(-1)!.seq + 1 - durable);
         },
@@ -129,7 +160,7 @@ describe('the one checkpointer, fed by the command sequencer', () => {
       // one entry a command here, so a batch is at most MAX_BATCH entries; the batch in flight
       // that reaches `every` is the last one sent before its checkpoint is stored
       expect(worst).toBeLessThanOrEqual(EVERY - 1 + MAX_BATCH);
-      expect(deepest).toBe(2);
+      expect(deepest).toBe(depth);
     } finally {
       await sequencer.close();
       await store.close();
