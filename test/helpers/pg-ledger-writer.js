@@ -5,6 +5,7 @@
 // Prints one JSON line with what it appended; exits non-zero on any error.
 import { createInterface } from 'node:readline';
 import { PostgresLedgerStore } from '../../packages/gateway/dist/store/postgres.js';
+import { appendDrafts } from '../../packages/gateway/dist/testing/plain-append.js';
 
 const [url, schema, writer, count, batch, inflight] = process.argv.slice(2);
 const total = Number(count);
@@ -35,7 +36,7 @@ async function appendBatch() {
     subjects: { writer },
     payload: { writer, n: start + i },
   }));
-  const sealed = await store.append(drafts);
+  const sealed = await appendDrafts(store, drafts);
   for (const entry of sealed) seqs.push(entry.seq);
 }
 async function worker() {
@@ -55,4 +56,6 @@ try {
   process.exitCode = 1;
 } finally {
   await store.close();
+  // a failure before the second `go` leaves stdin open: let the process exit and report
+  process.stdin.destroy();
 }
