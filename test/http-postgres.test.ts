@@ -122,59 +122,6 @@ describe.skipIf(url === null)('two gateway processes on one PostgreSQL', () => {
     expect(headA).toBeGreaterThan(before);
   });
 
-  it('B sees a request proposed on A, and its approval through A, within 100 ms: GET, long poll and event stream', async () => {
-    const agent = await a.token('payments-copilot', 'copilot-console');
-    const sam = await a.token('sam', 'signed-cli');
-    const rounds = { get: [] as number[], wait: [] as number[], stream: [] as number[] };
-    for (let round = 0; round < 5; round += 1) {
-      const proposed = await call(a.url, 'POST', '/v1/proposals', agent, {
-        agent: 'payments-copilot',
-        on_behalf_of: 'olivia',
-        surface: 'copilot-console',
-        steps: [{ action: 'comms.send_status_update', environment: 'prod', target: 'customers', params: { channel: 'statuspage', message: `round ${round}` } }],
-      });
-      expect(proposed.status, JSON.stringify(proposed.body)).toBe(201);
-      const answeredOnA = performance.now();
-      const requestId = (proposed.body['steps'] as { request: string }[])[0]!.request;
-      // B is asked at once and again until it knows the request: bounded in count and time
-      let seen = await call(b.url, 'GET', `/v1/requests/${requestId}`, agent);
-      for (let i = 0; i < 2_000 && seen.status === 404 && performance.now() - answeredOnA < 5_000; i++) seen = await call(b.url, 'GET', `/v1/requests/${requestId}`, agent);
-      expect(seen.status, JSON.stringify(seen.body)).toBe(200);
-      rounds.get.push(performance.now() - answeredOnA);
-
-      // a long poll and an event stream open on B, then the approval goes through A
-      const controller = new AbortController();
-      const stream = await fetch(`${b.url}/v1/requests/${requestId}/events`, { headers: { authorization: `Bearer ${agent}` }, signal: controller.signal });
-      expect(stream.status).toBe(200);
-      let approvedOnA = 0;
-      const streamed = (async (): Promise<number> => {
-        const reader = stream.body!.getReader();
-        let text = '';
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) throw new Error(`the event stream ended before the approval: ${text}`);
-          text += Buffer.from(value).toString('utf8');
-          if (text.includes('approved')) return performance.now();
-        }
-      })();
-      const polled = call(b.url, 'GET', `/v1/requests/${requestId}?wait=20s`, agent).then((r) => ({ r, at: performance.now() }));
-      const approved = await call(a.url, 'POST', `/v1/requests/${requestId}/approvals`, sam, signedApproval(seen.body as never, 'sam', 'signed-cli'));
-      approvedOnA = performance.now();
-      expect(approved.status, JSON.stringify(approved.body)).toBe(200);
-      const { r: answer, at: polledAt } = await polled;
-      expect(answer.body['status']).toBe('approved');
-      rounds.wait.push(polledAt - approvedOnA);
-      rounds.stream.push((await streamed) - approvedOnA);
-      controller.abort();
-    }
-    // the median of five rounds: one round slowed by this shared machine does not decide, a follower that polls would
-    const median = (values: number[]): number => [...values].sort((x, y) => x - y)[2]!;
-    const report = JSON.stringify(Object.fromEntries(Object.entries(rounds).map(([k, v]) => [k, v.map((ms) => Math.round(ms))])));
-    expect(median(rounds.get), report).toBeLessThan(100);
-    expect(median(rounds.wait), report).toBeLessThan(100);
-    expect(median(rounds.stream), report).toBeLessThan(100);
-  });
-
   it('a release activated on A is the bundle in force on B, from the text in the ledger, without a restart', async () => {
     const priya = await a.token('priya', 'approver-console');
     const before = (await call(b.url, 'GET', '/v1/policy', priya)).body['bundle_id'] as string;
