@@ -2,7 +2,8 @@ import type { StoredCheckpoint, TransactionalLedgerStore } from '@countersign/co
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CommandSequencer } from '../service/command-sequencer.js';
 import { Sequencer } from '../testing/plain-sequencer.js';
-import { checkpointAsOnlyWriter, CheckpointScheduler, type CheckpointSchedule, type CheckpointTree } from './checkpoint-scheduler.js';
+import { CheckpointScheduler, type CheckpointSchedule, type CheckpointTree } from './checkpoint-scheduler.js';
+import { checkpointAsOnlyWriter } from '../store/checkpoint.js';
 import type { SequencerObserver } from './observer.js';
 
 /** The checkpoint half of a LedgerStore: what was stored, a gate to hold a write open, a fault switch. */
@@ -116,7 +117,7 @@ describe('CheckpointScheduler', () => {
       expect(scheduler.pressing(3)).toBe(true);
       const gate = deferred();
       store.gate = gate.promise;
-      const writing = scheduler.write(tree(3));
+      const writing = scheduler.write(tree(3), 'now');
       // still uncovered while the write is open
       expect(scheduler.pressing(4)).toBe(true);
       gate.resolve();
@@ -125,7 +126,7 @@ describe('CheckpointScheduler', () => {
       expect(scheduler.pressing(6)).toBe(true);
       store.gate = null;
       store.fail = new Error('disk full');
-      await scheduler.write(tree(6));
+      await scheduler.write(tree(6), 'now');
       expect(scheduler.pressing(9)).toBe(false);
     });
 
@@ -138,13 +139,58 @@ describe('CheckpointScheduler', () => {
     });
   });
 
+  describe('a checkpoint another writer stored meanwhile (replicas: decided under the write lock)', () => {
+    it("'due' signs nothing while that checkpoint leaves fewer than `every` uncovered, and takes it as the base", async () => {
+      const { store, scheduler, events } = await setup({ every: 10, intervalMs: 1000 });
+      expect(scheduler.due(tree(12))).toBe(true);
+      // another replica checkpointed 8 of the 12 entries this one has followed
+      store.stored.push({ treeSize: 8, note: 'theirs\n' });
+      await scheduler.write(tree(12), 'due');
+      expect(store.puts).toBe(0);
+      expect(events).toEqual([]);
+      expect(scheduler.due(tree(12))).toBe(false);
+      expect(scheduler.pressing(17)).toBe(false);
+      expect(scheduler.pressing(18)).toBe(true);
+      // `every` past the other writer's checkpoint: due, and signed
+      await scheduler.write(tree(18), 'due');
+      expect(store.stored.map((c) => c.treeSize)).toEqual([8, 18]);
+      expect(events).toEqual(['checkpoint 18']);
+    });
+
+    it("'due' on the interval signs only if no writer stored a checkpoint since this scheduler last looked", async () => {
+      const { store, scheduler, events } = await setup({ every: 10, intervalMs: 1000 });
+      vi.advanceTimersByTime(1000);
+      expect(scheduler.due(tree(3))).toBe(true);
+      store.stored.push({ treeSize: 2, note: 'theirs\n' });
+      await scheduler.write(tree(3), 'due');
+      // that checkpoint was the interval's: the next interval counts from here
+      expect(events).toEqual([]);
+      expect(scheduler.due(tree(3))).toBe(false);
+      vi.advanceTimersByTime(1000);
+      expect(scheduler.due(tree(3))).toBe(true);
+      await scheduler.write(tree(3), 'due');
+      expect(events).toEqual(['checkpoint 3']);
+      expect(store.stored.map((c) => c.treeSize)).toEqual([2, 3]);
+    });
+
+    it("'now' signs whatever is past that checkpoint, and nothing it covers", async () => {
+      const { store, scheduler, events } = await setup({ every: 10, intervalMs: 1000 });
+      store.stored.push({ treeSize: 8, note: 'theirs\n' });
+      await scheduler.write(tree(8), 'now');
+      expect(events).toEqual([]);
+      await scheduler.write(tree(9), 'now');
+      expect(events).toEqual(['checkpoint 9']);
+      expect(store.stored.map((c) => c.treeSize)).toEqual([8, 9]);
+    });
+  });
+
   describe('write', () => {
     it('signs the tree as it was when the write began and reports the checkpoint', async () => {
       const { store, scheduler, events } = await setup({ every: 1 });
       const gate = deferred();
       store.gate = gate.promise;
       const growing = { size: 4, root: (): Uint8Array => Uint8Array.of(growing.size) };
-      const writing = scheduler.write(growing);
+      const writing = scheduler.write(growing, 'now');
       growing.size = 6;
       gate.resolve();
       await writing;
@@ -159,7 +205,7 @@ describe('CheckpointScheduler', () => {
       const gate = deferred();
       store.gate = gate.promise;
       const cycle = async (t: CheckpointTree): Promise<void> => {
-        if (scheduler.due(t)) await scheduler.write(t);
+        if (scheduler.due(t)) await scheduler.write(t, 'due');
       };
       const first = cycle(tree(1));
       const second = cycle(tree(2));
@@ -177,7 +223,7 @@ describe('CheckpointScheduler', () => {
       store.fail = new Error('checkpoint table locked');
       vi.advanceTimersByTime(100);
       expect(scheduler.due(tree(1))).toBe(true);
-      await expect(scheduler.write(tree(1))).resolves.toBeUndefined();
+      await expect(scheduler.write(tree(1), 'now')).resolves.toBeUndefined();
       expect(events).toEqual(['error checkpoint table locked']);
       store.fail = null;
       // the interval restarts at the failed attempt, for the check at the end of a cycle and for the timer alike
@@ -188,7 +234,7 @@ describe('CheckpointScheduler', () => {
       vi.advanceTimersByTime(1);
       expect(fired.count).toBe(1);
       expect(scheduler.due(tree(2))).toBe(true);
-      await scheduler.write(tree(2));
+      await scheduler.write(tree(2), 'now');
       expect(events).toEqual(['error checkpoint table locked', 'checkpoint 2']);
     });
 
@@ -196,14 +242,14 @@ describe('CheckpointScheduler', () => {
       const { store, scheduler, events } = await setup({ every: 2, intervalMs: 100 });
       store.fail = new Error('checkpoint table locked');
       expect(scheduler.due(tree(2))).toBe(true);
-      await scheduler.write(tree(2));
+      await scheduler.write(tree(2), 'now');
       // more entries than `every` are uncovered, but the last attempt failed a moment ago
       vi.advanceTimersByTime(50);
       expect(scheduler.due(tree(5))).toBe(false);
       vi.advanceTimersByTime(50);
       expect(scheduler.due(tree(5))).toBe(true);
       store.fail = null;
-      await scheduler.write(tree(5));
+      await scheduler.write(tree(5), 'now');
       // a success restores the `every` rule at once
       expect(scheduler.due(tree(7))).toBe(true);
       expect(events).toEqual(['error checkpoint table locked', 'checkpoint 5']);
@@ -219,7 +265,7 @@ describe('CheckpointScheduler', () => {
         error: (err: unknown) => errors.push(err),
       };
       const { store, scheduler } = await setup({ every: 1 }, observer);
-      await expect(scheduler.write(tree(1))).resolves.toBeUndefined();
+      await expect(scheduler.write(tree(1), 'now')).resolves.toBeUndefined();
       expect(store.stored.map((c) => c.treeSize)).toEqual([1]);
       expect(errors).toEqual([]);
       expect(scheduler.due(tree(1))).toBe(false);
@@ -243,7 +289,7 @@ describe('CheckpointScheduler', () => {
     it('is not armed when every entry is covered', async () => {
       const { scheduler, fired } = await setup({ intervalMs: 50 });
       scheduler.arm(tree(0));
-      await scheduler.write(tree(2));
+      await scheduler.write(tree(2), 'now');
       scheduler.arm(tree(2));
       vi.advanceTimersByTime(1000);
       expect(fired.count).toBe(0);
@@ -278,7 +324,7 @@ describe('CheckpointScheduler', () => {
 
     it('writes nothing when every entry is covered', async () => {
       const { store, scheduler } = await setup({ every: 1 });
-      await scheduler.write(tree(2));
+      await scheduler.write(tree(2), 'now');
       await scheduler.close(tree(2));
       expect(store.puts).toBe(1);
     });

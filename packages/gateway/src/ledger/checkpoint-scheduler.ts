@@ -75,7 +75,7 @@ export class CheckpointScheduler {
   readonly #observer: CheckpointSchedulerOptions['observer'];
   readonly #now: () => number;
   readonly #onInterval: () => void;
-  /** Entries covered by the latest checkpoint stored (at `resume`, any writer's). */
+  /** Entries covered by the latest checkpoint stored, by any writer, as last seen (at `resume` and after each write). */
   #checkpointedSize = 0;
   /** When the last write was attempted, or `resume` ran: the interval counts from here. */
   #checkpointedAt = 0;
@@ -124,13 +124,14 @@ export class CheckpointScheduler {
    * Sign and store a checkpoint of `tree` as it is now, unless, once the
    * store holds the write lock, the latest checkpoint any writer stored
    * covers it, or (`when` 'due') leaves it not due any more: fewer than
-   * `every` entries past that checkpoint and the interval not passed. Never
-   * throws: a failure goes to the observer's `error`. A sequencer asks `due`
-   * first (false while a write is running), then writes with 'due'.
+   * `every` entries past that checkpoint, and the interval not passed since
+   * this scheduler last saw one stored. Never throws: a failure goes to the
+   * observer's `error`. A sequencer asks `due` first (false while a write is
+   * running), then writes with 'due'; `flush` and `close` write 'now'.
    */
-  write(tree: CheckpointTree, when: 'due' | 'now' = 'now'): Promise<void> {
-    const writing = this.#write(tree, when).finally(() => {
-      this.#writing = null;
+  write(tree: CheckpointTree, when: 'due' | 'now'): Promise<void> {
+    const writing: Promise<void> = this.#write(tree, when).finally(() => {
+      if (this.#writing === writing) this.#writing = null;
     });
     this.#writing = writing;
     return writing;
@@ -139,25 +140,29 @@ export class CheckpointScheduler {
   /** Once no write is running, cover every entry of `tree` (an export that must verify to its end). Never throws, like `write`. */
   async flush(tree: CheckpointTree): Promise<void> {
     while (this.#writing !== null) await this.#writing;
-    if (tree.size > this.#checkpointedSize) await this.write(tree);
+    if (tree.size > this.#checkpointedSize) await this.write(tree, 'now');
   }
 
   async #write(tree: CheckpointTree, when: 'due' | 'now'): Promise<void> {
     const treeSize = tree.size;
     const intervalPassed = this.#now() - this.#checkpointedAt >= this.#intervalMs;
+    const seen = this.#checkpointedSize;
     // a failure waits a full interval before the next attempt instead of retrying every batch
     this.#checkpointedAt = this.#now();
-    // the root is taken before the first await: the tree grows while the store works
-    const root = tree.root();
     let signed = false;
-    const sign = (latest: number): string | null => {
-      // another replica's checkpoint, stored while this one followed its entries, may make this one unwanted
-      const wanted = treeSize > latest && (when === 'now' || intervalPassed || treeSize - latest >= this.#every);
-      if (!wanted) return null;
-      signed = true;
-      return this.#sign(treeSize, root);
-    };
     try {
+      // the root is taken before the first await: the tree grows while the store works
+      const root = tree.root();
+      const sign = (latest: number): string | null => {
+        // Another replica's checkpoint, stored while this one followed its entries, may make this one
+        // unwanted. One stored since this scheduler last looked counts as the interval's checkpoint,
+        // so that replicas under light load do not each sign one per interval.
+        const byInterval = intervalPassed && latest <= seen;
+        const wanted = treeSize > latest && (when === 'now' || byInterval || treeSize - latest >= this.#every);
+        if (!wanted) return null;
+        signed = true;
+        return this.#sign(treeSize, root);
+      };
       const covered = await this.#store.checkpointWith(treeSize, sign);
       this.#checkpointedSize = Math.max(this.#checkpointedSize, covered);
       this.#failing = false;
@@ -186,25 +191,10 @@ export class CheckpointScheduler {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    if (tree.size > this.#checkpointedSize) await this.write(tree);
+    // one write at a time: a flush may still be writing
+    while (this.#writing !== null) await this.#writing;
+    if (tree.size > this.#checkpointedSize) await this.write(tree, 'now');
   }
-}
-
-/**
- * `checkpointWith` for a store that one process writes, its checkpoints one
- * at a time (SQLite, and the stores of tests): the latest read here is still
- * the latest when `putCheckpoint` stores the note, so no lock is needed.
- */
-export async function checkpointAsOnlyWriter(
-  store: Pick<LedgerStore, 'putCheckpoint' | 'latestCheckpoint'>,
-  treeSize: number,
-  sign: (latest: number) => string | null,
-): Promise<number> {
-  const latest = (await store.latestCheckpoint())?.treeSize ?? 0;
-  const note = sign(latest);
-  if (note === null) return latest;
-  await store.putCheckpoint({ treeSize, note });
-  return Math.max(latest, treeSize);
 }
 
 /** A sequencer option that must be a positive integer; throws GatewayError `USAGE` naming it. */

@@ -18,7 +18,8 @@ import { randomIds } from '../service/ids.js';
 import { dropTestSchema, reachableTestPostgres, testSchemaName } from '../store/pg-test-url.js';
 import { PostgresLedgerStore } from '../store/postgres.js';
 import { SqliteLedgerStore } from '../store/sqlite.js';
-import { checkpointAsOnlyWriter, CheckpointScheduler, signedCheckpoints } from './checkpoint-scheduler.js';
+import { CheckpointScheduler, signedCheckpoints } from './checkpoint-scheduler.js';
+import { checkpointAsOnlyWriter } from '../store/checkpoint.js';
 import { LeafTree, proveEntry } from './checkpointer.js';
 import { appendDrafts } from '../testing/plain-append.js';
 
@@ -233,7 +234,7 @@ describe('CheckpointScheduler against another replica', () => {
     });
     const tree = { size: 5, root: () => new Uint8Array(32) };
     expect(scheduler.due(tree)).toBe(true);
-    await scheduler.write(tree);
+    await scheduler.write(tree, 'now');
     expect(errors).toEqual([]);
     expect(signed).toEqual([]);
     expect(scheduler.due(tree)).toBe(false);

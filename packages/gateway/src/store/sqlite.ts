@@ -16,7 +16,7 @@ import { GatewayError } from '../errors.js';
 import { migrateSqlite, pendingMigrations, sqliteSchemaVersion } from './migrations.js';
 import { SqliteWriterThread } from './sqlite-writer.js';
 import { assertReadRange, assertTreeSize, READ_PAGE_SIZE } from './range.js';
-import { checkpointAsOnlyWriter } from '../ledger/checkpoint-scheduler.js';
+import { checkpointAsOnlyWriter } from './checkpoint.js';
 import { assertExtends, assertKnownSize, assertWithinHead, checkPlan, latestProjections, planOnExpected, sameHead, staleAppend } from './plan.js';
 
 export type SqliteSynchronous = 'OFF' | 'NORMAL' | 'FULL' | 'EXTRA';

@@ -22,7 +22,8 @@ import {
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GatewayError } from '../errors.js';
 import { SqliteLedgerStore } from '../store/sqlite.js';
-import { checkpointAsOnlyWriter, signedCheckpoints } from '../ledger/checkpoint-scheduler.js';
+import { signedCheckpoints } from '../ledger/checkpoint-scheduler.js';
+import { checkpointAsOnlyWriter } from '../store/checkpoint.js';
 import type { SequencerObserver } from '../ledger/observer.js';
 import { Sequencer } from './plain-sequencer.js';
 
