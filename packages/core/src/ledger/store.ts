@@ -34,7 +34,10 @@ export interface LedgerStore {
   head(): Promise<LedgerHead>;
   /** Entries with `from <= seq < to` (to the end when `to` is omitted), in order, in bounded memory. */
   read(from: number, to?: number): AsyncIterable<SealedEntry>;
-  /** Store a checkpoint signed elsewhere (an import): STORE_CONFLICT for another note at its size or a size past the head. */
+  /**
+   * Store a signed checkpoint as it is (an import; SQLite's `checkpointWith`):
+   * STORE_CONFLICT for another note at its size or a size past the head.
+   */
   putCheckpoint(checkpoint: StoredCheckpoint): Promise<void>;
   /**
    * Sign and store a checkpoint of the first `treeSize` entries on the

@@ -225,7 +225,7 @@ export class LedgerMetrics {
     });
     new Gauge({
       name: 'countersign_ledger_last_checkpoint_age_seconds',
-      help: 'seconds since the latest signed checkpoint was written (for one written before this process started: since the last entry it covers); NaN without a checkpoint',
+      help: 'seconds since the latest signed checkpoint was written (for one written before this process started, or signed by another replica: since the last entry it covers); NaN without a checkpoint',
       registers,
       async collect() {
         const read = await self.#readLedger();

@@ -309,7 +309,7 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
   async checkpointWith(treeSize: number, sign: (latest: number) => string | null): Promise<number> {
     assertTreeSize(treeSize);
     // the signer's own failure is not the database's: it reaches the caller as it was thrown
-    const signer: { failed?: unknown } = {};
+    const signFailure: { err?: unknown } = {};
     try {
       return await this.checkpointTransaction('sign a checkpoint', async (client) => {
         const result = await client.query<{ latest: string }>('SELECT coalesce(max(tree_size), 0) AS latest FROM checkpoints');
@@ -319,7 +319,7 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
         try {
           note = sign(latest);
         } catch (err) {
-          signer.failed = err;
+          signFailure.err = err;
           throw err;
         }
         if (note === null) return latest;
@@ -327,7 +327,7 @@ export class PostgresLedgerStore implements TransactionalLedgerStore {
         return Math.max(latest, treeSize);
       });
     } catch (err) {
-      throw 'failed' in signer ? signer.failed : err;
+      throw 'err' in signFailure ? signFailure.err : err;
     }
   }
 
