@@ -292,6 +292,7 @@ export {
   createState,
   decisionState,
   PROJECTION_KINDS,
+  projectionKey,
   projectionRow,
   projectionRows,
   type ApprovalRecord,

@@ -4,6 +4,7 @@ import { haltCovers } from './command.js';
 import { isEntryType, type EntryType, type RequirementsData, type TypedEntry } from './entries.js';
 import {
   BUNDLE_ROW_ID,
+  projectionKey,
   successKey,
   type AuthorityState,
   type GrantRecord,
@@ -36,7 +37,7 @@ class Touched {
   private readonly seen = new Set<string>();
   private readonly list: ProjectionRef[] = [];
   add(kind: ProjectionKind, id: string): void {
-    const key = `${kind}\u0000${id}`;
+    const key = projectionKey(kind, id);
     if (this.seen.has(key)) return;
     this.seen.add(key);
     this.list.push({ kind, id });

@@ -434,6 +434,11 @@ export interface ProjectionRef {
   readonly id: string;
 }
 
+/** One string per projection row, for sets and maps of rows (kinds and ids hold no NUL). */
+export function projectionKey(kind: string, id: string): string {
+  return `${kind}\u0000${id}`;
+}
+
 export interface ProjectionRow extends ProjectionRef {
   readonly value: CanonicalValue;
 }

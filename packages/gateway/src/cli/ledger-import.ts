@@ -13,6 +13,7 @@ import {
   leafHash,
   LineSplitter,
   parseCheckpoint,
+  projectionKey,
   uniqueKey,
   type LedgerEntry,
   type ProjectionRef,
@@ -281,7 +282,7 @@ async function writePass(path: string, store: TransactionalLedgerStore, verified
     batches += 1;
     const entries = sealed.map((s) => decodeEntry(s.bytes));
     const touched = new Map<string, ProjectionRef>();
-    for (const entry of entries) for (const ref of applyEntry(state, entry)) touched.set(`${ref.kind}\u0000${ref.id}`, ref);
+    for (const entry of entries) for (const ref of applyEntry(state, entry)) touched.set(projectionKey(ref.kind, ref.id), ref);
     const projections = projectionWrites(state, touched.values());
     const known = size;
     await store.appendWith(known, (caughtUp, head) => {
@@ -292,8 +293,8 @@ async function writePass(path: string, store: TransactionalLedgerStore, verified
       return { drafts: entries, sealed, uniqueKeys: entries.map((e) => uniqueKey(e)), projections };
     });
     for (const row of projections) {
-      if (row.value === null) rows.delete(`${row.kind}\u0000${row.id}`);
-      else rows.add(`${row.kind}\u0000${row.id}`);
+      if (row.value === null) rows.delete(projectionKey(row.kind, row.id));
+      else rows.add(projectionKey(row.kind, row.id));
     }
     size += sealed.length;
     progress.show('imported', size, verified.size);

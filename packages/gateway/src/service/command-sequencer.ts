@@ -5,6 +5,7 @@ import {
   evictCommitted,
   isTieredKind,
   leafHash,
+  projectionKey,
   sealEntry,
   storedPolicy,
   uniqueKey,
@@ -500,7 +501,7 @@ export class CommandSequencer {
         for (const sealed of outcome.sealed) {
           // apply what the bytes say, never the draft: the replay path and this path must agree
           const entry = decodeEntry(sealed.bytes);
-          for (const ref of applyEntry(this.#state, entry)) touched.set(refKey(ref.kind, ref.id), ref);
+          for (const ref of applyEntry(this.#state, entry)) touched.set(projectionKey(ref.kind, ref.id), ref);
           entries.push(entry);
           local.push(sealed);
           this.#size += 1;
@@ -543,7 +544,7 @@ export class CommandSequencer {
     this.#releaseInFlight(changed);
     // the batch before this one is in the store's rows, and its callers have had their answers: what nothing else
     // holds leaves memory. This batch's records stay until the next commit, for the answers about to be built from them.
-    if (!this.#stale) evictCommitted(this.#state, this.#lastCommitted, (kind, id) => this.#inFlight.has(refKey(kind, id)));
+    if (!this.#stale) evictCommitted(this.#state, this.#lastCommitted, (kind, id) => this.#inFlight.has(projectionKey(kind, id)));
     this.#lastCommitted = changed;
     // the root a checkpoint signs is recomputed from the bytes, never taken from a stored hash
     for (const leaf of caughtLeaves) this.#frontier.push(leaf);
@@ -665,7 +666,7 @@ export class CommandSequencer {
     for (const ref of refs) {
       if (!isTieredKind(ref.kind)) continue;
       held.push(ref);
-      const key = refKey(ref.kind, ref.id);
+      const key = projectionKey(ref.kind, ref.id);
       this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1);
     }
     return held;
@@ -673,7 +674,7 @@ export class CommandSequencer {
 
   #releaseInFlight(refs: readonly ProjectionRef[]): void {
     for (const ref of refs) {
-      const key = refKey(ref.kind, ref.id);
+      const key = projectionKey(ref.kind, ref.id);
       const count = this.#inFlight.get(key) ?? 0;
       if (count <= 1) this.#inFlight.delete(key);
       else this.#inFlight.set(key, count - 1);
@@ -690,10 +691,6 @@ export class CommandSequencer {
     if (this.#cycles.size === 0) this.#run();
     else this.#armCheckpointTimer();
   }
-}
-
-function refKey(kind: string, id: string): string {
-  return `${kind}\u0000${id}`;
 }
 
 function isStale(err: unknown): boolean {

@@ -4,6 +4,7 @@ import {
   canonicalJson,
   createState,
   decodeEntry,
+  projectionKey,
   projectionRow,
   projectionRows,
   type AuthorityState,
@@ -33,7 +34,6 @@ export interface ReplayReport {
   readonly state: AuthorityState;
 }
 
-const rowKey = (kind: string, id: string): string => `${kind}\u0000${id}`;
 
 /**
  * The rows a commit writes for the projections its entries touched, as the
@@ -69,14 +69,14 @@ export async function replayCheck(store: TransactionalLedgerStore): Promise<Repl
   for (const row of projectionRows(state)) {
     // a ledger no gateway ever wrote a bundle to has no bundle row, and needs none
     if (row.kind === 'bundle' && row.id === BUNDLE_ROW_ID && state.bundle.bundle_id === null) continue;
-    rebuilt.set(rowKey(row.kind, row.id), { kind: row.kind, id: row.id, value: canonicalJson(row.value) });
+    rebuilt.set(projectionKey(row.kind, row.id), { kind: row.kind, id: row.id, value: canonicalJson(row.value) });
   }
   const rebuiltRows = rebuilt.size;
   const differences: ProjectionDifference[] = [];
   let storedRows = 0;
   for await (const row of store.readProjections()) {
     storedRows += 1;
-    const key = rowKey(row.kind, row.id);
+    const key = projectionKey(row.kind, row.id);
     const mine = rebuilt.get(key);
     rebuilt.delete(key);
     if (mine === undefined) differences.push({ kind: row.kind, id: row.id, stored: row.value, rebuilt: null });

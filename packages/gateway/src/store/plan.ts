@@ -1,4 +1,4 @@
-import { GENESIS_PREV_HASH, leafHash, type AppendBuilder, type AppendPlan, type LedgerHead, type ProjectionWrite, type SealedEntry } from '@countersign/core';
+import { GENESIS_PREV_HASH, leafHash, projectionKey, type AppendBuilder, type AppendPlan, type LedgerHead, type ProjectionWrite, type SealedEntry } from '@countersign/core';
 import { GatewayError } from '../errors.js';
 
 export function assertKnownSize(knownSize: number): void {
@@ -71,7 +71,7 @@ export function assertExtends(head: LedgerHead, sealed: readonly SealedEntry[]):
 export function latestProjections(rows: readonly ProjectionWrite[]): ProjectionWrite[] {
   const latest = new Map<string, ProjectionWrite>();
   for (const row of rows) {
-    const key = `${row.kind}\u0000${row.id}`;
+    const key = projectionKey(row.kind, row.id);
     latest.delete(key);
     latest.set(key, row);
   }
