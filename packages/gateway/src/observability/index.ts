@@ -1,10 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { trace, type Tracer } from '@opentelemetry/api';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { decodeEntry, type AppendBuilder, type AppendOptions, type EntryDraft, type LedgerStore, type SealedEntry, type TransactionalLedgerStore } from '@countersign/core';
+import { decodeEntry, type AppendBuilder, type AppendOptions, type AppendWithResult, type EntryDraft, type LedgerStore, type TransactionalLedgerStore } from '@countersign/core';
 import type { SequencerObserver } from '../ledger/observer.js';
 import { startTracing, type TracingOptions, type TracingSetup } from './exporter.js';
-import { LedgerMetrics, type CountedEntry, type StateSource } from './metrics.js';
+import { LedgerMetrics, type StateSource } from './metrics.js';
 import { tracedAppend, traceGateway } from './spans.js';
 
 export { startTracing, otlpRequested, type TracingOptions, type TracingSetup } from './exporter.js';
@@ -94,35 +94,30 @@ export function createObservability(options: ObservabilityOptions = {}): Observa
 
 function instrumentedStore<S extends LedgerStore>(store: S, metrics: LedgerMetrics, tracer: Tracer): S {
   const kind = store.kind;
-  const timed = async <T>(operation: string, count: () => number, write: () => Promise<T>, sealed: (result: T) => readonly SealedEntry[], counted: () => readonly CountedEntry[]): Promise<T> => {
-    const started = performance.now();
-    let outcome = 'error';
-    try {
-      const result = await tracedAppend(tracer, kind, count, write, (r) => sealed(r)[0]?.seq ?? null);
-      outcome = 'ok';
-      const entries = counted();
-      // the drafts are the entries only if the store sealed every one of them; otherwise trust the bytes
-      metrics.count(entries.length === sealed(result).length ? entries : sealed(result).map((e) => decodeEntry(e.bytes)));
-      return result;
-    } finally {
-      metrics.appendSeconds.observe({ operation, outcome }, (performance.now() - started) / 1_000);
-    }
-  };
-
-  const appendWith = (knownSize: number, build: AppendBuilder, options?: AppendOptions) => {
+  const appendWith = async (knownSize: number, build: AppendBuilder, options?: AppendOptions): Promise<AppendWithResult> => {
     let drafts: readonly EntryDraft[] = [];
     const capture: AppendBuilder = (caughtUp, head) => {
       const plan = build(caughtUp, head);
       drafts = plan.drafts;
       return plan;
     };
-    return timed(
-      'append_with',
-      () => drafts.length,
-      () => (store as unknown as TransactionalLedgerStore).appendWith(knownSize, capture, options),
-      (r) => r.sealed,
-      () => drafts,
-    );
+    const started = performance.now();
+    let outcome = 'error';
+    try {
+      const result = await tracedAppend(
+        tracer,
+        kind,
+        () => drafts.length,
+        () => (store as unknown as TransactionalLedgerStore).appendWith(knownSize, capture, options),
+        (r) => r.sealed[0]?.seq ?? null,
+      );
+      outcome = 'ok';
+      // the drafts are the entries only if the store sealed every one of them; otherwise trust the bytes
+      metrics.count(drafts.length === result.sealed.length ? drafts : result.sealed.map((e) => decodeEntry(e.bytes)));
+      return result;
+    } finally {
+      metrics.appendSeconds.observe({ operation: 'append_with', outcome }, (performance.now() - started) / 1_000);
+    }
   };
 
   const bound = new Map<string | symbol, unknown>();
